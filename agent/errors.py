@@ -1,0 +1,115 @@
+"""Exceptions raised by LLM clients and embedders.
+
+Every adapter translates its transport's exceptions into these, once, with ``raise ... from``:
+no aiohttp exception leaves ``agent/``.
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of every error raised by the ``agent`` package."""
+
+    code = "agent_error"
+
+
+class ProviderError(AgentError):
+    """A call to an LLM or embeddings provider failed.
+
+    ``retryable`` tells the fallback client whether the same call may succeed if repeated.
+    """
+
+    code = "provider_error"
+    retryable = False
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+
+
+class RateLimited(ProviderError):
+    """The provider answered 429; ``retry_after`` is its Retry-After in seconds, if given."""
+
+    code = "upstream_rate_limited"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, status=status)
+        self.retry_after = retry_after
+
+
+class UpstreamTimeout(ProviderError):
+    """The provider did not answer (or stopped streaming) within the deadline."""
+
+    code = "upstream_timeout"
+    retryable = True
+
+
+class AuthError(ProviderError):
+    """The provider rejected our credentials (401/403)."""
+
+    code = "upstream_auth"
+
+
+class BadRequest(ProviderError):
+    """The provider rejected the request as malformed (4xx other than 401/403/408/429)."""
+
+    code = "upstream_bad_request"
+
+
+class ContextLengthExceeded(BadRequest):
+    """The prompt plus ``max_tokens`` do not fit the model's context window."""
+
+    code = "context_length_exceeded"
+
+
+class UpstreamError(ProviderError):
+    """The provider failed on its side (5xx) or the connection broke."""
+
+    code = "upstream_error"
+    retryable = True
+
+
+class ProtocolError(ProviderError):
+    """The provider's body or stream did not follow its wire format."""
+
+    code = "upstream_protocol_error"
+    retryable = True
+
+
+class CircuitOpen(ProviderError):
+    """The circuit breaker is open: the provider is skipped until its cool-down ends."""
+
+    code = "circuit_open"
+    retryable = False
+
+
+class StreamInterrupted(ProviderError):
+    """A stream failed after tokens had already been sent to the client.
+
+    ``partial_usage`` holds what was produced before the failure, so it can be billed.
+    """
+
+    code = "stream_interrupted"
+
+    def __init__(self, message: str, *, provider: str = "", cause: ProviderError | None = None) -> None:
+        super().__init__(message, provider=provider, status=getattr(cause, "status", None))
+        self.cause = cause
+
+
+class EmbeddingError(AgentError):
+    """Embedding failed; ``failed_indexes`` lists the inputs that got no vector."""
+
+    code = "embedding_failed"
+
+    def __init__(self, message: str, *, failed_indexes: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.failed_indexes = failed_indexes or []

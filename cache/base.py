@@ -1,0 +1,45 @@
+"""The storage seam: a key/value store with per-key TTLs, in memory or in Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class TTLStore(Protocol):
+    """Bytes values under string keys, each with its own time to live (seconds).
+
+    Implementations: `cache.memory.MemoryTTLStore`, `cache.redis_store.RedisTTLStore`.
+    A ``ttl`` of ``None`` means no expiry. Backend failures raise `cache.errors.StoreUnavailable`.
+    """
+
+    async def get(self, key: str) -> bytes | None:
+        """Return the value, or ``None`` when the key is missing or expired."""
+        ...
+
+    async def set(
+        self, key: str, value: bytes, ttl: float | None, *, tags: Sequence[str] = ()
+    ) -> None:
+        """Store ``value``; ``tags`` let `delete_tag` drop every key written with that tag."""
+        ...
+
+    async def delete(self, key: str) -> bool:
+        """Delete one key; return whether it existed."""
+        ...
+
+    async def delete_many(self, keys: Sequence[str]) -> int:
+        """Delete the keys; return how many existed."""
+        ...
+
+    async def delete_tag(self, tag: str) -> int:
+        """Delete every live key stored with ``tag``; return how many were deleted."""
+        ...
+
+    async def incr_by(self, key: str, amount: int, ttl: float | None) -> int:
+        """Atomically add ``amount`` to an integer counter and return the new value.
+
+        A missing key starts at 0; ``ttl`` is applied when the key is created, not on later
+        increments, so a window counter expires at the end of its window.
+        """
+        ...

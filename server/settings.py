@@ -1,0 +1,174 @@
+"""The settings tree: one frozen msgspec Struct per concern, defaults for the embedded mode.
+
+`server.config` fills it from the environment and an optional TOML file. Every field maps to
+an environment variable ``FRUGAL_<SECTION>_<FIELD>`` (upper-cased); `.env.example` lists them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_key: str | None = None
+    max_body_bytes: int = 1_000_000
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.port <= 65535, "port", "a TCP port between 1 and 65535")
+        _check(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
+
+
+class ProviderSettings(_Section):
+    """Where real providers live. With no key and no base URL, the simulated provider answers."""
+
+    mode: Literal["auto", "simulated", "openai", "anthropic"] = "auto"
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    pool_size: int = 100
+
+    def __post_init__(self) -> None:
+        _check(self.connect_timeout_s > 0, "connect_timeout_s", "a positive number of seconds")
+        _check(self.read_timeout_s > 0, "read_timeout_s", "a positive number of seconds")
+        _check(self.pool_size >= 1, "pool_size", "at least 1")
+        for field in ("openai_base_url", "anthropic_base_url"):
+            url = getattr(self, field)
+            _check(
+                url is None or url.startswith(("http://", "https://")),
+                field,
+                "an http:// or https:// URL",
+            )
+
+
+class ModelSettings(_Section):
+    """The model of each tier; the fallback model answers when the primary fails."""
+
+    cheap: str = "gpt-4o-mini"
+    strong: str = "gpt-4o"
+    fallback: str = "gpt-4o-mini"
+
+
+class FallbackSettings(_Section):
+    primary_timeout_s: float = 30.0
+    total_deadline_s: float = 60.0
+    max_attempts: int = 3
+    backoff_base_s: float = 0.2
+    backoff_max_s: float = 5.0
+    breaker_failure_threshold: int = 5
+    breaker_cooldown_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        _check(self.primary_timeout_s > 0, "primary_timeout_s", "a positive number of seconds")
+        _check(
+            self.total_deadline_s >= self.primary_timeout_s,
+            "total_deadline_s",
+            "at least primary_timeout_s",
+        )
+        _check(1 <= self.max_attempts <= 10, "max_attempts", "between 1 and 10")
+        _check(self.backoff_base_s >= 0, "backoff_base_s", "zero or more seconds")
+        _check(self.breaker_failure_threshold >= 1, "breaker_failure_threshold", "at least 1")
+        _check(self.breaker_cooldown_s > 0, "breaker_cooldown_s", "a positive number of seconds")
+
+
+class SimulatedSettings(_Section):
+    """Pace of the built-in simulated provider, per tier (the cheap model is the faster one)."""
+
+    cheap_ttft_ms: float = 250.0
+    cheap_tokens_per_s: float = 80.0
+    strong_ttft_ms: float = 600.0
+    strong_tokens_per_s: float = 40.0
+
+    def __post_init__(self) -> None:
+        for tier in ("cheap", "strong"):
+            _check(getattr(self, f"{tier}_ttft_ms") >= 0, f"{tier}_ttft_ms", "zero or more")
+            _check(getattr(self, f"{tier}_tokens_per_s") > 0, f"{tier}_tokens_per_s", "positive")
+
+
+class RedisSettings(_Section):
+    url: str | None = None
+    key_prefix: str = "frugal:"
+    timeout_s: float = 0.25
+    pool_size: int = 50
+
+    def __post_init__(self) -> None:
+        _check(
+            self.url is None or self.url.startswith(("redis://", "rediss://", "unix://")),
+            "url",
+            "a redis://, rediss:// or unix:// URL",
+        )
+        _check(self.timeout_s > 0, "timeout_s", "a positive number of seconds")
+
+
+class CacheSettings(_Section):
+    exact_enabled: bool = True
+    semantic_enabled: bool = True
+    semantic_threshold: float = 0.92
+    semantic_max_entries: int = 100_000
+    semantic_max_turns: int = 1
+    max_unknown_token_ratio: float = 0.10
+    ttl_faq_s: float = 86_400.0
+    ttl_default_s: float = 3_600.0
+    ttl_realtime_s: float = 0.0
+    memory_max_entries: int = 100_000
+    cache_nonzero_temperature: bool = False
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.semantic_threshold <= 1.0, "semantic_threshold", "in (0, 1]")
+        _check(0.0 <= self.max_unknown_token_ratio <= 1.0, "max_unknown_token_ratio", "in [0, 1]")
+        _check(self.semantic_max_entries >= 1, "semantic_max_entries", "at least 1")
+        _check(self.memory_max_entries >= 1, "memory_max_entries", "at least 1")
+        for field in ("ttl_faq_s", "ttl_default_s", "ttl_realtime_s"):
+            _check(getattr(self, field) >= 0, field, "zero (do not cache) or more seconds")
+
+
+class EmbedderSettings(_Section):
+    backend: Literal["local", "openai"] = "local"
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = 100
+    max_concurrency: int = 4
+    batch_delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.batch_size <= 2048, "batch_size", "between 1 and 2048")
+        _check(self.max_concurrency >= 1, "max_concurrency", "at least 1")
+
+
+class Settings(_Section):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    providers: ProviderSettings = msgspec.field(default_factory=ProviderSettings)
+    models: ModelSettings = msgspec.field(default_factory=ModelSettings)
+    fallback: FallbackSettings = msgspec.field(default_factory=FallbackSettings)
+    simulated: SimulatedSettings = msgspec.field(default_factory=SimulatedSettings)
+    redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
+    cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
+    embedder: EmbedderSettings = msgspec.field(default_factory=EmbedderSettings)
+
+    @property
+    def uses_simulated_provider(self) -> bool:
+        """True when no real provider is configured (the embedded default) or it is forced."""
+        p = self.providers
+        if p.mode == "simulated":
+            return True
+        if p.mode != "auto":
+            return False
+        configured = (p.openai_api_key, p.openai_base_url, p.anthropic_api_key, p.anthropic_base_url)
+        return not any(configured)
+
+
+def _check(ok: bool, field: str, expected: str) -> None:
+    # msgspec turns a ValueError raised in __post_init__ into a ValidationError carrying the
+    # path, so the loader can name the environment variable.
+    if not ok:
+        raise ValueError(f"{field}: expected {expected}")

@@ -1,0 +1,30 @@
+"""Shared fixtures: the anyio backend, a real redis-server, and the upstream simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests.support.redis_server import RedisServer, start_redis_server
+from tests.support.simulator import RunningSimulator, run_simulator
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # aiohttp needs asyncio; uvloop is exercised by the served process, not the tests.
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, one per test worker."""
+    with start_redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    """The upstream simulator on a free port with zero latency; faults off by default."""
+    async with run_simulator() as running:
+        yield running
