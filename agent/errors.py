@@ -100,7 +100,9 @@ class StreamInterrupted(ProviderError):
 
     code = "stream_interrupted"
 
-    def __init__(self, message: str, *, provider: str = "", cause: ProviderError | None = None) -> None:
+    def __init__(
+        self, message: str, *, provider: str = "", cause: ProviderError | None = None
+    ) -> None:
         super().__init__(message, provider=provider, status=getattr(cause, "status", None))
         self.cause = cause
 

@@ -19,15 +19,16 @@ import msgspec
 FAQ_PATH = Path(__file__).parent / "data" / "faq.json"
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_STOPWORDS = frozenset(
-    """a about after again all am an and any are as at be been before being but by can could
+_STOPWORD_TEXT = """
+    a about after again all am an and any are as at be been before being but by can could
     did do does doing done for from get got had has have having he her here hers him his how i
     if in into is it its just me my myself no nor not of off on once only or other our ours out
     over own same she should so some such than that the their theirs them then there these they
     this those through to too under until up very was we were what when where which while who
     whom why will with would you your yours yourself please hi hello thanks thank help want need
-    know tell""".split()
-)
+    know tell
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 # BM25 parameters: the usual k1, and a lower b because entries are all short.
 _K1 = 1.2
 _B = 0.5
@@ -101,9 +102,7 @@ class KnowledgeBase:
     def search(self, question: str, limit: int = 3) -> list[tuple[FaqEntry, float]]:
         """Up to ``limit`` entries scoring above the noise floor, best first."""
         terms = set(tokenize(question))
-        scored = [
-            (entry, self._score(terms, i)) for i, entry in enumerate(self._entries)
-        ]
+        scored = [(entry, self._score(terms, i)) for i, entry in enumerate(self._entries)]
         # Stable sort keeps file order between equal scores, so results are deterministic.
         scored.sort(key=lambda pair: -pair[1])
         return [(entry, score) for entry, score in scored[:limit] if score >= _MIN_SCORE]

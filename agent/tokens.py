@@ -26,7 +26,8 @@ _ENDOFPROMPT = "<|endofprompt|>"
 _SPECS: dict[str, tuple[str, str, dict[str, int]]] = {
     "cl100k_base": (
         "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++"""
+        r"""[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
         {
             _ENDOFTEXT: 100257,
             "<|fim_prefix|>": 100258,
@@ -87,9 +88,7 @@ def get_encoding(name: str) -> tiktoken.Encoding:
             raise EncodingIntegrityError(f"cannot read bundled encoding {path}") from exc
         digest = hashlib.sha256(data).hexdigest()
         if digest != expected_sha256:
-            raise EncodingIntegrityError(
-                f"{path} has sha256 {digest}, expected {expected_sha256}"
-            )
+            raise EncodingIntegrityError(f"{path} has sha256 {digest}, expected {expected_sha256}")
         ranks = {
             base64.b64decode(token): int(rank)
             for token, rank in (line.split() for line in data.splitlines() if line)

@@ -15,7 +15,7 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pass
 
 
-class ServerSettings(_Section):
+class ServerSettings(_Section, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8000
     admin_key: str | None = None
@@ -27,7 +27,7 @@ class ServerSettings(_Section):
         _check(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
 
 
-class ProviderSettings(_Section):
+class ProviderSettings(_Section, frozen=True, forbid_unknown_fields=True):
     """Where real providers live. With no key and no base URL, the simulated provider answers."""
 
     mode: Literal["auto", "simulated", "openai", "anthropic"] = "auto"
@@ -52,7 +52,7 @@ class ProviderSettings(_Section):
             )
 
 
-class ModelSettings(_Section):
+class ModelSettings(_Section, frozen=True, forbid_unknown_fields=True):
     """The model of each tier; the fallback model answers when the primary fails."""
 
     cheap: str = "gpt-4o-mini"
@@ -60,7 +60,7 @@ class ModelSettings(_Section):
     fallback: str = "gpt-4o-mini"
 
 
-class FallbackSettings(_Section):
+class FallbackSettings(_Section, frozen=True, forbid_unknown_fields=True):
     primary_timeout_s: float = 30.0
     total_deadline_s: float = 60.0
     max_attempts: int = 3
@@ -82,7 +82,7 @@ class FallbackSettings(_Section):
         _check(self.breaker_cooldown_s > 0, "breaker_cooldown_s", "a positive number of seconds")
 
 
-class SimulatedSettings(_Section):
+class SimulatedSettings(_Section, frozen=True, forbid_unknown_fields=True):
     """Pace of the built-in simulated provider, per tier (the cheap model is the faster one)."""
 
     cheap_ttft_ms: float = 250.0
@@ -96,7 +96,7 @@ class SimulatedSettings(_Section):
             _check(getattr(self, f"{tier}_tokens_per_s") > 0, f"{tier}_tokens_per_s", "positive")
 
 
-class RedisSettings(_Section):
+class RedisSettings(_Section, frozen=True, forbid_unknown_fields=True):
     url: str | None = None
     key_prefix: str = "frugal:"
     timeout_s: float = 0.25
@@ -111,7 +111,7 @@ class RedisSettings(_Section):
         _check(self.timeout_s > 0, "timeout_s", "a positive number of seconds")
 
 
-class CacheSettings(_Section):
+class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
     exact_enabled: bool = True
     semantic_enabled: bool = True
     semantic_threshold: float = 0.92
@@ -133,7 +133,7 @@ class CacheSettings(_Section):
             _check(getattr(self, field) >= 0, field, "zero (do not cache) or more seconds")
 
 
-class EmbedderSettings(_Section):
+class EmbedderSettings(_Section, frozen=True, forbid_unknown_fields=True):
     backend: Literal["local", "openai"] = "local"
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = 100
@@ -145,7 +145,7 @@ class EmbedderSettings(_Section):
         _check(self.max_concurrency >= 1, "max_concurrency", "at least 1")
 
 
-class Settings(_Section):
+class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     providers: ProviderSettings = msgspec.field(default_factory=ProviderSettings)
     models: ModelSettings = msgspec.field(default_factory=ModelSettings)
@@ -163,7 +163,12 @@ class Settings(_Section):
             return True
         if p.mode != "auto":
             return False
-        configured = (p.openai_api_key, p.openai_base_url, p.anthropic_api_key, p.anthropic_base_url)
+        configured = (
+            p.openai_api_key,
+            p.openai_base_url,
+            p.anthropic_api_key,
+            p.anthropic_base_url,
+        )
         return not any(configured)
 
 

@@ -1,0 +1,197 @@
+"""`AnthropicClient`: the `LLMClient` for Anthropic's Messages API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+
+import aiohttp
+
+from agent import anthropic_wire as wire
+from agent.errors import ProviderError, UpstreamError
+from agent.http import (
+    error_for_status,
+    iter_sse_events,
+    json_timeout,
+    map_aiohttp_errors,
+    raise_for_status,
+    stream_timeout,
+)
+from agent.types import LLMRequest, LLMResponse, StreamChunk
+
+# The HTTP status Anthropic uses for each error type, so stream `error` events map like bodies.
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+# Stop reasons in OpenAI's words, so callers see one vocabulary whichever provider answered.
+_FINISH_REASON = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+}
+
+
+class AnthropicClient:
+    """Messages API calls over a shared aiohttp session.
+
+    Requests go to ``{base_url}/v1/messages``. The system prompt is sent as one text block
+    with ``cache_control: ephemeral`` so Anthropic caches the stable prefix; ``max_tokens``
+    (required by Anthropic) falls back to ``default_max_tokens``.
+
+    Usage mapping: Anthropic's ``input_tokens`` counts only uncached input, so
+    ``Usage.prompt = input_tokens + cache_read_input_tokens + cache_creation_input_tokens``,
+    ``cached_prompt = cache_read_input_tokens``, ``cache_write = cache_creation_input_tokens``
+    and ``completion = output_tokens``. Stop reasons are reported in OpenAI's vocabulary
+    (``end_turn`` → ``stop``, ``max_tokens`` → ``length``). The session is borrowed.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str = "https://api.anthropic.com",
+        api_key: str,
+        timeout_s: float = 60.0,
+        name: str = "anthropic",
+        api_version: str = "2023-06-01",
+        extra_headers: Mapping[str, str] | None = None,
+        default_max_tokens: int = 1024,
+    ) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + "/v1/messages"
+        self._timeout_s = timeout_s
+        self._name = name
+        self._default_max_tokens = default_max_tokens
+        self._headers = {
+            "x-api-key": api_key,
+            "anthropic-version": api_version,
+            "content-type": "application/json",
+            **(extra_headers or {}),
+        }
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        """Return the whole answer; raises a `ProviderError` subclass on any failure."""
+        body = wire.encoder.encode(self._to_wire(request, stream=False))
+        with map_aiohttp_errors(self._name):
+            async with self._session.post(
+                self._url,
+                data=body,
+                headers=self._headers,
+                timeout=json_timeout(self._session, self._timeout_s),
+            ) as response:
+                await raise_for_status(response, provider=self._name)
+                message = wire.message_decoder.decode(await response.read())
+        return LLMResponse(
+            text="".join(block.text for block in message.content if block.type == "text"),
+            model=message.model or request.model,
+            usage=message.usage.to_usage(),
+            provider=self._name,
+            finish_reason=_finish_reason(message.stop_reason),
+        )
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[StreamChunk, None]:
+        """Yield text chunks, a chunk with the finish reason, then one chunk carrying usage.
+
+        An ``error`` event raises the matching `ProviderError`; a stream that ends before
+        ``message_stop`` raises `UpstreamError`. Closing the iterator early closes the
+        upstream connection.
+        """
+        body = wire.encoder.encode(self._to_wire(request, stream=True))
+        with map_aiohttp_errors(self._name):
+            async with self._session.post(
+                self._url,
+                data=body,
+                headers=self._headers,
+                timeout=stream_timeout(self._session, self._timeout_s),
+            ) as response:
+                finished = False
+                try:
+                    await raise_for_status(response, provider=self._name)
+                    async for chunk in self._read_stream(response, request):
+                        yield chunk
+                    finished = True
+                finally:
+                    if not finished:
+                        # Abandoned or broken: close the socket rather than pool it half-read,
+                        # which also stops Anthropic generating tokens nobody will read.
+                        response.close()
+
+    async def _read_stream(
+        self, response: aiohttp.ClientResponse, request: LLMRequest
+    ) -> AsyncGenerator[StreamChunk, None]:
+        model = request.model
+        usage = wire.WireUsage()
+        async with aclosing(iter_sse_events(response, provider=self._name)) as events:
+            async for sse in events:
+                if sse.event not in wire.KNOWN_EVENTS:
+                    continue
+                match wire.event_decoder.decode(sse.data):
+                    case wire.MessageStart(message=message):
+                        model = message.model or model
+                        usage = message.usage
+                    case wire.ContentBlockDelta(delta=delta) if delta.type == "text_delta":
+                        if delta.text:
+                            yield StreamChunk(text=delta.text, model=model)
+                    case wire.MessageDelta(delta=stop, usage=later):
+                        usage = usage.merged(later)
+                        yield StreamChunk(
+                            model=model, finish_reason=_finish_reason(stop.stop_reason)
+                        )
+                    case wire.MessageStop():
+                        yield StreamChunk(model=model, usage=usage.to_usage())
+                        return
+                    case wire.ErrorEvent(error=error):
+                        raise self._stream_error(error)
+                    case _:
+                        pass  # ping, block start/stop, non-text deltas
+        raise UpstreamError(f"{self._name} stream ended before message_stop", provider=self._name)
+
+    def _stream_error(self, error: wire.ErrorDetail) -> ProviderError:
+        status = _ERROR_STATUS.get(error.type, 500)
+        return error_for_status(status, error.message, provider=self._name, code=error.type)
+
+    def _to_wire(self, request: LLMRequest, *, stream: bool) -> wire.MessagesRequest:
+        # Anthropic has no "system" role in messages: fold such turns into the system block.
+        system_parts = [request.system] if request.system else []
+        system_parts += [m.content for m in request.messages if m.role == "system"]
+        messages = [
+            # No tool_use ids in our Message, so tool output travels as user text.
+            wire.WireMessage(
+                role="assistant" if m.role == "assistant" else "user", content=m.content
+            )
+            for m in request.messages
+            if m.role != "system"
+        ]
+        system = (
+            [wire.TextBlock(text="\n\n".join(system_parts), cache_control=wire.CacheControl())]
+            if system_parts
+            else None
+        )
+        return wire.MessagesRequest(
+            model=request.model,
+            max_tokens=request.max_tokens or self._default_max_tokens,
+            messages=messages,
+            system=system,
+            temperature=request.temperature,
+            metadata=wire.Metadata(user_id=request.user) if request.user else None,
+            stream=stream,
+        )
+
+
+def _finish_reason(stop_reason: str | None) -> str | None:
+    if stop_reason is None:
+        return None
+    return _FINISH_REASON.get(stop_reason, stop_reason)

@@ -1,0 +1,280 @@
+"""The aiohttp edge shared by every provider client.
+
+One `aiohttp.ClientSession` per process (`create_http_session`), per-request timeouts
+(`json_timeout`, `stream_timeout`), the one place where aiohttp/asyncio/msgspec exceptions
+become `agent.errors` (`map_aiohttp_errors`), HTTP status mapping (`raise_for_status`) and a
+transport-free SSE decoder (`SSEDecoder`, `iter_sse_events`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from contextlib import contextmanager
+
+import aiohttp
+import msgspec
+
+from agent.errors import (
+    AuthError,
+    BadRequest,
+    ContextLengthExceeded,
+    ProtocolError,
+    ProviderError,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+# An SSE line longer than this is not an LLM delta: refuse it rather than buffer forever.
+MAX_SSE_LINE_BYTES = 4 * 1024 * 1024
+# Keep error bodies in exception messages short enough for logs.
+_MAX_ERROR_MESSAGE = 500
+_CONTEXT_LENGTH_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
+_CONTEXT_LENGTH_PHRASES = ("prompt is too long", "context length", "context window")
+
+
+def create_http_session(*, pool_size: int, connect_timeout_s: float) -> aiohttp.ClientSession:
+    """Return the process-wide session: a bounded keep-alive pool shared by all clients.
+
+    Call it from inside the running event loop (the app lifespan) and close it there; clients
+    take it in their constructor and never close it. The session carries only the connect
+    timeout; each request sets its own read/total timeout.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=pool_size,
+        limit_per_host=pool_size,
+        keepalive_timeout=30.0,
+        enable_cleanup_closed=False,
+    )
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=connect_timeout_s, sock_connect=connect_timeout_s
+    )
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, raise_for_status=False)
+
+
+def json_timeout(session: aiohttp.ClientSession, timeout_s: float) -> aiohttp.ClientTimeout:
+    """A whole-call deadline for a JSON request, keeping the session's connect timeouts."""
+    base = session.timeout
+    return aiohttp.ClientTimeout(
+        total=timeout_s, connect=base.connect, sock_connect=base.sock_connect
+    )
+
+
+def stream_timeout(session: aiohttp.ClientSession, timeout_s: float) -> aiohttp.ClientTimeout:
+    """A gap deadline for a stream: no total, but at most ``timeout_s`` between two reads.
+
+    The same gap bounds the wait for the response headers, so a hung upstream still fails.
+    """
+    base = session.timeout
+    return aiohttp.ClientTimeout(
+        total=None, connect=base.connect, sock_connect=base.sock_connect, sock_read=timeout_s
+    )
+
+
+@contextmanager
+def map_aiohttp_errors(provider: str) -> Iterator[None]:
+    """Translate transport and decoding exceptions raised in the block into `agent.errors`.
+
+    Timeouts become `UpstreamTimeout`, broken connections `UpstreamError`, undecodable bodies
+    `ProtocolError`; our own `ProviderError`s and cancellation pass through untouched.
+    """
+    try:
+        yield
+    except ProviderError:
+        raise
+    except TimeoutError as exc:  # also aiohttp.ServerTimeoutError and asyncio.TimeoutError
+        raise UpstreamTimeout(
+            f"{provider} timed out: {exc or 'no data'}", provider=provider
+        ) from exc
+    except aiohttp.ClientResponseError as exc:
+        raise error_for_status(exc.status, exc.message, provider=provider) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        # ClientConnectionError, ServerDisconnectedError, ClientPayloadError, ClientOSError...
+        raise UpstreamError(
+            f"{provider} connection failed: {type(exc).__name__}: {exc}", provider=provider
+        ) from exc
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+        raise ProtocolError(f"{provider} sent an invalid body: {exc}", provider=provider) from exc
+
+
+class _ErrorDetail(msgspec.Struct):
+    message: str = ""
+    type: str | None = None
+    code: str | int | None = None
+
+
+class _ErrorEnvelope(msgspec.Struct):
+    # Both OpenAI ({"error": {...}}) and Anthropic ({"type": "error", "error": {...}}).
+    error: _ErrorDetail | None = None
+
+
+_error_decoder = msgspec.json.Decoder(_ErrorEnvelope)
+
+
+async def raise_for_status(response: aiohttp.ClientResponse, *, provider: str) -> None:
+    """Raise the `ProviderError` matching a non-2xx response; return quietly on success.
+
+    The body is read (it is small) so the provider's own message ends up in the exception.
+    """
+    if response.status < 400:
+        return
+    body = await response.read()
+    message, code = _parse_error_body(body)
+    raise error_for_status(
+        response.status,
+        message or response.reason or "",
+        provider=provider,
+        code=code,
+        retry_after=retry_after_from_headers(response.headers),
+    )
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    provider: str,
+    code: str | None = None,
+    retry_after: float | None = None,
+) -> ProviderError:
+    """Build the exception for an HTTP error ``status`` with the provider's ``message``."""
+    text = f"{provider} answered {status}: {message[:_MAX_ERROR_MESSAGE]}"
+    if status in (401, 403):
+        return AuthError(text, provider=provider, status=status)
+    if status == 429:
+        return RateLimited(text, provider=provider, status=status, retry_after=retry_after)
+    if status == 408:
+        return UpstreamTimeout(text, provider=provider, status=status)
+    if 400 <= status < 500:
+        if status in (400, 413) and is_context_length_error(message, code):
+            return ContextLengthExceeded(text, provider=provider, status=status)
+        return BadRequest(text, provider=provider, status=status)
+    # 5xx, Anthropic's 529 overloaded, and anything unexpected.
+    return UpstreamError(text, provider=provider, status=status)
+
+
+def is_context_length_error(message: str, code: str | None) -> bool:
+    """True when an error says the prompt does not fit the model's context window."""
+    if code in _CONTEXT_LENGTH_CODES:
+        return True
+    lowered = message.lower()
+    return any(phrase in lowered for phrase in _CONTEXT_LENGTH_PHRASES)
+
+
+def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` (OpenAI) or ``Retry-After`` (seconds or date)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _parse_error_body(body: bytes) -> tuple[str, str | None]:
+    try:
+        envelope = _error_decoder.decode(body)
+    except msgspec.DecodeError:
+        return body.decode("utf-8", "replace").strip(), None
+    if envelope.error is None:
+        return body.decode("utf-8", "replace").strip(), None
+    detail = envelope.error
+    code = detail.code if isinstance(detail.code, str) else detail.type
+    return detail.message, code
+
+
+class SSEEvent(msgspec.Struct, frozen=True):
+    """One server-sent event: its ``event`` name (``message`` by default) and joined data."""
+
+    event: str
+    data: str
+
+
+class SSEDecoder:
+    """Incremental SSE parser: feed it bytes as they arrive, get whole events back.
+
+    Lines end with LF or CRLF; ``id``/``retry`` fields and ``:`` comments are ignored.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Consume ``chunk`` and return the events it completed (raises `ValueError` on junk)."""
+        self._buffer += chunk
+        events: list[SSEEvent] = []
+        while (newline := self._buffer.find(b"\n")) >= 0:
+            raw = bytes(self._buffer[:newline])
+            del self._buffer[: newline + 1]
+            event = self._line(raw.removesuffix(b"\r").decode("utf-8"))
+            if event is not None:
+                events.append(event)
+        if len(self._buffer) > MAX_SSE_LINE_BYTES:
+            raise ValueError(f"SSE line longer than {MAX_SSE_LINE_BYTES} bytes")
+        return events
+
+    def close(self) -> SSEEvent | None:
+        """End of stream: return an event left without its blank line (lenient), if any."""
+        if self._buffer:
+            self._line(bytes(self._buffer).removesuffix(b"\r").decode("utf-8"))
+            self._buffer.clear()
+        return self._dispatch()
+
+    def _line(self, line: str) -> SSEEvent | None:
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        if not self._data:
+            self._event = ""
+            return None
+        event = SSEEvent(event=self._event or "message", data="\n".join(self._data))
+        self._event = ""
+        self._data = []
+        return event
+
+
+async def iter_sse_events(
+    response: aiohttp.ClientResponse, *, provider: str
+) -> AsyncGenerator[SSEEvent, None]:
+    """Yield the SSE events of ``response`` as they arrive; undecodable bytes → `ProtocolError`.
+
+    Transport failures surface as aiohttp exceptions: wrap the caller in `map_aiohttp_errors`.
+    """
+    decoder = SSEDecoder()
+    try:
+        async for chunk in response.content.iter_any():
+            for event in decoder.feed(chunk):
+                yield event
+        last = decoder.close()
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise ProtocolError(
+            f"{provider} sent a malformed stream: {exc}", provider=provider
+        ) from exc
+    if last is not None:
+        yield last

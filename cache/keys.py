@@ -1,0 +1,56 @@
+"""Every Redis key prefix and default TTL, in one place.
+
+Prefixes here are *logical*: `cache.redis_store.RedisTTLStore` prepends its namespace
+(``DEFAULT_NAMESPACE``, i.e. ``"frugal:"`` unless configured) to every key it touches, so the
+physical Redis key of an exact-cache entry is ``frugal:prompt:<sha256>``, a semantic entry
+``frugal:sem:<id>``, and so on. Code that talks to the raw Redis client (e.g. the semantic
+stream) composes ``namespace + SEM_STREAM`` itself. The in-memory store uses logical keys as is.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+DEFAULT_NAMESPACE: Final = "frugal:"
+
+# Exact prompt cache entries: PROMPT_PREFIX + sha256 hex of the canonical request.
+PROMPT_PREFIX: Final = "prompt:"
+# Bumped when the key material or the CachedAnswer encoding changes: old entries become misses.
+PROMPT_KEY_VERSION: Final = 1
+# Tags of exact-cache entries (knowledge-base document ids) are stored under this sub-prefix,
+# so invalidating the prompt cache for a document never touches another component's tags.
+PROMPT_TAG_PREFIX: Final = "prompt:"
+
+# The set of keys carrying one tag (RedisTTLStore keeps one Redis set per tag).
+TAG_PREFIX: Final = "tag:"
+
+# Semantic cache entries and the stream that announces them to other replicas.
+SEM_PREFIX: Final = "sem:"
+SEM_STREAM: Final = "sem:stream"
+
+# Conversation history, cost counters, budgets and rate-limit windows.
+HISTORY_PREFIX: Final = "hist:"
+COST_PREFIX: Final = "cost:"
+BUDGET_PREFIX: Final = "budget:"
+RATE_LIMIT_PREFIX: Final = "rl:"
+
+# Content classes of cached answers and their default TTLs in seconds; 0 means "never cached".
+CLASS_FAQ: Final = "faq"
+CLASS_DEFAULT: Final = "default"
+CLASS_REALTIME: Final = "realtime"
+CLASS_SHORT: Final = "short"
+
+TTL_FAQ_S: Final = 86_400.0
+TTL_DEFAULT_S: Final = 3_600.0
+TTL_REALTIME_S: Final = 0.0
+TTL_SHORT_S: Final = 30.0
+
+DEFAULT_TTL_BY_CLASS: Final = MappingProxyType(
+    {
+        CLASS_FAQ: TTL_FAQ_S,
+        CLASS_DEFAULT: TTL_DEFAULT_S,
+        CLASS_REALTIME: TTL_REALTIME_S,
+        CLASS_SHORT: TTL_SHORT_S,
+    }
+)

@@ -1,0 +1,60 @@
+"""The Starlette application factory and its lifespan.
+
+`create_app(settings)` builds everything; nothing happens at import time. The lifespan opens
+the shared aiohttp session and closes it on shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from agent.base import LLMClient
+from agent.http import create_http_session
+from server.errors import install_error_handlers
+from server.providers import build_llm_client
+from server.routes import chat, health
+from server.settings import Settings
+
+log = logging.getLogger("frugal.server")
+
+
+@dataclass
+class AppState:
+    """What request handlers reach through ``request.app.state.frugal``."""
+
+    settings: Settings
+    llm: LLMClient
+    session: aiohttp.ClientSession
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the HTTP app for ``settings``; resources open in the lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        p = settings.providers
+        async with create_http_session(
+            pool_size=p.pool_size, connect_timeout_s=p.connect_timeout_s
+        ) as session:
+            llm = build_llm_client(settings, session)
+            app.state.frugal = AppState(settings=settings, llm=llm, session=session)
+            mode = "SIMULATED provider" if settings.uses_simulated_provider else "real providers"
+            log.info("frugal ready on %s (%s)", settings.server.port, mode)
+            yield
+
+    app = Starlette(
+        routes=[
+            Route("/chat", chat.post_chat, methods=["POST"]),
+            Route("/healthz", health.healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    return app

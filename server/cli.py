@@ -1,0 +1,92 @@
+"""The ``frugal`` command: ``serve`` the gateway, run the ``upstream`` simulator."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"frugal: configuration error: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    logging.basicConfig(
+        level=settings.server.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    if settings.uses_simulated_provider:
+        print(
+            "frugal: no provider configured - answers come from the built-in SIMULATED provider "
+            "(set OPENAI_API_KEY / ANTHROPIC_API_KEY or *_BASE_URL for real ones)",
+            file=sys.stderr,
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.server.log_level,
+        access_log=False,
+    )
+    return 0
+
+
+def _upstream(args: argparse.Namespace) -> int:
+    from server.upstream_sim import config_from_args, serve_simulator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = config_from_args(args)
+    print(f"frugal upstream simulator on http://{args.host}:{args.port}", file=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(
+            serve_simulator,
+            args.host,
+            args.port,
+            config,
+            backend="asyncio",
+            backend_options={"use_uvloop": True},
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from server.upstream_sim import add_cli_arguments
+
+    parser = argparse.ArgumentParser(prog="frugal", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the gateway (settings from FRUGAL_* env)")
+    serve.add_argument("--host", default=None, help="overrides FRUGAL_SERVER_HOST")
+    serve.add_argument("--port", type=int, default=None, help="overrides FRUGAL_SERVER_PORT")
+    serve.set_defaults(handler=_serve)
+
+    upstream = commands.add_parser(
+        "upstream", help="run the upstream simulator (OpenAI and Anthropic wire formats)"
+    )
+    add_cli_arguments(upstream)
+    upstream.set_defaults(handler=_upstream)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

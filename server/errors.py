@@ -1,0 +1,128 @@
+"""Errors become HTTP here, in one table and one handler.
+
+Every error body is ``{"error": {"code": ..., "message": ...}}`` with a stable ``code``.
+Only unexpected exceptions are logged with a traceback, and their details never reach the client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from agent.errors import AgentError, ProviderError, RateLimited
+from cache.errors import CacheError
+
+log = logging.getLogger("frugal.server")
+
+# code -> HTTP status. Provider failures that survive retries and fallback are a 503 (the
+# service is degraded) except the ones the caller caused.
+STATUS_BY_CODE: dict[str, int] = {
+    "invalid_json": 400,
+    "invalid_request": 422,
+    "unknown_field": 422,
+    "body_too_large": 413,
+    "unauthorized": 401,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "rate_limited": 429,
+    "budget_exceeded": 503,
+    "upstream_rate_limited": 503,
+    "upstream_timeout": 503,
+    "upstream_error": 503,
+    "upstream_protocol_error": 503,
+    "upstream_auth": 503,
+    "circuit_open": 503,
+    "provider_error": 503,
+    "upstream_bad_request": 400,
+    "context_length_exceeded": 400,
+    "stream_interrupted": 503,
+    "embedding_failed": 503,
+    "store_unavailable": 503,
+    "internal_error": 500,
+}
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+
+
+class ErrorEnvelope(msgspec.Struct):
+    error: ErrorBody
+
+
+class APIError(Exception):
+    """An error the API reports to the caller as-is (bad input, auth, limits)."""
+
+    def __init__(self, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    @property
+    def status(self) -> int:
+        return STATUS_BY_CODE.get(self.code, 400)
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A JSON error response with the status the table gives ``code``."""
+    body = _encoder.encode(ErrorEnvelope(ErrorBody(code=code, message=message)))
+    return Response(
+        body,
+        status_code=STATUS_BY_CODE.get(code, 500),
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def error_for_exception(exc: BaseException) -> tuple[str, str, dict[str, str]]:
+    """Translate any exception into (code, client-safe message, headers)."""
+    if isinstance(exc, APIError):
+        return exc.code, exc.message, exc.headers
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else {}
+        return exc.code, f"provider rate limit: {exc}", headers
+    if isinstance(exc, ProviderError):
+        return exc.code, f"{exc.provider or 'provider'}: {exc}", {}
+    if isinstance(exc, AgentError | CacheError):
+        return exc.code, str(exc), {}
+    return "internal_error", "internal error; see the server log for the request id", {}
+
+
+def response_for_exception(exc: BaseException, *, request_id: str | None = None) -> Response:
+    """The JSON error response for ``exc``; unexpected errors are logged with a traceback."""
+    code, message, headers = error_for_exception(exc)
+    if code == "internal_error":
+        log.error("unhandled error (request %s)", request_id, exc_info=exc)
+    if request_id:
+        headers = {**headers, "x-request-id": request_id}
+    return error_response(code, message, headers)
+
+
+async def _handle_exception(request: Request, exc: Exception) -> Response:
+    return response_for_exception(exc)
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+        exc.status_code, "invalid_request"
+    )
+    response = error_response(code, str(exc.detail), dict(exc.headers or {}))
+    response.status_code = exc.status_code
+    return response
+
+
+def install_error_handlers(app: Starlette) -> None:
+    """Register the one handler for API errors, HTTP errors and anything unexpected."""
+    app.add_exception_handler(HTTPException, _handle_http_exception)
+    app.add_exception_handler(Exception, _handle_exception)

@@ -1,0 +1,66 @@
+"""Server-sent events for the simulator: framing for both providers and the paced send loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+
+from agent.simulation import Pace, paced
+from server.upstream_sim.state import StreamTracker
+
+OPENAI_DONE = b"data: [DONE]\n\n"
+# How many pieces go out before a "disconnect" or "malformed" fault strikes.
+FAULT_AFTER_PIECES = 3
+
+
+def data_line(payload: bytes) -> bytes:
+    """OpenAI framing: one ``data:`` line per event."""
+    return b"data: " + payload + b"\n\n"
+
+
+def event_block(name: str, payload: bytes) -> bytes:
+    """Anthropic framing: a named event followed by its data line."""
+    return b"event: " + name.encode() + b"\n" + data_line(payload)
+
+
+async def open_sse(request: web.Request) -> web.StreamResponse:
+    """Send the 200 headers of an event stream."""
+    response = web.StreamResponse(
+        status=200,
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+    )
+    await response.prepare(request)
+    return response
+
+
+async def send_pieces(
+    request: web.Request,
+    response: web.StreamResponse,
+    pieces: Sequence[str],
+    *,
+    pace: Pace,
+    tracker: StreamTracker,
+    fault: str | None,
+    frame: Callable[[str], bytes],
+    garbage: bytes,
+) -> bool:
+    """Write each piece at ``pace``; False when a "disconnect" fault cut the connection.
+
+    A write to a closed socket raises (ConnectionResetError) and a vanished client cancels
+    the handler; either way the exception leaves here and the tracker records a cancel.
+    """
+    strike_at = min(FAULT_AFTER_PIECES, len(pieces) // 2)
+    index = 0
+    async for piece in paced(pieces, pace):
+        if index == strike_at and fault == "disconnect":
+            tracker.abort()
+            if request.transport is not None:
+                request.transport.close()
+            return False
+        if index == strike_at and fault == "malformed":
+            await response.write(garbage)
+        await response.write(frame(piece))
+        tracker.sent()
+        index += 1
+    return True

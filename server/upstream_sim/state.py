@@ -1,0 +1,160 @@
+"""The simulator's mutable state: counters, the fault RNG, and the prompt-cache memory."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Literal
+
+import msgspec
+from aiohttp import web
+
+from server.upstream_sim.config import FAULT_KINDS, SimConfig
+from server.upstream_sim.prompt_cache import PromptMemory
+
+StreamOutcome = Literal["completed", "cancelled", "aborted"]
+# Keep the most recent streams for inspection; older ones only survive in the totals.
+_MAX_STREAM_RECORDS = 1000
+
+
+class StreamRecord(msgspec.Struct):
+    """One streamed response: how many tokens were planned and how many actually went out."""
+
+    endpoint: str
+    model: str
+    planned_tokens: int
+    sent_tokens: int = 0
+    outcome: StreamOutcome | None = None
+
+
+class SimStats(msgspec.Struct):
+    """Everything `GET /_sim/stats` reports; `POST /_sim/reset` starts a fresh one.
+
+    ``completion_tokens`` counts tokens actually delivered (a cancelled stream counts only
+    what it sent); ``streams_aborted`` are streams the simulator itself cut (fault injection).
+    """
+
+    requests: dict[str, int] = msgspec.field(default_factory=dict)
+    faults: dict[str, int] = msgspec.field(default_factory=dict)
+    responses_ok: int = 0
+    streams_started: int = 0
+    streams_completed: int = 0
+    streams_cancelled: int = 0
+    streams_aborted: int = 0
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cache_write_tokens: int = 0
+    completion_tokens: int = 0
+    embedding_inputs: int = 0
+    streams: list[StreamRecord] = msgspec.field(default_factory=list)
+
+
+class StreamTracker:
+    """Counts one stream's sent tokens; on exit records completed, aborted or cancelled.
+
+    Leaving the block without `complete()` or `abort()` (an exception, a cancellation, a
+    write to a closed socket) means the client went away: the stream counts as cancelled.
+    """
+
+    def __init__(self, stats: SimStats, record: StreamRecord, history: deque[StreamRecord]):
+        self._stats = stats
+        self.record = record
+        self._history = history
+
+    def sent(self, tokens: int = 1) -> None:
+        """Note ``tokens`` more tokens written to the client."""
+        self.record.sent_tokens += tokens
+
+    def complete(self) -> None:
+        """The stream ended normally."""
+        self.record.outcome = "completed"
+
+    def abort(self) -> None:
+        """The simulator cut the stream on purpose (fault injection)."""
+        self.record.outcome = "aborted"
+
+    def __enter__(self) -> StreamTracker:
+        self._stats.streams_started += 1
+        self._history.append(self.record)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.record.outcome is None:
+            self.record.outcome = "cancelled"
+        match self.record.outcome:
+            case "completed":
+                self._stats.streams_completed += 1
+            case "aborted":
+                self._stats.streams_aborted += 1
+            case "cancelled":
+                self._stats.streams_cancelled += 1
+        self._stats.completion_tokens += self.record.sent_tokens
+
+
+class SimState:
+    """Shared by all handlers of one simulator app (single event loop, so no locks needed)."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.prompt_memory = PromptMemory()
+        self._rng = random.Random(config.seed)
+        self._history: deque[StreamRecord] = deque(maxlen=_MAX_STREAM_RECORDS)
+        self.stats = SimStats()
+
+    def reset(self) -> None:
+        """Zero the counters, forget cached prompts, and reseed the fault RNG."""
+        self.stats = SimStats()
+        self._history.clear()
+        self.prompt_memory.clear()
+        self._rng = random.Random(self.config.seed)
+
+    def snapshot(self) -> SimStats:
+        """The current counters, with the recent stream records filled in."""
+        self.stats.streams = list(self._history)
+        return self.stats
+
+    def count_request(self, endpoint: str) -> None:
+        """Count one request to ``endpoint``."""
+        self.stats.requests[endpoint] = self.stats.requests.get(endpoint, 0) + 1
+
+    def pick_fault(self, headers: Mapping[str, str]) -> str | None:
+        """The fault for this request: ``x-sim-fault`` if given, else a draw by the rates.
+
+        Raises ValueError for an unknown ``x-sim-fault`` value.
+        """
+        forced = headers.get("x-sim-fault")
+        if forced is not None:
+            if forced not in FAULT_KINDS:
+                raise ValueError(f"x-sim-fault must be one of {', '.join(FAULT_KINDS)}")
+            fault: str | None = forced
+        else:
+            fault = self._draw_fault()
+        if fault is not None:
+            self.stats.faults[fault] = self.stats.faults.get(fault, 0) + 1
+        return fault
+
+    def track_stream(self, endpoint: str, model: str, planned_tokens: int) -> StreamTracker:
+        """A context manager accounting for one stream."""
+        record = StreamRecord(endpoint=endpoint, model=model, planned_tokens=planned_tokens)
+        return StreamTracker(self.stats, record, self._history)
+
+    def _draw_fault(self) -> str | None:
+        rates = self.config.fault_rates()
+        if not any(rates.values()):
+            return None
+        draw = self._rng.random()
+        for kind, rate in rates.items():
+            if draw < rate:
+                return kind
+            draw -= rate
+        return None
+
+
+SIM_STATE = web.AppKey("frugal_sim_state", SimState)

@@ -1,0 +1,549 @@
+"""The upstream simulator over real sockets: wire formats, caching, faults, pacing, accounting."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import anyio
+import numpy as np
+import pytest
+
+from agent.tokens import count_message_tokens, count_text_tokens
+from agent.types import Message
+from server.upstream_sim import SimConfig, add_cli_arguments, config_from_args
+from tests.support.simulator import RunningSimulator, run_simulator
+
+pytestmark = pytest.mark.anyio
+
+OPENAI_KEY = {"Authorization": "Bearer sk-test"}
+ANTHROPIC_KEY = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
+QUESTION = "How do I reset my password?"
+# ~1,500 tokens: above both providers' 1,024-token caching minimum.
+LONG_SYSTEM = "You are Acme's careful support assistant. " * 190
+
+
+def chat_body(content: str = QUESTION, **extra: Any) -> dict[str, Any]:
+    return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}], **extra}
+
+
+def messages_body(content: str = QUESTION, **extra: Any) -> dict[str, Any]:
+    return {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 512,
+        "messages": [{"role": "user", "content": content}],
+        **extra,
+    }
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def post(
+    http: aiohttp.ClientSession, url: str, body: Any, headers: dict[str, str]
+) -> tuple[int, dict[str, str], str]:
+    async with http.post(url, json=body, headers=headers) as response:
+        return response.status, dict(response.headers), await response.text()
+
+
+def sse_blocks(text: str) -> list[tuple[str | None, str]]:
+    """(event name, data) per SSE block."""
+    blocks = []
+    for block in text.strip().split("\n\n"):
+        event, data = None, ""
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                event = line[len("event: ") :]
+            elif line.startswith("data: "):
+                data = line[len("data: ") :]
+        blocks.append((event, data))
+    return blocks
+
+
+class TestOpenAIChat:
+    async def test_json_completion_has_wire_shape_and_real_usage(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        url = f"{sim.base_url}/v1/chat/completions"
+        status, _, text = await post(http, url, chat_body(), OPENAI_KEY)
+        assert status == 200
+        body = json.loads(text)
+        assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
+        choice = body["choices"][0]
+        assert choice["message"]["role"] == "assistant" and choice["finish_reason"] == "stop"
+        content = choice["message"]["content"]
+        assert "Forgot password" in content
+        usage = body["usage"]
+        prompt = count_message_tokens([Message("user", QUESTION)], "gpt-4o-mini")
+        assert usage["prompt_tokens"] == prompt
+        assert usage["completion_tokens"] == count_text_tokens(content, "gpt-4o-mini")
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+        assert usage["prompt_tokens_details"] == {"cached_tokens": 0, "audio_tokens": 0}
+
+    async def test_stream_has_role_chunk_usage_chunk_and_done(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        url = f"{sim.base_url}/v1/chat/completions"
+        body = chat_body(stream=True, stream_options={"include_usage": True})
+        status, headers, text = await post(http, url, body, OPENAI_KEY)
+        assert status == 200 and headers["Content-Type"].startswith("text/event-stream")
+        blocks = sse_blocks(text)
+        assert blocks[-1] == (None, "[DONE]")
+        chunks = [json.loads(data) for _, data in blocks[:-1]]
+        assert all(chunk["object"] == "chat.completion.chunk" for chunk in chunks)
+        assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+        finish, usage_chunk = chunks[-2], chunks[-1]
+        assert finish["choices"][0] == {
+            "index": 0,
+            "delta": {},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+        assert usage_chunk["choices"] == [] and all(c["usage"] is None for c in chunks[:-1])
+        streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-2])
+        _, _, json_text = await post(http, url, chat_body(), OPENAI_KEY)
+        assert streamed == json.loads(json_text)["choices"][0]["message"]["content"]
+        assert usage_chunk["usage"]["completion_tokens"] == len(chunks) - 3
+        assert sim.stats().streams_completed == 1
+
+    async def test_stream_without_include_usage_omits_usage(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        url = f"{sim.base_url}/v1/chat/completions"
+        _, _, text = await post(http, url, chat_body(stream=True), OPENAI_KEY)
+        chunks = [json.loads(data) for _, data in sse_blocks(text)[:-1]]
+        assert all("usage" not in chunk and chunk["choices"] for chunk in chunks)
+
+    async def test_max_tokens_truncates_with_length(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        url = f"{sim.base_url}/v1/chat/completions"
+        _, _, text = await post(http, url, chat_body(max_completion_tokens=6), OPENAI_KEY)
+        body = json.loads(text)
+        assert body["choices"][0]["finish_reason"] == "length"
+        assert body["usage"]["completion_tokens"] == 6
+
+    async def test_repeated_long_prefix_is_reported_cached(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        url = f"{sim.base_url}/v1/chat/completions"
+
+        def body(question: str) -> dict[str, Any]:
+            return {
+                "model": "gpt-4o",
+                "messages": [
+                    {"role": "system", "content": LONG_SYSTEM},
+                    {"role": "user", "content": question},
+                ],
+            }
+
+        usages = []
+        for question in (QUESTION, "How do I enable 2FA?"):
+            _, _, text = await post(http, url, body(question), OPENAI_KEY)
+            usages.append(json.loads(text)["usage"])
+        assert usages[0]["prompt_tokens_details"]["cached_tokens"] == 0
+        cached = usages[1]["prompt_tokens_details"]["cached_tokens"]
+        system_tokens = count_message_tokens([Message("system", LONG_SYSTEM)], "gpt-4o") - 3
+        assert cached % 128 == 0 and 1024 <= cached <= system_tokens < cached + 128
+        # A short prompt is never cached, however often it repeats.
+        for _ in range(2):
+            _, _, text = await post(http, url, chat_body(), OPENAI_KEY)
+            assert json.loads(text)["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+
+
+class TestAnthropicMessages:
+    async def test_json_message_has_wire_shape(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        status, _, text = await post(
+            http, f"{sim.base_url}/v1/messages", messages_body(max_tokens=5), ANTHROPIC_KEY
+        )
+        assert status == 200
+        body = json.loads(text)
+        assert body["type"] == "message" and body["role"] == "assistant"
+        assert body["content"][0]["type"] == "text" and body["content"][0]["text"]
+        assert body["stop_reason"] == "max_tokens" and body["stop_sequence"] is None
+        assert body["usage"] == {
+            "input_tokens": count_message_tokens([Message("user", QUESTION)], "claude"),
+            "output_tokens": 5,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+
+    async def test_stream_event_sequence(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        _, _, text = await post(
+            http, f"{sim.base_url}/v1/messages", messages_body(stream=True), ANTHROPIC_KEY
+        )
+        blocks = sse_blocks(text)
+        names = [name for name, _ in blocks]
+        deltas = names.count("content_block_delta")
+        assert names == [
+            "message_start",
+            "content_block_start",
+            "ping",
+            *["content_block_delta"] * deltas,
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ]
+        events = [json.loads(data) for _, data in blocks]
+        assert all(event["type"] == name for event, name in zip(events, names, strict=True))
+        assert events[0]["message"]["usage"]["input_tokens"] > 0
+        assert events[-2]["delta"]["stop_reason"] == "end_turn"
+        assert events[-2]["usage"]["output_tokens"] == deltas
+        text_out = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
+        assert "Forgot password" in text_out
+
+    async def test_cache_control_block_is_written_then_read(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        system = [{"type": "text", "text": LONG_SYSTEM, "cache_control": {"type": "ephemeral"}}]
+        usages = []
+        for question in (QUESTION, QUESTION, "How do I enable 2FA?"):
+            _, _, text = await post(
+                http,
+                f"{sim.base_url}/v1/messages",
+                messages_body(question, system=system),
+                ANTHROPIC_KEY,
+            )
+            usages.append(json.loads(text)["usage"])
+        written = usages[0]["cache_creation_input_tokens"]
+        assert written >= 1024 and usages[0]["cache_read_input_tokens"] == 0
+        for usage in usages[1:]:
+            assert usage["cache_read_input_tokens"] == written
+            assert usage["cache_creation_input_tokens"] == 0
+        assert usages[0]["input_tokens"] == usages[1]["input_tokens"] < 30
+        stats = sim.stats()
+        assert stats.cache_write_tokens == written and stats.cached_prompt_tokens == 2 * written
+
+    async def test_short_or_unmarked_system_is_not_cached(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        short = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
+        for system in (short, LONG_SYSTEM, short, LONG_SYSTEM):
+            _, _, text = await post(
+                http, f"{sim.base_url}/v1/messages", messages_body(system=system), ANTHROPIC_KEY
+            )
+            usage = json.loads(text)["usage"]
+            assert usage["cache_creation_input_tokens"] == usage["cache_read_input_tokens"] == 0
+
+
+class TestAuth:
+    @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer invalid"}])
+    async def test_openai_rejects_missing_or_invalid_key(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession, headers: dict[str, str]
+    ) -> None:
+        status, _, text = await post(
+            http, f"{sim.base_url}/v1/chat/completions", chat_body(), headers
+        )
+        assert status == 401
+        assert json.loads(text)["error"]["code"] == "invalid_api_key"
+
+    async def test_anthropic_rejects_invalid_key(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        status, _, text = await post(
+            http, f"{sim.base_url}/v1/messages", messages_body(), {"x-api-key": "invalid"}
+        )
+        assert status == 401
+        assert json.loads(text) == {
+            "type": "error",
+            "error": {
+                "type": "authentication_error",
+                "message": "Incorrect API key provided: invalid.",
+            },
+        }
+
+
+class TestFaults:
+    @pytest.mark.parametrize(
+        ("path", "headers", "body"),
+        [
+            ("/v1/chat/completions", OPENAI_KEY, chat_body()),
+            ("/v1/messages", ANTHROPIC_KEY, messages_body()),
+        ],
+    )
+    async def test_429_carries_retry_after(
+        self,
+        sim: RunningSimulator,
+        http: aiohttp.ClientSession,
+        path: str,
+        headers: dict[str, str],
+        body: dict[str, Any],
+    ) -> None:
+        status, response_headers, text = await post(
+            http, sim.base_url + path, body, {**headers, "x-sim-fault": "429"}
+        )
+        assert status == 429 and response_headers["Retry-After"] == "1"
+        error = json.loads(text)["error"]
+        if path == "/v1/messages":
+            assert error["type"] == "rate_limit_error" and "retry-after-ms" not in response_headers
+        else:
+            assert error["code"] == "rate_limit_exceeded"
+            assert response_headers["retry-after-ms"] == "1000"
+        assert sim.stats().faults == {"429": 1}
+
+    @pytest.mark.parametrize(
+        ("fault", "status", "openai_code", "anthropic_type"),
+        [
+            ("500", 500, None, "api_error"),
+            ("401", 401, "invalid_api_key", "authentication_error"),
+            ("context_length", 400, "context_length_exceeded", "invalid_request_error"),
+        ],
+    )
+    async def test_error_faults_in_both_shapes(
+        self,
+        sim: RunningSimulator,
+        http: aiohttp.ClientSession,
+        fault: str,
+        status: int,
+        openai_code: str | None,
+        anthropic_type: str,
+    ) -> None:
+        got, _, text = await post(
+            http,
+            f"{sim.base_url}/v1/chat/completions",
+            chat_body(),
+            {**OPENAI_KEY, "x-sim-fault": fault},
+        )
+        error = json.loads(text)["error"]
+        assert got == status and error["code"] == openai_code and error["message"]
+        got, _, text = await post(
+            http,
+            f"{sim.base_url}/v1/messages",
+            messages_body(),
+            {**ANTHROPIC_KEY, "x-sim-fault": fault},
+        )
+        body = json.loads(text)
+        assert got == status and body["type"] == "error"
+        assert body["error"]["type"] == anthropic_type
+        if fault == "context_length":
+            assert "prompt is too long" in body["error"]["message"]
+
+    async def test_unknown_fault_is_a_bad_request(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        status, _, _ = await post(
+            http,
+            f"{sim.base_url}/v1/chat/completions",
+            chat_body(),
+            {**OPENAI_KEY, "x-sim-fault": "meteor"},
+        )
+        assert status == 400
+
+    async def test_hang_never_answers(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        timeout = aiohttp.ClientTimeout(total=0.3)
+        with pytest.raises(TimeoutError):
+            await http.post(
+                f"{sim.base_url}/v1/chat/completions",
+                json=chat_body(),
+                headers={**OPENAI_KEY, "x-sim-fault": "hang"},
+                timeout=timeout,
+            )
+
+    async def test_disconnect_drops_json_and_cuts_streams(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        headers = {**OPENAI_KEY, "x-sim-fault": "disconnect"}
+        url = f"{sim.base_url}/v1/chat/completions"
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await post(http, url, chat_body(), headers)
+        received = b""
+        with pytest.raises(aiohttp.ClientPayloadError):
+            async with http.post(url, json=chat_body(stream=True), headers=headers) as response:
+                assert response.status == 200
+                async for data in response.content.iter_any():
+                    received += data
+        assert received.count(b'"content":') >= 3 and b"[DONE]" not in received
+        stats = sim.stats()
+        assert stats.streams_aborted == 1 and stats.streams[0].sent_tokens == 3
+
+    async def test_malformed_json_and_stream(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        url = f"{sim.base_url}/v1/chat/completions"
+        headers = {**OPENAI_KEY, "x-sim-fault": "malformed"}
+        status, _, text = await post(http, url, chat_body(), headers)
+        assert status == 200
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(text)
+        _, _, text = await post(
+            http,
+            f"{sim.base_url}/v1/messages",
+            messages_body(stream=True),
+            {**ANTHROPIC_KEY, "x-sim-fault": "malformed"},
+        )
+        bad = 0
+        for _, data in sse_blocks(text):
+            try:
+                json.loads(data)
+            except json.JSONDecodeError:
+                bad += 1
+        assert bad == 1
+
+    async def test_random_faults_follow_rates_and_seed(self, http: aiohttp.ClientSession) -> None:
+        config = SimConfig(rate_429=0.3, rate_500=0.2, seed=7)
+        runs = []
+        for _ in range(2):
+            async with run_simulator(config) as sim:
+                statuses = []
+                for _ in range(40):
+                    status, _, _ = await post(
+                        http, f"{sim.base_url}/v1/chat/completions", chat_body(), OPENAI_KEY
+                    )
+                    statuses.append(status)
+                runs.append(statuses)
+        assert runs[0] == runs[1]  # same seed, same faults
+        assert set(runs[0]) == {200, 429, 500}
+        assert 4 <= runs[0].count(429) <= 22 and 2 <= runs[0].count(500) <= 16
+
+
+class TestPacingAndOverrides:
+    async def test_output_tokens_header_and_config(self, http: aiohttp.ClientSession) -> None:
+        async with run_simulator(SimConfig(output_tokens=40)) as sim:
+            url = f"{sim.base_url}/v1/chat/completions"
+            _, _, text = await post(http, url, chat_body(), OPENAI_KEY)
+            assert json.loads(text)["usage"]["completion_tokens"] == 40
+            _, _, text = await post(
+                http, url, chat_body(), {**OPENAI_KEY, "x-sim-output-tokens": "7"}
+            )
+            assert json.loads(text)["usage"]["completion_tokens"] == 7
+            status, _, _ = await post(
+                http, url, chat_body(), {**OPENAI_KEY, "x-sim-output-tokens": "lots"}
+            )
+            assert status == 400
+
+    async def test_ttft_and_rate_pace_the_stream(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        headers = {
+            **ANTHROPIC_KEY,
+            "x-sim-ttft-ms": "150",
+            "x-sim-tokens-per-s": "200",
+            "x-sim-output-tokens": "41",
+        }
+        start = anyio.current_time()
+        first_delta_at = None
+        async with http.post(
+            f"{sim.base_url}/v1/messages", json=messages_body(stream=True), headers=headers
+        ) as response:
+            async for line in response.content:
+                if first_delta_at is None and b"content_block_delta" in line:
+                    first_delta_at = anyio.current_time() - start
+        total = anyio.current_time() - start
+        assert first_delta_at is not None and 0.14 <= first_delta_at < 1.0
+        assert 0.33 <= total < 2.0  # 150 ms + 40 intervals of 5 ms
+
+    async def test_client_disconnect_cancels_the_stream(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        headers = {**OPENAI_KEY, "x-sim-tokens-per-s": "200", "x-sim-output-tokens": "400"}
+        async with http.post(
+            f"{sim.base_url}/v1/chat/completions", json=chat_body(stream=True), headers=headers
+        ) as response:
+            seen = 0
+            async for line in response.content:
+                seen += line.startswith(b"data: ")
+                if seen == 6:
+                    break
+            response.close()
+        for _ in range(150):  # the server notices the closed socket within a write or two
+            if sim.stats().streams_cancelled:
+                break
+            await anyio.sleep(0.02)
+        stats = sim.stats()
+        record = stats.streams[0]
+        assert record.outcome == "cancelled" and record.planned_tokens == 400
+        assert 5 <= record.sent_tokens < 200
+        assert stats.completion_tokens == record.sent_tokens
+        assert stats.streams_completed == 0
+
+
+class TestEmbeddings:
+    async def test_vectors_are_deterministic_unit_vectors(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        url = f"{sim.base_url}/v1/embeddings"
+        texts = ["refund policy", "reset password", "refund policy"]
+        body = {"model": "text-embedding-3-small", "input": texts}
+        _, _, text = await post(http, url, body, OPENAI_KEY)
+        result = json.loads(text)
+        assert result["object"] == "list" and [d["index"] for d in result["data"]] == [0, 1, 2]
+        vectors = np.array([d["embedding"] for d in result["data"]])
+        assert vectors.shape == (3, 1536)
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+        assert np.array_equal(vectors[0], vectors[2]) and not np.allclose(vectors[0], vectors[1])
+        expected_tokens = sum(count_text_tokens(t, "text-embedding-3-small") for t in texts)
+        assert result["usage"] == {
+            "prompt_tokens": expected_tokens,
+            "total_tokens": expected_tokens,
+        }
+        single = {"model": "text-embedding-3-small", "input": "refund policy"}
+        _, _, text = await post(http, url, single, OPENAI_KEY)
+        assert np.array_equal(json.loads(text)["data"][0]["embedding"], vectors[0])
+
+    async def test_dimensions_and_base64(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        body = {
+            "model": "text-embedding-3-small",
+            "input": ["hi"],
+            "dimensions": 64,
+            "encoding_format": "base64",
+        }
+        _, _, text = await post(http, f"{sim.base_url}/v1/embeddings", body, OPENAI_KEY)
+        raw = base64.b64decode(json.loads(text)["data"][0]["embedding"])
+        vector = np.frombuffer(raw, dtype="<f4")
+        assert vector.shape == (64,) and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+
+
+class TestModelsAndStats:
+    async def test_models_in_both_formats(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        async with http.get(f"{sim.base_url}/v1/models", headers=OPENAI_KEY) as response:
+            listing = await response.json()
+        assert listing["object"] == "list" and "gpt-4o-mini" in [m["id"] for m in listing["data"]]
+        async with http.get(f"{sim.base_url}/v1/models", headers=ANTHROPIC_KEY) as response:
+            page = await response.json()
+        assert page["has_more"] is False and page["data"][0]["type"] == "model"
+
+    async def test_stats_count_requests_and_reset_zeroes(
+        self, sim: RunningSimulator, http: aiohttp.ClientSession
+    ) -> None:
+        await post(http, f"{sim.base_url}/v1/chat/completions", chat_body(), OPENAI_KEY)
+        await post(http, f"{sim.base_url}/v1/messages", messages_body(), ANTHROPIC_KEY)
+        async with http.get(f"{sim.base_url}/_sim/stats") as response:
+            stats = await response.json()
+        assert stats["requests"] == {"chat.completions": 1, "messages": 1}
+        assert stats["responses_ok"] == 2 and stats["prompt_tokens"] > 0
+        assert stats["completion_tokens"] > 0
+        async with http.post(f"{sim.base_url}/_sim/reset") as response:
+            assert response.status == 200
+        async with http.get(f"{sim.base_url}/_sim/stats") as response:
+            stats = await response.json()
+        assert stats["requests"] == {} and stats["completion_tokens"] == 0
+
+
+def test_cli_flags_build_a_config() -> None:
+    parser = argparse.ArgumentParser()
+    add_cli_arguments(parser)
+    ns = parser.parse_args(
+        ["--ttft-ms", "250", "--rate-429", "0.1", "--output-tokens", "64", "--seed", "3"]
+    )
+    config = config_from_args(ns)
+    assert (ns.host, ns.port) == ("127.0.0.1", 9100)
+    assert config == SimConfig(ttft_ms=250, rate_429=0.1, output_tokens=64, seed=3)
+    with pytest.raises(ValueError):
+        SimConfig(rate_429=0.7, rate_500=0.5)

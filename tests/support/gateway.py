@@ -1,0 +1,43 @@
+"""Runs the real gateway app on uvicorn, on a free loopback port, inside the test's event loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import uvicorn
+
+from server.app import create_app
+from server.settings import Settings
+from tests.support.redis_server import free_port
+
+
+@dataclass(frozen=True)
+class RunningGateway:
+    base_url: str
+    settings: Settings
+
+
+@asynccontextmanager
+async def run_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    async with anyio.create_task_group() as group:
+        group.start_soon(server.serve)
+        with anyio.fail_after(10):
+            while not server.started:
+                await anyio.sleep(0.01)
+        try:
+            yield RunningGateway(f"http://127.0.0.1:{port}", settings)
+        finally:
+            server.should_exit = True
