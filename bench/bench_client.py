@@ -10,7 +10,6 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 import anyio
 import msgspec
 
