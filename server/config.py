@@ -63,12 +63,14 @@ def load_settings(
         _merge_toml(Path(path), tree, origin)
 
     known = {env_var_name(s, f): (s, f) for s, f, _ in iter_fields()}
+    list_fields = {(s, f) for s, f, default in iter_fields() if isinstance(default, tuple)}
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_VAR:
             continue
         if name not in known:
             raise ConfigError(f"{name}: unknown setting (see .env.example for the list)")
-        _put(tree, origin, known[name], _env_value(value), name)
+        where = known[name]
+        _put(tree, origin, where, _env_value(value, is_list=where in list_fields), name)
     for name, where in CONVENTIONAL_VARS.items():
         if env.get(name):
             _put(tree, origin, where, env[name], name)
@@ -79,7 +81,10 @@ def load_settings(
         raise ConfigError(_explain(exc, origin)) from exc
 
 
-def _env_value(raw: str) -> Any:
+def _env_value(raw: str, *, is_list: bool) -> Any:
+    # List settings are comma-separated in the environment (TOML files use arrays).
+    if is_list:
+        return [item.strip() for item in raw.split(",") if item.strip()]
     # An empty variable means "unset this optional value" (e.g. FRUGAL_SERVER_ADMIN_KEY=).
     return None if raw == "" else raw
 

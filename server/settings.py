@@ -10,6 +10,8 @@ from typing import Literal
 
 import msgspec
 
+from router.rules import DEFAULT_BENIGN_PHRASES, DEFAULT_TECHNICAL_KEYWORDS
+
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pass
@@ -145,6 +147,28 @@ class EmbedderSettings(_Section, frozen=True, forbid_unknown_fields=True):
         _check(self.max_concurrency >= 1, "max_concurrency", "at least 1")
 
 
+class RouterSettings(_Section, frozen=True, forbid_unknown_fields=True):
+    """How a request's tier is chosen (see `router`)."""
+
+    kind: Literal["rules", "embedding"] = "rules"
+    max_turns: int = 5
+    max_chars: int = 200
+    keywords: tuple[str, ...] = DEFAULT_TECHNICAL_KEYWORDS
+    benign_phrases: tuple[str, ...] = DEFAULT_BENIGN_PHRASES
+    examples_path: str | None = None
+    k: int = 7
+    margin: float = 0.15
+    min_similarity: float = 0.3
+    defer_cjk: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.max_turns >= 0, "max_turns", "zero or more")
+        _check(self.max_chars >= 0, "max_chars", "zero or more")
+        _check(self.k >= 1, "k", "at least 1")
+        _check(0.0 <= self.margin <= 1.0, "margin", "in [0, 1]")
+        _check(-1.0 <= self.min_similarity <= 1.0, "min_similarity", "in [-1, 1]")
+
+
 class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     providers: ProviderSettings = msgspec.field(default_factory=ProviderSettings)
@@ -154,6 +178,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
     embedder: EmbedderSettings = msgspec.field(default_factory=EmbedderSettings)
+    router: RouterSettings = msgspec.field(default_factory=RouterSettings)
 
     @property
     def uses_simulated_provider(self) -> bool:

@@ -1,0 +1,37 @@
+"""The routing seam: a `Router` picks the model tier for a conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+import msgspec
+
+from agent.types import Message
+
+Tier = Literal["cheap", "strong"]
+
+
+class RouteDecision(msgspec.Struct, frozen=True):
+    """Which tier answers, with which model, and a short human-readable reason.
+
+    ``reason`` names the rule that decided (``"turns 6 > 5"``, ``"technical keyword: deploy"``,
+    ``"embedding: 6/7 neighbours strong (...)"``); it ends up in logs and response metadata.
+    """
+
+    tier: Tier
+    model: str
+    reason: str
+
+
+@runtime_checkable
+class Router(Protocol):
+    """Chooses the cheap or the strong model for a conversation."""
+
+    async def route(self, messages: Sequence[Message]) -> RouteDecision:
+        """Return the decision for ``messages`` (oldest first, the new user turn last).
+
+        Never raises for ordinary input: a router that cannot decide (no user text, embedder
+        down) falls back to a simpler rule and says so in ``reason``.
+        """
+        ...
