@@ -1,0 +1,306 @@
+"""False-hit guards: meaning-changing differences that embeddings barely see.
+
+Sentence embeddings put "Can I cancel my order?" and "Can I not cancel my order?" at cosine
+0.98, so before a semantic hit is served we compare what the two queries literally say: negations,
+antonyms, numbers, ids, dates, emails, URLs, phone numbers and money amounts. Any difference
+rejects the hit; a missed hit only costs one model call, a false one serves a wrong answer.
+
+English is split into words (contractions such as "don't" count as a negation); Chinese is
+scanned longest-first against a small lexicon, after removing common words whose characters
+merely look like negations or numerals (非常, 未来, 一下...). Capitalised names are not compared.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import TypeAlias
+
+_Put: TypeAlias = Callable[[str, str], None]
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    # "sign_in/sign_out" -> ("sign in", "sign out")
+    pairs = (item.replace("_", " ").split("/") for item in text.split())
+    return tuple((left, right) for left, right in pairs)
+
+
+_EN_NEGATIONS = frozenset(_words("not no never without cannot none nobody nothing nowhere nor"))
+# A pair differs when the two queries hold different members, or only one holds any member.
+_EN_PAIRS = _pairs(
+    "enable/disable activate/deactivate cancel/keep add/remove increase/decrease "
+    "upgrade/downgrade open/close lock/unlock subscribe/unsubscribe start/stop allow/block "
+    "include/exclude before/after more/less maximum/minimum max/min buy/sell deposit/withdraw "
+    "import/export show/hide accept/reject sign_in/sign_out log_in/log_out over/under "
+    "above/below at_least/at_most "
+    "connect/disconnect install/uninstall pause/resume approve/deny mute/unmute "
+    "follow/unfollow upload/download encrypt/decrypt higher/lower private/public"
+)
+# Words too common to count on one side alone (prepositions, "my new phone"): only a swap counts.
+_EN_SWAP_PAIRS = _pairs("on/off up/down old/new first/last early/late send/receive join/leave")
+_ZH_NEGATIONS = _words("不要 不能 不会 不用 没有 无法 不 没 别 未 无 非 莫 勿")
+_ZH_PAIRS = _pairs(
+    "开启/关闭 打开/关闭 启用/禁用 激活/停用 取消/保留 增加/减少 添加/删除 升级/降级 上调/下调 "
+    "购买/出售 买入/卖出 存入/取出 存款/取款 充值/提现 显示/隐藏 接受/拒绝 允许/禁止 订阅/退订 "
+    "登录/退出 锁定/解锁 导入/导出 上传/下载 开始/停止 之前/之后 以前/以后 最大/最小 最高/最低 "
+    "更多/更少 包含/排除 绑定/解绑 收入/支出 暂停/恢复"
+)
+# Words whose characters would otherwise read as a negation or a numeral.
+_ZH_FALSE_FRIENDS = _words(
+    "非常 未来 别人 特别 区别 分别 类别 级别 识别 告别 性别 差别 个别 无线 十分 不过 不同 不错 "
+    "不少 不久 不管 不论 不仅 并非 除非 莫非 一下 一些 一起 一样 一直 一般 一定 统一 唯一 一旦 "
+    "一切 一点 万一 第一次"
+)
+_EN_NUMBER_WORDS = MappingProxyType(
+    {
+        w: str(i)
+        for i, w in enumerate(
+            _words(
+                "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+            )
+        )
+    }
+    | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70"}
+    | {"eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000"}
+    | {"million": "1000000", "once": "1", "twice": "2", "thrice": "3", "half": "0.5"}
+    | {"single": "1", "double": "2", "triple": "3"}
+)
+_EN_TIME_WORDS = frozenset(
+    _words(
+        "today tomorrow yesterday tonight weekend monday tuesday wednesday thursday friday "
+        "saturday sunday january february april june july august september october november "
+        "december"
+    )
+)
+_ZH_TIME_WORDS = _words(
+    "今天 明天 昨天 后天 前天 今晚 周末 本周 下周 上周 本月 下月 上月 下个月 上个月 今年 明年 去年"
+)
+_CONTRACTION_BASES = MappingProxyType({"ca": "can", "wo": "will", "sha": "shall"})
+# Spellings of one phrase: "login", "log into" and "log in" all mean log in.
+_EN_ALIASES = MappingProxyType(
+    {"login": "log in", "logon": "log in", "logout": "log out", "logoff": "log out"}
+    | {"signin": "sign in", "signout": "sign out", "into": "in"}
+)
+_CURRENCIES = MappingProxyType(
+    dict.fromkeys(_words("$ usd dollar dollars bucks 美元"), "usd")
+    | dict.fromkeys(_words("€ eur euro euros 欧元"), "eur")
+    | dict.fromkeys(_words("£ gbp pound pounds 英镑"), "gbp")
+    | dict.fromkeys(_words("¥ ￥ rmb cny yuan 元 块 块钱 人民币"), "cny")
+)
+_ZH_DIGITS = MappingProxyType(
+    {ch: i for i, ch in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+)
+_ZH_UNITS = MappingProxyType({"十": 10, "百": 100, "千": 1000, "万": 10_000})
+
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+# Extracted in this order, each match blanked before the next pattern runs, so "$20" is money
+# and not also the number 20. Every pattern is matched on lower-cased text.
+_ENTITY_PATTERNS = (
+    ("url", re.compile(r"(?:https?://|www\.)[^\s<>\"'，。]+")),
+    ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    (
+        "money",
+        re.compile(
+            r"(?:[$€£¥￥]\s?\d[\d,]*(?:\.\d+)?)"
+            r"|(?:\d[\d,]*(?:\.\d+)?\s?(?:usd|dollars?|bucks|eur|euros?|gbp|pounds?|rmb|cny"
+            r"|yuan|cents?|元|块钱|块|美元|欧元|英镑|人民币|角|分钱))"
+        ),
+    ),
+    (
+        "date",
+        re.compile(
+            r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?"
+            r"|(?:\d{2,4}年)?[\d一二三四五六七八九十]{1,3}月(?:[\d一二三四五六七八九十]{1,3}[日号])?"
+            rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+            rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
+            r"|\d{1,2}:\d{2}(?:\s?[ap]m)?|\d{1,2}\s?[ap]m\b|\d{1,2}[点时]"
+        ),
+    ),
+    ("phone", re.compile(r"\+\d[\d\s().-]{6,}\d|\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}")),
+    (
+        "id",
+        re.compile(r"#\s?\w+|\b(?=[a-z0-9-]*\d)(?=[a-z0-9-]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*\b"),
+    ),
+    ("number", re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")),
+)
+_EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_ZH_NUMERAL = re.compile(r"[零〇一二两三四五六七八九十百千万]+")
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "＇": "'"})
+
+
+def _zh_lexicon() -> MappingProxyType[str, str]:
+    lex = {w: "" for w in _ZH_FALSE_FRIENDS}
+    lex.update({w: "neg" for w in _ZH_NEGATIONS})
+    for w in _ZH_TIME_WORDS:
+        lex[w] = "time"
+    for left, right in _ZH_PAIRS:
+        lex.setdefault(left, f"ant:{left}/{right}:0")
+        lex.setdefault(right, f"ant:{left}/{right}:1")
+    lex["取消订阅"] = "ant:订阅/退订:1"  # "cancel the subscription" is the unsubscribe side
+    return MappingProxyType(lex)
+
+
+_ZH_LEXICON = _zh_lexicon()
+_ZH_MAX_TERM = max(len(w) for w in _ZH_LEXICON)
+# Chinese pairs sharing a member (打开/开启 -> 关闭) need both pair ids on that member.
+_ZH_SHARED = MappingProxyType(
+    {
+        w: tuple(f"ant:{a}/{b}:{int(w == b)}" for a, b in _ZH_PAIRS if w in (a, b))
+        for w in {w for pair in _ZH_PAIRS for w in pair}
+    }
+)
+
+
+def differences(query_a: str, query_b: str) -> list[str]:
+    """Return the kinds of meaning-changing differences between two queries.
+
+    Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``id``, ``date``, ``email``, ``url``,
+    ``phone``, ``money``. An empty list means nothing the guards know about differs.
+    """
+    fa, fb = _features(query_a), _features(query_b)
+    found: list[str] = []
+    for kind in sorted(fa.keys() | fb.keys()):
+        if fa.get(kind, Counter()) != fb.get(kind, Counter()):
+            found.append(kind)
+    return _antonym_differences(fa, fb, found)
+
+
+def hit_allowed(query_a: str, query_b: str) -> bool:
+    """Whether a semantic hit between the two queries may be served (no differences found)."""
+    return not differences(query_a, query_b)
+
+
+def _antonym_differences(
+    fa: dict[str, Counter[str]], fb: dict[str, Counter[str]], found: list[str]
+) -> list[str]:
+    # Antonym members live under one "ant" key; report per pair, honouring swap-only pairs.
+    plain = [kind for kind in found if kind != "ant"]
+    if "ant" not in found:
+        return plain
+    sides_a, sides_b = fa.get("ant", Counter()), fb.get("ant", Counter())
+    pairs = {key.rsplit(":", 1)[0] for key in sides_a.keys() | sides_b.keys()}
+    for pair in sorted(pairs):
+        have_a = (f"{pair}:0" in sides_a, f"{pair}:1" in sides_a)
+        have_b = (f"{pair}:0" in sides_b, f"{pair}:1" in sides_b)
+        if have_a == have_b:
+            continue
+        left, right = pair.removeprefix("ant:").split("/")
+        if (left, right) in _EN_SWAP_PAIRS and not (any(have_a) and any(have_b)):
+            continue
+        plain.append(f"antonym:{left}/{right}")
+    return plain
+
+
+def _features(text: str) -> dict[str, Counter[str]]:
+    feats: dict[str, Counter[str]] = {}
+
+    def put(kind: str, value: str) -> None:
+        feats.setdefault(kind, Counter())[value] += 1
+
+    rest = text.lower().translate(_APOSTROPHES)
+    for kind, pattern in _ENTITY_PATTERNS:
+        for match in pattern.finditer(rest):
+            value = re.sub(r"[\s,]", "", match.group()).rstrip(".;:!?)")
+            put(kind, _money_key(value) if kind == "money" else value)
+        rest = pattern.sub(" ", rest)
+    rest = _scan_chinese(rest, put)
+    for numeral in _ZH_NUMERAL.findall(rest):
+        put("number", str(_zh_number(numeral)))
+    _scan_english(_EN_WORD.findall(rest), put)
+    return feats
+
+
+def _money_key(value: str) -> str:
+    # "$20", "20 dollars" and "20.00 usd" are the same amount.
+    amount = re.search(r"\d+(?:\.\d+)?", value)
+    number = float(amount.group()) if amount else 0.0
+    unit = re.sub(r"[\d.]", "", value)
+    return f"{number:g} {_CURRENCIES.get(unit, unit)}"
+
+
+def _scan_chinese(text: str, put: _Put) -> str:
+    """Count lexicon terms longest-first; return the text with every matched term blanked."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        for size in range(min(_ZH_MAX_TERM, len(text) - i), 0, -1):
+            term = text[i : i + size]
+            kind = _ZH_LEXICON.get(term)
+            if kind is None:
+                continue
+            if kind == "neg":
+                put("negation", "neg")
+            elif kind == "time":
+                put("date", term)
+            elif kind.startswith("ant:"):
+                for pair_side in _ZH_SHARED.get(term, (kind,)):
+                    put("ant", pair_side)
+            out.append(" ")
+            i += size
+            break
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _scan_english(words: list[str], put: _Put) -> None:
+    lemmas: list[str] = []
+    for word in words:
+        if word.endswith("n't"):
+            put("negation", "neg")
+            word = _CONTRACTION_BASES.get(word[:-3], word[:-3])
+        if word in _EN_NEGATIONS:
+            put("negation", "neg")
+        if word in _EN_NUMBER_WORDS:
+            put("number", _EN_NUMBER_WORDS[word])
+        if word in _EN_TIME_WORDS:
+            put("date", word[:3])
+        lemmas.append(_EN_ALIASES.get(word) or _lemma(word))
+    padded = f" {' '.join(lemmas)} "
+    for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS):
+        for side, member in enumerate((left, right)):
+            if f" {member} " in padded:
+                put("ant", f"ant:{left}/{right}:{side}")
+
+
+def _lemma(word: str) -> str:
+    # Just enough inflection for the antonym lexicon: enabled -> enable, stopped -> stop.
+    if word in _EN_VOCAB:
+        return word
+    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix):
+            stem = word[: -len(suffix)] + repl
+            for guess in (stem, stem + "e", stem[:-1]):
+                if guess in _EN_VOCAB:
+                    return guess
+    return word
+
+
+_EN_VOCAB = frozenset(
+    w for pair in (*_EN_PAIRS, *_EN_SWAP_PAIRS) for side in pair for w in side.split()
+)
+
+
+def _zh_number(numeral: str) -> int:
+    # 两千三百零五 -> 2305; plain digit strings (一〇〇一) read positionally.
+    if all(ch in _ZH_DIGITS for ch in numeral):
+        return int("".join(str(_ZH_DIGITS[ch]) for ch in numeral))
+    total, section, digit = 0, 0, 0
+    for ch in numeral:
+        if ch in _ZH_DIGITS:
+            digit = _ZH_DIGITS[ch]
+        elif ch == "万":
+            total += (section + digit) * 10_000
+            section, digit = 0, 0
+        else:
+            section += (digit or 1) * _ZH_UNITS[ch]
+            digit = 0
+    return total + section + digit

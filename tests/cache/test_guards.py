@@ -1,0 +1,91 @@
+"""Guards: meaning-changing differences between two queries, English and Chinese."""
+
+from __future__ import annotations
+
+import pytest
+
+from cache.guards import differences, hit_allowed
+
+REJECTED = [
+    # negation
+    ("Can I cancel my order?", "Can I not cancel my order?", "negation"),
+    ("Why was I charged twice?", "Why was I not charged twice?", "negation"),
+    ("My payment went through", "My payment didn't go through", "negation"),
+    ("I received my package", "I never received my package", "negation"),
+    ("Can I return it with a receipt?", "Can I return it without a receipt?", "negation"),
+    ("我不想取消订单", "我想取消订单", "negation"),
+    ("我收到了包裹", "我没有收到包裹", "negation"),
+    ("可以登录", "无法登录", "negation"),
+    # antonyms, both directions and one-sided
+    ("How do I enable dark mode?", "How do I disable dark mode?", "antonym:enable/disable"),
+    ("How do I disable dark mode?", "How do I enable dark mode?", "antonym:enable/disable"),
+    ("How do I enable dark mode?", "How do I use dark mode?", "antonym:enable/disable"),
+    ("How do I upgrade my plan?", "How do I downgrade my plan?", "antonym:upgrade/downgrade"),
+    ("Turn on notifications", "Turn off notifications", "antonym:on/off"),
+    ("I logged in", "I logged out", "antonym:log in/log out"),
+    ("Orders over $50 ship free", "Orders under $50 ship free", "antonym:over/under"),
+    ("如何开启两步验证", "如何关闭两步验证", "antonym:开启/关闭"),
+    ("如何升级会员", "如何降级会员", "antonym:升级/降级"),
+    ("如何添加银行卡", "如何删除银行卡", "antonym:添加/删除"),
+    ("我想取消订阅", "我想订阅", "antonym:订阅/退订"),
+    # numbers and ids
+    ("Refund order 1001", "Refund order 1002", "number"),
+    ("I want to buy two tickets", "I want to buy three tickets", "number"),
+    ("订单 1001 退款", "订单 1002 退款", "number"),
+    ("我要买三件", "我要买两件", "number"),
+    ("Track order A12B34", "Track order A12B35", "id"),
+    ("Where is order #5531?", "Where is order #5532?", "id"),
+    # dates and times
+    ("Delivery on March 5", "Delivery on March 6", "date"),
+    ("Ordered on 2024-01-05", "Ordered on 2024-01-06", "date"),
+    ("Is it arriving today?", "Is it arriving tomorrow?", "date"),
+    ("3月5日的订单还没到", "3月6日的订单还没到", "date"),
+    ("今天能发货吗", "明天能发货吗", "date"),
+    # contact details and amounts
+    ("Send it to anna@example.com", "Send it to ben@example.com", "email"),
+    ("Open https://shop.example.com/a", "Open https://shop.example.com/b", "url"),
+    ("Call me at +1 415 555 0100", "Call me at +1 415 555 0199", "phone"),
+    ("Was I charged $20?", "Was I charged $25?", "money"),
+    ("退款 20 元", "退款 25 元", "money"),
+]
+
+ALLOWED = [
+    ("How do I reset my password?", "How can I reset my password?"),
+    ("I don't want to cancel", "I do not want to cancel"),
+    ("I can't log in", "I cannot login"),
+    ("Why can't I log in?", "Why can't I log into my account?"),
+    ("Is it enabled?", "How do I check it is enabling?"),
+    ("I want two items", "I want 2 items"),
+    ("Was I charged $20?", "Was I charged 20 dollars?"),
+    ("How do I get a refund on my order", "How do I get a refund for my order"),
+    ("How do I set up my new phone?", "How do I set up my phone?"),
+    ("Refund order 1001", "Please refund order 1001"),
+    ("如何重置密码", "怎么重置密码"),
+    ("非常感谢，帮我查一下订单", "帮我查询订单"),
+    ("订单号十二", "订单号12"),
+    ("我想取消订阅", "我想退订"),
+    ("两步验证怎么用", "2步验证怎么用"),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "kind"), REJECTED)
+def test_meaning_changing_difference_is_reported(a: str, b: str, kind: str) -> None:
+    assert kind in differences(a, b)
+    assert kind in differences(b, a)
+    assert not hit_allowed(a, b)
+
+
+@pytest.mark.parametrize(("a", "b"), ALLOWED)
+def test_paraphrase_passes(a: str, b: str) -> None:
+    assert differences(a, b) == []
+    assert hit_allowed(b, a)
+
+
+def test_identical_queries_pass_even_with_entities() -> None:
+    text = "Refund $20 of order ORD-77 placed 2024-01-05 to anna@example.com, not 3月5日"
+    assert differences(text, text) == []
+
+
+def test_several_kinds_are_all_reported() -> None:
+    found = differences("Refund $20 for order 1001 today", "Refund $30 for order 1002 tomorrow")
+    assert found == ["date", "money", "number"]
