@@ -80,11 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_cli_arguments(upstream)
     upstream.set_defaults(handler=_upstream)
+
+    commands.add_parser(
+        "calibrate",
+        help="precision/recall/false-hit rate per semantic-cache threshold on labelled pairs",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["calibrate"]:
+        # calibrate owns its own argument parser (it is also runnable on its own).
+        from cache.calibrate import main as calibrate_main
+
+        return calibrate_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     return int(args.handler(args))
 
 
