@@ -115,3 +115,30 @@ class EmbeddingError(AgentError):
     def __init__(self, message: str, *, failed_indexes: list[int] | None = None) -> None:
         super().__init__(message)
         self.failed_indexes = failed_indexes or []
+
+
+class InvalidRequest(AgentError):
+    """A chat request the pipeline refuses before doing any work.
+
+    ``reason`` is a stable machine-readable detail (``no_messages``, ``last_not_user``,
+    ``empty_content``, ``too_many_messages``, ``prompt_too_long``, ``bad_temperature``,
+    ``bad_max_tokens``, ``bad_cache_mode``); ``code`` is always ``invalid_request``.
+    """
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class BudgetExceeded(AgentError):
+    """The caller's (or the service's) spending budget cannot cover the request."""
+
+    code = "budget_exceeded"
+
+
+class IterationLimitExceeded(AgentError):
+    """A request needed more tool/LLM rounds than the pipeline's ``max_iterations`` allows."""
+
+    code = "iteration_limit_exceeded"

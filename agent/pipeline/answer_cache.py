@@ -1,0 +1,215 @@
+"""`AnswerCache`: the pipeline's policy over the exact and the semantic response caches.
+
+Reads: the exact cache when the request allows it; then the semantic cache, only for a
+single-turn (configurable), non-personal, representable question. Writes: both, after a fresh
+answer, under a content class chosen from the tool results: ``realtime`` when any tool was
+realtime (TTL 0 by default: never stored), ``short`` when the fallback model answered (a
+degraded answer should absorb a burst, not linger), ``faq`` when the knowledge base matched
+well, else ``default``. Tags are the knowledge-base document ids, so editing a document
+invalidates the exact answers built on it. Cache trouble never fails a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from agent.errors import EmbeddingError
+from agent.pipeline.planner import KB_TOOL
+from agent.pipeline.response import CacheSource
+from agent.tools.base import ToolResult
+from agent.types import Message
+from cache.errors import CacheError
+from cache.keys import CLASS_DEFAULT, CLASS_FAQ, CLASS_REALTIME, CLASS_SHORT, DEFAULT_TTL_BY_CLASS
+from cache.prompt_cache import CachedAnswer, CacheMode, PromptCache, should_read, should_write
+from cache.semantic_cache import SemanticCache
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheScope:
+    """Where one request's answer may be read from and written to.
+
+    ``exact_key`` is None when the exact cache is off; ``semantic_query`` is None when the
+    semantic cache may not be used, with the reason in ``semantic_skip``.
+    """
+
+    mode: CacheMode
+    temperature: float
+    tenant: str
+    tier_key: str
+    exact_key: str | None
+    semantic_query: str | None
+    semantic_skip: str
+
+
+@dataclass(frozen=True, slots=True)
+class CacheRead:
+    """A read's outcome: the answer on a hit and what each cache said."""
+
+    answer: CachedAnswer | None
+    source: CacheSource | None
+    exact: str
+    semantic: str
+    semantic_score: float | None = None
+
+
+class AnswerCache:
+    """Reads and writes answers in the exact and semantic caches (either may be None)."""
+
+    def __init__(
+        self,
+        prompt_cache: PromptCache | None,
+        semantic_cache: SemanticCache | None,
+        *,
+        semantic_max_turns: int = 1,
+        faq_min_score: float = 0.5,
+        ttl_by_class: Mapping[str, float] = DEFAULT_TTL_BY_CLASS,
+        cache_nonzero_temperature: bool = False,
+    ) -> None:
+        self._exact = prompt_cache
+        self._semantic = semantic_cache
+        self._semantic_max_turns = semantic_max_turns
+        self._faq_min_score = faq_min_score
+        self._ttl_by_class = dict(ttl_by_class)
+        self._any_t = cache_nonzero_temperature
+        self._encoder = msgspec.json.Encoder()
+        self._decoder = msgspec.json.Decoder(CachedAnswer)
+
+    def scope(
+        self,
+        *,
+        mode: CacheMode,
+        temperature: float,
+        tenant: str,
+        tier_key: str,
+        conversation: Sequence[Message],
+        system: str | None,
+        tools: Sequence[str],
+        user_id: str | None,
+        personal: bool,
+    ) -> CacheScope:
+        """Work out the keys for a request (pure CPU, no I/O)."""
+        exact_key = None
+        if self._exact is not None:
+            exact_key = self._exact.key_for(
+                messages=conversation,
+                tenant=tenant,
+                model_tier=tier_key,
+                system=system,
+                temperature=temperature,
+                tools=tools,
+                user_id=user_id,
+                personal=personal,
+            )
+        turns = sum(1 for m in conversation if m.role == "user")
+        skip = ""
+        if self._semantic is None:
+            skip = "disabled"
+        elif turns > self._semantic_max_turns:
+            skip = "skipped:multi_turn"
+        elif personal:
+            skip = "skipped:personal"
+        question = conversation[-1].content if conversation else ""
+        return CacheScope(
+            mode, temperature, tenant, tier_key, exact_key, None if skip else question, skip
+        )
+
+    async def read(self, scope: CacheScope) -> CacheRead:
+        """Look the request up: exact first, then semantic. Never raises for cache trouble."""
+        if not should_read(scope.mode, scope.temperature, cache_nonzero_temperature=self._any_t):
+            why = "skipped:no-cache" if scope.mode == "no-cache" else "skipped:temperature"
+            return CacheRead(
+                None,
+                None,
+                why if self._exact else "disabled",
+                why if self._semantic else "disabled",
+            )
+        exact = "disabled"
+        if self._exact is not None and scope.exact_key is not None:
+            try:
+                found = await self._exact.lookup(scope.exact_key)
+            except CacheError as exc:
+                _log.warning("exact cache read failed: %s", exc)
+                found, exact = None, "error:" + exc.code
+            else:
+                exact = "miss" if found is None else "hit"
+            if found is not None:
+                return CacheRead(found, "exact", exact, "skipped:exact_hit")
+        if self._semantic is None or scope.semantic_query is None:
+            return CacheRead(None, None, exact, scope.semantic_skip)
+        try:
+            lookup = await self._semantic.lookup(
+                scope.semantic_query, tenant=scope.tenant, tier=scope.tier_key
+            )
+        except EmbeddingError as exc:
+            _log.warning("semantic cache lookup failed: %s", exc)
+            return CacheRead(None, None, exact, "error:" + exc.code)
+        score = round(lookup.score, 4) if lookup.entry is not None or lookup.score else None
+        if lookup.entry is None:
+            semantic = "miss" if lookup.reason == "empty" else lookup.reason
+            return CacheRead(None, None, exact, semantic, score)
+        try:
+            answer = self._decoder.decode(lookup.entry.payload)
+        except msgspec.DecodeError:
+            return CacheRead(None, None, exact, "error:undecodable", score)
+        return CacheRead(answer, "semantic", exact, "hit", score)
+
+    def classify(self, results: Sequence[ToolResult], *, used_fallback: bool) -> str:
+        """The content class of an answer built on ``results``."""
+        if any(result.realtime for result in results):
+            return CLASS_REALTIME
+        if used_fallback:
+            return CLASS_SHORT
+        for result in results:
+            output = result.output if result.name == KB_TOOL and result.ok else None
+            if output is not None and any(s.score >= self._faq_min_score for s in output.sources):
+                return CLASS_FAQ
+        return CLASS_DEFAULT
+
+    async def write(
+        self, scope: CacheScope, answer: CachedAnswer, *, content_class: str, tags: Sequence[str]
+    ) -> str:
+        """Store a fresh answer in both caches; return the write diagnostic. Never raises for
+        cache trouble (a failed write is logged and the request is served anyway)."""
+        if not should_write(scope.mode, scope.temperature, cache_nonzero_temperature=self._any_t):
+            return "skipped:no-store" if scope.mode == "no-store" else "skipped:temperature"
+        if self._exact is None and self._semantic is None:
+            return "disabled"
+        answer = msgspec.structs.replace(
+            answer, content_class=content_class, tags=list(tags), created_at=time.time()
+        )
+        stored = False
+        if self._exact is not None and scope.exact_key is not None:
+            try:
+                stored = await self._exact.store(
+                    scope.exact_key, answer, content_class=content_class, tags=tags
+                )
+            except CacheError as exc:
+                _log.warning("exact cache write failed: %s", exc)
+        ttl = self._ttl(content_class)
+        if self._semantic is not None and scope.semantic_query is not None and ttl > 0:
+            try:
+                stored = (
+                    await self._semantic.store(
+                        scope.semantic_query,
+                        self._encoder.encode(answer),
+                        tenant=scope.tenant,
+                        tier=scope.tier_key,
+                        ttl_s=ttl,
+                    )
+                    or stored
+                )
+            except (EmbeddingError, CacheError) as exc:
+                _log.warning("semantic cache write failed: %s", exc)
+        return f"{'stored' if stored else 'not_stored'}:{content_class}"
+
+    def _ttl(self, content_class: str) -> float:
+        if self._exact is not None:
+            return self._exact.ttl_for(content_class)
+        return self._ttl_by_class.get(content_class, self._ttl_by_class.get(CLASS_DEFAULT, 0.0))

@@ -1,0 +1,156 @@
+"""`stream_events`: the streaming form of the Answer pipeline, behind `Agent.stream`.
+
+Same stages as `Agent.answer`; step 7 forwards chunks as they arrive. Whatever ends the stream
+(completion, a provider failure, the consumer closing it, cancellation), the tokens produced
+are billed once and reported in the caller's `StreamOutcome`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+
+from agent.errors import AgentError, ProviderError, StreamInterrupted
+from agent.pipeline.request import ChatRequest
+from agent.pipeline.response import (
+    Done,
+    Error,
+    Meta,
+    StreamEvent,
+    StreamOutcome,
+    StreamStatus,
+    Token,
+)
+from agent.pipeline.run import Run
+from agent.pipeline.shaping import (
+    cache_route,
+    diagnostics,
+    done_event,
+    estimate_usage,
+    fill_outcome,
+    replay_pieces,
+    sources_and_tags,
+)
+from agent.types import LLMRequest, StreamChunk, Usage
+
+if TYPE_CHECKING:
+    from agent.pipeline.agent import Agent
+
+_log = logging.getLogger(__name__)
+
+_CLOSE_GRACE_S = 5.0
+
+
+async def stream_events(
+    agent: Agent, request: ChatRequest, outcome: StreamOutcome
+) -> AsyncGenerator[StreamEvent, None]:
+    """Yield `Meta`, `Token`…, then `Done` or `Error`; see `Agent.stream`."""
+    run = await agent.begin(request)
+    parts: list[str] = []
+    llm_request: LLMRequest | None = None
+    provider_usage: Usage | None = None
+    try:
+        read = await agent.read_cache(run)
+        if read.answer is not None:
+            cached = read.answer
+            yield Meta(cached.model, cache_route(read), read.source, run.request_id)
+            for piece in replay_pieces(cached.answer, agent.replay_words):
+                yield Token(piece)
+            response = await agent.cached_response(run, cached, read)
+            fill_outcome(outcome, "completed", response.model, run, cached.answer)
+            yield done_event(response)
+            return
+        route = await agent.choose_route(run)
+        results = await agent.gather_tools(run)
+        llm_request = agent.llm_request(run, route, results)
+        run.iterations.spend("the model call")
+        yield Meta(route.model, route, None, run.request_id)
+        model, simulated, fallback, reason = route.model, False, False, None
+        with run.clock.stage("llm"):
+            async with _closing(agent.llm.stream(llm_request)) as chunks:
+                async for chunk in chunks:
+                    model = chunk.model or model
+                    simulated, fallback = chunk.simulated, chunk.used_fallback
+                    reason = chunk.fallback_reason
+                    if chunk.usage is not None:
+                        provider_usage = chunk.usage
+                    if chunk.text:
+                        if not parts:
+                            run.clock.mark("ttft")
+                        parts.append(chunk.text)
+                        yield Token(chunk.text)
+        text = "".join(parts)
+        agent.charge(run, model, provider_usage or estimate_usage(llm_request, model, text))
+        saved = agent.savings(run, route)
+        sources, tags = sources_and_tags(results)
+        _, write = await agent.remember(run, text, model, results, fallback, sources, tags)
+        await agent.settle(run)
+        fill_outcome(outcome, "completed", model, run, text)
+        total = run.bill + run.summary_bill
+        yield Done(
+            model=model,
+            usage=run.usage,
+            cost_usd_micros=total.usd_micros,
+            cost_known=total.known,
+            saved_usd_micros=saved,
+            summary_cost_usd_micros=run.summary_bill.usd_micros,
+            latency_ms=run.clock.snapshot(),
+            sources=sources,
+            used_fallback=fallback,
+            fallback_reason=reason,
+            simulated=simulated,
+            request_id=run.request_id,
+            cache_diagnostics=diagnostics(read, write),
+        )
+    except AgentError as exc:
+        code = exc.code
+        if parts and isinstance(exc, ProviderError) and not isinstance(exc, StreamInterrupted):
+            code = StreamInterrupted.code  # text already reached the client: not retryable
+        _log.warning("stream %s failed (%s): %s", run.request_id, code, exc)
+        model_name = _bill_partial(agent, run, llm_request, parts, provider_usage)
+        await agent.settle(run)
+        fill_outcome(outcome, "failed", model_name, run, "".join(parts))
+        outcome.error_code = code
+        yield Error(code, str(exc), run.request_id)
+    except BaseException as exc:
+        # The consumer closed the stream (GeneratorExit) or was cancelled: bill what was
+        # produced. Anything else is a bug; it is billed the same way and propagates.
+        model_name = _bill_partial(agent, run, llm_request, parts, provider_usage)
+        cancelled = isinstance(exc, GeneratorExit | anyio.get_cancelled_exc_class())
+        status: StreamStatus = "cancelled" if cancelled else "failed"
+        fill_outcome(outcome, status, model_name, run, "".join(parts))
+        raise
+    finally:
+        await agent.settle_on_exit(run)
+
+
+def _bill_partial(
+    agent: Agent,
+    run: Run,
+    llm_request: LLMRequest | None,
+    parts: list[str],
+    provider_usage: Usage | None,
+) -> str | None:
+    if llm_request is None:
+        return None
+    text = "".join(parts)
+    usage = provider_usage or estimate_usage(llm_request, llm_request.model, text)
+    agent.charge(run, llm_request.model, usage)
+    return llm_request.model
+
+
+@asynccontextmanager
+async def _closing(chunks: AsyncIterator[StreamChunk]) -> AsyncIterator[AsyncIterator[StreamChunk]]:
+    # Close the upstream iterator however the block ends, so a client going away closes
+    # the provider's connection too (the LLMClient contract). Shielded: we may be cancelled.
+    try:
+        yield chunks
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            with anyio.move_on_after(_CLOSE_GRACE_S, shield=True):
+                await aclose()
