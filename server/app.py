@@ -15,10 +15,9 @@ import aiohttp
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from agent.base import LLMClient
 from agent.http import create_http_session
+from server.composition import Components, build_components
 from server.errors import install_error_handlers
-from server.providers import build_llm_client
 from server.routes import chat, health
 from server.settings import Settings
 
@@ -30,7 +29,7 @@ class AppState:
     """What request handlers reach through ``request.app.state.frugal``."""
 
     settings: Settings
-    llm: LLMClient
+    components: Components
     session: aiohttp.ClientSession
 
 
@@ -40,11 +39,13 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         p = settings.providers
-        async with create_http_session(
-            pool_size=p.pool_size, connect_timeout_s=p.connect_timeout_s
-        ) as session:
-            llm = build_llm_client(settings, session)
-            app.state.frugal = AppState(settings=settings, llm=llm, session=session)
+        async with (
+            create_http_session(
+                pool_size=p.pool_size, connect_timeout_s=p.connect_timeout_s
+            ) as session,
+            build_components(settings, session) as components,
+        ):
+            app.state.frugal = AppState(settings=settings, components=components, session=session)
             mode = "SIMULATED provider" if settings.uses_simulated_provider else "real providers"
             log.info("frugal ready on %s (%s)", settings.server.port, mode)
             yield

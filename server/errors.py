@@ -43,6 +43,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "stream_interrupted": 503,
     "embedding_failed": 503,
     "store_unavailable": 503,
+    "iteration_limit_exceeded": 422,
     "internal_error": 500,
 }
 

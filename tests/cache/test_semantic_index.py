@@ -1,4 +1,4 @@
-"""SemanticIndex: top-k cosine search, partitions, expiry, eviction and growth."""
+"""SemanticIndex: top-k cosine search (exact and two-stage), partitions, expiry, eviction."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class TestSearch:
         assert found[0][1] == pytest.approx(1.0, abs=2e-3)
         assert found[0][1] > found[1][1]
 
-    def test_scores_match_float32_dot_within_bfloat16_error(self) -> None:
+    def test_scores_match_float32_dot_within_int8_error(self) -> None:
         index = SemanticIndex(384, 300)
         rows = [unit(seed, 384) for seed in range(300)]
         for i, row in enumerate(rows):
@@ -114,16 +114,112 @@ class TestLifecycle:
         assert index.add("e", unit(10), PART) == ["c"]
         assert len(index) == 3
 
-    def test_grows_by_doubling_up_to_max_entries(self) -> None:
+    def test_reserves_max_entries_and_stays_bounded(self) -> None:
         index = SemanticIndex(DIM, 2500)
-        assert index.capacity == 1024
-        for i in range(1025):
-            index.add(str(i), unit(i), PART)
-        assert index.capacity == 2048
-        for i in range(1025, 2600):
-            index.add(str(i), unit(i), PART)
         assert index.capacity == 2500
+        for i in range(2600):
+            index.add(str(i), unit(i), PART)
         assert len(index) == 2500
         assert "0" not in index and "2599" in index
         best = index.search(unit(2599), PART, k=1)
         assert best[0][0] == "2599"
+
+    def test_full_index_evicts_every_expired_entry_at_once(self) -> None:
+        clock = ManualClock()
+        index = SemanticIndex(DIM, 4, clock=clock)
+        index.add("keep", unit(1), PART)
+        for name in ("x", "y", "z"):
+            index.add(name, unit(ord(name)), PART, expires_at=1.0)
+        clock.advance(1.0)
+        assert sorted(index.add("new", unit(5), PART)) == ["x", "y", "z"]
+        assert index.add("more", unit(6), PART) == []
+        assert len(index) == 3
+
+
+def clustered(rng: np.random.Generator, n: int, dim: int = 384) -> npt.NDArray[np.float32]:
+    """Sentence-embedding-like rows: a shared direction, tight topics, and paraphrase chains."""
+    shared = rng.standard_normal(dim)
+    centres = rng.standard_normal((n // 50, dim)) + 0.6 * np.sqrt(dim) * shared / np.linalg.norm(
+        shared
+    )
+    rows = perturb(rng, normalise(centres)[rng.integers(0, len(centres), n)], 0.6, 0.9)
+    dups = np.flatnonzero(rng.random(n) < 0.3)[1:]
+    rows[dups] = perturb(rng, rows[(rng.random(dups.size) * dups).astype(np.intp)], 0.85, 0.99)
+    return rows
+
+
+def normalise(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    out: npt.NDArray[np.float32] = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(
+        np.float32
+    )
+    return out
+
+
+def perturb(
+    rng: np.random.Generator, rows: npt.NDArray[np.float32], low: float, high: float
+) -> npt.NDArray[np.float32]:
+    noise = rng.standard_normal(rows.shape)
+    noise -= np.sum(noise * rows, axis=1, keepdims=True) * rows
+    cos = rng.uniform(low, high, (rows.shape[0], 1))
+    return normalise(cos * rows + np.sqrt(1 - cos * cos) * normalise(noise))
+
+
+class TestTwoStageSearch:
+    """Indexes big enough that a Hamming shortlist picks the rows rescored."""
+
+    def test_top1_matches_brute_force_for_close_neighbours(self) -> None:
+        rng = np.random.default_rng(42)
+        rows = clustered(rng, 20_000)
+        index = SemanticIndex(384, len(rows))
+        for i, row in enumerate(rows):
+            index.add(str(i), row, PART)
+        queries = perturb(rng, rows[rng.integers(0, len(rows), 2000)], 0.85, 0.995)
+        truth = rows @ queries.T
+        best, best_score = np.argmax(truth, axis=0), np.max(truth, axis=0)
+        checked = 0
+        for j, query in enumerate(queries):
+            if best_score[j] < 0.85:
+                continue
+            checked += 1
+            [(entry_id, score)] = index.search(query, PART, k=1)
+            assert int(entry_id) == best[j]
+            assert score == pytest.approx(best_score[j], abs=1e-3)
+        assert checked > 1500
+
+    def test_a_crowd_just_below_does_not_hide_the_close_neighbour(self) -> None:
+        # 2000 rows at cosine 0.78-0.845 around each query, one at 0.855-0.87: in Hamming
+        # distance hundreds of the crowd rank ahead of it, more than the fixed shortlist holds.
+        rng = np.random.default_rng(7)
+        queries = normalise(rng.standard_normal((6, 384)))
+        index = SemanticIndex(384, 20_000)
+        for n, query in enumerate(queries):
+            crowd = perturb(rng, np.repeat(query[None], 2000, axis=0), 0.78, 0.845)
+            for i, row in enumerate(crowd):
+                index.add(f"crowd{n}-{i}", row, PART)
+            index.add(f"target{n}", perturb(rng, query[None], 0.855, 0.87)[0], PART)
+        for n, query in enumerate(queries):
+            assert index.search(query, PART, k=1)[0][0] == f"target{n}"
+
+    def test_partitions_and_expiry_mask_the_shortlist(self) -> None:
+        clock = ManualClock()
+        index = SemanticIndex(384, 10_000, clock=clock)
+        rows = clustered(np.random.default_rng(1), 3000)
+        for i, row in enumerate(rows):
+            index.add(f"a{i}", row, PART)
+            index.add(f"b{i}", row, ("other", "cheap", "fake"))
+        index.add("dying", rows[7], PART, expires_at=1.0)
+        assert {entry_id for entry_id, _ in index.search(rows[7], PART, k=2)} == {"a7", "dying"}
+        clock.advance(1.0)
+        found = index.search(rows[7], PART, k=50)
+        assert found[0][0] == "a7"
+        assert all(entry_id.startswith("a") for entry_id, _ in found)
+
+    def test_many_identical_rows_still_return_k(self) -> None:
+        index = SemanticIndex(384, 5000)
+        same = unit(1, 384)
+        for i in range(4000):
+            index.add(f"dup{i}", same, PART)
+        index.add("other", unit(2, 384), PART)
+        found = index.search(same, PART, k=4)
+        assert len(found) == 4
+        assert all(entry_id.startswith("dup") and score > 0.999 for entry_id, score in found)

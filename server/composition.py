@@ -1,0 +1,208 @@
+"""Builds the `Agent` and everything it needs from `Settings`, inside the app's lifespan.
+
+Every resource that must be closed (Redis pool, embedder worker, replication task) is entered
+on one `AsyncExitStack`, so shutdown releases them in reverse order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import redis.asyncio as redis
+
+from agent.base import Embedder, LLMClient
+from agent.embedders import BatchEmbedder, MiniLMEmbedder
+from agent.history import ConversationHistory
+from agent.knowledge import KnowledgeBase
+from agent.openai_embedder import OpenAIEmbedder
+from agent.pipeline import Agent
+from agent.tools import (
+    DemoAccounts,
+    KnowledgeBaseSearchTool,
+    KnowledgeIndex,
+    OrderStatusTool,
+    ToolRegistry,
+    UserProfileTool,
+)
+from cache.base import TTLStore
+from cache.failopen import FailOpenStore
+from cache.keys import CLASS_DEFAULT, CLASS_FAQ, CLASS_REALTIME, CLASS_SHORT, TTL_SHORT_S
+from cache.memory import MemoryTTLStore
+from cache.prompt_cache import PromptCache
+from cache.redis_store import RedisTTLStore, create_redis_client
+from cache.semantic_cache import SemanticCache
+from cache.semantic_replication import RedisSemanticReplicator
+from metrics.pricing import PriceTable
+from router import EmbeddingRouter, RuleRouter, load_examples
+from router.base import Router
+from server.providers import OPENAI_DEFAULT_BASE_URL, build_llm_client
+from server.settings import Settings
+
+log = logging.getLogger("frugal.server")
+
+# Off-topic FAQ articles only cost prompt tokens; measured MiniLM scores of on-topic
+# questions were 0.36-0.68 and of unrelated ones ~0.1.
+KB_MIN_SCORE = 0.25
+
+
+@dataclass
+class Components:
+    """What the routes use; built once per process."""
+
+    agent: Agent
+    llm: LLMClient
+    store: TTLStore
+    prompt_cache: PromptCache
+    semantic_cache: SemanticCache | None
+    embedder: Embedder
+    redis: redis.Redis | None
+
+
+@contextlib.asynccontextmanager
+async def build_components(
+    settings: Settings, session: aiohttp.ClientSession
+) -> AsyncIterator[Components]:
+    """Open every resource the settings ask for; close them all on exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        llm = build_llm_client(settings, session)
+        client, store = await _open_store(settings, stack)
+        embedder, unknown_ratio = await _open_embedder(settings, session, stack)
+        prompt_cache = PromptCache(
+            store,
+            ttl_by_class={
+                CLASS_FAQ: settings.cache.ttl_faq_s,
+                CLASS_DEFAULT: settings.cache.ttl_default_s,
+                CLASS_REALTIME: settings.cache.ttl_realtime_s,
+                CLASS_SHORT: TTL_SHORT_S,
+            },
+            cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
+        )
+        semantic = await _open_semantic_cache(settings, embedder, unknown_ratio, client, stack)
+        tools = await _build_tools(embedder)
+        agent = Agent(
+            llm=llm,
+            router=await _build_router(settings, embedder),
+            cheap_model=settings.models.cheap,
+            strong_model=settings.models.strong,
+            costs=PriceTable(),
+            tools=tools,
+            prompt_cache=prompt_cache if settings.cache.exact_enabled else None,
+            semantic_cache=semantic,
+            history=ConversationHistory(store, llm=llm, summary_model=settings.models.cheap),
+            semantic_max_turns=settings.cache.semantic_max_turns,
+            cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
+        )
+        yield Components(agent, llm, store, prompt_cache, semantic, embedder, client)
+
+
+async def _open_store(
+    settings: Settings, stack: contextlib.AsyncExitStack
+) -> tuple[redis.Redis | None, TTLStore]:
+    if settings.redis.url is None:
+        return None, MemoryTTLStore(max_entries=settings.cache.memory_max_entries)
+    client = create_redis_client(
+        settings.redis.url, pool_size=settings.redis.pool_size, timeout_s=settings.redis.timeout_s
+    )
+    redis_store = RedisTTLStore(
+        client, namespace=settings.redis.key_prefix, op_timeout_s=settings.redis.timeout_s
+    )
+    stack.push_async_callback(redis_store.aclose)
+    return client, FailOpenStore(redis_store)
+
+
+async def _open_embedder(
+    settings: Settings, session: aiohttp.ClientSession, stack: contextlib.AsyncExitStack
+) -> tuple[Embedder, Callable[[str], float] | None]:
+    """The batched embedder, and how to measure what share of a text it cannot represent."""
+    e = settings.embedder
+    inner: Embedder
+    unknown_ratio = None
+    if e.backend == "openai":
+        p = settings.providers
+        inner = OpenAIEmbedder(
+            session,
+            base_url=p.openai_base_url or OPENAI_DEFAULT_BASE_URL,
+            api_key=p.openai_api_key or "",
+            model=e.model,
+        )
+    else:
+        minilm = await stack.enter_async_context(MiniLMEmbedder.load())
+        inner, unknown_ratio = minilm, minilm.unknown_token_ratio
+    batched = BatchEmbedder(
+        inner,
+        batch_size=e.batch_size,
+        max_concurrency=e.max_concurrency,
+        delay_between_batches_s=e.batch_delay_s,
+    )
+    return batched, unknown_ratio
+
+
+async def _open_semantic_cache(
+    settings: Settings,
+    embedder: Embedder,
+    unknown_ratio: Callable[[str], float] | None,
+    client: redis.Redis | None,
+    stack: contextlib.AsyncExitStack,
+) -> SemanticCache | None:
+    c = settings.cache
+    if not c.semantic_enabled:
+        return None
+    replicator = None
+    if client is not None:
+        replicator = RedisSemanticReplicator(
+            client, embedder_name=embedder.name, namespace=settings.redis.key_prefix
+        )
+    semantic = SemanticCache(
+        embedder,
+        threshold=c.semantic_threshold,
+        max_entries=c.semantic_max_entries,
+        max_unknown_token_ratio=c.max_unknown_token_ratio,
+        unknown_ratio=unknown_ratio,
+        on_store=replicator.publish if replicator else None,
+    )
+    if replicator is not None:
+        await stack.enter_async_context(replicator.running(semantic))
+    return semantic
+
+
+async def _build_tools(embedder: Embedder) -> ToolRegistry:
+    index = await KnowledgeIndex.build(KnowledgeBase.load_default(), embedder)
+    accounts = DemoAccounts.load_default()
+    return ToolRegistry(
+        [
+            KnowledgeBaseSearchTool(index, min_score=KB_MIN_SCORE),
+            OrderStatusTool(accounts),
+            UserProfileTool(accounts),
+        ],
+        allowed_risky=("user_profile",),
+    )
+
+
+async def _build_router(settings: Settings, embedder: Embedder) -> Router:
+    r = settings.router
+    rules = RuleRouter(
+        cheap_model=settings.models.cheap,
+        strong_model=settings.models.strong,
+        max_turns=r.max_turns,
+        max_chars=r.max_chars,
+        keywords=r.keywords,
+        benign_phrases=r.benign_phrases,
+    )
+    if r.kind == "rules":
+        return rules
+    return await EmbeddingRouter.create(
+        embedder,
+        load_examples(r.examples_path),
+        cheap_model=settings.models.cheap,
+        strong_model=settings.models.strong,
+        fallback=rules,
+        k=r.k,
+        margin=r.margin,
+        min_similarity=r.min_similarity,
+        defer_cjk=r.defer_cjk,
+        batch_size=settings.embedder.batch_size,
+    )
