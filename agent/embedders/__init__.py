@@ -1,0 +1,15 @@
+"""Embedders: the local all-MiniLM-L6-v2 model and wrappers that implement `Embedder`."""
+
+from agent.embedders.batch import BatchEmbedder
+from agent.embedders.microbatch import BatcherClosed, BatchFailed, MicroBatcher
+from agent.embedders.minilm import MiniLMEmbedder
+from agent.embedders.minilm_model import MiniLMModel
+
+__all__ = [
+    "BatchEmbedder",
+    "BatchFailed",
+    "BatcherClosed",
+    "MicroBatcher",
+    "MiniLMEmbedder",
+    "MiniLMModel",
+]

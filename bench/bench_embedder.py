@@ -1,0 +1,136 @@
+"""Local all-MiniLM-L6-v2: single-query latency, batch throughput, micro-batching, memory.
+
+All in one process and one sitting, so the rows compare: a 12-word query alone (p50/p99), 32
+queries as one call, then many callers each embedding one query at a time through
+`MiniLMEmbedder` (micro-batched, up to two forward passes at once) at concurrency 1, 8 and 32.
+The last rows show why BLAS is capped at one thread and why there is no linger by default.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import numpy as np
+
+from agent.embedders.blas_threads import limit_blas_threads
+from agent.embedders.minilm import MiniLMEmbedder
+from agent.embedders.minilm_model import MiniLMModel
+
+_SUBJECTS = ("order", "parcel", "refund", "invoice", "password", "subscription", "address", "card")
+_VERBS = ("arrive", "ship", "update", "change", "cancel", "show", "renew", "reach")
+# 12 words each, and 64 distinct ones so the tokenizer and the batches see variety.
+QUERIES = [
+    f"can you tell me when my {s} will {v} and what happens next" for s in _SUBJECTS for v in _VERBS
+]
+SECONDS_PER_RUN = 2.0
+
+
+def _rss_mb() -> float:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * resource.getpagesize() / 1e6
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def _load() -> float:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _latencies_ms(fn: Callable[[], object], n: int) -> list[float]:
+    for _ in range(10):
+        fn()
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1e3)
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+async def _concurrent_rate(
+    model: MiniLMModel, callers: int, forwards: int, linger_s: float
+) -> tuple[float, float, float]:
+    """Queries/s, texts per forward pass and CPU ms per query, *callers* looping one query."""
+    done = 0
+    async with MiniLMEmbedder(model, concurrency=forwards, linger_s=linger_s) as embedder:
+        await embedder.embed(QUERIES[:1])
+        passes0 = embedder.forward_passes
+        deadline = time.perf_counter() + SECONDS_PER_RUN
+
+        async def caller(offset: int) -> None:
+            nonlocal done
+            i = offset
+            while time.perf_counter() < deadline:
+                await embedder.embed([QUERIES[i % len(QUERIES)]])
+                done += 1
+                i += callers
+
+        started, cpu0 = time.perf_counter(), _cpu_s()
+        async with anyio.create_task_group() as tg:
+            for c in range(callers):
+                tg.start_soon(caller, c)
+        elapsed, cpu = time.perf_counter() - started, _cpu_s() - cpu0
+        passes = embedder.forward_passes - passes0
+    return done / elapsed, done / max(passes, 1), cpu * 1e3 / max(done, 1)
+
+
+def main() -> None:
+    load_before = _load()  # other processes' share of the two cores skews every row
+    rss_before = _rss_mb()
+    started = time.perf_counter()
+    model = MiniLMModel.load()
+    load_s = time.perf_counter() - started
+    model.embed(QUERIES[:8])
+    rss_after = _rss_mb()
+    rows: list[tuple[str, str]] = []
+
+    one = [QUERIES[0]]
+
+    def latency(label: str) -> None:
+        lat = _latencies_ms(lambda: model.embed(one), 300)
+        rows.append((label, f"p50 {_pct(lat, 50):.2f} ms  p99 {_pct(lat, 99):.2f} ms"))
+
+    def micro(label: str, callers: int, forwards: int, linger_s: float = 0.0) -> None:
+        rate, per_pass, cpu_ms = anyio.run(_concurrent_rate, model, callers, forwards, linger_s)
+        rows.append((label, f"{rate:.0f} q/s  ({per_pass:.1f} texts/pass, {cpu_ms:.2f} CPU ms/q)"))
+
+    latency("single 12-word query, 1 thread")
+    batch = QUERIES[:32]
+    ms = _pct(_latencies_ms(lambda: model.embed(batch), 20), 50)
+    rows.append(("batch of 32 in one call, 1 thread", f"{32e3 / ms:.0f} q/s  ({ms:.1f} ms/batch)"))
+    for callers in (1, 8, 32):
+        micro(f"micro-batched, {callers:>2} callers, 2 forwards", callers, 2)
+    micro("micro-batched, 32 callers, 1 forward", 32, 1)
+    micro("  same as 2 forwards, 2 ms linger", 32, 2, 0.002)
+    limit_blas_threads(2)
+    latency("single query, 2 BLAS threads")
+    micro("32 callers, 1 forward x 2 BLAS threads", 32, 1)
+    limit_blas_threads(1)
+
+    rows.append(("model load", f"{load_s:.2f} s"))
+    rows.append(("RSS after load (before -> after)", f"{rss_before:.0f} -> {rss_after:.0f} MB"))
+    print(f"all-MiniLM-L6-v2, numpy float32 forward pass (1-min load before: {load_before:.1f})")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
