@@ -1,11 +1,12 @@
 """Cap the number of threads numpy's OpenBLAS uses, without threadpoolctl.
 
-Why: on a 2-core box OpenBLAS's worker threads make one lone forward pass somewhat faster, but
-as soon as a second forward (or anything else) wants the other core, its spinning workers cost
-far more than they gave (measured numbers in `bench/bench_embedder.py`'s notes and the
-embedder's docs). The embedder runs one single-threaded forward per core instead. The setting is
-process-wide (OpenBLAS's ``*_local`` variant turned out to be global too); it is found with
-ctypes in whichever OpenBLAS the process has loaded, and is a no-op for any other BLAS.
+Why, measured on this 2-core box (``python -m bench embedder``): two BLAS threads cut a lone
+12-word query from ~9 to ~6.4 ms p50 when the other core is idle, but its p99 jumps to
+40-350 ms whenever anything else wants that core (OpenBLAS workers spin), and a micro-batched
+load costs 9.5 CPU ms per query instead of 4.2. So the embedder runs one single-threaded forward
+per core instead. The setting is process-wide (OpenBLAS's ``*_local`` variant turned out to be
+global as well); it is found with ctypes in whichever OpenBLAS the process has loaded, and is a
+no-op for any other BLAS.
 """
 
 from __future__ import annotations
