@@ -198,29 +198,29 @@ class SemanticCache:
 
         ``query`` is taken as normalised; ``vector`` must come from this cache's embedder.
         """
-        entry_id = _entry_id(tenant, tier, self._embedder.name, query)
+        item_id = entry_id(tenant, tier, self._embedder.name, query)
         expires_at = self._clock() + ttl_s if math.isfinite(ttl_s) else math.inf
         async with self._lock:
             evicted = self._index.add(
-                entry_id, vector, (tenant, tier, self._embedder.name), expires_at
+                item_id, vector, (tenant, tier, self._embedder.name), expires_at
             )
             for old in evicted:
                 self._entries.pop(old, None)
-            self._entries[entry_id] = SemanticEntry(entry_id, query, payload, tenant, tier)
+            self._entries[item_id] = SemanticEntry(item_id, query, payload, tenant, tier)
 
     async def remove(self, query: str, *, tenant: str, tier: str) -> bool:
         """Forget the entry stored for exactly this query; return whether there was one."""
-        entry_id = _entry_id(tenant, tier, self._embedder.name, normalize_text(query))
+        item_id = entry_id(tenant, tier, self._embedder.name, normalize_text(query))
         async with self._lock:
-            self._entries.pop(entry_id, None)
-            return self._index.remove(entry_id)
+            self._entries.pop(item_id, None)
+            return self._index.remove(item_id)
 
     async def purge_expired(self) -> int:
         """Drop expired entries now (they are otherwise reclaimed lazily); return how many."""
         async with self._lock:
             purged = self._index.purge_expired()
-            for entry_id in purged:
-                self._entries.pop(entry_id, None)
+            for item_id in purged:
+                self._entries.pop(item_id, None)
             return len(purged)
 
     def _search(
@@ -233,17 +233,20 @@ class SemanticCache:
         if not found:
             return SemanticLookup(None, 0.0, "empty")
         first_reason = ""
-        for entry_id, score in found:
-            entry = self._entries[entry_id]
+        for item_id, score in found:
+            entry = self._entries[item_id]
             reason = self.rule.judge(text, entry.query, score)
             if reason == "hit":
-                self._index.touch(entry_id)
+                self._index.touch(item_id)
                 return SemanticLookup(entry, score, "hit")
             first_reason = first_reason or reason
         return SemanticLookup(None, found[0][1], first_reason)
 
 
-def _entry_id(tenant: str, tier: str, embedder: str, query: str) -> str:
-    # One entry per exact (partition, normalised query): storing it again replaces it.
+def entry_id(tenant: str, tier: str, embedder: str, query: str) -> str:
+    """The id of the entry for one ``(tenant, tier, embedder, normalised query)``.
+
+    Storing the same material again (on any replica) replaces the same entry.
+    """
     key = "\x1f".join((tenant, tier, embedder, query)).encode()
     return hashlib.blake2b(key, digest_size=16).hexdigest()

@@ -33,14 +33,13 @@ from redis.typing import EncodableT, FieldT
 from cache.errors import StoreUnavailable
 from cache.keys import DEFAULT_NAMESPACE
 from cache.normalize import normalize_text
-from cache.semantic_cache import SemanticCache, SemanticRecord
+from cache.semantic_cache import SemanticCache, SemanticRecord, entry_id
 from cache.semantic_wire import (
     EVENT_FIELD,
     ORIGIN_FIELD,
     DeleteEvent,
     PutEvent,
     SemanticWire,
-    entry_id,
     stream_id_key,
 )
 

@@ -8,8 +8,6 @@ deletion is announced on ``namespace + SEM_STREAM`` as one stream message whose 
 
 from __future__ import annotations
 
-import hashlib
-
 import msgspec
 
 from cache.keys import SEM_PREFIX, SEM_STREAM
@@ -85,15 +83,6 @@ class SemanticWire:
         """Decode one stream announcement; raises `msgspec.DecodeError` if bad."""
         event: StreamEvent = self._event_decoder.decode(data)
         return event
-
-
-def entry_id(tenant: str, tier: str, embedder: str, query: str) -> str:
-    """The shared id of the entry for one ``(tenant, tier, embedder, normalised query)``.
-
-    Same material as the in-process id, so a re-store anywhere replaces the same Redis key.
-    """
-    key = "\x1f".join((tenant, tier, embedder, query)).encode()
-    return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
 def stream_id_key(stream_id: bytes | str) -> tuple[int, int]:

@@ -18,9 +18,9 @@ import redis.asyncio as redis
 
 from cache.normalize import normalize_text
 from cache.redis_store import create_redis_client
-from cache.semantic_cache import SemanticCache
+from cache.semantic_cache import SemanticCache, entry_id
 from cache.semantic_replication import RedisSemanticReplicator
-from cache.semantic_wire import SemanticWire, entry_id
+from cache.semantic_wire import SemanticWire
 from tests.support.redis_server import ControllableRedisServer, RedisServer
 
 pytestmark = pytest.mark.anyio
