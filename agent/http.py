@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncGenerator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from contextlib import aclosing, contextmanager
+from typing import TypeVar
 
 import aiohttp
 import msgspec
@@ -278,3 +279,38 @@ async def iter_sse_events(
         ) from exc
     if last is not None:
         yield last
+
+
+T = TypeVar("T")
+
+
+async def post_stream(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    provider: str,
+    read: Callable[[aiohttp.ClientResponse], AsyncGenerator[T, None]],
+) -> AsyncGenerator[T, None]:
+    """POST a streaming request and yield what ``read`` parses from the response.
+
+    Errors are mapped once (status and transport). A stream that is abandoned or breaks
+    closes its socket instead of returning it half-read to the pool, which also stops the
+    provider generating tokens nobody will read (and that would still be billed).
+    """
+    with map_aiohttp_errors(provider):
+        async with session.post(
+            url, data=body, headers=headers, timeout=stream_timeout(session, timeout_s)
+        ) as response:
+            finished = False
+            try:
+                await raise_for_status(response, provider=provider)
+                async with aclosing(read(response)) as items:
+                    async for item in items:
+                        yield item
+                finished = True
+            finally:
+                if not finished:
+                    response.close()

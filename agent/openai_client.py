@@ -14,8 +14,8 @@ from agent.http import (
     iter_sse_events,
     json_timeout,
     map_aiohttp_errors,
+    post_stream,
     raise_for_status,
-    stream_timeout,
 )
 from agent.tokens import count_message_tokens, count_text_tokens
 from agent.types import LLMRequest, LLMResponse, StreamChunk, Usage
@@ -88,24 +88,18 @@ class OpenAIClient:
         raises `ProtocolError`. Closing the iterator early closes the upstream connection.
         """
         body = wire.encoder.encode(_to_wire(request, stream=True))
-        with map_aiohttp_errors(self._name):
-            async with self._session.post(
-                self._url,
-                data=body,
-                headers=self._headers,
-                timeout=stream_timeout(self._session, self._timeout_s),
-            ) as response:
-                finished = False
-                try:
-                    await raise_for_status(response, provider=self._name)
-                    async for chunk in self._read_stream(response, request):
-                        yield chunk
-                    finished = True
-                finally:
-                    if not finished:
-                        # Abandoned or broken: never return a half-read socket to the pool;
-                        # closing it also stops the provider generating unbilled-for tokens.
-                        response.close()
+        chunks = post_stream(
+            self._session,
+            self._url,
+            body=body,
+            headers=self._headers,
+            timeout_s=self._timeout_s,
+            provider=self._name,
+            read=lambda response: self._read_stream(response, request),
+        )
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
 
     async def _read_stream(
         self, response: aiohttp.ClientResponse, request: LLMRequest
