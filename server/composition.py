@@ -19,7 +19,7 @@ from agent.embedders import BatchEmbedder, MiniLMEmbedder
 from agent.history import ConversationHistory
 from agent.knowledge import KnowledgeBase
 from agent.openai_embedder import OpenAIEmbedder
-from agent.pipeline import Agent
+from agent.pipeline import Agent, RequestLimits
 from agent.tools import (
     DemoAccounts,
     KnowledgeBaseSearchTool,
@@ -82,7 +82,8 @@ async def build_components(
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
         )
         semantic = await _open_semantic_cache(settings, embedder, unknown_ratio, client, stack)
-        tools = await _build_tools(embedder)
+        tools = await _build_tools(embedder, settings.agent.allowed_risky_tools)
+        a = settings.agent
         agent = Agent(
             llm=llm,
             router=await _build_router(settings, embedder),
@@ -92,7 +93,17 @@ async def build_components(
             tools=tools,
             prompt_cache=prompt_cache if settings.cache.exact_enabled else None,
             semantic_cache=semantic,
-            history=ConversationHistory(store, llm=llm, summary_model=settings.models.cheap),
+            history=ConversationHistory(
+                store,
+                max_turns=a.history_max_turns,
+                ttl_s=a.history_ttl_s,
+                llm=llm,
+                summary_model=settings.models.cheap,
+            ),
+            limits=RequestLimits(
+                max_messages=a.max_messages, max_prompt_tokens=a.max_prompt_tokens
+            ),
+            max_iterations=a.max_iterations,
             semantic_max_turns=settings.cache.semantic_max_turns,
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
         )
@@ -169,7 +180,7 @@ async def _open_semantic_cache(
     return semantic
 
 
-async def _build_tools(embedder: Embedder) -> ToolRegistry:
+async def _build_tools(embedder: Embedder, allowed_risky: tuple[str, ...]) -> ToolRegistry:
     index = await KnowledgeIndex.build(KnowledgeBase.load_default(), embedder)
     accounts = DemoAccounts.load_default()
     return ToolRegistry(
@@ -178,7 +189,7 @@ async def _build_tools(embedder: Embedder) -> ToolRegistry:
             OrderStatusTool(accounts),
             UserProfileTool(accounts),
         ],
-        allowed_risky=("user_profile",),
+        allowed_risky=allowed_risky,
     )
 
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from agent.errors import AgentError, ProviderError, RateLimited
+from agent.errors import AgentError, InvalidRequest, ProviderError, RateLimited
 from cache.errors import CacheError
 
 log = logging.getLogger("frugal.server")
@@ -24,6 +24,15 @@ log = logging.getLogger("frugal.server")
 STATUS_BY_CODE: dict[str, int] = {
     "invalid_json": 400,
     "invalid_request": 422,
+    # `InvalidRequest.reason` values, reported as the code so clients can tell them apart
+    "no_messages": 422,
+    "last_not_user": 422,
+    "empty_content": 422,
+    "too_many_messages": 422,
+    "prompt_too_long": 413,
+    "bad_temperature": 422,
+    "bad_max_tokens": 422,
+    "bad_cache_mode": 422,
     "unknown_field": 422,
     "body_too_large": 413,
     "unauthorized": 401,
@@ -94,6 +103,9 @@ def error_for_exception(exc: BaseException) -> tuple[str, str, dict[str, str]]:
         return exc.code, f"provider rate limit: {exc}", headers
     if isinstance(exc, ProviderError):
         return exc.code, f"{exc.provider or 'provider'}: {exc}", {}
+    if isinstance(exc, InvalidRequest):
+        code = exc.reason if exc.reason in STATUS_BY_CODE else exc.code
+        return code, str(exc), {}
     if isinstance(exc, AgentError | CacheError):
         return exc.code, str(exc), {}
     return "internal_error", "internal error; see the server log for the request id", {}

@@ -23,10 +23,35 @@ class ServerSettings(_Section, frozen=True, forbid_unknown_fields=True):
     admin_key: str | None = None
     max_body_bytes: int = 1_000_000
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    sse_heartbeat_s: float = 15.0
 
     def __post_init__(self) -> None:
         _check(1 <= self.port <= 65535, "port", "a TCP port between 1 and 65535")
         _check(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
+        _check(self.sse_heartbeat_s > 0, "sse_heartbeat_s", "a positive number of seconds")
+        _check(
+            self.admin_key is None or len(self.admin_key) >= 16,
+            "admin_key",
+            "at least 16 characters (or unset to disable admin endpoints)",
+        )
+
+
+class AgentSettings(_Section, frozen=True, forbid_unknown_fields=True):
+    """Per-request limits, conversation history and tool policy of the Answer pipeline."""
+
+    max_messages: int = 100
+    max_prompt_tokens: int = 16_000
+    max_iterations: int = 4
+    history_max_turns: int = 20
+    history_ttl_s: float = 86_400.0
+    allowed_risky_tools: tuple[str, ...] = ("user_profile",)
+
+    def __post_init__(self) -> None:
+        _check(self.max_messages >= 1, "max_messages", "at least 1")
+        _check(self.max_prompt_tokens >= 1, "max_prompt_tokens", "at least 1")
+        _check(self.max_iterations >= 1, "max_iterations", "at least 1")
+        _check(self.history_max_turns >= 2, "history_max_turns", "at least 2")
+        _check(self.history_ttl_s > 0, "history_ttl_s", "a positive number of seconds")
 
 
 class ProviderSettings(_Section, frozen=True, forbid_unknown_fields=True):
@@ -179,6 +204,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
     embedder: EmbedderSettings = msgspec.field(default_factory=EmbedderSettings)
     router: RouterSettings = msgspec.field(default_factory=RouterSettings)
+    agent: AgentSettings = msgspec.field(default_factory=AgentSettings)
 
     @property
     def uses_simulated_provider(self) -> bool:

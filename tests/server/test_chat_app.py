@@ -100,7 +100,7 @@ class TestErrors:
             (b'{"message": "hi", "colour": "red"}', 422, "unknown_field"),
             (b'{"session_id": "s1"}', 422, "invalid_request"),
             (b'{"message": 42}', 422, "invalid_request"),
-            (b'{"message": "   "}', 422, "invalid_request"),
+            (b'{"message": "   "}', 422, "empty_content"),
             (b'{"message": "hi", "model": "mystery-model"}', 400, "upstream_bad_request"),
         ],
     )
