@@ -215,6 +215,16 @@ class SemanticCache:
             self._entries.pop(item_id, None)
             return self._index.remove(item_id)
 
+    async def remove_where(self, predicate: Callable[[SemanticEntry], bool]) -> list[SemanticEntry]:
+        """Forget every entry ``predicate`` accepts (e.g. answers built on an edited document);
+        return them, so a replicator can announce the deletions to other replicas."""
+        async with self._lock:
+            doomed = [entry for entry in self._entries.values() if predicate(entry)]
+            for entry in doomed:
+                del self._entries[entry.id]
+                self._index.remove(entry.id)
+        return doomed
+
     async def purge_expired(self) -> int:
         """Drop expired entries now (they are otherwise reclaimed lazily); return how many."""
         async with self._lock:

@@ -33,7 +33,7 @@ from redis.typing import EncodableT, FieldT
 from cache.errors import StoreUnavailable
 from cache.keys import DEFAULT_NAMESPACE
 from cache.normalize import normalize_text
-from cache.semantic_cache import SemanticCache, SemanticRecord, entry_id
+from cache.semantic_cache import SemanticCache, SemanticEntry, SemanticRecord, entry_id
 from cache.semantic_wire import (
     EVENT_FIELD,
     ORIGIN_FIELD,
@@ -128,6 +128,14 @@ class RedisSemanticReplicator:
         event_id = entry_id(tenant, tier, self._embedder, text)
         self._enqueue(DeleteEvent(event_id, text, tenant, tier, self._embedder))
         return existed
+
+    def announce_removed(self, entries: Sequence[SemanticEntry]) -> None:
+        """Delete ``entries`` (already removed from this replica's cache) from Redis and from
+        every other replica; never blocks, never raises (dropped writes are counted)."""
+        for entry in entries:
+            self._enqueue(
+                DeleteEvent(entry.id, entry.query, entry.tenant, entry.tier, self._embedder)
+            )
 
     @asynccontextmanager
     async def running(

@@ -60,6 +60,7 @@ class Components:
     semantic_cache: SemanticCache | None
     embedder: Embedder
     redis: redis.Redis | None
+    replicator: RedisSemanticReplicator | None
 
 
 @contextlib.asynccontextmanager
@@ -81,7 +82,9 @@ async def build_components(
             },
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
         )
-        semantic = await _open_semantic_cache(settings, embedder, unknown_ratio, client, stack)
+        semantic, replicator = await _open_semantic_cache(
+            settings, embedder, unknown_ratio, client, stack
+        )
         tools = await _build_tools(embedder, settings.agent.allowed_risky_tools)
         a = settings.agent
         agent = Agent(
@@ -107,7 +110,7 @@ async def build_components(
             semantic_max_turns=settings.cache.semantic_max_turns,
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
         )
-        yield Components(agent, llm, store, prompt_cache, semantic, embedder, client)
+        yield Components(agent, llm, store, prompt_cache, semantic, embedder, client, replicator)
 
 
 async def _open_store(
@@ -158,10 +161,10 @@ async def _open_semantic_cache(
     unknown_ratio: Callable[[str], float] | None,
     client: redis.Redis | None,
     stack: contextlib.AsyncExitStack,
-) -> SemanticCache | None:
+) -> tuple[SemanticCache | None, RedisSemanticReplicator | None]:
     c = settings.cache
     if not c.semantic_enabled:
-        return None
+        return None, None
     replicator = None
     if client is not None:
         replicator = RedisSemanticReplicator(
@@ -177,7 +180,7 @@ async def _open_semantic_cache(
     )
     if replicator is not None:
         await stack.enter_async_context(replicator.running(semantic))
-    return semantic
+    return semantic, replicator
 
 
 async def _build_tools(embedder: Embedder, allowed_risky: tuple[str, ...]) -> ToolRegistry:

@@ -78,3 +78,18 @@ def build_llm_client(settings: Settings, session: aiohttp.ClientSession) -> Fall
         retry=retry,
         breaker=breaker,
     )
+
+
+def provider_for_model(settings: Settings, model: str) -> str | None:
+    """Which configured provider would serve ``model`` (``simulated``, ``anthropic``,
+    ``openai``), or None when none would; mirrors the dispatch order of `build_provider`."""
+    if settings.uses_simulated_provider:
+        return "simulated"
+    p = settings.providers
+    has_anthropic = p.mode in ("auto", "anthropic") and bool(
+        p.anthropic_api_key or p.anthropic_base_url
+    )
+    has_openai = p.mode in ("auto", "openai") and bool(p.openai_api_key or p.openai_base_url)
+    if has_anthropic and (p.mode == "anthropic" or model.lower().startswith("claude")):
+        return "anthropic"
+    return "openai" if has_openai else None

@@ -20,9 +20,9 @@ import anyio
 
 from agent.base import LLMClient
 from agent.history import ConversationHistory, HistoryRecord
-from agent.pipeline.answer_cache import AnswerCache, CacheRead
+from agent.pipeline.answer_cache import AnswerCache, CacheRead, CacheScope, Invalidation
 from agent.pipeline.costing import BudgetHook, CostModel, NoBudget, bill, routing_savings
-from agent.pipeline.planner import DEFAULT_PROFILE_KEYWORDS, ToolPlanner
+from agent.pipeline.planner import DEFAULT_PROFILE_KEYWORDS, ToolPlan, ToolPlanner
 from agent.pipeline.prompt import DEFAULT_SYSTEM_PROMPT, assemble_prompt, stable_prefix
 from agent.pipeline.request import AUTO_MODEL, ChatRequest, RequestLimits, validate_request
 from agent.pipeline.response import (
@@ -170,6 +170,16 @@ class Agent:
         """
         return stream_events(self, request, outcome if outcome is not None else StreamOutcome())
 
+    async def invalidate_tag(self, tag: str) -> Invalidation:
+        """Drop every cached answer built on knowledge-base document ``tag``."""
+        return await self._cache.invalidate_tag(tag)
+
+    async def forget(self, request: ChatRequest) -> Invalidation:
+        """Drop the cached answer this (stateless) request would be served from."""
+        validate_request(request, self._limits, count_model=self.cheap_model)
+        _, _, scope = self._scope(request, HistoryRecord())
+        return await self._cache.forget(scope)
+
     # -- stages -------------------------------------------------------------------------
 
     async def begin(self, request: ChatRequest) -> Run:
@@ -189,6 +199,22 @@ class Agent:
         if self._history is not None and request.session_id:
             with clock.stage("history"):
                 history = await self._history.load(request.session_id, tenant=request.tenant)
+        conversation, plan, scope = self._scope(request, history)
+        return Run(
+            request_id=uuid.uuid4().hex,
+            request=request,
+            clock=clock,
+            iterations=Iterations(self._max_iterations),
+            reservation=reservation,
+            history=history,
+            conversation=conversation,
+            plan=plan,
+            scope=scope,
+        )
+
+    def _scope(
+        self, request: ChatRequest, history: HistoryRecord
+    ) -> tuple[tuple[Message, ...], ToolPlan, CacheScope]:
         conversation = history.messages + request.messages
         plan = self._planner.plan(request.messages[-1].content, request.user_id)
         system = self._prefix if not history.summary else f"{self._prefix}\n\n{history.summary}"
@@ -206,17 +232,7 @@ class Agent:
             user_id=request.user_id,
             personal=plan.personal,
         )
-        return Run(
-            request_id=uuid.uuid4().hex,
-            request=request,
-            clock=clock,
-            iterations=Iterations(self._max_iterations),
-            reservation=reservation,
-            history=history,
-            conversation=conversation,
-            plan=plan,
-            scope=scope,
-        )
+        return conversation, plan, scope
 
     async def read_cache(self, run: Run) -> CacheRead:
         with run.clock.stage("cache"):

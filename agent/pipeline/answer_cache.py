@@ -25,8 +25,9 @@ from agent.tools.base import ToolResult
 from agent.types import Message
 from cache.errors import CacheError
 from cache.keys import CLASS_DEFAULT, CLASS_FAQ, CLASS_REALTIME, CLASS_SHORT, DEFAULT_TTL_BY_CLASS
+from cache.normalize import normalize_text
 from cache.prompt_cache import CachedAnswer, CacheMode, PromptCache, should_read, should_write
-from cache.semantic_cache import SemanticCache
+from cache.semantic_cache import SemanticCache, SemanticEntry
 
 _log = logging.getLogger(__name__)
 
@@ -59,6 +60,20 @@ class CacheRead:
     semantic_score: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Invalidation:
+    """What an invalidation removed: exact entries, and the semantic entries (returned so a
+    replicator can announce their deletion to other replicas)."""
+
+    exact: int
+    semantic: list[SemanticEntry]
+
+
+class _Tags(msgspec.Struct):
+    # Reads only the tags of a stored `CachedAnswer` payload.
+    tags: list[str] = msgspec.field(default_factory=list)
+
+
 class AnswerCache:
     """Reads and writes answers in the exact and semantic caches (either may be None)."""
 
@@ -80,6 +95,7 @@ class AnswerCache:
         self._any_t = cache_nonzero_temperature
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(CachedAnswer)
+        self._tags_decoder = msgspec.json.Decoder(_Tags)
 
     def scope(
         self,
@@ -208,6 +224,37 @@ class AnswerCache:
             except (EmbeddingError, CacheError) as exc:
                 _log.warning("semantic cache write failed: %s", exc)
         return f"{'stored' if stored else 'not_stored'}:{content_class}"
+
+    async def invalidate_tag(self, tag: str) -> Invalidation:
+        """Drop every answer tagged ``tag`` (a knowledge-base document id) from both caches.
+
+        Raises `CacheError` when the exact cache's store is unreachable: an invalidation that
+        silently did nothing would leave stale answers served.
+        """
+        exact = await self._exact.invalidate_tag(tag) if self._exact is not None else 0
+        semantic: list[SemanticEntry] = []
+        if self._semantic is not None:
+            semantic = await self._semantic.remove_where(lambda e: tag in self._tags(e.payload))
+        return Invalidation(exact, semantic)
+
+    async def forget(self, scope: CacheScope) -> Invalidation:
+        """Drop the answer cached for exactly this request's scope from both caches."""
+        exact = 0
+        if self._exact is not None and scope.exact_key is not None:
+            exact = int(await self._exact.invalidate_key(scope.exact_key))
+        semantic: list[SemanticEntry] = []
+        if self._semantic is not None and scope.semantic_query is not None:
+            query = normalize_text(scope.semantic_query)
+            semantic = await self._semantic.remove_where(
+                lambda e: (e.tenant, e.tier, e.query) == (scope.tenant, scope.tier_key, query)
+            )
+        return Invalidation(exact, semantic)
+
+    def _tags(self, payload: bytes) -> list[str]:
+        try:
+            return self._tags_decoder.decode(payload).tags
+        except msgspec.DecodeError:
+            return []
 
     def _ttl(self, content_class: str) -> float:
         if self._exact is not None:

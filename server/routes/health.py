@@ -1,11 +1,91 @@
-"""Liveness."""
+"""Liveness (`/healthz`) and readiness (`/readyz`).
+
+Readiness answers "should a load balancer send traffic here": Redis answers if configured,
+the embedder embeds, and every model tier has a provider. Each check runs under its own
+timeout, concurrently, so a hung dependency makes the probe fail fast instead of hang.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import anyio
+import msgspec
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+
+from server.providers import provider_for_model
+
+CHECK_TIMEOUT_S = 1.0
 
 
 async def healthz(request: Request) -> JSONResponse:
     """The process is up and serving HTTP."""
     return JSONResponse({"status": "ok"})
+
+
+class Check(msgspec.Struct):
+    ok: bool
+    detail: str
+
+
+class Readiness(msgspec.Struct):
+    status: str
+    checks: dict[str, Check]
+
+
+_encoder = msgspec.json.Encoder()
+
+
+async def readyz(request: Request) -> Response:
+    """200 when every dependency is usable, else 503 naming the failing check."""
+    state = request.app.state.frugal
+    checks: dict[str, Check] = {}
+
+    async def run(name: str, probe_fn: Callable[[], Awaitable[Check]]) -> None:
+        try:
+            with anyio.fail_after(CHECK_TIMEOUT_S):
+                checks[name] = await probe_fn()
+        except TimeoutError:
+            checks[name] = Check(False, f"no answer within {CHECK_TIMEOUT_S:g} s")
+        except Exception as exc:  # a probe failing is the answer, not an error
+            checks[name] = Check(False, f"{type(exc).__name__}: {exc}")
+
+    async def redis_probe() -> Check:
+        client = state.components.redis
+        if client is None:
+            return Check(True, "not configured (in-memory store)")
+        await client.ping()
+        return Check(True, "ping ok")
+
+    async def embedder_probe() -> Check:
+        embedder = state.components.embedder
+        if state.settings.embedder.backend != "local":
+            # A remote embedder is not called per probe: each call costs money.
+            return Check(True, f"{embedder.name} configured")
+        vectors = await embedder.embed(["ready"])
+        return Check(len(vectors) == 1, f"{embedder.name} loaded")
+
+    async def providers_probe() -> Check:
+        models = state.settings.models
+        served = {
+            m: provider_for_model(state.settings, m)
+            for m in (models.cheap, models.strong, models.fallback)
+        }
+        missing = [m for m, provider in served.items() if provider is None]
+        if missing:
+            return Check(False, f"no provider configured for {', '.join(missing)}")
+        return Check(True, ", ".join(f"{m}: {p}" for m, p in served.items()))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run, "redis", redis_probe)
+        group.start_soon(run, "embedder", embedder_probe)
+        group.start_soon(run, "providers", providers_probe)
+    ready = all(check.ok for check in checks.values())
+    body = Readiness("ready" if ready else "not_ready", dict(sorted(checks.items())))
+    return Response(
+        _encoder.encode(body),
+        status_code=200 if ready else 503,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )

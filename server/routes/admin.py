@@ -1,0 +1,84 @@
+"""``POST /admin/cache/invalidate``: drop cached answers when what they were built on changed.
+
+Protected by ``FRUGAL_SERVER_ADMIN_KEY`` (``Authorization: Bearer <key>``); with no key
+configured the endpoint does not exist (404). One of:
+
+- ``{"tag": "<doc id>"}`` (or ``"doc_id"``): every answer built on that knowledge-base
+  document, in the exact and the semantic cache, on every replica;
+- ``{"message": "...", "model": "auto", "user_id": ...}``: the answer cached for exactly that
+  single-turn question.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from agent.pipeline import AUTO_MODEL, ChatRequest
+from agent.pipeline.answer_cache import Invalidation
+from agent.types import Message
+from server.errors import APIError, response_for_exception
+from server.routes.body import decode_body, read_limited_body
+
+_MAX_ADMIN_BODY = 64 * 1024
+_Text = Annotated[str, msgspec.Meta(min_length=1, max_length=32_000)]
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class InvalidateBody(msgspec.Struct, forbid_unknown_fields=True):
+    tag: _Id | None = None
+    doc_id: _Id | None = None
+    message: _Text | None = None
+    model: _Id = AUTO_MODEL
+    user_id: _Id | None = None
+
+
+class InvalidateResult(msgspec.Struct):
+    exact_removed: int
+    semantic_removed: int
+
+
+_decoder = msgspec.json.Decoder(InvalidateBody)
+_encoder = msgspec.json.Encoder()
+
+
+async def invalidate(request: Request) -> Response:
+    state = request.app.state.frugal
+    try:
+        _authorize(request, state.settings.server.admin_key)
+        body = decode_body(await read_limited_body(request, _MAX_ADMIN_BODY), _decoder)
+        chosen = [v for v in (body.tag, body.doc_id, body.message) if v is not None]
+        if len(chosen) != 1:
+            raise APIError("invalid_request", "give exactly one of tag, doc_id or message")
+        agent = state.components.agent
+        removed: Invalidation
+        if body.message is not None:
+            question = ChatRequest(
+                messages=(Message("user", body.message),), model=body.model, user_id=body.user_id
+            )
+            removed = await agent.forget(question)
+        else:
+            removed = await agent.invalidate_tag(chosen[0])
+        if state.components.replicator is not None:
+            state.components.replicator.announce_removed(removed.semantic)
+    except Exception as exc:  # every failure becomes the JSON error the table maps it to
+        return response_for_exception(exc)
+    result = InvalidateResult(removed.exact, len(removed.semantic))
+    return Response(_encoder.encode(result), media_type="application/json")
+
+
+def _authorize(request: Request, admin_key: str | None) -> None:
+    if admin_key is None:
+        raise APIError("not_found", "admin endpoints are disabled; set FRUGAL_SERVER_ADMIN_KEY")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    # Constant-time comparison: the key must not leak through response timing.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), admin_key.encode()):
+        raise APIError(
+            "unauthorized",
+            "admin key missing or wrong (Authorization: Bearer <key>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
