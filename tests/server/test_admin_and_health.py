@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import anyio
 import pytest
@@ -29,7 +31,7 @@ def settings(**extra: str) -> Settings:
 
 async def ask(
     http: aiohttp.ClientSession, base_url: str, message: str, **fields: str
-) -> dict[str, object]:
+) -> dict[str, Any]:
     payload = {"message": message, **fields}
     async with http.post(f"{base_url}/chat", json=payload) as response:
         body = await response.json()
