@@ -138,4 +138,5 @@ def main() -> None:
         )
     for layer in ("exact", "semantic"):
         if layer in medians and "miss" in medians:
-            print(f"{layer} hit is {medians['miss'] / medians[layer]:.0f}x faster than a miss (p50)")
+            ratio = medians["miss"] / medians[layer]
+            print(f"{layer} hit is {ratio:.0f}x faster than a miss (p50)")
