@@ -38,6 +38,7 @@ class HistoryRecord(msgspec.Struct, frozen=True):
     messages: tuple[Message, ...] = ()
     summary: str | None = None
     summarized_turns: int = 0
+    summarized_user_turns: int = 0
 
 
 class Compaction(msgspec.Struct, frozen=True):
@@ -129,8 +130,9 @@ class ConversationHistory:
         early = record.messages[: -self.keep_recent]
         recent = record.messages[-self.keep_recent :]
         folded = record.summarized_turns + len(early)
+        folded_user = record.summarized_user_turns + sum(1 for m in early if m.role == "user")
         if self._llm is None or self._summary_model is None:
-            return HistoryRecord(recent, record.summary, folded), None
+            return HistoryRecord(recent, record.summary, folded, folded_user), None
         request = LLMRequest(
             model=self._summary_model,
             messages=(Message("user", _transcript(record.summary, early)),),
@@ -141,9 +143,9 @@ class ConversationHistory:
             response = await self._llm.generate(request)
         except ProviderError as exc:
             _log.warning("history summary failed, dropping %d early turns: %s", len(early), exc)
-            return HistoryRecord(recent, record.summary, folded), None
+            return HistoryRecord(recent, record.summary, folded, folded_user), None
         compaction = Compaction(response.model, response.usage, len(early))
-        return HistoryRecord(recent, response.text.strip(), folded), compaction
+        return HistoryRecord(recent, response.text.strip(), folded, folded_user), compaction
 
 
 def _key(tenant: str, session_id: str) -> str:

@@ -28,8 +28,13 @@ class RouteDecision(msgspec.Struct, frozen=True):
 class Router(Protocol):
     """Chooses the cheap or the strong model for a conversation."""
 
-    async def route(self, messages: Sequence[Message]) -> RouteDecision:
+    async def route(
+        self, messages: Sequence[Message], *, earlier_turns: int = 0
+    ) -> RouteDecision:
         """Return the decision for ``messages`` (oldest first, the new user turn last).
+
+        ``earlier_turns`` counts user turns of the same conversation that are no longer in
+        ``messages`` (folded into a history summary); the turn rule counts them too.
 
         Never raises for ordinary input: a router that cannot decide (no user text, embedder
         down) falls back to a simpler rule and says so in ``reason``.

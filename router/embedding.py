@@ -123,25 +123,27 @@ class EmbeddingRouter:
             defer_cjk=defer_cjk,
         )
 
-    async def route(self, messages: Sequence[Message]) -> RouteDecision:
+    async def route(
+        self, messages: Sequence[Message], *, earlier_turns: int = 0
+    ) -> RouteDecision:
         """Return the shape rule's, the vote's or the fallback's decision, in that order."""
-        shape = self.fallback.shape_rule(messages)
+        shape = self.fallback.shape_rule(messages, earlier_turns=earlier_turns)
         if shape is not None:
             return self._decision("strong", shape)
         text = last_user_text(messages)
         if not text:
-            return await self._fall_back("no user text", messages)
+            return await self._fall_back("no user text", messages, earlier_turns)
         if self.defer_cjk and _mostly_cjk(text):
-            return await self._fall_back("CJK text", messages)
+            return await self._fall_back("CJK text", messages, earlier_turns)
         try:
             query = await self._embedder.embed([text])
         except EmbeddingError:
             # Routing must not fail a request the rules can still route.
-            return await self._fall_back("embedder failed", messages)
-        return await self._vote(query[0], messages)
+            return await self._fall_back("embedder failed", messages, earlier_turns)
+        return await self._vote(query[0], messages, earlier_turns)
 
     async def _vote(
-        self, query: npt.NDArray[np.float32], messages: Sequence[Message]
+        self, query: npt.NDArray[np.float32], messages: Sequence[Message], earlier_turns: int
     ) -> RouteDecision:
         sims = self._vectors @ _normalised(query.reshape(1, -1))[0]
         nearest = np.argpartition(-sims, self.k - 1)[: self.k]
@@ -149,7 +151,7 @@ class EmbeddingRouter:
         best = float(sims[nearest[0]])
         if best < self.min_similarity:
             return await self._fall_back(
-                f"unsure (best {best:.2f} < {self.min_similarity:.2f})", messages
+                f"unsure (best {best:.2f} < {self.min_similarity:.2f})", messages, earlier_turns
             )
         weights = np.clip(sims[nearest], 0.0, None)
         is_strong = self._strong[nearest]
@@ -157,7 +159,7 @@ class EmbeddingRouter:
         strong_share = float(weights[is_strong].sum()) / total if total > 0 else 0.5
         lead = abs(2.0 * strong_share - 1.0)  # winner's share minus loser's share
         if lead < self.margin:
-            return await self._fall_back(f"unsure (margin {lead:.2f})", messages)
+            return await self._fall_back(f"unsure (margin {lead:.2f})", messages, earlier_turns)
         tier: Tier = "strong" if strong_share > 0.5 else "cheap"
         voters = nearest[is_strong] if tier == "strong" else nearest[~is_strong]
         top = int(voters[0])  # nearest example of the winning tier
@@ -167,8 +169,10 @@ class EmbeddingRouter:
         )
         return self._decision(tier, reason)
 
-    async def _fall_back(self, why: str, messages: Sequence[Message]) -> RouteDecision:
-        decided = await self.fallback.route(messages)
+    async def _fall_back(
+        self, why: str, messages: Sequence[Message], earlier_turns: int
+    ) -> RouteDecision:
+        decided = await self.fallback.route(messages, earlier_turns=earlier_turns)
         return self._decision(decided.tier, f"embedding: {why} → rules: {decided.reason}")
 
     def _decision(self, tier: Tier, reason: str) -> RouteDecision:

@@ -102,19 +102,23 @@ class RuleRouter:
         self._other = tuple(k.strip().lower() for k in keywords if k.strip() and not _is_ascii(k))
         self._benign = _compile_words((p.strip() for p in benign_phrases if p.strip()), named=False)
 
-    async def route(self, messages: Sequence[Message]) -> RouteDecision:
+    async def route(
+        self, messages: Sequence[Message], *, earlier_turns: int = 0
+    ) -> RouteDecision:
         """Return strong with the first rule that fired, else cheap ("default: simple query")."""
-        reason = self.shape_rule(messages) or self.keyword_rule(last_user_text(messages))
+        reason = self.shape_rule(messages, earlier_turns=earlier_turns) or self.keyword_rule(
+            last_user_text(messages)
+        )
         if reason is not None:
             return self.decision("strong", reason)
         return self.decision("cheap", "default: simple query")
 
-    def shape_rule(self, messages: Sequence[Message]) -> str | None:
+    def shape_rule(self, messages: Sequence[Message], *, earlier_turns: int = 0) -> str | None:
         """Rules 1 and 2 (turns, length): the reason if one fires, else None.
 
         They need no semantics, so `router.embedding.EmbeddingRouter` applies them first too.
         """
-        turns = sum(1 for m in messages if m.role == "user")
+        turns = earlier_turns + sum(1 for m in messages if m.role == "user")
         if turns > self.max_turns:
             return f"turns {turns} > {self.max_turns}"
         length = len(last_user_text(messages))

@@ -244,7 +244,9 @@ class Agent:
             if model != AUTO_MODEL:
                 tier = {self.cheap_model: "cheap", self.strong_model: "strong"}.get(model)
                 return RouteInfo(tier or "explicit", "explicit model", model)
-            decision = await self._router.route(run.conversation)
+            decision = await self._router.route(
+                run.conversation, earlier_turns=run.history.summarized_user_turns
+            )
             return RouteInfo(decision.tier, decision.reason, decision.model)
 
     async def gather_tools(self, run: Run) -> list[ToolResult]:

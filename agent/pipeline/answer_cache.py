@@ -3,10 +3,10 @@
 Reads: the exact cache when the request allows it; then the semantic cache, only for a
 single-turn (configurable), non-personal, representable question. Writes: both, after a fresh
 answer, under a content class chosen from the tool results: ``realtime`` when any tool was
-realtime (TTL 0 by default: never stored), ``short`` when the fallback model answered (a
-degraded answer should absorb a burst, not linger), ``faq`` when the knowledge base matched
-well, else ``default``. Tags are the knowledge-base document ids, so editing a document
-invalidates the exact answers built on it. Cache trouble never fails a request.
+realtime (TTL 0 by default: never stored), ``short`` when the fallback model answered or a
+tool failed (a degraded answer should absorb a burst, not linger), ``faq`` when the
+knowledge base matched well, else ``default``. Tags are the knowledge-base document ids, so
+editing a document invalidates the answers built on it. Cache trouble never fails a request.
 """
 
 from __future__ import annotations
@@ -180,7 +180,9 @@ class AnswerCache:
         """The content class of an answer built on ``results``."""
         if any(result.realtime for result in results):
             return CLASS_REALTIME
-        if used_fallback:
+        if used_fallback or any(not result.ok for result in results):
+            # A degraded answer (fallback model, or a tool that failed) should absorb a burst
+            # of identical questions, not linger once the failure is over.
             return CLASS_SHORT
         for result in results:
             output = result.output if result.name == KB_TOOL and result.ok else None

@@ -38,6 +38,15 @@ class TestStore:
         record = await history.load("s")
         assert compaction is None and [m.content for m in record.messages] == ["4", "5"]
         assert record.summarized_turns == 3 and record.summary is None
+        assert record.summarized_user_turns == 2  # "1" and "3" were user turns
+
+    async def test_folded_user_turns_accumulate_across_compactions(self) -> None:
+        history = ConversationHistory(MemoryTTLStore(), max_turns=4, keep_recent=2)
+        for i in range(5):
+            await history.append("s", turns(f"q{i}", f"a{i}"))
+        record = await history.load("s")
+        assert [m.content for m in record.messages] == ["q4", "a4"]
+        assert record.summarized_user_turns == 4
 
 
 class TestSummary:

@@ -54,6 +54,12 @@ class TestTurns:
         messages.append(Message("user", "hi"))
         assert (await make_router().route(messages)).tier == "cheap"
 
+    async def test_turns_folded_into_a_summary_still_count(self) -> None:
+        # A long thread whose early turns were summarised away stays on the strong model.
+        decision = await make_router().route(conversation(2), earlier_turns=4)
+        assert (decision.tier, decision.reason) == ("strong", "turns 6 > 5")
+        assert (await make_router().route(conversation(2), earlier_turns=3)).tier == "cheap"
+
     async def test_max_turns_is_configurable(self) -> None:
         decision = await make_router(max_turns=2).route(conversation(3))
         assert decision.reason == "turns 3 > 2"

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 
 import aiohttp
+import numpy as np
+import numpy.typing as npt
 import pytest
 import redis.asyncio as redis
 
-from agent.errors import BudgetExceeded, InvalidRequest, UpstreamError
+from agent.errors import BudgetExceeded, EmbeddingError, InvalidRequest, UpstreamError
 from agent.fallback import FallbackClient
 from agent.http import create_http_session
+from agent.knowledge import KnowledgeBase
 from agent.openai_client import OpenAIClient
 from agent.pipeline import ChatRequest, Done, RequestLimits, Token
 from agent.retry import RetryPolicy
 from agent.testing import ScriptedClient
-from agent.tools import ToolRegistry
+from agent.tools import KnowledgeBaseSearchTool, KnowledgeIndex, ToolRegistry
 from agent.types import Message
 from cache.memory import MemoryTTLStore
 from cache.prompt_cache import PromptCache
@@ -26,6 +29,7 @@ from metrics.pricing import PriceTable
 from tests.agent.pipeline.support import (
     CHEAP,
     STRONG,
+    HashingEmbedder,
     RecordingBudget,
     ask,
     build_registry,
@@ -210,6 +214,17 @@ class TestTools:
         # Two 250 ms tools side by side take ~250 ms, not 500.
         assert 250 <= response.latency_ms["tools"] < 450
 
+    async def test_a_failed_tool_is_isolated_and_shortens_the_cache_ttl(self) -> None:
+        embedder = _BreakableEmbedder()
+        index = await KnowledgeIndex.build(KnowledgeBase.load_default(), embedder)
+        registry = ToolRegistry([KnowledgeBaseSearchTool(index, min_score=0.2)])
+        embedder.broken = True
+        llm = ScriptedClient("scripted", default="ok")
+        response = await make_agent(registry, llm=llm).answer(ask("How do I track my order?"))
+        assert response.answer == "ok"
+        assert [(t.name, t.ok) for t in response.tools] == [("kb_search", False)]
+        assert response.content_class == "short"
+
     async def test_iteration_limit_of_one_leaves_room_only_for_the_model(
         self, registry: ToolRegistry
     ) -> None:
@@ -218,6 +233,15 @@ class TestTools:
             ask("How do I track my order?")
         )
         assert response.tools == [] and llm.call_count == 1
+
+
+class _BreakableEmbedder(HashingEmbedder):
+    broken = False
+
+    async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        if self.broken:
+            raise EmbeddingError("embedder down", failed_indexes=list(range(len(texts))))
+        return await super().embed(texts)
 
 
 class TestFallbackAndBudget:
