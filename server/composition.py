@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
+import anyio
 import redis.asyncio as redis
 
 from agent.base import Embedder, LLMClient
@@ -20,6 +21,7 @@ from agent.history import ConversationHistory
 from agent.knowledge import KnowledgeBase
 from agent.openai_embedder import OpenAIEmbedder
 from agent.pipeline import Agent, RequestLimits
+from agent.tokens import encoding_for_model
 from agent.tools import (
     DemoAccounts,
     KnowledgeBaseSearchTool,
@@ -70,6 +72,10 @@ async def build_components(
     """Open every resource the settings ask for; close them all on exit."""
     async with contextlib.AsyncExitStack() as stack:
         llm = build_llm_client(settings, session)
+        # Load the tokenizers now (~0.7 s), off the loop, instead of in the first request.
+        models = settings.models
+        for model in dict.fromkeys((models.cheap, models.strong, models.fallback)):
+            await anyio.to_thread.run_sync(encoding_for_model, model)
         client, store = await _open_store(settings, stack)
         embedder, unknown_ratio = await _open_embedder(settings, session, stack)
         prompt_cache = PromptCache(

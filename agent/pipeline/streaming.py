@@ -53,6 +53,7 @@ async def stream_events(
     parts: list[str] = []
     llm_request: LLMRequest | None = None
     provider_usage: Usage | None = None
+    finished = False  # billed and reported: closing at the final yield must not bill again
     try:
         read = await agent.read_cache(run)
         if read.answer is not None:
@@ -62,6 +63,7 @@ async def stream_events(
                 yield Token(piece)
             response = await agent.cached_response(run, cached, read)
             fill_outcome(outcome, "completed", response.model, run, cached.answer)
+            finished = True
             yield done_event(response)
             return
         route = await agent.choose_route(run)
@@ -91,6 +93,7 @@ async def stream_events(
         await agent.settle(run)
         fill_outcome(outcome, "completed", model, run, text)
         total = run.bill + run.summary_bill
+        finished = True
         yield Done(
             model=model,
             usage=run.usage,
@@ -119,6 +122,8 @@ async def stream_events(
     except BaseException as exc:
         # The consumer closed the stream (GeneratorExit) or was cancelled: bill what was
         # produced. Anything else is a bug; it is billed the same way and propagates.
+        if finished:
+            raise
         model_name = _bill_partial(agent, run, llm_request, parts, provider_usage)
         cancelled = isinstance(exc, GeneratorExit | anyio.get_cancelled_exc_class())
         status: StreamStatus = "cancelled" if cancelled else "failed"

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 import anyio
 
+from agent.errors import AgentError
 from agent.tools.base import Tool, ToolCall, ToolRegistry, ToolResult
+from cache.errors import CacheError
 
 _log = logging.getLogger(__name__)
 
@@ -80,7 +82,10 @@ def _failed(
     exc: BaseException | None = None,
 ) -> ToolResult:
     elapsed_ms = _elapsed_ms(started)
-    # The one log line per failure; a traceback only for exceptions, which are tool bugs.
+    # The one log line per failure; a traceback only for unexpected exceptions (tool bugs),
+    # not for the dependency failures the agent's error tree already describes.
+    if isinstance(exc, AgentError | CacheError):
+        exc = None
     _log.warning(
         "tool %s (call %s) failed after %.0f ms: %s",
         call.name,

@@ -34,7 +34,8 @@ async def run_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     server = uvicorn.Server(config)
     async with anyio.create_task_group() as group:
         group.start_soon(server.serve)
-        with anyio.fail_after(10):
+        # Generous: several xdist workers may be loading MiniLM at once on a busy machine.
+        with anyio.fail_after(60):
             while not server.started:
                 await anyio.sleep(0.01)
         try:

@@ -149,3 +149,21 @@ async def test_closing_the_stream_closes_the_upstream_call(registry: ToolRegistr
             if isinstance(event, Token):
                 break
     assert llm.calls[0].ended in ("closed", "cancelled")
+
+
+async def test_closing_the_stream_right_after_done_keeps_it_completed(
+    registry: ToolRegistry,
+) -> None:
+    # A client that goes away as the last event is sent must not turn a finished, billed
+    # stream into a cancelled one, nor bill it again.
+    budget = RecordingBudget()
+    agent = make_agent(registry, budget=budget)
+    outcome = StreamOutcome()
+    async with aclosing(agent.stream(ask(QUESTION), outcome=outcome)) as events:
+        async for event in events:
+            if isinstance(event, Done):
+                done = event
+                break
+    assert outcome.status == "completed"
+    assert outcome.cost_usd_micros == done.cost_usd_micros > 0
+    assert budget.settled == [done.cost_usd_micros]
