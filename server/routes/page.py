@@ -1,0 +1,58 @@
+"""``GET /``: the chat page, and the static files it loads from ``/static``.
+
+The page is plain HTML plus one script and one stylesheet from ``server/static``, so the
+Content-Security-Policy can forbid every inline script and style and every other origin.
+The script talks to ``GET /chat/stream`` with an ``EventSource``.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.staticfiles import PathLike, StaticFiles
+from starlette.types import Scope
+
+STATIC_PACKAGE = ("server", "static")
+
+# 'self' only: the script, the stylesheet and the EventSource all come from this origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    # Revalidate on every load (the ETag makes that cheap) so an upgrade is seen at once.
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def index(request: Request) -> Response:
+    """The chat page, with a strict CSP and ``Cache-Control: no-cache``."""
+    page = files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], "index.html")
+    return FileResponse(str(page), media_type="text/html", headers=PAGE_HEADERS)
+
+
+class PageAssets(StaticFiles):
+    """`StaticFiles` over ``server/static`` whose answers revalidate and are never sniffed."""
+
+    def __init__(self) -> None:
+        super().__init__(packages=[STATIC_PACKAGE])
+
+    def file_response(
+        self,
+        full_path: PathLike,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
