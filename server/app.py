@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import aiohttp
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from agent.http import create_http_session
 from server.composition import Components, build_components
 from server.errors import install_error_handlers
-from server.routes import chat, health
+from server.routes import admin, chat, health, openai_compat, page, stream
 from server.settings import Settings
 
 log = logging.getLogger("frugal.server")
@@ -52,8 +52,15 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
+            Route("/", page.index, methods=["GET"]),
             Route("/chat", chat.post_chat, methods=["POST"]),
+            Route("/chat/stream", stream.chat_stream, methods=["GET"]),
+            Route("/v1/chat/completions", openai_compat.chat_completions, methods=["POST"]),
+            Route("/v1/models", openai_compat.list_models, methods=["GET"]),
             Route("/healthz", health.healthz, methods=["GET"]),
+            Route("/readyz", health.readyz, methods=["GET"]),
+            Route("/admin/cache/invalidate", admin.invalidate, methods=["POST"]),
+            Mount("/static", app=page.PageAssets(), name="static"),
         ],
         lifespan=lifespan,
     )

@@ -154,6 +154,7 @@ class Agent:
                 content_class=content_class,
                 tools=tool_traces(results),
                 cache_diagnostics=diagnostics(read, write),
+                finish_reason=response.finish_reason or "stop",
             )
         finally:
             await self.settle_on_exit(run)

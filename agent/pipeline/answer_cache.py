@@ -11,6 +11,7 @@ editing a document invalidates the answers built on it. Cache trouble never fail
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -37,7 +38,8 @@ class CacheScope:
     """Where one request's answer may be read from and written to.
 
     ``exact_key`` is None when the exact cache is off; ``semantic_query`` is None when the
-    semantic cache may not be used, with the reason in ``semantic_skip``.
+    semantic cache may not be used, with the reason in ``semantic_skip``. ``tier_key`` is the
+    semantic partition: the requested model, plus a digest of any caller system messages.
     """
 
     mode: CacheMode
@@ -132,6 +134,12 @@ class AnswerCache:
         elif personal:
             skip = "skipped:personal"
         question = conversation[-1].content if conversation else ""
+        # The semantic cache keys on the question alone, so answers written under different
+        # caller instructions ("answer in French") live in different partitions.
+        instructions = [m.content for m in conversation if m.role == "system"]
+        if instructions:
+            digest = hashlib.blake2b("\x1f".join(instructions).encode(), digest_size=8)
+            tier_key = f"{tier_key}|instructions={digest.hexdigest()}"
         return CacheScope(
             mode, temperature, tenant, tier_key, exact_key, None if skip else question, skip
         )

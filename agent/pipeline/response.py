@@ -72,6 +72,7 @@ class ChatResponse(msgspec.Struct, frozen=True):
     content_class: str | None = None
     tools: list[ToolTrace] = msgspec.field(default_factory=list)
     cache_diagnostics: CacheDiagnostics = msgspec.field(default_factory=CacheDiagnostics)
+    finish_reason: str = "stop"
 
 
 class Meta(msgspec.Struct, frozen=True, tag="meta"):
@@ -84,9 +85,11 @@ class Meta(msgspec.Struct, frozen=True, tag="meta"):
 
 
 class Token(msgspec.Struct, frozen=True, tag="token"):
-    """A piece of the answer text."""
+    """A piece of the answer text. The first token of a model's answer names the model that
+    actually produced it (it differs from `Meta.model` after a fallback); later ones don't."""
 
     text: str
+    model: str | None = None
 
 
 class Done(msgspec.Struct, frozen=True, tag="done"):
@@ -105,6 +108,8 @@ class Done(msgspec.Struct, frozen=True, tag="done"):
     simulated: bool
     request_id: str
     cache_diagnostics: CacheDiagnostics = msgspec.field(default_factory=CacheDiagnostics)
+    finish_reason: str = "stop"
+    """``stop``, or ``length`` when ``max_tokens`` cut the answer (as the provider said)."""
 
 
 class Error(msgspec.Struct, frozen=True, tag="error"):

@@ -80,6 +80,7 @@ def done_event(response: ChatResponse) -> Done:
         simulated=response.simulated,
         request_id=response.request_id,
         cache_diagnostics=response.cache_diagnostics,
+        finish_reason=response.finish_reason,
     )
 
 

@@ -52,6 +52,7 @@ async def stream_events(
     run = await agent.begin(request)
     parts: list[str] = []
     llm_request: LLMRequest | None = None
+    answered_by: str | None = None  # the model named by the provider's chunks
     provider_usage: Usage | None = None
     finished = False  # billed and reported: closing at the final yield must not bill again
     try:
@@ -67,26 +68,31 @@ async def stream_events(
             yield done_event(response)
             return
         route = await agent.choose_route(run)
-        results = await agent.gather_tools(run)
-        llm_request = agent.llm_request(run, route, results)
-        run.iterations.spend("the model call")
         yield Meta(route.model, route, None, run.request_id)
+        results = await agent.gather_tools(run)
+        prepared = agent.llm_request(run, route, results)
+        run.iterations.spend("the model call")
         model, simulated, fallback, reason = route.model, False, False, None
+        finish_reason: str | None = None
         with run.clock.stage("llm"):
-            async with _closing(agent.llm.stream(llm_request)) as chunks:
+            llm_request = prepared  # from here on the provider may bill us
+            async with _closing(agent.llm.stream(prepared)) as chunks:
                 async for chunk in chunks:
-                    model = chunk.model or model
+                    answered_by = chunk.model or answered_by
+                    model = answered_by or model
                     simulated, fallback = chunk.simulated, chunk.used_fallback
                     reason = chunk.fallback_reason
+                    finish_reason = chunk.finish_reason or finish_reason
                     if chunk.usage is not None:
                         provider_usage = chunk.usage
                     if chunk.text:
-                        if not parts:
+                        first = not parts
+                        if first:
                             run.clock.mark("ttft")
                         parts.append(chunk.text)
-                        yield Token(chunk.text)
+                        yield Token(chunk.text, model if first else None)
         text = "".join(parts)
-        agent.charge(run, model, provider_usage or estimate_usage(llm_request, model, text))
+        agent.charge(run, model, provider_usage or estimate_usage(prepared, model, text))
         saved = agent.savings(run, route)
         sources, tags = sources_and_tags(results)
         _, write = await agent.remember(run, text, model, results, fallback, sources, tags)
@@ -108,13 +114,14 @@ async def stream_events(
             simulated=simulated,
             request_id=run.request_id,
             cache_diagnostics=diagnostics(read, write),
+            finish_reason=finish_reason or "stop",
         )
     except AgentError as exc:
         code = exc.code
         if parts and isinstance(exc, ProviderError) and not isinstance(exc, StreamInterrupted):
             code = StreamInterrupted.code  # text already reached the client: not retryable
         _log.warning("stream %s failed (%s): %s", run.request_id, code, exc)
-        model_name = _bill_partial(agent, run, llm_request, parts, provider_usage)
+        model_name = _bill_partial(agent, run, llm_request, answered_by, parts, provider_usage)
         await agent.settle(run)
         fill_outcome(outcome, "failed", model_name, run, "".join(parts))
         outcome.error_code = code
@@ -124,7 +131,7 @@ async def stream_events(
         # produced. Anything else is a bug; it is billed the same way and propagates.
         if finished:
             raise
-        model_name = _bill_partial(agent, run, llm_request, parts, provider_usage)
+        model_name = _bill_partial(agent, run, llm_request, answered_by, parts, provider_usage)
         cancelled = isinstance(exc, GeneratorExit | anyio.get_cancelled_exc_class())
         status: StreamStatus = "cancelled" if cancelled else "failed"
         fill_outcome(outcome, status, model_name, run, "".join(parts))
@@ -137,15 +144,19 @@ def _bill_partial(
     agent: Agent,
     run: Run,
     llm_request: LLMRequest | None,
+    answered_by: str | None,
     parts: list[str],
     provider_usage: Usage | None,
 ) -> str | None:
+    # Nothing is billed unless the provider call was made; after a fallback the secondary's
+    # model (and price) applies.
     if llm_request is None:
         return None
+    model = answered_by or llm_request.model
     text = "".join(parts)
-    usage = provider_usage or estimate_usage(llm_request, llm_request.model, text)
-    agent.charge(run, llm_request.model, usage)
-    return llm_request.model
+    usage = provider_usage or estimate_usage(llm_request, model, text)
+    agent.charge(run, model, usage)
+    return model
 
 
 @asynccontextmanager

@@ -138,6 +138,22 @@ class TestSemanticCache:
         assert second.cost_usd_micros == 0 and second.saved_usd_micros == first.cost_usd_micros
         assert llm.call_count == 1
 
+    async def test_caller_instructions_partition_the_semantic_cache(
+        self, registry: ToolRegistry
+    ) -> None:
+        llm = ScriptedClient("scripted", default="Utilisez le lien de suivi.")
+        agent = make_agent(registry, llm=llm)
+        french = (Message("system", "Answer only in French."),)
+        await agent.answer(
+            ChatRequest(messages=(*french, Message("user", "How do I track my order?")))
+        )
+        plain = await agent.answer(ask("how can I track my order"))
+        assert plain.cache is None and llm.call_count == 2
+        same_instructions = await agent.answer(
+            ChatRequest(messages=(*french, Message("user", "how can I track my order")))
+        )
+        assert same_instructions.cache == "semantic"
+
     async def test_negated_question_is_not_served(self, registry: ToolRegistry) -> None:
         llm = ScriptedClient("scripted", default="answer")
         agent = make_agent(registry, llm=llm)

@@ -20,6 +20,7 @@ from agent.types import Message
 from metrics.pricing import PriceTable
 from tests.agent.pipeline.support import (
     CHEAP,
+    STRONG,
     RecordingBudget,
     ask,
     build_registry,
@@ -167,3 +168,22 @@ async def test_closing_the_stream_right_after_done_keeps_it_completed(
     assert outcome.status == "completed"
     assert outcome.cost_usd_micros == done.cost_usd_micros > 0
     assert budget.settled == [done.cost_usd_micros]
+
+
+async def test_first_token_names_the_fallback_model_that_answered(
+    registry: ToolRegistry,
+) -> None:
+    llm = FallbackClient(
+        ScriptedClient("primary", default=UpstreamError("down", status=503)),
+        ScriptedClient("secondary", default="Try restarting the deploy."),
+        timeout_s=5.0,
+        secondary_model=CHEAP,
+        retry=RetryPolicy(max_attempts=1, base_delay_s=0.0, total_deadline_s=5.0),
+    )
+    events = await collect(make_agent(registry, llm=llm), ask("My deploy fails with an error"))
+    meta, first, *rest = events
+    assert isinstance(meta, Meta) and meta.model == STRONG  # what the router chose
+    assert isinstance(first, Token) and first.model == CHEAP  # who actually answered
+    assert all(isinstance(t, Token) and t.model is None for t in rest[:-1])
+    done = events[-1]
+    assert isinstance(done, Done) and done.model == CHEAP and done.used_fallback
