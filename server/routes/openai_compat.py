@@ -10,21 +10,18 @@ cache and route are known; the cost is not yet, so it rides on the last chunk in
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, cast, get_args
 
-import anyio
 from msgspec import UNSET, UnsetType
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
-from agent.pipeline import ChatRequest, ChatResponse, Done, Error, Meta, StreamOutcome, Token
+from agent.pipeline import ChatRequest, ChatResponse, Done, Error, Meta, Token
 from agent.pipeline.response import StreamEvent
 from agent.types import Message
 from cache.prompt_cache import CacheMode
@@ -47,6 +44,7 @@ from server.openai_compat_wire import (
     error_type,
     request_decoder,
 )
+from server.pipeline_stream import PipelineStreamResponse, start_stream
 from server.providers import provider_for_model
 from server.routes.body import decode_body, read_limited_body
 
@@ -58,7 +56,6 @@ log = logging.getLogger("frugal.server")
 CACHE_HEADER = "x-frugal-cache"
 SYSTEM_FINGERPRINT = "frugal"
 _DONE_LINE = b"data: [DONE]\n\n"
-_CLOSE_GRACE_S = 5.0
 # msgspec names the failing field at the end of its message: "... - at `$.messages[0].role`"
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
@@ -192,74 +189,17 @@ def openai_error_response(exc: BaseException) -> Response:
 # -- streaming ------------------------------------------------------------------------------
 
 
-class _ClosingEventSource(EventSourceResponse):
-    """An `EventSourceResponse` that closes the pipeline stream however the response ends
-    (even if the body never started, e.g. the client left before the headers went out)."""
-
-    def __init__(
-        self,
-        body: AsyncGenerator[bytes, None],
-        *,
-        events: AsyncGenerator[StreamEvent, None],
-        outcome: StreamOutcome,
-        request_id: str,
-        headers: dict[str, str],
-        ping: float,
-    ) -> None:
-        super().__init__(body, headers=headers, ping=ping)
-        self._body = body
-        self._events = events
-        self._outcome = outcome
-        self._request_id = request_id
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.move_on_after(_CLOSE_GRACE_S, shield=True):
-                await self._body.aclose()
-                await self._events.aclose()
-            o = self._outcome
-            log.info(
-                "chat.completions stream %s %s: model=%s usage=%s cost_usd_micros=%s",
-                self._request_id,
-                o.status,
-                o.model,
-                o.usage,
-                o.cost_usd_micros,
-            )
-
-
 async def _start_stream(state: AppState, chat: ChatRequest, *, include_usage: bool) -> Response:
-    # Pull the first event here: `InvalidRequest`/`BudgetExceeded` (raised) and an early
-    # `Error` event become ordinary JSON errors with their status, not a stream.
-    outcome = StreamOutcome()
-    events = state.components.agent.stream(chat, outcome=outcome)
-    try:
-        first = await events.__anext__()
-    except BaseException:
-        with anyio.move_on_after(_CLOSE_GRACE_S, shield=True):
-            await events.aclose()
-        raise
-    if not isinstance(first, Meta):
-        with anyio.move_on_after(_CLOSE_GRACE_S, shield=True):
-            await events.aclose()
-        if isinstance(first, Error):
-            return openai_error_response(APIError(first.code, first.message))
-        raise RuntimeError(f"pipeline stream began with {type(first).__name__}, not Meta")
+    first, events, outcome = await start_stream(state.components.agent, chat)
     chunks = _ChunkMaker(first, include_usage=include_usage)
-    return _ClosingEventSource(
+    return PipelineStreamResponse(
         _sse_body(chunks, events),
         events=events,
         outcome=outcome,
         request_id=first.request_id,
-        headers={
-            CACHE_HEADER: first.cache or "miss",
-            "x-frugal-route": first.route.tier,
-            "x-request-id": first.request_id,
-            "Cache-Control": "no-cache",
-        },
-        ping=state.settings.server.sse_heartbeat_s,
+        label="chat.completions stream",
+        headers={CACHE_HEADER: first.cache or "miss", "x-frugal-route": first.route.tier},
+        heartbeat_s=state.settings.server.sse_heartbeat_s,
     )
 
 
@@ -323,7 +263,7 @@ async def _sse_body(
 ) -> AsyncGenerator[bytes, None]:
     # Data-only events as OpenAI sends them; a failure after the headers went out becomes
     # a `data: {"error": ...}` line (the SDKs raise APIError on it) and ends the stream.
-    async with contextlib.aclosing(events):
+    async with aclosing(events):
         yield chunks.role()
         try:
             async for event in events:

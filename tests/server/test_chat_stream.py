@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from agent.pipeline import Meta, RouteInfo, StreamEvent, StreamOutcome, Token
 from server.config import load_settings
-from server.routes.stream import PipelineEventResponse
+from server.routes.stream import event_stream_response
 from server.upstream_sim import SimConfig
 from tests.support.gateway import RunningGateway, run_gateway
 from tests.support.redis_server import free_port
@@ -334,7 +334,7 @@ async def test_unexpected_failure_ends_with_an_internal_error_event(
     meta = Meta("m", RouteInfo("cheap", "test", "m"), None, "req-1")
 
     async def endpoint(request: Request) -> Response:
-        return PipelineEventResponse(
+        return event_stream_response(
             meta, pipeline.events(), StreamOutcome(), simulated=False, heartbeat_s=15.0
         )
 

@@ -399,7 +399,7 @@ class TestRealWire:
         assert 3 <= stats.completion_tokens < 400
         # The route logs what the pipeline billed: a cancelled stream, not a completed one.
         [line] = [m for r in caplog.records if "chat.completions stream" in (m := r.getMessage())]
-        assert " cancelled: model=gpt-4o" in line
+        assert " cancelled model=gpt-4o " in line
 
     async def test_mid_stream_failure_raises_api_error(self, wire: Wire) -> None:
         with wire.configured(SimConfig(rate_disconnect=1.0)):
