@@ -95,12 +95,14 @@ class TestConfigErrors:
             load_settings({"FRUGAL_CONFIG": str(tmp_path / "nope.toml")})
 
 
-def test_env_example_documents_every_setting() -> None:
-    text = (ROOT / ".env.example").read_text()
+@pytest.mark.parametrize("document", [".env.example", "README.md"])
+def test_every_setting_is_documented(document: str) -> None:
+    text = (ROOT / document).read_text()
     missing = [
         env_var_name(section, field)
         for section, field, _ in iter_fields()
-        if env_var_name(section, field) not in text
+        if f"{env_var_name(section, field)}=" not in text
+        and f"`{env_var_name(section, field)}`" not in text
     ]
     assert missing == []
 
