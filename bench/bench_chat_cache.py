@@ -10,10 +10,7 @@ HTTP client observes, one request at a time.
 from __future__ import annotations
 
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +20,12 @@ import anyio
 import msgspec
 
 from agent.http import create_http_session
-from bench.upstream_process import free_port, upstream_simulator
+from bench.upstream_process import (
+    free_port,
+    frugal_command,
+    listening_process,
+    upstream_simulator,
+)
 
 TTFT_MS = 300
 TOKENS_PER_S = 80
@@ -53,31 +55,9 @@ def gateway(upstream_url: str) -> Iterator[str]:
         "OPENAI_API_KEY": "bench",
         "FRUGAL_SERVER_LOG_LEVEL": "warning",
     }
-    frugal = Path(sys.executable).with_name("frugal")
-    process = subprocess.Popen(
-        [str(frugal), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the gateway did not start") from None
-                time.sleep(0.1)
+    command = frugal_command("serve", "--host", "127.0.0.1", "--port", str(port))
+    with listening_process(command, port, env=env, start_s=60):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _pairs() -> list[_Pair]:

@@ -1,4 +1,4 @@
-"""Starts `frugal upstream` in its own process for benchmarks, and stops it."""
+"""Starts `frugal upstream` (or any listening server) in its own process for benchmarks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,30 +18,42 @@ def free_port() -> int:
 
 
 @contextmanager
-def upstream_simulator(extra_args: Sequence[str] = ()) -> Iterator[str]:
-    """Yield the simulator's base URL (``http://127.0.0.1:PORT``) while it runs."""
-    port = free_port()
-    frugal = Path(sys.executable).with_name("frugal")
+def listening_process(
+    command: Sequence[str], port: int, *, env: Mapping[str, str] | None = None, start_s: float = 20
+) -> Iterator[None]:
+    """Run ``command`` until the block ends; enter once it accepts connections on ``port``."""
     process = subprocess.Popen(
-        [str(frugal), "upstream", "--host", "127.0.0.1", "--port", str(port), *extra_args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        list(command), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + start_s
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the upstream simulator did not start") from None
+                    raise RuntimeError(f"{command[0]} did not start listening") from None
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield
     finally:
         process.terminate()
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def frugal_command(*args: str) -> list[str]:
+    """The ``frugal`` console script of this virtualenv, with ``args``."""
+    return [str(Path(sys.executable).with_name("frugal")), *args]
+
+
+@contextmanager
+def upstream_simulator(extra_args: Sequence[str] = ()) -> Iterator[str]:
+    """Yield the simulator's base URL (``http://127.0.0.1:PORT``) while it runs."""
+    port = free_port()
+    command = frugal_command("upstream", "--host", "127.0.0.1", "--port", str(port), *extra_args)
+    with listening_process(command, port):
+        yield f"http://127.0.0.1:{port}"
