@@ -48,6 +48,7 @@ def anthropic_price(input_per_m: int, output_per_m: int) -> ModelPrice:
 
 # Seed prices (USD per 1M tokens x 1e6). gpt-4o and gpt-4o-mini cache reads are 50% off; the
 # gpt-4.1 family 75% off; gpt-5 uses the seed's 5/20 list price with OpenAI's 90%-off reads.
+# Embeddings bill input only ($0.02/1M in the seed) and have no prompt cache, hence 100%.
 DEFAULT_PRICES: Final[Mapping[str, ModelPrice]] = MappingProxyType(
     {
         "gpt-4o-mini": openai_price(150_000, 600_000, cached_percent=50),
@@ -58,6 +59,7 @@ DEFAULT_PRICES: Final[Mapping[str, ModelPrice]] = MappingProxyType(
         "claude-haiku-4-5": anthropic_price(800_000, 4_000_000),
         "claude-sonnet-4-6": anthropic_price(3_000_000, 15_000_000),
         "claude-opus-4-7": anthropic_price(15_000_000, 75_000_000),
+        "text-embedding-3-small": openai_price(20_000, 0, cached_percent=100),
     }
 )
 
@@ -74,6 +76,13 @@ class PriceTable:
         self._prices = {name.lower(): price for name, price in prices.items()}
         # Longest first, so the most specific dated-suffix match wins.
         self._names = sorted(self._prices, key=len, reverse=True)
+
+    def with_overrides(self, overrides: Mapping[str, ModelPrice]) -> PriceTable:
+        """A new table: this one's prices with ``overrides`` added or replacing them by name
+        (case-insensitive). This table is left unchanged."""
+        merged = dict(self._prices)
+        merged.update({name.lower(): price for name, price in overrides.items()})
+        return PriceTable(merged)
 
     def price_for(self, model: str) -> ModelPrice | None:
         """The price of ``model``, or None when it is unknown."""

@@ -1,0 +1,238 @@
+"""`CostTracker`: what every call cost and saved, summed per model, tier, tenant and cache layer.
+
+Money is integer micro-USD end to end. Rounding happens once per call, upstream, when
+`metrics.pricing.PriceTable` prices a call (ceil); the tracker only adds integers, so the total
+equals the sum of the per-response ``cost_usd_micros`` exactly. The two divisions it does are
+floors: the average cost per call and the monthly estimate.
+
+The monthly estimate is a rate, not ``total x 30``: spend in the last ``window_s`` seconds
+(summed from ``bucket_s`` buckets) over the time that window covers, scaled to 30 days.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Final, Literal
+
+import anyio
+import msgspec
+
+from agent.types import Usage
+from cache.errors import StoreUnavailable
+from metrics.cost_store import CostStore, MemoryCostStore
+
+_log = logging.getLogger(__name__)
+
+MONTH_S: Final = 30 * 86_400
+"""The month of `CostSnapshot.estimated_monthly_usd_micros`: 30 days."""
+
+NO_CACHE: Final = "none"
+"""The `CostSnapshot.by_cache_layer` name of calls no cache answered."""
+
+CacheLayer = Literal["exact", "semantic"]
+
+
+class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The accounting of one request, as the pipeline reported it.
+
+    ``tier`` is ``cheap``, ``strong``, ``explicit`` or ``cache``; ``cache_layer`` the cache that
+    answered (None: the model did). ``cost_usd_micros`` is the priced part of the cost; when
+    ``cost_known`` is false some model had no price and the call counts as unpriced.
+    ``cache_saved_usd_micros`` is what a cache hit's answer originally cost;
+    ``routing_saved_usd_micros`` what the strong model would have cost minus the actual cost.
+    """
+
+    model: str
+    tier: str
+    tenant: str = "default"
+    cache_layer: CacheLayer | None = None
+    usage: Usage = msgspec.field(default_factory=Usage)
+    cost_usd_micros: int = 0
+    cost_known: bool = True
+    cache_saved_usd_micros: int = 0
+    routing_saved_usd_micros: int = 0
+
+    def __post_init__(self) -> None:
+        if (
+            min(self.cost_usd_micros, self.cache_saved_usd_micros, self.routing_saved_usd_micros)
+            < 0
+        ):
+            raise ValueError("costs and savings are zero or more micro-USD")
+
+
+class CostTotals(msgspec.Struct, frozen=True):
+    """Sums over a set of calls. ``prompt_tokens`` includes the cached and cache-write tokens
+    (as `Usage.prompt` does). ``cost_usd_micros`` is a lower bound when ``unpriced_calls`` > 0.
+    ``avg_cost_usd_micros`` is ``cost_usd_micros // calls`` (floor; 0 without calls);
+    ``saved_usd_micros`` is cache plus routing savings; ``estimated_usage_calls`` counts calls
+    whose tokens we counted ourselves (e.g. a stream cut before the provider's usage)."""
+
+    calls: int = 0
+    unpriced_calls: int = 0
+    estimated_usage_calls: int = 0
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cache_write_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd_micros: int = 0
+    cache_saved_usd_micros: int = 0
+    routing_saved_usd_micros: int = 0
+    saved_usd_micros: int = 0
+    avg_cost_usd_micros: int = 0
+
+    @classmethod
+    def from_counters(cls, counters: Mapping[str, int]) -> CostTotals:
+        """Totals from stored counters; the derived fields are computed here, not stored."""
+        known = {name: counters.get(name, 0) for name in _COUNTERS}
+        calls, cost = known["calls"], known["cost_usd_micros"]
+        return cls(
+            **known,
+            saved_usd_micros=known["cache_saved_usd_micros"] + known["routing_saved_usd_micros"],
+            avg_cost_usd_micros=cost // calls if calls else 0,
+        )
+
+
+_COUNTERS: Final = tuple(
+    name
+    for name in CostTotals.__struct_fields__
+    if name not in ("saved_usd_micros", "avg_cost_usd_micros")
+)
+
+
+class CostSnapshot(msgspec.Struct, frozen=True):
+    """Everything the tracker knows, shaped for ``/stats``.
+
+    ``window_spend_usd_micros`` is the spend of the last ``window_s`` seconds and
+    ``estimated_monthly_usd_micros`` that rate scaled to 30 days (see `CostTracker`).
+    ``dropped_records`` counts records *this process* could not write (store unavailable).
+    """
+
+    totals: CostTotals
+    by_model: dict[str, CostTotals]
+    by_tier: dict[str, CostTotals]
+    by_tenant: dict[str, CostTotals]
+    by_cache_layer: dict[str, CostTotals]
+    window_s: int
+    window_spend_usd_micros: int
+    estimated_monthly_usd_micros: int
+    dropped_records: int
+
+
+class CostTracker:
+    """Records `CallRecord`s into a `CostStore` and reads them back as a `CostSnapshot`.
+
+    ``clock`` is wall-clock seconds (replicas must agree on bucket boundaries). The monthly
+    estimate is ``window_spend * 30 days // covered``, where ``covered`` runs from the start of
+    the oldest bucket in the window, or from the first record if later, to now, and is at least
+    one bucket (so a first minute does not extrapolate from a few seconds).
+
+    `record` never raises for store trouble: the record is dropped and counted in
+    ``dropped_records`` (a warning is logged once per outage). `snapshot` raises
+    `StoreUnavailable`: a partial total would be a wrong number on a page about money.
+    """
+
+    def __init__(
+        self,
+        store: CostStore | None = None,
+        *,
+        window_s: int = 3_600,
+        bucket_s: int = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if bucket_s < 1 or window_s < bucket_s or window_s % bucket_s:
+            raise ValueError("window_s must be a positive multiple of bucket_s (>= 1 s)")
+        self._store: CostStore = store if store is not None else MemoryCostStore()
+        self._window_s = window_s
+        self._bucket_ms = bucket_s * 1000
+        self._buckets = window_s // bucket_s
+        self._clock = clock
+        self.dropped_records = 0
+        self._failing = False
+
+    async def record(self, call: CallRecord) -> None:
+        """Add one call to every aggregate. Shielded from cancellation (a client that hangs up
+        must still be billed); bounded by the store's own timeout; never raises for the store."""
+        now = self._clock()
+        usage = call.usage
+        counters = {
+            "calls": 1,
+            "unpriced_calls": 0 if call.cost_known else 1,
+            "estimated_usage_calls": 1 if usage.estimated else 0,
+            "prompt_tokens": usage.prompt,
+            "cached_prompt_tokens": usage.cached_prompt,
+            "cache_write_tokens": usage.cache_write,
+            "completion_tokens": usage.completion,
+            "cost_usd_micros": call.cost_usd_micros,
+            "cache_saved_usd_micros": call.cache_saved_usd_micros,
+            "routing_saved_usd_micros": call.routing_saved_usd_micros,
+        }
+        names = {
+            "all": "all",
+            "model": call.model,
+            "tier": call.tier,
+            "tenant": call.tenant,
+            "layer": call.cache_layer or NO_CACHE,
+        }
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._store.add(
+                    names,
+                    counters,
+                    bucket=self._bucket_of(now),
+                    spend_usd_micros=call.cost_usd_micros,
+                    bucket_ttl_s=self._window_s + 2 * self._bucket_ms / 1000,
+                    now=now,
+                )
+        except StoreUnavailable as exc:
+            self.dropped_records += 1
+            if not self._failing:
+                self._failing = True
+                _log.warning("cost store unavailable, dropping cost records: %s", exc)
+            return
+        if self._failing:
+            self._failing = False
+            _log.info(
+                "cost store available again (%d records dropped so far)", self.dropped_records
+            )
+
+    async def snapshot(self) -> CostSnapshot:
+        """All aggregates and the monthly estimate. Raises `StoreUnavailable`."""
+        now = self._clock()
+        current = self._bucket_of(now)
+        first = current - self._buckets + 1
+        stored = await self._store.read(range(first, current + 1))
+        window_spend = sum(stored.spend.values())
+        rows = stored.counters
+
+        def by(dimension: str) -> dict[str, CostTotals]:
+            return {
+                name: CostTotals.from_counters(counters)
+                for name, counters in sorted(rows.get(dimension, {}).items())
+            }
+
+        return CostSnapshot(
+            totals=CostTotals.from_counters(rows.get("all", {}).get("all", {})),
+            by_model=by("model"),
+            by_tier=by("tier"),
+            by_tenant=by("tenant"),
+            by_cache_layer=by("layer"),
+            window_s=self._window_s,
+            window_spend_usd_micros=window_spend,
+            estimated_monthly_usd_micros=self._monthly(
+                window_spend, now, first * self._bucket_ms, stored.since
+            ),
+            dropped_records=self.dropped_records,
+        )
+
+    def _bucket_of(self, now: float) -> int:
+        return math.floor(now * 1000) // self._bucket_ms
+
+    def _monthly(self, spend: int, now: float, window_start_ms: int, since: float | None) -> int:
+        if not spend or since is None:
+            return 0
+        start_ms = max(window_start_ms, math.floor(since * 1000))
+        covered_ms = max(math.floor(now * 1000) - start_ms, self._bucket_ms)
+        return spend * MONTH_S * 1000 // covered_ms
