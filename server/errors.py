@@ -7,6 +7,7 @@ Only unexpected exceptions are logged with a traceback, and their details never 
 from __future__ import annotations
 
 import logging
+import math
 
 import msgspec
 from starlette.applications import Starlette
@@ -14,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from agent.errors import AgentError, InvalidRequest, ProviderError, RateLimited
+from agent.errors import AgentError, BudgetExceeded, InvalidRequest, ProviderError, RateLimited
 from cache.errors import CacheError
 
 log = logging.getLogger("frugal.server")
@@ -103,6 +104,10 @@ def error_for_exception(exc: BaseException) -> tuple[str, str, dict[str, str]]:
         return exc.code, f"provider rate limit: {exc}", headers
     if isinstance(exc, ProviderError):
         return exc.code, f"{exc.provider or 'provider'}: {exc}", {}
+    if isinstance(exc, BudgetExceeded):
+        retry_after = getattr(exc, "retry_after_s", None)  # set by the budget guard's refusals
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after else {}
+        return exc.code, str(exc), headers
     if isinstance(exc, InvalidRequest):
         code = exc.reason if exc.reason in STATUS_BY_CODE else exc.code
         return code, str(exc), {}

@@ -1,0 +1,235 @@
+"""`BudgetGuard`: hourly and daily spending caps, global and per tenant, reserve-then-settle.
+
+Before the upstream call the pipeline reserves the request's worst-case cost in every window
+that applies (global hour/day, tenant hour/day; unset caps are unlimited). The ledger grants it
+only if every window stays within its cap, atomically, so any number of concurrent requests and
+replicas together never commit more than a cap. Afterwards the hold is replaced by the real
+cost in the *same* windows, even when the clock has moved on. A request whose real cost exceeds
+its reservation (the estimate was wrong) is still recorded in full: the money is spent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal, NamedTuple, NoReturn
+
+import anyio
+import anyio.lowlevel
+import msgspec
+
+from agent.pipeline.costing import Reservation
+from agent.pipeline.request import ChatRequest
+from cache.errors import StoreUnavailable
+from metrics.budget_alerts import DEFAULT_ALERT_PERCENTS, AlertCallback, AlertNotifier
+from metrics.budget_errors import BudgetExhausted, BudgetUnavailable
+from metrics.budget_ledger import BudgetLedger
+from metrics.budget_windows import BudgetCaps, Period, Window, WindowPlan, load_zone
+
+log = logging.getLogger("frugal.budget")
+
+
+class WindowUsage(msgspec.Struct, frozen=True):
+    """One window's state for ``/stats``: money in micro-USD, times in epoch seconds.
+
+    ``percent`` is settled spend over the cap (what alerts use); ``reserved`` is held by
+    requests in flight and also counts against the cap.
+    """
+
+    scope: Literal["global", "tenant"]
+    tenant: str | None
+    period: Period
+    spent_usd_micros: int
+    reserved_usd_micros: int
+    cap_usd_micros: int
+    percent: float
+    window_start: float
+    resets_at: float
+
+
+class _Hold(NamedTuple):
+    windows: tuple[Window, ...]
+    amount: int
+    expires_at: float
+
+
+class BudgetGuard:
+    """An `agent.pipeline.costing.BudgetHook` enforcing caps kept in a `BudgetLedger`.
+
+    Windows are clock hours and days in ``timezone`` (IANA name), read from ``clock`` (epoch
+    seconds). ``tenant_overrides`` replace ``tenant_caps`` for the tenants they name. Alerts at
+    ``alert_percents`` go to the ``frugal.budget`` log and ``on_alert``.
+
+    When the ledger is unreachable, ``fail_open=True`` (default) admits requests unguarded and
+    ``fail_open=False`` refuses them with `BudgetUnavailable`; either way the failure is
+    counted in ``errors_total`` and logged (at most once per ``log_interval_s``).
+    """
+
+    def __init__(
+        self,
+        ledger: BudgetLedger,
+        *,
+        global_caps: BudgetCaps | None = None,
+        tenant_caps: BudgetCaps | None = None,
+        tenant_overrides: Mapping[str, BudgetCaps] | None = None,
+        timezone: str = "UTC",
+        clock: Callable[[], float] = time.time,
+        alert_percents: Sequence[int] = DEFAULT_ALERT_PERCENTS,
+        on_alert: AlertCallback | None = None,
+        fail_open: bool = True,
+        expiry_grace_s: float = 900.0,
+        log_interval_s: float = 30.0,
+    ) -> None:
+        self._ledger = ledger
+        self._plan = WindowPlan(
+            global_caps=global_caps or BudgetCaps(),
+            tenant_caps=tenant_caps or BudgetCaps(),
+            tenant_overrides=tenant_overrides or {},
+            zone=load_zone(timezone),
+            expiry_grace_s=expiry_grace_s,
+        )
+        self._clock = clock
+        self._alerts = AlertNotifier(ledger, percents=alert_percents, callback=on_alert)
+        self._fail_open = fail_open
+        self._holds: dict[str, _Hold] = {}
+        self._log_interval = log_interval_s
+        self._last_log_at = float("-inf")
+        self._unlogged = 0
+        self.errors_total = 0
+
+    async def reserve(self, request: ChatRequest, worst_case_usd_micros: int) -> Reservation:
+        """Hold ``worst_case_usd_micros`` in every window that applies to ``request.tenant``.
+
+        Raises `BudgetExhausted` (a `BudgetExceeded`) when a window cannot cover it, and
+        `BudgetUnavailable` when the ledger is down and the guard fails closed.
+        """
+        if worst_case_usd_micros < 0:
+            raise ValueError("the worst-case cost must be zero or more micro-USD")
+        now = self._clock()
+        windows = self._plan.windows(request.tenant, now)
+        if not windows:
+            return Reservation(reserved_usd_micros=worst_case_usd_micros)
+        try:
+            # Shielded (the ledger bounds it): a hold made for a caller that is already gone
+            # must be known here, so it can be released below instead of lingering all day.
+            with anyio.CancelScope(shield=True):
+                blocked = await self._ledger.reserve(windows, worst_case_usd_micros, now)
+        except StoreUnavailable as exc:
+            self._store_failed("reserve", exc)
+            if self._fail_open:
+                return Reservation(reserved_usd_micros=worst_case_usd_micros)
+            raise BudgetUnavailable("the budget store is unavailable") from exc
+        if blocked:
+            await self._refuse(tuple(windows[i] for i in blocked), worst_case_usd_micros, now)
+        self._forget_stale_holds(now)
+        token = uuid.uuid4().hex
+        expires_at = max(window.expires_at for window in windows)
+        self._holds[token] = _Hold(tuple(windows), worst_case_usd_micros, expires_at)
+        reservation = Reservation(reserved_usd_micros=worst_case_usd_micros, token=token)
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self.settle(reservation, 0)
+            raise
+        return reservation
+
+    async def settle(self, reservation: Reservation, actual_usd_micros: int) -> None:
+        """Replace the hold by ``actual_usd_micros`` in the windows it was made in.
+
+        Settling a reservation again, or one made without a hold, does nothing. Never raises
+        for budget or store reasons (a store failure is counted and the hold simply expires).
+        """
+        if actual_usd_micros < 0:
+            raise ValueError("the actual cost must be zero or more micro-USD")
+        hold = self._holds.pop(reservation.token, None) if reservation.token else None
+        if hold is None:
+            return
+        now = self._clock()
+        try:
+            with anyio.CancelScope(shield=True):  # the hold is already popped: finish it
+                spent = await self._ledger.settle(hold.windows, hold.amount, actual_usd_micros, now)
+            for window, total in zip(hold.windows, spent, strict=True):
+                if total is not None:
+                    await self._alerts.on_spend(window, total, now)
+        except StoreUnavailable as exc:
+            self._store_failed("settle", exc)
+
+    async def usage(self, *, tenants: Sequence[str] = ()) -> list[WindowUsage]:
+        """The current capped windows: global ones, then those of each of ``tenants``.
+
+        Raises `cache.errors.StoreUnavailable` when the ledger cannot be read.
+        """
+        now = self._clock()
+        windows = self._plan.scope_windows(None, now)
+        for tenant in dict.fromkeys(tenants):
+            windows += self._plan.scope_windows(tenant, now)
+        counters = await self._ledger.read(windows, now)
+        return [
+            WindowUsage(
+                scope="global" if window.tenant is None else "tenant",
+                tenant=window.tenant,
+                period=window.period,
+                spent_usd_micros=spent,
+                reserved_usd_micros=reserved,
+                cap_usd_micros=window.cap_usd_micros,
+                percent=_percent(spent, window.cap_usd_micros),
+                window_start=window.start,
+                resets_at=window.end,
+            )
+            for window, (spent, reserved) in zip(windows, counters, strict=True)
+        ]
+
+    async def _refuse(self, blocking: tuple[Window, ...], amount: int, now: float) -> NoReturn:
+        try:
+            for window in blocking:
+                await self._alerts.on_refused(window, now)
+        except StoreUnavailable as exc:
+            self._store_failed("alert", exc)
+        names = ", ".join(_describe(window) for window in blocking)
+        retry_after = max(window.end for window in blocking) - now
+        raise BudgetExhausted(
+            f"the {names} budget cannot cover {amount} micro-USD "
+            f"(resets in {math.ceil(retry_after)}s)",
+            windows=blocking,
+            retry_after_s=retry_after,
+        )
+
+    def _forget_stale_holds(self, now: float) -> None:
+        # A hold nobody settled is dropped once its windows are gone: settling it could no
+        # longer change anything. Oldest first; stop at the first one still live.
+        while self._holds:
+            token = next(iter(self._holds))
+            if self._holds[token].expires_at > now:
+                return
+            del self._holds[token]
+
+    def _store_failed(self, op: str, exc: StoreUnavailable) -> None:
+        self.errors_total += 1
+        self._unlogged += 1
+        now = self._clock()
+        if now - self._last_log_at < self._log_interval:
+            return
+        policy = "admitting requests unguarded" if self._fail_open else "refusing requests"
+        log.error(
+            "budget store unavailable during %s, %s (%d errors since last report): %s",
+            op,
+            policy,
+            self._unlogged,
+            exc,
+            extra={"event": "budget_store_error", "errors_total": self.errors_total},
+        )
+        self._last_log_at = now
+        self._unlogged = 0
+
+
+def _percent(spent: int, cap: int) -> float:
+    return 100.0 if cap == 0 else round(spent * 100 / cap, 2)
+
+
+def _describe(window: Window) -> str:
+    period = "hourly" if window.period == "hour" else "daily"
+    return f"global {period}" if window.tenant is None else f"tenant {window.tenant!r} {period}"
