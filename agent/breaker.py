@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-from agent.errors import CircuitOpen, ProviderError
+from agent.errors import CircuitOpen, ProviderError, RateLimited
 
 
 class BreakerState(enum.StrEnum):
@@ -151,5 +151,11 @@ class CircuitBreaker:
 
 
 def counts_as_failure(exc: ProviderError) -> bool:
-    """Whether ``exc`` signals provider trouble (and so counts towards opening a breaker)."""
+    """Whether ``exc`` signals provider trouble (and so counts towards opening a breaker).
+
+    Our own outbound throttling (`RateLimited` with no HTTP status: the provider never saw
+    the call) is not provider trouble.
+    """
+    if isinstance(exc, RateLimited) and exc.status is None:
+        return False
     return exc.retryable

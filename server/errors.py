@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from agent.errors import AgentError, BudgetExceeded, InvalidRequest, ProviderError, RateLimited
 from cache.errors import CacheError
+from metrics.rate_limit import RateLimitExceeded
 
 log = logging.getLogger("frugal.server")
 
@@ -99,6 +100,8 @@ def error_for_exception(exc: BaseException) -> tuple[str, str, dict[str, str]]:
     """Translate any exception into (code, client-safe message, headers)."""
     if isinstance(exc, APIError):
         return exc.code, exc.message, exc.headers
+    if isinstance(exc, RateLimitExceeded):  # our own inbound limit
+        return exc.code, str(exc), dict(exc.headers)
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else {}
         return exc.code, f"provider rate limit: {exc}", headers

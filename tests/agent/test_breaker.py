@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from agent.breaker import BreakerState, CircuitBreaker
-from agent.errors import AuthError, BadRequest, CircuitOpen, UpstreamError
+from agent.breaker import BreakerState, CircuitBreaker, counts_as_failure
+from agent.errors import AuthError, BadRequest, CircuitOpen, RateLimited, UpstreamError
 from agent.testing import ManualClock
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
@@ -120,3 +120,8 @@ class TestCircuitBreaker:
         breaker.record_failure()
         _fail(breaker)
         assert breaker.state is OPEN
+
+
+def test_our_own_throttling_is_not_provider_trouble() -> None:
+    assert counts_as_failure(RateLimited("provider said 429", status=429))
+    assert not counts_as_failure(RateLimited("waited too long for our limiter", status=None))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import anyio
 import msgspec
 
 from agent.errors import BudgetExceeded, InvalidRequest
 from metrics.budget_errors import BudgetExhausted
+from metrics.rate_limit import RateLimitExceeded, RateLimits
+from metrics.rate_limit_memory import MemoryRateLimiter
 from server.errors import error_for_exception, response_for_exception
 
 
@@ -32,3 +35,18 @@ def test_invalid_request_reports_its_reason_as_the_code() -> None:
 def test_unexpected_errors_reveal_nothing() -> None:
     code, message, _ = error_for_exception(KeyError("/srv/secret/path"))
     assert code == "internal_error" and "secret" not in message
+
+
+def test_inbound_rate_limit_is_429_with_its_headers() -> None:
+    limits = RateLimits(requests=1, window_s=60.0)
+    limiter = MemoryRateLimiter(limits, clock=lambda: 100.0)
+
+    async def refuse() -> RateLimitExceeded:
+        await limiter.check("caller", 0)
+        return RateLimitExceeded(await limiter.check("caller", 0))
+
+    exc = anyio.run(refuse)
+    response = response_for_exception(exc)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "60"
+    assert response.headers["X-RateLimit-Remaining-Requests"] == "0"
