@@ -105,7 +105,7 @@ class RedisTTLStore:
 
     async def get(self, key: str) -> bytes | None:
         """Return the value, or ``None`` when missing or expired."""
-        with self._guard("GET"):
+        with redis_op("GET", self._timeout):
             value = await self._client.get(self._key(key))
         # The client is built without decode_responses, so values are bytes.
         return value if value is None or isinstance(value, bytes) else value.encode()
@@ -116,7 +116,7 @@ class RedisTTLStore:
         """Store ``value`` for ``ttl`` seconds (``None``: no expiry); ``ttl`` must be positive."""
         ttl_ms = _ttl_ms(ttl)
         full = self._key(key)
-        with self._guard("SET"):
+        with redis_op("SET", self._timeout):
             if not tags:
                 await self._client.set(full, value, px=ttl_ms)
                 return
@@ -133,13 +133,13 @@ class RedisTTLStore:
         unique = [self._key(key) for key in dict.fromkeys(keys)]
         if not unique:
             return 0
-        with self._guard("DEL"):
+        with redis_op("DEL", self._timeout):
             deleted: int = await self._client.delete(*unique)
         return deleted
 
     async def delete_tag(self, tag: str) -> int:
         """Delete every live key stored with ``tag``; return how many were deleted."""
-        with self._guard("delete_tag"):
+        with redis_op("delete_tag", self._timeout):
             deleted = await self._delete_tag(keys=[self._key(TAG_PREFIX + tag)])
         return int(deleted)
 
@@ -147,7 +147,7 @@ class RedisTTLStore:
         """Atomically add ``amount`` (a new key starts at 0 with ``ttl``); return the new value."""
         ttl_ms = _ttl_ms(ttl)
         full = self._key(key)
-        with self._guard("INCRBY"):
+        with redis_op("INCRBY", self._timeout):
             if ttl_ms is None:
                 value: int = await self._client.incrby(full, amount)
                 return value
@@ -160,7 +160,7 @@ class RedisTTLStore:
 
     async def ping(self) -> bool:
         """Return ``True`` when Redis answers; raise `StoreUnavailable` otherwise (readiness)."""
-        with self._guard("PING"):
+        with redis_op("PING", self._timeout):
             return bool(await self._client.ping())
 
     async def aclose(self) -> None:
@@ -170,15 +170,19 @@ class RedisTTLStore:
     def _key(self, key: str) -> str:
         return self._namespace + key
 
-    @contextmanager
-    def _guard(self, op: str) -> Iterator[None]:
-        try:
-            with anyio.fail_after(self._timeout):
-                yield
-        except TimeoutError as exc:
-            raise StoreUnavailable(f"redis {op} took longer than {self._timeout}s") from exc
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis {op} failed: {exc}") from exc
+
+@contextmanager
+def redis_op(op: str, timeout_s: float) -> Iterator[None]:
+    """Run one Redis operation within ``timeout_s``; a timeout, a Redis error or a broken
+    connection becomes `StoreUnavailable` naming ``op`` (the one translation every Redis-backed
+    component shares)."""
+    try:
+        with anyio.fail_after(timeout_s):
+            yield
+    except TimeoutError as exc:
+        raise StoreUnavailable(f"redis {op} took longer than {timeout_s}s") from exc
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"redis {op} failed: {exc}") from exc
 
 
 def _ttl_ms(ttl: float | None) -> int | None:

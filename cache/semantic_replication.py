@@ -19,7 +19,7 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -27,12 +27,12 @@ import msgspec
 import numpy as np
 import redis.asyncio as redis
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from cache.errors import StoreUnavailable
 from cache.keys import DEFAULT_NAMESPACE
 from cache.normalize import normalize_text
+from cache.redis_store import redis_op
 from cache.semantic_cache import SemanticCache, SemanticEntry, SemanticRecord, entry_id
 from cache.semantic_wire import (
     EVENT_FIELD,
@@ -351,16 +351,8 @@ class RedisSemanticReplicator:
 
     # -- errors ---------------------------------------------------------------------------
 
-    @contextmanager
-    def _guard(self, op: str, timeout_s: float | None = None) -> Iterator[None]:
-        limit = timeout_s or self._timeout
-        try:
-            with anyio.fail_after(limit):
-                yield
-        except TimeoutError as exc:
-            raise StoreUnavailable(f"redis {op} took longer than {limit}s") from exc
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis {op} failed: {exc}") from exc
+    def _guard(self, op: str, timeout_s: float | None = None) -> AbstractContextManager[None]:
+        return redis_op(op, timeout_s or self._timeout)
 
     def _failed(self, exc: StoreUnavailable) -> None:
         self.errors_total += 1

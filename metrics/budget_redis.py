@@ -10,15 +10,12 @@ errors and timeouts become `cache.errors.StoreUnavailable` here and nowhere else
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
-import anyio
 import redis.asyncio as redis
-from redis.exceptions import RedisError
 
-from cache.errors import StoreUnavailable
 from cache.keys import BUDGET_PREFIX, DEFAULT_NAMESPACE
+from cache.redis_store import redis_op
 from metrics.budget_windows import Window
 
 # KEYS: window hashes. ARGV: amount, then one cap per key, then one TTL (ms) per key.
@@ -94,7 +91,7 @@ class RedisBudgetLedger:
             *(window.cap_usd_micros for window in windows),
             *(_ms(window.ttl_s(now)) for window in windows),
         ]
-        with self._guard("budget reserve"):
+        with redis_op("budget reserve", self._timeout):
             blocked = await self._reserve(keys=[self.key(w) for w in windows], args=args)
         return [int(index) - 1 for index in blocked]
 
@@ -105,13 +102,13 @@ class RedisBudgetLedger:
         if not windows:
             return []
         keys = [self.key(window) for window in windows]
-        with self._guard("budget settle"):
+        with redis_op("budget settle", self._timeout):
             spent = await self._settle(keys=keys, args=[-reserved, actual])
         return [None if int(value) < 0 else int(value) for value in spent]
 
     async def read(self, windows: Sequence[Window], now: float) -> list[tuple[int, int]]:
         """See `BudgetLedger.read`."""
-        with self._guard("budget read"):
+        with redis_op("budget read", self._timeout):
             async with self._client.pipeline(transaction=False) as pipe:
                 for window in windows:
                     pipe.hmget(self.key(window), ["spent", "reserved"])
@@ -121,19 +118,9 @@ class RedisBudgetLedger:
     async def claim_alert(self, window: Window, percent: int, now: float) -> bool:
         """See `BudgetLedger.claim_alert` (``SET NX`` with the window's TTL)."""
         key = f"{self._prefix}alert:{percent}:{window.key}"
-        with self._guard("budget alert"):
+        with redis_op("budget alert", self._timeout):
             claimed = await self._client.set(key, 1, nx=True, px=_ms(window.ttl_s(now)))
         return bool(claimed)
-
-    @contextmanager
-    def _guard(self, op: str) -> Iterator[None]:
-        try:
-            with anyio.fail_after(self._timeout):
-                yield
-        except TimeoutError as exc:
-            raise StoreUnavailable(f"redis {op} took longer than {self._timeout}s") from exc
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis {op} failed: {exc}") from exc
 
 
 def _ms(seconds: float) -> int:

@@ -16,16 +16,13 @@ here, once, into `cache.errors.StoreUnavailable`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Final
 
-import anyio
 import redis.asyncio as redis
-from redis.exceptions import RedisError
 
-from cache.errors import StoreUnavailable
 from cache.keys import COST_PREFIX, DEFAULT_NAMESPACE
+from cache.redis_store import redis_op
 from metrics.cost_store import DIMENSIONS, StoredCosts
 
 DEFAULT_IDLE_TTL_S: Final = 30 * 86_400.0
@@ -73,7 +70,7 @@ class RedisCostStore:
     ) -> None:
         """Add the counters and spend in one transaction; raises `StoreUnavailable`."""
         nonzero = {counter: amount for counter, amount in counters.items() if amount}
-        with self._guard("cost add"):
+        with redis_op("cost add", self._timeout):
             async with self._client.pipeline(transaction=True) as pipe:
                 for dimension in DIMENSIONS:
                     key = self._prefix + dimension
@@ -92,7 +89,7 @@ class RedisCostStore:
     async def read(self, buckets: Sequence[int]) -> StoredCosts:
         """Every counter, the spend of ``buckets`` and ``since``; raises `StoreUnavailable`."""
         spend_keys = [f"{self._prefix}{_SPEND}{bucket}" for bucket in buckets]
-        with self._guard("cost read"):
+        with redis_op("cost read", self._timeout):
             async with self._client.pipeline(transaction=True) as pipe:
                 for dimension in DIMENSIONS:
                     pipe.hgetall(self._prefix + dimension)
@@ -110,16 +107,6 @@ class RedisCostStore:
         return StoredCosts(
             counters=counters, spend=spend, since=None if since is None else int(since) / 1000
         )
-
-    @contextmanager
-    def _guard(self, op: str) -> Iterator[None]:
-        try:
-            with anyio.fail_after(self._timeout):
-                yield
-        except TimeoutError as exc:
-            raise StoreUnavailable(f"redis {op} took longer than {self._timeout}s") from exc
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis {op} failed: {exc}") from exc
 
 
 def _rows(raw: Mapping[bytes | str, bytes | str]) -> dict[str, dict[str, int]]:

@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import anyio
 import msgspec
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from cache.errors import StoreUnavailable
 from cache.keys import DEFAULT_NAMESPACE, RATE_LIMIT_PREFIX
+from cache.redis_store import redis_op
 from metrics import rate_limit_scripts
 from metrics.rate_limit import Dimension, RateDecision, RateLimiter, RateLimits, window_states
 
@@ -160,13 +161,10 @@ class RedisRateLimiter:
     def _fail_open(self, op: str) -> Iterator[None]:
         """Swallow (and report) Redis failures; the caller sees nothing was assigned."""
         try:
-            with anyio.fail_after(self._timeout):
+            with redis_op(op, self._timeout):
                 yield
-        except TimeoutError:
-            self._failed(f"redis {op} took longer than {self._timeout}s")
-            return
-        except (RedisError, OSError) as exc:
-            self._failed(f"redis {op} failed: {exc}")
+        except StoreUnavailable as exc:
+            self._failed(str(exc))
             return
         if self._failing:
             self._failing = False
