@@ -43,6 +43,7 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     ``cost_known`` is false some model had no price and the call counts as unpriced.
     ``cache_saved_usd_micros`` is what a cache hit's answer originally cost;
     ``routing_saved_usd_micros`` what the strong model would have cost minus the actual cost.
+    ``used_fallback``: the secondary model answered.
     """
 
     model: str
@@ -54,6 +55,7 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     cost_known: bool = True
     cache_saved_usd_micros: int = 0
     routing_saved_usd_micros: int = 0
+    used_fallback: bool = False
 
     def __post_init__(self) -> None:
         if (
@@ -68,11 +70,13 @@ class CostTotals(msgspec.Struct, frozen=True):
     (as `Usage.prompt` does). ``cost_usd_micros`` is a lower bound when ``unpriced_calls`` > 0.
     ``avg_cost_usd_micros`` is ``cost_usd_micros // calls`` (floor; 0 without calls);
     ``saved_usd_micros`` is cache plus routing savings; ``estimated_usage_calls`` counts calls
-    whose tokens we counted ourselves (e.g. a stream cut before the provider's usage)."""
+    whose tokens we counted ourselves (e.g. a stream cut before the provider's usage);
+    ``fallbacks`` calls the secondary model answered."""
 
     calls: int = 0
     unpriced_calls: int = 0
     estimated_usage_calls: int = 0
+    fallbacks: int = 0
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
     cache_write_tokens: int = 0
@@ -119,6 +123,8 @@ class CostSnapshot(msgspec.Struct, frozen=True):
     window_spend_usd_micros: int
     estimated_monthly_usd_micros: int
     dropped_records: int
+    spend_by_bucket: list[tuple[int, int]] = msgspec.field(default_factory=list)
+    """(bucket start in epoch seconds, spend) for each bucket of the window, oldest first."""
 
 
 class CostTracker:
@@ -161,6 +167,7 @@ class CostTracker:
             "calls": 1,
             "unpriced_calls": 0 if call.cost_known else 1,
             "estimated_usage_calls": 1 if usage.estimated else 0,
+            "fallbacks": 1 if call.used_fallback else 0,
             "prompt_tokens": usage.prompt,
             "cached_prompt_tokens": usage.cached_prompt,
             "cache_write_tokens": usage.cache_write,
@@ -225,6 +232,10 @@ class CostTracker:
                 window_spend, now, first * self._bucket_ms, stored.since
             ),
             dropped_records=self.dropped_records,
+            spend_by_bucket=[
+                (bucket * self._bucket_ms // 1000, stored.spend.get(bucket, 0))
+                for bucket in range(first, current + 1)
+            ],
         )
 
     def _bucket_of(self, now: float) -> int:

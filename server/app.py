@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from agent.http import create_http_session
 from server.composition import Components, build_components
 from server.errors import install_error_handlers
-from server.routes import admin, chat, health, openai_compat, page, stream
+from server.routes import admin, chat, health, openai_compat, page, stats, stream
 from server.settings import Settings
 
 log = logging.getLogger("frugal.server")
@@ -57,6 +57,9 @@ def create_app(settings: Settings) -> Starlette:
             Route("/chat/stream", stream.chat_stream, methods=["GET"]),
             Route("/v1/chat/completions", openai_compat.chat_completions, methods=["POST"]),
             Route("/v1/models", openai_compat.list_models, methods=["GET"]),
+            Route("/dashboard", page.dashboard, methods=["GET"]),
+            Route("/stats", stats.get_stats, methods=["GET"]),
+            Route("/metrics", stats.get_metrics, methods=["GET"]),
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/admin/cache/invalidate", admin.invalidate, methods=["POST"]),

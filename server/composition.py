@@ -38,9 +38,9 @@ from cache.prompt_cache import PromptCache
 from cache.redis_store import RedisTTLStore, create_redis_client
 from cache.semantic_cache import SemanticCache
 from cache.semantic_replication import RedisSemanticReplicator
-from metrics.pricing import PriceTable
 from router import EmbeddingRouter, RuleRouter, load_examples
 from router.base import Router
+from server.cost_control import CostControl, open_cost_control
 from server.providers import OPENAI_DEFAULT_BASE_URL, build_llm_client
 from server.settings import Settings
 
@@ -63,6 +63,7 @@ class Components:
     embedder: Embedder
     redis: redis.Redis | None
     replicator: RedisSemanticReplicator | None
+    cost: CostControl
 
 
 @contextlib.asynccontextmanager
@@ -77,6 +78,7 @@ async def build_components(
         for model in dict.fromkeys((models.cheap, models.strong, models.fallback)):
             await anyio.to_thread.run_sync(encoding_for_model, model)
         client, store = await _open_store(settings, stack)
+        cost = await stack.enter_async_context(open_cost_control(settings, client, session))
         embedder, unknown_ratio = await _open_embedder(settings, session, stack)
         prompt_cache = PromptCache(
             store,
@@ -98,7 +100,8 @@ async def build_components(
             router=await _build_router(settings, embedder),
             cheap_model=settings.models.cheap,
             strong_model=settings.models.strong,
-            costs=PriceTable(),
+            costs=cost.prices,
+            budget=cost.budget,
             tools=tools,
             prompt_cache=prompt_cache if settings.cache.exact_enabled else None,
             semantic_cache=semantic,
@@ -110,13 +113,17 @@ async def build_components(
                 summary_model=settings.models.cheap,
             ),
             limits=RequestLimits(
-                max_messages=a.max_messages, max_prompt_tokens=a.max_prompt_tokens
+                max_messages=a.max_messages,
+                max_prompt_tokens=a.max_prompt_tokens,
+                max_completion_tokens=a.max_completion_tokens,
             ),
             max_iterations=a.max_iterations,
             semantic_max_turns=settings.cache.semantic_max_turns,
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
         )
-        yield Components(agent, llm, store, prompt_cache, semantic, embedder, client, replicator)
+        yield Components(
+            agent, llm, store, prompt_cache, semantic, embedder, client, replicator, cost
+        )
 
 
 async def _open_store(

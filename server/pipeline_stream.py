@@ -11,7 +11,7 @@ generator is closed, which closes the provider call and bills only what was prod
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import anyio
 from sse_starlette import EventSourceResponse
@@ -67,9 +67,9 @@ async def close_quietly(generator: AsyncGenerator[object, None]) -> None:
 class PipelineStreamResponse(EventSourceResponse):
     """An SSE response whose ``body`` frames the events of a started pipeline stream.
 
-    Closes ``body`` and ``events`` and logs ``outcome`` under ``label`` however the response
-    ends, even when it never started (client gone at once). Heartbeat comments every
-    ``heartbeat_s``; `SSE_HEADERS` on top of ``headers``.
+    Closes ``body`` and ``events``, logs ``outcome`` under ``label`` and awaits ``on_close``
+    (the accounting) however the response ends, even when it never started (client gone).
+    Heartbeat comments every ``heartbeat_s``; `SSE_HEADERS` on top of ``headers``.
     """
 
     def __init__(
@@ -82,6 +82,7 @@ class PipelineStreamResponse(EventSourceResponse):
         label: str,
         headers: dict[str, str],
         heartbeat_s: float,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(
             body,
@@ -95,6 +96,7 @@ class PipelineStreamResponse(EventSourceResponse):
         self._outcome = outcome
         self._request_id = request_id
         self._label = label
+        self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -105,12 +107,15 @@ class PipelineStreamResponse(EventSourceResponse):
             await close_quietly(self._body)
             await close_quietly(self._events)
             log_outcome(self._label, self._request_id, self._outcome)
+            if self._on_close is not None:
+                await self._on_close()
 
 
 def log_outcome(label: str, request_id: str, outcome: StreamOutcome) -> None:
-    """One INFO line on ``frugal.server``: what the stream billed and how it ended."""
+    """One DEBUG line on ``frugal.server``: what the stream billed and how it ended (the
+    request log's JSON line, `server.request_log`, is the INFO-level record)."""
     usage = outcome.usage
-    log.info(
+    log.debug(
         "%s %s %s model=%s prompt=%d cached_prompt=%d cache_write=%d completion=%d%s "
         "cost_usd_micros=%d%s%s",
         label,

@@ -10,6 +10,7 @@ from agent.breaker import CircuitBreaker
 from agent.dispatch import ModelDispatchClient
 from agent.fallback import FallbackClient
 from agent.openai_client import OpenAIClient
+from agent.provider_limits import ProviderRateLimiter, RateLimitedClient
 from agent.retry import RetryPolicy
 from agent.simulated import SimulatedClient
 from agent.simulation import Pace
@@ -33,28 +34,43 @@ def build_provider(settings: Settings, session: aiohttp.ClientSession) -> LLMCli
     p = settings.providers
     routes: list[tuple[str, LLMClient]] = []
     if p.mode in ("auto", "anthropic") and (p.anthropic_api_key or p.anthropic_base_url):
-        anthropic = AnthropicClient(
-            session,
-            base_url=p.anthropic_base_url or ANTHROPIC_DEFAULT_BASE_URL,
-            api_key=p.anthropic_api_key or "",
-            timeout_s=p.read_timeout_s,
+        anthropic = _paced(
+            settings,
+            "anthropic",
+            AnthropicClient(
+                session,
+                base_url=p.anthropic_base_url or ANTHROPIC_DEFAULT_BASE_URL,
+                api_key=p.anthropic_api_key or "",
+                timeout_s=p.read_timeout_s,
+            ),
         )
         routes.append(("claude", anthropic))
         if p.mode == "anthropic":
             routes.append(("", anthropic))
     if p.mode in ("auto", "openai") and (p.openai_api_key or p.openai_base_url):
-        routes.append(
-            (
-                "",
-                OpenAIClient(
-                    session,
-                    base_url=p.openai_base_url or OPENAI_DEFAULT_BASE_URL,
-                    api_key=p.openai_api_key or "",
-                    timeout_s=p.read_timeout_s,
-                ),
-            )
+        openai = OpenAIClient(
+            session,
+            base_url=p.openai_base_url or OPENAI_DEFAULT_BASE_URL,
+            api_key=p.openai_api_key or "",
+            timeout_s=p.read_timeout_s,
         )
+        routes.append(("", _paced(settings, "openai", openai)))
     return ModelDispatchClient(routes, name="providers")
+
+
+def _paced(settings: Settings, provider: str, client: LLMClient) -> LLMClient:
+    # Outbound RPM/TPM per provider, when configured: wait (bounded) instead of collecting 429s.
+    lim = settings.limits
+    rpm, tpm = getattr(lim, f"{provider}_rpm"), getattr(lim, f"{provider}_tpm")
+    if rpm is None and tpm is None:
+        return client
+    limiter = ProviderRateLimiter(
+        provider,
+        requests_per_minute=rpm,
+        tokens_per_minute=tpm,
+        max_wait_s=lim.provider_max_wait_s,
+    )
+    return RateLimitedClient(client, limiter)
 
 
 def build_llm_client(settings: Settings, session: aiohttp.ClientSession) -> FallbackClient:

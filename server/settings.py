@@ -6,11 +6,16 @@ an environment variable ``FRUGAL_<SECTION>_<FIELD>`` (upper-cased); `.env.exampl
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Final, Literal
 
 import msgspec
 
+from metrics.price_overrides import parse_price_overrides
 from router.rules import DEFAULT_BENIGN_PHRASES, DEFAULT_TECHNICAL_KEYWORDS
+
+_TENANT_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_OVERRIDE_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}=\d*/\d*")
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -41,6 +46,7 @@ class AgentSettings(_Section, frozen=True, forbid_unknown_fields=True):
 
     max_messages: int = 100
     max_prompt_tokens: int = 16_000
+    max_completion_tokens: int = 1024
     max_iterations: int = 4
     history_max_turns: int = 20
     history_ttl_s: float = 86_400.0
@@ -49,6 +55,7 @@ class AgentSettings(_Section, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         _check(self.max_messages >= 1, "max_messages", "at least 1")
         _check(self.max_prompt_tokens >= 1, "max_prompt_tokens", "at least 1")
+        _check(self.max_completion_tokens >= 1, "max_completion_tokens", "at least 1")
         _check(self.max_iterations >= 1, "max_iterations", "at least 1")
         _check(self.history_max_turns >= 2, "history_max_turns", "at least 2")
         _check(self.history_ttl_s > 0, "history_ttl_s", "a positive number of seconds")
@@ -194,6 +201,137 @@ class RouterSettings(_Section, frozen=True, forbid_unknown_fields=True):
         _check(-1.0 <= self.min_similarity <= 1.0, "min_similarity", "in [-1, 1]")
 
 
+class AuthSettings(_Section, frozen=True, forbid_unknown_fields=True):
+    """API keys, each naming its tenant as ``tenant:key``. Empty: auth off (every caller is
+    tenant ``default``; rate limits then apply per client IP)."""
+
+    api_keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        keys: set[str] = set()
+        for entry in self.api_keys:
+            tenant, sep, key = entry.partition(":")
+            _check(
+                bool(sep) and _TENANT_RE.fullmatch(tenant) is not None,
+                "api_keys",
+                "entries 'tenant:key' with a tenant of letters, digits, '.', '_' or '-'",
+            )
+            _check(len(key) >= 16, "api_keys", "keys of at least 16 characters")
+            keys.add(key)
+        _check(len(keys) == len(self.api_keys), "api_keys", "each key listed once")
+
+
+class CostSettings(_Section, frozen=True, forbid_unknown_fields=True):
+    """Pricing overrides and the spend window behind ``/stats``' monthly estimate.
+
+    ``price_overrides``: ``model=input/output[/cached_input[/cache_write]]`` in micro-USD per 1M
+    tokens, comma-separated (e.g. ``my-model=150000/600000/75000``).
+    """
+
+    price_overrides: str = ""
+    window_s: int = 3_600
+    bucket_s: int = 60
+    redis_idle_ttl_s: float = 30 * 86_400.0
+
+    def __post_init__(self) -> None:
+        _check(self.bucket_s >= 1, "bucket_s", "at least 1 second")
+        _check(
+            self.window_s >= self.bucket_s and self.window_s % self.bucket_s == 0,
+            "window_s",
+            "a multiple of bucket_s",
+        )
+        _check(self.redis_idle_ttl_s > 0, "redis_idle_ttl_s", "a positive number of seconds")
+        try:
+            parse_price_overrides(self.price_overrides)
+        except ValueError as exc:
+            _check(False, "price_overrides", f"model=input/output[/cached[/write]] ({exc})")
+
+
+class BudgetSettings(_Section, frozen=True, forbid_unknown_fields=True):
+    """Spending caps in micro-USD per clock hour / day in ``timezone`` (unset: no cap).
+
+    ``tenant_*`` caps apply to each tenant separately; ``tenant_overrides`` replace them for
+    named tenants: ``tenant=hourly/daily`` (either may be empty), comma-separated.
+    """
+
+    timezone: str = "UTC"
+    global_hourly_usd_micros: int | None = None
+    global_daily_usd_micros: int | None = None
+    tenant_hourly_usd_micros: int | None = None
+    tenant_daily_usd_micros: int | None = None
+    tenant_overrides: tuple[str, ...] = ()
+    alert_percents: tuple[int, ...] = (50, 80, 100)
+    alert_webhook_url: str | None = None
+    fail_open: bool = True
+
+    def __post_init__(self) -> None:
+        for field in (
+            "global_hourly_usd_micros",
+            "global_daily_usd_micros",
+            "tenant_hourly_usd_micros",
+            "tenant_daily_usd_micros",
+        ):
+            value = getattr(self, field)
+            _check(value is None or value >= 0, field, "zero or more micro-USD (or unset)")
+        _check(
+            all(1 <= p <= 100 for p in self.alert_percents), "alert_percents", "between 1 and 100"
+        )
+        for entry in self.tenant_overrides:
+            _check(
+                _OVERRIDE_RE.fullmatch(entry) is not None,
+                "tenant_overrides",
+                "entries 'tenant=hourly/daily' in micro-USD, either may be empty",
+            )
+        url = self.alert_webhook_url
+        _check(
+            url is None or url.startswith(("http://", "https://")),
+            "alert_webhook_url",
+            "an http:// or https:// URL",
+        )
+
+    @property
+    def enabled(self) -> bool:
+        """True when any cap is set."""
+        return bool(self.tenant_overrides) or any(
+            v is not None
+            for v in (
+                self.global_hourly_usd_micros,
+                self.global_daily_usd_micros,
+                self.tenant_hourly_usd_micros,
+                self.tenant_daily_usd_micros,
+            )
+        )
+
+
+class LimitsSettings(_Section, frozen=True, forbid_unknown_fields=True):
+    """Inbound rate limits per API key (per client IP when auth is off) over a sliding
+    ``window_s``, and outbound limits per provider so Frugal waits instead of hitting 429s."""
+
+    requests_per_window: int | None = None
+    tokens_per_window: int | None = None
+    window_s: float = 60.0
+    trust_forwarded_for: bool = False
+    openai_rpm: int | None = None
+    openai_tpm: int | None = None
+    anthropic_rpm: int | None = None
+    anthropic_tpm: int | None = None
+    provider_max_wait_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        for field in (
+            "requests_per_window",
+            "tokens_per_window",
+            "openai_rpm",
+            "openai_tpm",
+            "anthropic_rpm",
+            "anthropic_tpm",
+        ):
+            value = getattr(self, field)
+            _check(value is None or value >= 1, field, "at least 1 (or unset for no limit)")
+        _check(self.window_s > 0, "window_s", "a positive number of seconds")
+        _check(self.provider_max_wait_s >= 0, "provider_max_wait_s", "zero or more seconds")
+
+
 class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     providers: ProviderSettings = msgspec.field(default_factory=ProviderSettings)
@@ -205,6 +343,10 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     embedder: EmbedderSettings = msgspec.field(default_factory=EmbedderSettings)
     router: RouterSettings = msgspec.field(default_factory=RouterSettings)
     agent: AgentSettings = msgspec.field(default_factory=AgentSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    cost: CostSettings = msgspec.field(default_factory=CostSettings)
+    budget: BudgetSettings = msgspec.field(default_factory=BudgetSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
 
     @property
     def uses_simulated_provider(self) -> bool:

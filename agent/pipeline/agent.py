@@ -55,9 +55,10 @@ class Agent:
     history summariser should use the same client). ``costs`` prices usage; ``budget`` holds
     and settles money per request. ``tools`` defaults to none, ``history`` to stateless.
     ``max_iterations`` caps tool and LLM rounds per request (one of each today).
-    ``worst_case_completion_tokens`` sizes the budget reservation when a request sets no
-    ``max_tokens``. Cache hits are replayed to streams ``replay_tokens_per_event`` words at a
-    time, without sleeping.
+    ``limits.max_completion_tokens`` caps every answer: it is sent upstream as ``max_tokens``
+    when a request sets none, so the budget reservation made from it is a true worst case.
+    Cache hits are replayed to streams ``replay_tokens_per_event`` words at a time, without
+    sleeping.
     """
 
     def __init__(
@@ -80,7 +81,6 @@ class Agent:
         faq_min_score: float = 0.5,
         cache_nonzero_temperature: bool = False,
         profile_keywords: Sequence[str] = DEFAULT_PROFILE_KEYWORDS,
-        worst_case_completion_tokens: int = 1024,
         replay_tokens_per_event: int = 4,
     ) -> None:
         if max_iterations < 1:
@@ -95,7 +95,6 @@ class Agent:
         self._budget: BudgetHook = budget or NoBudget()
         self._limits = limits or RequestLimits()
         self._max_iterations = max_iterations
-        self._worst_completion = worst_case_completion_tokens
         self.replay_words = max(replay_tokens_per_event, 1)
         self._planner = ToolPlanner(self._tools, profile_keywords=profile_keywords)
         self._prefix = stable_prefix(system_prompt, self._tools)
@@ -192,7 +191,7 @@ class Agent:
             worst = self._costs.cost_usd_micros(
                 self.strong_model,
                 Usage(
-                    prompt=prompt_tokens, completion=request.max_tokens or self._worst_completion
+                    prompt=prompt_tokens, completion=self._completion_cap(request)
                 ),
             )
             reservation = await self._budget.reserve(request, worst or 0)
@@ -270,7 +269,7 @@ class Agent:
             model=route.model,
             messages=messages,
             system=system,
-            max_tokens=run.request.max_tokens,
+            max_tokens=self._completion_cap(run.request),
             temperature=run.request.temperature,
             user=run.request.user_id,
         )
@@ -340,6 +339,9 @@ class Agent:
         if compaction is not None:
             run.summary_usage = compaction.usage
             run.summary_bill = bill(self._costs, compaction.model, compaction.usage)
+
+    def _completion_cap(self, request: ChatRequest) -> int:
+        return request.max_tokens or self._limits.max_completion_tokens
 
     # -- money --------------------------------------------------------------------------
 

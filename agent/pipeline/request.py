@@ -38,14 +38,16 @@ class ChatRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class RequestLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Size limits checked by `validate_request`; ``max_prompt_tokens`` counts the messages
-    the caller sent (framing included), before history and retrieved documents are added."""
+    the caller sent (framing included), before history and retrieved documents are added;
+    ``max_completion_tokens`` caps the answer (and is the default ``max_tokens``)."""
 
     max_messages: int = 100
     max_prompt_tokens: int = 16_000
+    max_completion_tokens: int = 1024
 
     def __post_init__(self) -> None:
-        if self.max_messages < 1 or self.max_prompt_tokens < 1:
-            raise ValueError("max_messages and max_prompt_tokens must be at least 1")
+        if min(self.max_messages, self.max_prompt_tokens, self.max_completion_tokens) < 1:
+            raise ValueError("every limit must be at least 1")
 
 
 def validate_request(request: ChatRequest, limits: RequestLimits, *, count_model: str) -> int:
@@ -69,6 +71,12 @@ def validate_request(request: ChatRequest, limits: RequestLimits, *, count_model
         raise InvalidRequest("temperature must be between 0 and 2", reason="bad_temperature")
     if request.max_tokens is not None and request.max_tokens < 1:
         raise InvalidRequest("max_tokens must be at least 1", reason="bad_max_tokens")
+    if request.max_tokens is not None and request.max_tokens > limits.max_completion_tokens:
+        raise InvalidRequest(
+            f"max_tokens {request.max_tokens} is above the limit of "
+            f"{limits.max_completion_tokens}",
+            reason="max_tokens_too_large",
+        )
     if request.cache not in get_args(CacheMode):
         raise InvalidRequest(f"unknown cache mode {request.cache!r}", reason="bad_cache_mode")
     tokens = count_message_tokens(request.messages, count_model)

@@ -142,3 +142,6 @@ class StreamOutcome:
         self.cost_known = True
         self.completion_text = ""
         self.error_code: str | None = None
+        self.latency_ms: dict[str, float] = {}
+        # The final event when the stream completed: savings, fallback and cache diagnostics.
+        self.done: Done | None = None

@@ -95,3 +95,4 @@ def fill_outcome(
     outcome.cost_usd_micros = total.usd_micros
     outcome.cost_known = total.known
     outcome.completion_text = text
+    outcome.latency_ms = run.clock.snapshot()

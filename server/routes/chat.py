@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import msgspec
@@ -11,7 +12,9 @@ from starlette.responses import Response
 from agent.pipeline import ChatRequest
 from agent.types import Message
 from cache.prompt_cache import CacheMode
+from server.accounting import answered_record
 from server.errors import response_for_exception
+from server.routes.admission import account_failure, admit, elapsed_ms, identify
 from server.routes.body import decode_body, read_limited_body
 
 MAX_MESSAGE_CHARS = 32_000
@@ -34,21 +37,29 @@ _encoder = msgspec.json.Encoder()
 
 async def post_chat(request: Request) -> Response:
     state = request.app.state.frugal
+    started = time.perf_counter()
+    caller = None
     try:
+        caller = identify(state, request)
         raw = await read_limited_body(request, state.settings.server.max_body_bytes)
         body = decode_body(raw, _decoder)
         chat = ChatRequest(
             messages=(Message("user", body.message),),
             session_id=body.session_id,
             user_id=body.user_id,
+            tenant=caller.tenant,
             cache=body.cache,
             model=body.model,
         )
+        limit_headers = await admit(state, caller, chat)
         result = await state.components.agent.answer(chat)
     except Exception as exc:  # every failure becomes the JSON error the table maps it to
+        await account_failure(state, "chat", caller, exc, started)
         return response_for_exception(exc)
+    record = answered_record("chat", caller, result, latency_ms=elapsed_ms(started))
+    await state.components.cost.accounting.finish(record, caller)
     return Response(
         _encoder.encode(result),
         media_type="application/json",
-        headers={"x-request-id": result.request_id},
+        headers={"x-request-id": result.request_id, **limit_headers},
     )

@@ -25,6 +25,8 @@ from agent.pipeline import ChatRequest, ChatResponse, Done, Error, Meta, Token
 from agent.pipeline.response import StreamEvent
 from agent.types import Message
 from cache.prompt_cache import CacheMode
+from server.accounting import answered_record
+from server.auth import DEFAULT_TENANT, Caller
 from server.errors import STATUS_BY_CODE, APIError, error_for_exception
 from server.openai_compat_wire import (
     AssistantMessage,
@@ -46,13 +48,16 @@ from server.openai_compat_wire import (
 )
 from server.pipeline_stream import PipelineStreamResponse, start_stream
 from server.providers import provider_for_model
+from server.routes.admission import account_failure, admit, elapsed_ms, identify
 from server.routes.body import decode_body, read_limited_body
+from server.routes.stream import stream_accounting
 
 if TYPE_CHECKING:
     from server.app import AppState
 
 log = logging.getLogger("frugal.server")
 
+ENDPOINT = "chat_completions"
 CACHE_HEADER = "x-frugal-cache"
 SYSTEM_FINGERPRINT = "frugal"
 _DONE_LINE = b"data: [DONE]\n\n"
@@ -74,16 +79,27 @@ class ParamError(APIError):
 async def chat_completions(request: Request) -> Response:
     """Answer one chat completion, whole or as a server-sent event stream."""
     state = request.app.state.frugal
+    started = time.perf_counter()
+    caller = None
     try:
+        caller = identify(state, request)
         raw = await read_limited_body(request, state.settings.server.max_body_bytes)
         body = _decode(raw)
-        chat = to_chat_request(body, cache=request.headers.get(CACHE_HEADER, "default"))
+        chat = to_chat_request(
+            body, cache=request.headers.get(CACHE_HEADER, "default"), tenant=caller.tenant
+        )
+        limit_headers = await admit(state, caller, chat)
         if body.stream:
             include_usage = body.stream_options is not None and body.stream_options.include_usage
-            return await _start_stream(state, chat, include_usage=include_usage)
+            return await _start_stream(
+                state, chat, caller, started, include_usage=include_usage, headers=limit_headers
+            )
         result = await state.components.agent.answer(chat)
     except Exception as exc:  # every failure becomes the JSON error the table maps it to
+        await account_failure(state, ENDPOINT, caller, exc, started)
         return openai_error_response(exc)
+    record = answered_record(ENDPOINT, caller, result, latency_ms=elapsed_ms(started))
+    await state.components.cost.accounting.finish(record, caller)
     return Response(
         encoder.encode(completion_body(result)),
         media_type="application/json",
@@ -92,6 +108,7 @@ async def chat_completions(request: Request) -> Response:
             "x-frugal-route": result.route.tier,
             "x-frugal-cost-usd-micros": str(result.cost_usd_micros),
             "x-request-id": result.request_id,
+            **limit_headers,
         },
     )
 
@@ -106,7 +123,9 @@ async def list_models(request: Request) -> Response:
     return Response(encoder.encode(ModelList(cards)), media_type="application/json")
 
 
-def to_chat_request(body: CompletionRequest, *, cache: str) -> ChatRequest:
+def to_chat_request(
+    body: CompletionRequest, *, cache: str, tenant: str = DEFAULT_TENANT
+) -> ChatRequest:
     """The pipeline request for ``body``; `ParamError` for what the gateway cannot honour."""
     if body.n not in (None, 1):
         raise ParamError("invalid_request", "only n=1 is supported", param="n")
@@ -143,6 +162,7 @@ def to_chat_request(body: CompletionRequest, *, cache: str) -> ChatRequest:
         temperature=0.0 if body.temperature is None else body.temperature,
         max_tokens=max_tokens,
         user_id=body.user or None,
+        tenant=tenant,
         cache=cast(CacheMode, cache),  # checked against CacheMode above
         stream=body.stream,
     )
@@ -189,7 +209,15 @@ def openai_error_response(exc: BaseException) -> Response:
 # -- streaming ------------------------------------------------------------------------------
 
 
-async def _start_stream(state: AppState, chat: ChatRequest, *, include_usage: bool) -> Response:
+async def _start_stream(
+    state: AppState,
+    chat: ChatRequest,
+    caller: Caller,
+    started: float,
+    *,
+    include_usage: bool,
+    headers: dict[str, str],
+) -> Response:
     first, events, outcome = await start_stream(state.components.agent, chat)
     chunks = _ChunkMaker(first, include_usage=include_usage)
     return PipelineStreamResponse(
@@ -198,8 +226,13 @@ async def _start_stream(state: AppState, chat: ChatRequest, *, include_usage: bo
         outcome=outcome,
         request_id=first.request_id,
         label="chat.completions stream",
-        headers={CACHE_HEADER: first.cache or "miss", "x-frugal-route": first.route.tier},
+        headers={
+            CACHE_HEADER: first.cache or "miss",
+            "x-frugal-route": first.route.tier,
+            **headers,
+        },
         heartbeat_s=state.settings.server.sse_heartbeat_s,
+        on_close=stream_accounting(state, ENDPOINT, caller, first, outcome, started),
     )
 
 

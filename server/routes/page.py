@@ -39,6 +39,17 @@ async def index(request: Request) -> Response:
     return FileResponse(str(page), media_type="text/html", headers=PAGE_HEADERS)
 
 
+async def dashboard(request: Request) -> Response:
+    """``GET /dashboard``: the cost dashboard, under the same strict CSP as the chat page.
+
+    It polls ``GET /stats`` from this origin and draws with the uPlot copy vendored in
+    ``server/static/vendor`` (uPlot styles its elements through the CSSOM, which the policy
+    allows; it injects no ``<style>`` or inline script).
+    """
+    page = files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], "dashboard.html")
+    return FileResponse(str(page), media_type="text/html", headers=PAGE_HEADERS)
+
+
 class PageAssets(StaticFiles):
     """`StaticFiles` over ``server/static`` whose answers revalidate and are never sniffed."""
 

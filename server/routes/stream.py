@@ -8,8 +8,10 @@ first event are plain JSON errors; later ones end the stream with an ``error`` e
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 from starlette.datastructures import QueryParams
@@ -19,6 +21,8 @@ from starlette.responses import Response
 from agent.pipeline import Done, Error, Meta, StreamEvent, StreamOutcome, Token
 from agent.pipeline.request import ChatRequest
 from agent.types import Message
+from server.accounting import streamed_record
+from server.auth import STREAM_KEY_PARAM, Caller
 from server.errors import APIError, error_for_exception, response_for_exception
 from server.pipeline_stream import (
     SSE_HEADERS,
@@ -26,8 +30,12 @@ from server.pipeline_stream import (
     PipelineStreamResponse,
     start_stream,
 )
+from server.routes.admission import account_failure, admit, elapsed_ms, identify
 from server.routes.chat import ChatBody
 from server.sse_events import encode_event
+
+if TYPE_CHECKING:
+    from server.app import AppState
 
 log = logging.getLogger("frugal.server")
 
@@ -35,7 +43,10 @@ log = logging.getLogger("frugal.server")
 async def chat_stream(request: Request) -> Response:
     """Stream ``meta``, ``token``…, then ``done`` or ``error`` (see `server.sse_events`)."""
     state = request.app.state.frugal
+    started = time.perf_counter()
+    caller = None
     try:
+        caller = identify(state, request, query_key=request.query_params.get(STREAM_KEY_PARAM))
         query = parse_query(request.query_params)
         if request.method == "HEAD":  # Starlette adds HEAD to GET routes: no pipeline run
             return Response(media_type="text/event-stream", headers=SSE_HEADERS)
@@ -43,11 +54,14 @@ async def chat_stream(request: Request) -> Response:
             messages=(Message("user", query.message),),
             session_id=query.session_id,
             user_id=query.user_id,
+            tenant=caller.tenant,
             cache=query.cache,
             model=query.model,
         )
+        limit_headers = await admit(state, caller, chat)
         first, events, outcome = await start_stream(state.components.agent, chat)
     except Exception as exc:  # nothing streamed yet: a plain JSON error with its status
+        await account_failure(state, "chat_stream", caller, exc, started)
         return response_for_exception(exc)
     return event_stream_response(
         first,
@@ -55,7 +69,26 @@ async def chat_stream(request: Request) -> Response:
         outcome,
         simulated=state.settings.uses_simulated_provider,
         heartbeat_s=state.settings.server.sse_heartbeat_s,
+        headers=limit_headers,
+        on_close=stream_accounting(state, "chat_stream", caller, first, outcome, started),
     )
+
+
+def stream_accounting(
+    state: AppState,
+    endpoint: str,
+    caller: Caller,
+    first: Meta,
+    outcome: StreamOutcome,
+    started: float,
+) -> Callable[[], Awaitable[None]]:
+    """The `PipelineStreamResponse` ``on_close`` callback that accounts for the stream."""
+
+    async def finish() -> None:
+        record = streamed_record(endpoint, caller, first, outcome, latency_ms=elapsed_ms(started))
+        await state.components.cost.accounting.finish(record, caller)
+
+    return finish
 
 
 def event_stream_response(
@@ -65,6 +98,8 @@ def event_stream_response(
     *,
     simulated: bool,
     heartbeat_s: float,
+    headers: dict[str, str] | None = None,
+    on_close: Callable[[], Awaitable[None]] | None = None,
 ) -> PipelineStreamResponse:
     """The ``text/event-stream`` response relaying a started pipeline stream."""
     return PipelineStreamResponse(
@@ -73,14 +108,15 @@ def event_stream_response(
         outcome=outcome,
         request_id=first.request_id,
         label="stream",
-        headers={},
+        headers=headers or {},
         heartbeat_s=heartbeat_s,
+        on_close=on_close,
     )
 
 
 def parse_query(params: QueryParams) -> ChatBody:
     """The query as a `ChatBody`; `APIError` ``unknown_field`` or ``invalid_request`` (422)."""
-    items = params.multi_items()
+    items = [(key, value) for key, value in params.multi_items() if key != STREAM_KEY_PARAM]
     fields = dict(items)
     if len(fields) != len(items):
         counts = Counter(key for key, _ in items)

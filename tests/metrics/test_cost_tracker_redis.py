@@ -61,7 +61,15 @@ class TestSharedTotals:
         cost = prices.cost_usd_micros("claude-sonnet-4-6", usage)
         assert cost == 8550
 
+        # As many in flight per replica as its pool has connections: a loaded machine must
+        # not turn waiting for a connection into dropped records.
+        limiters = {id(tracker): anyio.CapacityLimiter(8) for tracker in trackers}
+
         async def burst(tracker: CostTracker, index: int) -> None:
+            async with limiters[id(tracker)]:
+                await record(tracker, index)
+
+        async def record(tracker: CostTracker, index: int) -> None:
             await tracker.record(
                 CallRecord(
                     model="claude-sonnet-4-6",

@@ -140,7 +140,7 @@ class TestStreamEvents:
     async def test_meta_tokens_then_done_with_usage_and_cost(
         self, embedded: RunningGateway, caplog: pytest.LogCaptureFixture
     ) -> None:
-        caplog.set_level(logging.INFO, logger="frugal.server")
+        caplog.set_level(logging.DEBUG, logger="frugal.server")
         stream = await read_stream(
             f"{embedded.base_url}/chat/stream", message="How do I reset my password?"
         )
@@ -241,7 +241,7 @@ class TestOverTheWire:
         wired: RunningGateway,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
-        caplog.set_level(logging.INFO, logger="frugal.server")
+        caplog.set_level(logging.DEBUG, logger="frugal.server")
         configure(upstream, SimConfig(output_tokens=40, rate_disconnect=1.0))
         stream = await read_stream(f"{wired.base_url}/chat/stream", message="Where is my order?")
         names = stream.names()
@@ -263,7 +263,7 @@ class TestOverTheWire:
         wired: RunningGateway,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
-        caplog.set_level(logging.INFO, logger="frugal.server")
+        caplog.set_level(logging.DEBUG, logger="frugal.server")
         # 300 tokens at 100/s: six seconds if nobody stopped it.
         configure(upstream, SimConfig(output_tokens=300, tokens_per_s=100.0))
         tokens = 0
@@ -329,7 +329,7 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
 async def test_unexpected_failure_ends_with_an_internal_error_event(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="frugal.server")
+    caplog.set_level(logging.DEBUG, logger="frugal.server")
     pipeline = FakePipeline()
     meta = Meta("m", RouteInfo("cheap", "test", "m"), None, "req-1")
 

@@ -112,7 +112,7 @@ class TestRealWire:
     async def test_client_disconnect_cancels_the_upstream_stream(
         self, wire: Wire, caplog: pytest.LogCaptureFixture
     ) -> None:
-        caplog.set_level(logging.INFO, logger="frugal.server")
+        caplog.set_level(logging.DEBUG, logger="frugal.server")
         slow = SimConfig(tokens_per_s=50.0, output_tokens=400)
         with wire.configured(slow) as sim:
             async with wire.client() as c:

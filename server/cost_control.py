@@ -1,0 +1,156 @@
+"""Builds the money side of the app from `Settings`: prices, the cost tracker, the budget
+guard and its alerts, the inbound rate limiter, auth and the Prometheus metrics.
+
+With Redis configured, the cost aggregates, budget ledger and rate-limit logs live there, so
+every replica adds into (and is held to) one total; without it they live in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import redis.asyncio as redis
+
+from metrics.alert_webhook import AlertWebhook
+from metrics.budget import BudgetGuard
+from metrics.budget_alerts import AlertCallback, BudgetAlert
+from metrics.budget_ledger import BudgetLedger, MemoryBudgetLedger
+from metrics.budget_redis import RedisBudgetLedger
+from metrics.budget_windows import BudgetCaps
+from metrics.cost_store import CostStore, MemoryCostStore
+from metrics.cost_store_redis import RedisCostStore
+from metrics.cost_tracker import CostTracker
+from metrics.price_overrides import price_table
+from metrics.pricing import PriceTable
+from metrics.prometheus import GatewayMetrics
+from metrics.rate_limit import RateLimiter, RateLimits
+from metrics.rate_limit_memory import MemoryRateLimiter
+from metrics.rate_limit_redis import RedisRateLimiter
+from server.accounting import Accounting
+from server.auth import ApiKeys
+from server.settings import BudgetSettings, Settings
+
+
+@dataclass
+class CostControl:
+    """What the routes and the pipeline use to price, cap, limit and account requests."""
+
+    prices: PriceTable
+    accounting: Accounting
+    budget: BudgetGuard | None
+    limiter: RateLimiter | None
+    rate_limits: RateLimits
+    auth: ApiKeys
+    metrics: GatewayMetrics
+
+
+@contextlib.asynccontextmanager
+async def open_cost_control(
+    settings: Settings,
+    client: redis.Redis | None,
+    session: aiohttp.ClientSession,
+    *,
+    metrics: GatewayMetrics | None = None,
+) -> AsyncIterator[CostControl]:
+    """Build it all; the budget webhook sender (if configured) runs while the block runs."""
+    gateway_metrics = metrics or GatewayMetrics()
+    overrides = settings.cost.price_overrides
+    prices = price_table(overrides) if overrides else PriceTable()
+    lim = settings.limits
+    rate_limits = RateLimits(
+        requests=lim.requests_per_window, tokens=lim.tokens_per_window, window_s=lim.window_s
+    )
+    limiter = _rate_limiter(settings, rate_limits, client)
+    tracker = CostTracker(
+        _cost_store(settings, client),
+        window_s=settings.cost.window_s,
+        bucket_s=settings.cost.bucket_s,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        webhook = None
+        if settings.budget.alert_webhook_url:
+            webhook = AlertWebhook(session, settings.budget.alert_webhook_url)
+            await stack.enter_async_context(webhook.running())
+
+        async def on_alert(alert: BudgetAlert) -> None:
+            scope = "global" if alert.tenant is None else "tenant"
+            gateway_metrics.count_budget_alert(scope, alert.period, alert.threshold_percent)
+            if webhook is not None:
+                await webhook(alert)
+
+        budget = None
+        if settings.budget.enabled:
+            budget = _budget_guard(settings.budget, _ledger(settings, client), on_alert)
+        yield CostControl(
+            prices=prices,
+            accounting=Accounting(tracker=tracker, metrics=gateway_metrics, limiter=limiter),
+            budget=budget,
+            limiter=limiter,
+            rate_limits=rate_limits,
+            auth=ApiKeys(
+                settings.auth.api_keys, trust_forwarded_for=settings.limits.trust_forwarded_for
+            ),
+            metrics=gateway_metrics,
+        )
+
+
+def _cost_store(settings: Settings, client: redis.Redis | None) -> CostStore:
+    if client is None:
+        return MemoryCostStore()
+    return RedisCostStore(
+        client,
+        namespace=settings.redis.key_prefix,
+        idle_ttl_s=settings.cost.redis_idle_ttl_s,
+        op_timeout_s=settings.redis.timeout_s,
+    )
+
+
+def _ledger(settings: Settings, client: redis.Redis | None) -> BudgetLedger:
+    if client is None:
+        return MemoryBudgetLedger()
+    return RedisBudgetLedger(
+        client, namespace=settings.redis.key_prefix, op_timeout_s=settings.redis.timeout_s
+    )
+
+
+def _budget_guard(
+    b: BudgetSettings, ledger: BudgetLedger, on_alert: AlertCallback
+) -> BudgetGuard:
+    overrides: dict[str, BudgetCaps] = {}
+    for entry in b.tenant_overrides:
+        tenant, _, caps = entry.partition("=")
+        hourly, _, daily = caps.partition("/")
+        overrides[tenant] = BudgetCaps(
+            hourly_usd_micros=int(hourly) if hourly else None,
+            daily_usd_micros=int(daily) if daily else None,
+        )
+    return BudgetGuard(
+        ledger,
+        global_caps=BudgetCaps(b.global_hourly_usd_micros, b.global_daily_usd_micros),
+        tenant_caps=BudgetCaps(b.tenant_hourly_usd_micros, b.tenant_daily_usd_micros),
+        tenant_overrides=overrides,
+        timezone=b.timezone,
+        alert_percents=b.alert_percents,
+        on_alert=on_alert,
+        fail_open=b.fail_open,
+    )
+
+
+def _rate_limiter(
+    settings: Settings, limits: RateLimits, client: redis.Redis | None
+) -> RateLimiter | None:
+    if not limits.enabled:
+        return None
+    local = MemoryRateLimiter(limits)
+    if client is None:
+        return local
+    return RedisRateLimiter(
+        client,
+        limits,
+        namespace=settings.redis.key_prefix,
+        op_timeout_s=settings.redis.timeout_s,
+        fallback=local,
+    )

@@ -1,0 +1,75 @@
+"""What every chat endpoint does around the pipeline: identify the caller, apply the inbound
+rate limit, and hand the finished request to `server.accounting.Accounting`.
+
+The inbound token budget counts the caller's prompt tokens when the request is admitted and
+the answer's tokens once they are known (`Accounting.finish` adjusts it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from starlette.requests import HTTPConnection
+
+from agent.pipeline import ChatRequest
+from agent.pipeline.request import AUTO_MODEL
+from agent.tokens import count_message_tokens
+from metrics.rate_limit import RateLimitExceeded, rate_limit_headers
+from server.accounting import refused_record
+from server.auth import Caller
+from server.errors import STATUS_BY_CODE, error_for_exception
+
+if TYPE_CHECKING:
+    from server.app import AppState
+
+
+def identify(state: AppState, request: HTTPConnection, *, query_key: str | None = None) -> Caller:
+    """The caller of ``request`` (raises `APIError` ``unauthorized``)."""
+    return state.components.cost.auth.identify(request, query_key=query_key)
+
+
+async def admit(state: AppState, caller: Caller, chat: ChatRequest) -> dict[str, str]:
+    """Count ``chat`` against the caller's rate limit; the ``X-RateLimit-*`` headers to send.
+
+    Raises `RateLimitExceeded` (429 with ``Retry-After``) when the caller is over a limit.
+    """
+    cost = state.components.cost
+    limiter = cost.limiter
+    if limiter is None:
+        return {}
+    tokens = 0
+    if cost.rate_limits.tokens is not None:
+        model = state.settings.models.cheap if chat.model == AUTO_MODEL else chat.model
+        tokens = count_message_tokens(chat.messages, model)
+    decision = await limiter.check(caller.subject, tokens)
+    if not decision.allowed:
+        raise RateLimitExceeded(decision)
+    return rate_limit_headers(decision)
+
+
+async def account_failure(
+    state: AppState,
+    endpoint: str,
+    caller: Caller | None,
+    exc: BaseException,
+    started: float,
+    *,
+    request_id: str = "",
+) -> None:
+    """Record a request that failed before an answer (refused, invalid, provider down)."""
+    code, _, _ = error_for_exception(exc)
+    record = refused_record(
+        endpoint,
+        caller,
+        code,
+        STATUS_BY_CODE.get(code, 500),
+        latency_ms=elapsed_ms(started),
+        request_id=request_id,
+    )
+    await state.components.cost.accounting.finish(record, caller)
+
+
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since ``started`` (a `time.perf_counter` reading)."""
+    return (time.perf_counter() - started) * 1000

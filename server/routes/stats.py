@@ -1,0 +1,148 @@
+"""``GET /stats`` (the JSON summary behind the dashboard) and ``GET /metrics`` (Prometheus).
+
+Money comes from the shared `CostTracker` and the budget ledger, so with Redis every replica
+reports the same totals; latency percentiles and error counts are this replica's.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cache.errors import StoreUnavailable
+from metrics.budget import WindowUsage
+from metrics.cost_tracker import CostSnapshot, CostTotals
+from metrics.latency_window import LatencyWindow
+from server.errors import response_for_exception
+from server.stats_wire import (
+    BudgetUse,
+    CacheStats,
+    Percentiles,
+    SpendPoint,
+    Stats,
+    TokenStats,
+)
+
+if TYPE_CHECKING:
+    from server.app import AppState
+
+FAULTS = ("caller", "policy", "provider", "frugal")
+_encoder = msgspec.json.Encoder()
+
+
+async def get_stats(request: Request) -> Response:
+    """The `Stats` of this deployment (503 ``store_unavailable`` when Redis cannot answer)."""
+    state: AppState = request.app.state.frugal
+    try:
+        stats = await build_stats(state)
+    except StoreUnavailable as exc:
+        return response_for_exception(exc)
+    return Response(
+        _encoder.encode(stats),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def get_metrics(request: Request) -> Response:
+    """Prometheus text exposition; budget gauges are refreshed from the ledger first."""
+    state: AppState = request.app.state.frugal
+    cost = state.components.cost
+    try:
+        for use in await _budget_windows(state, tenants=()):
+            fraction = use.spent_usd_micros / use.cap_usd_micros if use.cap_usd_micros else 1.0
+            cost.metrics.set_budget_use(_scope(use), use.period, fraction)
+    except StoreUnavailable:
+        pass  # the gauges keep their last values; the counters below are still worth serving
+    body, content_type = cost.metrics.render()
+    return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+
+
+async def build_stats(state: AppState) -> Stats:
+    """Read every aggregate once and shape it as `Stats`."""
+    accounting = state.components.cost.accounting
+    snapshot = await accounting.tracker.snapshot()
+    windows = await _budget_windows(state, tenants=tuple(snapshot.by_tenant))
+    totals = snapshot.totals
+    return Stats(
+        simulated=state.settings.uses_simulated_provider,
+        generated_at=round(time.time(), 3),
+        calls=totals.calls,
+        tokens=TokenStats(
+            input=totals.prompt_tokens,
+            cached_input=totals.cached_prompt_tokens,
+            cache_write=totals.cache_write_tokens,
+            output=totals.completion_tokens,
+        ),
+        cost_usd_micros=totals.cost_usd_micros,
+        avg_cost_usd_micros=totals.avg_cost_usd_micros,
+        estimated_monthly_usd_micros=snapshot.estimated_monthly_usd_micros,
+        window_s=snapshot.window_s,
+        window_spend_usd_micros=snapshot.window_spend_usd_micros,
+        saved_usd_micros=totals.saved_usd_micros,
+        cache_saved_usd_micros=totals.cache_saved_usd_micros,
+        routing_saved_usd_micros=totals.routing_saved_usd_micros,
+        unpriced_calls=totals.unpriced_calls,
+        estimated_usage_calls=totals.estimated_usage_calls,
+        fallbacks=totals.fallbacks,
+        cache=_cache_stats(snapshot),
+        routes={tier: row.calls for tier, row in snapshot.by_tier.items()},
+        by_model=snapshot.by_model,
+        by_tier=snapshot.by_tier,
+        by_tenant=snapshot.by_tenant,
+        by_cache_layer=snapshot.by_cache_layer,
+        spend_series=[SpendPoint(t, micros) for t, micros in snapshot.spend_by_bucket],
+        latency_ms=_percentiles(accounting.latency),
+        ttft_ms=_percentiles(accounting.ttft),
+        overhead_ms=_percentiles(accounting.overhead),
+        errors={fault: accounting.errors.get(fault, 0) for fault in FAULTS},
+        budget=[_budget_use(use) for use in windows],
+        budget_enabled=state.components.cost.budget is not None,
+        dropped_cost_records=snapshot.dropped_records,
+    )
+
+
+def _cache_stats(snapshot: CostSnapshot) -> CacheStats:
+    layers = snapshot.by_cache_layer
+    empty = CostTotals()
+    exact = layers.get("exact", empty).calls
+    semantic = layers.get("semantic", empty).calls
+    calls = snapshot.totals.calls
+    return CacheStats(
+        exact_hits=exact,
+        semantic_hits=semantic,
+        misses=calls - exact - semantic,
+        exact_hit_rate=round(exact / calls, 4) if calls else 0.0,
+        semantic_hit_rate=round(semantic / calls, 4) if calls else 0.0,
+        hit_rate=round((exact + semantic) / calls, 4) if calls else 0.0,
+    )
+
+
+def _percentiles(window: LatencyWindow) -> Percentiles:
+    p50, p95, p99 = window.percentiles(50, 95, 99)
+    return Percentiles(count=window.count, p50=p50, p95=p95, p99=p99, max=window.maximum())
+
+
+async def _budget_windows(state: AppState, *, tenants: tuple[str, ...]) -> list[WindowUsage]:
+    budget = state.components.cost.budget
+    return [] if budget is None else await budget.usage(tenants=tenants)
+
+
+def _scope(use: WindowUsage) -> str:
+    return "global" if use.tenant is None else f"tenant:{use.tenant}"
+
+
+def _budget_use(use: WindowUsage) -> BudgetUse:
+    return BudgetUse(
+        scope=_scope(use),
+        period=use.period,
+        spent_usd_micros=use.spent_usd_micros,
+        reserved_usd_micros=use.reserved_usd_micros,
+        cap_usd_micros=use.cap_usd_micros,
+        used_percent=round(use.percent, 2),
+        resets_at=use.resets_at,
+    )

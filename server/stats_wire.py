@@ -1,0 +1,96 @@
+"""The JSON shape of ``GET /stats`` (read by the dashboard, the load script and operators).
+
+Money is integer micro-USD. ``totals``/``by_*`` come from the shared `CostTracker` (every
+replica adds into one total when Redis is configured); ``latency_ms``, ``ttft_ms``,
+``overhead_ms`` and ``errors`` describe this replica only (its recent requests).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from metrics.cost_tracker import CostTotals
+
+
+class Percentiles(msgspec.Struct, frozen=True):
+    """Percentiles in milliseconds over the last ``count`` samples (0 when there are none)."""
+
+    count: int = 0
+    p50: float = 0.0
+    p95: float = 0.0
+    p99: float = 0.0
+    max: float = 0.0
+
+
+class CacheStats(msgspec.Struct, frozen=True):
+    """Answers by source; rates are shares of all answered calls (0.0 without calls)."""
+
+    exact_hits: int = 0
+    semantic_hits: int = 0
+    misses: int = 0
+    exact_hit_rate: float = 0.0
+    semantic_hit_rate: float = 0.0
+    hit_rate: float = 0.0
+
+
+class TokenStats(msgspec.Struct, frozen=True):
+    """Tokens of all calls; ``input`` includes ``cached_input`` and ``cache_write``."""
+
+    input: int = 0
+    cached_input: int = 0
+    cache_write: int = 0
+    output: int = 0
+
+
+class BudgetUse(msgspec.Struct, frozen=True):
+    """One capped budget window: ``scope`` is ``global`` or ``tenant:<name>``, ``period``
+    ``hour`` or ``day``; ``resets_at`` is epoch seconds."""
+
+    scope: str
+    period: str
+    spent_usd_micros: int
+    reserved_usd_micros: int
+    cap_usd_micros: int
+    used_percent: float
+    resets_at: float
+
+
+class SpendPoint(msgspec.Struct, frozen=True):
+    """Spend in the bucket starting at epoch second ``t``."""
+
+    t: int
+    usd_micros: int
+
+
+class Stats(msgspec.Struct, frozen=True):
+    """Everything ``/stats`` reports."""
+
+    simulated: bool
+    generated_at: float
+    calls: int
+    tokens: TokenStats
+    cost_usd_micros: int
+    avg_cost_usd_micros: int
+    estimated_monthly_usd_micros: int
+    window_s: int
+    window_spend_usd_micros: int
+    saved_usd_micros: int
+    cache_saved_usd_micros: int
+    routing_saved_usd_micros: int
+    unpriced_calls: int
+    estimated_usage_calls: int
+    fallbacks: int
+    cache: CacheStats
+    routes: dict[str, int]
+    by_model: dict[str, CostTotals]
+    by_tier: dict[str, CostTotals]
+    by_tenant: dict[str, CostTotals]
+    by_cache_layer: dict[str, CostTotals]
+    spend_series: list[SpendPoint]
+    latency_ms: Percentiles
+    ttft_ms: Percentiles
+    overhead_ms: Percentiles
+    errors: dict[str, int]
+    budget: list[BudgetUse]
+    budget_enabled: bool
+    dropped_cost_records: int
