@@ -103,8 +103,11 @@ class AnthropicClient:
         )
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[StreamChunk, None]:
-        """Yield text chunks, a chunk with the finish reason, then one chunk carrying usage.
+        """Yield a usage chunk, text chunks, a finish-reason chunk, then the final usage chunk.
 
+        The first usage chunk is ``message_start``'s: the exact input split (plain, cache read,
+        cache write) with a provisional output count, so a stream cut mid-way can still bill
+        the input as the provider counted it; the last usage chunk is the final accounting.
         An ``error`` event raises the matching `ProviderError`; a stream that ends before
         ``message_stop`` raises `UpstreamError`. Closing the iterator early closes the
         upstream connection.
@@ -136,6 +139,7 @@ class AnthropicClient:
                     case wire.MessageStart(message=message):
                         model = message.model or model
                         usage = message.usage
+                        yield StreamChunk(model=model, usage=usage.to_usage())
                     case wire.ContentBlockDelta(delta=delta) if delta.type == "text_delta":
                         if delta.text:
                             yield StreamChunk(text=delta.text, model=model)

@@ -17,7 +17,9 @@ from starlette.routing import Mount, Route
 
 from agent.http import create_http_session
 from server.composition import Components, build_components
+from server.config import load_settings, metrics_multiprocess_dir
 from server.errors import install_error_handlers
+from server.logging_setup import configure_logging
 from server.routes import admin, chat, health, openai_compat, page, stats, stream
 from server.settings import Settings
 
@@ -33,8 +35,9 @@ class AppState:
     session: aiohttp.ClientSession
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Build the HTTP app for ``settings``; resources open in the lifespan."""
+def create_app(settings: Settings, *, metrics_dir: str | None = None) -> Starlette:
+    """Build the HTTP app for ``settings``; resources open in the lifespan. ``metrics_dir``
+    is the shared Prometheus directory when several worker processes serve the app."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,7 +46,7 @@ def create_app(settings: Settings) -> Starlette:
             create_http_session(
                 pool_size=p.pool_size, connect_timeout_s=p.connect_timeout_s
             ) as session,
-            build_components(settings, session) as components,
+            build_components(settings, session, metrics_dir=metrics_dir) as components,
         ):
             app.state.frugal = AppState(settings=settings, components=components, session=session)
             mode = "SIMULATED provider" if settings.uses_simulated_provider else "real providers"
@@ -69,3 +72,11 @@ def create_app(settings: Settings) -> Starlette:
     )
     install_error_handlers(app)
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The app factory of ``frugal serve --workers N``: each worker process builds its own
+    app from the environment (settings were already validated by the parent)."""
+    settings = load_settings()
+    configure_logging(settings.server.log_level)
+    return create_app(settings, metrics_dir=metrics_multiprocess_dir())

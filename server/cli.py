@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 import anyio
@@ -15,7 +18,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.config import ConfigError, load_settings
+    from server.config import METRICS_DIR_VAR, ConfigError, load_settings
+    from server.logging_setup import configure_logging
 
     try:
         settings = load_settings()
@@ -24,25 +28,45 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    logging.basicConfig(
-        level=settings.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    workers = args.workers or settings.server.workers
+    configure_logging(settings.server.log_level)
     if settings.uses_simulated_provider:
         print(
             "frugal: no provider configured - answers come from the built-in SIMULATED provider "
             "(set OPENAI_API_KEY / ANTHROPIC_API_KEY or *_BASE_URL for real ones)",
             file=sys.stderr,
         )
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.server.log_level,
-        access_log=False,
-    )
+    common = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": settings.server.log_level,
+        "access_log": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        return 0
+    if settings.redis.url is None:
+        print(
+            "frugal: several workers need FRUGAL_REDIS_URL (or REDIS_URL), so that they share "
+            "one cache, one cost total, one budget and one rate limit",
+            file=sys.stderr,
+        )
+        return 2
+    # Every worker must see the shared Prometheus directory before it imports
+    # prometheus_client (see metrics.prometheus_multiprocess); workers inherit the environment.
+    metrics_dir = tempfile.mkdtemp(prefix="frugal-metrics-")
+    os.environ[METRICS_DIR_VAR] = metrics_dir
+    try:
+        uvicorn.run(
+            "server.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            **common,  # type: ignore[arg-type]
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -73,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the gateway (settings from FRUGAL_* env)")
     serve.add_argument("--host", default=None, help="overrides FRUGAL_SERVER_HOST")
     serve.add_argument("--port", type=int, default=None, help="overrides FRUGAL_SERVER_PORT")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="overrides FRUGAL_SERVER_WORKERS (needs Redis)"
+    )
     serve.set_defaults(handler=_serve)
 
     upstream = commands.add_parser(

@@ -38,6 +38,7 @@ from cache.prompt_cache import PromptCache
 from cache.redis_store import RedisTTLStore, create_redis_client
 from cache.semantic_cache import SemanticCache
 from cache.semantic_replication import RedisSemanticReplicator
+from metrics.prometheus import GatewayMetrics
 from router import EmbeddingRouter, RuleRouter, load_examples
 from router.base import Router
 from server.cost_control import CostControl, open_cost_control
@@ -68,9 +69,10 @@ class Components:
 
 @contextlib.asynccontextmanager
 async def build_components(
-    settings: Settings, session: aiohttp.ClientSession
+    settings: Settings, session: aiohttp.ClientSession, *, metrics_dir: str | None = None
 ) -> AsyncIterator[Components]:
-    """Open every resource the settings ask for; close them all on exit."""
+    """Open every resource the settings ask for; close them all on exit. ``metrics_dir``:
+    the Prometheus directory shared by several worker processes (None: one process)."""
     async with contextlib.AsyncExitStack() as stack:
         llm = build_llm_client(settings, session)
         # Load the tokenizers now (~0.7 s), off the loop, instead of in the first request.
@@ -78,7 +80,10 @@ async def build_components(
         for model in dict.fromkeys((models.cheap, models.strong, models.fallback)):
             await anyio.to_thread.run_sync(encoding_for_model, model)
         client, store = await _open_store(settings, stack)
-        cost = await stack.enter_async_context(open_cost_control(settings, client, session))
+        metrics = GatewayMetrics(multiprocess_dir=metrics_dir)
+        cost = await stack.enter_async_context(
+            open_cost_control(settings, client, session, metrics=metrics)
+        )
         embedder, unknown_ratio = await _open_embedder(settings, session, stack)
         prompt_cache = PromptCache(
             store,

@@ -20,6 +20,8 @@ import msgspec
 from server.settings import Settings
 
 ENV_PREFIX = "FRUGAL_"
+METRICS_DIR_VAR = "PROMETHEUS_MULTIPROC_DIR"
+"""Set by ``frugal serve --workers N`` (N > 1) so every worker's Prometheus metrics are shared."""
 CONFIG_FILE_VAR = "FRUGAL_CONFIG"
 
 # Conventional names other tools already use; they win over FRUGAL_* spellings.
@@ -48,6 +50,12 @@ def iter_fields() -> Iterator[tuple[str, str, Any]]:
         section_value = getattr(defaults, section_info.name)
         for field_info in msgspec.structs.fields(type(section_value)):
             yield section_info.name, field_info.name, getattr(section_value, field_info.name)
+
+
+def metrics_multiprocess_dir(environ: Mapping[str, str] | None = None) -> str | None:
+    """The shared Prometheus directory of a multi-worker server, or None in a single process."""
+    env = os.environ if environ is None else environ
+    return env.get(METRICS_DIR_VAR) or None
 
 
 def load_settings(

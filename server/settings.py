@@ -29,8 +29,10 @@ class ServerSettings(_Section, frozen=True, forbid_unknown_fields=True):
     max_body_bytes: int = 1_000_000
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     sse_heartbeat_s: float = 15.0
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        _check(1 <= self.workers <= 64, "workers", "between 1 and 64")
         _check(1 <= self.port <= 65535, "port", "a TCP port between 1 and 65535")
         _check(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
         _check(self.sse_heartbeat_s > 0, "sse_heartbeat_s", "a positive number of seconds")

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 
 from agent.errors import AgentError, ProviderError, StreamInterrupted
 from agent.pipeline.request import ChatRequest
@@ -35,6 +36,7 @@ from agent.pipeline.shaping import (
     replay_pieces,
     sources_and_tags,
 )
+from agent.tokens import count_text_tokens
 from agent.types import LLMRequest, StreamChunk, Usage
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ async def stream_events(
     llm_request: LLMRequest | None = None
     answered_by: str | None = None  # the model named by the provider's chunks
     provider_usage: Usage | None = None
+    counted = 0  # text chunks the provider's latest usage already covers
     finished = False  # billed and reported: closing at the final yield must not bill again
     try:
         read = await agent.read_cache(run)
@@ -65,7 +68,8 @@ async def stream_events(
             response = await agent.cached_response(run, cached, read)
             fill_outcome(outcome, "completed", response.model, run, cached.answer)
             finished = True
-            yield done_event(response)
+            outcome.done = done_event(response)
+            yield outcome.done
             return
         route = await agent.choose_route(run)
         yield Meta(route.model, route, None, run.request_id)
@@ -85,6 +89,7 @@ async def stream_events(
                     finish_reason = chunk.finish_reason or finish_reason
                     if chunk.usage is not None:
                         provider_usage = chunk.usage
+                        counted = len(parts) + (1 if chunk.text else 0)
                     if chunk.text:
                         first = not parts
                         if first:
@@ -92,7 +97,7 @@ async def stream_events(
                         parts.append(chunk.text)
                         yield Token(chunk.text, model if first else None)
         text = "".join(parts)
-        agent.charge(run, model, provider_usage or estimate_usage(prepared, model, text))
+        agent.charge(run, model, _billable_usage(prepared, model, parts, provider_usage, counted))
         saved = agent.savings(run, route)
         sources, tags = sources_and_tags(results)
         _, write = await agent.remember(run, text, model, results, fallback, sources, tags)
@@ -100,7 +105,7 @@ async def stream_events(
         fill_outcome(outcome, "completed", model, run, text)
         total = run.bill + run.summary_bill
         finished = True
-        yield Done(
+        outcome.done = Done(
             model=model,
             usage=run.usage,
             cost_usd_micros=total.usd_micros,
@@ -116,12 +121,15 @@ async def stream_events(
             cache_diagnostics=diagnostics(read, write),
             finish_reason=finish_reason or "stop",
         )
+        yield outcome.done
     except AgentError as exc:
         code = exc.code
         if parts and isinstance(exc, ProviderError) and not isinstance(exc, StreamInterrupted):
             code = StreamInterrupted.code  # text already reached the client: not retryable
         _log.warning("stream %s failed (%s): %s", run.request_id, code, exc)
-        model_name = _bill_partial(agent, run, llm_request, answered_by, parts, provider_usage)
+        model_name = _bill_partial(
+            agent, run, llm_request, answered_by, parts, provider_usage, counted
+        )
         await agent.settle(run)
         fill_outcome(outcome, "failed", model_name, run, "".join(parts))
         outcome.error_code = code
@@ -131,7 +139,9 @@ async def stream_events(
         # produced. Anything else is a bug; it is billed the same way and propagates.
         if finished:
             raise
-        model_name = _bill_partial(agent, run, llm_request, answered_by, parts, provider_usage)
+        model_name = _bill_partial(
+            agent, run, llm_request, answered_by, parts, provider_usage, counted
+        )
         cancelled = isinstance(exc, GeneratorExit | anyio.get_cancelled_exc_class())
         status: StreamStatus = "cancelled" if cancelled else "failed"
         fill_outcome(outcome, status, model_name, run, "".join(parts))
@@ -147,16 +157,32 @@ def _bill_partial(
     answered_by: str | None,
     parts: list[str],
     provider_usage: Usage | None,
+    counted: int,
 ) -> str | None:
     # Nothing is billed unless the provider call was made; after a fallback the secondary's
     # model (and price) applies.
     if llm_request is None:
         return None
     model = answered_by or llm_request.model
-    text = "".join(parts)
-    usage = provider_usage or estimate_usage(llm_request, model, text)
-    agent.charge(run, model, usage)
+    agent.charge(run, model, _billable_usage(llm_request, model, parts, provider_usage, counted))
     return model
+
+
+def _billable_usage(
+    request: LLMRequest, model: str, parts: list[str], provider_usage: Usage | None, counted: int
+) -> Usage:
+    # The provider's latest usage, else our count. Text that arrived after that usage (cut
+    # after Anthropic's message_start, whose output count is provisional) keeps the
+    # provider's input buckets, cache reads and writes included, and counts the output itself.
+    text = "".join(parts)
+    if provider_usage is None:
+        return estimate_usage(request, model, text)
+    if counted >= len(parts):
+        return provider_usage
+    produced = count_text_tokens(text, model)
+    if produced <= provider_usage.completion:
+        return provider_usage
+    return msgspec.structs.replace(provider_usage, completion=produced, estimated=True)
 
 
 @asynccontextmanager

@@ -112,7 +112,11 @@ class TestStream:
         assert final.completion == 12 and final.prompt > 0
         finish_reasons = [c.finish_reason for c in chunks if c.finish_reason]
         assert len(finish_reasons) == 1 and finish_reasons[0] in ("stop", "length")
-        assert all(chunk.usage is None for chunk in chunks[:-1])
+        # message_start's input split comes first (output provisional), the final count last.
+        start = chunks[0].usage
+        assert start is not None and not chunks[0].text
+        assert start.prompt == final.prompt and start.completion < final.completion
+        assert all(chunk.usage is None for chunk in chunks[1:-1])
         assert all(chunk.model == MODEL for chunk in chunks)
         assert sim.stats().streams_completed == 1
 
@@ -215,7 +219,9 @@ class TestFaults:
                 async for chunk in chunks:
                     received.append(chunk)
         assert any(chunk.text for chunk in received)
-        assert all(chunk.usage is None for chunk in received)
+        # Only message_start's usage arrived: the input is known, the final count never came.
+        usages = [chunk.usage for chunk in received if chunk.usage is not None]
+        assert len(usages) == 1 and usages[0].prompt == sim.stats().prompt_tokens
 
 
 class TestCancellation:
