@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -18,7 +17,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.config import METRICS_DIR_VAR, ConfigError, load_settings
+    from server.config import ConfigError, export_metrics_dir, load_settings
     from server.logging_setup import configure_logging
 
     try:
@@ -57,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Every worker must see the shared Prometheus directory before it imports
     # prometheus_client (see metrics.prometheus_multiprocess); workers inherit the environment.
     metrics_dir = tempfile.mkdtemp(prefix="frugal-metrics-")
-    os.environ[METRICS_DIR_VAR] = metrics_dir
+    export_metrics_dir(metrics_dir)
     try:
         uvicorn.run(
             "server.app:app_from_environment",

@@ -58,6 +58,12 @@ def metrics_multiprocess_dir(environ: Mapping[str, str] | None = None) -> str | 
     return env.get(METRICS_DIR_VAR) or None
 
 
+def export_metrics_dir(path: str) -> None:
+    """Publish ``path`` as the shared Prometheus directory to worker processes started later
+    (they inherit this process's environment)."""
+    os.environ[METRICS_DIR_VAR] = path
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
 ) -> Settings:
