@@ -1,4 +1,5 @@
-"""``GET /``: the chat page, and the static files it loads from ``/static``.
+"""``GET /`` (the chat page), ``GET /dashboard`` (the cost dashboard, polling ``/stats``), and
+the static files they load from ``/static`` (uPlot is vendored under ``static/vendor``).
 
 The page is plain HTML plus one script and one stylesheet from ``server/static``, so the
 Content-Security-Policy can forbid every inline script and style and every other origin.
