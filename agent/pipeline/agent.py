@@ -188,13 +188,12 @@ class Agent:
         with clock.stage("validate"):
             prompt_tokens = validate_request(request, self._limits, count_model=count_model)
         with clock.stage("budget"):
-            worst = self._costs.cost_usd_micros(
-                self.strong_model,
-                Usage(
-                    prompt=prompt_tokens, completion=self._completion_cap(request)
-                ),
-            )
-            reservation = await self._budget.reserve(request, worst or 0)
+            # The dearest model this request may reach: the strong tier, or the one named.
+            worst_usage = Usage(prompt=prompt_tokens, completion=self._completion_cap(request))
+            candidates = {self.strong_model, request.model} - {AUTO_MODEL}
+            prices = (self._costs.cost_usd_micros(m, worst_usage) for m in candidates)
+            worst = max((p for p in prices if p is not None), default=0)
+            reservation = await self._budget.reserve(request, worst)
         history = HistoryRecord()
         if self._history is not None and request.session_id:
             with clock.stage("history"):
