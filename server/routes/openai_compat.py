@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, cast, get_args
 
@@ -220,8 +220,9 @@ async def _start_stream(
 ) -> Response:
     first, events, outcome = await start_stream(state.components.agent, chat)
     chunks = _ChunkMaker(first, include_usage=include_usage)
+    account = stream_accounting(state, ENDPOINT, caller, first, outcome, started)
     return PipelineStreamResponse(
-        _sse_body(chunks, events),
+        _sse_body(chunks, events, account),
         events=events,
         outcome=outcome,
         request_id=first.request_id,
@@ -232,7 +233,7 @@ async def _start_stream(
             **headers,
         },
         heartbeat_s=state.settings.server.sse_heartbeat_s,
-        on_close=stream_accounting(state, ENDPOINT, caller, first, outcome, started),
+        on_close=account,
     )
 
 
@@ -292,7 +293,9 @@ class _ChunkMaker:
 
 
 async def _sse_body(
-    chunks: _ChunkMaker, events: AsyncGenerator[StreamEvent, None]
+    chunks: _ChunkMaker,
+    events: AsyncGenerator[StreamEvent, None],
+    account: Callable[[], Awaitable[None]],
 ) -> AsyncGenerator[bytes, None]:
     # Data-only events as OpenAI sends them; a failure after the headers went out becomes
     # a `data: {"error": ...}` line (the SDKs raise APIError on it) and ends the stream.
@@ -304,11 +307,13 @@ async def _sse_body(
                     case Token():
                         yield chunks.text(event)
                     case Done():
+                        await account()  # before the client can see the end
                         for line in chunks.finish(event):
                             yield line
                         yield _DONE_LINE
                         return
                     case Error(code=code, message=message):
+                        await account()
                         yield _error_line(code, message)
                         return
                     case Meta():

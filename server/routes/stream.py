@@ -82,9 +82,16 @@ def stream_accounting(
     outcome: StreamOutcome,
     started: float,
 ) -> Callable[[], Awaitable[None]]:
-    """The `PipelineStreamResponse` ``on_close`` callback that accounts for the stream."""
+    """An idempotent callback that accounts for the stream once. The relays await it just
+    before sending the final event (so a client that saw ``done`` finds it in ``/stats``);
+    `PipelineStreamResponse` awaits it again on close, for streams that never got there."""
+    recorded = False
 
     async def finish() -> None:
+        nonlocal recorded
+        if recorded:
+            return
+        recorded = True
         record = streamed_record(endpoint, caller, first, outcome, latency_ms=elapsed_ms(started))
         await state.components.cost.accounting.finish(record, caller)
 
@@ -103,7 +110,7 @@ def event_stream_response(
 ) -> PipelineStreamResponse:
     """The ``text/event-stream`` response relaying a started pipeline stream."""
     return PipelineStreamResponse(
-        _relay(first, events, outcome, simulated),
+        _relay(first, events, outcome, simulated, before_last=on_close),
         events=events,
         outcome=outcome,
         request_id=first.request_id,
@@ -135,6 +142,8 @@ async def _relay(
     events: AsyncIterator[StreamEvent],
     outcome: StreamOutcome,
     simulated: bool,
+    *,
+    before_last: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     def frame(event: StreamEvent) -> bytes:
         return encode_event(event, cache=first.cache, simulated=simulated)
@@ -155,6 +164,8 @@ async def _relay(
     if last is None:
         log.error("stream %s ended without done or error", first.request_id)
         last = Error("internal_error", "the answer ended unexpectedly", first.request_id)
+    if before_last is not None:
+        await before_last()
     yield frame(last)
 
 
