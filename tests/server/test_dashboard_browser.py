@@ -8,31 +8,19 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import anyio
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Route
 
 from server.config import load_settings
 from server.routes.page import CONTENT_SECURITY_POLICY
+from tests.support.browser import launch_chromium
 from tests.support.gateway import RunningGateway, run_gateway
 
 pytestmark = pytest.mark.anyio
-
-CHROMIUM = Path("/usr/bin/chromium")
-# As in test_page.py: offline, nothing that phones home, no sandbox (we run as root).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 FAST = {
     "FRUGAL_SIMULATED_CHEAP_TTFT_MS": "0",
@@ -74,12 +62,6 @@ PAINTED = """
 """
 
 
-def chromium_executable() -> str:
-    # Not skipped: `make test` installs chromium, so a missing browser is a broken setup.
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the page tests need Debian's chromium (make chromium)")
-    return str(CHROMIUM)
-
 
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
@@ -95,15 +77,8 @@ async def gateway() -> AsyncIterator[RunningGateway]:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_executable()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launch_chromium() as launched:
+        yield launched
 
 
 @asynccontextmanager

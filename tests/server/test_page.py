@@ -5,30 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page
 
 from server.config import load_settings
 from server.routes.chat import MAX_MESSAGE_CHARS
+from tests.support.browser import launch_chromium
 from tests.support.gateway import RunningGateway, run_gateway
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.anyio
-
-CHROMIUM = Path("/usr/bin/chromium")
-# The machine is offline: nothing that phones home, and no sandbox (we run as root).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Slow enough that the page visibly receives the answer piece by piece.
 PACED = {
@@ -74,12 +62,6 @@ SAMPLE_STREAMING = """
 USD = re.compile(r"^\$\d+\.\d{6}$")
 
 
-def chromium_executable() -> str:
-    # Not skipped: `make test` installs chromium, so a missing browser is a broken setup.
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the page tests need Debian's chromium (make chromium)")
-    return str(CHROMIUM)
-
 
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
@@ -96,16 +78,8 @@ async def gateway() -> AsyncIterator[RunningGateway]:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    """Headless Debian Chromium; playwright gives each launch a fresh temporary profile."""
-    executable = chromium_executable()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launch_chromium() as launched:
+        yield launched
 
 
 @asynccontextmanager
