@@ -1,6 +1,6 @@
 """`Agent`: the Answer pipeline, one request end to end (see DESIGN.md, "One request").
 
-validate → budget reserve → history → exact cache → semantic cache → route → tools → prompt
+validate → history → exact cache → semantic cache → route → tools → prompt → budget reserve
 → LLM (through whatever `LLMClient` it is given, normally a `FallbackClient`) → cost → cache
 write and history append → response. `answer` returns a `ChatResponse`; `stream` yields
 `Meta`, `Token`…, then `Done` or `Error`.
@@ -34,6 +34,7 @@ from agent.pipeline.response import (
 from agent.pipeline.run import Iterations, Run, StageClock
 from agent.pipeline.shaping import cache_route, diagnostics, sources_and_tags, tool_traces
 from agent.pipeline.streaming import stream_events
+from agent.tokens import count_message_tokens
 from agent.tools.base import ToolRegistry, ToolResult
 from agent.tools.fanout import run_tools_concurrently
 from agent.types import LLMRequest, Message, Usage
@@ -124,6 +125,7 @@ class Agent:
             route = await self.choose_route(run)
             results = await self.gather_tools(run)
             llm_request = self.llm_request(run, route, results)
+            await self.reserve(run, llm_request)
             run.iterations.spend("the model call")
             with run.clock.stage("llm"):
                 response = await self.llm.generate(llm_request)
@@ -186,14 +188,7 @@ class Agent:
         clock = StageClock()
         count_model = self.cheap_model if request.model == AUTO_MODEL else request.model
         with clock.stage("validate"):
-            prompt_tokens = validate_request(request, self._limits, count_model=count_model)
-        with clock.stage("budget"):
-            # The dearest model this request may reach: the strong tier, or the one named.
-            worst_usage = Usage(prompt=prompt_tokens, completion=self._completion_cap(request))
-            candidates = {self.strong_model, request.model} - {AUTO_MODEL}
-            prices = (self._costs.cost_usd_micros(m, worst_usage) for m in candidates)
-            worst = max((p for p in prices if p is not None), default=0)
-            reservation = await self._budget.reserve(request, worst)
+            validate_request(request, self._limits, count_model=count_model)
         history = HistoryRecord()
         if self._history is not None and request.session_id:
             with clock.stage("history"):
@@ -204,7 +199,6 @@ class Agent:
             request=request,
             clock=clock,
             iterations=Iterations(self._max_iterations),
-            reservation=reservation,
             history=history,
             conversation=conversation,
             plan=plan,
@@ -353,11 +347,31 @@ class Agent:
             return 0
         return routing_savings(self._costs, self.strong_model, run.bill, run.usage)
 
+    async def reserve(self, run: Run, llm_request: LLMRequest) -> None:
+        """Hold the worst case of ``llm_request`` (its whole assembled prompt at the input
+        price plus its ``max_tokens`` at the output price, on the dearer of its model and the
+        strong one, in case of fallback); raises `BudgetExceeded`. Cache hits never get here,
+        so a spent budget still serves them."""
+        if isinstance(self._budget, NoBudget):
+            return  # nothing to hold: skip counting the prompt on the hot path
+        with run.clock.stage("budget"):
+            prompt = count_message_tokens(
+                llm_request.messages, llm_request.model, system=llm_request.system
+            )
+            worst_usage = Usage(prompt=prompt, completion=self._completion_cap(run.request))
+            prices = (
+                self._costs.cost_usd_micros(model, worst_usage)
+                for model in {llm_request.model, self.strong_model}
+            )
+            worst = max((p for p in prices if p is not None), default=0)
+            run.reservation = await self._budget.reserve(run.request, worst)
+
     async def settle(self, run: Run) -> None:
         if run.settled:
             return
         run.settled = True
-        await self._budget.settle(run.reservation, (run.bill + run.summary_bill).usd_micros)
+        if run.reservation is not None:
+            await self._budget.settle(run.reservation, (run.bill + run.summary_bill).usd_micros)
 
     async def settle_on_exit(self, run: Run) -> None:
         if run.settled:

@@ -76,11 +76,11 @@ class Run:
     request: ChatRequest
     clock: StageClock
     iterations: Iterations
-    reservation: Reservation
     history: HistoryRecord
     conversation: tuple[Message, ...]
     plan: ToolPlan
     scope: CacheScope
+    reservation: Reservation | None = None  # made just before the provider call
     settled: bool = False
     usage: Usage = field(default_factory=Usage)
     bill: Bill = field(default_factory=Bill)

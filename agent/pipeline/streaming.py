@@ -72,9 +72,11 @@ async def stream_events(
             yield outcome.done
             return
         route = await agent.choose_route(run)
-        yield Meta(route.model, route, None, run.request_id)
         results = await agent.gather_tools(run)
         prepared = agent.llm_request(run, route, results)
+        # Reserved before the first event, so a refusal is still a plain HTTP error.
+        await agent.reserve(run, prepared)
+        yield Meta(route.model, route, None, run.request_id)
         run.iterations.spend("the model call")
         model, simulated, fallback, reason = route.model, False, False, None
         finish_reason: str | None = None

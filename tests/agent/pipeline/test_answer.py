@@ -285,6 +285,25 @@ class TestFallbackAndBudget:
         assert budget.settled == [response.cost_usd_micros]
         assert budget.reserved[0] >= response.cost_usd_micros
 
+    async def test_reservation_covers_the_assembled_prompt_not_only_the_question(
+        self, registry: ToolRegistry
+    ) -> None:
+        # A tiny max_tokens makes the prompt dominate: the system prompt, tool descriptions
+        # and retrieved documents must be in the hold, or concurrent requests overspend.
+        budget = RecordingBudget()
+        response = await make_agent(registry, budget=budget).answer(
+            ask("How do I track my order?", max_tokens=1)
+        )
+        assert response.usage.prompt > 100  # far more than the question's own tokens
+        assert budget.reserved[0] >= response.cost_usd_micros > 0
+
+    async def test_cache_hits_need_no_reservation(self, registry: ToolRegistry) -> None:
+        budget = RecordingBudget()
+        agent = make_agent(registry, budget=budget)
+        await agent.answer(ask("How do I track my order?"))
+        hit = await agent.answer(ask("How do I track my order?"))
+        assert hit.cache == "exact" and len(budget.reserved) == 1
+
     async def test_budget_refusal_is_raised_before_any_call(self, registry: ToolRegistry) -> None:
         llm = ScriptedClient("scripted", default="answer")
         agent = make_agent(registry, llm=llm, budget=RecordingBudget(limit=1))
