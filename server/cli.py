@@ -1,4 +1,4 @@
-"""The ``frugal`` command: ``serve`` the gateway, run the ``upstream`` simulator."""
+"""The ``frugal`` command: ``serve`` the gateway, run the ``upstream`` simulator, ``load`` it."""
 
 from __future__ import annotations
 
@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="precision/recall/false-hit rate per semantic-cache threshold on labelled pairs",
         add_help=False,
     )
+    commands.add_parser(
+        "load",
+        help="send a workload to the gateway; report speed, cache hits, routes and savings",
+        add_help=False,
+    )
     return parser
 
 
@@ -122,6 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cache.calibrate import main as calibrate_main
 
         return calibrate_main(arguments[1:])
+    if arguments[:1] == ["load"]:
+        # The load script (bench.load) owns its parser too: `frugal load --help`.
+        from bench.load.cli import main as load_main
+
+        return load_main(arguments[1:])
     args = build_parser().parse_args(arguments)
     return int(args.handler(args))
 
