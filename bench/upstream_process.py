@@ -20,8 +20,9 @@ def free_port() -> int:
 @contextmanager
 def listening_process(
     command: Sequence[str], port: int, *, env: Mapping[str, str] | None = None, start_s: float = 20
-) -> Iterator[None]:
-    """Run ``command`` until the block ends; enter once it accepts connections on ``port``."""
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` until the block ends; enter (with its process) once it accepts
+    connections on ``port``."""
     process = subprocess.Popen(
         list(command), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -35,7 +36,7 @@ def listening_process(
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{command[0]} did not start listening") from None
                 time.sleep(0.05)
-        yield
+        yield process
     finally:
         process.terminate()
         try:

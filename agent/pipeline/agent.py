@@ -45,6 +45,8 @@ from router.base import Router
 
 _log = logging.getLogger(__name__)
 
+NO_TOOLS = ToolPlan(calls=(), personal=False)
+
 # Settling the budget and saving history must finish even when the caller is cancelled.
 _CLEANUP_GRACE_S = 5.0
 
@@ -209,7 +211,11 @@ class Agent:
         self, request: ChatRequest, history: HistoryRecord
     ) -> tuple[tuple[Message, ...], ToolPlan, CacheScope]:
         conversation = history.messages + request.messages
-        plan = self._planner.plan(request.messages[-1].content, request.user_id)
+        plan = (
+            self._planner.plan(request.messages[-1].content, request.user_id)
+            if request.use_tools
+            else NO_TOOLS
+        )
         system = self._prefix if not history.summary else f"{self._prefix}\n\n{history.summary}"
         tier_key = request.model
         if request.max_tokens is not None:

@@ -23,6 +23,7 @@ class ChatRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     conversation before these messages and appends the new turns afterwards. ``model`` is
     ``"auto"`` (the router decides) or a concrete model name, which bypasses routing.
     ``cache`` is the request's cache directive (``no-cache`` skips reads, ``no-store`` writes).
+    ``use_tools`` false makes it a plain completion: no knowledge-base search or lookups.
     """
 
     messages: tuple[Message, ...]
@@ -34,6 +35,7 @@ class ChatRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     temperature: float = 0.0
     max_tokens: int | None = None
     stream: bool = False
+    use_tools: bool = True
 
 
 class RequestLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from agent.pipeline import ChatRequest, ChatResponse, Done, Error, Meta, Token
+from agent.pipeline.request import AUTO_MODEL
 from agent.pipeline.response import StreamEvent
 from agent.types import Message
 from cache.prompt_cache import CacheMode
@@ -163,6 +164,9 @@ def to_chat_request(
         max_tokens=max_tokens,
         user_id=body.user or None,
         tenant=tenant,
+        # A concrete model is a passthrough: the caller brought its own context, so no
+        # knowledge-base search (an embedding per request) or account lookups are added.
+        use_tools=body.model == AUTO_MODEL,
         cache=cast(CacheMode, cache),  # checked against CacheMode above
         stream=body.stream,
     )

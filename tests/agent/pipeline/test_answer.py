@@ -297,6 +297,16 @@ class TestFallbackAndBudget:
         assert response.usage.prompt > 100  # far more than the question's own tokens
         assert budget.reserved[0] >= response.cost_usd_micros > 0
 
+    async def test_a_plain_completion_runs_no_tools(self, registry: ToolRegistry) -> None:
+        agent = make_agent(registry)
+        with_tools = await agent.answer(ask("How do I track my order?", cache="no-store"))
+        plain = await agent.answer(
+            ask("How do I track my order?", cache="no-store", use_tools=False)
+        )
+        assert with_tools.tools and with_tools.sources
+        assert plain.tools == [] and plain.sources == []
+        assert plain.usage.prompt < with_tools.usage.prompt  # no retrieved documents
+
     async def test_cache_hits_need_no_reservation(self, registry: ToolRegistry) -> None:
         budget = RecordingBudget()
         agent = make_agent(registry, budget=budget)

@@ -1,0 +1,157 @@
+"""Proxy overhead on the cache-miss path: the same request loop straight to the simulator
+versus through Frugal's ``/v1/chat/completions``, at concurrency 1 and 64, in one sitting.
+
+The simulator runs at 0 ms latency in its own process; the gateway runs as one `frugal serve`
+process pointed at it, with the semantic cache switched off and every request sent with
+``x-frugal-cache: no-store`` and a concrete model, so nothing is ever cached and every request
+goes upstream. Rounds alternate direct and Frugal (and which goes first) so machine noise hits
+both. CPU per request is the serving process's user+system time over the round
+(``/proc/<pid>/stat``): the simulator's for direct, the gateway's for Frugal; "client CPU"
+is the load generator's own (this process), which shares the machine.
+
+Run one: ``python -m bench.bench_overhead [--rounds N] [--round-s S] [--concurrency 1 64]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from functools import partial
+
+import anyio
+
+from bench.gateway_process import (
+    JSON_HEADERS,
+    MODEL,
+    NO_STORE,
+    SEMANTIC_OFF,
+    Server,
+    closed_loop,
+    completion_body,
+    cpu_seconds,
+    gateway,
+    http_session,
+    machine_load,
+    pct,
+    questions,
+    simulator,
+)
+
+ROUNDS = 5
+ROUND_S = 3.0
+WARMUP_S = 1.0
+CONCURRENCY = (1, 64)
+QUESTIONS = 256
+VARIANTS = ("direct", "frugal")
+TARGET_P50_MS = 1.0
+TARGET_P99_MS = 3.0
+TARGET_RATIO = 0.25
+
+
+class _Totals:
+    def __init__(self) -> None:
+        self.latencies_ms: list[float] = []
+        self.elapsed_s = 0.0
+        self.errors = 0
+        self.cpu_s = 0.0
+        self.client_cpu_s = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def per_request_ms(self, seconds: float) -> float:
+        return 1000 * seconds / len(self.latencies_ms) if self.latencies_ms else 0.0
+
+
+async def _measure(
+    sim: Server, gw: Server, *, rounds: int, round_s: float, concurrency: Sequence[int]
+) -> dict[tuple[int, str], _Totals]:
+    bodies = [completion_body(q) for q in questions(QUESTIONS)]
+    targets = {
+        "direct": (f"{sim.url}/v1/chat/completions", JSON_HEADERS, sim.pid),
+        "frugal": (f"{gw.url}/v1/chat/completions", {**JSON_HEADERS, **NO_STORE}, gw.pid),
+    }
+    totals = {(c, v): _Totals() for c in concurrency for v in VARIANTS}
+    for c in concurrency:
+        async with http_session(c) as session:
+            for url, headers, _ in targets.values():  # fill the pools, pay lazy imports
+                await closed_loop(
+                    session, url, bodies, headers=headers, concurrency=c, duration_s=WARMUP_S
+                )
+            for r in range(rounds):
+                for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
+                    url, headers, pid = targets[variant]
+                    cpu_before, client_before = cpu_seconds(pid), time.process_time()
+                    sample = await closed_loop(
+                        session, url, bodies, headers=headers, concurrency=c, duration_s=round_s
+                    )
+                    total = totals[(c, variant)]
+                    total.cpu_s += cpu_seconds(pid) - cpu_before
+                    total.client_cpu_s += time.process_time() - client_before
+                    total.latencies_ms += sample.latencies_ms
+                    total.elapsed_s += sample.elapsed_s
+                    total.errors += sample.errors
+    return totals
+
+
+def _report(totals: dict[tuple[int, str], _Totals], concurrency: Sequence[int]) -> None:
+    print(f"{'c':>3} {'variant':<8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'CPU ms/req':>12}{'client CPU':>12}{'requests':>10}{'errors':>8}")  # fmt: skip
+    for c in concurrency:
+        for variant in VARIANTS:
+            t = totals[(c, variant)]
+            print(
+                f"{c:>3} {variant:<8}{t.rate:>9.0f}{pct(t.latencies_ms, 0.5):>9.2f}"
+                f"{pct(t.latencies_ms, 0.99):>9.2f}{t.per_request_ms(t.cpu_s):>12.3f}"
+                f"{t.per_request_ms(t.client_cpu_s):>12.3f}"
+                f"{len(t.latencies_ms):>10}{t.errors:>8}"
+            )
+        direct, frugal = totals[(c, "direct")], totals[(c, "frugal")]
+        added50 = pct(frugal.latencies_ms, 0.5) - pct(direct.latencies_ms, 0.5)
+        added99 = pct(frugal.latencies_ms, 0.99) - pct(direct.latencies_ms, 0.99)
+        ratio = frugal.rate / direct.rate if direct.rate else 0.0
+        print(f"{c:>3} {'added':<8}{'':>9}{added50:>+9.2f}{added99:>+9.2f}"
+              f"   frugal/direct throughput {ratio:.1%}")  # fmt: skip
+    if 1 in concurrency:
+        d, f = totals[(1, "direct")], totals[(1, "frugal")]
+        added50 = pct(f.latencies_ms, 0.5) - pct(d.latencies_ms, 0.5)
+        added99 = pct(f.latencies_ms, 0.99) - pct(d.latencies_ms, 0.99)
+        verdict = "met" if added50 <= TARGET_P50_MS and added99 <= TARGET_P99_MS else "MISSED"
+        print(f"target c=1 added latency <= {TARGET_P50_MS} ms p50 / <= {TARGET_P99_MS} ms p99: "
+              f"{verdict} (+{added50:.2f} / +{added99:.2f} ms)")  # fmt: skip
+    top = max(concurrency)
+    if top > 1:
+        d, f = totals[(top, "direct")], totals[(top, "frugal")]
+        ratio = f.rate / d.rate if d.rate else 0.0
+        verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+        print(f"target c={top} throughput >= {TARGET_RATIO:.0%} of direct: {verdict} "
+              f"({f.rate:.0f} / {d.rate:.0f} req/s = {ratio:.1%})")  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench_overhead", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds per variant")
+    parser.add_argument("--round-s", type=float, default=ROUND_S, help="seconds per round")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY))
+    args = parser.parse_args([] if argv is None else argv)
+    load = machine_load()
+    with simulator() as sim, gateway(sim.url, SEMANTIC_OFF) as gw:
+        measure = partial(
+            _measure, sim, gw, rounds=args.rounds, round_s=args.round_s,
+            concurrency=args.concurrency,
+        )  # fmt: skip
+        totals = anyio.run(measure, backend_options={"use_uvloop": True})
+    print(
+        f"/v1/chat/completions cache miss (model {MODEL}, "
+        f"x-frugal-cache: no-store, semantic cache off) vs direct to the simulator at 0 ms; "
+        f"{args.rounds} interleaved rounds x {args.round_s:g} s per variant and concurrency"
+    )
+    print(f"machine: {load} before the run")
+    _report(totals, args.concurrency)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,192 @@
+"""Shared pieces of the gateway benchmarks: `frugal serve` and `frugal upstream` as
+subprocesses (with their PIDs), their CPU time and RSS read from ``/proc``, the request bodies,
+and a lean closed-loop load generator.
+
+The load generator is deliberately thin (pre-encoded bodies, one keep-alive pool sized to the
+concurrency, no per-request parsing) because it shares the machine with the servers it measures.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+import aiohttp
+import anyio
+import msgspec
+
+from bench.upstream_process import free_port, frugal_command, listening_process
+
+API_KEY = "bench"
+MODEL = "gpt-4o-mini"
+CACHE_HEADER = "x-frugal-cache"
+NO_STORE = {CACHE_HEADER: "no-store"}
+"""Skips the cache writes; with nothing ever written the exact lookup always misses."""
+JSON_HEADERS = {"authorization": f"Bearer {API_KEY}", "content-type": "application/json"}
+SEMANTIC_OFF = {"FRUGAL_CACHE_SEMANTIC_ENABLED": "false"}
+CALIBRATION = Path(__file__).resolve().parent.parent / "cache" / "data" / "calibration_pairs.jsonl"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Server(NamedTuple):
+    """A running server subprocess: its base URL (``http://127.0.0.1:PORT``) and PID."""
+
+    url: str
+    pid: int
+
+
+@contextmanager
+def simulator(extra_args: Sequence[str] = ()) -> Iterator[Server]:
+    """Run `frugal upstream` (0 ms latency unless ``extra_args`` pace it) until the block ends."""
+    port = free_port()
+    command = frugal_command("upstream", "--host", "127.0.0.1", "--port", str(port), *extra_args)
+    with listening_process(command, port) as process:
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
+
+
+@contextmanager
+def gateway(upstream_url: str, settings: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """Run `frugal serve` (one process) against the simulator at ``upstream_url``.
+
+    ``settings`` are extra ``FRUGAL_*`` variables. The log level is ``warning``, so the
+    per-request JSON log line (an ``info`` record) is not written.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": f"{upstream_url}/v1",
+        "OPENAI_API_KEY": API_KEY,
+        "FRUGAL_SERVER_LOG_LEVEL": "warning",
+        **(settings or {}),
+    }
+    command = frugal_command("serve", "--host", "127.0.0.1", "--port", str(port))
+    with listening_process(command, port, env=env, start_s=60) as process:
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` (all its threads) so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def machine_load() -> str:
+    """The 1-minute load average and core count: other work on the machine skews the figures."""
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of process ``pid`` (``VmRSS``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+class _Pair(msgspec.Struct):
+    a: str
+    b: str
+
+
+def questions(count: int) -> list[str]:
+    """``count`` distinct support questions: the calibration set's, then numbered variants."""
+    decoder = msgspec.json.Decoder(_Pair)
+    lines = CALIBRATION.read_text(encoding="utf-8").splitlines()
+    pairs = [decoder.decode(line) for line in lines if line.strip()]
+    base = list(dict.fromkeys(q for p in pairs for q in (p.a, p.b)))
+    # "case c000123" names no order id, so the planner adds no order lookup.
+    found = base[:count]
+    for i in range(count - len(found)):
+        found.append(f"{base[i % len(base)]} (case c{i:06d})")
+    return found
+
+
+def completion_body(question: str, *, stream: bool = False, model: str = MODEL) -> bytes:
+    """An OpenAI ``/v1/chat/completions`` request body for one user question."""
+    body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": question}]}
+    if stream:
+        body["stream"] = True
+    return msgspec.json.encode(body)
+
+
+def chat_body(question: str) -> bytes:
+    """A ``POST /chat`` request body for one question."""
+    return msgspec.json.encode({"message": question})
+
+
+def http_session(concurrency: int) -> aiohttp.ClientSession:
+    """A client session whose keep-alive pool holds exactly ``concurrency`` connections."""
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
+
+
+class Sample:
+    """What one closed-loop round observed."""
+
+    def __init__(self) -> None:
+        self.latencies_ms: list[float] = []
+        self.errors = 0
+        self.elapsed_s = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Successful requests per second."""
+        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
+
+
+async def closed_loop(
+    session: aiohttp.ClientSession,
+    url: str,
+    bodies: Sequence[bytes],
+    *,
+    headers: Mapping[str, str],
+    concurrency: int,
+    duration_s: float,
+    start: int = 0,
+) -> Sample:
+    """``concurrency`` workers post ``bodies`` round-robin to ``url`` for ``duration_s``.
+
+    A request counts when it ends with status 200 and its body fully read; anything else
+    (status or connection error) is counted in `Sample.errors`.
+    """
+    sample = Sample()
+    next_index = start
+    started = time.perf_counter()
+    deadline = started + duration_s
+
+    async def worker() -> None:
+        nonlocal next_index
+        while time.perf_counter() < deadline:
+            body = bodies[next_index % len(bodies)]
+            next_index += 1
+            sent = time.perf_counter()
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    ok = response.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            if ok:
+                sample.latencies_ms.append((time.perf_counter() - sent) * 1000)
+            else:
+                sample.errors += 1
+
+    async with anyio.create_task_group() as group:
+        for _ in range(concurrency):
+            group.start_soon(worker)
+    sample.elapsed_s = time.perf_counter() - started
+    return sample
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by nearest rank; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
