@@ -62,7 +62,6 @@ PAINTED = """
 """
 
 
-
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"

@@ -62,7 +62,6 @@ SAMPLE_STREAMING = """
 USD = re.compile(r"^\$\d+\.\d{6}$")
 
 
-
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     # Module scope, so that one gateway and one browser serve every test of this file.
