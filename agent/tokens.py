@@ -10,7 +10,7 @@ import base64
 import hashlib
 import threading
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import tiktoken
@@ -68,6 +68,7 @@ class EncodingIntegrityError(RuntimeError):
     """A bundled encoding file is missing or its sha256 differs from the official one."""
 
 
+@lru_cache(maxsize=256)
 def encoding_name_for_model(model: str) -> str:
     """``o200k_base`` for gpt-4o*, gpt-4.1*, gpt-5* and o-series models, else ``cl100k_base``."""
     name = model.lower().rsplit("/", 1)[-1]
@@ -103,22 +104,39 @@ def encoding_for_model(model: str) -> tiktoken.Encoding:
     return get_encoding(encoding_name_for_model(model))
 
 
+# Texts up to this long are remembered: questions come back (that is what a cache hit is),
+# and role names and the system prompt repeat on every request. Bounded in entries and size.
+_MEMO_MAX_CHARS = 4_000
+_MEMO_ENTRIES = 2_048
+
+
+@lru_cache(maxsize=_MEMO_ENTRIES)
+def _remembered_count(encoding: str, text: str) -> int:
+    return len(get_encoding(encoding).encode_ordinary(text))
+
+
+def _count(encoding: str, text: str) -> int:
+    if len(text) <= _MEMO_MAX_CHARS:
+        return _remembered_count(encoding, text)
+    return len(get_encoding(encoding).encode_ordinary(text))
+
+
 def count_text_tokens(text: str, model: str) -> int:
     """Tokens in a plain string; special-token text is counted as ordinary text."""
-    return len(encoding_for_model(model).encode_ordinary(text))
+    return _count(encoding_name_for_model(model), text)
 
 
 def count_message_tokens(
     messages: Iterable[Message], model: str, *, system: str | None = None
 ) -> int:
     """Prompt tokens of a chat request, per-message framing and the reply primer included."""
-    enc = encoding_for_model(model)
+    encoding = encoding_name_for_model(model)
     total = REPLY_PRIMER_TOKENS
     if system:
-        total += TOKENS_PER_MESSAGE + len(enc.encode_ordinary("system"))
-        total += len(enc.encode_ordinary(system))
+        total += TOKENS_PER_MESSAGE + _count(encoding, "system")
+        total += _count(encoding, system)
     for message in messages:
         total += TOKENS_PER_MESSAGE
-        total += len(enc.encode_ordinary(message.role))
-        total += len(enc.encode_ordinary(message.content))
+        total += _count(encoding, message.role)
+        total += _count(encoding, message.content)
     return total

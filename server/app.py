@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from agent.http import create_http_session
+from server.async_library import asyncio_declared
 from server.composition import Components, build_components
 from server.config import load_settings, metrics_multiprocess_dir
 from server.errors import install_error_handlers
@@ -42,16 +43,21 @@ def create_app(settings: Settings, *, metrics_dir: str | None = None) -> Starlet
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         p = settings.providers
-        async with (
-            create_http_session(
-                pool_size=p.pool_size, connect_timeout_s=p.connect_timeout_s
-            ) as session,
-            build_components(settings, session, metrics_dir=metrics_dir) as components,
-        ):
-            app.state.frugal = AppState(settings=settings, components=components, session=session)
-            mode = "SIMULATED provider" if settings.uses_simulated_provider else "real providers"
-            log.info("frugal ready on %s (%s)", settings.server.port, mode)
-            yield
+        with asyncio_declared():
+            async with (
+                create_http_session(
+                    pool_size=p.pool_size, connect_timeout_s=p.connect_timeout_s
+                ) as session,
+                build_components(settings, session, metrics_dir=metrics_dir) as components,
+            ):
+                app.state.frugal = AppState(
+                    settings=settings, components=components, session=session
+                )
+                mode = (
+                    "SIMULATED provider" if settings.uses_simulated_provider else "real providers"
+                )
+                log.info("frugal ready on %s (%s)", settings.server.port, mode)
+                yield
 
     app = Starlette(
         routes=[

@@ -116,9 +116,7 @@ def _ledger(settings: Settings, client: redis.Redis | None) -> BudgetLedger:
     )
 
 
-def _budget_guard(
-    b: BudgetSettings, ledger: BudgetLedger, on_alert: AlertCallback
-) -> BudgetGuard:
+def _budget_guard(b: BudgetSettings, ledger: BudgetLedger, on_alert: AlertCallback) -> BudgetGuard:
     overrides: dict[str, BudgetCaps] = {}
     for entry in b.tenant_overrides:
         tenant, _, caps = entry.partition("=")

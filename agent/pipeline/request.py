@@ -75,8 +75,7 @@ def validate_request(request: ChatRequest, limits: RequestLimits, *, count_model
         raise InvalidRequest("max_tokens must be at least 1", reason="bad_max_tokens")
     if request.max_tokens is not None and request.max_tokens > limits.max_completion_tokens:
         raise InvalidRequest(
-            f"max_tokens {request.max_tokens} is above the limit of "
-            f"{limits.max_completion_tokens}",
+            f"max_tokens {request.max_tokens} is above the limit of {limits.max_completion_tokens}",
             reason="max_tokens_too_large",
         )
     if request.cache not in get_args(CacheMode):
