@@ -3,9 +3,9 @@ form of ``/v1/chat/completions``, which differ only in how they frame events.
 
 `start_stream` pulls the pipeline's first event before any byte is sent, so refusals stay
 plain JSON errors with their status. `PipelineStreamResponse` then owns the pipeline's
-generator: however the response ends (done, error, client gone, send timeout, shutdown) the
-generator is closed, which closes the provider call and bills only what was produced, and the
-`StreamOutcome` is logged once.
+generator: it runs it ahead of the writer (`server.event_prefetch`), and however the response
+ends (done, error, client gone, send timeout, shutdown) the generator is closed, which closes
+the provider call and bills only what was produced, and the `StreamOutcome` is logged once.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from agent.pipeline import Agent, ChatRequest, Error, Meta, StreamOutcome
 from agent.pipeline.response import StreamEvent
 from server.errors import APIError
+from server.event_prefetch import EventPrefetch
 
 log = logging.getLogger("frugal.server")
 
@@ -31,7 +32,7 @@ SEND_TIMEOUT_S = 30.0
 _CLOSE_GRACE_S = 5.0
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
-PipelineEvents = AsyncGenerator[StreamEvent, None]
+PipelineEvents = EventPrefetch
 
 
 async def start_stream(
@@ -44,14 +45,14 @@ async def start_stream(
     first event): nothing has been streamed yet, so both are ordinary JSON errors.
     """
     outcome = StreamOutcome()
-    events = agent.stream(chat, outcome=outcome)
+    events: AsyncGenerator[StreamEvent, None] = agent.stream(chat, outcome=outcome)
     try:
         first = await anext(events)
     except BaseException:
         await close_quietly(events)
         raise
     if isinstance(first, Meta):
-        return first, events, outcome
+        return first, EventPrefetch(events), outcome
     await close_quietly(events)
     if isinstance(first, Error):
         raise APIError(first.code, first.message)
@@ -67,8 +68,9 @@ async def close_quietly(generator: AsyncGenerator[object, None]) -> None:
 class PipelineStreamResponse(EventSourceResponse):
     """An SSE response whose ``body`` frames the events of a started pipeline stream.
 
-    Closes ``body`` and ``events``, logs ``outcome`` under ``label`` and awaits ``on_close``
-    (the accounting) however the response ends, even when it never started (client gone).
+    Runs ``events`` ahead of the writer; closes ``body`` and the pipeline, logs ``outcome``
+    under ``label`` and awaits ``on_close`` (the accounting) however the response ends, even
+    when it never started (client gone).
     Heartbeat comments every ``heartbeat_s``; `SSE_HEADERS` on top of ``headers``.
     """
 
@@ -100,12 +102,22 @@ class PipelineStreamResponse(EventSourceResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
-        except SendTimeoutError:
-            log.warning("%s %s: client stopped reading; dropped", self._label, self._request_id)
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._events.pump)
+                try:
+                    await super().__call__(scope, receive, send)
+                except SendTimeoutError:
+                    log.warning(
+                        "%s %s: client stopped reading; dropped", self._label, self._request_id
+                    )
+                finally:
+                    # Done or gone: a pump still waiting on the provider is cancelled, which
+                    # closes the provider call (only the tokens produced are billed).
+                    group.cancel_scope.cancel()
         finally:
+            self._events.close()
             await close_quietly(self._body)
-            await close_quietly(self._events)
+            await close_quietly(self._events.events)
             log_outcome(self._label, self._request_id, self._outcome)
             if self._on_close is not None:
                 await self._on_close()

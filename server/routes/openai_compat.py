@@ -23,7 +23,6 @@ from starlette.responses import Response
 
 from agent.pipeline import ChatRequest, ChatResponse, Done, Error, Meta, Token
 from agent.pipeline.request import AUTO_MODEL
-from agent.pipeline.response import StreamEvent
 from agent.types import Message
 from cache.prompt_cache import CacheMode
 from server.accounting import answered_record
@@ -47,7 +46,7 @@ from server.openai_compat_wire import (
     error_type,
     request_decoder,
 )
-from server.pipeline_stream import PipelineStreamResponse, start_stream
+from server.pipeline_stream import PipelineEvents, PipelineStreamResponse, start_stream
 from server.providers import provider_for_model
 from server.routes.admission import account_failure, admit, elapsed_ms, identify
 from server.routes.body import decode_body, read_limited_body
@@ -298,7 +297,7 @@ class _ChunkMaker:
 
 async def _sse_body(
     chunks: _ChunkMaker,
-    events: AsyncGenerator[StreamEvent, None],
+    events: PipelineEvents,
     account: Callable[[], Awaitable[None]],
 ) -> AsyncGenerator[bytes, None]:
     # Data-only events as OpenAI sends them; a failure after the headers went out becomes

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from agent.pipeline import Meta, RouteInfo, StreamEvent, StreamOutcome, Token
 from server.config import load_settings
+from server.event_prefetch import EventPrefetch
 from server.routes.stream import event_stream_response
 from server.upstream_sim import SimConfig
 from tests.support.gateway import RunningGateway, run_gateway
@@ -335,7 +336,11 @@ async def test_unexpected_failure_ends_with_an_internal_error_event(
 
     async def endpoint(request: Request) -> Response:
         return event_stream_response(
-            meta, pipeline.events(), StreamOutcome(), simulated=False, heartbeat_s=15.0
+            meta,
+            EventPrefetch(pipeline.events()),
+            StreamOutcome(),
+            simulated=False,
+            heartbeat_s=15.0,
         )
 
     async with serve(Starlette(routes=[Route("/s", endpoint)])) as base_url:
