@@ -4,8 +4,10 @@ One `frugal serve` process (stock settings: exact and semantic caches on) agains
 at 0 ms. Every question is asked once on each endpoint to fill the exact cache, then probed
 once more: only the questions that come back as exact hits are used (answers classed realtime
 are never cached). Rounds then alternate the two endpoints (and which goes first) at the given
-concurrency; CPU per request is the gateway's user+system time (``/proc/<pid>/stat``) and the
-load generator's own (this process), which shares the machine.
+concurrency; CPU per request is the gateway's user+system time (``/proc/<pid>/stat``) and, as
+"client CPU", the timed load generator's own (this process, `bench.lean_http`: one keep-alive
+connection per worker, httptools parsing), which shares the machine. The warm-up that reads
+each answer's cache layer uses aiohttp.
 
 Run one: ``python -m bench.bench_hits [--rounds N] [--round-s S] [--concurrency 32]``.
 """
@@ -27,7 +29,6 @@ from bench.gateway_process import (
     JSON_HEADERS,
     Server,
     chat_body,
-    closed_loop,
     completion_body,
     cpu_seconds,
     gateway,
@@ -37,6 +38,7 @@ from bench.gateway_process import (
     questions,
     simulator,
 )
+from bench.lean_http import lean_closed_loop
 
 ROUNDS = 5
 ROUND_S = 3.0
@@ -120,25 +122,24 @@ async def _measure(
     hits = await _warm(gw)
     totals = {(c, e): _Totals() for c in concurrency for e in ENDPOINTS}
     for c in concurrency:
-        async with http_session(c) as session:
-            for endpoint in ENDPOINTS:
-                await closed_loop(
-                    session, f"{gw.url}{endpoint}", hits[endpoint],
-                    headers=JSON_HEADERS, concurrency=c, duration_s=WARMUP_S,
+        for endpoint in ENDPOINTS:
+            await lean_closed_loop(
+                f"{gw.url}{endpoint}", hits[endpoint],
+                headers=JSON_HEADERS, concurrency=c, duration_s=WARMUP_S,
+            )  # fmt: skip
+        for r in range(rounds):
+            for endpoint in ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]:
+                cpu_before, client_before = cpu_seconds(gw.pid), time.process_time()
+                sample = await lean_closed_loop(
+                    f"{gw.url}{endpoint}", hits[endpoint],
+                    headers=JSON_HEADERS, concurrency=c, duration_s=round_s,
                 )  # fmt: skip
-            for r in range(rounds):
-                for endpoint in ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]:
-                    cpu_before, client_before = cpu_seconds(gw.pid), time.process_time()
-                    sample = await closed_loop(
-                        session, f"{gw.url}{endpoint}", hits[endpoint],
-                        headers=JSON_HEADERS, concurrency=c, duration_s=round_s,
-                    )  # fmt: skip
-                    total = totals[(c, endpoint)]
-                    total.cpu_s += cpu_seconds(gw.pid) - cpu_before
-                    total.client_cpu_s += time.process_time() - client_before
-                    total.latencies_ms += sample.latencies_ms
-                    total.elapsed_s += sample.elapsed_s
-                    total.errors += sample.errors
+                total = totals[(c, endpoint)]
+                total.cpu_s += cpu_seconds(gw.pid) - cpu_before
+                total.client_cpu_s += time.process_time() - client_before
+                total.latencies_ms += sample.latencies_ms
+                total.elapsed_s += sample.elapsed_s
+                total.errors += sample.errors
     return {e: len(b) for e, b in hits.items()}, totals
 
 

@@ -7,7 +7,8 @@ process pointed at it, with the semantic cache switched off and every request se
 goes upstream. Rounds alternate direct and Frugal (and which goes first) so machine noise hits
 both. CPU per request is the serving process's user+system time over the round
 (``/proc/<pid>/stat``): the simulator's for direct, the gateway's for Frugal; "client CPU"
-is the load generator's own (this process), which shares the machine.
+is the load generator's own (this process, `bench.lean_http`: one keep-alive connection per
+worker, httptools parsing), which shares the machine.
 
 Run one: ``python -m bench.bench_overhead [--rounds N] [--round-s S] [--concurrency 1 64]``.
 """
@@ -28,16 +29,15 @@ from bench.gateway_process import (
     NO_STORE,
     SEMANTIC_OFF,
     Server,
-    closed_loop,
     completion_body,
     cpu_seconds,
     gateway,
-    http_session,
     machine_load,
     pct,
     questions,
     simulator,
 )
+from bench.lean_http import lean_closed_loop
 
 ROUNDS = 5
 ROUND_S = 3.0
@@ -76,24 +76,21 @@ async def _measure(
     }
     totals = {(c, v): _Totals() for c in concurrency for v in VARIANTS}
     for c in concurrency:
-        async with http_session(c) as session:
-            for url, headers, _ in targets.values():  # fill the pools, pay lazy imports
-                await closed_loop(
-                    session, url, bodies, headers=headers, concurrency=c, duration_s=WARMUP_S
+        for url, headers, _ in targets.values():  # warm the servers, pay lazy imports
+            await lean_closed_loop(url, bodies, headers=headers, concurrency=c, duration_s=WARMUP_S)
+        for r in range(rounds):
+            for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
+                url, headers, pid = targets[variant]
+                cpu_before, client_before = cpu_seconds(pid), time.process_time()
+                sample = await lean_closed_loop(
+                    url, bodies, headers=headers, concurrency=c, duration_s=round_s
                 )
-            for r in range(rounds):
-                for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
-                    url, headers, pid = targets[variant]
-                    cpu_before, client_before = cpu_seconds(pid), time.process_time()
-                    sample = await closed_loop(
-                        session, url, bodies, headers=headers, concurrency=c, duration_s=round_s
-                    )
-                    total = totals[(c, variant)]
-                    total.cpu_s += cpu_seconds(pid) - cpu_before
-                    total.client_cpu_s += time.process_time() - client_before
-                    total.latencies_ms += sample.latencies_ms
-                    total.elapsed_s += sample.elapsed_s
-                    total.errors += sample.errors
+                total = totals[(c, variant)]
+                total.cpu_s += cpu_seconds(pid) - cpu_before
+                total.client_cpu_s += time.process_time() - client_before
+                total.latencies_ms += sample.latencies_ms
+                total.elapsed_s += sample.elapsed_s
+                total.errors += sample.errors
     return totals
 
 
