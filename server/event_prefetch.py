@@ -47,10 +47,10 @@ class EventPrefetch:
             try:
                 async for event in self.events:
                     await self._send.send(event)
-            except anyio.BrokenResourceError:
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 pass  # the reader went away; the caller closes the pipeline generator
             except Exception as exc:
-                with contextlib.suppress(anyio.BrokenResourceError):
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await self._send.send(_Failed(exc))
 
     def __aiter__(self) -> EventPrefetch:
@@ -67,7 +67,7 @@ class EventPrefetch:
 
     async def aclose(self) -> None:
         """Stop reading; a pump blocked on a full buffer stops too."""
-        self.close()
+        self._receive.close()
 
     def close(self) -> None:
         """Close both ends of the buffer (what is still queued is dropped)."""
