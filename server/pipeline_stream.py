@@ -104,6 +104,8 @@ class PipelineStreamResponse(EventSourceResponse):
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._events.pump)
+                # Let the pump send the provider request before the SSE machinery starts.
+                await anyio.lowlevel.checkpoint()
                 try:
                     await super().__call__(scope, receive, send)
                 except SendTimeoutError:
