@@ -27,6 +27,7 @@ import msgspec
 from bench.gateway_process import (
     CACHE_HEADER,
     JSON_HEADERS,
+    RoundTotals,
     Server,
     chat_body,
     completion_body,
@@ -52,22 +53,6 @@ TARGET_P99_MS = 10.0
 
 class _ChatCache(msgspec.Struct):
     cache: str | None
-
-
-class _Totals:
-    def __init__(self) -> None:
-        self.latencies_ms: list[float] = []
-        self.elapsed_s = 0.0
-        self.errors = 0
-        self.cpu_s = 0.0
-        self.client_cpu_s = 0.0
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
-
-    def per_request_ms(self, seconds: float) -> float:
-        return 1000 * seconds / len(self.latencies_ms) if self.latencies_ms else 0.0
 
 
 async def _ask(session: aiohttp.ClientSession, url: str, body: bytes) -> str | None:
@@ -118,9 +103,9 @@ async def _warm(gw: Server) -> dict[str, list[bytes]]:
 
 async def _measure(
     gw: Server, *, rounds: int, round_s: float, concurrency: Sequence[int]
-) -> tuple[dict[str, int], dict[tuple[int, str], _Totals]]:
+) -> tuple[dict[str, int], dict[tuple[int, str], RoundTotals]]:
     hits = await _warm(gw)
-    totals = {(c, e): _Totals() for c in concurrency for e in ENDPOINTS}
+    totals = {(c, e): RoundTotals() for c in concurrency for e in ENDPOINTS}
     for c in concurrency:
         for endpoint in ENDPOINTS:
             await lean_closed_loop(
@@ -135,16 +120,16 @@ async def _measure(
                     headers=JSON_HEADERS, concurrency=c, duration_s=round_s,
                 )  # fmt: skip
                 total = totals[(c, endpoint)]
-                total.cpu_s += cpu_seconds(gw.pid) - cpu_before
-                total.client_cpu_s += time.process_time() - client_before
-                total.latencies_ms += sample.latencies_ms
-                total.elapsed_s += sample.elapsed_s
-                total.errors += sample.errors
+                total.add(
+                    sample,
+                    cpu_s=cpu_seconds(gw.pid) - cpu_before,
+                    client_cpu_s=time.process_time() - client_before,
+                )
     return {e: len(b) for e, b in hits.items()}, totals
 
 
 def _report(
-    distinct: dict[str, int], totals: dict[tuple[int, str], _Totals], concurrency: Sequence[int]
+    distinct: dict[str, int], totals: dict[tuple[int, str], RoundTotals], concurrency: Sequence[int]
 ) -> None:
     print(f"{'c':>3} {'endpoint':<22}{'keys':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'CPU ms/req':>12}{'client CPU':>12}{'requests':>10}{'errors':>8}")  # fmt: skip

@@ -28,6 +28,7 @@ from bench.gateway_process import (
     MODEL,
     NO_STORE,
     SEMANTIC_OFF,
+    RoundTotals,
     Server,
     completion_body,
     cpu_seconds,
@@ -50,31 +51,15 @@ TARGET_P99_MS = 3.0
 TARGET_RATIO = 0.25
 
 
-class _Totals:
-    def __init__(self) -> None:
-        self.latencies_ms: list[float] = []
-        self.elapsed_s = 0.0
-        self.errors = 0
-        self.cpu_s = 0.0
-        self.client_cpu_s = 0.0
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
-
-    def per_request_ms(self, seconds: float) -> float:
-        return 1000 * seconds / len(self.latencies_ms) if self.latencies_ms else 0.0
-
-
 async def _measure(
     sim: Server, gw: Server, *, rounds: int, round_s: float, concurrency: Sequence[int]
-) -> dict[tuple[int, str], _Totals]:
+) -> dict[tuple[int, str], RoundTotals]:
     bodies = [completion_body(q) for q in questions(QUESTIONS)]
     targets = {
         "direct": (f"{sim.url}/v1/chat/completions", JSON_HEADERS, sim.pid),
         "frugal": (f"{gw.url}/v1/chat/completions", {**JSON_HEADERS, **NO_STORE}, gw.pid),
     }
-    totals = {(c, v): _Totals() for c in concurrency for v in VARIANTS}
+    totals = {(c, v): RoundTotals() for c in concurrency for v in VARIANTS}
     for c in concurrency:
         for url, headers, _ in targets.values():  # warm the servers, pay lazy imports
             await lean_closed_loop(url, bodies, headers=headers, concurrency=c, duration_s=WARMUP_S)
@@ -86,15 +71,15 @@ async def _measure(
                     url, bodies, headers=headers, concurrency=c, duration_s=round_s
                 )
                 total = totals[(c, variant)]
-                total.cpu_s += cpu_seconds(pid) - cpu_before
-                total.client_cpu_s += time.process_time() - client_before
-                total.latencies_ms += sample.latencies_ms
-                total.elapsed_s += sample.elapsed_s
-                total.errors += sample.errors
+                total.add(
+                    sample,
+                    cpu_s=cpu_seconds(pid) - cpu_before,
+                    client_cpu_s=time.process_time() - client_before,
+                )
     return totals
 
 
-def _report(totals: dict[tuple[int, str], _Totals], concurrency: Sequence[int]) -> None:
+def _report(totals: dict[tuple[int, str], RoundTotals], concurrency: Sequence[int]) -> None:
     print(f"{'c':>3} {'variant':<8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'CPU ms/req':>12}{'client CPU':>12}{'requests':>10}{'errors':>8}")  # fmt: skip
     for c in concurrency:

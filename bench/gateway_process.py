@@ -140,6 +140,34 @@ class Sample:
         return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
 
 
+class RoundTotals:
+    """Closed-loop rounds of one variant added up, with the CPU the server and client spent."""
+
+    def __init__(self) -> None:
+        self.latencies_ms: list[float] = []
+        self.elapsed_s = 0.0
+        self.errors = 0
+        self.cpu_s = 0.0
+        self.client_cpu_s = 0.0
+
+    def add(self, sample: Sample, *, cpu_s: float, client_cpu_s: float) -> None:
+        """Add one round: its sample, the server's CPU seconds and the load generator's."""
+        self.latencies_ms += sample.latencies_ms
+        self.elapsed_s += sample.elapsed_s
+        self.errors += sample.errors
+        self.cpu_s += cpu_s
+        self.client_cpu_s += client_cpu_s
+
+    @property
+    def rate(self) -> float:
+        """Successful requests per second over all rounds."""
+        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def per_request_ms(self, seconds: float) -> float:
+        """``seconds`` spread over the successful requests, in milliseconds each."""
+        return 1000 * seconds / len(self.latencies_ms) if self.latencies_ms else 0.0
+
+
 async def closed_loop(
     session: aiohttp.ClientSession,
     url: str,
