@@ -26,6 +26,9 @@ class ProviderError(AgentError):
         super().__init__(message)
         self.provider = provider
         self.status = status
+        # The provider's own words, passed on to callers of the wire endpoints unchanged.
+        self.upstream_message: str | None = None
+        self.upstream_code: str | None = None
 
 
 class RateLimited(ProviderError):
@@ -142,3 +145,16 @@ class IterationLimitExceeded(AgentError):
     """A request needed more tool/LLM rounds than the pipeline's ``max_iterations`` allows."""
 
     code = "iteration_limit_exceeded"
+
+
+class ModelNotFound(AgentError):
+    """The request names a model the gateway does not serve (not in the model registry)."""
+
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"The model `{model[:100]}` does not exist or you do not have access to it."
+        )
+        self.model = model
+        self.param = "model"

@@ -141,6 +141,22 @@ def error_for_status(
     retry_after: float | None = None,
 ) -> ProviderError:
     """Build the exception for an HTTP error ``status`` with the provider's ``message``."""
+    error = _error_for_status(
+        status, message, provider=provider, code=code, retry_after=retry_after
+    )
+    error.upstream_message = message[:_MAX_ERROR_MESSAGE]
+    error.upstream_code = code
+    return error
+
+
+def _error_for_status(
+    status: int,
+    message: str,
+    *,
+    provider: str,
+    code: str | None,
+    retry_after: float | None,
+) -> ProviderError:
     text = f"{provider} answered {status}: {message[:_MAX_ERROR_MESSAGE]}"
     if status in (401, 403):
         return AuthError(text, provider=provider, status=status)
@@ -211,7 +227,9 @@ class SSEDecoder:
     Lines end with LF or CRLF; ``id``/``retry`` fields and ``:`` comments are ignored.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, comments: bool = False) -> None:
+        # ``comments``: report ": text" comment lines as events named ``comment``.
+        self._comments = comments
         self._buffer = bytearray()
         self._event = ""
         self._data: list[str] = []
@@ -241,6 +259,8 @@ class SSEDecoder:
         if not line:
             return self._dispatch()
         if line.startswith(":"):
+            if self._comments and line.startswith(": "):
+                return SSEEvent(event="comment", data=line[2:])
             return None
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
@@ -261,13 +281,13 @@ class SSEDecoder:
 
 
 async def iter_sse_events(
-    response: aiohttp.ClientResponse, *, provider: str
+    response: aiohttp.ClientResponse, *, provider: str, comments: bool = False
 ) -> AsyncGenerator[SSEEvent, None]:
     """Yield the SSE events of ``response`` as they arrive; undecodable bytes → `ProtocolError`.
 
     Transport failures surface as aiohttp exceptions: wrap the caller in `map_aiohttp_errors`.
     """
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(comments=comments)
     try:
         async for chunk in response.content.iter_any():
             for event in decoder.feed(chunk):

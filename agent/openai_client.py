@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
+from typing import Any
 
 import aiohttp
+import msgspec
 
 from agent import openai_wire as wire
 from agent.errors import ProtocolError, UpstreamError
@@ -57,7 +59,13 @@ class OpenAIClient:
         return self._name
 
     async def generate(self, request: LLMRequest) -> LLMResponse:
-        """Return the whole answer; raises a `ProviderError` subclass on any failure."""
+        """Return the whole answer; raises a `ProviderError` subclass on any failure.
+
+        A request carrying the caller's wire ``body`` is sent as that body (its exact bytes
+        when the model is unchanged) and answered with the provider's whole completion.
+        """
+        if request.body is not None:
+            return await self._generate_body(request, request.body)
         body = wire.encoder.encode(_to_wire(request, stream=False))
         with map_aiohttp_errors(self._name):
             async with self._session.post(
@@ -81,13 +89,51 @@ class OpenAIClient:
             finish_reason=choice.finish_reason,
         )
 
+    async def _generate_body(self, request: LLMRequest, body: dict[str, Any]) -> LLMResponse:
+        with map_aiohttp_errors(self._name):
+            async with self._session.post(
+                self._url,
+                data=_wire_body(request, body, stream=False),
+                headers=self._headers,
+                timeout=json_timeout(self._session, self._timeout_s),
+            ) as response:
+                await raise_for_status(response, provider=self._name)
+                raw = await response.read()
+        try:
+            completion = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(
+                f"{self._name} answered with invalid JSON", provider=self._name
+            ) from exc
+        if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
+            raise ProtocolError(f"{self._name} answered without choices", provider=self._name)
+        usage = completion.get("usage")
+        if not isinstance(usage, dict):
+            raise ProtocolError(f"{self._name} answered without usage", provider=self._name)
+        first = completion["choices"][0] if completion["choices"] else {}
+        message = first.get("message") or {}
+        content = message.get("content")
+        return LLMResponse(
+            text=content if isinstance(content, str) else "",
+            model=str(completion.get("model") or request.model),
+            usage=wire.usage_from_dict(usage),
+            provider=self._name,
+            finish_reason=first.get("finish_reason"),
+            completion=completion,
+        )
+
     async def stream(self, request: LLMRequest) -> AsyncGenerator[StreamChunk, None]:
         """Yield text chunks, then one chunk carrying usage.
 
         A stream that ends before ``[DONE]`` raises `UpstreamError`; an undecodable data line
         raises `ProtocolError`. Closing the iterator early closes the upstream connection.
         """
-        body = wire.encoder.encode(_to_wire(request, stream=True))
+        if request.body is not None:
+            body = _wire_body(request, request.body, stream=True)
+            read = self._relay_stream
+        else:
+            body = wire.encoder.encode(_to_wire(request, stream=True))
+            read = self._read_stream
         chunks = post_stream(
             self._session,
             self._url,
@@ -95,7 +141,7 @@ class OpenAIClient:
             headers=self._headers,
             timeout_s=self._timeout_s,
             provider=self._name,
-            read=lambda response: self._read_stream(response, request),
+            read=lambda response: read(response, request),
         )
         async with aclosing(chunks):
             async for chunk in chunks:
@@ -131,6 +177,98 @@ class OpenAIClient:
             # An OpenAI-compatible server that ignores stream_options: count it ourselves.
             usage = _estimate_usage(request, "".join(produced))
         yield StreamChunk(model=model, usage=usage)
+
+    async def _relay_stream(
+        self, response: aiohttp.ClientResponse, request: LLMRequest
+    ) -> AsyncGenerator[StreamChunk, None]:
+        # Every data line is passed on whole (``raw`` for relaying, ``payload`` for the
+        # gateway's own bookkeeping); text, finish reason and usage are read on the side.
+        model = request.model
+        usage: Usage | None = None
+        produced: list[str] = []
+        async with aclosing(iter_sse_events(response, provider=self._name)) as events:
+            async for event in events:
+                if event.data == _DONE:
+                    break
+                try:
+                    payload = msgspec.json.decode(event.data)
+                except msgspec.DecodeError as exc:
+                    raise ProtocolError(
+                        f"{self._name} sent an undecodable stream chunk", provider=self._name
+                    ) from exc
+                if not isinstance(payload, dict):
+                    raise ProtocolError(
+                        f"{self._name} sent a non-object chunk", provider=self._name
+                    )
+                error = payload.get("error")
+                if isinstance(error, dict):
+                    code = error.get("code")
+                    raise error_for_status(
+                        500,
+                        str(error.get("message") or ""),
+                        provider=self._name,
+                        code=code if isinstance(code, str) else None,
+                    )
+                model = payload.get("model") or model
+                text, finish_reason = _first_choice_text(payload)
+                chunk_usage = payload.get("usage")
+                if isinstance(chunk_usage, dict):
+                    usage = wire.usage_from_dict(chunk_usage)
+                if text:
+                    produced.append(text)
+                yield StreamChunk(
+                    text=text,
+                    model=model,
+                    usage=usage if isinstance(chunk_usage, dict) else None,
+                    finish_reason=finish_reason,
+                    payload=payload,
+                    raw=event.data.encode(),
+                )
+            else:
+                raise UpstreamError(f"{self._name} stream ended before [DONE]", provider=self._name)
+        if usage is None:
+            # An OpenAI-compatible server that ignores stream_options: count it ourselves.
+            yield StreamChunk(model=model, usage=_estimate_usage(request, "".join(produced)))
+
+
+def _wire_body(request: LLMRequest, body: dict[str, Any], *, stream: bool) -> bytes:
+    """The bytes to send for a caller's ``body``: untouched when possible.
+
+    Only two things may differ from what the caller sent: the model (when the router or the
+    registry chose another name) and, on streams, ``stream_options.include_usage``, which
+    the gateway needs to bill exactly (the usage chunk is not relayed to a caller who did
+    not ask for it).
+    """
+    needs_usage = stream and not _asks_usage(body)
+    if request.raw is not None and body.get("model") == request.model and not needs_usage:
+        return request.raw
+    out = dict(body)
+    out["model"] = request.model
+    if needs_usage:
+        options = out.get("stream_options")
+        out["stream_options"] = {
+            **(options if isinstance(options, dict) else {}),
+            "include_usage": True,
+        }
+    return msgspec.json.encode(out)
+
+
+def _asks_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _first_choice_text(payload: dict[str, Any]) -> tuple[str, str | None]:
+    # The plain-text view of a chunk: choice 0's content delta and finish reason.
+    choices = payload.get("choices")
+    if not isinstance(choices, list):
+        return "", None
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            delta = choice.get("delta") or {}
+            content = delta.get("content") if isinstance(delta, dict) else None
+            return (content if isinstance(content, str) else ""), choice.get("finish_reason")
+    return "", None
 
 
 def _to_wire(request: LLMRequest, *, stream: bool) -> wire.ChatCompletionRequest:

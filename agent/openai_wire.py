@@ -6,6 +6,8 @@ request fields are omitted on encode.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from agent.types import Usage
@@ -109,3 +111,22 @@ encoder = msgspec.json.Encoder()
 completion_decoder = msgspec.json.Decoder(ChatCompletion)
 chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
 embedding_decoder = msgspec.json.Decoder(EmbeddingResponse)
+
+
+def usage_from_dict(usage: dict[str, Any]) -> Usage:
+    """Our `Usage` from an OpenAI ``usage`` object (decoded JSON).
+
+    ``prompt_tokens`` already includes the cached ones. A translated Anthropic usage also
+    carries ``cache_creation_input_tokens``, which is billed at the cache-write price.
+    """
+    details = usage.get("prompt_tokens_details") or {}
+    return Usage(
+        prompt=_int(usage.get("prompt_tokens")),
+        cached_prompt=_int(details.get("cached_tokens")) if isinstance(details, dict) else 0,
+        cache_write=_int(usage.get("cache_creation_input_tokens")),
+        completion=_int(usage.get("completion_tokens")),
+    )
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

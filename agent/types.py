@@ -5,7 +5,7 @@ All are msgspec Structs so they encode to JSON (and into caches) without glue co
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -60,6 +60,12 @@ class LLMRequest(msgspec.Struct, frozen=True):
     max_tokens: int | None = None
     temperature: float = 0.0
     user: str | None = None
+    body: dict[str, Any] | None = None
+    """The caller's whole OpenAI Chat Completions body, when the request came from the wire:
+    providers then send it (model replaced, nothing else touched) instead of the fields above,
+    which remain a plain-text view for counting and routing."""
+    raw: bytes | None = None
+    """``body`` exactly as the caller sent it; forwarded as is when the model is unchanged."""
 
 
 class LLMResponse(msgspec.Struct, frozen=True):
@@ -73,6 +79,13 @@ class LLMResponse(msgspec.Struct, frozen=True):
     simulated: bool = False
     used_fallback: bool = False
     fallback_reason: str | None = None
+    payload: dict[str, Any] | None = None
+    """The ``chat.completion.chunk`` this piece came from, in OpenAI's shape (None for chunks
+    a client made up, e.g. a usage summary); ``raw`` is its JSON as the provider sent it."""
+    raw: bytes | None = None
+    completion: dict[str, Any] | None = None
+    """The whole ``chat.completion`` object in OpenAI's shape (every choice, tool calls,
+    logprobs, usage details), for callers that speak the wire; ``text`` is its first choice."""
 
 
 class StreamChunk(msgspec.Struct, frozen=True):
@@ -89,3 +102,7 @@ class StreamChunk(msgspec.Struct, frozen=True):
     simulated: bool = False
     used_fallback: bool = False
     fallback_reason: str | None = None
+    payload: dict[str, Any] | None = None
+    """The ``chat.completion.chunk`` this piece came from, in OpenAI's shape (None for chunks
+    a client made up, e.g. a usage summary); ``raw`` is its JSON as the provider sent it."""
+    raw: bytes | None = None

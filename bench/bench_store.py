@@ -44,8 +44,11 @@ async def _measure(store: TTLStore) -> dict[str, float]:
         for i in range(OPS)
     ]
     answer = CachedAnswer(
-        answer="x" * 1000, model="gpt-4o-mini", created_at=time.time(),
-        usage=Usage(prompt=120, completion=250), cost_usd_micros=168,
+        answer="x" * 1000,
+        model="gpt-4o-mini",
+        created_at=time.time(),
+        usage=Usage(prompt=120, completion=250),
+        cost_usd_micros=168,
     )
 
     async def store_one(i: int) -> object:
@@ -78,8 +81,10 @@ def main() -> None:
     print(f"Exact prompt cache ops/s ({OPS} ops each, 1 KB answers; Redis on loopback)")
     print(f"{'operation':>12} {'memory':>10} {'redis':>10} {'memory/redis':>13}")
     for name in memory:
-        print(f"{name:>12} {memory[name]:>10.0f} {redis[name]:>10.0f} "
-              f"{memory[name] / redis[name]:>13.1f}")
+        print(
+            f"{name:>12} {memory[name]:>10.0f} {redis[name]:>10.0f} "
+            f"{memory[name] / redis[name]:>13.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -64,6 +64,9 @@ class CachedAnswer(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     sources: list[str] = msgspec.field(default_factory=list)
     content_class: str = CLASS_DEFAULT
     tags: list[str] = msgspec.field(default_factory=list)
+    completion: dict[str, Any] | None = None
+    """The whole ``chat.completion`` as the provider sent it (every choice, tool calls,
+    logprobs, finish reasons), replayed as is to OpenAI-wire callers; None for ``/chat``."""
 
 
 class _KeyMaterial(msgspec.Struct, frozen=True):
@@ -134,6 +137,16 @@ class PromptCache:
         )
         digest = hashlib.sha256(self._key_encoder.encode(material)).hexdigest()
         return PROMPT_PREFIX + digest
+
+    def key_for_wire(self, *, tenant: str, model: str, protocol: str, material: bytes) -> str:
+        """The key of a wire request: ``material`` is the canonical encoding of every field
+        that can change the answer (the caller's body less transport-only fields)."""
+        digest = hashlib.sha256()
+        for part in (str(PROMPT_KEY_VERSION), protocol, tenant, model):
+            digest.update(part.encode())
+            digest.update(b"\x1f")
+        digest.update(material)
+        return PROMPT_PREFIX + digest.hexdigest()
 
     def ttl_for(self, content_class: str) -> float:
         """Seconds an answer of ``content_class`` lives; 0 means it is not cached."""

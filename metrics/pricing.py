@@ -84,6 +84,10 @@ class PriceTable:
         merged.update({name.lower(): price for name, price in overrides.items()})
         return PriceTable(merged)
 
+    def models(self) -> list[str]:
+        """Every model name with a price, in the order they were given."""
+        return list(self._prices)
+
     def price_for(self, model: str) -> ModelPrice | None:
         """The price of ``model``, or None when it is unknown."""
         name = model.lower().rsplit("/", 1)[-1]

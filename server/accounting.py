@@ -13,6 +13,7 @@ from collections import Counter
 
 import anyio
 
+from agent.core import Head, RunOutcome, Tail
 from agent.pipeline import ChatResponse, Meta, StreamOutcome
 from agent.pipeline.response import CacheDiagnostics
 from metrics.cost_tracker import CallRecord, CostTracker
@@ -146,6 +147,41 @@ def streamed_record(
         latency_ms=latency_ms,
         ttft_ms=outcome.latency_ms.get("ttft"),
         upstream_ms=outcome.latency_ms.get("llm"),
+    )
+
+
+def wire_record(
+    endpoint: str,
+    caller: Caller,
+    head: Head,
+    outcome: RunOutcome,
+    tail: Tail | None,
+    *,
+    streamed: bool,
+    latency_ms: float,
+) -> RequestRecord:
+    """The record of a wire request that reached the core, however it ended."""
+    status = outcome.status
+    return RequestRecord(
+        request_id=head.request_id,
+        endpoint=endpoint,
+        tenant=caller.tenant,
+        outcome=_OUTCOME_BY_STATUS.get(status, "error"),
+        error_code=(outcome.error_code or "upstream_error") if status == "failed" else None,
+        streamed=streamed,
+        tier=head.tier,
+        cache_layer=head.cache,
+        exact_lookup=_lookup(head.exact),
+        semantic_lookup=_lookup(head.semantic),
+        model=outcome.model or head.model,
+        usage=outcome.usage,
+        cost_usd_micros=outcome.cost_usd_micros,
+        cost_known=outcome.cost_known,
+        saved_usd_micros=tail.saved_usd_micros if tail is not None else 0,
+        used_fallback=tail.used_fallback if tail is not None else False,
+        latency_ms=latency_ms,
+        ttft_ms=outcome.ttft_ms,
+        upstream_ms=outcome.upstream_ms,
     )
 
 

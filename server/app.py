@@ -20,9 +20,18 @@ from agent.http import create_http_session
 from server.async_library import asyncio_declared
 from server.composition import Components, build_components
 from server.config import load_settings, metrics_multiprocess_dir
-from server.errors import install_error_handlers
+from server.error_handlers import install_error_handlers
 from server.logging_setup import configure_logging
-from server.routes import admin, chat, health, openai_compat, page, stats, stream
+from server.routes import (
+    admin,
+    chat,
+    chat_completions,
+    health,
+    openai_compat,
+    page,
+    stats,
+    stream,
+)
 from server.settings import Settings
 
 log = logging.getLogger("frugal.server")
@@ -69,8 +78,9 @@ def create_app(settings: Settings, *, metrics_dir: str | None = None) -> Starlet
             Route("/", page.index, methods=["GET"]),
             Route("/chat", chat.post_chat, methods=["POST"]),
             Route("/chat/stream", stream.chat_stream, methods=["GET"]),
-            Route("/v1/chat/completions", openai_compat.chat_completions, methods=["POST"]),
+            Route("/v1/chat/completions", chat_completions.chat_completions, methods=["POST"]),
             Route("/v1/models", openai_compat.list_models, methods=["GET"]),
+            Route("/v1/models/{model:path}", openai_compat.get_model, methods=["GET"]),
             Route("/dashboard", page.dashboard, methods=["GET"]),
             Route("/stats", stats.get_stats, methods=["GET"]),
             Route("/metrics", stats.get_metrics, methods=["GET"]),

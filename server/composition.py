@@ -16,6 +16,8 @@ import anyio
 import redis.asyncio as redis
 
 from agent.base import Embedder, LLMClient
+from agent.core import CompletionCore, CorePolicy
+from agent.core.cache_policy import WireCache
 from agent.embedders import BatchEmbedder, MiniLMEmbedder
 from agent.history import ConversationHistory
 from agent.knowledge import KnowledgeBase
@@ -57,6 +59,8 @@ class Components:
     """What the routes use; built once per process."""
 
     agent: Agent
+    core: CompletionCore
+    core_policy: CorePolicy
     llm: LLMClient
     store: TTLStore
     prompt_cache: PromptCache
@@ -85,14 +89,15 @@ async def build_components(
             open_cost_control(settings, client, session, metrics=metrics)
         )
         embedder, unknown_ratio = await _open_embedder(settings, session, stack)
+        ttl_by_class = {
+            CLASS_FAQ: settings.cache.ttl_faq_s,
+            CLASS_DEFAULT: settings.cache.ttl_default_s,
+            CLASS_REALTIME: settings.cache.ttl_realtime_s,
+            CLASS_SHORT: TTL_SHORT_S,
+        }
         prompt_cache = PromptCache(
             store,
-            ttl_by_class={
-                CLASS_FAQ: settings.cache.ttl_faq_s,
-                CLASS_DEFAULT: settings.cache.ttl_default_s,
-                CLASS_REALTIME: settings.cache.ttl_realtime_s,
-                CLASS_SHORT: TTL_SHORT_S,
-            },
+            ttl_by_class=ttl_by_class,
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
         )
         semantic, replicator = await _open_semantic_cache(
@@ -100,9 +105,10 @@ async def build_components(
         )
         tools = await _build_tools(embedder, settings.agent.allowed_risky_tools)
         a = settings.agent
+        router = await _build_router(settings, embedder)
         agent = Agent(
             llm=llm,
-            router=await _build_router(settings, embedder),
+            router=router,
             cheap_model=settings.models.cheap,
             strong_model=settings.models.strong,
             costs=cost.prices,
@@ -126,8 +132,38 @@ async def build_components(
             semantic_max_turns=settings.cache.semantic_max_turns,
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
         )
+        core_policy = CorePolicy(
+            cheap_model=models.cheap,
+            strong_model=models.strong,
+            fallback_models=(models.fallback,),
+        )
+        core = CompletionCore(
+            llm=llm,
+            router=router,
+            costs=cost.prices,
+            budget=cost.budget,
+            cache=WireCache(
+                prompt_cache if settings.cache.exact_enabled else None,
+                semantic,
+                cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
+                cache_multiple_choices=settings.cache.cache_multiple_choices,
+                semantic_max_turns=settings.cache.semantic_max_turns,
+                ttl_by_class=ttl_by_class,
+            ),
+            policy=core_policy,
+        )
         yield Components(
-            agent, llm, store, prompt_cache, semantic, embedder, client, replicator, cost
+            agent,
+            core,
+            core_policy,
+            llm,
+            store,
+            prompt_cache,
+            semantic,
+            embedder,
+            client,
+            replicator,
+            cost,
         )
 
 

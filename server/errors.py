@@ -10,9 +10,6 @@ import logging
 import math
 
 import msgspec
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
 
 from agent.errors import AgentError, BudgetExceeded, InvalidRequest, ProviderError, RateLimited
@@ -40,6 +37,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "body_too_large": 413,
     "unauthorized": 401,
     "not_found": 404,
+    "model_not_found": 404,
+    "invalid_model": 400,
     "method_not_allowed": 405,
     "rate_limited": 429,
     "budget_exceeded": 503,
@@ -129,23 +128,3 @@ def response_for_exception(exc: BaseException, *, request_id: str | None = None)
     if request_id:
         headers = {**headers, "x-request-id": request_id}
     return error_response(code, message, headers)
-
-
-async def _handle_exception(request: Request, exc: Exception) -> Response:
-    return response_for_exception(exc)
-
-
-async def _handle_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
-        exc.status_code, "invalid_request"
-    )
-    response = error_response(code, str(exc.detail), dict(exc.headers or {}))
-    response.status_code = exc.status_code
-    return response
-
-
-def install_error_handlers(app: Starlette) -> None:
-    """Register the one handler for API errors, HTTP errors and anything unexpected."""
-    app.add_exception_handler(HTTPException, _handle_http_exception)
-    app.add_exception_handler(Exception, _handle_exception)

@@ -159,6 +159,7 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
     ttl_realtime_s: float = 0.0
     memory_max_entries: int = 100_000
     cache_nonzero_temperature: bool = False
+    cache_multiple_choices: bool = False
 
     def __post_init__(self) -> None:
         _check(0.0 < self.semantic_threshold <= 1.0, "semantic_threshold", "in (0, 1]")

@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, Sequence
 import anyio
 
 from agent.base import LLMClient
+from agent.core.clock import StageClock
 from agent.history import ConversationHistory, HistoryRecord
 from agent.pipeline.answer_cache import AnswerCache, CacheRead, CacheScope, Invalidation
 from agent.pipeline.costing import BudgetHook, CostModel, NoBudget, bill, routing_savings
@@ -31,7 +32,7 @@ from agent.pipeline.response import (
     StreamEvent,
     StreamOutcome,
 )
-from agent.pipeline.run import Iterations, Run, StageClock
+from agent.pipeline.run import Iterations, Run
 from agent.pipeline.shaping import cache_route, diagnostics, sources_and_tags, tool_traces
 from agent.pipeline.streaming import stream_events
 from agent.tokens import count_message_tokens

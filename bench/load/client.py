@@ -147,6 +147,7 @@ _error_event = msgspec.json.Decoder(_ErrorDetail)
 _chat_answer = msgspec.json.Decoder(_ChatAnswer)
 _meta = msgspec.json.Decoder(_Meta)
 _completion = msgspec.json.Decoder(_Completion)
+_frugal_comment = msgspec.json.Decoder(_FrugalInfo)
 _stats = msgspec.json.Decoder(_Stats)
 _models = msgspec.json.Decoder(_ModelList)
 
@@ -356,9 +357,14 @@ class Client:
         return answer
 
     async def _read_chunks(self, response: aiohttp.ClientResponse, answer: _Answer) -> bool:
-        async for event in iter_sse_events(response, provider="frugal"):
+        async for event in iter_sse_events(response, provider="frugal", comments=True):
             if event.data == "[DONE]":
                 return True
+            if event.event == "comment":
+                if event.data.startswith("frugal "):
+                    info = _frugal_comment.decode(event.data.removeprefix("frugal "))
+                    _take_completion(_Completion(frugal=info), answer)
+                continue
             chunk = _completion.decode(event.data)
             if chunk.error is not None:
                 answer.fail(chunk.error.code)

@@ -1,0 +1,59 @@
+"""What the core yields: `Head` before anything is sent, `Piece`s, then `Tail`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agent.types import Usage
+
+CacheLayer = Literal["exact", "semantic"]
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Who answers and from where, known before the first byte: the model the request goes
+    to (after routing), its tier (``cheap``, ``strong``, ``explicit`` or ``cache``), why, and
+    the cache layer on a hit."""
+
+    request_id: str
+    model: str
+    tier: str
+    reason: str
+    cache: CacheLayer | None
+    exact: str = "disabled"
+    semantic: str = "disabled"
+    """What each cache layer said: ``hit``, ``miss``, ``disabled`` or ``skipped:<why>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One ``chat.completion.chunk`` of a stream: ``raw`` is the provider's JSON to relay as
+    is (None when the core made the chunk, e.g. a cache replay), ``chunk`` its decoded form.
+    ``usage_only`` marks the usage chunk the gateway asked for on the caller's behalf."""
+
+    chunk: dict[str, Any]
+    raw: bytes | None = None
+    usage_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """The end of a successful call: the whole completion (assembled from the pieces of a
+    stream) and its accounting. Money is integer micro-USD."""
+
+    completion: dict[str, Any]
+    model: str
+    usage: Usage
+    cost_usd_micros: int
+    cost_known: bool
+    saved_usd_micros: int
+    used_fallback: bool
+    fallback_reason: str | None
+    finish_reasons: tuple[str | None, ...]
+    simulated: bool
+    cache_write: str
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+
+CoreEvent = Head | Piece | Tail

@@ -1,0 +1,180 @@
+"""`CompletionRequest`: a caller's OpenAI Chat Completions body, as the core carries it.
+
+Only the fields Frugal acts on are decoded into a typed view (model, messages, stream,
+sampling, n, max tokens); the whole body travels on as the caller sent it, unknown fields
+included, so the provider receives it unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from agent.errors import InvalidRequest
+from agent.types import Message
+
+MAX_MODEL_CHARS: Final = 256
+MAX_N: Final = 128
+_MODEL_NAME: Final = re.compile(r"[A-Za-z0-9._:/@+-]+")
+# msgspec names the failing field at the end of its message: "... - at `$.messages[0].role`"
+_PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+
+
+class InvalidParam(InvalidRequest):
+    """A request field Frugal must understand is malformed; ``param`` names it."""
+
+    def __init__(self, message: str, *, param: str | None, reason: str = "invalid_request"):
+        super().__init__(message, reason=reason)
+        self.param = param
+
+
+class _MessageView(msgspec.Struct, frozen=True):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[Any] | None = None
+
+
+class _StreamOptions(msgspec.Struct, frozen=True):
+    include_usage: bool | None = None
+
+
+class _BodyView(msgspec.Struct, frozen=True):
+    # Lenient: every field not named here is ignored by the view (and kept in the body).
+    model: str
+    messages: list[_MessageView]
+    stream: bool | None = None
+    stream_options: _StreamOptions | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    n: int | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    tools: list[Any] | None = None
+
+
+_view_decoder: Final = msgspec.json.Decoder(_BodyView)
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    """One chat completion on its way through the core.
+
+    ``body`` is the caller's decoded JSON (every field), ``raw`` its exact bytes; ``model``
+    the requested name (``auto`` or an alias lets the router choose). ``messages`` is a
+    plain-text view of the conversation (content parts' text joined) for token counts,
+    routing and the semantic cache. ``temperature`` is None when the caller left it to the
+    provider's default (1 for OpenAI and Anthropic).
+    """
+
+    body: dict[str, Any]
+    raw: bytes | None
+    model: str
+    messages: tuple[Message, ...]
+    stream: bool
+    include_usage: bool
+    temperature: float | None
+    seed: int | None
+    n: int
+    max_tokens: int | None
+    text_only: bool
+    has_tools: bool
+    tenant: str = "default"
+    cache: str = "default"
+    user_id: str | None = None
+
+
+def decode_completion_request(
+    raw: bytes, *, tenant: str = "default", cache: str = "default"
+) -> CompletionRequest:
+    """Decode ``raw``; raises `InvalidParam` naming the first field Frugal cannot act on."""
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise InvalidParam(f"the body is not valid JSON: {exc}", param=None) from exc
+    if not isinstance(body, dict):
+        raise InvalidParam("the body must be a JSON object", param=None)
+    try:
+        view = _view_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        found = _PATH.search(str(exc))
+        param = found.group("path") if found else None
+        raise InvalidParam(_without_path(str(exc)), param=param) from exc
+    return from_view(body, raw, view, tenant=tenant, cache=cache)
+
+
+def from_view(
+    body: dict[str, Any], raw: bytes | None, view: _BodyView, *, tenant: str, cache: str
+) -> CompletionRequest:
+    check_model_name(view.model)
+    if not view.messages:
+        raise InvalidParam("messages must hold at least one message", param="messages")
+    n = 1 if view.n is None else view.n
+    if not 1 <= n <= MAX_N:
+        raise InvalidParam(f"n must be between 1 and {MAX_N}", param="n")
+    if view.temperature is not None and not 0.0 <= view.temperature <= 2.0:
+        raise InvalidParam("temperature must be between 0 and 2", param="temperature")
+    max_tokens = view.max_completion_tokens or view.max_tokens
+    if max_tokens is not None and max_tokens < 1:
+        param = "max_completion_tokens" if view.max_completion_tokens else "max_tokens"
+        raise InvalidParam(f"{param} must be at least 1", param=param)
+    messages, text_only = _text_view(view.messages)
+    user = body.get("user")
+    return CompletionRequest(
+        body=body,
+        raw=raw,
+        model=view.model,
+        messages=messages,
+        stream=bool(view.stream),
+        include_usage=bool(view.stream_options and view.stream_options.include_usage),
+        temperature=view.temperature,
+        seed=view.seed,
+        n=n,
+        max_tokens=max_tokens,
+        text_only=text_only,
+        has_tools=bool(view.tools),
+        tenant=tenant,
+        cache=cache,
+        user_id=user if isinstance(user, str) else None,
+    )
+
+
+def check_model_name(model: str) -> None:
+    """Refuse names no provider could mean before anything is forwarded: empty, longer than
+    256 characters, or holding whitespace, control or other unexpected characters."""
+    if not model:
+        raise InvalidParam("model must not be empty", param="model", reason="invalid_model")
+    if len(model) > MAX_MODEL_CHARS or _MODEL_NAME.fullmatch(model) is None:
+        raise InvalidParam(
+            f"model must be at most {MAX_MODEL_CHARS} characters of letters, digits and ._:/@+-",
+            param="model",
+            reason="invalid_model",
+        )
+
+
+def _text_view(messages: list[_MessageView]) -> tuple[tuple[Message, ...], bool]:
+    out: list[Message] = []
+    text_only = True
+    for m in messages:
+        role = "system" if m.role == "developer" else m.role
+        if role not in ("system", "user", "assistant", "tool"):
+            raise InvalidParam(f"unknown message role {m.role!r}", param="messages.role")
+        if m.tool_calls or role == "tool":
+            text_only = False
+        content = m.content
+        if isinstance(content, list):
+            texts = []
+            for part in content:
+                if part.get("type") == "text" and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                else:
+                    text_only = False
+            content = "\n".join(texts)
+        out.append(Message(role, content or ""))  # type: ignore[arg-type]  # checked above
+    return tuple(out), text_only
+
+
+def _without_path(message: str) -> str:
+    return _PATH.sub("", message)

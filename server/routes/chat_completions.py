@@ -1,0 +1,255 @@
+"""``POST /v1/chat/completions``: the OpenAI Chat Completions wire, through the core.
+
+The caller's body reaches the provider unchanged (its exact bytes when the model is not
+rerouted); answers come back as the provider sent them. Frugal's own information rides in
+``x-frugal-*`` headers (and, on whole answers, a ``frugal`` object the SDKs keep as an extra
+attribute). A stream relays the provider's chunks byte for byte. Errors are raised to the
+app's one handler, which answers in OpenAI's shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from agent.core import CompletionRequest, Head, Piece, RunOutcome, Tail, decode_completion_request
+from agent.core.events import CoreEvent
+from agent.errors import ModelNotFound
+from agent.tokens import count_message_tokens
+from agent.types import Usage
+from metrics.rate_limit import RateLimitExceeded, rate_limit_headers
+from server.accounting import wire_record
+from server.auth import Caller
+from server.errors import APIError
+from server.openai_errors import error_event
+from server.routes.admission import account_failure, elapsed_ms, identify
+from server.routes.body import read_limited_body
+
+if TYPE_CHECKING:
+    from server.app import AppState
+
+log = logging.getLogger("frugal.server")
+
+ENDPOINT: Final = "chat_completions"
+CACHE_HEADER: Final = "x-frugal-cache"
+CACHE_MODES: Final = ("default", "no-cache", "no-store")
+_DONE_LINE: Final = b"data: [DONE]\n\n"
+_encoder: Final = msgspec.json.Encoder()
+
+
+async def chat_completions(request: Request) -> Response:
+    """Answer one chat completion, whole or as a server-sent event stream."""
+    state: AppState = request.app.state.frugal
+    started = time.perf_counter()
+    caller = None
+    try:
+        caller = identify(state, request)
+        raw = await read_limited_body(request, state.settings.server.max_body_bytes)
+        cache = request.headers.get(CACHE_HEADER, "default")
+        if cache not in CACHE_MODES:
+            raise APIError(
+                "bad_cache_mode", f"{CACHE_HEADER} must be one of {', '.join(CACHE_MODES)}"
+            )
+        wire = decode_completion_request(raw, tenant=caller.tenant, cache=cache)
+        check_model(state, wire.model)
+        limit_headers = await admit(state, caller, wire)
+        outcome = RunOutcome()
+        events = state.components.core.run(wire, outcome)
+        head = await _first(events)
+    except Exception as exc:
+        await account_failure(state, ENDPOINT, caller, exc, started)
+        raise
+    headers = {**limit_headers, **head_headers(head)}
+    if wire.stream:
+        return StreamingResponse(
+            _relay(state, events, head, outcome, caller, started, wire),
+            media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    try:
+        async with aclosing(events):
+            tail = await _drain(events)
+    except Exception:
+        await state.components.cost.accounting.finish(
+            wire_record(
+                ENDPOINT,
+                caller,
+                head,
+                outcome,
+                None,
+                streamed=False,
+                latency_ms=elapsed_ms(started),
+            ),
+            caller,
+        )
+        raise
+    await state.components.cost.accounting.finish(
+        wire_record(
+            ENDPOINT, caller, head, outcome, tail, streamed=False, latency_ms=elapsed_ms(started)
+        ),
+        caller,
+    )
+    body = {**tail.completion, "frugal": frugal_info(head, tail)}
+    return Response(
+        _encoder.encode(body),
+        media_type="application/json",
+        headers={**headers, **tail_headers(tail)},
+    )
+
+
+def check_model(state: AppState, model: str) -> None:
+    """404 ``model_not_found`` for a model the gateway does not serve."""
+    if model in state.components.core_policy.auto_models:
+        return
+    if state.components.cost.prices.cost_usd_micros(model, Usage(prompt=1)) is None:
+        raise ModelNotFound(model)
+
+
+async def admit(state: AppState, caller: Caller, wire: CompletionRequest) -> dict[str, str]:
+    """Count the request against the caller's inbound rate limit; the headers to send."""
+    cost = state.components.cost
+    limiter = cost.limiter
+    if limiter is None:
+        return {}
+    tokens = 0
+    if cost.rate_limits.tokens is not None:
+        tokens = count_message_tokens(wire.messages, state.settings.models.cheap)
+    decision = await limiter.check(caller.subject, tokens)
+    if not decision.allowed:
+        raise RateLimitExceeded(decision)
+    return rate_limit_headers(decision)
+
+
+def head_headers(head: Head) -> dict[str, str]:
+    """What is known before the first byte: cache layer, model, route, request id."""
+    return {
+        CACHE_HEADER: head.cache or "miss",
+        "x-frugal-model": head.model,
+        "x-frugal-route": head.tier,
+        "x-frugal-request-id": head.request_id,
+        "x-request-id": head.request_id,
+    }
+
+
+def tail_headers(tail: Tail) -> dict[str, str]:
+    """What is known once the answer is complete: cost and fallback."""
+    headers = {
+        "x-frugal-cost-usd-micros": str(tail.cost_usd_micros),
+        "x-frugal-model": tail.model,
+    }
+    if tail.used_fallback:
+        headers["x-frugal-fallback"] = f"{tail.model}; reason={tail.fallback_reason or 'unknown'}"
+    return headers
+
+
+def frugal_info(head: Head, tail: Tail) -> dict[str, Any]:
+    """The ``frugal`` extension object: what the request cost and saved, and from where."""
+    return {
+        "cost_usd_micros": tail.cost_usd_micros,
+        "cost_known": tail.cost_known,
+        "saved_usd_micros": tail.saved_usd_micros,
+        "cache": head.cache or "miss",
+        "route": head.tier,
+        "model": tail.model,
+        "used_fallback": tail.used_fallback,
+        "request_id": head.request_id,
+    }
+
+
+def failed_info(head: Head, outcome: RunOutcome) -> dict[str, Any]:
+    """The ``frugal`` object of a stream that broke: what was billed for it."""
+    return {
+        "cost_usd_micros": outcome.cost_usd_micros,
+        "cost_known": outcome.cost_known,
+        "saved_usd_micros": 0,
+        "cache": head.cache or "miss",
+        "route": head.tier,
+        "model": outcome.model or head.model,
+        "used_fallback": False,
+        "request_id": head.request_id,
+        "error": outcome.error_code,
+    }
+
+
+def _frugal_comment(info: dict[str, Any]) -> bytes:
+    # An SSE comment: every SSE client skips it, so the provider's stream stays as it was,
+    # while a caller that wants the cost reads it here (headers left before it was known).
+    return b": frugal " + _encoder.encode(info) + b"\n\n"
+
+
+async def _first(events: AsyncGenerator[CoreEvent, None]) -> Head:
+    try:
+        head = await anext(events)
+    except BaseException:
+        await events.aclose()
+        raise
+    if not isinstance(head, Head):
+        await events.aclose()
+        raise RuntimeError(f"the core began with {type(head).__name__}, not Head")
+    return head
+
+
+async def _drain(events: AsyncGenerator[CoreEvent, None]) -> Tail:
+    async for event in events:
+        if isinstance(event, Tail):
+            return event
+    raise RuntimeError("the core ended without a Tail")
+
+
+async def _relay(
+    state: AppState,
+    events: AsyncGenerator[CoreEvent, None],
+    head: Head,
+    outcome: RunOutcome,
+    caller: Caller,
+    started: float,
+    wire: CompletionRequest,
+) -> AsyncGenerator[bytes, None]:
+    # The provider's bytes go out as they came; the core reads usage and the end on the side.
+    # Whatever ends the stream (done, provider failure, client gone), it is accounted once.
+    tail: Tail | None = None
+    try:
+        async with aclosing(events):
+            try:
+                async for event in events:
+                    if isinstance(event, Piece):
+                        yield b"data: " + (event.raw or _encoder.encode(event.chunk)) + b"\n\n"
+                    elif isinstance(event, Tail):
+                        tail = event
+            except Exception as exc:
+                log.warning("stream %s failed: %s", head.request_id, exc)
+                await _account(state, caller, head, outcome, None, started)
+                yield error_event(exc)
+                yield _frugal_comment(failed_info(head, outcome))
+                return
+        await _account(state, caller, head, outcome, tail, started)
+        if tail is not None:
+            yield _frugal_comment(frugal_info(head, tail))
+        yield _DONE_LINE
+    finally:
+        if outcome.status not in ("completed", "failed"):
+            await _account(state, caller, head, outcome, tail, started)
+
+
+async def _account(
+    state: AppState,
+    caller: Caller,
+    head: Head,
+    outcome: RunOutcome,
+    tail: Tail | None,
+    started: float,
+) -> None:
+    if outcome.accounted:
+        return
+    outcome.accounted = True
+    record = wire_record(
+        ENDPOINT, caller, head, outcome, tail, streamed=True, latency_ms=elapsed_ms(started)
+    )
+    await state.components.cost.accounting.finish(record, caller)
