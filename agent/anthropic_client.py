@@ -7,6 +7,7 @@ from contextlib import aclosing
 
 import aiohttp
 
+from agent import anthropic_body
 from agent import anthropic_wire as wire
 from agent.errors import ProviderError, UpstreamError
 from agent.http import (
@@ -20,17 +21,7 @@ from agent.http import (
 from agent.types import LLMRequest, LLMResponse, StreamChunk
 
 # The HTTP status Anthropic uses for each error type, so stream `error` events map like bodies.
-_ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
+_ERROR_STATUS = anthropic_body.ERROR_STATUS
 # Stop reasons in OpenAI's words, so callers see one vocabulary whichever provider answered.
 _FINISH_REASON = {
     "end_turn": "stop",
@@ -83,7 +74,29 @@ class AnthropicClient:
         return self._name
 
     async def generate(self, request: LLMRequest) -> LLMResponse:
-        """Return the whole answer; raises a `ProviderError` subclass on any failure."""
+        """Return the whole answer; raises a `ProviderError` subclass on any failure.
+
+        A request carrying a caller's OpenAI ``body`` is translated to the Messages API and
+        answered with the whole completion in OpenAI's shape (`agent.anthropic_body`).
+        """
+        if request.body is not None:
+            body = anthropic_body.encode_request(
+                request,
+                request.body,
+                provider=self._name,
+                max_tokens=self._default_max_tokens,
+                stream=False,
+            )
+            with map_aiohttp_errors(self._name):
+                async with self._session.post(
+                    self._url,
+                    data=body,
+                    headers=self._headers,
+                    timeout=json_timeout(self._session, self._timeout_s),
+                ) as response:
+                    await raise_for_status(response, provider=self._name)
+                    raw = await response.read()
+            return anthropic_body.decode_response(raw, request, provider=self._name)
         body = wire.encoder.encode(self._to_wire(request, stream=False))
         with map_aiohttp_errors(self._name):
             async with self._session.post(
@@ -112,7 +125,18 @@ class AnthropicClient:
         ``message_stop`` raises `UpstreamError`. Closing the iterator early closes the
         upstream connection.
         """
-        body = wire.encoder.encode(self._to_wire(request, stream=True))
+        if request.body is not None:
+            body = anthropic_body.encode_request(
+                request,
+                request.body,
+                provider=self._name,
+                max_tokens=self._default_max_tokens,
+                stream=True,
+            )
+            read = self._read_translated
+        else:
+            body = wire.encoder.encode(self._to_wire(request, stream=True))
+            read = self._read_stream
         chunks = post_stream(
             self._session,
             self._url,
@@ -120,11 +144,16 @@ class AnthropicClient:
             headers=self._headers,
             timeout_s=self._timeout_s,
             provider=self._name,
-            read=lambda response: self._read_stream(response, request),
+            read=lambda response: read(response, request),
         )
         async with aclosing(chunks):
             async for chunk in chunks:
                 yield chunk
+
+    def _read_translated(
+        self, response: aiohttp.ClientResponse, request: LLMRequest
+    ) -> AsyncGenerator[StreamChunk, None]:
+        return anthropic_body.read_stream(response, request, provider=self._name)
 
     async def _read_stream(
         self, response: aiohttp.ClientResponse, request: LLMRequest

@@ -158,3 +158,15 @@ class ModelNotFound(AgentError):
         )
         self.model = model
         self.param = "model"
+
+
+class UntranslatableRequest(BadRequest):
+    """The request uses a field the model's provider cannot express (e.g. ``n`` on
+    Anthropic); ``param`` names it. Raised before anything is sent."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, provider: str, param: str) -> None:
+        super().__init__(message, provider=provider, status=400)
+        self.param = param
+        self.upstream_message = message
