@@ -27,6 +27,8 @@ TAG_PREFIX: Final = "tag:"
 
 # Semantic cache entries and the stream that announces them to other replicas.
 SEM_PREFIX: Final = "sem:"
+# Cached ``/v1/embeddings`` responses: EMBEDDINGS_PREFIX + sha256 hex of the request.
+EMBEDDINGS_PREFIX: Final = "emb:"
 SEM_STREAM: Final = "sem:stream"
 
 # Conversation history, cost counters, budgets and rate-limit windows.

@@ -18,6 +18,12 @@ import redis.asyncio as redis
 from agent.base import Embedder, LLMClient
 from agent.core import CompletionCore, CorePolicy
 from agent.core.cache_policy import WireCache
+from agent.core.embeddings import (
+    EmbeddingsBackend,
+    EmbeddingsCore,
+    LocalEmbeddings,
+    ProviderEmbeddings,
+)
 from agent.embedders import BatchEmbedder, MiniLMEmbedder
 from agent.history import ConversationHistory
 from agent.knowledge import KnowledgeBase
@@ -60,6 +66,7 @@ class Components:
 
     agent: Agent
     core: CompletionCore
+    embeddings: EmbeddingsCore
     core_policy: CorePolicy
     llm: LLMClient
     store: TTLStore
@@ -152,9 +159,17 @@ async def build_components(
             ),
             policy=core_policy,
         )
+        embeddings = EmbeddingsCore(
+            backends=_local_embeddings(embedder, settings),
+            default=_provider_embeddings(settings, session),
+            costs=cost.prices,
+            store=store if settings.cache.exact_enabled else None,
+            ttl_s=settings.cache.ttl_default_s,
+        )
         yield Components(
             agent,
             core,
+            embeddings,
             core_policy,
             llm,
             store,
@@ -165,6 +180,27 @@ async def build_components(
             replicator,
             cost,
         )
+
+
+def _local_embeddings(embedder: Embedder, settings: Settings) -> dict[str, EmbeddingsBackend]:
+    # The gateway's own embedder answers for its model name when it runs locally.
+    if settings.embedder.backend != "local":
+        return {}
+    return {settings.embedder.model: LocalEmbeddings(embedder, model=settings.embedder.model)}
+
+
+def _provider_embeddings(
+    settings: Settings, session: aiohttp.ClientSession
+) -> EmbeddingsBackend | None:
+    p = settings.providers
+    if settings.uses_simulated_provider or not (p.openai_api_key or p.openai_base_url):
+        return None
+    return ProviderEmbeddings(
+        session,
+        base_url=p.openai_base_url or OPENAI_DEFAULT_BASE_URL,
+        api_key=p.openai_api_key or "",
+        timeout_s=p.read_timeout_s,
+    )
 
 
 async def _open_store(
