@@ -21,7 +21,7 @@ import anyio
 import msgspec
 import numpy as np
 
-from agent.base import Embedder
+from cache.base import Embedder
 from cache.normalize import normalize_text
 from cache.semantic_cache import AcceptRule
 
@@ -74,7 +74,7 @@ async def calibrate(
 ) -> list[CalibrationRow]:
     """Judge every pair at every threshold with the cache's `AcceptRule`; one row per threshold.
 
-    Raises `agent.errors.EmbeddingError` when the embedder fails.
+    Raises `cache.errors.EmbeddingError` when the embedder fails.
     """
     left = [normalize_text(p.a) for p in pairs]
     right = [normalize_text(p.b) for p in pairs]

@@ -12,6 +12,7 @@ import msgspec
 
 from agent.pipeline.request import ChatRequest
 from agent.types import Usage
+from metrics.reservation import Reservation as Reservation
 
 
 @runtime_checkable
@@ -21,13 +22,6 @@ class CostModel(Protocol):
     def cost_usd_micros(self, model: str, usage: Usage) -> int | None:
         """Integer micro-USD for ``usage`` on ``model``; None when the model has no price."""
         ...
-
-
-class Reservation(msgspec.Struct, frozen=True):
-    """A hold on budget made before a request runs; ``token`` is the hook's own handle."""
-
-    reserved_usd_micros: int
-    token: str = ""
 
 
 @runtime_checkable
