@@ -61,9 +61,10 @@ test: $(DEV_STAMP) redis-server chromium
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check agent cache router metrics server tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

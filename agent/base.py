@@ -1,14 +1,18 @@
-"""The seams of the ``agent`` package: one small protocol each."""
+"""The seams of the ``agent`` package: one small protocol each.
+
+`Embedder` is defined in `cache.base` (the semantic cache and the router consume it too) and
+re-exported here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
 from agent.types import LLMRequest, LLMResponse, StreamChunk
+from cache.base import Embedder
+
+__all__ = ["Embedder", "LLMClient"]
 
 
 @runtime_checkable
@@ -32,27 +36,5 @@ class LLMClient(Protocol):
 
         Raises a `ProviderError` subclass from the iterator when the call fails; closing the
         iterator early (client went away) closes the upstream connection.
-        """
-        ...
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors."""
-
-    @property
-    def name(self) -> str:
-        """Model label, part of every semantic-cache key so vectors of two models never mix."""
-        ...
-
-    @property
-    def dim(self) -> int:
-        """Length of each vector."""
-        ...
-
-    async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Return a ``(len(texts), dim)`` matrix, row *i* for ``texts[i]``.
-
-        Raises `agent.errors.EmbeddingError` (with the failed indexes) when it cannot.
         """
         ...

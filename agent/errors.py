@@ -2,15 +2,36 @@
 
 Every adapter translates its transport's exceptions into these, once, with ``raise ... from``:
 no aiohttp exception leaves ``agent/``.
+
+Three kinds are defined lower down, where the packages that raise them can see them, and are
+re-exported here: `AgentError` and `EmbeddingError` in `cache.errors` (the semantic cache and the
+router consume embedders), `BudgetExceeded` in `metrics.budget_errors` (next to its subclasses).
 """
 
 from __future__ import annotations
 
+from cache.errors import AgentError, EmbeddingError
+from metrics.budget_errors import BudgetExceeded
 
-class AgentError(Exception):
-    """Base of every error raised by the ``agent`` package."""
-
-    code = "agent_error"
+__all__ = [
+    "AgentError",
+    "AuthError",
+    "BadRequest",
+    "BudgetExceeded",
+    "CircuitOpen",
+    "ContextLengthExceeded",
+    "EmbeddingError",
+    "InvalidRequest",
+    "IterationLimitExceeded",
+    "ModelNotFound",
+    "ProtocolError",
+    "ProviderError",
+    "RateLimited",
+    "StreamInterrupted",
+    "UntranslatableRequest",
+    "UpstreamError",
+    "UpstreamTimeout",
+]
 
 
 class ProviderError(AgentError):
@@ -110,16 +131,6 @@ class StreamInterrupted(ProviderError):
         self.cause = cause
 
 
-class EmbeddingError(AgentError):
-    """Embedding failed; ``failed_indexes`` lists the inputs that got no vector."""
-
-    code = "embedding_failed"
-
-    def __init__(self, message: str, *, failed_indexes: list[int] | None = None) -> None:
-        super().__init__(message)
-        self.failed_indexes = failed_indexes or []
-
-
 class InvalidRequest(AgentError):
     """A chat request the pipeline refuses before doing any work.
 
@@ -133,12 +144,6 @@ class InvalidRequest(AgentError):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-class BudgetExceeded(AgentError):
-    """The caller's (or the service's) spending budget cannot cover the request."""
-
-    code = "budget_exceeded"
 
 
 class IterationLimitExceeded(AgentError):

@@ -1,50 +1,19 @@
 """Value types shared by every LLM client: requests, responses, stream chunks and usage.
 
 All are msgspec Structs so they encode to JSON (and into caches) without glue code.
+`Message`, `Role` and `Usage` are defined in `cache.types` (every layer needs them) and
+re-exported here.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
-Role = Literal["system", "user", "assistant", "tool"]
+from cache.types import Message, Role, Usage
 
-
-class Message(msgspec.Struct, frozen=True):
-    """One chat turn."""
-
-    role: Role
-    content: str
-
-
-class Usage(msgspec.Struct, frozen=True):
-    """Token counts of one call, split into the four buckets providers bill differently.
-
-    ``prompt`` counts every input token, including ``cached_prompt`` (served from the
-    provider's prompt cache) and ``cache_write`` (Anthropic's cache creation).
-    ``estimated`` is true when the counts come from our tokenizer, not the provider.
-    """
-
-    prompt: int = 0
-    cached_prompt: int = 0
-    cache_write: int = 0
-    completion: int = 0
-    estimated: bool = False
-
-    @property
-    def total(self) -> int:
-        return self.prompt + self.completion
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            prompt=self.prompt + other.prompt,
-            cached_prompt=self.cached_prompt + other.cached_prompt,
-            cache_write=self.cache_write + other.cache_write,
-            completion=self.completion + other.completion,
-            estimated=self.estimated or other.estimated,
-        )
+__all__ = ["LLMRequest", "LLMResponse", "Message", "Role", "StreamChunk", "Usage"]
 
 
 class LLMRequest(msgspec.Struct, frozen=True):
@@ -79,10 +48,6 @@ class LLMResponse(msgspec.Struct, frozen=True):
     simulated: bool = False
     used_fallback: bool = False
     fallback_reason: str | None = None
-    payload: dict[str, Any] | None = None
-    """The ``chat.completion.chunk`` this piece came from, in OpenAI's shape (None for chunks
-    a client made up, e.g. a usage summary); ``raw`` is its JSON as the provider sent it."""
-    raw: bytes | None = None
     completion: dict[str, Any] | None = None
     """The whole ``chat.completion`` object in OpenAI's shape (every choice, tool calls,
     logprobs, usage details), for callers that speak the wire; ``text`` is its first choice."""

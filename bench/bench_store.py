@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from agent.types import Message, Usage
+from bench.redis_process import start_redis_server
 from cache.base import TTLStore
 from cache.keys import DEFAULT_TTL_BY_CLASS
 from cache.memory import MemoryTTLStore
 from cache.prompt_cache import CachedAnswer, PromptCache
 from cache.redis_store import RedisTTLStore, create_redis_client
-from tests.support.redis_server import start_redis_server
 
 OPS = 20_000
 CONCURRENCY = (1, 32)

@@ -1,9 +1,13 @@
-"""The storage seam: a key/value store with per-key TTLs, in memory or in Redis."""
+"""The seams the caches sit on: a key/value store with per-key TTLs (in memory or in Redis)
+and the `Embedder` that turns texts into vectors for the semantic cache (and the router)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
 
 
 @runtime_checkable
@@ -41,5 +45,27 @@ class TTLStore(Protocol):
 
         A missing key starts at 0; ``ttl`` is applied when the key is created, not on later
         increments, so a window counter expires at the end of its window.
+        """
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    @property
+    def name(self) -> str:
+        """Model label, part of every semantic-cache key so vectors of two models never mix."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Length of each vector."""
+        ...
+
+    async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Return a ``(len(texts), dim)`` matrix, row *i* for ``texts[i]``.
+
+        Raises `cache.errors.EmbeddingError` (with the failed indexes) when it cannot.
         """
         ...

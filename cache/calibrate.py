@@ -15,18 +15,32 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 import msgspec
 import numpy as np
 
-from agent.base import Embedder
+from cache.base import Embedder
 from cache.normalize import normalize_text
 from cache.semantic_cache import AcceptRule
 
 DEFAULT_THRESHOLDS = (0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.96)
 _BATCH = 256
+
+
+class VocabularyEmbedder(Embedder, Protocol):
+    """An `Embedder` that can also say how much of a text its vocabulary does not cover."""
+
+    def unknown_token_ratio(self, text: str) -> float:
+        """The share of ``text``'s tokens the model does not know (0.0 to 1.0)."""
+        ...
+
+
+EmbedderLoader = Callable[[], AbstractAsyncContextManager[VocabularyEmbedder]]
+"""Opens the embedder to calibrate with (``frugal calibrate`` passes the packaged MiniLM)."""
 
 
 class LabelledPair(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -74,7 +88,7 @@ async def calibrate(
 ) -> list[CalibrationRow]:
     """Judge every pair at every threshold with the cache's `AcceptRule`; one row per threshold.
 
-    Raises `agent.errors.EmbeddingError` when the embedder fails.
+    Raises `cache.errors.EmbeddingError` when the embedder fails.
     """
     left = [normalize_text(p.a) for p in pairs]
     right = [normalize_text(p.b) for p in pairs]
@@ -131,8 +145,9 @@ def format_table(rows: Sequence[CalibrationRow]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``frugal calibrate``; returns the process exit status."""
+def main(argv: Sequence[str] | None, *, load_embedder: EmbedderLoader) -> int:
+    """Run ``frugal calibrate`` with the embedder ``load_embedder`` opens; returns the exit
+    status. The cache cannot pick a model itself: `server.calibrate` passes the packaged one."""
     parser = argparse.ArgumentParser(
         prog="frugal calibrate", description="Measure semantic-cache thresholds on labelled pairs."
     )
@@ -151,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"frugal calibrate: {exc}", file=sys.stderr)
         return 2
-    rows = anyio.run(_calibrate_with_minilm, pairs, args.thresholds, args.max_unknown_ratio)
+    rows = anyio.run(_calibrate_with, load_embedder, pairs, args.thresholds, args.max_unknown_ratio)
     if args.json:
         print(msgspec.json.encode(rows).decode())
     else:
@@ -160,12 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-async def _calibrate_with_minilm(
-    pairs: list[LabelledPair], thresholds: Sequence[float], max_unknown: float
+async def _calibrate_with(
+    load_embedder: EmbedderLoader,
+    pairs: list[LabelledPair],
+    thresholds: Sequence[float],
+    max_unknown: float,
 ) -> list[CalibrationRow]:
-    from agent.embedders import MiniLMEmbedder  # the model loads only when the command runs
-
-    async with MiniLMEmbedder.load() as embedder:
+    async with load_embedder() as embedder:
         return await calibrate(
             pairs,
             embedder,

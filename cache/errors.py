@@ -1,4 +1,9 @@
-"""Exceptions raised by the ``cache`` package."""
+"""Exceptions raised by the ``cache`` package, and the root of the agent's error tree.
+
+`AgentError` and `EmbeddingError` are defined here, in the lowest package, because the
+`Embedder` seam (`cache.base`) is consumed by the semantic cache and the router, and budget
+refusals (`metrics`) derive from `AgentError` too; `agent.errors` re-exports both.
+"""
 
 from __future__ import annotations
 
@@ -16,3 +21,19 @@ class StoreUnavailable(CacheError):
     """
 
     code = "store_unavailable"
+
+
+class AgentError(Exception):
+    """Base of every error raised by the ``agent`` package, embedding and budget errors included."""
+
+    code = "agent_error"
+
+
+class EmbeddingError(AgentError):
+    """Embedding failed; ``failed_indexes`` lists the inputs that got no vector."""
+
+    code = "embedding_failed"
+
+    def __init__(self, message: str, *, failed_indexes: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.failed_indexes = failed_indexes or []

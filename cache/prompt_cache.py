@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import msgspec
 
-from agent.types import Message, Usage
 from cache.base import TTLStore
 from cache.keys import CLASS_DEFAULT, PROMPT_KEY_VERSION, PROMPT_PREFIX, PROMPT_TAG_PREFIX
 from cache.normalize import normalize_text
+from cache.types import Message, Usage
 
 _log = logging.getLogger(__name__)
 

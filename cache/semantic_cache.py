@@ -29,7 +29,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from agent.base import Embedder
+from cache.base import Embedder
 from cache.guards import differences
 from cache.normalize import normalize_text
 from cache.semantic_index import SemanticIndex
@@ -141,7 +141,7 @@ class SemanticCache:
     async def lookup(self, query: str, *, tenant: str, tier: str) -> SemanticLookup:
         """Return the best guarded hit for ``query`` in ``(tenant, tier)``, or why there is none.
 
-        Raises `agent.errors.EmbeddingError` when the embedder fails.
+        Raises `cache.errors.EmbeddingError` when the embedder fails.
         """
         text = normalize_text(query)
         reason = self.rule.unrepresentable(text)
@@ -164,7 +164,7 @@ class SemanticCache:
         """Embed and keep ``payload`` for ``ttl_s`` seconds; report it to ``on_store``.
 
         Returns False (storing nothing) when ``ttl_s`` is not positive or the query is
-        unrepresentable. Raises `agent.errors.EmbeddingError` when the embedder fails.
+        unrepresentable. Raises `cache.errors.EmbeddingError` when the embedder fails.
         """
         text = normalize_text(query)
         if ttl_s <= 0 or self.rule.unrepresentable(text) is not None:

@@ -21,13 +21,12 @@ import anyio
 import anyio.lowlevel
 import msgspec
 
-from agent.pipeline.costing import Reservation
-from agent.pipeline.request import ChatRequest
 from cache.errors import StoreUnavailable
 from metrics.budget_alerts import DEFAULT_ALERT_PERCENTS, AlertCallback, AlertNotifier
 from metrics.budget_errors import BudgetExhausted, BudgetUnavailable
 from metrics.budget_ledger import BudgetLedger
 from metrics.budget_windows import BudgetCaps, Period, Window, WindowPlan, load_zone
+from metrics.reservation import Reservation, TenantScoped
 
 log = logging.getLogger("frugal.budget")
 
@@ -100,7 +99,7 @@ class BudgetGuard:
         self._unlogged = 0
         self.errors_total = 0
 
-    async def reserve(self, request: ChatRequest, worst_case_usd_micros: int) -> Reservation:
+    async def reserve(self, request: TenantScoped, worst_case_usd_micros: int) -> Reservation:
         """Hold ``worst_case_usd_micros`` in every window that applies to ``request.tenant``.
 
         Raises `BudgetExhausted` (a `BudgetExceeded`) when a window cannot cover it, and

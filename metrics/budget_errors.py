@@ -1,13 +1,19 @@
-"""Budget refusals: `agent.errors.BudgetExceeded` with what the HTTP layer needs to answer.
+"""Budget refusals: `BudgetExceeded` and its two kinds, with what the HTTP layer needs to answer.
 
-Both keep ``code = "budget_exceeded"`` (a 503 in ``server.errors``); ``retry_after_s`` feeds the
-``Retry-After`` header when it is known.
+All keep ``code = "budget_exceeded"`` (a 503 in ``server.errors``); ``retry_after_s`` feeds the
+``Retry-After`` header when it is known. `agent.errors` re-exports `BudgetExceeded`.
 """
 
 from __future__ import annotations
 
-from agent.errors import BudgetExceeded
+from cache.errors import AgentError
 from metrics.budget_windows import Window
+
+
+class BudgetExceeded(AgentError):
+    """The caller's (or the service's) spending budget cannot cover the request."""
+
+    code = "budget_exceeded"
 
 
 class BudgetExhausted(BudgetExceeded):

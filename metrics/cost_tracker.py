@@ -20,8 +20,8 @@ from typing import Final, Literal
 import anyio
 import msgspec
 
-from agent.types import Usage
 from cache.errors import StoreUnavailable
+from cache.types import Usage
 from metrics.cost_store import CostStore, MemoryCostStore
 
 _log = logging.getLogger(__name__)

@@ -14,13 +14,13 @@ from typing import Final
 
 import msgspec
 
-from agent.types import Usage
+from cache.types import Usage
 
 TOKENS_PER_PRICE_UNIT: Final = 1_000_000
 
 
 class ModelPrice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Micro-USD per one million tokens of each bucket `agent.types.Usage` distinguishes.
+    """Micro-USD per one million tokens of each bucket `cache.types.Usage` distinguishes.
 
     ``cached_input`` is the provider's cache-read rate, ``cache_write`` its cache-creation rate
     (Anthropic bills 125% of input; OpenAI has no separate write price, so it equals input).

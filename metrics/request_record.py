@@ -11,7 +11,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from agent.types import Usage
+from cache.types import Usage
 
 Fault = Literal["caller", "policy", "provider", "frugal"]
 """Who an error is attributed to: bad input or auth (``caller``), a rate limit or budget

@@ -7,7 +7,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import msgspec
 
-from agent.types import Message
+from cache.types import Message
 
 Tier = Literal["cheap", "strong"]
 

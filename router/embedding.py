@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from agent.base import Embedder
-from agent.errors import EmbeddingError
-from agent.types import Message
+from cache.base import Embedder
+from cache.errors import EmbeddingError
+from cache.types import Message
 from router.base import RouteDecision, Tier
 from router.examples import RouteExample
 from router.rules import RuleRouter, last_user_text
@@ -99,7 +99,7 @@ class EmbeddingRouter:
     ) -> EmbeddingRouter:
         """Embed ``examples`` in batches of ``batch_size`` and build the router.
 
-        Raises `agent.errors.EmbeddingError` when the examples cannot be embedded: start-up
+        Raises `cache.errors.EmbeddingError` when the examples cannot be embedded: start-up
         should fail loudly (or choose `RuleRouter`) rather than route on half the examples.
         """
         if batch_size < 1 or not examples:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from agent.types import Message
+from cache.types import Message
 from router.base import RouteDecision, Tier
 
 DEFAULT_TECHNICAL_KEYWORDS: tuple[str, ...] = (

@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["calibrate"]:
         # calibrate owns its own argument parser (it is also runnable on its own).
-        from cache.calibrate import main as calibrate_main
+        from server.calibrate import main as calibrate_main
 
         return calibrate_main(arguments[1:])
     if arguments[:1] == ["load"]:

@@ -26,10 +26,7 @@ from agent.core.assemble import (
 )
 from agent.core.cache_policy import WireCache
 from agent.core.clock import StageClock
-from agent.core.events import CoreEvent, Head, Piece, Tail
-from agent.core.request import CompletionRequest
-from agent.openai_wire import usage_from_dict
-from agent.pipeline.costing import (
+from agent.core.costing import (
     BudgetHook,
     CostModel,
     NoBudget,
@@ -37,6 +34,9 @@ from agent.pipeline.costing import (
     bill,
     routing_savings,
 )
+from agent.core.events import CoreEvent, Head, Piece, Tail
+from agent.core.request import CompletionRequest
+from agent.openai_wire import usage_from_dict
 from agent.tokens import count_message_tokens, count_text_tokens
 from agent.types import LLMRequest, StreamChunk, Usage
 from router.base import Router
@@ -232,7 +232,7 @@ class CompletionCore:
             models = {llm_request.model, self._policy.strong_model, *self._policy.fallback_models}
             prices = (self._costs.cost_usd_micros(m, worst_usage) for m in models)
             worst = max((p for p in prices if p is not None), default=0)
-            return await self._budget.reserve(request, worst)  # type: ignore[arg-type]
+            return await self._budget.reserve(request, worst)
 
     def _savings(self, request: CompletionRequest, tier: str, call: _Call) -> int:
         if request.model not in self._policy.auto_models or tier != "cheap":

@@ -19,11 +19,11 @@ import msgspec
 import numpy as np
 
 from agent.base import Embedder
+from agent.core.costing import CostModel
 from agent.core.request import InvalidParam, check_model_name
 from agent.errors import ModelNotFound, ProtocolError
 from agent.http import json_timeout, map_aiohttp_errors, raise_for_status
 from agent.openai_wire import usage_from_dict
-from agent.pipeline.costing import CostModel
 from agent.tokens import count_text_tokens
 from agent.types import Usage
 from cache.base import TTLStore

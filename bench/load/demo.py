@@ -22,8 +22,8 @@ from pathlib import Path
 
 import anyio
 
-from bench.load.cli import REPORT_DIR, exit_code, load_and_report
 from bench.load.runner import LoadOptions
+from bench.load.session import REPORT_DIR, exit_code, load_and_report
 from bench.load.workload import default_workload_path, read_workload
 from bench.upstream_process import free_port, frugal_command, listening_process, upstream_simulator
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import msgspec
 
 from agent.types import Usage
-from bench.load.cli import format_rows, summary_rows, usd
 from bench.load.report import (
     LoadRecord,
     LoadReport,
@@ -22,6 +21,7 @@ from bench.load.report import (
     write_json,
 )
 from bench.load.report_html import render_html
+from bench.load.summary import format_rows, summary_rows, usd
 
 # Per token: gpt-4o 2.5 µUSD in / 10 out; gpt-4o-mini 0.15 in / 0.6 out (DEFAULT_PRICES).
 CHEAP_USAGE = Usage(prompt=1000, completion=100)  # mini: 150 + 60 = 210; gpt-4o: 2500 + 1000

@@ -11,11 +11,11 @@ import anyio
 import anyio.abc
 import pytest
 
-from bench.load.cli import exit_code, load_and_report
 from bench.load.cli import main as cli_main
 from bench.load.client import Endpoint
 from bench.load.report import LoadRecord
 from bench.load.runner import LoadOptions, Progress, run_load
+from bench.load.session import exit_code, load_and_report
 from bench.load.workload import ExpectCache, WorkloadItem, read_workload, write_workload
 from server.config import load_settings
 from server.settings import Settings
