@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from agent.simulation import Pace, paced
-from server.upstream_sim.state import StreamTracker
+from simulator.state import StreamTracker
 
 OPENAI_DONE = b"data: [DONE]\n\n"
 # How many pieces go out before a "disconnect" or "malformed" fault strikes.

@@ -11,8 +11,8 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
-from server.upstream_sim.config import FAULT_KINDS, SimConfig
-from server.upstream_sim.prompt_cache import PromptMemory
+from simulator.config import FAULT_KINDS, SimConfig
+from simulator.prompt_cache import PromptMemory
 
 StreamOutcome = Literal["completed", "cancelled", "aborted"]
 # Keep the most recent streams for inspection; older ones only survive in the totals.

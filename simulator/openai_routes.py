@@ -17,19 +17,19 @@ from aiohttp import web
 from agent.simulation import PlannedAnswer, paced, plan_answer
 from agent.tokens import count_text_tokens, encoding_for_model
 from agent.types import Message
-from server.upstream_sim.admission import (
+from simulator.admission import (
     Admission,
     admit,
     cut_connection,
     decode_body,
     malformed_json_response,
 )
-from server.upstream_sim.errors import (
+from simulator.errors import (
     OPENAI_CONTEXT_LIMIT,
     context_length_message,
     error_response,
 )
-from server.upstream_sim.openai_wire import (
+from simulator.openai_wire import (
     AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
@@ -46,9 +46,9 @@ from server.upstream_sim.openai_wire import (
     ModelList,
     PromptTokensDetails,
 )
-from server.upstream_sim.prompt_cache import Segment, prompt_total
-from server.upstream_sim.sse import OPENAI_DONE, data_line, open_sse, send_pieces
-from server.upstream_sim.state import SIM_STATE, SimState
+from simulator.prompt_cache import Segment, prompt_total
+from simulator.sse import OPENAI_DONE, data_line, open_sse, send_pieces
+from simulator.state import SIM_STATE, SimState
 
 OPENAI_MODELS = (
     "gpt-4o-mini",

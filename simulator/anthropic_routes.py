@@ -10,14 +10,14 @@ from aiohttp import web
 from agent.simulation import PlannedAnswer, paced, plan_answer
 from agent.tokens import TOKENS_PER_MESSAGE, encoding_for_model
 from agent.types import Message
-from server.upstream_sim.admission import (
+from simulator.admission import (
     Admission,
     admit,
     cut_connection,
     decode_body,
     malformed_json_response,
 )
-from server.upstream_sim.anthropic_wire import (
+from simulator.anthropic_wire import (
     ContentBlock,
     ContentBlockDelta,
     ContentBlockStart,
@@ -36,15 +36,15 @@ from server.upstream_sim.anthropic_wire import (
     TextDelta,
     Usage,
 )
-from server.upstream_sim.anthropic_wire import Message as WireMessage
-from server.upstream_sim.errors import (
+from simulator.anthropic_wire import Message as WireMessage
+from simulator.errors import (
     ANTHROPIC_CONTEXT_LIMIT,
     context_length_message,
     error_response,
 )
-from server.upstream_sim.prompt_cache import Segment, prompt_total
-from server.upstream_sim.sse import event_block, open_sse, send_pieces
-from server.upstream_sim.state import SIM_STATE, SimState
+from simulator.prompt_cache import Segment, prompt_total
+from simulator.sse import event_block, open_sse, send_pieces
+from simulator.state import SIM_STATE, SimState
 
 ANTHROPIC_MODELS = ("claude-3-5-haiku-latest", "claude-haiku-4-5", "claude-sonnet-4-5")
 _GARBAGE_EVENT = b'event: content_block_delta\ndata: {"type": "content_block_delta", "ind\n\n'

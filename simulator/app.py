@@ -11,14 +11,14 @@ import anyio
 import msgspec
 from aiohttp import web
 
-from server.upstream_sim.admission import admit
-from server.upstream_sim.anthropic_routes import anthropic_models, messages
-from server.upstream_sim.config import SimConfig
-from server.upstream_sim.errors import Flavour
-from server.upstream_sim.openai_routes import chat_completions, embeddings, openai_models
-from server.upstream_sim.state import SIM_STATE, SimState
+from simulator.admission import admit
+from simulator.anthropic_routes import anthropic_models, messages
+from simulator.config import SimConfig
+from simulator.errors import Flavour
+from simulator.openai_routes import chat_completions, embeddings, openai_models
+from simulator.state import SIM_STATE, SimState
 
-logger = logging.getLogger("frugal.upstream_sim")
+logger = logging.getLogger("frugal.simulator")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
