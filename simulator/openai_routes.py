@@ -1,22 +1,15 @@
-"""``/v1/chat/completions``, ``/v1/embeddings`` and ``/v1/models`` in OpenAI's wire format."""
+"""``/v1/chat/completions`` and ``/v1/models`` in OpenAI's wire format, JSON and SSE."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import time
 import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import numpy as np
-import numpy.typing as npt
 from aiohttp import web
 
-from agent.simulation import PlannedAnswer, paced, plan_answer
-from agent.tokens import count_text_tokens, encoding_for_model
-from agent.types import Message
 from simulator.admission import (
     Admission,
     admit,
@@ -24,29 +17,37 @@ from simulator.admission import (
     decode_body,
     malformed_json_response,
 )
+from simulator.answer import paced
 from simulator.errors import (
     OPENAI_CONTEXT_LIMIT,
     context_length_message,
     error_response,
 )
+from simulator.openai_answer import (
+    assistant_message,
+    conversation,
+    logprobs_for,
+    message_segments,
+    shape,
+    stream_deltas,
+    tools_offered,
+)
 from simulator.openai_wire import (
-    AssistantMessage,
+    ROLES,
     ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,
     ChatUsage,
     Choice,
     ChunkChoice,
+    CompletionTokensDetails,
     Delta,
-    Embedding,
-    EmbeddingList,
-    EmbeddingRequest,
-    EmbeddingUsage,
     ModelCard,
     ModelList,
     PromptTokensDetails,
 )
-from simulator.prompt_cache import Segment, prompt_total
+from simulator.prompt_cache import prompt_total
+from simulator.reply import Reply, plan_replies
 from simulator.sse import OPENAI_DONE, data_line, open_sse, send_pieces
 from simulator.state import SIM_STATE, SimState
 
@@ -59,22 +60,24 @@ OPENAI_MODELS = (
     "text-embedding-3-large",
 )
 _GARBAGE_LINE = b'data: {"id": "chatcmpl-sim", "object": "chat.completion.chunk", "choi\n\n'
+_MAX_CHOICES = 128
 
 _encoder = msgspec.json.Encoder()
 
 
-def message_segments(messages: Sequence[Message], model: str) -> list[Segment]:
-    """One cache segment per message, framing included (matches `count_message_tokens`)."""
-    enc = encoding_for_model(model)
-    return [
-        Segment(
-            key=_encoder.encode(message),
-            tokens=3
-            + len(enc.encode_ordinary(message.role))
-            + len(enc.encode_ordinary(message.content)),
-        )
-        for message in messages
-    ]
+def _invalid(body: ChatRequest) -> str | None:
+    # The checks OpenAI makes that the simulator mirrors; None when the request is fine.
+    limit = body.token_limit
+    if not body.messages or (limit is not None and limit < 1):
+        return "messages must be non-empty and max_tokens at least 1"
+    bad = next((m.role for m in body.messages if m.role not in ROLES), None)
+    if bad is not None:
+        return f"unknown role {bad!r}"
+    if body.n is not None and not 1 <= body.n <= _MAX_CHOICES:
+        return f"n must be between 1 and {_MAX_CHOICES}"
+    if body.top_logprobs is not None and not 0 <= body.top_logprobs <= 20:
+        return "top_logprobs must be between 0 and 20"
+    return None
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -87,99 +90,125 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = decode_body(await request.read(), ChatRequest, "openai")
     if isinstance(body, web.Response):
         return body
-    try:
-        messages = [message.as_message() for message in body.messages]
-    except msgspec.ValidationError as exc:
-        return error_response("openai", "bad_request", str(exc))
-    limit = body.token_limit
-    if not messages or (limit is not None and limit < 1):
-        return error_response(
-            "openai", "bad_request", "messages must be non-empty and max_tokens at least 1"
-        )
-    segments = message_segments(messages, body.model)
+    problem = _invalid(body)
+    if problem is not None:
+        return error_response("openai", "bad_request", problem)
+    segments = message_segments(body.messages, body.model)
     total = prompt_total(segments)
     if total > OPENAI_CONTEXT_LIMIT:
         message = context_length_message("openai", total)
         return error_response("openai", "context_length", message)
     if admitted.fault == "disconnect" and not body.stream:
         return cut_connection(request)
-    plan = plan_answer(
-        messages, body.model, max_tokens=limit, output_tokens=admitted.knobs.output_tokens
+    offers, choice = tools_offered(body)
+    replies = plan_replies(
+        conversation(body),
+        offers,
+        choice,
+        shape(body, admitted.knobs.output_tokens),
+        count=body.n or 1,
     )
     cached = state.prompt_memory.openai_cached_tokens(body.model, segments)
     state.stats.prompt_tokens += total
     state.stats.cached_prompt_tokens += cached
+    completion_tokens = sum(reply.completion_tokens(body.model) for reply in replies)
     usage = ChatUsage(
         prompt_tokens=total,
-        completion_tokens=plan.completion_tokens,
-        total_tokens=total + plan.completion_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=total + completion_tokens,
         prompt_tokens_details=PromptTokensDetails(cached_tokens=cached),
+        completion_tokens_details=CompletionTokensDetails(
+            reasoning_tokens=sum(reply.reasoning_tokens for reply in replies)
+        ),
     )
     completion_id = f"chatcmpl-sim{uuid.uuid4().hex[:24]}"
+    fingerprint = f"fp_sim_{body.seed if body.seed is not None else 'default'}"
     if body.stream:
         include_usage = body.stream_options is not None and body.stream_options.include_usage
-        return await _stream(
-            request, state, admitted, body.model, plan, usage, completion_id, include_usage
-        )
-    async for _ in paced(plan.pieces, admitted.knobs.pace):
+        meta = _StreamMeta(completion_id, body.model, fingerprint, include_usage, usage)
+        return await _stream(request, state, admitted, body, replies, meta)
+    pieces = [piece for reply in replies for piece in reply.answer.pieces]
+    async for _ in paced(pieces, admitted.knobs.pace):
         pass  # a JSON answer arrives when the whole stream would have finished
     if admitted.fault == "malformed":
         return malformed_json_response()
-    state.stats.completion_tokens += plan.completion_tokens
+    state.stats.completion_tokens += completion_tokens
     state.stats.responses_ok += 1
+    choices = [
+        Choice(
+            index,
+            assistant_message(reply),
+            reply.finish_reason,
+            None if reply.calls or reply.refusal else logprobs_for(reply.answer.pieces, body),
+        )
+        for index, reply in enumerate(replies)
+    ]
     completion = ChatCompletion(
-        id=completion_id,
-        created=int(time.time()),
-        model=body.model,
-        choices=[Choice(0, AssistantMessage(plan.text), plan.finish_reason)],
-        usage=usage,
+        completion_id, int(time.time()), body.model, choices, usage, fingerprint
     )
     return web.Response(body=_encoder.encode(completion), content_type="application/json")
+
+
+@dataclass(frozen=True)
+class _StreamMeta:
+    completion_id: str
+    model: str
+    fingerprint: str
+    include_usage: bool
+    usage: ChatUsage
 
 
 async def _stream(
     request: web.Request,
     state: SimState,
     admitted: Admission,
-    model: str,
-    plan: PlannedAnswer,
-    usage: ChatUsage,
-    completion_id: str,
-    include_usage: bool,
+    body: ChatRequest,
+    replies: list[Reply],
+    meta: _StreamMeta,
 ) -> web.StreamResponse:
     created = int(time.time())
-    usage_field: ChatUsage | msgspec.UnsetType | None = None if include_usage else msgspec.UNSET
+    usage_field: ChatUsage | msgspec.UnsetType | None = (
+        None if meta.include_usage else msgspec.UNSET
+    )
 
     def chunk(choices: list[ChunkChoice], chunk_usage: Any = usage_field) -> bytes:
-        event = ChatCompletionChunk(completion_id, created, model, choices, usage=chunk_usage)
+        event = ChatCompletionChunk(
+            meta.completion_id, created, meta.model, choices, meta.fingerprint, usage=chunk_usage
+        )
         return data_line(_encoder.encode(event))
 
-    first = [True]
-
-    def frame(piece: str) -> bytes:
-        # The role-only chunk goes out with the first token, as OpenAI's does.
-        lead = chunk([ChunkChoice(0, Delta(role="assistant", content=""))]) if first[0] else b""
-        first[0] = False
-        return lead + chunk([ChunkChoice(0, Delta(content=piece))])
-
+    # Every choice: its deltas, the role chunk riding with the first (as OpenAI's does).
+    units: list[tuple[bytes, int]] = []
+    for index, reply in enumerate(replies):
+        lead = chunk([ChunkChoice(index, Delta(role="assistant", content=""))])
+        for position, (delta, pieces, tokens) in enumerate(stream_deltas(reply, meta.model)):
+            logprobs = logprobs_for(pieces, body) if pieces and not reply.refusal else None
+            frame = chunk([ChunkChoice(index, delta, None, logprobs)])
+            units.append(((lead if position == 0 else b"") + frame, tokens))
+        if not reply.answer.pieces and not reply.calls:
+            units.append((lead, 0))
+    planned = sum(tokens for _, tokens in units)
     response = await open_sse(request)
     try:
-        with state.track_stream("chat.completions", model, plan.completion_tokens) as tracker:
+        with state.track_stream("chat.completions", meta.model, planned) as tracker:
             finished = await send_pieces(
                 request,
                 response,
-                plan.pieces,
+                units,
                 pace=admitted.knobs.pace,
                 tracker=tracker,
                 fault=admitted.fault,
-                frame=frame,
+                frame=lambda unit: unit[0],
                 garbage=_GARBAGE_LINE,
+                tokens=lambda unit: unit[1],
             )
             if not finished:
                 return response
-            await response.write(chunk([ChunkChoice(0, Delta(), plan.finish_reason)]))
-            if include_usage:
-                await response.write(chunk([], usage))
+            for index, reply in enumerate(replies):
+                await response.write(chunk([ChunkChoice(index, Delta(), reply.finish_reason)]))
+                tracker.sent(reply.reasoning_tokens)
+            if meta.include_usage:
+                await response.write(chunk([], meta.usage))
             await response.write(OPENAI_DONE)
             tracker.complete()
     except ConnectionResetError:
@@ -188,77 +217,16 @@ async def _stream(
     return response
 
 
-def embedding_vector(text: str, dim: int) -> npt.NDArray[np.float32]:
-    """A unit vector determined by ``text`` alone (same text, same vector, any process)."""
-    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-    vector = np.random.default_rng(seed).standard_normal(dim)
-    return (vector / np.linalg.norm(vector)).astype(np.float32)
-
-
-def _embedding_inputs(raw: str | list[Any], model: str) -> tuple[list[str], int] | str:
-    # Returns (texts, prompt tokens) or an error message.
-    if isinstance(raw, str):
-        return [raw], count_text_tokens(raw, model)
-    if not raw:
-        return "input must not be empty"
-    if all(isinstance(item, int) for item in raw):
-        raw = [raw]
-    texts: list[str] = []
-    tokens = 0
-    enc = encoding_for_model(model)
-    for item in raw:
-        if isinstance(item, str):
-            texts.append(item)
-            tokens += count_text_tokens(item, model)
-        elif isinstance(item, list) and all(isinstance(t, int) for t in item):
-            texts.append(enc.decode(item))
-            tokens += len(item)
-        else:
-            return "input must be a string, a list of strings, or token arrays"
-    return texts, tokens
-
-
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    """POST /v1/embeddings: deterministic unit vectors, real prompt token counts."""
-    state = request.app[SIM_STATE]
-    state.count_request("embeddings")
-    admitted = await admit(request, state, "openai")
-    if isinstance(admitted, web.Response):
-        return admitted
-    body = decode_body(await request.read(), EmbeddingRequest, "openai")
-    if isinstance(body, web.Response):
-        return body
-    parsed = _embedding_inputs(body.input, body.model)
-    if isinstance(parsed, str):
-        return error_response("openai", "bad_request", parsed)
-    texts, tokens = parsed
-    dim = body.dimensions or state.config.embedding_dim
-    if dim < 1:
-        return error_response("openai", "bad_request", "dimensions must be at least 1")
-    if admitted.fault == "disconnect":
-        return cut_connection(request)
-    async for _ in paced([""], admitted.knobs.pace):
-        pass  # only the time to first token applies: embeddings aren't streamed
-    if admitted.fault == "malformed":
-        return malformed_json_response()
-    data = []
-    for index, text in enumerate(texts):
-        vector = embedding_vector(text, dim)
-        value: list[float] | str = (
-            base64.b64encode(vector.astype("<f4").tobytes()).decode()
-            if body.encoding_format == "base64"
-            else vector.tolist()
-        )
-        data.append(Embedding(index=index, embedding=value))
-    state.stats.embedding_inputs += len(texts)
-    state.stats.prompt_tokens += tokens
-    state.stats.responses_ok += 1
-    result = EmbeddingList(data, body.model, EmbeddingUsage(tokens, tokens))
-    return web.Response(body=_encoder.encode(result), content_type="application/json")
+_CREATED = 1_700_000_000
 
 
 def openai_models() -> web.Response:
     """The OpenAI-format model list."""
-    created = 1_700_000_000
-    listing = ModelList([ModelCard(id=model, created=created) for model in OPENAI_MODELS])
+    listing = ModelList([ModelCard(id=model, created=_CREATED) for model in OPENAI_MODELS])
     return web.Response(body=_encoder.encode(listing), content_type="application/json")
+
+
+def openai_model(model_id: str) -> web.Response:
+    """One model card; any id is served (the simulator answers for every model name)."""
+    card = ModelCard(id=model_id, created=_CREATED)
+    return web.Response(body=_encoder.encode(card), content_type="application/json")

@@ -6,57 +6,113 @@ from typing import Any, Literal
 
 import msgspec
 
-from agent.types import Message, Role
+IMAGE_TOKENS = 85  # what a low-detail image costs, counted per image part
 
 
 class ContentPart(msgspec.Struct):
+    """A part of a message: text, image_url, input_audio or file (only text is read)."""
+
     type: str
     text: str | None = None
 
 
+class FunctionCallIn(msgspec.Struct):
+    name: str = ""
+    arguments: str = ""
+
+
+class ToolCallIn(msgspec.Struct):
+    id: str = ""
+    type: str = "function"
+    function: FunctionCallIn = msgspec.field(default_factory=FunctionCallIn)
+
+
 class ChatMessageIn(msgspec.Struct):
+    """One turn; unknown fields are ignored, as OpenAI's server does."""
+
     role: str
     content: str | list[ContentPart] | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
 
-    def as_message(self) -> Message:
-        """The turn as an `agent.types.Message` (``developer`` counts as ``system``)."""
+    @property
+    def text(self) -> str:
+        """The text of the turn (text parts joined)."""
         if isinstance(self.content, list):
-            text = "".join(part.text or "" for part in self.content if part.type == "text")
-        else:
-            text = self.content or ""
-        role: Role = "system" if self.role == "developer" else _role(self.role)
-        return Message(role=role, content=text)
+            return "".join(part.text or "" for part in self.content if part.type == "text")
+        return self.content or ""
+
+    @property
+    def images(self) -> int:
+        """How many image parts the turn carries."""
+        if not isinstance(self.content, list):
+            return 0
+        return sum(1 for part in self.content if part.type in ("image_url", "image"))
 
 
-def _role(value: str) -> Role:
-    match value:
-        case "system" | "user" | "assistant" | "tool":
-            return value
-        case _:
-            raise msgspec.ValidationError(f"unknown role {value!r}")
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
 class StreamOptions(msgspec.Struct):
     include_usage: bool = False
 
 
+class FunctionDef(msgspec.Struct):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class ToolDef(msgspec.Struct):
+    type: str = "function"
+    function: FunctionDef | None = None
+
+
+class NamedFunction(msgspec.Struct):
+    name: str
+
+
+class NamedToolChoice(msgspec.Struct):
+    type: str = "function"
+    function: NamedFunction | None = None
+
+
+class JsonSchemaFormat(msgspec.Struct):
+    name: str = "response"
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ResponseFormat(msgspec.Struct):
+    type: str = "text"
+    json_schema: JsonSchemaFormat | None = None
+
+
 class ChatRequest(msgspec.Struct):
+    """A Chat Completions request; every field not read here is accepted and ignored."""
+
     model: str
     messages: list[ChatMessageIn]
-    stream: bool = False
+    stream: bool | None = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
-    temperature: float | None = None
-    user: str | None = None
+    tools: list[ToolDef] | None = None
+    tool_choice: str | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    n: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
 
     @property
     def token_limit(self) -> int | None:
-        return (
-            self.max_completion_tokens
-            if self.max_completion_tokens is not None
-            else (self.max_tokens)
-        )
+        if self.max_completion_tokens is not None:
+            return self.max_completion_tokens
+        return self.max_tokens
 
 
 class PromptTokensDetails(msgspec.Struct):
@@ -82,8 +138,38 @@ class ChatUsage(msgspec.Struct):
 
 
 class AssistantMessage(msgspec.Struct):
-    content: str
+    content: str | None
     role: Literal["assistant"] = "assistant"
+    refusal: str | None = None
+    tool_calls: list[ToolCallOut] | msgspec.UnsetType = msgspec.UNSET
+
+
+class FunctionCallOut(msgspec.Struct):
+    name: str
+    arguments: str
+
+
+class ToolCallOut(msgspec.Struct):
+    id: str
+    function: FunctionCallOut
+    type: Literal["function"] = "function"
+
+
+class TopLogprob(msgspec.Struct):
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class TokenLogprob(msgspec.Struct):
+    token: str
+    logprob: float
+    bytes: list[int]
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(msgspec.Struct):
+    content: list[TokenLogprob] | None
     refusal: None = None
 
 
@@ -91,7 +177,7 @@ class Choice(msgspec.Struct):
     index: int
     message: AssistantMessage
     finish_reason: str
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletion(msgspec.Struct):
@@ -100,20 +186,34 @@ class ChatCompletion(msgspec.Struct):
     model: str
     choices: list[Choice]
     usage: ChatUsage
+    system_fingerprint: str
     object: Literal["chat.completion"] = "chat.completion"
-    system_fingerprint: str = "fp_frugal_sim"
+
+
+class FunctionDelta(msgspec.Struct, omit_defaults=True):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(msgspec.Struct, omit_defaults=True):
+    index: int
+    id: str | None = None
+    type: str | None = None
+    function: FunctionDelta | None = None
 
 
 class Delta(msgspec.Struct, omit_defaults=True):
     role: str | None = None
     content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChunkChoice(msgspec.Struct):
     index: int
     delta: Delta
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletionChunk(msgspec.Struct):
@@ -121,8 +221,8 @@ class ChatCompletionChunk(msgspec.Struct):
     created: int
     model: str
     choices: list[ChunkChoice]
+    system_fingerprint: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    system_fingerprint: str = "fp_frugal_sim"
     # Present (null until the last chunk) only when stream_options.include_usage is set.
     usage: ChatUsage | msgspec.UnsetType | None = msgspec.UNSET
 
