@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import anyio
 
@@ -32,6 +33,7 @@ _FILLER = (
     " You can also find step-by-step guides in the Acme help centre.",
     " Our support team is available around the clock if you need more help.",
 )
+T = TypeVar("T")
 _CHEAP_MARKERS = ("mini", "nano", "haiku", "cheap", "small")
 
 
@@ -123,7 +125,7 @@ def _first_stop(text: str, stop: Sequence[str]) -> tuple[int, str] | None:
     return min(found) if found else None
 
 
-async def paced(pieces: Iterable[str], pace: Pace) -> AsyncIterator[str]:
+async def paced(pieces: Iterable[T], pace: Pace) -> AsyncIterator[T]:
     """Yield ``pieces`` after ``pace.ttft_s``, then at ``pace.tokens_per_s``.
 
     Waits are scheduled against a fixed start so per-piece sleep overhead doesn't add up.

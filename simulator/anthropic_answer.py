@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from simulator.answer import split_tokens
 from simulator.anthropic_wire import (
     ContentBlock,
     ContentBlockDelta,
@@ -29,7 +30,6 @@ from simulator.anthropic_wire import (
     ToolUseBlock,
     block_text,
 )
-from simulator.answer import split_tokens
 from simulator.prompt_cache import Segment
 from simulator.reply import Conversation, Reply
 from simulator.tokens import TOKENS_PER_MESSAGE, count_text_tokens
@@ -97,7 +97,9 @@ def conversation(body: MessagesRequest) -> Conversation:
 
 def tools_offered(body: MessagesRequest) -> tuple[list[ToolOffer], ToolChoice]:
     """The custom tools and the tool_choice in neutral terms."""
-    offers = [ToolOffer(t.name, t.description or "", t.input_schema or {}) for t in body.tools or []]
+    offers = [
+        ToolOffer(t.name, t.description or "", t.input_schema or {}) for t in body.tools or []
+    ]
     choice = body.tool_choice
     if choice is None:
         return offers, ToolChoice()
@@ -143,7 +145,9 @@ def content_blocks(reply: Reply, thought: Thought | None) -> list[OutBlock]:
 StreamEvent = ContentBlockStart | ContentBlockDelta | ContentBlockStop
 
 
-def stream_events(reply: Reply, thought: Thought | None, model: str) -> list[tuple[StreamEvent, int]]:
+def stream_events(
+    reply: Reply, thought: Thought | None, model: str
+) -> list[tuple[StreamEvent, int]]:
     """Every content-block event of a streamed reply, with the tokens each delta carries."""
     events: list[tuple[StreamEvent, int]] = []
     index = 0

@@ -14,6 +14,7 @@ from simulator.admission import (
     decode_body,
     malformed_json_response,
 )
+from simulator.answer import paced
 from simulator.anthropic_answer import (
     Thought,
     content_blocks,
@@ -42,7 +43,6 @@ from simulator.anthropic_wire import (
     Usage,
 )
 from simulator.anthropic_wire import Message as WireMessage
-from simulator.answer import paced
 from simulator.errors import ANTHROPIC_CONTEXT_LIMIT, context_length_message, error_response
 from simulator.prompt_cache import prompt_total
 from simulator.reply import Reply, Shape, plan_replies

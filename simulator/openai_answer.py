@@ -129,8 +129,9 @@ def logprobs_for(pieces: tuple[str, ...] | list[str], body: ChatRequest) -> Choi
 def stream_deltas(reply: Reply, model: str) -> list[tuple[Delta, list[str], int]]:
     """The deltas of one streamed reply: (delta, text pieces for logprobs, tokens)."""
     if not reply.calls:
-        field = "refusal" if reply.refusal else "content"
-        return [(Delta(**{field: p}), [p], 1) for p in reply.answer.pieces]
+        if reply.refusal:
+            return [(Delta(refusal=p), [p], 1) for p in reply.answer.pieces]
+        return [(Delta(content=p), [p], 1) for p in reply.answer.pieces]
     deltas: list[tuple[Delta, list[str], int]] = []
     for index, call in enumerate(reply.calls):
         head = ToolCallDelta(index, call.id, "function", FunctionDelta(call.name, ""))

@@ -109,9 +109,11 @@ def _reply(
         if calls:
             return Reply(plan_text("", model), tuple(calls), reasoning_tokens=reasoning)
         if REFUSAL_TRIGGER in conversation.question:
-            return Reply(plan_text(REFUSAL_TEXT, model), refusal=True, reasoning_tokens=reasoning)
+            refusal = plan_text(REFUSAL_TEXT, model)
+            return Reply(refusal, refusal=True, reasoning_tokens=reasoning)
     if conversation.tool_results:
-        text = " ".join(f"Based on {label}: {content}" for label, content in conversation.tool_results)
+        quotes = [f"Based on {label}: {content}" for label, content in conversation.tool_results]
+        text = " ".join(quotes)
     else:
         text = compose_answer(conversation.question, model)
     if index:
