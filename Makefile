@@ -59,7 +59,7 @@ test: $(DEV_STAMP) redis-server chromium
 	$(BIN)/pytest -n auto
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check agent cache router metrics server tests bench
+	$(BIN)/ruff check agent cache router metrics server simulator tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

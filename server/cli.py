@@ -70,7 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _upstream(args: argparse.Namespace) -> int:
-    from server.upstream_sim import config_from_args, serve_simulator
+    from simulator import config_from_args, serve_simulator
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = config_from_args(args)
@@ -88,7 +88,7 @@ def _upstream(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from server.upstream_sim import add_cli_arguments
+    from simulator import add_cli_arguments
 
     parser = argparse.ArgumentParser(prog="frugal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)

@@ -21,7 +21,7 @@ from agent.types import Message, Usage
 from metrics.pricing import PriceTable
 from router.rules import RuleRouter
 from server.config import load_settings
-from server.upstream_sim import SimConfig
+from simulator import SimConfig
 from tests.support.chat import UpstreamMeter, anthropic_env, ask, openai_env
 from tests.support.gateway import run_gateway
 from tests.support.simulator import RunningSimulator, run_simulator

@@ -27,7 +27,7 @@ from agent.pipeline import Meta, RouteInfo, StreamEvent, StreamOutcome, Token
 from server.config import load_settings
 from server.event_prefetch import EventPrefetch
 from server.routes.stream import event_stream_response
-from server.upstream_sim import SimConfig
+from simulator import SimConfig
 from tests.support.gateway import RunningGateway, run_gateway
 from tests.support.redis_server import free_port
 from tests.support.simulator import RunningSimulator, run_simulator

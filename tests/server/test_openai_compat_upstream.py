@@ -14,7 +14,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from server.config import load_settings
-from server.upstream_sim import SimConfig
+from simulator import SimConfig
 from tests.support.gateway import RunningGateway, run_gateway
 from tests.support.openai_sdk import user, with_sync_client
 from tests.support.simulator import RunningSimulator, run_simulator

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from server.upstream_sim import (
+from simulator import (
     SIM_STATE,
     SimConfig,
     SimState,

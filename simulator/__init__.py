@@ -3,15 +3,15 @@
 `frugal upstream` serves it; tests start it in-process through `tests.support.simulator`.
 """
 
-from server.upstream_sim.app import create_sim_app, make_runner, serve_simulator
-from server.upstream_sim.config import (
+from simulator.app import create_sim_app, make_runner, serve_simulator
+from simulator.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     SimConfig,
     add_cli_arguments,
     config_from_args,
 )
-from server.upstream_sim.state import SIM_STATE, SimState, SimStats, StreamRecord
+from simulator.state import SIM_STATE, SimState, SimStats, StreamRecord
 
 __all__ = [
     "DEFAULT_HOST",

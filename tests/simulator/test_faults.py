@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from agent.tokens import count_text_tokens
-from server.upstream_sim import SimConfig, add_cli_arguments, config_from_args
+from simulator import SimConfig, add_cli_arguments, config_from_args
 from tests.support.sim_http import (
     ANTHROPIC_KEY,
     OPENAI_KEY,

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.tokens import REPLY_PRIMER_TOKENS
+from simulator.tokens import REPLY_PRIMER_TOKENS
 
 # Both providers only cache prompts (Anthropic: prefixes) of at least this many tokens.
 MIN_CACHEABLE_TOKENS = 1024

@@ -11,12 +11,14 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
-from server.upstream_sim.config import FAULT_KINDS, SimConfig
-from server.upstream_sim.prompt_cache import PromptMemory
+from simulator.config import FAULT_KINDS, SimConfig
+from simulator.prompt_cache import PromptMemory
 
 StreamOutcome = Literal["completed", "cancelled", "aborted"]
 # Keep the most recent streams for inspection; older ones only survive in the totals.
 _MAX_STREAM_RECORDS = 1000
+# The most recent raw requests kept for tests asserting what the provider received.
+MAX_RECEIVED_REQUESTS = 50
 
 
 class StreamRecord(msgspec.Struct):
@@ -27,6 +29,19 @@ class StreamRecord(msgspec.Struct):
     planned_tokens: int
     sent_tokens: int = 0
     outcome: StreamOutcome | None = None
+
+
+class ReceivedRequest(msgspec.Struct, omit_defaults=True):
+    """A request as the simulator received it: path, headers and the body as UTF-8 text."""
+
+    path: str
+    headers: dict[str, str]
+    body: str
+    raw: bytes = msgspec.field(default=b"")
+
+    def wire(self) -> ReceivedRequest:
+        """The JSON-friendly copy served by ``GET /_sim/requests`` (no ``raw``)."""
+        return ReceivedRequest(self.path, self.headers, self.body)
 
 
 class SimStats(msgspec.Struct):
@@ -107,10 +122,12 @@ class SimState:
         self._rng = random.Random(config.seed)
         self._history: deque[StreamRecord] = deque(maxlen=_MAX_STREAM_RECORDS)
         self.stats = SimStats()
+        self._received: deque[ReceivedRequest] = deque(maxlen=MAX_RECEIVED_REQUESTS)
 
     def reset(self) -> None:
-        """Zero the counters, forget cached prompts, and reseed the fault RNG."""
+        """Zero the counters, forget cached prompts and requests, and reseed the fault RNG."""
         self.stats = SimStats()
+        self._received.clear()
         self._history.clear()
         self.prompt_memory.clear()
         self._rng = random.Random(self.config.seed)
@@ -119,6 +136,19 @@ class SimState:
         """The current counters, with the recent stream records filled in."""
         self.stats.streams = list(self._history)
         return self.stats
+
+    def record_request(self, path: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Keep one received request (the last `MAX_RECEIVED_REQUESTS` are kept)."""
+        text = body.decode("utf-8", errors="replace")
+        self._received.append(ReceivedRequest(path, dict(headers), text, body))
+
+    def received(self) -> list[ReceivedRequest]:
+        """The kept requests, oldest first; ``raw`` holds the exact body bytes."""
+        return list(self._received)
+
+    def received_requests(self) -> list[ReceivedRequest]:
+        """The kept requests without ``raw``, for ``GET /_sim/requests``."""
+        return [request.wire() for request in self._received]
 
     def count_request(self, endpoint: str) -> None:
         """Count one request to ``endpoint``."""

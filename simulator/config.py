@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from agent.simulation import Pace
+from simulator.answer import Pace
 
 FAULT_KINDS = ("429", "500", "401", "hang", "disconnect", "malformed", "context_length")
 # The kinds drawn at random, in the order their rates are stacked on one uniform draw.

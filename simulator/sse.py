@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from aiohttp import web
 
-from agent.simulation import Pace, paced
-from server.upstream_sim.state import StreamTracker
+from simulator.answer import Pace, paced
+from simulator.state import StreamTracker
+
+T = TypeVar("T")
 
 OPENAI_DONE = b"data: [DONE]\n\n"
 # How many pieces go out before a "disconnect" or "malformed" fault strikes.
@@ -37,15 +40,18 @@ async def open_sse(request: web.Request) -> web.StreamResponse:
 async def send_pieces(
     request: web.Request,
     response: web.StreamResponse,
-    pieces: Sequence[str],
+    pieces: Sequence[T],
     *,
     pace: Pace,
     tracker: StreamTracker,
     fault: str | None,
-    frame: Callable[[str], bytes],
+    frame: Callable[[T], bytes],
     garbage: bytes,
+    tokens: Callable[[T], int] = lambda _: 1,
 ) -> bool:
     """Write each piece at ``pace``; False when a "disconnect" fault cut the connection.
+
+    ``tokens`` says how many tokens a piece carries (one by default) for the stream's record.
 
     A write to a closed socket raises (ConnectionResetError) and a vanished client cancels
     the handler; either way the exception leaves here and the tracker records a cancel.
@@ -61,6 +67,6 @@ async def send_pieces(
         if index == strike_at and fault == "malformed":
             await response.write(garbage)
         await response.write(frame(piece))
-        tracker.sent()
+        tracker.sent(tokens(piece))
         index += 1
     return True

@@ -13,9 +13,9 @@ import anyio
 import msgspec
 from aiohttp import web
 
-from server.upstream_sim.config import KnobError, RequestKnobs, knobs_for
-from server.upstream_sim.errors import Flavour, context_length_message, error_response
-from server.upstream_sim.state import SimState
+from simulator.config import KnobError, RequestKnobs, knobs_for
+from simulator.errors import Flavour, context_length_message, error_response
+from simulator.state import SimState
 
 T = TypeVar("T")
 

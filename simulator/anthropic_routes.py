@@ -1,4 +1,4 @@
-"""``/v1/messages`` (and the model list) in Anthropic's wire format, cache_control included."""
+"""``/v1/messages``, ``/v1/messages/count_tokens`` and the model list in Anthropic's format."""
 
 from __future__ import annotations
 
@@ -7,22 +7,30 @@ import uuid
 import msgspec
 from aiohttp import web
 
-from agent.simulation import PlannedAnswer, paced, plan_answer
-from agent.tokens import TOKENS_PER_MESSAGE, encoding_for_model
-from agent.types import Message
-from server.upstream_sim.admission import (
+from simulator.admission import (
     Admission,
     admit,
     cut_connection,
     decode_body,
     malformed_json_response,
 )
-from server.upstream_sim.anthropic_wire import (
-    ContentBlock,
+from simulator.answer import paced
+from simulator.anthropic_answer import (
+    Thought,
+    content_blocks,
+    conversation,
+    request_segments,
+    stop_reason,
+    stream_events,
+    tools_offered,
+)
+from simulator.anthropic_wire import (
     ContentBlockDelta,
     ContentBlockStart,
     ContentBlockStop,
+    CountTokensRequest,
     Event,
+    InputTokens,
     MessageDelta,
     MessagesRequest,
     MessageStart,
@@ -32,65 +40,20 @@ from server.upstream_sim.anthropic_wire import (
     OutputUsage,
     Ping,
     StopDelta,
-    TextBlock,
-    TextDelta,
     Usage,
 )
-from server.upstream_sim.anthropic_wire import Message as WireMessage
-from server.upstream_sim.errors import (
-    ANTHROPIC_CONTEXT_LIMIT,
-    context_length_message,
-    error_response,
-)
-from server.upstream_sim.prompt_cache import Segment, prompt_total
-from server.upstream_sim.sse import event_block, open_sse, send_pieces
-from server.upstream_sim.state import SIM_STATE, SimState
+from simulator.anthropic_wire import Message as WireMessage
+from simulator.errors import ANTHROPIC_CONTEXT_LIMIT, context_length_message, error_response
+from simulator.prompt_cache import prompt_total
+from simulator.reply import Reply, Shape, plan_replies
+from simulator.sse import event_block, open_sse, send_pieces
+from simulator.state import SIM_STATE, SimState
+from simulator.tokens import count_text_tokens
 
 ANTHROPIC_MODELS = ("claude-3-5-haiku-latest", "claude-haiku-4-5", "claude-sonnet-4-5")
 _GARBAGE_EVENT = b'event: content_block_delta\ndata: {"type": "content_block_delta", "ind\n\n'
-_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
 
 _encoder = msgspec.json.Encoder()
-
-
-def _blocks(content: str | list[ContentBlock] | None) -> list[ContentBlock]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [ContentBlock(type="text", text=content)]
-    return content
-
-
-def request_segments(body: MessagesRequest) -> list[Segment]:
-    """One cache segment per content block (system first); role framing on each turn's first."""
-    enc = encoding_for_model(body.model)
-    turns = [("system", _blocks(body.system))] if body.system else []
-    turns += [(message.role, _blocks(message.content)) for message in body.messages]
-    segments: list[Segment] = []
-    for role, blocks in turns:
-        framing = TOKENS_PER_MESSAGE + len(enc.encode_ordinary(role))
-        if not blocks:
-            segments.append(Segment(key=role.encode(), tokens=framing))
-        for index, block in enumerate(blocks):
-            text = block.text or ""
-            segments.append(
-                Segment(
-                    key=_encoder.encode((role, block.type, text)),
-                    tokens=len(enc.encode_ordinary(text)) + (framing if index == 0 else 0),
-                    breakpoint=block.cache_control is not None,
-                )
-            )
-    return segments
-
-
-def _as_messages(body: MessagesRequest) -> list[Message]:
-    return [
-        Message(
-            role=message.role,
-            content="".join(block.text or "" for block in _blocks(message.content)),
-        )
-        for message in body.messages
-    ]
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
@@ -114,39 +77,65 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return error_response("anthropic", "context_length", message)
     if admitted.fault == "disconnect" and not body.stream:
         return cut_connection(request)
-    plan = plan_answer(
-        _as_messages(body),
-        body.model,
-        max_tokens=body.max_tokens,
-        output_tokens=admitted.knobs.output_tokens,
-    )
+    talk = conversation(body)
+    offers, choice = tools_offered(body)
+    stop = tuple(body.stop_sequences or ())
+    shape = Shape(body.max_tokens, admitted.knobs.output_tokens, stop)
+    reply = plan_replies(talk, offers, choice, shape, call_prefix="toolu_")[0]
+    thinking = body.thinking is not None and body.thinking.type == "enabled"
+    thought = Thought.about(talk.question) if thinking else None
+    output_tokens = reply.completion_tokens(body.model)
+    output_tokens += count_text_tokens(thought.text, body.model) if thought else 0
     split = state.prompt_memory.anthropic_usage(body.model, segments)
     state.stats.prompt_tokens += total
     state.stats.cached_prompt_tokens += split.cache_read_input_tokens
     state.stats.cache_write_tokens += split.cache_creation_input_tokens
     usage = Usage(
         input_tokens=split.input_tokens,
-        output_tokens=plan.completion_tokens,
+        output_tokens=output_tokens,
         cache_creation_input_tokens=split.cache_creation_input_tokens,
         cache_read_input_tokens=split.cache_read_input_tokens,
     )
     message_id = f"msg_sim{uuid.uuid4().hex[:24]}"
     if body.stream:
-        return await _stream(request, state, admitted, body.model, plan, usage, message_id)
-    async for _ in paced(plan.pieces, admitted.knobs.pace):
+        return await _stream(
+            request, state, admitted, body.model, reply, thought, usage, message_id
+        )
+    async for _ in paced(reply.answer.pieces, admitted.knobs.pace):
         pass  # a JSON answer arrives when the whole stream would have finished
     if admitted.fault == "malformed":
         return malformed_json_response()
-    state.stats.completion_tokens += plan.completion_tokens
+    state.stats.completion_tokens += output_tokens
     state.stats.responses_ok += 1
-    reply = WireMessage(
+    answer = WireMessage(
         id=message_id,
         model=body.model,
-        content=[TextBlock(plan.text)],
-        stop_reason=_STOP_REASONS[plan.finish_reason],
+        content=content_blocks(reply, thought),
+        stop_reason=stop_reason(reply),
         usage=usage,
+        stop_sequence=reply.answer.stop_sequence,
     )
-    return web.Response(body=_encoder.encode(reply), content_type="application/json")
+    return web.Response(body=_encoder.encode(answer), content_type="application/json")
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages/count_tokens: the prompt's input tokens."""
+    state = request.app[SIM_STATE]
+    state.count_request("messages.count_tokens")
+    admitted = await admit(request, state, "anthropic")
+    if isinstance(admitted, web.Response):
+        return admitted
+    body = decode_body(await request.read(), CountTokensRequest, "anthropic")
+    if isinstance(body, web.Response):
+        return body
+    tools = sum(
+        count_text_tokens(t.name + (t.description or ""), body.model)
+        + count_text_tokens(_encoder.encode(t.input_schema or {}).decode(), body.model)
+        for t in body.tools or []
+    )
+    state.stats.responses_ok += 1
+    counted = InputTokens(prompt_total(request_segments(body)) + tools)
+    return web.Response(body=_encoder.encode(counted), content_type="application/json")
 
 
 def _event(event: Event) -> bytes:
@@ -169,7 +158,8 @@ async def _stream(
     state: SimState,
     admitted: Admission,
     model: str,
-    plan: PlannedAnswer,
+    reply: Reply,
+    thought: Thought | None,
     usage: Usage,
     message_id: str,
 ) -> web.StreamResponse:
@@ -181,36 +171,41 @@ async def _stream(
         cache_read_input_tokens=usage.cache_read_input_tokens,
     )
     start = WireMessage(id=message_id, model=model, content=[], stop_reason=None, usage=start_usage)
+    events = stream_events(reply, thought, model)
+    # Block starts and stops ride with the next delta; the first start goes out with the ping.
+    head = _event(MessageStart(start)) + _event(events[0][0]) + _event(Ping())
+    units: list[tuple[bytes, int]] = []
+    pending = b""
+    for event, tokens in events[1:]:
+        pending += _event(event)
+        if isinstance(event, ContentBlockDelta):
+            units.append((pending, tokens))
+            pending = b""
+    planned = sum(tokens for _, tokens in units)
     response = await open_sse(request)
     try:
-        with state.track_stream("messages", model, plan.completion_tokens) as tracker:
-            await response.write(
-                _event(MessageStart(start))
-                + _event(ContentBlockStart(0, TextBlock("")))
-                + _event(Ping())
-            )
+        with state.track_stream("messages", model, planned) as tracker:
+            await response.write(head)
             finished = await send_pieces(
                 request,
                 response,
-                plan.pieces,
+                units,
                 pace=admitted.knobs.pace,
                 tracker=tracker,
                 fault=admitted.fault,
-                frame=lambda piece: _event(ContentBlockDelta(0, TextDelta(piece))),
+                frame=lambda unit: unit[0],
                 garbage=_GARBAGE_EVENT,
+                tokens=lambda unit: unit[1],
             )
             if not finished:
                 return response
+            stop = StopDelta(stop_reason(reply), reply.answer.stop_sequence)
             await response.write(
-                _event(ContentBlockStop(0))
-                + _event(
-                    MessageDelta(
-                        StopDelta(_STOP_REASONS[plan.finish_reason]),
-                        OutputUsage(plan.completion_tokens),
-                    )
-                )
+                pending
+                + _event(MessageDelta(stop, OutputUsage(usage.output_tokens)))
                 + _event(MessageStop())
             )
+            tracker.sent(usage.output_tokens - planned)
             tracker.complete()
     except ConnectionResetError:
         return response  # the client went away; the tracker counted a cancel

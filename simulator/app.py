@@ -11,14 +11,15 @@ import anyio
 import msgspec
 from aiohttp import web
 
-from server.upstream_sim.admission import admit
-from server.upstream_sim.anthropic_routes import anthropic_models, messages
-from server.upstream_sim.config import SimConfig
-from server.upstream_sim.errors import Flavour
-from server.upstream_sim.openai_routes import chat_completions, embeddings, openai_models
-from server.upstream_sim.state import SIM_STATE, SimState
+from simulator.admission import admit
+from simulator.anthropic_routes import anthropic_models, count_tokens, messages
+from simulator.config import SimConfig
+from simulator.errors import Flavour
+from simulator.openai_embeddings import embeddings
+from simulator.openai_routes import chat_completions, openai_model, openai_models
+from simulator.state import SIM_STATE, SimState
 
-logger = logging.getLogger("frugal.upstream_sim")
+logger = logging.getLogger("frugal.simulator")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -64,6 +65,30 @@ async def _models(request: web.Request) -> web.StreamResponse:
     return anthropic_models() if flavour == "anthropic" else openai_models()
 
 
+async def _model(request: web.Request) -> web.StreamResponse:
+    state = request.app[SIM_STATE]
+    state.count_request("models")
+    admitted = await admit(request, state, "openai")
+    if isinstance(admitted, web.Response):
+        return admitted
+    state.stats.responses_ok += 1
+    return openai_model(request.match_info["model_id"])
+
+
+@web.middleware
+async def _record_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # Keep what the provider received, byte for byte, before any handler reads it.
+    if not request.path.startswith("/_sim/"):
+        body = await request.read()
+        request.app[SIM_STATE].record_request(request.path, request.headers, body)
+    return await handler(request)
+
+
+async def _requests(request: web.Request) -> web.Response:
+    received = request.app[SIM_STATE].received_requests()
+    return web.Response(body=_encoder.encode(received), content_type="application/json")
+
+
 async def _stats(request: web.Request) -> web.Response:
     snapshot = request.app[SIM_STATE].snapshot()
     return web.Response(body=_encoder.encode(snapshot), content_type="application/json")
@@ -76,13 +101,16 @@ async def _reset(request: web.Request) -> web.Response:
 
 def create_sim_app(config: SimConfig) -> web.Application:
     """The simulator app; its `SimState` is ``app[SIM_STATE]``."""
-    app = web.Application(middlewares=[_log_requests])
+    app = web.Application(middlewares=[_log_requests, _record_requests])
     app[SIM_STATE] = SimState(config)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", _models)
+    app.router.add_get("/v1/models/{model_id}", _model)
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/_sim/stats", _stats)
+    app.router.add_get("/_sim/requests", _requests)
     app.router.add_post("/_sim/reset", _reset)
     return app
 
