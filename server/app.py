@@ -10,15 +10,13 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import aiohttp
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from agent.http import create_http_session
 from server.async_library import asyncio_declared
-from server.composition import Components, build_components
+from server.composition import build_components
 from server.config import load_settings, metrics_multiprocess_dir
 from server.error_handlers import install_error_handlers
 from server.logging_setup import configure_logging
@@ -34,17 +32,9 @@ from server.routes import (
     stream,
 )
 from server.settings import Settings
+from server.state import AppState
 
 log = logging.getLogger("frugal.server")
-
-
-@dataclass
-class AppState:
-    """What request handlers reach through ``request.app.state.frugal``."""
-
-    settings: Settings
-    components: Components
-    session: aiohttp.ClientSession
 
 
 def create_app(settings: Settings, *, metrics_dir: str | None = None) -> Starlette:

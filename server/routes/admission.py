@@ -21,7 +21,7 @@ from server.auth import Caller
 from server.errors import STATUS_BY_CODE, error_for_exception
 
 if TYPE_CHECKING:
-    from server.app import AppState
+    from server.state import AppState
 
 
 def identify(state: AppState, request: HTTPConnection, *, query_key: str | None = None) -> Caller:

@@ -13,7 +13,7 @@ from server.routes.admission import account_failure, elapsed_ms, identify
 from server.routes.body import read_limited_body
 
 if TYPE_CHECKING:
-    from server.app import AppState
+    from server.state import AppState
 
 ENDPOINT = "embeddings"
 

@@ -28,7 +28,7 @@ from server.stats_wire import (
 )
 
 if TYPE_CHECKING:
-    from server.app import AppState
+    from server.state import AppState
 
 FAULTS = ("caller", "policy", "provider", "frugal")
 _encoder = msgspec.json.Encoder()

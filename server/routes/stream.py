@@ -35,7 +35,7 @@ from server.routes.chat import ChatBody
 from server.sse_events import encode_event
 
 if TYPE_CHECKING:
-    from server.app import AppState
+    from server.state import AppState
 
 log = logging.getLogger("frugal.server")
 
