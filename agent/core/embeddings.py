@@ -38,7 +38,7 @@ _key_encoder: Final = msgspec.json.Encoder(order="sorted")
 
 class _EmbeddingsView(msgspec.Struct, frozen=True):
     model: str
-    input: str | list[str] | list[int] | list[list[int]]
+    input: str | list[Any]
     encoding_format: str | None = None
     dimensions: int | None = None
 
