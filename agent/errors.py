@@ -142,3 +142,26 @@ class IterationLimitExceeded(AgentError):
     """A request needed more tool/LLM rounds than the pipeline's ``max_iterations`` allows."""
 
     code = "iteration_limit_exceeded"
+
+
+class ModelNotFound(AgentError):
+    """No declared model, alias or passthrough provider serves the requested model name."""
+
+    code = "model_not_found"
+
+    def __init__(self, message: str, *, model: str = "") -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class InvalidModelName(AgentError):
+    """A model name is empty, too long, or holds characters no model name has."""
+
+    code = "invalid_model"
+
+
+class RegistryError(ValueError):
+    """The declared providers and models contradict each other (a configuration error).
+
+    The message is one line naming the model or provider and the offending key.
+    """

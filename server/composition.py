@@ -21,6 +21,7 @@ from agent.history import ConversationHistory
 from agent.knowledge import KnowledgeBase
 from agent.openai_embedder import OpenAIEmbedder
 from agent.pipeline import Agent, RequestLimits
+from agent.registry import ModelRegistry
 from agent.tokens import encoding_for_model
 from agent.tools import (
     DemoAccounts,
@@ -42,7 +43,7 @@ from metrics.prometheus import GatewayMetrics
 from router import EmbeddingRouter, RuleRouter, load_examples
 from router.base import Router
 from server.cost_control import CostControl, open_cost_control
-from server.providers import OPENAI_DEFAULT_BASE_URL, build_llm_client
+from server.providers import OPENAI_DEFAULT_BASE_URL, build_llm_client, build_registry
 from server.settings import Settings
 
 log = logging.getLogger("frugal.server")
@@ -65,6 +66,7 @@ class Components:
     redis: redis.Redis | None
     replicator: RedisSemanticReplicator | None
     cost: CostControl
+    registry: ModelRegistry
 
 
 @contextlib.asynccontextmanager
@@ -74,7 +76,8 @@ async def build_components(
     """Open every resource the settings ask for; close them all on exit. ``metrics_dir``:
     the Prometheus directory shared by several worker processes (None: one process)."""
     async with contextlib.AsyncExitStack() as stack:
-        llm = build_llm_client(settings, session)
+        registry = build_registry(settings)
+        llm = build_llm_client(settings, session, registry)
         # Load the tokenizers now (~0.7 s), off the loop, instead of in the first request.
         models = settings.models
         for model in dict.fromkeys((models.cheap, models.strong, models.fallback)):
@@ -127,7 +130,7 @@ async def build_components(
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
         )
         yield Components(
-            agent, llm, store, prompt_cache, semantic, embedder, client, replicator, cost
+            agent, llm, store, prompt_cache, semantic, embedder, client, replicator, cost, registry
         )
 
 

@@ -57,6 +57,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "embedding_failed": 503,
     "store_unavailable": 503,
     "iteration_limit_exceeded": 422,
+    "model_not_found": 404,
+    "invalid_model": 400,
     "internal_error": 500,
 }
 
