@@ -290,3 +290,18 @@ class TestConfigErrors:
     def test_registry_is_not_an_environment_variable(self) -> None:
         with pytest.raises(ConfigError, match="FRUGAL_REGISTRY_MODELS: \\[registry\\] is set in"):
             load_settings({"FRUGAL_REGISTRY_MODELS": "gpt-4o"})
+
+
+def test_readme_registry_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Model registry", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    env = write(tmp_path, example)
+    env.update({"OPENAI_API_KEY": "sk-o", "ANTHROPIC_API_KEY": "sk-a"})
+    reg = build_registry(load_settings(env))
+    assert [r.spec.name for r in reg.fallback_chain("llama-3.1-8b")] == [
+        "gpt-4o-mini",
+        "claude-haiku-4-5",
+    ]
+    assert reg.resolve("some-new-model").provider.name == "local-vllm"
+    assert reg.resolve("haiku").provider.api_key == "sk-a"
