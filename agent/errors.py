@@ -153,16 +153,27 @@ class IterationLimitExceeded(AgentError):
 
 
 class ModelNotFound(AgentError):
-    """The request names a model the gateway does not serve (not in the model registry)."""
+    """No declared model, alias or passthrough provider serves the requested model name."""
 
     code = "model_not_found"
 
-    def __init__(self, model: str) -> None:
-        super().__init__(
-            f"The model `{model[:100]}` does not exist or you do not have access to it."
-        )
+    def __init__(self, message: str, *, model: str = "") -> None:
+        super().__init__(message)
         self.model = model
-        self.param = "model"
+        self.param = "model"  # the request field at fault, for OpenAI-shaped errors
+
+
+class InvalidModelName(AgentError):
+    """A model name is empty, too long, or holds characters no model name has."""
+
+    code = "invalid_model"
+
+
+class RegistryError(ValueError):
+    """The declared providers and models contradict each other (a configuration error).
+
+    The message is one line naming the model or provider and the offending key.
+    """
 
 
 class UntranslatableRequest(BadRequest):

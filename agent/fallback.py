@@ -48,6 +48,11 @@ class FallbackClient:
     (``primary_timeout``, ``primary_rate_limited``, ``circuit_open``,
     ``primary_error:<code>``). Caller errors (`BadRequest`, `ContextLengthExceeded`) are raised
     as they are: the secondary would refuse the same request. Cancellation is never retried.
+
+    The secondary is asked for ``secondary_model_for(request.model)`` (the first model of
+    that model's fallback chain in the registry); when it returns None the model has no
+    fallback and the primary's error is raised. ``secondary_model`` is the shorthand for one
+    model for every request; with neither, the secondary gets the request unchanged.
     """
 
     def __init__(
@@ -57,6 +62,7 @@ class FallbackClient:
         *,
         timeout_s: float,
         secondary_model: str | None = None,
+        secondary_model_for: Callable[[str], str | None] | None = None,
         retry: RetryPolicy,
         breaker: CircuitBreaker | None = None,
         name: str = "fallback",
@@ -70,7 +76,12 @@ class FallbackClient:
         self.secondary = secondary
         self.breaker = breaker
         self._timeout_s = timeout_s
-        self._secondary_model = secondary_model
+        if secondary_model is not None and secondary_model_for is not None:
+            raise ValueError("give secondary_model or secondary_model_for, not both")
+        if secondary_model is not None:
+            model = secondary_model
+            secondary_model_for = lambda _requested: model  # noqa: E731
+        self._secondary_model_for = secondary_model_for
         self._retrier = Retrier(retry, rng=rng, sleep=sleep, clock=clock)
         self._name = name
 
@@ -88,13 +99,13 @@ class FallbackClient:
         try:
             return await self._run_primary(lambda: self.primary.generate(request), plan)
         except ProviderError as exc:
-            secondary = self._secondary_for(exc)
+            secondary, secondary_request = self._secondary_for(exc, request)
             primary_error = exc
         reason = fallback_reason(primary_error)
         self._log_fallback(reason, primary_error)
         response = await self._run_secondary(
             secondary,
-            lambda: secondary.generate(self._secondary_request(request)),
+            lambda: secondary.generate(secondary_request),
             plan,
             primary_error,
             reason,
@@ -113,10 +124,9 @@ class FallbackClient:
         try:
             opened = await self._run_primary(lambda: _open_stream(self.primary, request), plan)
         except ProviderError as exc:
-            client = self._secondary_for(exc)
-            reason = fallback_reason(exc)
+            secondary, secondary_request = self._secondary_for(exc, request)
+            client, reason = secondary, fallback_reason(exc)
             self._log_fallback(reason, exc)
-            secondary, secondary_request = client, self._secondary_request(request)
             opened = await self._run_secondary(
                 secondary, lambda: _open_stream(secondary, secondary_request), plan, exc, reason
             )
@@ -181,16 +191,18 @@ class FallbackClient:
             )
             raise exc from primary_error
 
-    def _secondary_for(self, primary_error: ProviderError) -> LLMClient:
+    def _secondary_for(
+        self, primary_error: ProviderError, request: LLMRequest
+    ) -> tuple[LLMClient, LLMRequest]:
         # Re-raise (inside the caller's except block) when falling back cannot help.
         if self.secondary is None or isinstance(primary_error, BadRequest):
             raise primary_error
-        return self.secondary
-
-    def _secondary_request(self, request: LLMRequest) -> LLMRequest:
-        if self._secondary_model is None:
-            return request
-        return msgspec.structs.replace(request, model=self._secondary_model)
+        if self._secondary_model_for is None:
+            return self.secondary, request
+        model = self._secondary_model_for(request.model)
+        if model is None:
+            raise primary_error
+        return self.secondary, msgspec.structs.replace(request, model=model)
 
     def _remaining(self, deadline: float) -> float:
         return max(0.0, deadline - self._retrier.clock())

@@ -48,7 +48,8 @@ def anthropic_price(input_per_m: int, output_per_m: int) -> ModelPrice:
 
 # Seed prices (USD per 1M tokens x 1e6). gpt-4o and gpt-4o-mini cache reads are 50% off; the
 # gpt-4.1 family 75% off; gpt-5 uses the seed's 5/20 list price with OpenAI's 90%-off reads.
-# Embeddings bill input only ($0.02/1M in the seed) and have no prompt cache, hence 100%.
+# Embeddings bill input only (3-small $0.02/1M, 3-large $0.13/1M, ada-002 $0.10/1M) and have
+# no prompt cache, hence 100%.
 DEFAULT_PRICES: Final[Mapping[str, ModelPrice]] = MappingProxyType(
     {
         "gpt-4o-mini": openai_price(150_000, 600_000, cached_percent=50),
@@ -60,6 +61,8 @@ DEFAULT_PRICES: Final[Mapping[str, ModelPrice]] = MappingProxyType(
         "claude-sonnet-4-6": anthropic_price(3_000_000, 15_000_000),
         "claude-opus-4-7": anthropic_price(15_000_000, 75_000_000),
         "text-embedding-3-small": openai_price(20_000, 0, cached_percent=100),
+        "text-embedding-3-large": openai_price(130_000, 0, cached_percent=100),
+        "text-embedding-ada-002": openai_price(100_000, 0, cached_percent=100),
     }
 )
 

@@ -29,6 +29,8 @@ from agent.history import ConversationHistory
 from agent.knowledge import KnowledgeBase
 from agent.openai_embedder import OpenAIEmbedder
 from agent.pipeline import Agent, RequestLimits
+from agent.registry import ModelRegistry
+from agent.registry_prices import RegistryPrices
 from agent.tokens import encoding_for_model
 from agent.tools import (
     DemoAccounts,
@@ -50,7 +52,7 @@ from metrics.prometheus import GatewayMetrics
 from router import EmbeddingRouter, RuleRouter, load_examples
 from router.base import Router
 from server.cost_control import CostControl, open_cost_control
-from server.providers import OPENAI_DEFAULT_BASE_URL, build_llm_client
+from server.providers import OPENAI_DEFAULT_BASE_URL, build_llm_client, build_registry
 from server.settings import Settings
 
 log = logging.getLogger("frugal.server")
@@ -76,6 +78,7 @@ class Components:
     redis: redis.Redis | None
     replicator: RedisSemanticReplicator | None
     cost: CostControl
+    registry: ModelRegistry
 
 
 @contextlib.asynccontextmanager
@@ -85,7 +88,8 @@ async def build_components(
     """Open every resource the settings ask for; close them all on exit. ``metrics_dir``:
     the Prometheus directory shared by several worker processes (None: one process)."""
     async with contextlib.AsyncExitStack() as stack:
-        llm = build_llm_client(settings, session)
+        registry = build_registry(settings)
+        llm = build_llm_client(settings, session, registry)
         # Load the tokenizers now (~0.7 s), off the loop, instead of in the first request.
         models = settings.models
         for model in dict.fromkeys((models.cheap, models.strong, models.fallback)):
@@ -95,6 +99,7 @@ async def build_components(
         cost = await stack.enter_async_context(
             open_cost_control(settings, client, session, metrics=metrics)
         )
+        prices = RegistryPrices(registry, cost.prices)
         embedder, unknown_ratio = await _open_embedder(settings, session, stack)
         ttl_by_class = {
             CLASS_FAQ: settings.cache.ttl_faq_s,
@@ -118,7 +123,7 @@ async def build_components(
             router=router,
             cheap_model=settings.models.cheap,
             strong_model=settings.models.strong,
-            costs=cost.prices,
+            costs=prices,
             budget=cost.budget,
             tools=tools,
             prompt_cache=prompt_cache if settings.cache.exact_enabled else None,
@@ -143,11 +148,16 @@ async def build_components(
             cheap_model=models.cheap,
             strong_model=models.strong,
             fallback_models=(models.fallback,),
+            auto_models=frozenset(registry.auto_aliases),
+            canonical=lambda model: registry.resolve(model).spec.name,
+            fallbacks_for=lambda model: tuple(
+                resolved.spec.name for resolved in registry.fallback_chain(model)
+            ),
         )
         core = CompletionCore(
             llm=llm,
             router=router,
-            costs=cost.prices,
+            costs=prices,
             budget=cost.budget,
             cache=WireCache(
                 prompt_cache if settings.cache.exact_enabled else None,
@@ -162,7 +172,7 @@ async def build_components(
         embeddings = EmbeddingsCore(
             backends=_local_embeddings(embedder, settings),
             default=_provider_embeddings(settings, session),
-            costs=cost.prices,
+            costs=prices,
             store=store if settings.cache.exact_enabled else None,
             ttl_s=settings.cache.ttl_default_s,
         )
@@ -179,6 +189,7 @@ async def build_components(
             client,
             replicator,
             cost,
+            registry,
         )
 
 

@@ -17,6 +17,9 @@ from typing import Any
 
 import msgspec
 
+from agent.errors import RegistryError
+from metrics.price_overrides import parse_price_overrides
+from server.registry_config import build_registry
 from server.settings import Settings
 
 ENV_PREFIX = "FRUGAL_"
@@ -34,6 +37,10 @@ CONVENTIONAL_VARS: dict[str, tuple[str, str]] = {
 }
 
 
+# Sections of nested tables, set in the TOML file only (FRUGAL_* variables cannot hold them).
+TOML_ONLY_SECTIONS = frozenset({"registry"})
+
+
 class ConfigError(Exception):
     """A setting has an invalid value; the message names the variable and what was expected."""
 
@@ -44,9 +51,12 @@ def env_var_name(section: str, field: str) -> str:
 
 
 def iter_fields() -> Iterator[tuple[str, str, Any]]:
-    """Every ``(section, field, default)`` of the settings tree, in declaration order."""
+    """Every ``(section, field, default)`` of the settings tree that an environment variable
+    can set, in declaration order (the TOML-only ``[registry]`` is left out)."""
     defaults = Settings()
     for section_info in msgspec.structs.fields(Settings):
+        if section_info.name in TOML_ONLY_SECTIONS:
+            continue
         section_value = getattr(defaults, section_info.name)
         for field_info in msgspec.structs.fields(type(section_value)):
             yield section_info.name, field_info.name, getattr(section_value, field_info.name)
@@ -81,6 +91,11 @@ def load_settings(
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_VAR:
             continue
+        if any(name.startswith(env_var_name(s, "")) for s in TOML_ONLY_SECTIONS):
+            section = name[len(ENV_PREFIX) :].split("_", 1)[0].lower()
+            raise ConfigError(
+                f"{name}: [{section}] is set in the TOML file only (named by {CONFIG_FILE_VAR})"
+            )
         if name not in known:
             raise ConfigError(f"{name}: unknown setting (see .env.example for the list)")
         where = known[name]
@@ -89,10 +104,18 @@ def load_settings(
         if env.get(name):
             _put(tree, origin, where, env[name], name)
 
+    source = str(path) if path else "registry"
+    _prepare_registry(tree.get("registry", {}), env, source)
     try:
-        return msgspec.convert(tree, Settings, strict=False)
+        settings = msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_explain(exc, origin)) from exc
+        raise ConfigError(_explain(exc, origin, tree, source)) from exc
+    try:
+        build_registry(settings)
+    except (RegistryError, ValueError) as exc:
+        place = f"{source}: registry" if settings.registry.declared else "registry (default)"
+        raise ConfigError(f"{place}: {exc}") from exc
+    return settings
 
 
 def _env_value(raw: str, *, is_list: bool) -> Any:
@@ -135,8 +158,15 @@ _PATH_RE = re.compile(r"at `\$\.(\w+)(?:\.(\w+))?`")
 _POST_INIT_RE = re.compile(r"^(\w+): (expected .*?)(?: - at `|$)")
 
 
-def _explain(exc: msgspec.ValidationError, origin: Mapping[tuple[str, str], str]) -> str:
+def _explain(
+    exc: msgspec.ValidationError,
+    origin: Mapping[tuple[str, str], str],
+    tree: Mapping[str, Any],
+    source: str,
+) -> str:
     text = str(exc)
+    if "`$.registry." in text:
+        return _explain_registry(text, tree, source)
     match = _PATH_RE.search(text)
     section = match.group(1) if match else ""
     field = match.group(2) if match and match.group(2) else ""
@@ -151,3 +181,75 @@ def _explain(exc: msgspec.ValidationError, origin: Mapping[tuple[str, str], str]
     where = (section, field)
     name = origin.get(where, env_var_name(section, field))
     return f"{name}: {detail[0].lower()}{detail[1:]}"
+
+
+def _prepare_registry(section: dict[str, Any], env: Mapping[str, str], source: str) -> None:
+    # Each provider's key comes from the variable its `api_key_env` names; a price may be a
+    # short table or an "input/output[/cached/write]" string, completed as overrides are.
+    for index, provider in _entries(section, "providers"):
+        var = provider.get("api_key_env")
+        if isinstance(var, str) and "api_key" not in provider:
+            if not env.get(var):
+                where = _entry_name(section, "providers", index)
+                raise ConfigError(
+                    f"{source}: {where}.api_key_env: the environment variable {var} is not set"
+                )
+            provider["api_key"] = env[var]
+    for index, model in _entries(section, "models"):
+        for field in ("price", "worst_case_price"):
+            if field in model:
+                where = f"{_entry_name(section, 'models', index)}.{field}"
+                model[field] = _price_value(model[field], where, source)
+    if "passthrough_worst_case_price" in section:
+        section["passthrough_worst_case_price"] = _price_value(
+            section["passthrough_worst_case_price"], "registry.passthrough_worst_case_price", source
+        )
+
+
+def _entries(section: Mapping[str, Any], key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    entries = section.get(key)
+    if isinstance(entries, list):
+        for index, entry in enumerate(entries):
+            if isinstance(entry, dict):
+                yield index, entry
+
+
+def _entry_name(section: Mapping[str, Any], key: str, index: int) -> str:
+    entries = section.get(key)
+    entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return f"registry.{key}[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
+
+
+def _price_value(value: Any, where: str, source: str) -> Any:
+    if not isinstance(value, dict | str):
+        return value  # the converter reports the type
+    try:
+        price = parse_price_overrides({"model": value})["model"]
+    except ValueError as exc:
+        detail = str(exc).removeprefix("price override for 'model': ")
+        raise ConfigError(
+            f"{source}: {where}: expected {{input = ..., output = ...[, cached_input = ..., "
+            f"cache_write = ...]}} in micro-USD per 1M tokens ({detail})"
+        ) from exc
+    return msgspec.to_builtins(price)
+
+
+_REGISTRY_PATH_RE = re.compile(r" - at `\$\.registry\.(\w+)(?:\[(\d+)\])?([^`]*)`$")
+
+
+def _explain_registry(text: str, tree: Mapping[str, Any], source: str) -> str:
+    match = _REGISTRY_PATH_RE.search(text)
+    if match is None:
+        return f"{source}: registry: {text}"
+    key, index, rest = match.group(1), match.group(2), match.group(3)
+    where = (
+        _entry_name(tree.get("registry", {}), key, int(index))
+        if index is not None
+        else f"registry.{key}"
+    ) + rest
+    detail = text[: match.start()]
+    post_init = _POST_INIT_RE.match(text)
+    if post_init:  # a spec's own check: "field: expected ..."
+        where, detail = f"{where}.{post_init.group(1)}", post_init.group(2)
+    return f"{source}: {where}: {detail[0].lower()}{detail[1:]}"

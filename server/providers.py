@@ -1,4 +1,4 @@
-"""Builds the LLM client stack from settings: provider clients, dispatch, fallback."""
+"""Builds the LLM client stack: one client per registry provider, routing, fallback."""
 
 from __future__ import annotations
 
@@ -7,75 +7,102 @@ import aiohttp
 from agent.anthropic_client import AnthropicClient
 from agent.base import LLMClient
 from agent.breaker import CircuitBreaker
-from agent.dispatch import ModelDispatchClient
+from agent.errors import InvalidModelName, ModelNotFound
 from agent.fallback import FallbackClient
+from agent.model_specs import ProviderSpec
 from agent.openai_client import OpenAIClient
 from agent.provider_limits import ProviderRateLimiter, RateLimitedClient
+from agent.registry import ModelRegistry
+from agent.registry_client import RegistryClient
 from agent.retry import RetryPolicy
 from agent.simulated import SimulatedClient
 from agent.simulation import Pace
+from server.registry_config import (
+    ANTHROPIC_DEFAULT_BASE_URL,
+    OPENAI_DEFAULT_BASE_URL,
+    build_registry,
+)
 from server.settings import Settings
 
-OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
-ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
+__all__ = [
+    "ANTHROPIC_DEFAULT_BASE_URL",
+    "OPENAI_DEFAULT_BASE_URL",
+    "build_llm_client",
+    "build_provider",
+    "build_registry",
+    "provider_for_model",
+]
 
 
-def build_provider(settings: Settings, session: aiohttp.ClientSession) -> LLMClient:
-    """The bare provider client(s) the settings describe, without fallback."""
-    if settings.uses_simulated_provider:
-        sim = settings.simulated
-        models = settings.models
-        cheap = Pace(ttft_s=sim.cheap_ttft_ms / 1000, tokens_per_s=sim.cheap_tokens_per_s)
-        strong = Pace(ttft_s=sim.strong_ttft_ms / 1000, tokens_per_s=sim.strong_tokens_per_s)
-        return SimulatedClient(
-            paces={models.cheap: cheap, models.fallback: cheap, models.strong: strong},
-            default=strong,
-        )
-    p = settings.providers
-    routes: list[tuple[str, LLMClient]] = []
-    if p.mode in ("auto", "anthropic") and (p.anthropic_api_key or p.anthropic_base_url):
-        anthropic = _paced(
-            settings,
-            "anthropic",
-            AnthropicClient(
-                session,
-                base_url=p.anthropic_base_url or ANTHROPIC_DEFAULT_BASE_URL,
-                api_key=p.anthropic_api_key or "",
-                timeout_s=p.read_timeout_s,
-            ),
-        )
-        routes.append(("claude", anthropic))
-        if p.mode == "anthropic":
-            routes.append(("", anthropic))
-    if p.mode in ("auto", "openai") and (p.openai_api_key or p.openai_base_url):
-        openai = OpenAIClient(
+def build_provider(
+    settings: Settings, session: aiohttp.ClientSession, registry: ModelRegistry | None = None
+) -> RegistryClient:
+    """One client per provider of ``registry`` (built from the settings when None), behind
+    a `RegistryClient`; no fallback."""
+    registry = registry or build_registry(settings)
+    simulated: SimulatedClient | None = None
+    clients: dict[str, LLMClient] = {}
+    for spec in registry.providers():
+        client: LLMClient
+        if spec.kind == "simulated":
+            simulated = simulated or _simulated_client(settings)
+            client = simulated
+        else:
+            client = _http_client(settings, session, spec)
+        clients[spec.name] = _paced(settings, spec, client)
+    return RegistryClient(registry, clients)
+
+
+def _simulated_client(settings: Settings) -> SimulatedClient:
+    sim, models = settings.simulated, settings.models
+    cheap = Pace(ttft_s=sim.cheap_ttft_ms / 1000, tokens_per_s=sim.cheap_tokens_per_s)
+    strong = Pace(ttft_s=sim.strong_ttft_ms / 1000, tokens_per_s=sim.strong_tokens_per_s)
+    return SimulatedClient(
+        paces={models.cheap: cheap, models.fallback: cheap, models.strong: strong},
+        default=strong,
+    )
+
+
+def _http_client(
+    settings: Settings, session: aiohttp.ClientSession, spec: ProviderSpec
+) -> LLMClient:
+    timeout_s = spec.read_timeout_s or settings.providers.read_timeout_s
+    if spec.kind == "anthropic":
+        return AnthropicClient(
             session,
-            base_url=p.openai_base_url or OPENAI_DEFAULT_BASE_URL,
-            api_key=p.openai_api_key or "",
-            timeout_s=p.read_timeout_s,
+            base_url=spec.base_url or ANTHROPIC_DEFAULT_BASE_URL,
+            api_key=spec.api_key or "",
+            timeout_s=timeout_s,
+            name=spec.name,
         )
-        routes.append(("", _paced(settings, "openai", openai)))
-    return ModelDispatchClient(routes, name="providers")
+    return OpenAIClient(
+        session,
+        base_url=spec.base_url or OPENAI_DEFAULT_BASE_URL,
+        api_key=spec.api_key or "",
+        timeout_s=timeout_s,
+        name=spec.name,
+    )
 
 
-def _paced(settings: Settings, provider: str, client: LLMClient) -> LLMClient:
+def _paced(settings: Settings, spec: ProviderSpec, client: LLMClient) -> LLMClient:
     # Outbound RPM/TPM per provider, when configured: wait (bounded) instead of collecting 429s.
-    lim = settings.limits
-    rpm, tpm = getattr(lim, f"{provider}_rpm"), getattr(lim, f"{provider}_tpm")
-    if rpm is None and tpm is None:
+    if spec.rpm is None and spec.tpm is None:
         return client
     limiter = ProviderRateLimiter(
-        provider,
-        requests_per_minute=rpm,
-        tokens_per_minute=tpm,
-        max_wait_s=lim.provider_max_wait_s,
+        spec.name,
+        requests_per_minute=spec.rpm,
+        tokens_per_minute=spec.tpm,
+        max_wait_s=settings.limits.provider_max_wait_s,
     )
     return RateLimitedClient(client, limiter)
 
 
-def build_llm_client(settings: Settings, session: aiohttp.ClientSession) -> FallbackClient:
-    """Provider(s) wrapped in retries, a circuit breaker and the fallback model."""
-    provider = build_provider(settings, session)
+def build_llm_client(
+    settings: Settings, session: aiohttp.ClientSession, registry: ModelRegistry
+) -> FallbackClient:
+    """The registry's providers wrapped in retries, a circuit breaker and each model's
+    fallback chain."""
+    provider = build_provider(settings, session, registry)
     f = settings.fallback
     retry = RetryPolicy(
         max_attempts=f.max_attempts,
@@ -90,22 +117,19 @@ def build_llm_client(settings: Settings, session: aiohttp.ClientSession) -> Fall
         provider,
         provider,
         timeout_s=f.primary_timeout_s,
-        secondary_model=settings.models.fallback,
+        secondary_model_for=registry.first_fallback,
         retry=retry,
         breaker=breaker,
     )
 
 
-def provider_for_model(settings: Settings, model: str) -> str | None:
-    """Which configured provider would serve ``model`` (``simulated``, ``anthropic``,
-    ``openai``), or None when none would; mirrors the dispatch order of `build_provider`."""
-    if settings.uses_simulated_provider:
-        return "simulated"
-    p = settings.providers
-    has_anthropic = p.mode in ("auto", "anthropic") and bool(
-        p.anthropic_api_key or p.anthropic_base_url
-    )
-    has_openai = p.mode in ("auto", "openai") and bool(p.openai_api_key or p.openai_base_url)
-    if has_anthropic and (p.mode == "anthropic" or model.lower().startswith("claude")):
-        return "anthropic"
-    return "openai" if has_openai else None
+def provider_for_model(
+    settings: Settings, model: str, registry: ModelRegistry | None = None
+) -> str | None:
+    """The name of the provider that serves ``model`` (``simulated``, ``anthropic``,
+    ``openai`` or a declared provider's name), or None when none does."""
+    registry = registry or build_registry(settings)
+    try:
+        return registry.resolve(model).provider.name
+    except (InvalidModelName, ModelNotFound):
+        return None

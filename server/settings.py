@@ -11,7 +11,9 @@ from typing import Final, Literal
 
 import msgspec
 
+from agent.model_specs import ModelSpec, ProviderSpec
 from metrics.price_overrides import parse_price_overrides
+from metrics.pricing import ModelPrice
 from router.rules import DEFAULT_BENIGN_PHRASES, DEFAULT_TECHNICAL_KEYWORDS
 
 _TENANT_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -335,6 +337,34 @@ class LimitsSettings(_Section, frozen=True, forbid_unknown_fields=True):
         _check(self.provider_max_wait_s >= 0, "provider_max_wait_s", "zero or more seconds")
 
 
+class RegistrySettings(_Section, frozen=True, forbid_unknown_fields=True):
+    """The model registry (TOML only: ``[[registry.providers]]`` and ``[[registry.models]]``).
+
+    With no providers and no models declared, the registry is derived from ``[providers]``,
+    ``[models]`` and ``cost.price_overrides`` (see `server.registry_config`).
+    ``passthrough_worst_case_price``: the price undeclared model names reaching a passthrough
+    provider are billed at; unset, such names are refused. ``auto_aliases``: model names that
+    let Frugal's router choose.
+    """
+
+    providers: tuple[ProviderSpec, ...] = ()
+    models: tuple[ModelSpec, ...] = ()
+    auto_aliases: tuple[str, ...] = ("auto",)
+    passthrough_worst_case_price: ModelPrice | None = None
+
+    def __post_init__(self) -> None:
+        _check(
+            bool(self.providers) or not self.models,
+            "models",
+            "[[registry.providers]] entries for the providers the models name",
+        )
+
+    @property
+    def declared(self) -> bool:
+        """True when the TOML declares the registry (else it is derived from the settings)."""
+        return bool(self.providers)
+
+
 class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     providers: ProviderSettings = msgspec.field(default_factory=ProviderSettings)
@@ -350,6 +380,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     cost: CostSettings = msgspec.field(default_factory=CostSettings)
     budget: BudgetSettings = msgspec.field(default_factory=BudgetSettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
 
     @property
     def uses_simulated_provider(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,15 @@ class CorePolicy:
     fallback_models: tuple[str, ...] = ()
     default_max_tokens: int = 4096
     auto_models: frozenset[str] = AUTO_MODELS
+    fallbacks_for: Callable[[str], tuple[str, ...]] | None = None
+    """The model's own fallback chain (the registry's); None: ``fallback_models`` for all."""
+    canonical: Callable[[str], str] | None = None
+    """The declared name behind an alias (the registry's); None: names are used as given."""
+
+    def reachable(self, model: str) -> set[str]:
+        """Every model a request for ``model`` may be answered by."""
+        chain = self.fallbacks_for(model) if self.fallbacks_for else self.fallback_models
+        return {model, *chain}
 
 
 @dataclass(slots=True)
@@ -215,8 +224,9 @@ class CompletionCore:
     async def _route(self, request: CompletionRequest) -> tuple[str, str, str]:
         p = self._policy
         if request.model not in p.auto_models:
-            tier = {p.cheap_model: "cheap", p.strong_model: "strong"}.get(request.model)
-            return request.model, tier or "explicit", "explicit model"
+            model = p.canonical(request.model) if p.canonical else request.model
+            tier = {p.cheap_model: "cheap", p.strong_model: "strong"}.get(model)
+            return model, tier or "explicit", "explicit model"
         decision = await self._router.route(request.messages, earlier_turns=0)
         return decision.model, decision.tier, decision.reason
 
@@ -229,7 +239,9 @@ class CompletionCore:
             prompt = count_message_tokens(llm_request.messages, llm_request.model)
             completion = request.max_tokens or self._policy.default_max_tokens
             worst_usage = Usage(prompt=prompt, completion=completion * request.n)
-            models = {llm_request.model, self._policy.strong_model, *self._policy.fallback_models}
+            models = self._policy.reachable(llm_request.model)
+            if request.model in self._policy.auto_models:
+                models.add(self._policy.strong_model)  # the router may pick either tier
             prices = (self._costs.cost_usd_micros(m, worst_usage) for m in models)
             worst = max((p for p in prices if p is not None), default=0)
             return await self._budget.reserve(request, worst)

@@ -174,7 +174,9 @@ class EmbeddingsCore:
             return backend
         if self._default is not None and self._costs.cost_usd_micros(model, Usage(1)) is not None:
             return self._default
-        raise ModelNotFound(model)
+        raise ModelNotFound(
+            f"The model `{model[:100]}` does not exist or is not served here.", model=model
+        )
 
     def _key(self, tenant: str, body: dict[str, Any]) -> str:
         kept = {k: v for k, v in body.items() if k != "user"}

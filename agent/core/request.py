@@ -13,12 +13,11 @@ from typing import Any, Final
 
 import msgspec
 
-from agent.errors import InvalidRequest
+from agent.errors import InvalidModelName, InvalidRequest
+from agent.model_specs import validate_model_name
 from agent.types import Message
 
-MAX_MODEL_CHARS: Final = 256
 MAX_N: Final = 128
-_MODEL_NAME: Final = re.compile(r"[A-Za-z0-9._:/@+-]+")
 # msgspec names the failing field at the end of its message: "... - at `$.messages[0].role`"
 _PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 
@@ -142,16 +141,12 @@ def from_view(
 
 
 def check_model_name(model: str) -> None:
-    """Refuse names no provider could mean before anything is forwarded: empty, longer than
-    256 characters, or holding whitespace, control or other unexpected characters."""
-    if not model:
-        raise InvalidParam("model must not be empty", param="model", reason="invalid_model")
-    if len(model) > MAX_MODEL_CHARS or _MODEL_NAME.fullmatch(model) is None:
-        raise InvalidParam(
-            f"model must be at most {MAX_MODEL_CHARS} characters of letters, digits and ._:/@+-",
-            param="model",
-            reason="invalid_model",
-        )
+    """Refuse names no provider could mean before anything is forwarded (see
+    `agent.model_specs.validate_model_name`): `InvalidParam` naming ``model``."""
+    try:
+        validate_model_name(model)
+    except InvalidModelName as exc:
+        raise InvalidParam(str(exc), param="model", reason="invalid_model") from exc
 
 
 def _text_view(messages: list[_MessageView]) -> tuple[tuple[Message, ...], bool]:

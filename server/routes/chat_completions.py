@@ -23,7 +23,6 @@ from agent.core import CompletionRequest, Head, Piece, RunOutcome, Tail, decode_
 from agent.core.events import CoreEvent
 from agent.errors import ModelNotFound
 from agent.tokens import count_message_tokens
-from agent.types import Usage
 from metrics.rate_limit import RateLimitExceeded, rate_limit_headers
 from server.accounting import wire_record
 from server.auth import Caller
@@ -105,11 +104,15 @@ async def chat_completions(request: Request) -> Response:
 
 
 def check_model(state: AppState, model: str) -> None:
-    """404 ``model_not_found`` for a model the gateway does not serve."""
-    if model in state.components.core_policy.auto_models:
+    """404 ``model_not_found`` for a model the registry does not serve."""
+    registry = state.components.registry
+    if registry.is_auto(model):
         return
-    if state.components.cost.prices.cost_usd_micros(model, Usage(prompt=1)) is None:
-        raise ModelNotFound(model)
+    resolved = registry.resolve(model)
+    if resolved.spec.kind != "chat":
+        raise ModelNotFound(
+            f"The model `{model[:100]}` is an embedding model, not a chat model.", model=model
+        )
 
 
 async def admit(state: AppState, caller: Caller, wire: CompletionRequest) -> dict[str, str]:

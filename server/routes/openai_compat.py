@@ -10,8 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from agent.errors import ModelNotFound
-from agent.types import Usage
-from server.providers import provider_for_model
 
 
 class ModelCard(msgspec.Struct, frozen=True):
@@ -30,19 +28,11 @@ _encoder: Final = msgspec.json.Encoder()
 
 
 def _cards(request: Request) -> list[ModelCard]:
-    state = request.app.state.frugal
-    settings = state.settings
-    m = settings.models
-    cards = [
-        ModelCard(name, owned_by="frugal")
-        for name in sorted(state.components.core_policy.auto_models)
-    ]
-    for name in dict.fromkeys(
-        (m.cheap, m.strong, m.fallback, *state.components.cost.prices.models())
-    ):
-        owner = provider_for_model(settings, name)
-        if owner is not None:
-            cards.append(ModelCard(name, owned_by=owner))
+    registry = request.app.state.frugal.components.registry
+    cards = [ModelCard(name, owned_by="frugal") for name in registry.auto_aliases]
+    for spec in registry.models():
+        cards.append(ModelCard(spec.name, owned_by=spec.provider))
+        cards.extend(ModelCard(alias, owned_by=spec.provider) for alias in spec.aliases)
     return cards
 
 
@@ -57,7 +47,9 @@ async def get_model(request: Request) -> Response:
     for card in _cards(request):
         if card.id == name:
             return Response(_encoder.encode(card), media_type="application/json")
-    raise ModelNotFound(name)
+    raise ModelNotFound(
+        f"The model `{name[:100]}` does not exist or is not served here.", model=name
+    )
 
 
-__all__ = ["ModelCard", "ModelList", "Usage", "get_model", "list_models"]
+__all__ = ["ModelCard", "ModelList", "get_model", "list_models"]

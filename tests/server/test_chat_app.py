@@ -101,7 +101,8 @@ class TestErrors:
             (b'{"session_id": "s1"}', 422, "invalid_request"),
             (b'{"message": 42}', 422, "invalid_request"),
             (b'{"message": "   "}', 422, "empty_content"),
-            (b'{"message": "hi", "model": "mystery-model"}', 400, "upstream_bad_request"),
+            (b'{"message": "hi", "model": "mystery-model"}', 404, "model_not_found"),
+            (b'{"message": "hi", "model": "bad\\r\\nname"}', 400, "invalid_model"),
         ],
     )
     async def test_bad_input_gets_a_clear_error(
