@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
+from agent.core import RunOutcome
 from agent.pipeline import Agent, ChatRequest, Error, Meta, StreamOutcome
 from agent.pipeline.response import StreamEvent
 from server.errors import APIError
@@ -125,7 +126,7 @@ class PipelineStreamResponse(EventSourceResponse):
                 await self._on_close()
 
 
-def log_outcome(label: str, request_id: str, outcome: StreamOutcome) -> None:
+def log_outcome(label: str, request_id: str, outcome: StreamOutcome | RunOutcome) -> None:
     """One DEBUG line on ``frugal.server``: what the stream billed and how it ended (the
     request log's JSON line, `server.request_log`, is the INFO-level record)."""
     usage = outcome.usage

@@ -28,6 +28,7 @@ from server.accounting import wire_record
 from server.auth import Caller
 from server.errors import APIError
 from server.openai_errors import error_event
+from server.pipeline_stream import log_outcome
 from server.routes.admission import account_failure, elapsed_ms, identify
 from server.routes.body import read_limited_body
 
@@ -252,6 +253,7 @@ async def _account(
     if outcome.accounted:
         return
     outcome.accounted = True
+    log_outcome("chat.completions stream", head.request_id, outcome)
     record = wire_record(
         ENDPOINT, caller, head, outcome, tail, streamed=True, latency_ms=elapsed_ms(started)
     )

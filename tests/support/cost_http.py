@@ -22,6 +22,7 @@ from agent.types import Message, Usage
 from metrics.pricing import PriceTable
 from server.config import load_settings
 from server.settings import AuthSettings, Settings
+from tests.support.openai_sdk import sse_chunks, stream_frugal
 
 T = TypeVar("T")
 
@@ -185,12 +186,15 @@ class Gateway:
     async def completion(
         self, message: str, *, stream: bool = False, cache: str | None = None, **extra: Any
     ) -> Billed:
+        """``POST /v1/chat/completions`` at ``temperature: 0`` (deterministic, so cacheable)
+        unless ``extra`` says otherwise; a stream asks for the usage chunk."""
         headers = dict(self.headers)
         if cache is not None:
             headers["x-frugal-cache"] = cache
         payload: dict[str, Any] = {
             "model": "auto",
             "messages": [{"role": "user", "content": message}],
+            "temperature": 0,
             **extra,
         }
         if stream:
@@ -201,24 +205,30 @@ class Gateway:
             text = await response.text()
             assert response.status == 200, text
         if stream:
-            lines = [data for _, data in sse_data(text)]
-            assert lines[-1] == "[DONE]"
-            body = json.loads(lines[-2])  # the usage-only chunk carries the frugal extension
-            assert body["choices"] == []
+            chunks, _, kinds = sse_chunks(text)
+            # The bill rides in a `: frugal {...}` comment after the last chunk, before [DONE].
+            assert kinds[-2:] == ["frugal", "done"], kinds[-3:]
+            info = stream_frugal(text)
+            body = chunks[-1]  # the usage-only chunk the caller asked for
+            assert body["choices"] == [] and body.get("usage") is not None, body
+            assert all("frugal" not in c for c in chunks)
         else:
             body = json.loads(text)
-        usage, info = body["usage"], body["frugal"]
+            info = body["frugal"]
+        usage = body["usage"]
+        hit = info["cache"] != "miss"
+        # A hit replays the stored completion, its usage included; nothing was billed for it.
         return Billed(
             endpoint="chat_completions",
             request_id=info["request_id"],
             model=body["model"],
             tier=info["route"],
-            cache=None if info["cache"] == "miss" else info["cache"],
+            cache=info["cache"] if hit else None,
             cost=info["cost_usd_micros"],
             saved=info["saved_usd_micros"],
-            prompt=usage["prompt_tokens"],
-            cached_prompt=usage["prompt_tokens_details"]["cached_tokens"],
-            completion=usage["completion_tokens"],
+            prompt=0 if hit else usage["prompt_tokens"],
+            cached_prompt=0 if hit else usage["prompt_tokens_details"]["cached_tokens"],
+            completion=0 if hit else usage["completion_tokens"],
             headers=CIMultiDict(response.headers),
         )
 
@@ -311,17 +321,19 @@ def billed_from_sdk(completion: Any) -> Billed:
     """`Billed` of a ``ChatCompletion`` the SDK returned (``frugal`` is an extra attribute)."""
     info = (completion.model_extra or {})["frugal"]
     usage = completion.usage
+    hit = info["cache"] != "miss"
+    details = usage.prompt_tokens_details
     return Billed(
         endpoint="chat_completions",
         request_id=info["request_id"],
         model=completion.model,
         tier=info["route"],
-        cache=None if info["cache"] == "miss" else info["cache"],
+        cache=info["cache"] if hit else None,
         cost=info["cost_usd_micros"],
         saved=info["saved_usd_micros"],
-        prompt=usage.prompt_tokens,
-        cached_prompt=usage.prompt_tokens_details.cached_tokens,
-        completion=usage.completion_tokens,
+        prompt=0 if hit else usage.prompt_tokens,
+        cached_prompt=0 if hit or details is None else details.cached_tokens,
+        completion=0 if hit else usage.completion_tokens,
         headers={},
     )
 
