@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,27 +26,21 @@ from agent.core.assemble import (
     replay_chunks,
 )
 from agent.core.cache_policy import WireCache
+from agent.core.call import Billing, ProviderCall
 from agent.core.clock import StageClock
 from agent.core.costing import (
     BudgetHook,
     CostModel,
-    NoBudget,
-    Reservation,
-    bill,
     routing_savings,
 )
 from agent.core.events import CoreEvent, Head, Piece, Tail
 from agent.core.request import CompletionRequest
-from agent.openai_wire import usage_from_dict
-from agent.tokens import count_message_tokens, count_text_tokens
 from agent.types import LLMRequest, StreamChunk, Usage
 from router.base import Router
 
 _log = logging.getLogger(__name__)
 
 AUTO_MODELS = frozenset({"auto"})
-# Settling money and closing the provider call must finish even when the caller is gone.
-_CLEANUP_GRACE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +96,16 @@ class CompletionCore:
         policy: CorePolicy,
         budget: BudgetHook | None = None,
     ) -> None:
-        self._llm = llm
+        self._call = ProviderCall(llm=llm, costs=costs, budget=budget)
         self._router = router
         self._costs = costs
         self._cache = cache
         self._policy = policy
-        self._budget: BudgetHook = budget or NoBudget()
+
+    @property
+    def call(self) -> ProviderCall:
+        """The provider-call stage, for callers that assemble their own prompt (the Agent)."""
+        return self._call
 
     async def run(
         self, request: CompletionRequest, outcome: RunOutcome
@@ -160,66 +159,73 @@ class CompletionCore:
             body=request.body,
             raw=request.raw,
         )
-        reservation = await self._reserve(request, llm_request, clock)
-        call = _Call(self, request, llm_request, outcome, reservation, clock)
+        reachable = self._policy.reachable(model)
+        if request.model in self._policy.auto_models:
+            reachable.add(self._policy.strong_model)  # the router may pick either tier
+        cap = (request.max_tokens or self._policy.default_max_tokens) * request.n
         try:
-            yield Head(request_id, model, tier, reason, None, exact, semantic)
-            if request.stream:
-                async with _closing(self._llm.stream(llm_request)) as chunks:
-                    async for piece in call.relay(chunks, completion_id, created):
-                        yield piece
-                completion = call.assembled(completion_id, created)
-            else:
-                with clock.stage("llm"):
-                    response = await self._llm.generate(llm_request)
-                call.answered(response.model, response.usage, response.used_fallback)
-                call.fallback_reason, call.simulated = response.fallback_reason, response.simulated
-                completion = response.completion or completion_from_text(
-                    response.text,
-                    model=response.model,
-                    finish_reason=response.finish_reason,
-                    usage=_usage_dict(response.usage),
-                    completion_id=completion_id,
-                    created=created,
-                )
-            cost, known = call.charge()
-            saved = self._savings(request, tier, call)
-            with clock.stage("write"):
-                written = await self._cache.write(
-                    scope,
-                    completion,
-                    model=call.model,
-                    usage=call.usage,
-                    cost_usd_micros=cost,
+            async with self._call.hold(
+                request, llm_request, models=reachable, completion_tokens=cap, clock=clock
+            ) as billing:
+                yield Head(request_id, model, tier, reason, None, exact, semantic)
+                if request.stream:
+                    relay = _Relay(request.include_usage, completion_id, created)
+                    with clock.stage("llm"):
+                        async with aclosing(self._call.stream(billing, llm_request)) as chunks:
+                            async for provider_chunk in chunks:
+                                piece = relay.piece(provider_chunk, billing.model)
+                                if piece is not None:
+                                    yield piece
+                    completion = relay.completion(billing)
+                else:
+                    with clock.stage("llm"):
+                        response = await self._call.generate(billing, llm_request)
+                    completion = response.completion or completion_from_text(
+                        response.text,
+                        model=response.model,
+                        finish_reason=response.finish_reason,
+                        usage=usage_dict(response.usage),
+                        completion_id=completion_id,
+                        created=created,
+                    )
+                charged = billing.charge()
+                _report(outcome, billing)
+                saved = self._savings(request, tier, billing)
+                with clock.stage("write"):
+                    written = await self._cache.write(
+                        scope,
+                        completion,
+                        model=billing.model,
+                        usage=billing.usage,
+                        cost_usd_micros=charged.usd_micros,
+                        finish_reasons=_finish_reasons(completion),
+                        used_fallback=billing.used_fallback,
+                    )
+                await self._call.settle(billing)
+                outcome.status = "completed"
+                yield Tail(
+                    completion=completion,
+                    model=billing.model,
+                    usage=billing.usage,
+                    cost_usd_micros=charged.usd_micros,
+                    cost_known=charged.known,
+                    saved_usd_micros=saved,
+                    used_fallback=billing.used_fallback,
+                    fallback_reason=billing.fallback_reason,
                     finish_reasons=_finish_reasons(completion),
-                    used_fallback=call.used_fallback,
+                    simulated=billing.simulated,
+                    cache_write=written,
+                    latency_ms=clock.snapshot(),
                 )
-            await call.settle()
-            outcome.status = "completed"
-            yield Tail(
-                completion=completion,
-                model=call.model,
-                usage=call.usage,
-                cost_usd_micros=cost,
-                cost_known=known,
-                saved_usd_micros=saved,
-                used_fallback=call.used_fallback,
-                fallback_reason=call.fallback_reason,
-                finish_reasons=_finish_reasons(completion),
-                simulated=call.simulated,
-                cache_write=written,
-                latency_ms=clock.snapshot(),
-            )
         except BaseException as exc:
             if outcome.status != "completed":
-                call.bill_partial()
                 cancelled = isinstance(exc, GeneratorExit | anyio.get_cancelled_exc_class())
                 outcome.status = "cancelled" if cancelled else "failed"
-                outcome.error_code = getattr(exc, "code", None) if not cancelled else None
+                outcome.error_code = None if cancelled else getattr(exc, "code", None)
             raise
         finally:
-            with anyio.move_on_after(_CLEANUP_GRACE_S, shield=True):
-                await call.settle()
+            if outcome.status != "completed" and "billing" in locals():
+                _report(outcome, billing)
 
     async def _route(self, request: CompletionRequest) -> tuple[str, str, str]:
         p = self._policy
@@ -230,175 +236,65 @@ class CompletionCore:
         decision = await self._router.route(request.messages, earlier_turns=0)
         return decision.model, decision.tier, decision.reason
 
-    async def _reserve(
-        self, request: CompletionRequest, llm_request: LLMRequest, clock: StageClock
-    ) -> Reservation | None:
-        if isinstance(self._budget, NoBudget):
-            return None  # nothing to hold: skip counting the prompt on the hot path
-        with clock.stage("budget"):
-            prompt = count_message_tokens(llm_request.messages, llm_request.model)
-            completion = request.max_tokens or self._policy.default_max_tokens
-            worst_usage = Usage(prompt=prompt, completion=completion * request.n)
-            models = self._policy.reachable(llm_request.model)
-            if request.model in self._policy.auto_models:
-                models.add(self._policy.strong_model)  # the router may pick either tier
-            prices = (self._costs.cost_usd_micros(m, worst_usage) for m in models)
-            worst = max((p for p in prices if p is not None), default=0)
-            return await self._budget.reserve(request, worst)
-
-    def _savings(self, request: CompletionRequest, tier: str, call: _Call) -> int:
+    def _savings(self, request: CompletionRequest, tier: str, billing: Billing) -> int:
         if request.model not in self._policy.auto_models or tier != "cheap":
             return 0
-        return routing_savings(self._costs, self._policy.strong_model, call.bill, call.usage)
+        return routing_savings(self._costs, self._policy.strong_model, billing.bill, billing.usage)
 
 
-class _Call:
-    """The provider call of one run: what it produced and what it costs."""
+class _Relay:
+    """Turns provider chunks into the pieces a caller receives, and folds them into the
+    whole completion (to cache and bill)."""
 
-    def __init__(
-        self,
-        core: CompletionCore,
-        request: CompletionRequest,
-        llm_request: LLMRequest,
-        outcome: RunOutcome,
-        reservation: Reservation | None,
-        clock: StageClock,
-    ) -> None:
-        self._core = core
-        self._request = request
-        self._llm_request = llm_request
-        self._outcome = outcome
-        self._reservation = reservation
-        self._clock = clock
-        self.model = llm_request.model
-        self.usage = Usage()
-        self.provider_usage: Usage | None = None
-        self.used_fallback = False
-        self.fallback_reason: str | None = None
-        self.simulated = False
-        self.produced: list[str] = []
-        self.bill = bill(core._costs, self.model, Usage())
+    def __init__(self, include_usage: bool, completion_id: str, created: int) -> None:
+        self._include_usage = include_usage
+        self._completion_id = completion_id
+        self._created = created
         self._assembler = CompletionAssembler()
-        self._started = time.perf_counter()
-        self._settled = False
-        self._charged = False
 
-    async def relay(
-        self, chunks: AsyncIterator[StreamChunk], completion_id: str, created: int
-    ) -> AsyncIterator[Piece]:
-        include_usage = self._request.include_usage
-        async for chunk in chunks:
-            self.model = chunk.model or self.model
-            self.simulated = chunk.simulated
-            self.used_fallback, self.fallback_reason = chunk.used_fallback, chunk.fallback_reason
-            if chunk.usage is not None:
-                self.provider_usage = chunk.usage
-            if chunk.text:
-                if not self.produced:
-                    self._outcome.ttft_ms = self._clock.elapsed_ms()
-                self.produced.append(chunk.text)
-            payload = chunk.payload
-            if payload is None:
-                if not (chunk.text or chunk.finish_reason):
-                    continue  # a client-made usage summary: nothing to relay
-                payload = chunk_from_text(
-                    chunk.text,
-                    model=self.model,
-                    finish_reason=chunk.finish_reason,
-                    completion_id=completion_id,
-                    created=created,
-                )
-            self._assembler.add(payload)
-            usage_only = not payload.get("choices") and payload.get("usage") is not None
-            if usage_only and not include_usage:
-                continue  # asked for on the caller's behalf, to bill exactly
-            yield Piece(payload, chunk.raw)
-        self._outcome.upstream_ms = (time.perf_counter() - self._started) * 1000.0
-        self.answered(self.model, self._stream_usage(), self.used_fallback)
+    def piece(self, chunk: StreamChunk, model: str) -> Piece | None:
+        payload = chunk.payload
+        if payload is None:
+            if not (chunk.text or chunk.finish_reason):
+                return None  # a client-made usage summary: nothing to relay
+            payload = chunk_from_text(
+                chunk.text,
+                model=model,
+                finish_reason=chunk.finish_reason,
+                completion_id=self._completion_id,
+                created=self._created,
+            )
+        self._assembler.add(payload)
+        usage_only = not payload.get("choices") and payload.get("usage") is not None
+        if usage_only and not self._include_usage:
+            return None  # asked for on the caller's behalf, to bill exactly
+        return Piece(payload, chunk.raw)
 
-    def assembled(self, completion_id: str, created: int) -> dict[str, Any]:
+    def completion(self, billing: Billing) -> dict[str, Any]:
         completion = self._assembler.completion(
-            default_model=self.model, completion_id=completion_id, created=created
+            default_model=billing.model, completion_id=self._completion_id, created=self._created
         )
-        completion.setdefault("usage", _usage_dict(self.usage))
+        if "usage" not in completion and billing.provider_usage is not None:
+            completion["usage"] = usage_dict(billing.provider_usage)
         return completion
 
-    def answered(self, model: str, usage: Usage, used_fallback: bool) -> None:
-        self.model, self.usage, self.used_fallback = model, usage, used_fallback
 
-    def charge(self) -> tuple[int, bool]:
-        self.bill = bill(self._core._costs, self.model, self.usage)
-        self._charged = True
-        o = self._outcome
-        o.model, o.usage = self.model, self.usage
-        o.cost_usd_micros, o.cost_known = self.bill.usd_micros, self.bill.known
-        return self.bill.usd_micros, self.bill.known
-
-    def bill_partial(self) -> None:
-        """Bill a call that ended early: the provider's usage if it sent one, else what was
-        produced (estimated); a call that produced nothing and reported nothing costs 0."""
-        if self._charged:
-            return
-        if self.provider_usage is None and not self.produced:
-            self._outcome.model = self.model
-            return
-        self.usage = self._stream_usage()
-        self.charge()
-
-    def _stream_usage(self) -> Usage:
-        text = "".join(self.produced)
-        if self.provider_usage is not None:
-            produced = count_text_tokens(text, self.model) if text else 0
-            if produced <= self.provider_usage.completion:
-                return self.provider_usage
-            return Usage(
-                prompt=self.provider_usage.prompt,
-                cached_prompt=self.provider_usage.cached_prompt,
-                cache_write=self.provider_usage.cache_write,
-                completion=produced,
-                estimated=True,
-            )
-        return Usage(
-            prompt=count_message_tokens(self._llm_request.messages, self.model),
-            completion=count_text_tokens(text, self.model),
-            estimated=True,
-        )
-
-    async def settle(self) -> None:
-        if self._settled:
-            return
-        self._settled = True
-        if self._reservation is not None:
-            await self._core._budget.settle(self._reservation, self.bill.usd_micros)
+def _report(outcome: RunOutcome, billing: Billing) -> None:
+    outcome.model = billing.model
+    outcome.usage = billing.usage
+    outcome.cost_usd_micros, outcome.cost_known = billing.bill.usd_micros, billing.bill.known
+    outcome.ttft_ms, outcome.upstream_ms = billing.ttft_ms, billing.upstream_ms
 
 
 def _finish_reasons(completion: dict[str, Any]) -> tuple[str | None, ...]:
     return tuple(c.get("finish_reason") for c in completion.get("choices") or ())
 
 
-def _usage_dict(usage: Usage) -> dict[str, Any]:
+def usage_dict(usage: Usage) -> dict[str, Any]:
+    """OpenAI's ``usage`` object for our `Usage`."""
     return {
         "prompt_tokens": usage.prompt,
         "completion_tokens": usage.completion,
         "total_tokens": usage.total,
         "prompt_tokens_details": {"cached_tokens": usage.cached_prompt},
     }
-
-
-class _closing:
-    """Close a provider stream however the block ends (shielded: we may be cancelled)."""
-
-    def __init__(self, chunks: AsyncIterator[StreamChunk]) -> None:
-        self._chunks = chunks
-
-    async def __aenter__(self) -> AsyncIterator[StreamChunk]:
-        return self._chunks
-
-    async def __aexit__(self, *exc: object) -> None:
-        aclose = getattr(self._chunks, "aclose", None)
-        if aclose is not None:
-            with anyio.move_on_after(_CLEANUP_GRACE_S, shield=True):
-                await aclose()
-
-
-__all__ = ["CompletionCore", "CorePolicy", "RunOutcome", "usage_from_dict"]

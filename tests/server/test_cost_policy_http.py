@@ -254,20 +254,37 @@ class TestBudgetOverHttp:
         assert spent <= cap < spent + worst  # refused only once the worst case no longer fit
         assert stats["budget_enabled"] is True
 
-    async def test_max_tokens_above_the_completion_cap_is_refused(
+    async def test_v1_budget_hold_follows_the_request_max_tokens(
         self, http: aiohttp.ClientSession
     ) -> None:
-        settings = fast_settings(FRUGAL_AGENT_MAX_COMPLETION_TOKENS="256")
+        # The agent's completion cap (FRUGAL_AGENT_MAX_COMPLETION_TOKENS) is for /chat, whose
+        # body has no max_tokens (the pipeline's own refusal is tested with the pipeline).
+        # The transparent /v1 wire forwards max_tokens and sizes the budget hold by it: the
+        # strong model's price for the prompt plus max_tokens (4,096 when absent).
+        cap = 5_000  # gpt-4o: 10 micro-USD per output token, so room for ~490 tokens
+        settings = fast_settings(
+            FRUGAL_AGENT_MAX_COMPLETION_TOKENS="256",
+            FRUGAL_BUDGET_GLOBAL_HOURLY_USD_MICROS=str(cap),
+        )
+        await clear_of_hour_boundary()
+        url_messages = user("Can I pay with PayPal?")
         async with run_gateway(settings) as running:
             base = running.base_url
-            status, body, _ = await refused(
-                http,
-                "POST",
-                f"{base}/v1/chat/completions",
-                json={"model": "auto", "messages": user("hi"), "max_tokens": 257},
-            )
-            at_cap = await Gateway(http, base).completion("Can I pay with PayPal?", max_tokens=256)
+            url = f"{base}/v1/chat/completions"
+            refusals = []
+            for extra in ({"max_tokens": 100_000}, {}):
+                status, body, _ = await refused(
+                    http,
+                    "POST",
+                    url,
+                    json={"model": "auto", "messages": url_messages, **extra},
+                )
+                refusals.append((status, body["error"]["code"]))
+            # Above the agent's cap of 256, yet small enough for the budget: admitted.
+            within = await Gateway(http, base).completion("Can I pay with PayPal?", max_tokens=300)
             stats = await stats_of(http, base)
-        assert status == 422 and body["error"]["code"] == "max_tokens_too_large"
-        assert at_cap.completion <= 256
-        assert stats["calls"] == 1 and stats["errors"]["caller"] == 1
+        assert refusals == [(503, "budget_exceeded"), (503, "budget_exceeded")]
+        assert 0 < within.completion <= 300
+        assert stats["calls"] == 1 and stats["errors"]["policy"] == 2
+        [window] = stats["budget"]
+        assert window["reserved_usd_micros"] == 0 and window["spent_usd_micros"] == within.cost

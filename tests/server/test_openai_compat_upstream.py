@@ -1,5 +1,6 @@
 """The OpenAI-compatible API in front of the upstream simulator, over the real OpenAI wire:
-usage from the provider, finish reasons, disconnect cancellation, mid-stream failures."""
+usage from the provider, finish reasons, disconnect cancellation, mid-stream failures, and
+transparency (the caller's body reaches the provider as sent, the provider's ids come back)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import aiohttp
 import anyio
+import msgspec
 import openai
 import pytest
 from openai import AsyncOpenAI
@@ -16,7 +19,7 @@ from openai import AsyncOpenAI
 from server.config import load_settings
 from simulator import SimConfig
 from tests.support.gateway import RunningGateway, run_gateway
-from tests.support.openai_sdk import user, with_sync_client
+from tests.support.openai_sdk import sse_chunks, user, with_sync_client
 from tests.support.simulator import RunningSimulator, run_simulator
 
 pytestmark = pytest.mark.anyio
@@ -151,3 +154,91 @@ class TestRealWire:
                         texts.append(chunk.choices[0].delta.content or "")
         assert "".join(texts)  # some text arrived before the failure
         assert caught.value.code == "stream_interrupted"
+
+
+class TestTransparency:
+    async def test_the_body_reaches_the_provider_unchanged(self, wire: Wire) -> None:
+        body = msgspec.json.encode(
+            {
+                "model": "gpt-4o",
+                "messages": user("Where is my parcel?"),
+                "colour": "red",
+                "n": 2,
+                "top_p": 0.5,
+                "logprobs": True,
+                "presence_penalty": 0.25,
+            }
+        )
+        with wire.configured(SimConfig()) as sim:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(
+                    f"{wire.gateway.base_url}/v1/chat/completions",
+                    data=body,
+                    headers={"content-type": "application/json"},
+                ) as resp,
+            ):
+                completion = await resp.json()
+                assert resp.status == 200, completion
+            [received] = [r for r in sim.state.received() if r.path.endswith("/chat/completions")]
+        assert msgspec.json.decode(received.raw) == msgspec.json.decode(body)
+        assert received.raw == body  # byte for byte: the model was not rerouted
+        assert len(completion["choices"]) == 2  # n=2 went through and came back
+
+    async def test_the_provider_completion_id_is_kept(self, wire: Wire) -> None:
+        with wire.configured(SimConfig()):
+            async with wire.client() as c:
+                raw = await c.chat.completions.with_raw_response.create(
+                    model="gpt-4o", messages=user("Can I track my order?")
+                )
+        completion = raw.parse()
+        assert completion.id.startswith("chatcmpl-")
+        assert completion.id != f"chatcmpl-{raw.headers['x-request-id']}"
+        assert (completion.model_extra or {})["frugal"]["request_id"] == raw.headers["x-request-id"]
+
+    async def test_usage_chunk_only_when_asked_and_the_cost_in_a_comment(self, wire: Wire) -> None:
+        url = f"{wire.gateway.base_url}/v1/chat/completions"
+        texts: dict[bool, str] = {}
+        with wire.configured(SimConfig()):
+            async with aiohttp.ClientSession() as http:
+                for include_usage in (False, True):
+                    payload: dict[str, object] = {
+                        "model": "gpt-4o",
+                        "messages": user(f"What are your opening hours ({include_usage})?"),
+                        "stream": True,
+                    }
+                    if include_usage:
+                        payload["stream_options"] = {"include_usage": True}
+                    async with http.post(url, json=payload) as resp:
+                        assert resp.status == 200
+                        texts[include_usage] = await resp.text()
+        for include_usage, text in texts.items():
+            chunks, [info], kinds = sse_chunks(text)
+            assert kinds[-2:] == ["frugal", "done"]
+            usage_chunks = [c for c in chunks if c.get("usage")]
+            assert len(usage_chunks) == int(include_usage), include_usage
+            assert info["cost_usd_micros"] > 0 and info["model"] == "gpt-4o"
+
+
+class TestBrokenStream:
+    async def test_a_broken_stream_ends_with_an_error_line_and_its_bill(self, wire: Wire) -> None:
+        payload = {
+            "model": "gpt-4o",
+            "messages": user("Which couriers do you use?"),
+            "stream": True,
+        }
+        with wire.configured(SimConfig(rate_disconnect=1.0)):
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(f"{wire.gateway.base_url}/v1/chat/completions", json=payload) as resp,
+            ):
+                assert resp.status == 200
+                text = await resp.text()
+        chunks, [info], kinds = sse_chunks(text)
+        assert kinds[-2:] == ["data", "frugal"]  # no [DONE] after a failure
+        error = chunks[-1]["error"]
+        assert set(error) == {"message", "type", "param", "code"}
+        assert error["code"] == "stream_interrupted"
+        assert any(c.get("choices") for c in chunks[:-1])  # some text came first
+        assert info["error"] == "stream_interrupted"
+        assert info["cost_usd_micros"] > 0  # the tokens produced were billed

@@ -113,9 +113,7 @@ def fold_tool_call_deltas(chunks: list[Any]) -> list[dict[str, Any]]:
 
 
 def streamed_text(chunks: list[Any]) -> str:
-    return "".join(
-        (choice.delta.content or "") for chunk in chunks for choice in chunk.choices
-    )
+    return "".join((choice.delta.content or "") for chunk in chunks for choice in chunk.choices)
 
 
 def sse_comments(text: str) -> list[str]:

@@ -1,0 +1,203 @@
+"""`ProviderCall`: the money side of one provider call, shared by every caller of the core.
+
+Hold the worst case before the call (the whole prompt at the input price plus the answer cap
+at the output price, on the dearest model the call may end up on), watch what the provider
+sends, bill exactly what it reported (or, when a stream ends early, what was produced,
+flagged estimated; nothing at all when nothing was produced or reported), and settle the
+hold once — however the call ends, cancellation included.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from contextlib import asynccontextmanager
+
+import anyio
+
+from agent.base import LLMClient
+from agent.core.clock import StageClock
+from agent.core.costing import Bill, BudgetHook, CostModel, NoBudget, Reservation, bill
+from agent.tokens import count_message_tokens, count_text_tokens
+from agent.types import LLMRequest, LLMResponse, StreamChunk, Usage
+from metrics.reservation import TenantScoped
+
+# Settling money and closing the provider call must finish even when the caller is gone.
+CLEANUP_GRACE_S = 5.0
+
+
+class Billing:
+    """What one call produced and costs; `ProviderCall.hold` makes and settles it."""
+
+    def __init__(
+        self,
+        costs: CostModel,
+        request: LLMRequest,
+        reservation: Reservation | None,
+        clock: StageClock,
+    ) -> None:
+        self._costs = costs
+        self._request = request
+        self.reservation = reservation
+        self._clock = clock
+        self.model = request.model
+        self.usage = Usage()
+        self.bill = Bill()
+        self.provider_usage: Usage | None = None
+        self.produced: list[str] = []
+        self.used_fallback = False
+        self.fallback_reason: str | None = None
+        self.simulated = False
+        self.finish_reason: str | None = None
+        self.ttft_ms: float | None = None
+        self.upstream_ms: float | None = None
+        self.called = False  # the provider was asked: from here on it may bill us
+        self.charged = False
+        self.settled = False
+        self._started = time.perf_counter()
+
+    def observe(self, chunk: StreamChunk) -> None:
+        """Take note of one streamed chunk."""
+        self.model = chunk.model or self.model
+        self.simulated = chunk.simulated
+        self.used_fallback, self.fallback_reason = chunk.used_fallback, chunk.fallback_reason
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        if chunk.usage is not None:
+            self.provider_usage = chunk.usage
+        if chunk.text:
+            if not self.produced:
+                self.ttft_ms = self._clock.elapsed_ms()
+                self._clock.mark("ttft")
+            self.produced.append(chunk.text)
+
+    def answered(self, response: LLMResponse) -> None:
+        """Take note of a whole answer."""
+        self.model, self.provider_usage = response.model, response.usage
+        self.simulated, self.finish_reason = response.simulated, response.finish_reason
+        self.used_fallback, self.fallback_reason = response.used_fallback, response.fallback_reason
+        if response.text:
+            self.produced.append(response.text)
+        self.ended()
+
+    def ended(self) -> None:
+        """The provider finished: the time it took is known."""
+        self.upstream_ms = (time.perf_counter() - self._started) * 1000.0
+
+    def charge(self) -> Bill:
+        """Bill the call as it stands (once complete: the provider's usage)."""
+        self.usage = self._billable_usage()
+        self.bill = bill(self._costs, self.model, self.usage)
+        self.charged = True
+        return self.bill
+
+    def charge_partial(self) -> None:
+        """Bill a call that ended early; a call that produced nothing and for which the
+        provider reported nothing costs nothing (no phantom charges)."""
+        if self.charged or not self.called:
+            return
+        if self.provider_usage is None and not self.produced:
+            return
+        self.charge()
+
+    @property
+    def text(self) -> str:
+        """Everything produced so far (choice 0's text)."""
+        return "".join(self.produced)
+
+    def _billable_usage(self) -> Usage:
+        # The provider's usage; text that arrived after it (Anthropic's message_start count is
+        # provisional) keeps the provider's input buckets and counts the output itself.
+        text = self.text
+        if self.provider_usage is None:
+            request = self._request
+            return Usage(
+                prompt=count_message_tokens(request.messages, self.model, system=request.system),
+                completion=count_text_tokens(text, self.model),
+                estimated=True,
+            )
+        produced = count_text_tokens(text, self.model) if text else 0
+        if produced <= self.provider_usage.completion:
+            return self.provider_usage
+        p = self.provider_usage
+        return Usage(p.prompt, p.cached_prompt, p.cache_write, produced, estimated=True)
+
+
+class ProviderCall:
+    """Runs provider calls through the budget: see the module docstring."""
+
+    def __init__(self, *, llm: LLMClient, costs: CostModel, budget: BudgetHook | None) -> None:
+        self.llm = llm
+        self.costs = costs
+        self.budget: BudgetHook = budget or NoBudget()
+
+    @asynccontextmanager
+    async def hold(
+        self,
+        owner: TenantScoped,
+        request: LLMRequest,
+        *,
+        models: Collection[str],
+        completion_tokens: int,
+        clock: StageClock,
+    ) -> AsyncIterator[Billing]:
+        """Reserve the worst case (raises `BudgetExceeded`), yield the `Billing`, and on the
+        way out bill what an unfinished call produced and settle the hold (shielded)."""
+        reservation = await self._reserve(owner, request, models, completion_tokens, clock)
+        billing = Billing(self.costs, request, reservation, clock)
+        try:
+            yield billing
+        finally:
+            billing.charge_partial()
+            with anyio.move_on_after(CLEANUP_GRACE_S, shield=True):
+                await self.settle(billing)
+
+    async def settle(self, billing: Billing, extra_usd_micros: int = 0) -> None:
+        """Replace the hold by what was billed (plus ``extra``, e.g. a history summary)."""
+        if billing.settled:
+            return
+        billing.settled = True
+        if billing.reservation is not None:
+            await self.budget.settle(
+                billing.reservation, billing.bill.usd_micros + extra_usd_micros
+            )
+
+    async def generate(self, billing: Billing, request: LLMRequest) -> LLMResponse:
+        """The whole answer, noted on ``billing``."""
+        billing.called = True
+        response = await self.llm.generate(request)
+        billing.answered(response)
+        return response
+
+    async def stream(
+        self, billing: Billing, request: LLMRequest
+    ) -> AsyncGenerator[StreamChunk, None]:
+        """The provider's chunks, noted on ``billing``; closing this closes the provider call."""
+        billing.called = True
+        chunks = self.llm.stream(request)
+        try:
+            async for chunk in chunks:
+                billing.observe(chunk)
+                yield chunk
+            billing.ended()
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                with anyio.move_on_after(CLEANUP_GRACE_S, shield=True):
+                    await aclose()
+
+    async def _reserve(
+        self,
+        owner: TenantScoped,
+        request: LLMRequest,
+        models: Collection[str],
+        completion_tokens: int,
+        clock: StageClock,
+    ) -> Reservation | None:
+        if isinstance(self.budget, NoBudget):
+            return None  # nothing to hold: skip counting the prompt on the hot path
+        with clock.stage("budget"):
+            prompt = count_message_tokens(request.messages, request.model, system=request.system)
+            worst_usage = Usage(prompt=prompt, completion=completion_tokens)
+            prices = (self.costs.cost_usd_micros(m, worst_usage) for m in {request.model, *models})
+            worst = max((p for p in prices if p is not None), default=0)
+            return await self.budget.reserve(owner, worst)
