@@ -8,6 +8,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cache.errors import AgentError, CacheError
+from metrics.rate_limit import RateLimitExceeded
 from server.errors import APIError, response_for_exception
 from server.openai_errors import openai_error
 
@@ -35,6 +37,13 @@ async def _handle_http_exception(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: Starlette) -> None:
-    """Register the one handler for API errors, HTTP errors and anything unexpected."""
+    """Register the one handler for API errors, HTTP errors and anything unexpected.
+
+    The gateway's own error classes are registered by name: Starlette answers those in its
+    exception middleware and keeps the connection. The catch-all for anything else (a bug)
+    runs in the server-error middleware, which answers, logs the traceback and re-raises.
+    """
     app.add_exception_handler(HTTPException, _handle_http_exception)
+    for error in (APIError, AgentError, CacheError, RateLimitExceeded):
+        app.add_exception_handler(error, _handle_exception)
     app.add_exception_handler(Exception, _handle_exception)

@@ -89,9 +89,6 @@ def default_registry(settings: Settings) -> ModelRegistry:
         for name, spec in specs.items():
             if spec.kind == "chat" and name != fallback:
                 specs[name] = msgspec.structs.replace(spec, fallback=(fallback,))
-    if settings.uses_simulated_provider:
-        # The simulator answers any model name, as it always has.
-        worst_case = worst_case or ceiling
     return ModelRegistry(
         providers,
         specs.values(),
@@ -104,7 +101,9 @@ def default_providers(settings: Settings) -> list[ProviderSpec]:
     """The providers ``[providers]`` and ``[limits]`` describe, plus the local one."""
     local = ProviderSpec(name=LOCAL_PROVIDER, kind="simulated")
     if settings.uses_simulated_provider:
-        return [ProviderSpec(name="simulated", kind="simulated", passthrough=True), local]
+        # The simulated provider serves the declared (priced) models, like a real one would:
+        # an unknown name is a 404 in zero-config mode too.
+        return [ProviderSpec(name="simulated", kind="simulated"), local]
     p, lim = settings.providers, settings.limits
     specs = [local]
     if _has_anthropic(settings):

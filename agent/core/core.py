@@ -167,17 +167,23 @@ class CompletionCore:
             async with self._call.hold(
                 request, llm_request, models=reachable, completion_tokens=cap, clock=clock
             ) as billing:
-                yield Head(request_id, model, tier, reason, None, exact, semantic)
+                head = Head(request_id, model, tier, reason, None, exact, semantic)
                 if request.stream:
                     relay = _Relay(request.include_usage, completion_id, created)
                     with clock.stage("llm"):
                         async with aclosing(self._call.stream(billing, llm_request)) as chunks:
+                            # Headers wait for the provider's first event, so a refusal before
+                            # it is still a plain HTTP error with its status.
+                            first = await anext(chunks, None)
+                            yield head
+                            for piece in relay.pieces(first, billing.model):
+                                yield piece
                             async for provider_chunk in chunks:
-                                piece = relay.piece(provider_chunk, billing.model)
-                                if piece is not None:
+                                for piece in relay.pieces(provider_chunk, billing.model):
                                     yield piece
                     completion = relay.completion(billing)
                 else:
+                    yield head
                     with clock.stage("llm"):
                         response = await self._call.generate(billing, llm_request)
                     completion = response.completion or completion_from_text(
@@ -251,24 +257,59 @@ class _Relay:
         self._completion_id = completion_id
         self._created = created
         self._assembler = CompletionAssembler()
+        self._opened = False
 
-    def piece(self, chunk: StreamChunk, model: str) -> Piece | None:
+    def pieces(self, chunk: StreamChunk | None, model: str) -> list[Piece]:
+        """What the caller receives for one provider chunk (the provider's own chunk, or
+        one made from a text-only client's chunk, with the role chunk OpenAI opens with)."""
+        if chunk is None:
+            return []
         payload = chunk.payload
+        out: list[Piece] = []
         if payload is None:
-            if not (chunk.text or chunk.finish_reason):
-                return None  # a client-made usage summary: nothing to relay
-            payload = chunk_from_text(
+            payload = self._made_up(chunk, model)
+            if payload is None:
+                return []
+            if not self._opened and payload.get("choices"):
+                out.append(self._add(self._role_chunk(model)))
+        self._opened = True
+        usage_only = not payload.get("choices") and payload.get("usage") is not None
+        piece = self._add(Piece(payload, chunk.raw))
+        if not usage_only or self._include_usage:
+            out.append(piece)  # a usage chunk asked for on the caller's behalf stays here
+        return out
+
+    def _add(self, piece: Piece) -> Piece:
+        self._assembler.add(piece.chunk)
+        return piece
+
+    def _made_up(self, chunk: StreamChunk, model: str) -> dict[str, Any] | None:
+        if chunk.text or chunk.finish_reason:
+            return chunk_from_text(
                 chunk.text,
                 model=model,
                 finish_reason=chunk.finish_reason,
                 completion_id=self._completion_id,
                 created=self._created,
             )
-        self._assembler.add(payload)
-        usage_only = not payload.get("choices") and payload.get("usage") is not None
-        if usage_only and not self._include_usage:
-            return None  # asked for on the caller's behalf, to bill exactly
-        return Piece(payload, chunk.raw)
+        if chunk.usage is not None:
+            return {
+                **self._role_chunk(model).chunk,
+                "choices": [],
+                "usage": usage_dict(chunk.usage),
+            }
+        return None
+
+    def _role_chunk(self, model: str) -> Piece:
+        chunk = chunk_from_text(
+            "",
+            model=model,
+            finish_reason=None,
+            completion_id=self._completion_id,
+            created=self._created,
+        )
+        chunk["choices"][0]["delta"] = {"role": "assistant", "content": ""}
+        return Piece(chunk)
 
     def completion(self, billing: Billing) -> dict[str, Any]:
         completion = self._assembler.completion(

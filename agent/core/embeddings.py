@@ -20,7 +20,7 @@ import numpy as np
 
 from agent.base import Embedder
 from agent.core.costing import CostModel
-from agent.core.request import InvalidParam, check_model_name
+from agent.core.request import InvalidParam, check_model_name, param_of
 from agent.errors import ModelNotFound, ProtocolError
 from agent.http import json_timeout, map_aiohttp_errors, raise_for_status
 from agent.openai_wire import usage_from_dict
@@ -207,7 +207,7 @@ def _decode(raw: bytes) -> tuple[dict[str, Any], _EmbeddingsView]:
         body = msgspec.json.decode(raw)
         view = _view_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise InvalidParam(str(exc), param=_param(str(exc))) from exc
+        raise InvalidParam(str(exc), param=param_of(str(exc))) from exc
     except msgspec.DecodeError as exc:
         raise InvalidParam(f"the body is not valid JSON: {exc}", param=None) from exc
     check_model_name(view.model)
@@ -215,11 +215,6 @@ def _decode(raw: bytes) -> tuple[dict[str, Any], _EmbeddingsView]:
     if count == 0 or count > MAX_INPUTS:
         raise InvalidParam(f"input must hold 1 to {MAX_INPUTS} items", param="input")
     return body, view
-
-
-def _param(message: str) -> str | None:
-    marker = "at `$."
-    return message.split(marker, 1)[1].rstrip("`") if marker in message else None
 
 
 def _texts(value: Any) -> Sequence[str]:

@@ -20,6 +20,7 @@ from agent.types import Message
 MAX_N: Final = 128
 # msgspec names the failing field at the end of its message: "... - at `$.messages[0].role`"
 _PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_MISSING: Final = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
 
 
 class InvalidParam(InvalidRequest):
@@ -98,9 +99,7 @@ def decode_completion_request(
     try:
         view = _view_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        found = _PATH.search(str(exc))
-        param = found.group("path") if found else None
-        raise InvalidParam(_without_path(str(exc)), param=param) from exc
+        raise InvalidParam(_without_path(str(exc)), param=param_of(str(exc))) from exc
     return from_view(body, raw, view, tenant=tenant, cache=cache)
 
 
@@ -169,6 +168,17 @@ def _text_view(messages: list[_MessageView]) -> tuple[tuple[Message, ...], bool]
             content = "\n".join(texts)
         out.append(Message(role, content or ""))  # type: ignore[arg-type]  # checked above
     return tuple(out), text_only
+
+
+def param_of(message: str) -> str | None:
+    """The request field a msgspec validation message is about: its ``$.path`` suffix, plus
+    the name of a missing required field (which msgspec gives only in the text)."""
+    found = _PATH.search(message)
+    path = found.group("path") if found else ""
+    missing = _MISSING.match(message)
+    if missing is not None:
+        path = f"{path}.{missing.group('field')}" if path else missing.group("field")
+    return path or None
 
 
 def _without_path(message: str) -> str:

@@ -145,3 +145,5 @@ class StreamOutcome:
         self.latency_ms: dict[str, float] = {}
         # The final event when the stream completed: savings, fallback and cache diagnostics.
         self.done: Done | None = None
+        self.content_class: str | None = None
+        self.tools: list[ToolTrace] = []

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agent.core.clock import StageClock
+from agent.core.costing import Bill
 from agent.errors import IterationLimitExceeded
 from agent.history import HistoryRecord
 from agent.pipeline.answer_cache import CacheScope
-from agent.pipeline.costing import Bill, Reservation
 from agent.pipeline.planner import ToolPlan
 from agent.pipeline.request import ChatRequest
 from agent.types import Message, Usage
@@ -46,9 +46,5 @@ class Run:
     conversation: tuple[Message, ...]
     plan: ToolPlan
     scope: CacheScope
-    reservation: Reservation | None = None  # made just before the provider call
-    settled: bool = False
-    usage: Usage = field(default_factory=Usage)
-    bill: Bill = field(default_factory=Bill)
     summary_bill: Bill = field(default_factory=Bill)
     summary_usage: Usage = field(default_factory=Usage)

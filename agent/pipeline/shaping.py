@@ -6,23 +6,10 @@ from agent.pipeline.answer_cache import CacheRead
 from agent.pipeline.planner import KB_TOOL
 from agent.pipeline.response import (
     CacheDiagnostics,
-    ChatResponse,
-    Done,
     RouteInfo,
-    StreamOutcome,
-    StreamStatus,
     ToolTrace,
 )
-from agent.pipeline.run import Run
-from agent.tokens import count_message_tokens, count_text_tokens
 from agent.tools.base import ToolResult
-from agent.types import LLMRequest, Usage
-
-
-def estimate_usage(request: LLMRequest, model: str, text: str) -> Usage:
-    """Our tokenizer's count of a call whose provider usage never arrived (``estimated``)."""
-    prompt = count_message_tokens(request.messages, model, system=request.system)
-    return Usage(prompt=prompt, completion=count_text_tokens(text, model), estimated=True)
 
 
 def sources_and_tags(results: list[ToolResult]) -> tuple[list[str], list[str]]:
@@ -62,37 +49,3 @@ def replay_pieces(text: str, words_per_piece: int) -> list[str]:
         " ".join(words[i : i + words_per_piece]) + (" " if i + words_per_piece < len(words) else "")
         for i in range(0, len(words), words_per_piece)
     ]
-
-
-def done_event(response: ChatResponse) -> Done:
-    """The `Done` event carrying ``response``'s accounting."""
-    return Done(
-        model=response.model,
-        usage=response.usage,
-        cost_usd_micros=response.cost_usd_micros,
-        cost_known=response.cost_known,
-        saved_usd_micros=response.saved_usd_micros,
-        summary_cost_usd_micros=response.summary_cost_usd_micros,
-        latency_ms=response.latency_ms,
-        sources=response.sources,
-        used_fallback=response.used_fallback,
-        fallback_reason=response.fallback_reason,
-        simulated=response.simulated,
-        request_id=response.request_id,
-        cache_diagnostics=response.cache_diagnostics,
-        finish_reason=response.finish_reason,
-    )
-
-
-def fill_outcome(
-    outcome: StreamOutcome, status: StreamStatus, model: str | None, run: Run, text: str
-) -> None:
-    """Copy what ``run`` billed into the caller's ``outcome``."""
-    total = run.bill + run.summary_bill
-    outcome.status = status
-    outcome.model = model
-    outcome.usage = run.usage
-    outcome.cost_usd_micros = total.usd_micros
-    outcome.cost_known = total.known
-    outcome.completion_text = text
-    outcome.latency_ms = run.clock.snapshot()

@@ -332,7 +332,13 @@ class Client:
         stream = self._openai_stream
         history = self._history.get(turn.session or "", []) if turn.session else []
         messages = [*history, {"role": "user", "content": turn.item.message}]
-        body: dict[str, object] = {"model": "auto", "messages": messages, "stream": stream}
+        # temperature 0: deterministic answers are the ones the gateway may cache.
+        body: dict[str, object] = {
+            "model": "auto",
+            "messages": messages,
+            "stream": stream,
+            "temperature": 0,
+        }
         if stream:
             body["stream_options"] = {"include_usage": True}
         if turn.item.user_id is not None:

@@ -219,7 +219,7 @@ class TestCreate:
         [
             ("auto", "strong", "gpt-4o"),
             ("gpt-4o-mini", "cheap", "gpt-4o-mini"),
-            ("gpt-4.1-nano", "explicit", "gpt-4.1-nano"),
+            ("gpt-4.1-mini", "explicit", "gpt-4.1-mini"),
         ],
     )
     async def test_auto_is_routed_and_a_named_model_is_used_as_is(

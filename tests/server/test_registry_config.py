@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.errors import ModelNotFound
 from metrics.pricing import DEFAULT_PRICES, ModelPrice
 from server.config import ConfigError, load_settings
 from server.providers import provider_for_model
@@ -121,12 +122,15 @@ class TestDeclaredRegistry:
 
 
 class TestDefaultRegistry:
-    def test_zero_config_is_the_simulator_for_every_name(self) -> None:
+    def test_zero_config_is_the_simulator_for_every_declared_name(self) -> None:
         settings = load_settings({})
         reg = build_registry(settings)
         assert {m.provider for m in reg.models()} == {"simulated", "local"}
-        for name in ("gpt-4o-mini", "gpt-4o", "claude-opus-4-7", "anything-else"):
+        for name in ("gpt-4o-mini", "gpt-4o", "claude-opus-4-7"):
             assert provider_for_model(settings, name) == "simulated"
+        # Like a real provider, the simulated one serves only the models it declares.
+        with pytest.raises(ModelNotFound):
+            reg.resolve("anything-else")
         assert reg.first_fallback("gpt-4o") == "gpt-4o-mini"
         assert reg.first_fallback("gpt-4o-mini") is None  # the fallback model itself
 

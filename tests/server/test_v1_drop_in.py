@@ -554,11 +554,6 @@ class TestClients:
         assert await total_cost() - before == info["cost_usd_micros"]
 
 
-MISSING_FIELD_PARAM = (
-    "product bug: agent/core/request.py reads `param` from msgspec's ' - at `$.path`' suffix, "
-    "which a missing field's message lacks at top level ('Object missing required field "
-    "`messages`' -> param None) and names only the parent when nested"
-)
 BAD_BODIES: list[Any] = [
     (
         "n=0",
@@ -574,13 +569,11 @@ BAD_BODIES: list[Any] = [
         "messages missing",
         b'{"model":"gpt-4o-mini"}',
         "messages",
-        marks=pytest.mark.xfail(strict=True, reason=MISSING_FIELD_PARAM),
     ),
     pytest.param(
         "role missing",
         b'{"model":"gpt-4o-mini","messages":[{"content":"Hi"}]}',
         "messages[0].role",
-        marks=pytest.mark.xfail(strict=True, reason=MISSING_FIELD_PARAM),
     ),
     (
         "messages empty",
@@ -654,20 +647,11 @@ class TestErrors:
             assert caught.value.status_code == 400
             assert caught.value.param == param, extra
 
-    @pytest.mark.xfail(strict=True, reason=MISSING_FIELD_PARAM)
     async def test_sdk_sees_param_of_a_missing_field(self, client: AsyncOpenAI) -> None:
         with pytest.raises(openai.BadRequestError) as caught:
             await client.chat.completions.create(model="gpt-4o-mini", messages=openai.NOT_GIVEN)
         assert caught.value.param == "messages"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "product bug: server/error_handlers.py registers its handler for `Exception`, which "
-            "Starlette runs in ServerErrorMiddleware: it sends the 4xx and then re-raises, so "
-            "uvicorn logs 'Exception in ASGI application' and closes the kept-alive connection"
-        ),
-    )
     async def test_an_error_keeps_the_connection_usable(
         self, gw: SimGateway, caplog: pytest.LogCaptureFixture
     ) -> None:

@@ -290,11 +290,13 @@ async def mixed_traffic(gw: Gateway) -> list[Billed]:
     (semantic hits), no-cache re-asks, technical questions (strong tier)."""
     answers: list[Billed] = []
     first = [*SUPPORT_QUESTIONS, *TECHNICAL_QUESTIONS]
-    shapes = (
-        gw.chat,
-        gw.stream,
-        gw.completion,
-        lambda q: gw.completion(q, stream=True),
+    # Two families of endpoints share cached answers: the support agent (/chat and
+    # /chat/stream, which add its prompt and knowledge base) and the transparent wire
+    # (/v1/chat/completions, whole or streamed). They never share with each other: the
+    # provider sees different requests.
+    families: tuple[tuple[Callable[[str], Any], ...], ...] = (
+        (gw.chat, gw.stream),
+        (gw.completion, lambda q: gw.completion(q, stream=True)),
     )
     limiter = anyio.CapacityLimiter(6)
 
@@ -302,14 +304,18 @@ async def mixed_traffic(gw: Gateway) -> list[Billed]:
         async with limiter:
             answers.append(await shape(question))
 
-    # Round one: every question once; rounds two and three: the same questions over another
-    # endpoint (exact hits); then paraphrases and uncached asks.
+    # Round one: every question once; rounds two and three: the same questions over the other
+    # endpoint of the same family, then the first again (exact hits); then paraphrases and
+    # uncached asks.
     for round_ in range(3):
         async with anyio.create_task_group() as group:
             for i, question in enumerate(first):
-                group.start_soon(ask, shapes[(i + round_) % len(shapes)], question)
+                family = families[i % len(families)]
+                group.start_soon(ask, family[(i + round_) % len(family)], question)
     for original, paraphrase in PARAPHRASES.items():
-        answers.append(await gw.chat(paraphrase))
+        # A paraphrase is served (semantic hit) within the family that cached the original.
+        family = families[first.index(original) % len(families)]
+        answers.append(await family[0](paraphrase))
         answers.append(await gw.stream(original, cache="no-cache"))
     async with anyio.create_task_group() as group:
         for question in TECHNICAL_QUESTIONS[:3]:

@@ -1,0 +1,332 @@
+"""`run_turn`: one Agent turn as one sequence of events, for answers and streams alike.
+
+validate → history → answer cache → route → tools → prompt → the provider call through the
+core's `ProviderCall` (hold, call with fallback, exact billing, settle) → cache write and
+history append. Each stage takes what the previous one produced and hands its result on;
+`Agent.stream` yields these events and `Agent.answer` drains them into one `ChatResponse`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass
+
+import anyio
+
+from agent.core.call import Billing, ProviderCall
+from agent.core.clock import StageClock
+from agent.core.costing import Bill, CostModel, bill, routing_savings
+from agent.errors import AgentError, ProviderError, StreamInterrupted
+from agent.history import ConversationHistory, HistoryRecord
+from agent.pipeline.answer_cache import AnswerCache, CacheRead
+from agent.pipeline.planner import ToolPlan, ToolPlanner
+from agent.pipeline.prompt import assemble_prompt
+from agent.pipeline.request import AUTO_MODEL, ChatRequest, RequestLimits, validate_request
+from agent.pipeline.response import Done, Error, Meta, RouteInfo, StreamEvent, StreamOutcome, Token
+from agent.pipeline.run import Iterations, Run
+from agent.pipeline.shaping import (
+    cache_route,
+    diagnostics,
+    replay_pieces,
+    sources_and_tags,
+    tool_traces,
+)
+from agent.tools.base import ToolRegistry, ToolResult
+from agent.tools.fanout import run_tools_concurrently
+from agent.types import LLMRequest, Message
+from cache.prompt_cache import CachedAnswer
+from router.base import Router
+
+_log = logging.getLogger(__name__)
+
+NO_TOOLS = ToolPlan(calls=(), personal=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDeps:
+    """Everything a turn uses, built once by `Agent` from what it was given."""
+
+    call: ProviderCall
+    router: Router
+    costs: CostModel
+    cheap_model: str
+    strong_model: str
+    tools: ToolRegistry
+    planner: ToolPlanner
+    cache: AnswerCache
+    history: ConversationHistory | None
+    limits: RequestLimits
+    prefix: str
+    max_iterations: int
+    replay_words: int
+
+
+async def run_turn(
+    deps: TurnDeps, request: ChatRequest, outcome: StreamOutcome, *, raise_errors: bool = False
+) -> AsyncGenerator[StreamEvent, None]:
+    """Yield `Meta`, `Token`…, then `Done` (or `Error`).
+
+    Failures before `Meta` (invalid request, budget refusal, a tool round that cannot run)
+    are raised. Later ones become an `Error` event, or are raised with ``raise_errors``.
+    However the turn ends, what was produced is billed once and reported in ``outcome``.
+    """
+    turn = await begin(deps, request)
+    read = await read_cache(deps, turn)
+    if read.answer is not None:
+        async for event in replay(deps, turn, read, read.answer, outcome):
+            yield event
+        return
+    route = await choose_route(deps, turn)
+    results = await gather_tools(deps, turn)
+    prepared = llm_request(deps, turn, route, results)
+    models = {route.model, deps.strong_model}
+    billing: Billing | None = None
+    try:
+        async with deps.call.hold(
+            request,
+            prepared,
+            models=models,
+            completion_tokens=prepared.max_tokens or deps.limits.max_completion_tokens,
+            clock=turn.clock,
+        ) as billing:
+            yield Meta(route.model, route, None, turn.request_id)
+            turn.iterations.spend("the model call")
+            try:
+                with turn.clock.stage("llm"):
+                    async with aclosing(deps.call.stream(billing, prepared)) as chunks:
+                        async for chunk in chunks:
+                            if chunk.text:
+                                first = len(billing.produced) == 1
+                                yield Token(chunk.text, billing.model if first else None)
+                yield await finish(deps, turn, route, results, read, billing, outcome)
+            except AgentError as exc:
+                if raise_errors:
+                    raise
+                yield _failed(turn, billing, exc, outcome)
+    except BaseException as exc:
+        if outcome.status == "pending" and billing is not None:
+            cancelled = isinstance(exc, GeneratorExit | anyio.get_cancelled_exc_class())
+            report(outcome, "cancelled" if cancelled else "failed", turn, billing)
+        raise
+
+
+async def begin(deps: TurnDeps, request: ChatRequest) -> Run:
+    """Validate, load the history, plan the tools and work out the cache keys."""
+    clock = StageClock()
+    count_model = deps.cheap_model if request.model == AUTO_MODEL else request.model
+    with clock.stage("validate"):
+        validate_request(request, deps.limits, count_model=count_model)
+    history = HistoryRecord()
+    if deps.history is not None and request.session_id:
+        with clock.stage("history"):
+            history = await deps.history.load(request.session_id, tenant=request.tenant)
+    conversation = history.messages + request.messages
+    plan = (
+        deps.planner.plan(request.messages[-1].content, request.user_id)
+        if request.use_tools
+        else NO_TOOLS
+    )
+    system = deps.prefix if not history.summary else f"{deps.prefix}\n\n{history.summary}"
+    tier_key = request.model
+    if request.max_tokens is not None:
+        tier_key += f"|max_tokens={request.max_tokens}"
+    scope = deps.cache.scope(
+        mode=request.cache,
+        temperature=request.temperature,
+        tenant=request.tenant,
+        tier_key=tier_key,
+        conversation=conversation,
+        system=system,
+        tools=plan.tool_names,
+        user_id=request.user_id,
+        personal=plan.personal,
+    )
+    return Run(
+        request_id=secrets.token_hex(16),  # 128 random bits, as uuid4 but cheaper
+        request=request,
+        clock=clock,
+        iterations=Iterations(deps.max_iterations),
+        history=history,
+        conversation=conversation,
+        plan=plan,
+        scope=scope,
+    )
+
+
+async def read_cache(deps: TurnDeps, turn: Run) -> CacheRead:
+    with turn.clock.stage("cache"):
+        return await deps.cache.read(turn.scope)
+
+
+async def replay(
+    deps: TurnDeps, turn: Run, read: CacheRead, cached: CachedAnswer, outcome: StreamOutcome
+) -> AsyncGenerator[StreamEvent, None]:
+    """A cache hit: the stored answer a few words at a time, then its accounting."""
+    yield Meta(cached.model, cache_route(read), read.source, turn.request_id)
+    for piece in replay_pieces(cached.answer, deps.replay_words):
+        yield Token(piece)
+    with turn.clock.stage("write"):
+        await append_history(deps, turn, cached.answer)
+    outcome.status, outcome.model = "completed", cached.model
+    outcome.cost_usd_micros, outcome.cost_known = (
+        turn.summary_bill.usd_micros,
+        turn.summary_bill.known,
+    )
+    outcome.completion_text, outcome.content_class = cached.answer, cached.content_class
+    outcome.latency_ms = turn.clock.snapshot()
+    outcome.done = Done(
+        model=cached.model,
+        usage=outcome.usage,
+        cost_usd_micros=turn.summary_bill.usd_micros,
+        cost_known=turn.summary_bill.known,
+        saved_usd_micros=cached.cost_usd_micros,
+        summary_cost_usd_micros=turn.summary_bill.usd_micros,
+        latency_ms=outcome.latency_ms,
+        sources=list(cached.sources),
+        used_fallback=False,
+        fallback_reason=None,
+        simulated=False,
+        request_id=turn.request_id,
+        cache_diagnostics=diagnostics(read, "skipped:hit"),
+    )
+    yield outcome.done
+
+
+async def choose_route(deps: TurnDeps, turn: Run) -> RouteInfo:
+    with turn.clock.stage("route"):
+        model = turn.request.model
+        if model != AUTO_MODEL:
+            tier = {deps.cheap_model: "cheap", deps.strong_model: "strong"}.get(model)
+            return RouteInfo(tier or "explicit", "explicit model", model)
+        decision = await deps.router.route(
+            turn.conversation, earlier_turns=turn.history.summarized_user_turns
+        )
+        return RouteInfo(decision.tier, decision.reason, decision.model)
+
+
+async def gather_tools(deps: TurnDeps, turn: Run) -> list[ToolResult]:
+    # One round of tools, and only if a round is left for the model call after it.
+    if not turn.plan.calls or turn.iterations.remaining < 2:
+        return []
+    turn.iterations.spend("the tool round")
+    with turn.clock.stage("tools"):
+        return await run_tools_concurrently(deps.tools, turn.plan.calls)
+
+
+def llm_request(
+    deps: TurnDeps, turn: Run, route: RouteInfo, results: list[ToolResult]
+) -> LLMRequest:
+    with turn.clock.stage("prompt"):
+        system, messages = assemble_prompt(
+            deps.prefix,
+            conversation=turn.conversation,
+            tool_results=results,
+            summary=turn.history.summary,
+        )
+    return LLMRequest(
+        model=route.model,
+        messages=messages,
+        system=system,
+        # Sent upstream when the request sets none, so the budget hold is a true worst case.
+        max_tokens=turn.request.max_tokens or deps.limits.max_completion_tokens,
+        temperature=turn.request.temperature,
+        user=turn.request.user_id,
+    )
+
+
+async def finish(
+    deps: TurnDeps,
+    turn: Run,
+    route: RouteInfo,
+    results: list[ToolResult],
+    read: CacheRead,
+    billing: Billing,
+    outcome: StreamOutcome,
+) -> Done:
+    """Bill the answer, write the caches and the history, settle, and say so."""
+    charged = billing.charge()
+    saved = savings(deps, turn, route, charged, billing)
+    sources, tags = sources_and_tags(results)
+    text = billing.text
+    with turn.clock.stage("write"):
+        content_class = deps.cache.classify(results, used_fallback=billing.used_fallback)
+        answer = CachedAnswer(
+            answer=text,
+            model=billing.model,
+            created_at=0.0,
+            usage=billing.usage,
+            cost_usd_micros=charged.usd_micros,
+            sources=sources,
+        )
+        write = await deps.cache.write(turn.scope, answer, content_class=content_class, tags=tags)
+        await append_history(deps, turn, text)
+    await deps.call.settle(billing, turn.summary_bill.usd_micros)
+    report(outcome, "completed", turn, billing)
+    outcome.content_class, outcome.tools = content_class, tool_traces(results)
+    total = charged + turn.summary_bill
+    outcome.done = Done(
+        model=billing.model,
+        usage=billing.usage,
+        cost_usd_micros=total.usd_micros,
+        cost_known=total.known,
+        saved_usd_micros=saved,
+        summary_cost_usd_micros=turn.summary_bill.usd_micros,
+        latency_ms=turn.clock.snapshot(),
+        sources=sources,
+        used_fallback=billing.used_fallback,
+        fallback_reason=billing.fallback_reason,
+        simulated=billing.simulated,
+        request_id=turn.request_id,
+        cache_diagnostics=diagnostics(read, write),
+        finish_reason=billing.finish_reason or "stop",
+    )
+    return outcome.done
+
+
+def savings(deps: TurnDeps, turn: Run, route: RouteInfo, charged: Bill, billing: Billing) -> int:
+    if turn.request.model != AUTO_MODEL or route.tier != "cheap":
+        return 0
+    return routing_savings(deps.costs, deps.strong_model, charged, billing.usage)
+
+
+async def append_history(deps: TurnDeps, turn: Run, answer: str) -> None:
+    request = turn.request
+    if deps.history is None or not request.session_id:
+        return
+    turns = [m for m in request.messages if m.role != "system"]
+    turns.append(Message("assistant", answer))
+    compaction = await deps.history.append(
+        request.session_id, turns, tenant=request.tenant, base=turn.history
+    )
+    if compaction is not None:
+        turn.summary_usage = compaction.usage
+        turn.summary_bill = bill(deps.costs, compaction.model, compaction.usage)
+
+
+def report(outcome: StreamOutcome, status: str, turn: Run, billing: Billing) -> None:
+    """Copy what was billed into the caller's ``outcome``."""
+    billing.charge_partial()
+    total = billing.bill + turn.summary_bill
+    outcome.status = status  # type: ignore[assignment]  # one of StreamStatus
+    outcome.model = billing.model if billing.called else None
+    outcome.usage = billing.usage
+    outcome.cost_usd_micros, outcome.cost_known = total.usd_micros, total.known
+    outcome.completion_text = billing.text
+    outcome.latency_ms = turn.clock.snapshot()
+
+
+def _failed(turn: Run, billing: Billing, exc: AgentError, outcome: StreamOutcome) -> Error:
+    code = exc.code
+    if (
+        billing.produced
+        and isinstance(exc, ProviderError)
+        and not isinstance(exc, StreamInterrupted)
+    ):
+        code = StreamInterrupted.code  # text already reached the client: not retryable
+    _log.warning("stream %s failed (%s): %s", turn.request_id, code, exc)
+    report(outcome, "failed", turn, billing)
+    outcome.error_code = code
+    return Error(code, str(exc), turn.request_id)
