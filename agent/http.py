@@ -215,10 +215,13 @@ def _parse_error_body(body: bytes) -> tuple[str, str | None]:
 
 
 class SSEEvent(msgspec.Struct, frozen=True):
-    """One server-sent event: its ``event`` name (``message`` by default) and joined data."""
+    """One server-sent event: its ``event`` name (``message`` by default) and joined data.
+    ``more`` is true when another event of the same network read follows at once (a relay
+    may then write them out together)."""
 
     event: str
     data: str
+    more: bool = False
 
 
 class SSEDecoder:
@@ -290,8 +293,10 @@ async def iter_sse_events(
     decoder = SSEDecoder(comments=comments)
     try:
         async for chunk in response.content.iter_any():
-            for event in decoder.feed(chunk):
-                yield event
+            events = decoder.feed(chunk)
+            last_index = len(events) - 1
+            for index, event in enumerate(events):
+                yield event if index == last_index else SSEEvent(event.event, event.data, True)
         last = decoder.close()
     except ValueError as exc:  # UnicodeDecodeError included
         raise ProtocolError(

@@ -223,6 +223,7 @@ class OpenAIClient:
                     finish_reason=finish_reason,
                     payload=payload,
                     raw=event.data.encode(),
+                    more=event.more,
                 )
             else:
                 raise UpstreamError(f"{self._name} stream ended before [DONE]", provider=self._name)

@@ -71,3 +71,5 @@ class StreamChunk(msgspec.Struct, frozen=True):
     """The ``chat.completion.chunk`` this piece came from, in OpenAI's shape (None for chunks
     a client made up, e.g. a usage summary); ``raw`` is its JSON as the provider sent it."""
     raw: bytes | None = None
+    more: bool = False
+    """Another chunk of the same network read follows at once (a relay may join the writes)."""

@@ -9,6 +9,7 @@ concurrency, no per-request parsing) because it shares the machine with the serv
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ JSON_HEADERS = {"authorization": f"Bearer {API_KEY}", "content-type": "applicati
 SEMANTIC_OFF = {"FRUGAL_CACHE_SEMANTIC_ENABLED": "false"}
 CALIBRATION = Path(__file__).resolve().parent.parent / "cache" / "data" / "calibration_pairs.jsonl"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_SERVE_FROM_PATH = "import sys; from server.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 class Server(NamedTuple):
@@ -49,11 +51,14 @@ def simulator(extra_args: Sequence[str] = ()) -> Iterator[Server]:
 
 
 @contextmanager
-def gateway(upstream_url: str, settings: Mapping[str, str] | None = None) -> Iterator[Server]:
+def gateway(
+    upstream_url: str, settings: Mapping[str, str] | None = None, *, source: Path | None = None
+) -> Iterator[Server]:
     """Run `frugal serve` (one process) against the simulator at ``upstream_url``.
 
     ``settings`` are extra ``FRUGAL_*`` variables. The log level is ``warning``, so the
-    per-request JSON log line (an ``info`` record) is not written.
+    per-request JSON log line (an ``info`` record) is not written. ``source`` is another
+    checkout of the gateway to run instead of this one (`bench.baseline`).
     """
     port = free_port()
     env = {
@@ -64,6 +69,10 @@ def gateway(upstream_url: str, settings: Mapping[str, str] | None = None) -> Ite
         **(settings or {}),
     }
     command = frugal_command("serve", "--host", "127.0.0.1", "--port", str(port))
+    if source is not None:
+        env["PYTHONPATH"] = str(source)  # ahead of this checkout's editable install
+        # -P: no script directory on sys.path, so PYTHONPATH (the other checkout) wins.
+        command = [sys.executable, "-P", "-c", _SERVE_FROM_PATH, *command[1:]]
     with listening_process(command, port, env=env, start_s=60) as process:
         yield Server(f"http://127.0.0.1:{port}", process.pid)
 
@@ -109,7 +118,11 @@ def questions(count: int) -> list[str]:
 
 def completion_body(question: str, *, stream: bool = False, model: str = MODEL) -> bytes:
     """An OpenAI ``/v1/chat/completions`` request body for one user question."""
-    body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": question}]}
+    body: dict[str, object] = {
+        "model": model,
+        "messages": [{"role": "user", "content": question}],
+        "temperature": 0,  # deterministic: the answers the gateway may cache
+    }
     if stream:
         body["stream"] = True
     return msgspec.json.encode(body)

@@ -130,8 +130,9 @@ class CompletionCore:
             )
             completion = {**hit.completion, "id": completion_id, "created": created}
             if request.stream:
-                for chunk in replay_chunks(completion, include_usage=request.include_usage):
-                    yield Piece(chunk)
+                replayed = replay_chunks(completion, include_usage=request.include_usage)
+                for index, chunk in enumerate(replayed, start=1):
+                    yield Piece(chunk, more=index < len(replayed))
             outcome.status, outcome.model = "completed", hit.model
             yield Tail(
                 completion=completion,
@@ -274,7 +275,7 @@ class _Relay:
                 out.append(self._add(self._role_chunk(model)))
         self._opened = True
         usage_only = not payload.get("choices") and payload.get("usage") is not None
-        piece = self._add(Piece(payload, chunk.raw))
+        piece = self._add(Piece(payload, chunk.raw, chunk.more))
         if not usage_only or self._include_usage:
             out.append(piece)  # a usage chunk asked for on the caller's behalf stays here
         return out

@@ -29,12 +29,12 @@ class Head:
 @dataclass(frozen=True, slots=True)
 class Piece:
     """One ``chat.completion.chunk`` of a stream: ``raw`` is the provider's JSON to relay as
-    is (None when the core made the chunk, e.g. a cache replay), ``chunk`` its decoded form.
-    ``usage_only`` marks the usage chunk the gateway asked for on the caller's behalf."""
+    is (None when the core made the chunk, e.g. a cache replay), ``chunk`` its decoded form."""
 
     chunk: dict[str, Any]
     raw: bytes | None = None
-    usage_only: bool = False
+    more: bool = False
+    """Another piece follows at once: the writer may hold this one to send them together."""
 
 
 @dataclass(frozen=True, slots=True)

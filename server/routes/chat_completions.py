@@ -221,22 +221,29 @@ async def _relay(
     tail: Tail | None = None
     try:
         async with aclosing(events):
+            held: list[bytes] = []  # pieces of one upstream read, written out together
             try:
                 async for event in events:
                     if isinstance(event, Piece):
-                        yield b"data: " + (event.raw or _encoder.encode(event.chunk)) + b"\n\n"
+                        held.append(b"data: " + (event.raw or _encoder.encode(event.chunk)))
+                        if not event.more:
+                            yield b"\n\n".join(held) + b"\n\n"
+                            held.clear()
                     elif isinstance(event, Tail):
                         tail = event
             except Exception as exc:
                 log.warning("stream %s failed: %s", head.request_id, exc)
                 await _account(state, caller, head, outcome, None, started)
+                if held:
+                    yield b"\n\n".join(held) + b"\n\n"
                 yield error_event(exc)
                 yield _frugal_comment(failed_info(head, outcome))
                 return
         await _account(state, caller, head, outcome, tail, started)
+        ending = b"\n\n".join(held) + b"\n\n" if held else b""
         if tail is not None:
-            yield _frugal_comment(frugal_info(head, tail))
-        yield _DONE_LINE
+            ending += _frugal_comment(frugal_info(head, tail))
+        yield ending + _DONE_LINE
     finally:
         if outcome.status not in ("completed", "failed"):
             await _account(state, caller, head, outcome, tail, started)
