@@ -63,8 +63,11 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# BENCH_BASELINE: the checkout some benches also run side by side (the last commit before the
+# completion core); set it empty to skip that variant.
+BENCH_BASELINE ?= eac2023
 bench: $(DEV_STAMP)
-	$(BIN)/python -m bench
+	BENCH_BASELINE=$(BENCH_BASELINE) $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -19,10 +19,12 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from functools import partial
 
 import anyio
 
+from bench.baseline import baseline_ref, baseline_tree
 from bench.gateway_process import (
     JSON_HEADERS,
     MODEL,
@@ -45,26 +47,35 @@ ROUND_S = 3.0
 WARMUP_S = 1.0
 CONCURRENCY = (1, 64)
 QUESTIONS = 256
-VARIANTS = ("direct", "frugal")
 TARGET_P50_MS = 1.0
 TARGET_P99_MS = 3.0
 TARGET_RATIO = 0.25
 
 
 async def _measure(
-    sim: Server, gw: Server, *, rounds: int, round_s: float, concurrency: Sequence[int]
+    sim: Server,
+    gw: Server,
+    before: Server | None,
+    *,
+    rounds: int,
+    round_s: float,
+    concurrency: Sequence[int],
 ) -> dict[tuple[int, str], RoundTotals]:
     bodies = [completion_body(q) for q in questions(QUESTIONS)]
     targets = {
         "direct": (f"{sim.url}/v1/chat/completions", JSON_HEADERS, sim.pid),
         "frugal": (f"{gw.url}/v1/chat/completions", {**JSON_HEADERS, **NO_STORE}, gw.pid),
     }
-    totals = {(c, v): RoundTotals() for c in concurrency for v in VARIANTS}
+    if before is not None:
+        path = f"{before.url}/v1/chat/completions"
+        targets["before"] = (path, {**JSON_HEADERS, **NO_STORE}, before.pid)
+    variants = list(targets)
+    totals = {(c, v): RoundTotals() for c in concurrency for v in variants}
     for c in concurrency:
         for url, headers, _ in targets.values():  # warm the servers, pay lazy imports
             await lean_closed_loop(url, bodies, headers=headers, concurrency=c, duration_s=WARMUP_S)
         for r in range(rounds):
-            for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
+            for variant in variants[r % len(variants) :] + variants[: r % len(variants)]:
                 url, headers, pid = targets[variant]
                 cpu_before, client_before = cpu_seconds(pid), time.process_time()
                 sample = await lean_closed_loop(
@@ -80,10 +91,11 @@ async def _measure(
 
 
 def _report(totals: dict[tuple[int, str], RoundTotals], concurrency: Sequence[int]) -> None:
+    variants = sorted({v for _, v in totals}, key=["direct", "frugal", "before"].index)
     print(f"{'c':>3} {'variant':<8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'CPU ms/req':>12}{'client CPU':>12}{'requests':>10}{'errors':>8}")  # fmt: skip
     for c in concurrency:
-        for variant in VARIANTS:
+        for variant in variants:
             t = totals[(c, variant)]
             print(
                 f"{c:>3} {variant:<8}{t.rate:>9.0f}{pct(t.latencies_ms, 0.5):>9.2f}"
@@ -118,11 +130,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds per variant")
     parser.add_argument("--round-s", type=float, default=ROUND_S, help="seconds per round")
     parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY))
+    parser.add_argument("--baseline", default=baseline_ref(), help="git ref to compare with")
     args = parser.parse_args([] if argv is None else argv)
     load = machine_load()
-    with simulator() as sim, gateway(sim.url, SEMANTIC_OFF) as gw:
+    with ExitStack() as stack:
+        sim = stack.enter_context(simulator())
+        gw = stack.enter_context(gateway(sim.url, SEMANTIC_OFF))
+        before = None
+        if args.baseline:
+            tree = stack.enter_context(baseline_tree(args.baseline))
+            before = stack.enter_context(gateway(sim.url, SEMANTIC_OFF, source=tree))
         measure = partial(
-            _measure, sim, gw, rounds=args.rounds, round_s=args.round_s,
+            _measure, sim, gw, before, rounds=args.rounds, round_s=args.round_s,
             concurrency=args.concurrency,
         )  # fmt: skip
         totals = anyio.run(measure, backend_options={"use_uvloop": True})
@@ -130,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"/v1/chat/completions cache miss (model {MODEL}, "
         f"x-frugal-cache: no-store, semantic cache off) vs direct to the simulator at 0 ms; "
         f"{args.rounds} interleaved rounds x {args.round_s:g} s per variant and concurrency"
+        + (f"; 'before' is {args.baseline}" if args.baseline else "")
     )
     print(f"machine: {load} before the run")
     _report(totals, args.concurrency)
