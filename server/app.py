@@ -7,9 +7,8 @@ the shared aiohttp session and closes it on shutdown.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
@@ -20,6 +19,7 @@ from server.composition import build_components
 from server.config import load_settings, metrics_multiprocess_dir
 from server.error_handlers import install_error_handlers
 from server.logging_setup import configure_logging
+from server.process_tuning import freeze_startup_objects, tune_process
 from server.routes import (
     admin,
     chat,
@@ -37,9 +37,15 @@ from server.state import AppState
 log = logging.getLogger("frugal.server")
 
 
-def create_app(settings: Settings, *, metrics_dir: str | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    metrics_dir: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> Starlette:
     """Build the HTTP app for ``settings``; resources open in the lifespan. ``metrics_dir``
-    is the shared Prometheus directory when several worker processes serve the app."""
+    is the shared Prometheus directory when several worker processes serve the app;
+    ``on_ready`` runs once start-up is done (`frugal serve` freezes start-up objects there)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -58,10 +64,8 @@ def create_app(settings: Settings, *, metrics_dir: str | None = None) -> Starlet
                     "SIMULATED provider" if settings.uses_simulated_provider else "real providers"
                 )
                 log.info("frugal ready on %s (%s)", settings.server.port, mode)
-                # What start-up built (tokenizer tables, model weights, the knowledge base)
-                # lives as long as the process: keep it out of the cyclic GC's full passes,
-                # which otherwise walk it for ~35 ms at a time, a stall every request sees.
-                gc.freeze()
+                if on_ready is not None:
+                    on_ready()
                 yield
 
     app = Starlette(
@@ -92,4 +96,7 @@ def app_from_environment() -> Starlette:
     app from the environment (settings were already validated by the parent)."""
     settings = load_settings()
     configure_logging(settings.server.log_level)
-    return create_app(settings, metrics_dir=metrics_multiprocess_dir())
+    tune_process()
+    return create_app(
+        settings, metrics_dir=metrics_multiprocess_dir(), on_ready=freeze_startup_objects
+    )

@@ -19,6 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     from server.app import create_app
     from server.config import ConfigError, export_metrics_dir, load_settings
     from server.logging_setup import configure_logging
+    from server.process_tuning import freeze_startup_objects, tune_process
 
     try:
         settings = load_settings()
@@ -44,7 +45,9 @@ def _serve(args: argparse.Namespace) -> int:
         "access_log": False,
     }
     if workers == 1:
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        tune_process()
+        app = create_app(settings, on_ready=freeze_startup_objects)
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
         return 0
     if settings.redis.url is None:
         print(

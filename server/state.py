@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aiohttp
+from starlette.requests import HTTPConnection
 
 from server.composition import Components
 from server.settings import Settings
@@ -17,3 +18,11 @@ class AppState:
     settings: Settings
     components: Components
     session: aiohttp.ClientSession
+
+
+def app_state(request: HTTPConnection) -> AppState:
+    """The app's state, typed (what the lifespan stored on ``app.state.frugal``)."""
+    state = request.app.state.frugal
+    if not isinstance(state, AppState):
+        raise RuntimeError("the app's lifespan has not run")
+    return state

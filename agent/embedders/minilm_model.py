@@ -17,8 +17,6 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
-from agent.embedders.blas_threads import limit_blas_threads
-from agent.embedders.malloc_tuning import keep_freed_memory_mapped
 from agent.embedders.minilm_forward import encode
 from agent.embedders.minilm_weights import MiniLMWeights, default_model_dir, load_weights
 
@@ -46,17 +44,12 @@ class MiniLMModel:
         model_dir: Path | None = None,
         *,
         max_tokens: int | None = None,
-        blas_threads: int | None = 1,
     ) -> MiniLMModel:
         """Read the bundled (or given) checkpoint; takes ~0.2 s and ~100 MB of RSS.
 
-        Process-wide side effects, on purpose and idempotent: glibc's malloc keeps freed scratch
-        memory (`malloc_tuning`), and OpenBLAS is capped at *blas_threads* threads
-        (`blas_threads`; ``None`` leaves it alone) because we run one forward per core.
+        No process-wide side effects: the server tunes malloc and BLAS threads at start-up
+        (`server.process_tuning`), a library user decides for its own process.
         """
-        keep_freed_memory_mapped()
-        if blas_threads is not None:
-            limit_blas_threads(blas_threads)
         directory = model_dir or default_model_dir()
         if max_tokens is None:
             st_config = directory / "sentence_bert_config.json"

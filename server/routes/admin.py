@@ -23,6 +23,7 @@ from agent.pipeline.answer_cache import Invalidation
 from agent.types import Message
 from server.errors import APIError, response_for_exception
 from server.routes.body import decode_body, read_limited_body
+from server.state import app_state
 
 _MAX_ADMIN_BODY = 64 * 1024
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=32_000)]
@@ -47,7 +48,7 @@ _encoder = msgspec.json.Encoder()
 
 
 async def invalidate(request: Request) -> Response:
-    state = request.app.state.frugal
+    state = app_state(request)
     try:
         _authorize(request, state.settings.server.admin_key)
         body = decode_body(await read_limited_body(request, _MAX_ADMIN_BODY), _decoder)

@@ -8,9 +8,11 @@ the answer's tokens once they are known (`Accounting.finish` adjusts it).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
 
 from agent.pipeline import ChatRequest
 from agent.pipeline.request import AUTO_MODEL
@@ -19,6 +21,7 @@ from metrics.rate_limit import RateLimitExceeded, rate_limit_headers
 from server.accounting import refused_record
 from server.auth import Caller
 from server.errors import STATUS_BY_CODE, error_for_exception
+from server.state import app_state
 
 if TYPE_CHECKING:
     from server.state import AppState
@@ -73,3 +76,34 @@ async def account_failure(
 def elapsed_ms(started: float) -> float:
     """Milliseconds since ``started`` (a `time.perf_counter` reading)."""
     return (time.perf_counter() - started) * 1000
+
+
+AdmittedHandler = Callable[["AppState", Request, Caller, float], Awaitable[Response]]
+
+
+def accounted(
+    endpoint: str, *, query_key_param: str | None = None
+) -> Callable[[AdmittedHandler], Callable[[Request], Awaitable[Response]]]:
+    """The one wrapper every API route goes through: it identifies the caller (from the
+    key, or the ``query_key_param`` query parameter for an EventSource, which cannot send
+    headers), runs the handler with the app's typed state, and records a request that fails
+    before an answer once, then re-raises it for the app's error handler to answer."""
+
+    def wrap(handler: AdmittedHandler) -> Callable[[Request], Awaitable[Response]]:
+        async def route(request: Request) -> Response:
+            state = app_state(request)
+            started = time.perf_counter()
+            caller: Caller | None = None
+            try:
+                key = request.query_params.get(query_key_param) if query_key_param else None
+                caller = identify(state, request, query_key=key)
+                return await handler(state, request, caller, started)
+            except Exception as exc:
+                await account_failure(state, endpoint, caller, exc, started)
+                raise
+
+        route.__name__ = route.__qualname__ = handler.__name__
+        route.__doc__ = handler.__doc__
+        return route
+
+    return wrap

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import msgspec
@@ -13,9 +12,10 @@ from agent.pipeline import ChatRequest
 from agent.types import Message
 from cache.prompt_cache import CacheMode
 from server.accounting import answered_record
-from server.errors import response_for_exception
-from server.routes.admission import account_failure, admit, elapsed_ms, identify
+from server.auth import Caller
+from server.routes.admission import accounted, admit, elapsed_ms
 from server.routes.body import decode_body, read_limited_body
+from server.state import AppState
 
 MAX_MESSAGE_CHARS = 32_000
 MAX_ID_CHARS = 200
@@ -35,27 +35,21 @@ _decoder = msgspec.json.Decoder(ChatBody)
 _encoder = msgspec.json.Encoder()
 
 
-async def post_chat(request: Request) -> Response:
-    state = request.app.state.frugal
-    started = time.perf_counter()
-    caller = None
-    try:
-        caller = identify(state, request)
-        raw = await read_limited_body(request, state.settings.server.max_body_bytes)
-        body = decode_body(raw, _decoder)
-        chat = ChatRequest(
-            messages=(Message("user", body.message),),
-            session_id=body.session_id,
-            user_id=body.user_id,
-            tenant=caller.tenant,
-            cache=body.cache,
-            model=body.model,
-        )
-        limit_headers = await admit(state, caller, chat)
-        result = await state.components.agent.answer(chat)
-    except Exception as exc:  # every failure becomes the JSON error the table maps it to
-        await account_failure(state, "chat", caller, exc, started)
-        return response_for_exception(exc)
+@accounted("chat")
+async def post_chat(state: AppState, request: Request, caller: Caller, started: float) -> Response:
+    """One question in, one JSON answer out."""
+    raw = await read_limited_body(request, state.settings.server.max_body_bytes)
+    body = decode_body(raw, _decoder)
+    chat = ChatRequest(
+        messages=(Message("user", body.message),),
+        session_id=body.session_id,
+        user_id=body.user_id,
+        tenant=caller.tenant,
+        cache=body.cache,
+        model=body.model,
+    )
+    limit_headers = await admit(state, caller, chat)
+    result = await state.components.agent.answer(chat)
     record = answered_record("chat", caller, result, latency_ms=elapsed_ms(started))
     await state.components.cost.accounting.finish(record, caller)
     return Response(

@@ -10,10 +10,9 @@ app's one handler, which answers in OpenAI's shape.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import msgspec
 from starlette.requests import Request
@@ -29,11 +28,9 @@ from server.auth import Caller
 from server.errors import APIError
 from server.openai_errors import error_event
 from server.pipeline_stream import log_outcome
-from server.routes.admission import account_failure, elapsed_ms, identify
+from server.routes.admission import accounted, elapsed_ms
 from server.routes.body import read_limited_body
-
-if TYPE_CHECKING:
-    from server.state import AppState
+from server.state import AppState
 
 log = logging.getLogger("frugal.server")
 
@@ -44,52 +41,30 @@ _DONE_LINE: Final = b"data: [DONE]\n\n"
 _encoder: Final = msgspec.json.Encoder()
 
 
-async def chat_completions(request: Request) -> Response:
+@accounted(ENDPOINT)
+async def chat_completions(
+    state: AppState, request: Request, caller: Caller, started: float
+) -> Response:
     """Answer one chat completion, whole or as a server-sent event stream."""
-    state: AppState = request.app.state.frugal
-    started = time.perf_counter()
-    caller = None
-    try:
-        caller = identify(state, request)
-        raw = await read_limited_body(request, state.settings.server.max_body_bytes)
-        cache = request.headers.get(CACHE_HEADER, "default")
-        if cache not in CACHE_MODES:
-            raise APIError(
-                "bad_cache_mode", f"{CACHE_HEADER} must be one of {', '.join(CACHE_MODES)}"
-            )
-        wire = decode_completion_request(raw, tenant=caller.tenant, cache=cache)
-        check_model(state, wire.model)
-        limit_headers = await admit(state, caller, wire)
-        outcome = RunOutcome()
-        events = state.components.core.run(wire, outcome)
-        head = await _first(events)
-    except Exception as exc:
-        await account_failure(state, ENDPOINT, caller, exc, started)
-        raise
+    raw = await read_limited_body(request, state.settings.server.max_body_bytes)
+    cache = request.headers.get(CACHE_HEADER, "default")
+    if cache not in CACHE_MODES:
+        raise APIError("bad_cache_mode", f"{CACHE_HEADER} must be one of {', '.join(CACHE_MODES)}")
+    wire = decode_completion_request(raw, tenant=caller.tenant, cache=cache)
+    check_model(state, wire.model)
+    limit_headers = await admit(state, caller, wire)
+    outcome = RunOutcome()
+    events = state.components.core.run(wire, outcome)
+    head = await _first(events)
     headers = {**limit_headers, **head_headers(head)}
     if wire.stream:
         return StreamingResponse(
-            _relay(state, events, head, outcome, caller, started, wire),
+            _relay(state, events, head, outcome, caller, started),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    try:
-        async with aclosing(events):
-            tail = await _drain(events)
-    except Exception:
-        await state.components.cost.accounting.finish(
-            wire_record(
-                ENDPOINT,
-                caller,
-                head,
-                outcome,
-                None,
-                streamed=False,
-                latency_ms=elapsed_ms(started),
-            ),
-            caller,
-        )
-        raise
+    async with aclosing(events):
+        tail = await _drain(events)
     await state.components.cost.accounting.finish(
         wire_record(
             ENDPOINT, caller, head, outcome, tail, streamed=False, latency_ms=elapsed_ms(started)
@@ -214,7 +189,6 @@ async def _relay(
     outcome: RunOutcome,
     caller: Caller,
     started: float,
-    wire: CompletionRequest,
 ) -> AsyncGenerator[bytes, None]:
     # The provider's bytes go out as they came; the core reads usage and the end on the side.
     # Whatever ends the stream (done, provider failure, client gone), it is accounted once.

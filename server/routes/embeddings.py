@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from metrics.request_record import RequestRecord
-from server.routes.admission import account_failure, elapsed_ms, identify
+from server.auth import Caller
+from server.routes.admission import accounted, elapsed_ms
 from server.routes.body import read_limited_body
-
-if TYPE_CHECKING:
-    from server.state import AppState
+from server.state import AppState
 
 ENDPOINT = "embeddings"
 
 
-async def create_embeddings(request: Request) -> Response:
+@accounted(ENDPOINT)
+async def create_embeddings(
+    state: AppState, request: Request, caller: Caller, started: float
+) -> Response:
     """Embed the input; the provider's response comes back as it was sent."""
-    state: AppState = request.app.state.frugal
-    started = time.perf_counter()
-    caller = None
-    try:
-        caller = identify(state, request)
-        raw = await read_limited_body(request, state.settings.server.max_body_bytes)
-        result = await state.components.embeddings.create(raw, tenant=caller.tenant)
-    except Exception as exc:
-        await account_failure(state, ENDPOINT, caller, exc, started)
-        raise
+    raw = await read_limited_body(request, state.settings.server.max_body_bytes)
+    result = await state.components.embeddings.create(raw, tenant=caller.tenant)
     record = RequestRecord(
         request_id="",
         endpoint=ENDPOINT,

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.providers import provider_for_model
+from server.state import app_state
 
 CHECK_TIMEOUT_S = 1.0
 
@@ -39,7 +40,7 @@ _encoder = msgspec.json.Encoder()
 
 async def readyz(request: Request) -> Response:
     """200 when every dependency is usable, else 503 naming the failing check."""
-    state = request.app.state.frugal
+    state = app_state(request)
     checks: dict[str, Check] = {}
 
     async def run(name: str, probe_fn: Callable[[], Awaitable[Check]]) -> None:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from agent.errors import ModelNotFound
+from server.state import app_state
 
 
 class ModelCard(msgspec.Struct, frozen=True):
@@ -28,7 +29,7 @@ _encoder: Final = msgspec.json.Encoder()
 
 
 def _cards(request: Request) -> list[ModelCard]:
-    registry = request.app.state.frugal.components.registry
+    registry = app_state(request).components.registry
     cards = [ModelCard(name, owned_by="frugal") for name in registry.auto_aliases]
     for spec in registry.models():
         cards.append(ModelCard(spec.name, owned_by=spec.provider))

@@ -18,6 +18,7 @@ from metrics.budget import WindowUsage
 from metrics.cost_tracker import CostSnapshot, CostTotals
 from metrics.latency_window import LatencyWindow
 from server.errors import response_for_exception
+from server.state import app_state
 from server.stats_wire import (
     BudgetUse,
     CacheStats,
@@ -36,7 +37,7 @@ _encoder = msgspec.json.Encoder()
 
 async def get_stats(request: Request) -> Response:
     """The `Stats` of this deployment (503 ``store_unavailable`` when Redis cannot answer)."""
-    state: AppState = request.app.state.frugal
+    state: AppState = app_state(request)
     try:
         stats = await build_stats(state)
     except StoreUnavailable as exc:
@@ -50,7 +51,7 @@ async def get_stats(request: Request) -> Response:
 
 async def get_metrics(request: Request) -> Response:
     """Prometheus text exposition; budget gauges are refreshed from the ledger first."""
-    state: AppState = request.app.state.frugal
+    state: AppState = app_state(request)
     cost = state.components.cost
     try:
         for use in await _budget_windows(state, tenants=()):

@@ -8,10 +8,8 @@ first event are plain JSON errors; later ones end the stream with an ``error`` e
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import msgspec
 from starlette.datastructures import QueryParams
@@ -23,46 +21,40 @@ from agent.pipeline.request import ChatRequest
 from agent.types import Message
 from server.accounting import streamed_record
 from server.auth import STREAM_KEY_PARAM, Caller
-from server.errors import APIError, error_for_exception, response_for_exception
+from server.errors import APIError, error_for_exception
 from server.pipeline_stream import (
     SSE_HEADERS,
     PipelineEvents,
     PipelineStreamResponse,
     start_stream,
 )
-from server.routes.admission import account_failure, admit, elapsed_ms, identify
+from server.routes.admission import accounted, admit, elapsed_ms
 from server.routes.chat import ChatBody
 from server.sse_events import encode_event
-
-if TYPE_CHECKING:
-    from server.state import AppState
+from server.state import AppState
 
 log = logging.getLogger("frugal.server")
 
 
-async def chat_stream(request: Request) -> Response:
+@accounted("chat_stream", query_key_param=STREAM_KEY_PARAM)
+async def chat_stream(
+    state: AppState, request: Request, caller: Caller, started: float
+) -> Response:
     """Stream ``meta``, ``token``…, then ``done`` or ``error`` (see `server.sse_events`)."""
-    state = request.app.state.frugal
-    started = time.perf_counter()
-    caller = None
-    try:
-        caller = identify(state, request, query_key=request.query_params.get(STREAM_KEY_PARAM))
-        query = parse_query(request.query_params)
-        if request.method == "HEAD":  # Starlette adds HEAD to GET routes: no pipeline run
-            return Response(media_type="text/event-stream", headers=SSE_HEADERS)
-        chat = ChatRequest(
-            messages=(Message("user", query.message),),
-            session_id=query.session_id,
-            user_id=query.user_id,
-            tenant=caller.tenant,
-            cache=query.cache,
-            model=query.model,
-        )
-        limit_headers = await admit(state, caller, chat)
-        first, events, outcome = await start_stream(state.components.agent, chat)
-    except Exception as exc:  # nothing streamed yet: a plain JSON error with its status
-        await account_failure(state, "chat_stream", caller, exc, started)
-        return response_for_exception(exc)
+    query = parse_query(request.query_params)
+    if request.method == "HEAD":  # Starlette adds HEAD to GET routes: no pipeline run
+        return Response(media_type="text/event-stream", headers=SSE_HEADERS)
+    chat = ChatRequest(
+        messages=(Message("user", query.message),),
+        session_id=query.session_id,
+        user_id=query.user_id,
+        tenant=caller.tenant,
+        cache=query.cache,
+        model=query.model,
+    )
+    limit_headers = await admit(state, caller, chat)
+    # Failures before the first event are raised: a plain JSON error with its status.
+    first, events, outcome = await start_stream(state.components.agent, chat)
     return event_stream_response(
         first,
         events,
