@@ -43,6 +43,9 @@ from router.base import Router
 _log = logging.getLogger(__name__)
 
 NO_TOOLS = ToolPlan(calls=(), personal=False)
+UNREPLAYABLE_FINISH = frozenset({"length", "content_filter"})
+"""Answers cut by the token cap or a filter are never cached: replayed, they would pass for
+complete ones."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +264,12 @@ async def finish(
             cost_usd_micros=charged.usd_micros,
             sources=sources,
         )
-        write = await deps.cache.write(turn.scope, answer, content_class=content_class, tags=tags)
+        if billing.finish_reason in UNREPLAYABLE_FINISH:
+            write = f"skipped:finish_reason:{billing.finish_reason}"  # a cut answer is no answer
+        else:
+            write = await deps.cache.write(
+                turn.scope, answer, content_class=content_class, tags=tags
+            )
         await append_history(deps, turn, text)
     await deps.call.settle(billing, turn.summary_bill.usd_micros)
     report(outcome, "completed", turn, billing)

@@ -127,6 +127,17 @@ class TestExactCache:
         assert llm.call_count == 2
 
 
+    async def test_an_answer_cut_by_max_tokens_is_never_cached(
+        self, registry: ToolRegistry
+    ) -> None:
+        agent = make_agent(registry, semantic=False)
+        cut = await agent.answer(ask("How do I reset my password?", max_tokens=2))
+        assert cut.finish_reason == "length"
+        assert cut.cache_diagnostics.write == "skipped:finish_reason:length"
+        again = await agent.answer(ask("How do I reset my password?", max_tokens=2))
+        assert again.cache is None and again.cost_usd_micros > 0
+
+
 class TestSemanticCache:
     async def test_paraphrase_is_served_by_the_semantic_cache(self, registry: ToolRegistry) -> None:
         llm = ScriptedClient("scripted", default="Use the tracking link.")
