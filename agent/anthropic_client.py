@@ -13,10 +13,9 @@ from agent.errors import ProviderError, UpstreamError
 from agent.http import (
     error_for_status,
     iter_sse_events,
-    json_timeout,
     map_aiohttp_errors,
+    post_json,
     post_stream,
-    raise_for_status,
 )
 from agent.types import LLMRequest, LLMResponse, StreamChunk
 
@@ -87,26 +86,26 @@ class AnthropicClient:
                 max_tokens=self._default_max_tokens,
                 stream=False,
             )
-            with map_aiohttp_errors(self._name):
-                async with self._session.post(
-                    self._url,
-                    data=body,
-                    headers=self._headers,
-                    timeout=json_timeout(self._session, self._timeout_s),
-                ) as response:
-                    await raise_for_status(response, provider=self._name)
-                    raw = await response.read()
+            raw = await post_json(
+                self._session,
+                self._url,
+                body=body,
+                headers=self._headers,
+                timeout_s=self._timeout_s,
+                provider=self._name,
+            )
             return anthropic_body.decode_response(raw, request, provider=self._name)
         body = wire.encoder.encode(self._to_wire(request, stream=False))
-        with map_aiohttp_errors(self._name):
-            async with self._session.post(
-                self._url,
-                data=body,
-                headers=self._headers,
-                timeout=json_timeout(self._session, self._timeout_s),
-            ) as response:
-                await raise_for_status(response, provider=self._name)
-                message = wire.message_decoder.decode(await response.read())
+        raw = await post_json(
+            self._session,
+            self._url,
+            body=body,
+            headers=self._headers,
+            timeout_s=self._timeout_s,
+            provider=self._name,
+        )
+        with map_aiohttp_errors(self._name):  # an undecodable body is a ProtocolError
+            message = wire.message_decoder.decode(raw)
         return LLMResponse(
             text="".join(block.text for block in message.content if block.type == "text"),
             model=message.model or request.model,

@@ -309,6 +309,25 @@ async def iter_sse_events(
 T = TypeVar("T")
 
 
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    provider: str,
+) -> bytes:
+    """POST ``body`` and return the whole response body; errors (status and transport) are
+    mapped once to `ProviderError` subclasses naming ``provider``."""
+    with map_aiohttp_errors(provider):
+        async with session.post(
+            url, data=body, headers=headers, timeout=json_timeout(session, timeout_s)
+        ) as response:
+            await raise_for_status(response, provider=provider)
+            return await response.read()
+
+
 async def post_stream(
     session: aiohttp.ClientSession,
     url: str,

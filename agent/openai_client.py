@@ -14,10 +14,9 @@ from agent.errors import ProtocolError, UpstreamError
 from agent.http import (
     error_for_status,
     iter_sse_events,
-    json_timeout,
     map_aiohttp_errors,
+    post_json,
     post_stream,
-    raise_for_status,
 )
 from agent.tokens import count_message_tokens, count_text_tokens
 from agent.types import LLMRequest, LLMResponse, StreamChunk, Usage
@@ -67,15 +66,16 @@ class OpenAIClient:
         if request.body is not None:
             return await self._generate_body(request, request.body)
         body = wire.encoder.encode(_to_wire(request, stream=False))
-        with map_aiohttp_errors(self._name):
-            async with self._session.post(
-                self._url,
-                data=body,
-                headers=self._headers,
-                timeout=json_timeout(self._session, self._timeout_s),
-            ) as response:
-                await raise_for_status(response, provider=self._name)
-                completion = wire.completion_decoder.decode(await response.read())
+        raw = await post_json(
+            self._session,
+            self._url,
+            body=body,
+            headers=self._headers,
+            timeout_s=self._timeout_s,
+            provider=self._name,
+        )
+        with map_aiohttp_errors(self._name):  # an undecodable body is a ProtocolError
+            completion = wire.completion_decoder.decode(raw)
         if not completion.choices:
             raise ProtocolError(f"{self._name} answered without choices", provider=self._name)
         choice = completion.choices[0]
@@ -90,15 +90,14 @@ class OpenAIClient:
         )
 
     async def _generate_body(self, request: LLMRequest, body: dict[str, Any]) -> LLMResponse:
-        with map_aiohttp_errors(self._name):
-            async with self._session.post(
-                self._url,
-                data=_wire_body(request, body, stream=False),
-                headers=self._headers,
-                timeout=json_timeout(self._session, self._timeout_s),
-            ) as response:
-                await raise_for_status(response, provider=self._name)
-                raw = await response.read()
+        raw = await post_json(
+            self._session,
+            self._url,
+            body=_wire_body(request, body, stream=False),
+            headers=self._headers,
+            timeout_s=self._timeout_s,
+            provider=self._name,
+        )
         try:
             completion = msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:

@@ -22,7 +22,7 @@ from agent.base import Embedder
 from agent.core.costing import CostModel
 from agent.core.request import InvalidParam, check_model_name, param_of
 from agent.errors import ModelNotFound, ProtocolError
-from agent.http import json_timeout, map_aiohttp_errors, raise_for_status
+from agent.http import post_json
 from agent.openai_wire import usage_from_dict
 from agent.tokens import count_text_tokens
 from agent.types import Usage
@@ -66,15 +66,14 @@ class ProviderEmbeddings:
         self._headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
 
     async def create(self, body: dict[str, Any], raw: bytes) -> bytes:
-        with map_aiohttp_errors("openai"):
-            async with self._session.post(
-                self._url,
-                data=raw,
-                headers=self._headers,
-                timeout=json_timeout(self._session, self._timeout_s),
-            ) as response:
-                await raise_for_status(response, provider="openai")
-                return await response.read()
+        return await post_json(
+            self._session,
+            self._url,
+            body=raw,
+            headers=self._headers,
+            timeout_s=self._timeout_s,
+            provider="openai",
+        )
 
 
 class LocalEmbeddings:
