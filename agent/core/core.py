@@ -8,6 +8,7 @@ produced are billed once, the hold is settled, and `RunOutcome` says what happen
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -176,6 +177,12 @@ class CompletionCore:
                             # Headers wait for the provider's first event, so a refusal before
                             # it is still a plain HTTP error with its status.
                             first = await anext(chunks, None)
+                            if billing.used_fallback:
+                                head = dataclasses.replace(
+                                    head,
+                                    model=billing.model,
+                                    fallback_reason=billing.fallback_reason,
+                                )
                             yield head
                             for piece in relay.pieces(first, billing.model):
                                 yield piece

@@ -24,6 +24,9 @@ class Head:
     exact: str = "disabled"
     semantic: str = "disabled"
     """What each cache layer said: ``hit``, ``miss``, ``disabled`` or ``skipped:<why>``."""
+    fallback_reason: str | None = None
+    """Set when a fallback model answers (a stream's head waits for the provider's first
+    event, so it is known there; ``model`` is then the fallback model)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,14 +107,18 @@ async def admit(state: AppState, caller: Caller, wire: CompletionRequest) -> dic
 
 
 def head_headers(head: Head) -> dict[str, str]:
-    """What is known before the first byte: cache layer, model, route, request id."""
-    return {
+    """What is known before the first byte: cache layer, model, route, request id, and on a
+    stream whether a fallback model answers."""
+    headers = {
         CACHE_HEADER: head.cache or "miss",
         "x-frugal-model": head.model,
         "x-frugal-route": head.tier,
         "x-frugal-request-id": head.request_id,
         "x-request-id": head.request_id,
     }
+    if head.fallback_reason is not None:
+        headers["x-frugal-fallback"] = f"{head.model}; reason={head.fallback_reason}"
+    return headers
 
 
 def tail_headers(tail: Tail) -> dict[str, str]:

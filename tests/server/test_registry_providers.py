@@ -14,6 +14,7 @@ from agent.types import LLMRequest, Message
 from server.config import load_settings
 from server.providers import build_llm_client
 from server.registry_config import build_registry
+from tests.support.gateway import run_gateway
 from tests.support.simulator import RunningSimulator, run_simulator
 
 pytestmark = pytest.mark.anyio
@@ -133,3 +134,28 @@ async def test_unknown_and_malformed_models_fail_before_any_call(
             [chunk async for chunk in llm.stream(ask("gpt-5"))]
         assert sum((await sim_stats(http, cloud))["requests"].values()) == 0
         assert sum((await sim_stats(http, local))["requests"].values()) == 0
+
+
+async def test_the_wire_says_when_a_fallback_model_answered(
+    sims: tuple[RunningSimulator, RunningSimulator], tmp_path: Path
+) -> None:
+    # Whole answers and streams alike: the stream's headers wait for the provider's first
+    # event, so the fallback is known before the first byte.
+    cloud, _ = sims
+    config = tmp_path / "frugal.toml"
+    config.write_text(CONFIG.format(cloud=cloud.base_url, local="http://127.0.0.1:9"))
+    env = {
+        "FRUGAL_CONFIG": str(config),
+        "CLOUD_KEY": "sk-cloud",
+        "LOCAL_KEY": "sk-local",
+        "FRUGAL_FALLBACK_MAX_ATTEMPTS": "1",
+    }
+    body = {"model": "llama", "messages": [{"role": "user", "content": "Hello there"}]}
+    async with run_gateway(load_settings(env)) as gw, aiohttp.ClientSession() as http:
+        url = f"{gw.base_url}/v1/chat/completions"
+        for stream in (False, True):
+            async with http.post(url, json={**body, "stream": stream}) as response:
+                assert response.status == 200
+                await response.read()
+                assert response.headers["x-frugal-fallback"].startswith("gpt-4o-mini; reason=")
+                assert response.headers["x-frugal-model"] == "gpt-4o-mini"

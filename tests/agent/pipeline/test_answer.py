@@ -126,7 +126,6 @@ class TestExactCache:
             assert response.cache_diagnostics.write == "skipped:temperature"
         assert llm.call_count == 2
 
-
     async def test_an_answer_cut_by_max_tokens_is_never_cached(
         self, registry: ToolRegistry
     ) -> None:
