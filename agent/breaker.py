@@ -159,3 +159,34 @@ def counts_as_failure(exc: ProviderError) -> bool:
     if isinstance(exc, RateLimited) and exc.status is None:
         return False
     return exc.retryable
+
+
+class ModelBreakers:
+    """One `CircuitBreaker` per model (and so per provider and model): one failing model
+    must not push every other model of its provider onto the fallback path."""
+
+    def __init__(
+        self,
+        *,
+        failure_threshold: int,
+        cooldown_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._failure_threshold = failure_threshold
+        self._cooldown_s = cooldown_s
+        self._clock = clock
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def for_model(self, model: str) -> CircuitBreaker:
+        """The breaker of ``model``, made on first use."""
+        breaker = self._breakers.get(model)
+        if breaker is None:
+            breaker = CircuitBreaker(
+                self._failure_threshold, self._cooldown_s, self._clock, name=model
+            )
+            self._breakers[model] = breaker
+        return breaker
+
+    def states(self) -> dict[str, BreakerState]:
+        """Each model's breaker state, for metrics and health pages."""
+        return {model: breaker.state for model, breaker in self._breakers.items()}

@@ -1,10 +1,13 @@
-"""`FallbackClient`: a primary LLM client with retries, a deadline and a circuit breaker,
-backed by a secondary client that answers when the primary cannot.
+"""`FallbackClient`: a model's fallback chain with retries, deadlines, circuit breakers, a
+first-token limit, context-window awareness and mid-stream continuation.
 
-Timing: the primary (all its attempts) runs under ``timeout_s``, capped by the policy's
-``total_deadline_s``; the secondary gets what is left of the total deadline, with its own
-retries. For streams these deadlines cover the wait for the first text chunk only; once text
-flows, idle timeouts are the provider client's job and a failure raises `StreamInterrupted`.
+Timing: the requested model (all its attempts) runs under ``timeout_s``, capped by the
+policy's ``total_deadline_s``; each next model of the chain gets the same, within what is left
+of the total deadline. For streams these deadlines cover the wait for the first content
+chunk, and ``first_token_timeout_s`` (shorter) fails a slow start over to the next model;
+once content flows, a stream that breaks (cut, stalled, errored) is continued on the next
+model of the chain when the request allows it (`agent.continuation`), else it raises
+`StreamInterrupted`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -21,15 +24,18 @@ import msgspec
 
 from agent.base import LLMClient
 from agent.breaker import CircuitBreaker, counts_as_failure
+from agent.continuation import can_continue, continuation_request, is_content
 from agent.errors import (
     BadRequest,
     CircuitOpen,
+    ContextLengthExceeded,
     ProviderError,
     RateLimited,
     StreamInterrupted,
     UpstreamTimeout,
 )
 from agent.retry import Clock, Retrier, RetryPolicy, Sleep
+from agent.tokens import count_message_tokens
 from agent.types import LLMRequest, LLMResponse, StreamChunk
 
 T = TypeVar("T")
@@ -41,18 +47,24 @@ _CLOSE_GRACE_S = 5.0
 
 
 class FallbackClient:
-    """An `LLMClient` that tries ``primary`` and falls back to ``secondary``.
+    """An `LLMClient` that tries the requested model, then the models of its fallback chain.
 
-    Falls back when the primary's retries run out, its deadline passes or its breaker is
-    open; answers from the secondary carry ``used_fallback=True`` and a ``fallback_reason``
-    (``primary_timeout``, ``primary_rate_limited``, ``circuit_open``,
-    ``primary_error:<code>``). Caller errors (`BadRequest`, `ContextLengthExceeded`) are raised
-    as they are: the secondary would refuse the same request. Cancellation is never retried.
+    Falls back when a model's retries run out, its deadline (or, for a stream, the first-token
+    limit) passes, its breaker is open, or the prompt does not fit its context window; answers
+    from a later model carry ``used_fallback=True`` and a ``fallback_reason``
+    (``primary_timeout``, ``primary_rate_limited``, ``circuit_open``, ``context_window``,
+    ``primary_error:<code>``, and ``midstream:<code>`` for a continued stream). Caller errors
+    (`BadRequest`) are raised as they are, except a context-length refusal, which moves on to
+    a model with a larger window. Cancellation is never retried.
 
-    The secondary is asked for ``secondary_model_for(request.model)`` (the first model of
-    that model's fallback chain in the registry); when it returns None the model has no
-    fallback and the primary's error is raised. ``secondary_model`` is the shorthand for one
-    model for every request; with neither, the secondary gets the request unchanged.
+    The chain: ``chain_for(model)`` (the registry's, in order), else
+    ``secondary_model_for(model)`` (one model), else ``secondary_model`` for every request,
+    else the secondary gets the request unchanged. ``primary`` serves the requested model,
+    ``secondary`` every later one (the same client when one client serves every provider).
+    Breakers: ``breaker_for(model)`` gives each model its own; ``breaker`` guards the
+    requested model only. ``context_window_for(model)`` (tokens, None when unknown) lets a
+    request skip a model it cannot fit; ``prefill_for(model)`` says whether a model continues
+    an assistant prefill (mid-stream continuation then sends the partial answer as one).
     """
 
     def __init__(
@@ -63,8 +75,14 @@ class FallbackClient:
         timeout_s: float,
         secondary_model: str | None = None,
         secondary_model_for: Callable[[str], str | None] | None = None,
+        chain_for: Callable[[str], Sequence[str]] | None = None,
         retry: RetryPolicy,
         breaker: CircuitBreaker | None = None,
+        breaker_for: Callable[[str], CircuitBreaker | None] | None = None,
+        first_token_timeout_s: float | None = None,
+        context_window_for: Callable[[str], int | None] | None = None,
+        prefill_for: Callable[[str], bool] | None = None,
+        continue_mid_stream: bool = True,
         name: str = "fallback",
         rng: random.Random | None = None,
         sleep: Sleep = anyio.sleep,
@@ -72,16 +90,20 @@ class FallbackClient:
     ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s: expected a positive number of seconds")
+        if first_token_timeout_s is not None and first_token_timeout_s <= 0:
+            raise ValueError("first_token_timeout_s: expected a positive number of seconds")
+        if sum(x is not None for x in (secondary_model, secondary_model_for, chain_for)) > 1:
+            raise ValueError("give one of secondary_model, secondary_model_for, chain_for")
         self.primary = primary
         self.secondary = secondary
         self.breaker = breaker
+        self._breaker_for = breaker_for
         self._timeout_s = timeout_s
-        if secondary_model is not None and secondary_model_for is not None:
-            raise ValueError("give secondary_model or secondary_model_for, not both")
-        if secondary_model is not None:
-            model = secondary_model
-            secondary_model_for = lambda _requested: model  # noqa: E731
-        self._secondary_model_for = secondary_model_for
+        self._first_token_timeout_s = first_token_timeout_s
+        self._chain_for = _chain_function(secondary_model, secondary_model_for, chain_for)
+        self._context_window_for = context_window_for
+        self._prefill_for = prefill_for or (lambda _model: False)
+        self._continue_mid_stream = continue_mid_stream
         self._retrier = Retrier(retry, rng=rng, sleep=sleep, clock=clock)
         self._name = name
 
@@ -90,134 +112,174 @@ class FallbackClient:
         return self._name
 
     async def generate(self, request: LLMRequest) -> LLMResponse:
-        """Return the primary's answer, or the secondary's when the primary fails.
+        """Return the first answer the chain gives.
 
-        Raises the primary's error when there is no secondary or the request itself is at
-        fault; when both fail, the secondary's error, chained to the primary's.
+        Raises the requested model's error when nothing may be tried after it (no chain, or
+        the request itself is at fault); when every model fails, the last error, chained to
+        the first.
         """
         plan = self._plan()
-        try:
-            return await self._run_primary(lambda: self.primary.generate(request), plan)
-        except ProviderError as exc:
-            secondary, secondary_request = self._secondary_for(exc, request)
-            primary_error = exc
-        reason = fallback_reason(primary_error)
-        self._log_fallback(reason, primary_error)
-        response = await self._run_secondary(
-            secondary,
-            lambda: secondary.generate(secondary_request),
-            plan,
-            primary_error,
-            reason,
-        )
-        return msgspec.structs.replace(response, used_fallback=True, fallback_reason=reason)
+        chain = _Chain(self._attempts(request))
+        while True:
+            step = chain.next_step(self, plan)
+            try:
+                response = await self._run(step, _generate_call(step), plan)
+            except ProviderError as exc:
+                chain.failed(self, step, exc)
+                continue
+            if step.index == 0:
+                return response
+            return msgspec.structs.replace(
+                response, used_fallback=True, fallback_reason=chain.reason
+            )
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
-        """Yield the primary's chunks, or the secondary's when the primary fails first.
+        """Yield the chunks of the first model that starts answering in time.
 
-        Retries and fallback happen only before the first text chunk reaches the caller;
-        after that a failure raises `StreamInterrupted` with the provider's error as cause.
+        Retries and fallback happen before the first content chunk reaches the caller. After
+        it, a broken stream is continued on the next model of the chain when the request
+        allows it (one choice, text so far); otherwise it raises `StreamInterrupted`.
         """
         plan = self._plan()
-        client: LLMClient = self.primary
-        reason: str | None = None
+        chain = _Chain(self._attempts(request))
+        step, opened = await self._open(chain, plan)
+        produced: list[str] = []
+        delivered: list[StreamChunk] = []
         try:
-            opened = await self._run_primary(lambda: _open_stream(self.primary, request), plan)
-        except ProviderError as exc:
-            secondary, secondary_request = self._secondary_for(exc, request)
-            client, reason = secondary, fallback_reason(exc)
-            self._log_fallback(reason, exc)
-            opened = await self._run_secondary(
-                secondary, lambda: _open_stream(secondary, secondary_request), plan, exc, reason
-            )
-        try:
-            for chunk in opened.head:
-                yield _mark(chunk, reason)
-            async for chunk in opened.iterator:
-                yield _mark(chunk, reason)
-        except ProviderError as exc:
-            if client is self.primary and self.breaker is not None and counts_as_failure(exc):
-                self.breaker.record_failure()
-            raise StreamInterrupted(
-                f"{client.name} stream failed after the first token: {exc}",
-                provider=client.name,
-                cause=exc,
-            ) from exc
+            while True:
+                reason = chain.reason if step.index > 0 else None
+                try:
+                    for chunk in opened.head:
+                        produced.append(chunk.text)
+                        delivered.append(chunk)
+                        yield _mark(chunk, reason)
+                    async for chunk in opened.iterator:
+                        produced.append(chunk.text)
+                        delivered.append(chunk)
+                        yield _mark(chunk, reason)
+                    self._record_success(step)
+                    return
+                except ProviderError as exc:
+                    self._record_failure(step, exc)
+                    if not self._continue_mid_stream or not can_continue(request, delivered):
+                        raise _interrupted(step, exc) from exc
+                    text = "".join(produced)
+                    chain.reason = f"midstream:{exc.code}"
+                    logger.warning(
+                        "%s stream broke after %d characters (%s): continuing on the next model",
+                        step.client.name,
+                        len(text),
+                        exc,
+                    )
+                    await _close(opened.iterator)
+                    # The broken attempt ends here: what it produced is billed on its model.
+                    yield StreamChunk(model=step.request.model, attempt_ended=True)
+                    broken = step
+                    try:
+                        step, opened = await self._open(
+                            chain, plan, continuing=text, original=request
+                        )
+                    except ProviderError as last:
+                        raise _interrupted(broken, last) from exc
         finally:
             await _close(opened.iterator)
 
-    def _plan(self) -> _Plan:
-        now = self._retrier.clock()
-        total = now + self._retrier.policy.total_deadline_s
-        return _Plan(primary_deadline=min(now + self._timeout_s, total), total_deadline=total)
+    # -- attempts ---------------------------------------------------------------------------
 
-    async def _run_primary(self, call: Callable[[], Awaitable[T]], plan: _Plan) -> T:
+    def _attempts(self, request: LLMRequest) -> list[_Step]:
+        chain = list(self._chain_for(request.model)) if self.secondary is not None else []
+        steps = [_Step(0, self.primary, request, last=not chain)]
+        for index, model in enumerate(chain, start=1):
+            routed = request if model == request.model else _with_model(request, model)
+            steps.append(_Step(index, self.secondary or self.primary, routed, index == len(chain)))
+        return steps
+
+    async def _open(
+        self,
+        chain: _Chain,
+        plan: _Plan,
+        *,
+        continuing: str | None = None,
+        original: LLMRequest | None = None,
+    ) -> tuple[_Step, _OpenedStream]:
+        while True:
+            step = chain.next_step(self, plan)
+            if continuing is not None and original is not None:
+                prefill = self._prefill_for(step.request.model)
+                step = _Step(
+                    step.index,
+                    step.client,
+                    continuation_request(step.request, continuing, prefill=prefill),
+                    step.last,
+                )
+            try:
+                opened = await self._run(step, self._stream_call(step), plan)
+            except ProviderError as exc:
+                chain.failed(self, step, exc)
+                continue
+            return step, opened
+
+    def _stream_call(self, step: _Step) -> Callable[[], Awaitable[_OpenedStream]]:
+        return lambda: _open_stream(step.client, step.request, self._first_token_timeout_s)
+
+    async def _run(self, step: _Step, call: Callable[[], Awaitable[T]], plan: _Plan) -> T:
+        breaker = self._breaker(step)
+        deadline = plan.deadline_for(step, self._retrier.clock(), self._timeout_s)
+
         async def guarded() -> T:
-            if self.breaker is None:
+            if breaker is None:
                 return await call()
-            with self.breaker.guard():
+            with breaker.guard():
                 return await call()
 
-        with anyio.move_on_after(self._remaining(plan.primary_deadline)):
-            return await self._retrier.run(guarded, deadline=plan.primary_deadline)
+        with anyio.move_on_after(self._remaining(deadline)):
+            return await self._retrier.run(guarded, deadline=deadline)
         # Only our own deadline lands here: a caller's cancellation propagates through.
-        if self.breaker is not None:
-            self.breaker.record_failure()
+        if breaker is not None:
+            breaker.record_failure()
         raise UpstreamTimeout(
-            f"{self.primary.name} gave no answer within {self._timeout_s:g}s",
-            provider=self.primary.name,
+            f"{step.client.name} gave no answer for {step.request.model} in time",
+            provider=step.client.name,
         )
 
-    async def _run_secondary(
-        self,
-        secondary: LLMClient,
-        call: Callable[[], Awaitable[T]],
-        plan: _Plan,
-        primary_error: ProviderError,
-        reason: str,
-    ) -> T:
-        try:
-            with anyio.move_on_after(self._remaining(plan.total_deadline)):
-                return await self._retrier.run(call, deadline=plan.total_deadline)
-            raise UpstreamTimeout(
-                f"{secondary.name} gave no answer before the total deadline",
-                provider=secondary.name,
-            )
-        except ProviderError as exc:
-            message = exc.args[0] if exc.args else str(exc)
-            exc.args = (
-                f"primary {self.primary.name} failed ({reason}: {primary_error}), "
-                f"then secondary {secondary.name} failed: {message}",
-            )
-            raise exc from primary_error
+    def _breaker(self, step: _Step) -> CircuitBreaker | None:
+        if self._breaker_for is not None:
+            return self._breaker_for(step.request.model)
+        return self.breaker if step.index == 0 else None
 
-    def _secondary_for(
-        self, primary_error: ProviderError, request: LLMRequest
-    ) -> tuple[LLMClient, LLMRequest]:
-        # Re-raise (inside the caller's except block) when falling back cannot help.
-        if self.secondary is None or isinstance(primary_error, BadRequest):
-            raise primary_error
-        if self._secondary_model_for is None:
-            return self.secondary, request
-        model = self._secondary_model_for(request.model)
-        if model is None:
-            raise primary_error
-        return self.secondary, msgspec.structs.replace(request, model=model)
+    def _record_failure(self, step: _Step, error: ProviderError) -> None:
+        breaker = self._breaker(step)
+        if breaker is not None and counts_as_failure(error):
+            breaker.record_failure()
+
+    def _record_success(self, step: _Step) -> None:
+        breaker = self._breaker(step)
+        if breaker is not None:
+            breaker.record_success()
+
+    def _fits(self, request: LLMRequest) -> bool:
+        if self._context_window_for is None:
+            return True
+        window = self._context_window_for(request.model)
+        if window is None:
+            return True
+        prompt = count_message_tokens(request.messages, request.model, system=request.system)
+        return prompt + (request.max_tokens or 0) <= window
+
+    def _plan(self) -> _Plan:
+        now = self._retrier.clock()
+        return _Plan(total_deadline=now + self._retrier.policy.total_deadline_s)
 
     def _remaining(self, deadline: float) -> float:
         return max(0.0, deadline - self._retrier.clock())
 
-    def _log_fallback(self, reason: str, error: ProviderError) -> None:
-        secondary = self.secondary.name if self.secondary is not None else "-"
-        logger.warning(
-            "falling back from %s to %s: %s (%s)", self.primary.name, secondary, reason, error
-        )
-
 
 def fallback_reason(error: ProviderError) -> str:
-    """A short machine-readable label for why the primary was given up on."""
+    """A short machine-readable label for why a model was given up on."""
     if isinstance(error, CircuitOpen):
         return "circuit_open"
+    if isinstance(error, ContextLengthExceeded):
+        return "context_window"
     if isinstance(error, UpstreamTimeout):
         return "primary_timeout"
     if isinstance(error, RateLimited):
@@ -226,14 +288,115 @@ def fallback_reason(error: ProviderError) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _Step:
+    """One model of the chain: its position, the client serving it and its request; the
+    last one may use all that is left of the total deadline."""
+
+    index: int
+    client: LLMClient
+    request: LLMRequest
+    last: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
-    primary_deadline: float
     total_deadline: float
+
+    def deadline_for(self, step: _Step, now: float, timeout_s: float) -> float:
+        # Every model but the last gets its own timeout, within what is left of the total.
+        if step.last and step.index > 0:
+            return self.total_deadline
+        return min(now + timeout_s, self.total_deadline)
+
+
+class _Chain:
+    """Walks the steps in order, skipping models that cannot take the request, and keeps
+    the first error (raised when nothing is left) and the reason the first model was left."""
+
+    def __init__(self, steps: list[_Step]) -> None:
+        self._steps = steps
+        self._next = 0
+        self.first_error: ProviderError | None = None
+        self.last_error: ProviderError | None = None
+        self._first_step: _Step | None = None
+        self._last_step: _Step | None = None
+        self.reason: str | None = None
+        self._too_long = False
+
+    def next_step(self, client: FallbackClient, plan: _Plan) -> _Step:
+        while self._next < len(self._steps):
+            step = self._steps[self._next]
+            self._next += 1
+            if client._fits(step.request):
+                return step
+            self._too_long = True
+            if self.reason is None:
+                self.reason = "context_window"
+            logger.info("skipping %s: the prompt exceeds its context window", step.request.model)
+        raise self._exhausted(client)
+
+    def failed(self, client: FallbackClient, step: _Step, error: ProviderError) -> None:
+        """Note ``error``; raise it when trying the next model cannot help."""
+        if self.first_error is None:
+            self.first_error, self._first_step = error, step
+        self.last_error, self._last_step = error, step
+        if isinstance(error, BadRequest) and not isinstance(error, ContextLengthExceeded):
+            raise error
+        if self._next >= len(self._steps):
+            raise self._exhausted(client)
+        if self.reason is None:
+            self.reason = fallback_reason(error)
+        logger.warning(
+            "falling back from %s (%s): %s", step.request.model, fallback_reason(error), error
+        )
+
+    def _exhausted(self, client: FallbackClient) -> ProviderError:
+        error = self.last_error
+        if error is None:
+            return ContextLengthExceeded(
+                "the prompt does not fit the context window of any model of the chain",
+                provider=client.name,
+                status=400,
+            )
+        first, first_step, last_step = self.first_error, self._first_step, self._last_step
+        if error is not first and first is not None and first_step and last_step:
+            message = error.args[0] if error.args else str(error)
+            error.args = (
+                f"primary {first_step.client.name} failed ({fallback_reason(first)}: {first}), "
+                f"then secondary {last_step.client.name} failed: {message}",
+            )
+            error.__cause__ = first
+        return error
+
+
+def _chain_function(
+    secondary_model: str | None,
+    secondary_model_for: Callable[[str], str | None] | None,
+    chain_for: Callable[[str], Sequence[str]] | None,
+) -> Callable[[str], Sequence[str]]:
+    if chain_for is not None:
+        return chain_for
+    if secondary_model_for is not None:
+        one = secondary_model_for
+
+        def first_only(model: str) -> Sequence[str]:
+            found = one(model)
+            return () if found is None else (found,)
+
+        return first_only
+    if secondary_model is not None:
+        fixed = secondary_model
+        return lambda _model: (fixed,)
+    return lambda model: (model,)
+
+
+def _with_model(request: LLMRequest, model: str) -> LLMRequest:
+    return msgspec.structs.replace(request, model=model)
 
 
 @dataclass(slots=True)
 class _OpenedStream:
-    """A provider stream pulled up to (and including) its first text chunk."""
+    """A provider stream pulled up to (and including) its first content chunk."""
 
     iterator: AsyncIterator[StreamChunk]
     head: list[StreamChunk] = field(default_factory=list)
@@ -245,19 +408,41 @@ def _mark(chunk: StreamChunk, reason: str | None) -> StreamChunk:
     return msgspec.structs.replace(chunk, used_fallback=True, fallback_reason=reason)
 
 
-async def _open_stream(client: LLMClient, request: LLMRequest) -> _OpenedStream:
-    # Pull until the first text chunk so that failures before it can still be retried or
-    # handed to the secondary: nothing has reached the caller yet.
+async def _open_stream(
+    client: LLMClient, request: LLMRequest, first_token_timeout_s: float | None
+) -> _OpenedStream:
+    # Pull until the first content chunk so that failures before it can still be retried or
+    # handed to the next model: nothing has reached the caller yet.
     opened = _OpenedStream(aiter(client.stream(request)))
     try:
-        async for chunk in opened.iterator:
-            opened.head.append(chunk)
-            if chunk.text:
-                break
+        with anyio.fail_after(first_token_timeout_s):
+            async for chunk in opened.iterator:
+                opened.head.append(chunk)
+                if is_content(chunk):
+                    break
+    except TimeoutError as exc:
+        await _close(opened.iterator)
+        raise UpstreamTimeout(
+            f"{client.name} sent no first token for {request.model} "
+            f"within {first_token_timeout_s:g}s",
+            provider=client.name,
+        ) from exc
     except BaseException:
         await _close(opened.iterator)
         raise
     return opened
+
+
+def _generate_call(step: _Step) -> Callable[[], Awaitable[LLMResponse]]:
+    return lambda: step.client.generate(step.request)
+
+
+def _interrupted(step: _Step, error: ProviderError) -> StreamInterrupted:
+    return StreamInterrupted(
+        f"{step.client.name} stream failed after the first token: {error}",
+        provider=step.client.name,
+        cause=error,
+    )
 
 
 async def _close(iterator: AsyncIterator[StreamChunk]) -> None:

@@ -73,3 +73,6 @@ class StreamChunk(msgspec.Struct, frozen=True):
     raw: bytes | None = None
     more: bool = False
     """Another chunk of the same network read follows at once (a relay may join the writes)."""
+    attempt_ended: bool = False
+    """The attempt that produced the chunks so far ended (a broken stream continued on the
+    next model): what it produced is billed on ``model``; later chunks are another attempt."""

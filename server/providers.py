@@ -6,7 +6,7 @@ import aiohttp
 
 from agent.anthropic_client import AnthropicClient
 from agent.base import LLMClient
-from agent.breaker import CircuitBreaker
+from agent.breaker import ModelBreakers
 from agent.errors import InvalidModelName, ModelNotFound
 from agent.fallback import FallbackClient
 from agent.model_specs import ProviderSpec
@@ -110,16 +110,20 @@ def build_llm_client(
         max_delay_s=f.backoff_max_s,
         total_deadline_s=f.total_deadline_s,
     )
-    breaker = CircuitBreaker(
+    breakers = ModelBreakers(
         failure_threshold=f.breaker_failure_threshold, cooldown_s=f.breaker_cooldown_s
     )
     return FallbackClient(
         provider,
         provider,
         timeout_s=f.primary_timeout_s,
-        secondary_model_for=registry.first_fallback,
+        chain_for=lambda model: tuple(r.spec.name for r in registry.fallback_chain(model)),
         retry=retry,
-        breaker=breaker,
+        breaker_for=breakers.for_model,
+        first_token_timeout_s=f.first_token_timeout_s,
+        context_window_for=lambda model: registry.resolve(model).spec.context_window,
+        prefill_for=lambda model: "prefill" in registry.resolve(model).spec.capabilities,
+        continue_mid_stream=f.continue_mid_stream,
     )
 
 

@@ -106,9 +106,23 @@ class FallbackSettings(_Section, frozen=True, forbid_unknown_fields=True):
     backoff_max_s: float = 5.0
     breaker_failure_threshold: int = 5
     breaker_cooldown_s: float = 30.0
+    first_token_timeout_s: float | None = 20.0
+    stream_idle_timeout_s: float | None = 30.0
+    continue_mid_stream: bool = True
 
     def __post_init__(self) -> None:
         _check(self.primary_timeout_s > 0, "primary_timeout_s", "a positive number of seconds")
+        _check(
+            self.first_token_timeout_s is None
+            or 0 < self.first_token_timeout_s <= self.primary_timeout_s,
+            "first_token_timeout_s",
+            "a positive number of seconds, at most primary_timeout_s (or unset for none)",
+        )
+        _check(
+            self.stream_idle_timeout_s is None or self.stream_idle_timeout_s > 0,
+            "stream_idle_timeout_s",
+            "a positive number of seconds (or unset for none)",
+        )
         _check(
             self.total_deadline_s >= self.primary_timeout_s,
             "total_deadline_s",

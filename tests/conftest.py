@@ -6,8 +6,16 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from agent.embedders.blas_threads import limit_blas_threads
 from tests.support.redis_server import RedisServer, start_redis_server
 from tests.support.simulator import RunningSimulator, run_simulator
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_blas_thread_per_worker() -> None:
+    # The test workers share two cores with the servers they start: single-threaded BLAS,
+    # as `frugal serve` sets up for itself (spinning OpenBLAS threads stall everything else).
+    limit_blas_threads(1)
 
 
 @pytest.fixture

@@ -45,6 +45,11 @@ class Billing:
         self.bill = Bill()
         self.provider_usage: Usage | None = None
         self.produced: list[str] = []
+        # A stream continued on another model after it broke is billed per attempt: the
+        # attempts that ended (each on its own model) and the one under way.
+        self._ended = Bill()
+        self._ended_usage = Usage()
+        self._segment: list[str] = []
         self.used_fallback = False
         self.fallback_reason: str | None = None
         self.simulated = False
@@ -58,6 +63,9 @@ class Billing:
 
     def observe(self, chunk: StreamChunk) -> None:
         """Take note of one streamed chunk."""
+        if chunk.attempt_ended:
+            self._end_attempt(chunk.model or self.model)
+            return
         self.model = chunk.model or self.model
         self.simulated = chunk.simulated
         self.used_fallback, self.fallback_reason = chunk.used_fallback, chunk.fallback_reason
@@ -69,6 +77,13 @@ class Billing:
                 self.ttft_ms = self._clock.elapsed_ms()
                 self._clock.mark("ttft")
             self.produced.append(chunk.text)
+            self._segment.append(chunk.text)
+
+    def _end_attempt(self, model: str) -> None:
+        usage = self._billable_usage()
+        self._ended = self._ended + bill(self._costs, model, usage)
+        self._ended_usage = self._ended_usage + usage
+        self.provider_usage, self._segment = None, []
 
     def answered(self, response: LLMResponse) -> None:
         """Take note of a whole answer."""
@@ -77,6 +92,7 @@ class Billing:
         self.used_fallback, self.fallback_reason = response.used_fallback, response.fallback_reason
         if response.text:
             self.produced.append(response.text)
+            self._segment.append(response.text)
         self.ended()
 
     def ended(self) -> None:
@@ -84,9 +100,11 @@ class Billing:
         self.upstream_ms = (time.perf_counter() - self._started) * 1000.0
 
     def charge(self) -> Bill:
-        """Bill the call as it stands (once complete: the provider's usage)."""
-        self.usage = self._billable_usage()
-        self.bill = bill(self._costs, self.model, self.usage)
+        """Bill the call as it stands (once complete: the provider's usage), every attempt
+        that ended before it included."""
+        current = self._billable_usage()
+        self.usage = self._ended_usage + current if self._ended_usage.total else current
+        self.bill = self._ended + bill(self._costs, self.model, current)
         self.charged = True
         return self.bill
 
@@ -95,7 +113,7 @@ class Billing:
         provider reported nothing costs nothing (no phantom charges)."""
         if self.charged or not self.called:
             return
-        if self.provider_usage is None and not self.produced:
+        if self.provider_usage is None and not self._segment and not self._ended_usage.total:
             return
         self.charge()
 
@@ -105,9 +123,13 @@ class Billing:
         return "".join(self.produced)
 
     def _billable_usage(self) -> Usage:
-        # The provider's usage; text that arrived after it (Anthropic's message_start count is
-        # provisional) keeps the provider's input buckets and counts the output itself.
-        text = self.text
+        # The current attempt's usage: the provider's; text that arrived after it
+        # (Anthropic's message_start count is provisional) keeps the provider's input buckets
+        # and counts the output itself. An attempt that produced nothing and reported nothing
+        # costs nothing.
+        text = "".join(self._segment)
+        if self.provider_usage is None and not text:
+            return Usage()
         if self.provider_usage is None:
             request = self._request
             return Usage(

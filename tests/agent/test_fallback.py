@@ -17,7 +17,6 @@ from agent.errors import (
     BadRequest,
     CircuitOpen,
     ContextLengthExceeded,
-    ProviderError,
     RateLimited,
     StreamInterrupted,
     UpstreamError,
@@ -40,6 +39,7 @@ def _fallback(
     retry: RetryPolicy = FAST_RETRY,
     breaker: CircuitBreaker | None = None,
     clock: ManualClock | None = None,
+    continue_mid_stream: bool = True,
 ) -> FallbackClient:
     if clock is None:
         return FallbackClient(
@@ -49,6 +49,7 @@ def _fallback(
             secondary_model="gpt-4o-mini",
             retry=retry,
             breaker=breaker,
+            continue_mid_stream=continue_mid_stream,
             rng=random.Random(3),
         )
     return FallbackClient(
@@ -113,18 +114,22 @@ class TestGenerate:
         assert response.fallback_reason == "primary_rate_limited"
         assert primary.call_count == 3
 
-    @pytest.mark.parametrize(
-        "error", [BadRequest("400", status=400), ContextLengthExceeded("too long", status=400)]
-    )
     @pytest.mark.anyio
-    async def test_caller_errors_are_raised_without_retry_or_fallback(
-        self, error: ProviderError
-    ) -> None:
+    async def test_caller_errors_are_raised_without_retry_or_fallback(self) -> None:
+        error = BadRequest("400", status=400)
         primary, secondary = ScriptedClient("p", [error]), ScriptedClient("s", default="no")
-        with pytest.raises(type(error)):
+        with pytest.raises(BadRequest):
             await _fallback(primary, secondary).generate(REQUEST)
         assert primary.call_count == 1
         assert secondary.call_count == 0
+
+    @pytest.mark.anyio
+    async def test_a_context_length_refusal_moves_on_to_the_next_model(self) -> None:
+        error = ContextLengthExceeded("too long", status=400)
+        primary, secondary = ScriptedClient("p", [error]), ScriptedClient("s", ["ok"])
+        response = await _fallback(primary, secondary).generate(REQUEST)
+        assert response.text == "ok" and response.fallback_reason == "context_window"
+        assert primary.call_count == 1  # not retried: the same prompt would not fit
 
     @pytest.mark.anyio
     async def test_auth_error_is_not_retried_but_falls_back(self) -> None:
@@ -284,13 +289,32 @@ class TestStream:
         assert primary.calls[0].ended == "cancelled"
 
     @pytest.mark.anyio
-    async def test_failure_after_first_token_interrupts_without_fallback(self) -> None:
+    async def test_failure_after_first_token_is_continued_on_the_next_model(self) -> None:
+        cause = UpstreamError("connection reset")
+        primary = ScriptedClient("p", [Chunks(("Hello", " there"), error=cause)])
+        secondary = ScriptedClient("s", [Chunks((" friend", "."))])
+        received: list[StreamChunk] = []
+        async for chunk in _fallback(primary, secondary).stream(REQUEST):
+            received.append(chunk)
+        assert "".join(c.text for c in received) == "Hello there friend."
+        # The broken attempt is closed off (billed on its own model) before the next one.
+        ends = [i for i, c in enumerate(received) if c.attempt_ended]
+        assert len(ends) == 1 and "".join(c.text for c in received[: ends[0]]) == "Hello there"
+        assert all(c.fallback_reason == "midstream:upstream_error" for c in received[ends[0] + 1 :])
+        # The next model was asked to continue the partial answer, not to start over.
+        [asked] = [call.request for call in secondary.calls]
+        assert asked.messages[-2] == Message("assistant", "Hello there")
+        assert asked.messages[-1].role == "user"
+
+    @pytest.mark.anyio
+    async def test_failure_after_first_token_interrupts_when_continuation_is_off(self) -> None:
         cause = UpstreamError("connection reset")
         primary = ScriptedClient("p", [Chunks(("Hello", " there"), error=cause)])
         secondary = ScriptedClient("s", default="never")
         received: list[str] = []
+        client = _fallback(primary, secondary, continue_mid_stream=False)
         with pytest.raises(StreamInterrupted) as caught:
-            async for chunk in _fallback(primary, secondary).stream(REQUEST):
+            async for chunk in client.stream(REQUEST):
                 received.append(chunk.text)
         assert received == ["Hello", " there"]
         assert isinstance(caught.value.cause, UpstreamError)

@@ -92,7 +92,7 @@ async def test_stream_falls_back_before_the_first_token(
     assert chunks[-1].usage is not None and chunks[-1].usage.completion > 0
 
 
-async def test_stream_cut_after_tokens_is_interrupted_not_replayed(
+async def test_stream_cut_after_tokens_is_continued_on_the_fallback_model(
     sim: RunningSimulator, session: aiohttp.ClientSession
 ) -> None:
     client = FallbackClient(
@@ -101,6 +101,25 @@ async def test_stream_cut_after_tokens_is_interrupted_not_replayed(
         timeout_s=5,
         secondary_model="claude-haiku-4-5",
         retry=FAST_RETRY,
+    )
+    received = [chunk async for chunk in client.stream(REQUEST)]
+    [end] = [i for i, chunk in enumerate(received) if chunk.attempt_ended]
+    assert "".join(c.text for c in received[:end])  # the cut attempt's text reached us
+    assert "".join(c.text for c in received[end + 1 :])  # and the continuation's
+    assert received[-1].usage is not None  # the continuation ended properly
+    assert sim.stats().requests.get("messages", 0) == 1
+
+
+async def test_stream_cut_after_tokens_is_interrupted_when_continuation_is_off(
+    sim: RunningSimulator, session: aiohttp.ClientSession
+) -> None:
+    client = FallbackClient(
+        openai(sim, session, fault="disconnect"),
+        anthropic(sim, session),
+        timeout_s=5,
+        secondary_model="claude-haiku-4-5",
+        retry=FAST_RETRY,
+        continue_mid_stream=False,
     )
     received: list[str] = []
     with pytest.raises(StreamInterrupted):
