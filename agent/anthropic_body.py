@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from agent.anthropic_translate import (
@@ -21,7 +19,7 @@ from agent.anthropic_translate import (
     openai_to_anthropic_request,
 )
 from agent.errors import ProtocolError, ProviderError, UntranslatableRequest, UpstreamError
-from agent.http import error_for_status, iter_sse_events
+from agent.http import SkippedChunks, SSEEvent, error_for_status
 from agent.openai_wire import usage_from_dict
 from agent.types import LLMRequest, LLMResponse, StreamChunk
 
@@ -80,31 +78,45 @@ def decode_response(raw: bytes, request: LLMRequest, *, provider: str) -> LLMRes
 
 
 async def read_stream(
-    response: aiohttp.ClientResponse, request: LLMRequest, *, provider: str
+    events: AsyncIterator[SSEEvent],
+    request: LLMRequest,
+    *,
+    provider: str,
+    skipped: SkippedChunks,
 ) -> AsyncGenerator[StreamChunk, None]:
     """Anthropic's events as OpenAI chunks (usage chunk included: the core decides whether
-    the caller sees it). A stream that ends before ``message_stop`` raises `UpstreamError`."""
+    the caller sees it). An event whose data is not a JSON object is left to ``skipped``. A
+    stream that ends without ``message_stop`` is finished as if it had come when a
+    ``message_delta`` gave the ``stop_reason``; otherwise it raises `UpstreamError` (cut)."""
     translator = StreamTranslator(
         completion_id=_completion_id(), created=int(time.time()), include_usage=True
     )
     model = request.model
-    async with aclosing(iter_sse_events(response, provider=provider)) as events:
-        async for sse in events:
-            try:
-                data = msgspec.json.decode(sse.data)
-                chunks = translator.feed(sse.event, data) if isinstance(data, dict) else []
-            except msgspec.DecodeError as exc:
-                raise ProtocolError(
-                    f"{provider} sent an undecodable event", provider=provider
-                ) from exc
-            except StreamError as exc:
-                raise _stream_error(exc, provider) from exc
-            for chunk in chunks:
-                model = chunk.get("model") or model
-                yield _stream_chunk(chunk, model)
-            if translator.finished:
-                return
-    raise UpstreamError(f"{provider} stream ended before message_stop", provider=provider)
+    stopped = False  # a message_delta said why the answer ended
+    async for sse in events:
+        data = skipped.object_or_none(sse.data)
+        if data is None:
+            continue
+        if sse.event == "message_delta":
+            stopped = stopped or _has_stop_reason(data)
+        try:
+            chunks = translator.feed(sse.event, data)
+        except StreamError as exc:
+            raise _stream_error(exc, provider) from exc
+        for chunk in chunks:
+            model = chunk.get("model") or model
+            yield _stream_chunk(chunk, model)
+        if translator.finished:
+            return
+    if not stopped:
+        raise UpstreamError(f"{provider} stream ended before message_stop", provider=provider)
+    for chunk in translator.feed("message_stop", {"type": "message_stop"}):
+        yield _stream_chunk(chunk, chunk.get("model") or model)
+
+
+def _has_stop_reason(data: dict[str, Any]) -> bool:
+    delta = data.get("delta")
+    return isinstance(delta, dict) and delta.get("stop_reason") is not None
 
 
 def _stream_chunk(chunk: dict[str, Any], model: str) -> StreamChunk:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 
 import aiohttp
@@ -11,8 +11,9 @@ from agent import anthropic_body
 from agent import anthropic_wire as wire
 from agent.errors import ProviderError, UpstreamError
 from agent.http import (
+    SkippedChunks,
+    SSEEvent,
     error_for_status,
-    iter_sse_events,
     map_aiohttp_errors,
     post_json,
     post_stream,
@@ -42,6 +43,11 @@ class AnthropicClient:
     ``cached_prompt = cache_read_input_tokens``, ``cache_write = cache_creation_input_tokens``
     and ``completion = output_tokens``. Stop reasons are reported in OpenAI's vocabulary
     (``end_turn`` → ``stop``, ``max_tokens`` → ``length``). The session is borrowed.
+
+    ``timeout_s`` bounds a whole JSON call and the gap between two reads of a stream;
+    ``idle_timeout_s``, when set, is the tighter gap a stream may fall silent once its body
+    has begun (`UpstreamTimeout`, "stalled"). ``skipped_chunks`` counts the malformed stream
+    events skipped so far (see `stream`).
     """
 
     def __init__(
@@ -55,10 +61,13 @@ class AnthropicClient:
         api_version: str = "2023-06-01",
         extra_headers: Mapping[str, str] | None = None,
         default_max_tokens: int = 1024,
+        idle_timeout_s: float | None = None,
     ) -> None:
         self._session = session
         self._url = base_url.rstrip("/") + "/v1/messages"
         self._timeout_s = timeout_s
+        self._idle_timeout_s = idle_timeout_s
+        self.skipped_chunks = 0
         self._name = name
         self._default_max_tokens = default_max_tokens
         self._headers = {
@@ -120,9 +129,12 @@ class AnthropicClient:
         The first usage chunk is ``message_start``'s: the exact input split (plain, cache read,
         cache write) with a provisional output count, so a stream cut mid-way can still bill
         the input as the provider counted it; the last usage chunk is the final accounting.
-        An ``error`` event raises the matching `ProviderError`; a stream that ends before
-        ``message_stop`` raises `UpstreamError`. Closing the iterator early closes the
-        upstream connection.
+        An ``error`` event raises the matching `ProviderError`. A stream that ends without
+        ``message_stop`` is complete if a ``message_delta`` brought its ``stop_reason`` (usage
+        from ``message_start`` and ``message_delta``) and otherwise raises `UpstreamError`
+        (cut). An event whose data is not a JSON object is skipped and counted in
+        ``skipped_chunks``. A stream silent for longer than ``idle_timeout_s`` raises
+        `UpstreamTimeout`. Closing the iterator early closes the upstream connection.
         """
         if request.body is not None:
             body = anthropic_body.encode_request(
@@ -142,48 +154,57 @@ class AnthropicClient:
             body=body,
             headers=self._headers,
             timeout_s=self._timeout_s,
+            idle_timeout_s=self._idle_timeout_s,
             provider=self._name,
-            read=lambda response: read(response, request),
+            read=lambda events: read(events, request),
         )
         async with aclosing(chunks):
             async for chunk in chunks:
                 yield chunk
 
+    def _count_skipped(self) -> None:
+        self.skipped_chunks += 1
+
     def _read_translated(
-        self, response: aiohttp.ClientResponse, request: LLMRequest
+        self, events: AsyncIterator[SSEEvent], request: LLMRequest
     ) -> AsyncGenerator[StreamChunk, None]:
-        return anthropic_body.read_stream(response, request, provider=self._name)
+        skipped = SkippedChunks(self._name, self._count_skipped)
+        return anthropic_body.read_stream(events, request, provider=self._name, skipped=skipped)
 
     async def _read_stream(
-        self, response: aiohttp.ClientResponse, request: LLMRequest
+        self, events: AsyncIterator[SSEEvent], request: LLMRequest
     ) -> AsyncGenerator[StreamChunk, None]:
         model = request.model
         usage = wire.WireUsage()
-        async with aclosing(iter_sse_events(response, provider=self._name)) as events:
-            async for sse in events:
-                if sse.event not in wire.KNOWN_EVENTS:
-                    continue
-                match wire.event_decoder.decode(sse.data):
-                    case wire.MessageStart(message=message):
-                        model = message.model or model
-                        usage = message.usage
-                        yield StreamChunk(model=model, usage=usage.to_usage())
-                    case wire.ContentBlockDelta(delta=delta) if delta.type == "text_delta":
-                        if delta.text:
-                            yield StreamChunk(text=delta.text, model=model)
-                    case wire.MessageDelta(delta=stop, usage=later):
-                        usage = usage.merged(later)
-                        yield StreamChunk(
-                            model=model, finish_reason=_finish_reason(stop.stop_reason)
-                        )
-                    case wire.MessageStop():
-                        yield StreamChunk(model=model, usage=usage.to_usage())
-                        return
-                    case wire.ErrorEvent(error=error):
-                        raise self._stream_error(error)
-                    case _:
-                        pass  # ping, block start/stop, non-text deltas
-        raise UpstreamError(f"{self._name} stream ended before message_stop", provider=self._name)
+        stopped = False  # a message_delta said why the answer ended
+        skipped = SkippedChunks(self._name, self._count_skipped)
+        async for sse in events:
+            if sse.event not in wire.KNOWN_EVENTS:
+                continue
+            match skipped.typed_or_none(wire.event_decoder, sse.data):
+                case wire.MessageStart(message=message):
+                    model = message.model or model
+                    usage = message.usage
+                    yield StreamChunk(model=model, usage=usage.to_usage())
+                case wire.ContentBlockDelta(delta=delta) if delta.type == "text_delta":
+                    if delta.text:
+                        yield StreamChunk(text=delta.text, model=model)
+                case wire.MessageDelta(delta=stop, usage=later):
+                    usage = usage.merged(later)
+                    stopped = stopped or stop.stop_reason is not None
+                    yield StreamChunk(model=model, finish_reason=_finish_reason(stop.stop_reason))
+                case wire.MessageStop():
+                    break
+                case wire.ErrorEvent(error=error):
+                    raise self._stream_error(error)
+                case _:
+                    pass  # skipped junk, ping, block start/stop, non-text deltas
+        else:
+            if not stopped:
+                raise UpstreamError(
+                    f"{self._name} stream ended before message_stop", provider=self._name
+                )
+        yield StreamChunk(model=model, usage=usage.to_usage())
 
     def _stream_error(self, error: wire.ErrorDetail) -> ProviderError:
         status = _ERROR_STATUS.get(error.type, 500)

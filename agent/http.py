@@ -2,19 +2,22 @@
 
 One `aiohttp.ClientSession` per process (`create_http_session`), per-request timeouts
 (`json_timeout`, `stream_timeout`), the one place where aiohttp/asyncio/msgspec exceptions
-become `agent.errors` (`map_aiohttp_errors`), HTTP status mapping (`raise_for_status`) and a
-transport-free SSE decoder (`SSEDecoder`, `iter_sse_events`).
+become `agent.errors` (`map_aiohttp_errors`), HTTP status mapping (`raise_for_status`), a
+transport-free SSE decoder (`SSEDecoder`, `iter_sse_events`) with its stall guard, and the
+tolerance for malformed stream chunks (`SkippedChunks`).
 """
 
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing, contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
+import anyio
 import msgspec
 
 from agent.errors import (
@@ -34,6 +37,10 @@ MAX_SSE_LINE_BYTES = 4 * 1024 * 1024
 _MAX_ERROR_MESSAGE = 500
 _CONTEXT_LENGTH_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 _CONTEXT_LENGTH_PHRASES = ("prompt is too long", "context length", "context window")
+
+_log = logging.getLogger(__name__)
+_any_decoder = msgspec.json.Decoder()
+T = TypeVar("T")
 
 
 def create_http_session(*, pool_size: int, connect_timeout_s: float) -> aiohttp.ClientSession:
@@ -284,15 +291,24 @@ class SSEDecoder:
 
 
 async def iter_sse_events(
-    response: aiohttp.ClientResponse, *, provider: str, comments: bool = False
+    response: aiohttp.ClientResponse,
+    *,
+    provider: str,
+    comments: bool = False,
+    idle_timeout_s: float | None = None,
 ) -> AsyncGenerator[SSEEvent, None]:
     """Yield the SSE events of ``response`` as they arrive; undecodable bytes → `ProtocolError`.
 
+    ``idle_timeout_s`` bounds the silence between two reads once the body has begun: a
+    stream quiet for longer raises `UpstreamTimeout` ("stalled"). The wait for the first
+    byte is left to the request's own timeouts (a first-token limit belongs to the caller).
     Transport failures surface as aiohttp exceptions: wrap the caller in `map_aiohttp_errors`.
     """
     decoder = SSEDecoder(comments=comments)
+    idle: float | None = None  # no stall guard before the first byte
     try:
-        async for chunk in response.content.iter_any():
+        while chunk := await _read_some(response.content, idle, provider):
+            idle = idle_timeout_s
             events = decoder.feed(chunk)
             last_index = len(events) - 1
             for index, event in enumerate(events):
@@ -306,7 +322,70 @@ async def iter_sse_events(
         yield last
 
 
-T = TypeVar("T")
+async def _read_some(
+    content: aiohttp.StreamReader, idle_timeout_s: float | None, provider: str
+) -> bytes:
+    # What one network read brought (b"" at the end of the body). A scope rather than
+    # aiohttp's sock_read, which would also cut the wait for the response headers.
+    if idle_timeout_s is None:
+        return await content.readany()
+    with anyio.move_on_after(idle_timeout_s):
+        return await content.readany()
+    raise UpstreamTimeout(
+        f"{provider} stream stalled: no data for {idle_timeout_s:g} s", provider=provider
+    )
+
+
+class SkippedChunks:
+    """One stream's malformed ``data:`` lines (not JSON, or JSON but not an object).
+
+    Each is counted and skipped rather than failing the stream: a provider's stray line should
+    not cost the caller the answer. The first is logged at WARNING, naming the provider but
+    not the content (it may hold a user's text); ``on_skip`` is called for every one (a
+    client's running counter, for metrics). Framing faults stay fatal in `iter_sse_events`.
+    """
+
+    def __init__(self, provider: str, on_skip: Callable[[], None]) -> None:
+        self._provider = provider
+        self._on_skip = on_skip
+        self.count = 0
+
+    def object_or_none(self, data: str) -> dict[str, Any] | None:
+        """``data`` as a JSON object, or None (counted) when it is not one."""
+        value = _decode_any(data)
+        if isinstance(value, dict):
+            return value
+        self._skip()
+        return None
+
+    def typed_or_none(self, decoder: msgspec.json.Decoder[T], data: str) -> T | None:
+        """``data`` through ``decoder``, or None (counted) when it is not a JSON object.
+
+        A JSON object of the wrong shape still raises `msgspec.ValidationError`: that is a
+        provider speaking another protocol, not a stray line.
+        """
+        try:
+            return decoder.decode(data)
+        except msgspec.ValidationError:
+            if isinstance(_decode_any(data), dict):
+                raise
+        except msgspec.DecodeError:
+            pass
+        self._skip()
+        return None
+
+    def _skip(self) -> None:
+        if not self.count:
+            _log.warning("%s sent a malformed stream chunk; skipping it", self._provider)
+        self.count += 1
+        self._on_skip()
+
+
+def _decode_any(data: str) -> object:
+    try:
+        return _any_decoder.decode(data)
+    except msgspec.DecodeError:
+        return None
 
 
 async def post_json(
@@ -336,13 +415,17 @@ async def post_stream(
     headers: Mapping[str, str],
     timeout_s: float,
     provider: str,
-    read: Callable[[aiohttp.ClientResponse], AsyncGenerator[T, None]],
+    read: Callable[[AsyncIterator[SSEEvent]], AsyncGenerator[T, None]],
+    idle_timeout_s: float | None = None,
 ) -> AsyncGenerator[T, None]:
-    """POST a streaming request and yield what ``read`` parses from the response.
+    """POST a streaming request and yield what ``read`` parses from its SSE events.
 
-    Errors are mapped once (status and transport). A stream that is abandoned or breaks
-    closes its socket instead of returning it half-read to the pool, which also stops the
-    provider generating tokens nobody will read (and that would still be billed).
+    ``timeout_s`` bounds the wait for the headers and every gap between two reads;
+    ``idle_timeout_s``, when set, is the tighter gap allowed once the body has begun (see
+    `iter_sse_events`). Errors are mapped once (status and transport). A stream that is
+    abandoned, stalls or breaks closes its socket instead of returning it half-read to the
+    pool, which also stops the provider generating tokens nobody will read (and that would
+    still be billed).
     """
     with map_aiohttp_errors(provider):
         async with session.post(
@@ -351,7 +434,8 @@ async def post_stream(
             finished = False
             try:
                 await raise_for_status(response, provider=provider)
-                async with aclosing(read(response)) as items:
+                events = iter_sse_events(response, provider=provider, idle_timeout_s=idle_timeout_s)
+                async with aclosing(events), aclosing(read(events)) as items:
                     async for item in items:
                         yield item
                 finished = True

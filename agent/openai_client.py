@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -12,8 +12,9 @@ import msgspec
 from agent import openai_wire as wire
 from agent.errors import ProtocolError, UpstreamError
 from agent.http import (
+    SkippedChunks,
+    SSEEvent,
     error_for_status,
-    iter_sse_events,
     map_aiohttp_errors,
     post_json,
     post_stream,
@@ -29,8 +30,12 @@ class OpenAIClient:
 
     ``base_url`` includes the API version, as in the OpenAI SDK: ``https://api.openai.com/v1``
     (requests go to ``{base_url}/chat/completions``). ``timeout_s`` bounds a whole JSON call and
-    the gap between two reads of a stream. ``extra_headers`` are sent with every request.
-    The session is borrowed: the client never closes it.
+    the gap between two reads of a stream; ``idle_timeout_s``, when set, is the tighter gap a
+    stream may fall silent once its body has begun (`UpstreamTimeout`, "stalled").
+    ``extra_headers`` are sent with every request. The session is borrowed: the client never
+    closes it.
+
+    ``skipped_chunks`` counts the malformed stream chunks skipped so far (see `stream`).
     """
 
     def __init__(
@@ -42,10 +47,13 @@ class OpenAIClient:
         timeout_s: float = 60.0,
         name: str = "openai",
         extra_headers: Mapping[str, str] | None = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
         self._session = session
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._timeout_s = timeout_s
+        self._idle_timeout_s = idle_timeout_s
+        self.skipped_chunks = 0
         self._name = name
         self._headers = {
             "authorization": f"Bearer {api_key}",
@@ -124,8 +132,13 @@ class OpenAIClient:
     async def stream(self, request: LLMRequest) -> AsyncGenerator[StreamChunk, None]:
         """Yield text chunks, then one chunk carrying usage.
 
-        A stream that ends before ``[DONE]`` raises `UpstreamError`; an undecodable data line
-        raises `ProtocolError`. Closing the iterator early closes the upstream connection.
+        A stream is judged by what the provider sent: one that ends without ``[DONE]`` is
+        complete when every choice had its ``finish_reason`` and the usage chunk arrived
+        (the gateway always asks for it), and otherwise raises `UpstreamError` (cut). A data
+        line that is not a JSON object is skipped and counted in ``skipped_chunks``; an
+        object of the wrong shape raises `ProtocolError`. A stream silent for longer than
+        ``idle_timeout_s`` raises `UpstreamTimeout`. Closing the iterator early closes the
+        upstream connection.
         """
         if request.body is not None:
             body = _wire_body(request, request.body, stream=True)
@@ -139,96 +152,149 @@ class OpenAIClient:
             body=body,
             headers=self._headers,
             timeout_s=self._timeout_s,
+            idle_timeout_s=self._idle_timeout_s,
             provider=self._name,
-            read=lambda response: read(response, request),
+            read=lambda events: read(events, request),
         )
         async with aclosing(chunks):
             async for chunk in chunks:
                 yield chunk
 
+    def _count_skipped(self) -> None:
+        self.skipped_chunks += 1
+
     async def _read_stream(
-        self, response: aiohttp.ClientResponse, request: LLMRequest
+        self, events: AsyncIterator[SSEEvent], request: LLMRequest
     ) -> AsyncGenerator[StreamChunk, None]:
         model = request.model
         usage: Usage | None = None
         produced: list[str] = []
-        async with aclosing(iter_sse_events(response, provider=self._name)) as events:
-            async for event in events:
-                if event.data == _DONE:
-                    break
-                chunk = wire.chunk_decoder.decode(event.data)
-                if chunk.error is not None:
-                    code = chunk.error.code if isinstance(chunk.error.code, str) else None
-                    raise error_for_status(500, chunk.error.message, provider=self._name, code=code)
-                model = chunk.model or model
-                if chunk.usage is not None:
-                    usage = chunk.usage.to_usage()
-                for choice in chunk.choices[:1]:
-                    text = choice.delta.content or ""
-                    if text or choice.finish_reason:
-                        produced.append(text)
-                        yield StreamChunk(
-                            text=text, model=model, finish_reason=choice.finish_reason
-                        )
-            else:
-                raise UpstreamError(f"{self._name} stream ended before [DONE]", provider=self._name)
+        ends = _ChoiceEnds()
+        skipped = SkippedChunks(self._name, self._count_skipped)
+        async for event in events:
+            if event.data == _DONE:
+                break
+            chunk = skipped.typed_or_none(wire.chunk_decoder, event.data)
+            if chunk is None:
+                continue
+            if chunk.error is not None:
+                code = chunk.error.code if isinstance(chunk.error.code, str) else None
+                raise error_for_status(500, chunk.error.message, provider=self._name, code=code)
+            model = chunk.model or model
+            if chunk.usage is not None:
+                usage = chunk.usage.to_usage()
+            for choice in chunk.choices:
+                ends.see(choice.index, choice.finish_reason)
+            for choice in chunk.choices[:1]:
+                text = choice.delta.content or ""
+                if text or choice.finish_reason:
+                    produced.append(text)
+                    yield StreamChunk(text=text, model=model, finish_reason=choice.finish_reason)
+        else:
+            if not (ends.all_finished and usage is not None):
+                raise self._cut()
         if usage is None:
             # An OpenAI-compatible server that ignores stream_options: count it ourselves.
             usage = _estimate_usage(request, "".join(produced))
         yield StreamChunk(model=model, usage=usage)
 
     async def _relay_stream(
-        self, response: aiohttp.ClientResponse, request: LLMRequest
+        self, events: AsyncIterator[SSEEvent], request: LLMRequest
     ) -> AsyncGenerator[StreamChunk, None]:
         # Every data line is passed on whole (``raw`` for relaying, ``payload`` for the
         # gateway's own bookkeeping); text, finish reason and usage are read on the side.
         model = request.model
         usage: Usage | None = None
         produced: list[str] = []
-        async with aclosing(iter_sse_events(response, provider=self._name)) as events:
-            async for event in events:
-                if event.data == _DONE:
-                    break
-                try:
-                    payload = msgspec.json.decode(event.data)
-                except msgspec.DecodeError as exc:
-                    raise ProtocolError(
-                        f"{self._name} sent an undecodable stream chunk", provider=self._name
-                    ) from exc
-                if not isinstance(payload, dict):
-                    raise ProtocolError(
-                        f"{self._name} sent a non-object chunk", provider=self._name
-                    )
-                error = payload.get("error")
-                if isinstance(error, dict):
-                    code = error.get("code")
-                    raise error_for_status(
-                        500,
-                        str(error.get("message") or ""),
-                        provider=self._name,
-                        code=code if isinstance(code, str) else None,
-                    )
-                model = payload.get("model") or model
-                text, finish_reason = _first_choice_text(payload)
-                chunk_usage = payload.get("usage")
-                if isinstance(chunk_usage, dict):
-                    usage = wire.usage_from_dict(chunk_usage)
-                if text:
-                    produced.append(text)
-                yield StreamChunk(
-                    text=text,
-                    model=model,
-                    usage=usage if isinstance(chunk_usage, dict) else None,
-                    finish_reason=finish_reason,
-                    payload=payload,
-                    raw=event.data.encode(),
-                    more=event.more,
+        ends = _ChoiceEnds()
+        skipped = SkippedChunks(self._name, self._count_skipped)
+        # A chunk whose network read goes on waits for the next event (already decoded, so
+        # no delay): if that one is skipped and ends the read, the chunk must say so itself.
+        held: StreamChunk | None = None
+        async for event in events:
+            if event.data == _DONE:
+                break
+            payload = skipped.object_or_none(event.data)
+            if payload is None:
+                if held is not None and not event.more:
+                    yield msgspec.structs.replace(held, more=False)
+                    held = None
+                continue
+            if held is not None:
+                yield held
+                held = None
+            error = payload.get("error")
+            if isinstance(error, dict):
+                code = error.get("code")
+                raise error_for_status(
+                    500,
+                    str(error.get("message") or ""),
+                    provider=self._name,
+                    code=code if isinstance(code, str) else None,
                 )
+            model = payload.get("model") or model
+            text, finish_reason = _first_choice_text(payload)
+            ends.see_all(payload)
+            chunk_usage = payload.get("usage")
+            if isinstance(chunk_usage, dict):
+                usage = wire.usage_from_dict(chunk_usage)
+            if text:
+                produced.append(text)
+            chunk = StreamChunk(
+                text=text,
+                model=model,
+                usage=usage if isinstance(chunk_usage, dict) else None,
+                finish_reason=finish_reason,
+                payload=payload,
+                raw=event.data.encode(),
+                more=event.more,
+            )
+            if event.more:
+                held = chunk
             else:
-                raise UpstreamError(f"{self._name} stream ended before [DONE]", provider=self._name)
+                yield chunk
+        else:
+            if not (ends.all_finished and usage is not None):
+                raise self._cut()
+        if held is not None:
+            yield held  # [DONE] followed in the same read
         if usage is None:
             # An OpenAI-compatible server that ignores stream_options: count it ourselves.
             yield StreamChunk(model=model, usage=_estimate_usage(request, "".join(produced)))
+
+    def _cut(self) -> UpstreamError:
+        return UpstreamError(f"{self._name} stream ended before [DONE]", provider=self._name)
+
+
+class _ChoiceEnds:
+    # Which choices have reported a finish_reason: the proof that a stream ending without
+    # [DONE] had in fact finished, rather than being cut mid-answer.
+
+    def __init__(self) -> None:
+        self._open: set[int] = set()
+        self._finished: set[int] = set()
+
+    @property
+    def all_finished(self) -> bool:
+        return bool(self._finished) and not self._open
+
+    def see(self, index: int, finish_reason: str | None) -> None:
+        if finish_reason:
+            self._finished.add(index)
+            self._open.discard(index)
+        elif index not in self._finished:
+            self._open.add(index)
+
+    def see_all(self, payload: dict[str, Any]) -> None:
+        choices = payload.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
+            if isinstance(choice, dict):
+                index = choice.get("index", 0)
+                reason = choice.get("finish_reason")
+                self.see(
+                    index if isinstance(index, int) else 0,
+                    reason if isinstance(reason, str) else None,
+                )
 
 
 def _wire_body(request: LLMRequest, body: dict[str, Any], *, stream: bool) -> bytes:

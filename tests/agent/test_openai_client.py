@@ -141,6 +141,8 @@ FAULTS: list[tuple[str, type[ProviderError]]] = [
     ("malformed", ProtocolError),
     ("disconnect", UpstreamError),
 ]
+# A junk line mid-stream is skipped (see test_stream_skips_a_malformed_chunk), not fatal.
+STREAM_FAULTS = [(fault, expected) for fault, expected in FAULTS if fault != "malformed"]
 
 
 class TestFaults:
@@ -160,7 +162,7 @@ class TestFaults:
         assert caught.value.provider == "openai"
 
     @pytest.mark.anyio
-    @pytest.mark.parametrize(("fault", "expected"), FAULTS)
+    @pytest.mark.parametrize(("fault", "expected"), STREAM_FAULTS)
     async def test_stream_maps_fault(
         self,
         sim: RunningSimulator,
@@ -172,6 +174,16 @@ class TestFaults:
         with pytest.raises(expected) as caught:
             await collect(client)
         assert type(caught.value) is expected
+
+    @pytest.mark.anyio
+    async def test_stream_skips_a_malformed_chunk(
+        self, sim: RunningSimulator, session: aiohttp.ClientSession
+    ) -> None:
+        client = make_client(sim, session, fault="malformed", output_tokens="30")
+        chunks = await collect(client)
+        assert chunks[-1].usage is not None and chunks[-1].usage.completion == 30
+        assert "".join(chunk.text for chunk in chunks)
+        assert client.skipped_chunks == 1
 
     @pytest.mark.anyio
     async def test_rate_limit_carries_retry_after_and_message(
