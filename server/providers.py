@@ -73,6 +73,7 @@ def _http_client(
             base_url=spec.base_url or ANTHROPIC_DEFAULT_BASE_URL,
             api_key=spec.api_key or "",
             timeout_s=timeout_s,
+            idle_timeout_s=settings.fallback.stream_idle_timeout_s,
             name=spec.name,
         )
     return OpenAIClient(
@@ -80,6 +81,7 @@ def _http_client(
         base_url=spec.base_url or OPENAI_DEFAULT_BASE_URL,
         api_key=spec.api_key or "",
         timeout_s=timeout_s,
+        idle_timeout_s=settings.fallback.stream_idle_timeout_s,
         name=spec.name,
     )
 
