@@ -142,6 +142,7 @@ def frugal_info(head: Head, tail: Tail) -> dict[str, Any]:
         "route": head.tier,
         "model": tail.model,
         "used_fallback": tail.used_fallback,
+        "fallback_reason": tail.fallback_reason,
         "request_id": head.request_id,
     }
 
