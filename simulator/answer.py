@@ -129,11 +129,31 @@ async def paced(pieces: Iterable[T], pace: Pace) -> AsyncIterator[T]:
     """Yield ``pieces`` after ``pace.ttft_s``, then at ``pace.tokens_per_s``.
 
     Waits are scheduled against a fixed start so per-piece sleep overhead doesn't add up.
+    No pieces (a JSON answer made of tool calls) still take ``pace.ttft_s``.
     """
     start = anyio.current_time()
     interval = 1.0 / pace.tokens_per_s if pace.tokens_per_s > 0 else 0.0
+    index = -1
     for index, piece in enumerate(pieces):
         delay = start + pace.ttft_s + index * interval - anyio.current_time()
         if delay > 0:
             await anyio.sleep(delay)
         yield piece
+    if index < 0 and pace.ttft_s > 0:
+        await anyio.sleep(pace.ttft_s)
+
+
+def continue_prefill(answer: str, prefill: str) -> str:
+    """What follows an assistant ``prefill``: the rest of ``answer`` when the prefill is its
+    beginning (whitespace aside), else the whole answer, spaced from the prefill.
+
+    The prefix is never repeated, so ``prefill + continuation`` reads as one answer.
+    """
+    if not prefill.strip():
+        return answer
+    head = prefill.rstrip()
+    if answer.startswith(head):
+        rest = answer[len(head) :]
+        # The prefill already ended in the space the rest starts with.
+        return rest.lstrip() if prefill != head and rest[:1].isspace() else rest
+    return answer if prefill[-1].isspace() else " " + answer

@@ -92,7 +92,10 @@ def conversation(body: MessagesRequest) -> Conversation:
         if question:
             break
     seed = hashlib.sha256(_encoder.encode((body.model, body.messages))).digest()
-    return Conversation(body.model, question, asks, tuple(results), seed)
+    last = body.messages[-1] if body.messages else None
+    # An assistant turn last is Anthropic's native prefill: the answer continues it.
+    prefill = block_text(last.content) if last is not None and last.role == "assistant" else None
+    return Conversation(body.model, question, asks, tuple(results), seed, prefill)
 
 
 def tools_offered(body: MessagesRequest) -> tuple[list[ToolOffer], ToolChoice]:

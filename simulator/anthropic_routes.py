@@ -43,7 +43,8 @@ from simulator.anthropic_wire import (
     Usage,
 )
 from simulator.anthropic_wire import Message as WireMessage
-from simulator.errors import ANTHROPIC_CONTEXT_LIMIT, context_length_message, error_response
+from simulator.errors import error_response
+from simulator.limits import refusal
 from simulator.prompt_cache import prompt_total
 from simulator.reply import Reply, Shape, plan_replies
 from simulator.sse import event_block, open_sse, send_pieces
@@ -72,9 +73,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
         )
     segments = request_segments(body)
     total = prompt_total(segments)
-    if total > ANTHROPIC_CONTEXT_LIMIT:
-        message = context_length_message("anthropic", total)
-        return error_response("anthropic", "context_length", message)
+    refused = refusal(state, "anthropic", body.model, total, body.messages[-1].role)
+    if refused is not None:
+        return refused
     if admitted.fault == "disconnect" and not body.stream:
         return cut_connection(request)
     talk = conversation(body)
@@ -196,17 +197,20 @@ async def _stream(
                 frame=lambda unit: unit[0],
                 garbage=_GARBAGE_EVENT,
                 tokens=lambda unit: unit[1],
+                stall_after=state.config.stall_after_chunks,
             )
             if not finished:
                 return response
             stop = StopDelta(stop_reason(reply), reply.answer.stop_sequence)
-            await response.write(
-                pending
-                + _event(MessageDelta(stop, OutputUsage(usage.output_tokens)))
-                + _event(MessageStop())
-            )
-            tracker.sent(usage.output_tokens - planned)
-            tracker.complete()
+            tail = pending + _event(MessageDelta(stop, OutputUsage(usage.output_tokens)))
+            if admitted.fault == "no_done":
+                await response.write(tail)  # no message_stop: the body just ends
+                tracker.sent(usage.output_tokens - planned)
+                tracker.abort()
+            else:
+                await response.write(tail + _event(MessageStop()))
+                tracker.sent(usage.output_tokens - planned)
+                tracker.complete()
     except ConnectionResetError:
         return response  # the client went away; the tracker counted a cancel
     await response.write_eof()

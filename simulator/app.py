@@ -8,12 +8,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import anyio
-import msgspec
 from aiohttp import web
 
 from simulator.admission import admit
 from simulator.anthropic_routes import anthropic_models, count_tokens, messages
 from simulator.config import SimConfig
+from simulator.control import add_control_routes
 from simulator.errors import Flavour
 from simulator.openai_embeddings import embeddings
 from simulator.openai_routes import chat_completions, openai_model, openai_models
@@ -22,8 +22,6 @@ from simulator.state import SIM_STATE, SimState
 logger = logging.getLogger("frugal.simulator")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-_encoder = msgspec.json.Encoder()
 
 
 @web.middleware
@@ -84,21 +82,6 @@ async def _record_requests(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
-async def _requests(request: web.Request) -> web.Response:
-    received = request.app[SIM_STATE].received_requests()
-    return web.Response(body=_encoder.encode(received), content_type="application/json")
-
-
-async def _stats(request: web.Request) -> web.Response:
-    snapshot = request.app[SIM_STATE].snapshot()
-    return web.Response(body=_encoder.encode(snapshot), content_type="application/json")
-
-
-async def _reset(request: web.Request) -> web.Response:
-    request.app[SIM_STATE].reset()
-    return web.Response(body=b'{"reset": true}', content_type="application/json")
-
-
 def create_sim_app(config: SimConfig) -> web.Application:
     """The simulator app; its `SimState` is ``app[SIM_STATE]``."""
     app = web.Application(middlewares=[_log_requests, _record_requests])
@@ -109,9 +92,7 @@ def create_sim_app(config: SimConfig) -> web.Application:
     app.router.add_get("/v1/models/{model_id}", _model)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
-    app.router.add_get("/_sim/stats", _stats)
-    app.router.add_get("/_sim/requests", _requests)
-    app.router.add_post("/_sim/reset", _reset)
+    add_control_routes(app)
     return app
 
 

@@ -10,16 +10,33 @@ import msgspec
 
 from simulator.answer import Pace
 
-FAULT_KINDS = ("429", "500", "401", "hang", "disconnect", "malformed", "context_length")
-# The kinds drawn at random, in the order their rates are stacked on one uniform draw.
-RANDOM_FAULTS = ("401", "429", "500", "hang", "disconnect", "malformed")
+# The kinds drawn at random, in the order their rates are stacked on one uniform draw (new
+# kinds go last so a seed keeps drawing the same faults for the older rates).
+RANDOM_FAULTS = (
+    "401",
+    "429",
+    "500",
+    "hang",
+    "disconnect",
+    "malformed",
+    "stall",
+    "malformed_chunk",
+    "no_done",
+    "slow_first_token",
+)
+FAULT_KINDS = (*RANDOM_FAULTS, "context_length", "prefill_refused")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9100
 
 
 class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """How the simulator behaves. Latency 0 means as fast as possible; rates are 0..1."""
+    """How the simulator behaves. Latency 0 means as fast as possible; rates are 0..1.
+
+    ``faults_by_model`` gives every request for a model one fault kind (a gateway does not
+    forward ``x-sim-fault``); ``context_windows`` caps a model's prompt tokens;
+    ``no_prefill_models`` refuse a conversation ending with an assistant message.
+    """
 
     ttft_ms: float = 0.0
     tokens_per_s: float = 0.0
@@ -31,8 +48,17 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rate_hang: float = 0.0
     rate_disconnect: float = 0.0
     rate_malformed: float = 0.0
+    rate_stall: float = 0.0
+    rate_malformed_chunk: float = 0.0
+    rate_no_done: float = 0.0
+    rate_slow_first_token: float = 0.0
     retry_after_s: float = 1.0
     seed: int | None = None
+    stall_after_chunks: int = 3
+    slow_ttft_ms: float = 2000.0
+    faults_by_model: dict[str, str] = msgspec.field(default_factory=dict)
+    context_windows: dict[str, int] = msgspec.field(default_factory=dict)
+    no_prefill_models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.ttft_ms < 0 or self.tokens_per_s < 0:
@@ -44,6 +70,13 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         rates = self.fault_rates()
         if any(not 0.0 <= rate <= 1.0 for rate in rates.values()) or sum(rates.values()) > 1.0:
             raise ValueError("fault rates must each be in 0..1 and sum to at most 1")
+        if self.stall_after_chunks < 0 or self.slow_ttft_ms < 0:
+            raise ValueError("stall_after_chunks and slow_ttft_ms must be >= 0")
+        unknown = sorted(set(self.faults_by_model.values()) - set(FAULT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown fault kinds {unknown}; use one of {', '.join(FAULT_KINDS)}")
+        if any(tokens < 1 for tokens in self.context_windows.values()):
+            raise ValueError("context windows must be >= 1 token")
 
     def fault_rates(self) -> dict[str, float]:
         """Rate of each randomly drawn fault kind."""
@@ -108,12 +141,66 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedding-dim", type=int, default=1536, help="embedding width")
     for kind in RANDOM_FAULTS:
         parser.add_argument(
-            f"--rate-{kind}", type=float, default=0.0, help=f"fraction of requests failing {kind}"
+            f"--rate-{kind.replace('_', '-')}",
+            type=float,
+            default=0.0,
+            help=f"fraction of requests failing {kind}",
         )
     parser.add_argument(
         "--retry-after-s", type=float, default=1.0, help="Retry-After sent with 429"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault RNG")
+    parser.add_argument(
+        "--stall-after-chunks", type=int, default=3, help="content chunks a stall sends first"
+    )
+    parser.add_argument(
+        "--slow-ttft-ms", type=float, default=2000.0, help="extra wait of slow_first_token"
+    )
+    parser.add_argument(
+        "--fault-model",
+        action="append",
+        default=[],
+        type=_model_fault,
+        metavar="MODEL=KIND",
+        help="every request for MODEL gets fault KIND (repeatable)",
+    )
+    parser.add_argument(
+        "--context-window",
+        action="append",
+        default=[],
+        type=_model_window,
+        metavar="MODEL=TOKENS",
+        help="MODEL's context window; longer prompts get its 400 (repeatable)",
+    )
+    parser.add_argument(
+        "--no-prefill",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="MODEL refuses a conversation ending with an assistant message (repeatable)",
+    )
+
+
+def _pair(raw: str) -> tuple[str, str]:
+    model, sep, value = raw.partition("=")
+    if not sep or not model or not value:
+        raise argparse.ArgumentTypeError(f"expected MODEL=VALUE, got {raw!r}")
+    return model, value
+
+
+def _model_fault(raw: str) -> tuple[str, str]:
+    model, kind = _pair(raw)
+    if kind not in FAULT_KINDS:
+        raise argparse.ArgumentTypeError(f"fault must be one of {', '.join(FAULT_KINDS)}")
+    return model, kind
+
+
+def _model_window(raw: str) -> tuple[str, int]:
+    model, tokens = _pair(raw)
+    try:
+        return model, int(tokens)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"TOKENS must be an integer, got {tokens!r}") from exc
 
 
 def config_from_args(ns: argparse.Namespace) -> SimConfig:
@@ -131,4 +218,13 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         rate_hang=ns.rate_hang,
         rate_disconnect=ns.rate_disconnect,
         rate_malformed=ns.rate_malformed,
+        rate_stall=ns.rate_stall,
+        rate_malformed_chunk=ns.rate_malformed_chunk,
+        rate_no_done=ns.rate_no_done,
+        rate_slow_first_token=ns.rate_slow_first_token,
+        stall_after_chunks=ns.stall_after_chunks,
+        slow_ttft_ms=ns.slow_ttft_ms,
+        faults_by_model=dict(ns.fault_model),
+        context_windows=dict(ns.context_window),
+        no_prefill_models=tuple(ns.no_prefill),
     )

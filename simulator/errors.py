@@ -8,7 +8,9 @@ import msgspec
 from aiohttp import web
 
 Flavour = Literal["openai", "anthropic"]
-ErrorKind = Literal["401", "429", "500", "context_length", "bad_request", "overloaded"]
+ErrorKind = Literal[
+    "401", "429", "500", "context_length", "prefill_refused", "bad_request", "overloaded"
+]
 
 ANTHROPIC_CONTEXT_LIMIT = 200_000
 OPENAI_CONTEXT_LIMIT = 128_000
@@ -65,6 +67,14 @@ _TABLE: dict[ErrorKind, tuple[int, str, str | None, str, str]] = {
         "invalid_request_error",
         "The prompt is too long.",
     ),
+    "prefill_refused": (
+        400,
+        "invalid_request_error",
+        None,
+        "invalid_request_error",
+        "This model does not support assistant message prefill. The conversation must end"
+        " with a user message.",
+    ),
     "bad_request": (
         400,
         "invalid_request_error",
@@ -110,11 +120,16 @@ def error_response(
     )
 
 
-def context_length_message(flavour: Flavour, prompt_tokens: int) -> str:
-    """The provider's wording for a prompt that doesn't fit the context window."""
+def context_length_message(flavour: Flavour, prompt_tokens: int, limit: int | None = None) -> str:
+    """The provider's wording for a prompt that doesn't fit a ``limit``-token window.
+
+    Without ``limit``, the provider's usual window (128k for OpenAI, 200k for Anthropic).
+    """
     if flavour == "anthropic":
-        return f"prompt is too long: {prompt_tokens} tokens > {ANTHROPIC_CONTEXT_LIMIT} maximum"
+        window = limit or ANTHROPIC_CONTEXT_LIMIT
+        return f"prompt is too long: {prompt_tokens} tokens > {window} maximum"
     return (
-        f"This model's maximum context length is {OPENAI_CONTEXT_LIMIT} tokens. However, your"
+        f"This model's maximum context length is {limit or OPENAI_CONTEXT_LIMIT} tokens."
+        " However, your"
         f" messages resulted in {prompt_tokens} tokens. Please reduce the length of the messages."
     )

@@ -63,8 +63,10 @@ def conversation(body: ChatRequest) -> Conversation:
         call_id = message.tool_call_id or ""
         results.insert(0, (names.get(call_id) or message.name or call_id, message.text))
     seed = hashlib.sha256(_encoder.encode((body.model, body.messages))).digest()
-    asks = bool(body.messages) and body.messages[-1].role == "user"
-    return Conversation(body.model, question, asks, tuple(results), seed)
+    last = body.messages[-1] if body.messages else None
+    asks = last is not None and last.role == "user"
+    prefill = last.text if last is not None and last.role == "assistant" else None
+    return Conversation(body.model, question, asks, tuple(results), seed, prefill)
 
 
 def tools_offered(body: ChatRequest) -> tuple[list[ToolOffer], ToolChoice]:

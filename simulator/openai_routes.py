@@ -18,11 +18,8 @@ from simulator.admission import (
     malformed_json_response,
 )
 from simulator.answer import paced
-from simulator.errors import (
-    OPENAI_CONTEXT_LIMIT,
-    context_length_message,
-    error_response,
-)
+from simulator.errors import error_response
+from simulator.limits import refusal
 from simulator.openai_answer import (
     assistant_message,
     conversation,
@@ -95,9 +92,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return error_response("openai", "bad_request", problem)
     segments = message_segments(body.messages, body.model)
     total = prompt_total(segments)
-    if total > OPENAI_CONTEXT_LIMIT:
-        message = context_length_message("openai", total)
-        return error_response("openai", "context_length", message)
+    refused = refusal(state, "openai", body.model, total, body.messages[-1].role)
+    if refused is not None:
+        return refused
     if admitted.fault == "disconnect" and not body.stream:
         return cut_connection(request)
     offers, choice = tools_offered(body)
@@ -201,6 +198,7 @@ async def _stream(
                 frame=lambda unit: unit[0],
                 garbage=_GARBAGE_LINE,
                 tokens=lambda unit: unit[1],
+                stall_after=state.config.stall_after_chunks,
             )
             if not finished:
                 return response
@@ -209,8 +207,11 @@ async def _stream(
                 tracker.sent(reply.reasoning_tokens)
             if meta.include_usage:
                 await response.write(chunk([], meta.usage))
-            await response.write(OPENAI_DONE)
-            tracker.complete()
+            if admitted.fault == "no_done":
+                tracker.abort()  # everything but the terminator: the body just ends
+            else:
+                await response.write(OPENAI_DONE)
+                tracker.complete()
     except ConnectionResetError:
         return response  # the client went away; the tracker counted a cancel
     await response.write_eof()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.answer import PlannedAnswer, compose_answer, plan_text
+from simulator.answer import PlannedAnswer, compose_answer, continue_prefill, plan_text
 from simulator.json_schema_instance import schema_instance
 from simulator.tokens import count_text_tokens
 from simulator.tool_calls import PlannedCall, ToolChoice, ToolOffer, plan_calls
@@ -28,7 +28,8 @@ class Conversation:
     """The parts of a request the answer depends on.
 
     ``question`` is the last user text; ``asks`` is true when the last turn is that question
-    (not tool results); ``tool_results`` are the trailing results as (label, content).
+    (not tool results); ``tool_results`` are the trailing results as (label, content);
+    ``prefill`` is the text of a final assistant turn, which the answer continues.
     """
 
     model: str
@@ -36,6 +37,7 @@ class Conversation:
     asks: bool
     tool_results: tuple[tuple[str, str], ...] = ()
     seed: bytes = b""
+    prefill: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ def _reply(
         text = " ".join(quotes)
     else:
         text = compose_answer(conversation.question, model)
+        if conversation.prefill is not None:
+            text = continue_prefill(text, conversation.prefill)
     if index:
         text += f" (Variant {index + 1}.)"
     forced = shape.output_tokens

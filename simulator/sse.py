@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+import anyio
 from aiohttp import web
 
 from simulator.answer import Pace, paced
@@ -15,6 +16,8 @@ T = TypeVar("T")
 OPENAI_DONE = b"data: [DONE]\n\n"
 # How many pieces go out before a "disconnect" or "malformed" fault strikes.
 FAULT_AFTER_PIECES = 3
+# A "malformed_chunk" fault's invalid line follows this many pieces.
+GARBLE_AFTER_PIECES = 2
 
 
 def data_line(payload: bytes) -> bytes:
@@ -48,15 +51,22 @@ async def send_pieces(
     frame: Callable[[T], bytes],
     garbage: bytes,
     tokens: Callable[[T], int] = lambda _: 1,
+    stall_after: int = 3,
 ) -> bool:
     """Write each piece at ``pace``; False when a "disconnect" fault cut the connection.
 
     ``tokens`` says how many tokens a piece carries (one by default) for the stream's record.
+    Faults in flight: "malformed" puts ``garbage`` before a piece midway; "malformed_chunk"
+    puts it after the second piece and carries on; "stall" sends ``stall_after`` pieces
+    and then nothing, holding the connection until the client leaves (never returns).
 
     A write to a closed socket raises (ConnectionResetError) and a vanished client cancels
     the handler; either way the exception leaves here and the tracker records a cancel.
     """
     strike_at = min(FAULT_AFTER_PIECES, len(pieces) // 2)
+    garble_at = min(GARBLE_AFTER_PIECES, len(pieces)) if fault == "malformed_chunk" else -1
+    stall_at = min(stall_after, len(pieces)) if fault == "stall" else -1
+    await _after(0, garble_at, stall_at, response, garbage)
     index = 0
     async for piece in paced(pieces, pace):
         if index == strike_at and fault == "disconnect":
@@ -69,4 +79,15 @@ async def send_pieces(
         await response.write(frame(piece))
         tracker.sent(tokens(piece))
         index += 1
+        await _after(index, garble_at, stall_at, response, garbage)
     return True
+
+
+async def _after(
+    sent: int, garble_at: int, stall_at: int, response: web.StreamResponse, garbage: bytes
+) -> None:
+    # Once ``sent`` pieces are out: the malformed_chunk line, or the stall that never ends.
+    if sent == garble_at:
+        await response.write(garbage)
+    if sent == stall_at:
+        await anyio.sleep_forever()  # the client leaving cancels us: a cancelled stream

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
@@ -11,7 +12,8 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
-from simulator.config import FAULT_KINDS, SimConfig
+from simulator.config import SimConfig
+from simulator.faults import ModelFaults, forced_fault, peek
 from simulator.prompt_cache import PromptMemory
 
 StreamOutcome = Literal["completed", "cancelled", "aborted"]
@@ -32,26 +34,35 @@ class StreamRecord(msgspec.Struct):
 
 
 class ReceivedRequest(msgspec.Struct, omit_defaults=True):
-    """A request as the simulator received it: path, headers and the body as UTF-8 text."""
+    """A request as the simulator received it: path, headers, the body as UTF-8 text.
+
+    ``model`` is the body's model (None without one); ``received_at`` is `time.monotonic()`
+    on arrival, so gaps between attempts (backoff, flapping) can be measured.
+    """
 
     path: str
     headers: dict[str, str]
     body: str
+    model: str | None
+    received_at: float
     raw: bytes = msgspec.field(default=b"")
 
     def wire(self) -> ReceivedRequest:
         """The JSON-friendly copy served by ``GET /_sim/requests`` (no ``raw``)."""
-        return ReceivedRequest(self.path, self.headers, self.body)
+        return ReceivedRequest(self.path, self.headers, self.body, self.model, self.received_at)
 
 
 class SimStats(msgspec.Struct):
     """Everything `GET /_sim/stats` reports; `POST /_sim/reset` starts a fresh one.
 
-    ``completion_tokens`` counts tokens actually delivered (a cancelled stream counts only
-    what it sent); ``streams_aborted`` are streams the simulator itself cut (fault injection).
+    ``requests_by_model`` counts every received request naming a model (attempts included);
+    ``faults`` counts the faults served by kind. ``completion_tokens`` counts tokens
+    delivered (a cancelled stream counts only what it sent); ``streams_aborted`` are streams
+    the simulator itself cut or left unterminated (fault injection).
     """
 
     requests: dict[str, int] = msgspec.field(default_factory=dict)
+    requests_by_model: dict[str, int] = msgspec.field(default_factory=dict)
     faults: dict[str, int] = msgspec.field(default_factory=dict)
     responses_ok: int = 0
     streams_started: int = 0
@@ -123,10 +134,13 @@ class SimState:
         self._history: deque[StreamRecord] = deque(maxlen=_MAX_STREAM_RECORDS)
         self.stats = SimStats()
         self._received: deque[ReceivedRequest] = deque(maxlen=MAX_RECEIVED_REQUESTS)
+        self.model_faults = ModelFaults(config.faults_by_model)
 
     def reset(self) -> None:
-        """Zero the counters, forget cached prompts and requests, and reseed the fault RNG."""
+        """Zero the counters, forget cached prompts and requests, reseed the fault RNG, and
+        put the per-model faults back to the configured ones."""
         self.stats = SimStats()
+        self.model_faults.reset()
         self._received.clear()
         self._history.clear()
         self.prompt_memory.clear()
@@ -138,9 +152,14 @@ class SimState:
         return self.stats
 
     def record_request(self, path: str, headers: Mapping[str, str], body: bytes) -> None:
-        """Keep one received request (the last `MAX_RECEIVED_REQUESTS` are kept)."""
+        """Keep one received request (the last `MAX_RECEIVED_REQUESTS` are kept) and count
+        it against its model."""
         text = body.decode("utf-8", errors="replace")
-        self._received.append(ReceivedRequest(path, dict(headers), text, body))
+        model = peek(body).model
+        if model is not None:
+            self.stats.requests_by_model[model] = self.stats.requests_by_model.get(model, 0) + 1
+        received = ReceivedRequest(path, dict(headers), text, model, time.monotonic(), body)
+        self._received.append(received)
 
     def received(self) -> list[ReceivedRequest]:
         """The kept requests, oldest first; ``raw`` holds the exact body bytes."""
@@ -154,21 +173,18 @@ class SimState:
         """Count one request to ``endpoint``."""
         self.stats.requests[endpoint] = self.stats.requests.get(endpoint, 0) + 1
 
-    def pick_fault(self, headers: Mapping[str, str]) -> str | None:
-        """The fault for this request: ``x-sim-fault`` if given, else a draw by the rates.
+    def pick_fault(self, headers: Mapping[str, str], model: str | None = None) -> str | None:
+        """The fault for this request: ``x-sim-fault`` if given, else the one pinned on
+        ``model``, else a draw by the rates. Not counted: see `count_fault`.
 
         Raises ValueError for an unknown ``x-sim-fault`` value.
         """
-        forced = headers.get("x-sim-fault")
-        if forced is not None:
-            if forced not in FAULT_KINDS:
-                raise ValueError(f"x-sim-fault must be one of {', '.join(FAULT_KINDS)}")
-            fault: str | None = forced
-        else:
-            fault = self._draw_fault()
-        if fault is not None:
-            self.stats.faults[fault] = self.stats.faults.get(fault, 0) + 1
-        return fault
+        fault = forced_fault(headers, self.model_faults.get(model))
+        return fault if fault is not None else self._draw_fault()
+
+    def count_fault(self, kind: str) -> None:
+        """Count one fault of ``kind`` served."""
+        self.stats.faults[kind] = self.stats.faults.get(kind, 0) + 1
 
     def track_stream(self, endpoint: str, model: str, planned_tokens: int) -> StreamTracker:
         """A context manager accounting for one stream."""
