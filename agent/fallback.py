@@ -176,9 +176,7 @@ class FallbackClient:
                     yield StreamChunk(model=step.request.model, attempt_ended=True)
                     broken = step
                     try:
-                        step, opened = await self._open(
-                            chain, plan, continuing=text, original=request
-                        )
+                        step, opened = await self._open(chain, plan, continuing=text)
                     except ProviderError as last:
                         raise _interrupted(broken, last) from exc
         finally:
@@ -200,20 +198,28 @@ class FallbackClient:
         plan: _Plan,
         *,
         continuing: str | None = None,
-        original: LLMRequest | None = None,
     ) -> tuple[_Step, _OpenedStream]:
         while True:
-            step = chain.next_step(self, plan)
-            if continuing is not None and original is not None:
-                prefill = self._prefill_for(step.request.model)
-                step = _Step(
-                    step.index,
-                    step.client,
-                    continuation_request(step.request, continuing, prefill=prefill),
-                    step.last,
-                )
+            base = chain.next_step(self, plan)
+            step = base
+            prefill = continuing is not None and self._prefill_for(base.request.model)
+            if continuing is not None:
+                step = _continued(base, continuing, prefill=prefill)
             try:
                 opened = await self._run(step, self._stream_call(step), plan)
+            except BadRequest as exc:
+                if not prefill or continuing is None or isinstance(exc, ContextLengthExceeded):
+                    chain.failed(self, step, exc)
+                    continue
+                # The provider refused the prefill after all: ask the same model to go on
+                # from the partial answer given as an ordinary turn instead.
+                logger.info("%s refused the prefill: continuing by instruction", step.client.name)
+                step = _continued(base, continuing, prefill=False)
+                try:
+                    opened = await self._run(step, self._stream_call(step), plan)
+                except ProviderError as again:
+                    chain.failed(self, step, again)
+                    continue
             except ProviderError as exc:
                 chain.failed(self, step, exc)
                 continue
@@ -431,6 +437,11 @@ async def _open_stream(
         await _close(opened.iterator)
         raise
     return opened
+
+
+def _continued(step: _Step, partial: str, *, prefill: bool) -> _Step:
+    request = continuation_request(step.request, partial, prefill=prefill)
+    return _Step(step.index, step.client, request, step.last)
 
 
 def _generate_call(step: _Step) -> Callable[[], Awaitable[LLMResponse]]:
