@@ -95,28 +95,20 @@ async def run_turn(
             completion_tokens=prepared.max_tokens or deps.limits.max_completion_tokens,
             clock=turn.clock,
         ) as billing:
+            yield Meta(route.model, route, None, turn.request_id)
             turn.iterations.spend("the model call")
-            async with aclosing(deps.call.stream(billing, prepared)) as chunks:
-                # The first event waits for the provider's first chunk: a failure before it
-                # (every model of the chain refused) is raised, so a stream can still answer
-                # with a plain HTTP error and its status.
+            try:
                 with turn.clock.stage("llm"):
-                    first = await anext(chunks, None)
-                answering = billing.model if billing.used_fallback else route.model
-                yield Meta(answering, route, None, turn.request_id)
-                try:
-                    with turn.clock.stage("llm"):
-                        if first is not None and first.text:
-                            yield Token(first.text, billing.model)
+                    async with aclosing(deps.call.stream(billing, prepared)) as chunks:
                         async for chunk in chunks:
                             if chunk.text:
-                                opening = len(billing.produced) == 1
-                                yield Token(chunk.text, billing.model if opening else None)
-                    yield await finish(deps, turn, route, results, read, billing, outcome)
-                except AgentError as exc:
-                    if raise_errors:
-                        raise
-                    yield _failed(turn, billing, exc, outcome)
+                                first = len(billing.produced) == 1
+                                yield Token(chunk.text, billing.model if first else None)
+                yield await finish(deps, turn, route, results, read, billing, outcome)
+            except AgentError as exc:
+                if raise_errors:
+                    raise
+                yield _failed(turn, billing, exc, outcome)
     except BaseException as exc:
         if outcome.status == "pending" and billing is not None:
             cancelled = isinstance(exc, GeneratorExit | anyio.get_cancelled_exc_class())

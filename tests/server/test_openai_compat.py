@@ -67,6 +67,7 @@ FRUGAL_KEYS = {
     "route",
     "model",
     "used_fallback",
+    "fallback_reason",
     "request_id",
 }
 

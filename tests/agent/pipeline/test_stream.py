@@ -38,10 +38,8 @@ async def registry() -> ToolRegistry:
     return await build_registry()
 
 
-async def collect(
-    agent: Agent, request: ChatRequest, outcome: StreamOutcome | None = None
-) -> list[StreamEvent]:
-    async with aclosing(agent.stream(request, outcome=outcome)) as events:
+async def collect(agent: Agent, request: ChatRequest) -> list[StreamEvent]:
+    async with aclosing(agent.stream(request)) as events:
         return [event async for event in events]
 
 
@@ -130,15 +128,12 @@ async def test_failure_after_tokens_ends_with_an_error_event(registry: ToolRegis
     assert outcome.error_code == "stream_interrupted"
 
 
-async def test_failure_before_the_first_token_is_raised_before_any_event(
-    registry: ToolRegistry,
-) -> None:
-    # Nothing was sent yet, so the caller can still answer with a plain HTTP error.
+async def test_failure_before_tokens_is_an_error_event_too(registry: ToolRegistry) -> None:
     llm = ScriptedClient("scripted", default=UpstreamError("down", status=503))
-    outcome = StreamOutcome()
-    with pytest.raises(UpstreamError):
-        await collect(make_agent(registry, llm=llm), ask(QUESTION), outcome)
-    assert outcome.status == "failed" and outcome.cost_usd_micros == 0
+    events = await collect(make_agent(registry, llm=llm), ask(QUESTION))
+    assert [type(e) for e in events] == [Meta, Error]
+    error = events[-1]
+    assert isinstance(error, Error) and error.code == "upstream_error"
 
 
 async def test_invalid_request_raises_before_the_first_event(registry: ToolRegistry) -> None:
@@ -187,9 +182,7 @@ async def test_first_token_names_the_fallback_model_that_answered(
     )
     events = await collect(make_agent(registry, llm=llm), ask("My deploy fails with an error"))
     meta, first, *rest = events
-    # The first event waits for the first token, so it already names the fallback model;
-    # the route still says what the router chose.
-    assert isinstance(meta, Meta) and meta.model == CHEAP and meta.route.model == STRONG
+    assert isinstance(meta, Meta) and meta.model == STRONG  # what the router chose
     assert isinstance(first, Token) and first.model == CHEAP  # who actually answered
     assert all(isinstance(t, Token) and t.model is None for t in rest[:-1])
     done = events[-1]
