@@ -24,7 +24,12 @@ import msgspec
 
 from agent.base import LLMClient
 from agent.breaker import CircuitBreaker, counts_as_failure
-from agent.continuation import can_continue, continuation_request, is_content
+from agent.continuation import (
+    all_finished,
+    can_continue,
+    continuation_request,
+    is_content,
+)
 from agent.errors import (
     BadRequest,
     CircuitOpen,
@@ -161,9 +166,14 @@ class FallbackClient:
                     return
                 except ProviderError as exc:
                     self._record_failure(step, exc)
-                    if not self._continue_mid_stream or not can_continue(request, delivered):
-                        raise _interrupted(step, exc) from exc
+                    if all_finished(delivered):
+                        # Every choice had already finished: only the provider's closing
+                        # (usage, [DONE]) was lost. The answer is whole; nothing to continue.
+                        logger.warning("%s stream lost its ending: %s", step.client.name, exc)
+                        return
                     text = "".join(produced)
+                    if not self._continue_mid_stream or not can_continue(request, delivered, text):
+                        raise _interrupted(step, exc) from exc
                     chain.reason = f"midstream:{exc.code}"
                     logger.warning(
                         "%s stream broke after %d characters (%s): continuing on the next model",
@@ -175,6 +185,9 @@ class FallbackClient:
                     # The broken attempt ends here: what it produced is billed on its model.
                     yield StreamChunk(model=step.request.model, attempt_ended=True)
                     broken = step
+                    # The continuation gets time of its own: a long answer may break after
+                    # the request's total deadline, and the next model is not to blame.
+                    plan = self._plan()
                     try:
                         step, opened = await self._open(chain, plan, continuing=text)
                     except ProviderError as last:
@@ -238,10 +251,12 @@ class FallbackClient:
             with breaker.guard():
                 return await call()
 
+        had_time = self._remaining(deadline) > 0
         with anyio.move_on_after(self._remaining(deadline)):
             return await self._retrier.run(guarded, deadline=deadline)
-        # Only our own deadline lands here: a caller's cancellation propagates through.
-        if breaker is not None:
+        # Only our own deadline lands here: a caller's cancellation propagates through. A
+        # model that was given no time at all is not at fault.
+        if breaker is not None and had_time:
             breaker.record_failure()
         raise UpstreamTimeout(
             f"{step.client.name} gave no answer for {step.request.model} in time",

@@ -117,10 +117,22 @@ async def build_components(
         )
         tools = await _build_tools(embedder, settings.agent.allowed_risky_tools)
         a = settings.agent
+        core_policy = CorePolicy(
+            cheap_model=models.cheap,
+            strong_model=models.strong,
+            fallback_models=(models.fallback,),
+            auto_models=frozenset(registry.auto_aliases),
+            canonical=lambda model: registry.resolve(model).spec.name,
+            max_output_for=lambda model: registry.resolve(model).spec.max_output_tokens,
+            fallbacks_for=lambda model: tuple(
+                resolved.spec.name for resolved in registry.fallback_chain(model)
+            ),
+        )
         router = await _build_router(settings, embedder)
         agent = Agent(
             llm=llm,
             router=router,
+            hold_models_for=core_policy.reachable,
             cheap_model=settings.models.cheap,
             strong_model=settings.models.strong,
             costs=prices,
@@ -143,16 +155,6 @@ async def build_components(
             max_iterations=a.max_iterations,
             semantic_max_turns=settings.cache.semantic_max_turns,
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
-        )
-        core_policy = CorePolicy(
-            cheap_model=models.cheap,
-            strong_model=models.strong,
-            fallback_models=(models.fallback,),
-            auto_models=frozenset(registry.auto_aliases),
-            canonical=lambda model: registry.resolve(model).spec.name,
-            fallbacks_for=lambda model: tuple(
-                resolved.spec.name for resolved in registry.fallback_chain(model)
-            ),
         )
         core = CompletionCore(
             llm=llm,

@@ -6,7 +6,7 @@ sequence (`Head`, `Piece`…, `Tail`), so a fix to one path is a fix to both.
 """
 
 from agent.core.core import CompletionCore, CorePolicy, RunOutcome
-from agent.core.events import CoreEvent, Head, Piece, Tail
+from agent.core.events import CoreEvent, Flush, Head, Piece, Tail
 from agent.core.request import CompletionRequest, InvalidParam, decode_completion_request
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "CompletionRequest",
     "CoreEvent",
     "CorePolicy",
+    "Flush",
     "Head",
     "InvalidParam",
     "Piece",

@@ -5,7 +5,8 @@ that only shape transport or bookkeeping (`TRANSPORT_FIELDS`), plus tenant and m
 answers that are safe to replay are cached: deterministic requests (temperature 0, or a
 seed) unless the operator opts in to others, one choice unless the operator opts in to
 ``n > 1``, and only when every choice finished with ``stop`` or ``tool_calls`` (never
-``length``, ``content_filter``, errors or partial streams). The semantic layer is used only
+``length``, ``content_filter``, errors or partial streams), and never an answer a fallback
+model gave in the requested model's place. The semantic layer is used only
 for text-only conversations without tool traffic, partitioned by everything but the last
 user message, so two requests share answers only when all their context is identical.
 """
@@ -26,7 +27,7 @@ from agent.core.request import CompletionRequest
 from agent.errors import EmbeddingError
 from agent.types import Usage
 from cache.errors import CacheError
-from cache.keys import CLASS_DEFAULT, CLASS_SHORT, DEFAULT_TTL_BY_CLASS
+from cache.keys import CLASS_DEFAULT, DEFAULT_TTL_BY_CLASS
 from cache.prompt_cache import CachedAnswer, PromptCache
 from cache.semantic_cache import SemanticCache
 
@@ -202,7 +203,11 @@ class WireCache:
             return scope.skip or "skipped:no-store"
         if not finish_reasons or any(f not in REPLAYABLE_FINISH for f in finish_reasons):
             return "skipped:finish_reason"
-        content_class = CLASS_SHORT if used_fallback else CLASS_DEFAULT
+        if used_fallback:
+            # The caller named a model; another one answered. Replaying that answer to the
+            # next caller of the model would pass it off as the model's own.
+            return "skipped:fallback"
+        content_class = CLASS_DEFAULT
         answer = CachedAnswer(
             answer=_first_text(completion),
             model=model,

@@ -34,7 +34,7 @@ from agent.core.costing import (
     CostModel,
     routing_savings,
 )
-from agent.core.events import CoreEvent, Head, Piece, Tail
+from agent.core.events import CoreEvent, Flush, Head, Piece, Tail
 from agent.core.request import CompletionRequest
 from agent.types import LLMRequest, StreamChunk, Usage
 from router.base import Router
@@ -55,12 +55,25 @@ class CorePolicy:
     cheap_model: str
     strong_model: str
     fallback_models: tuple[str, ...] = ()
-    default_max_tokens: int = 4096
+    default_max_tokens: int = 16_384
+    """The answer cap a budget hold assumes when neither the request nor the registry gives
+    one: the request reaches the provider without a cap (transparency), so the hold must
+    cover what the provider may write."""
+    max_output_for: Callable[[str], int | None] | None = None
+    """A model's own answer cap (the registry's ``max_output_tokens``), for the hold."""
     auto_models: frozenset[str] = AUTO_MODELS
     fallbacks_for: Callable[[str], tuple[str, ...]] | None = None
     """The model's own fallback chain (the registry's); None: ``fallback_models`` for all."""
     canonical: Callable[[str], str] | None = None
     """The declared name behind an alias (the registry's); None: names are used as given."""
+
+    def output_cap(self, models: set[str]) -> int:
+        """The most any of ``models`` may write when the request sets no cap."""
+        caps = [self.max_output_for(m) for m in models] if self.max_output_for else []
+        known = [cap for cap in caps if cap is not None]
+        if len(known) == len(models) and known:
+            return max(known)
+        return max([self.default_max_tokens, *known])
 
     def reachable(self, model: str) -> set[str]:
         """Every model a request for ``model`` may be answered by."""
@@ -164,7 +177,7 @@ class CompletionCore:
         reachable = self._policy.reachable(model)
         if request.model in self._policy.auto_models:
             reachable.add(self._policy.strong_model)  # the router may pick either tier
-        cap = (request.max_tokens or self._policy.default_max_tokens) * request.n
+        cap = (request.max_tokens or self._policy.output_cap(reachable)) * request.n
         try:
             async with self._call.hold(
                 request, llm_request, models=reachable, completion_tokens=cap, clock=clock
@@ -189,6 +202,7 @@ class CompletionCore:
                             async for provider_chunk in chunks:
                                 for piece in relay.pieces(provider_chunk, billing.model):
                                     yield piece
+                    yield Flush()  # the whole answer reaches the caller before the cache write
                     completion = relay.completion(billing)
                 else:
                     yield head
@@ -267,13 +281,15 @@ class _Relay:
         self._assembler = CompletionAssembler()
         self._opened = False
 
-    def pieces(self, chunk: StreamChunk | None, model: str) -> list[Piece]:
+    def pieces(self, chunk: StreamChunk | None, model: str) -> list[Piece | Flush]:
         """What the caller receives for one provider chunk (the provider's own chunk, or
         one made from a text-only client's chunk, with the role chunk OpenAI opens with)."""
         if chunk is None:
             return []
+        if chunk.attempt_ended:
+            return [Flush()]  # the next attempt starts with a wait: send what came so far
         payload = chunk.payload
-        out: list[Piece] = []
+        out: list[Piece | Flush] = []
         if payload is None:
             payload = self._made_up(chunk, model)
             if payload is None:
@@ -284,7 +300,9 @@ class _Relay:
         usage_only = not payload.get("choices") and payload.get("usage") is not None
         piece = self._add(Piece(payload, chunk.raw, chunk.more))
         if not usage_only or self._include_usage:
-            out.append(piece)  # a usage chunk asked for on the caller's behalf stays here
+            out.append(piece)
+        elif not chunk.more:
+            out.append(Flush())  # a usage chunk asked for on the caller's behalf stays here
         return out
 
     def _add(self, piece: Piece) -> Piece:

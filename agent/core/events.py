@@ -59,4 +59,10 @@ class Tail:
     latency_ms: dict[str, float] = field(default_factory=dict)
 
 
-CoreEvent = Head | Piece | Tail
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Nothing new to send, but a writer holding pieces back (to join the writes of one
+    upstream read) sends them now: the provider paused or the answer is complete."""
+
+
+CoreEvent = Head | Piece | Flush | Tail

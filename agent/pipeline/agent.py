@@ -12,7 +12,7 @@ the router is a deterministic function of the conversation it keys on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 
 import msgspec
@@ -48,8 +48,10 @@ class Agent:
     ``llm`` answers (wrap providers in a `FallbackClient` for retries and fallback; the
     history summariser should use the same client). ``costs`` prices usage; ``budget`` holds
     and settles money per request. ``tools`` defaults to none, ``history`` to stateless.
-    ``answer_cache`` is the turn-level cache policy over the exact and semantic caches (built
-    from ``prompt_cache`` and ``semantic_cache`` when not given). ``max_iterations`` caps tool
+    ``hold_models_for(model)`` names every model a call may end up on (its fallback chain),
+    so the budget hold covers the dearest. ``answer_cache`` is the turn-level cache policy
+    over the exact and semantic caches (built from ``prompt_cache`` and ``semantic_cache``
+    when not given). ``max_iterations`` caps tool
     and LLM rounds per request. ``limits.max_completion_tokens`` caps every answer: it is sent
     upstream as ``max_tokens`` when a request sets none, so the budget hold is a true worst
     case. Cache hits are replayed to streams ``replay_tokens_per_event`` words at a time.
@@ -70,6 +72,7 @@ class Agent:
         history: ConversationHistory | None = None,
         budget: BudgetHook | None = None,
         call: ProviderCall | None = None,
+        hold_models_for: Callable[[str], set[str]] | None = None,
         system_prompt: str = DEFAULT_SYSTEM_PROMPT,
         limits: RequestLimits | None = None,
         max_iterations: int = 4,
@@ -110,6 +113,7 @@ class Agent:
             prefix=stable_prefix(system_prompt, registry),
             max_iterations=max_iterations,
             replay_words=max(replay_tokens_per_event, 1),
+            reachable=hold_models_for,
         )
 
     async def answer(self, request: ChatRequest) -> ChatResponse:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -65,6 +65,8 @@ class TurnDeps:
     prefix: str
     max_iterations: int
     replay_words: int
+    reachable: Callable[[str], set[str]] | None = None
+    """Every model a call to a model may end up on (its fallback chain), for the hold."""
 
 
 async def run_turn(
@@ -86,6 +88,8 @@ async def run_turn(
     results = await gather_tools(deps, turn)
     prepared = llm_request(deps, turn, route, results)
     models = {route.model, deps.strong_model}
+    if deps.reachable is not None:
+        models |= deps.reachable(route.model)
     billing: Billing | None = None
     try:
         async with deps.call.hold(

@@ -12,13 +12,23 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from functools import partial
 from typing import Any, Final
 
+import anyio
 import msgspec
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from agent.core import CompletionRequest, Head, Piece, RunOutcome, Tail, decode_completion_request
+from agent.core import (
+    CompletionRequest,
+    Flush,
+    Head,
+    Piece,
+    RunOutcome,
+    Tail,
+    decode_completion_request,
+)
 from agent.core.events import CoreEvent
 from agent.errors import ModelNotFound
 from agent.tokens import count_message_tokens
@@ -28,6 +38,7 @@ from server.auth import Caller
 from server.errors import APIError
 from server.openai_errors import error_event
 from server.pipeline_stream import log_outcome
+from server.relay_response import CLOSE_GRACE_S, RelayResponse
 from server.routes.admission import accounted, elapsed_ms
 from server.routes.body import read_limited_body
 from server.state import AppState
@@ -58,8 +69,9 @@ async def chat_completions(
     head = await _first(events)
     headers = {**limit_headers, **head_headers(head)}
     if wire.stream:
-        return StreamingResponse(
+        return RelayResponse(
             _relay(state, events, head, outcome, caller, started),
+            on_close=partial(_close, state, events, head, outcome, caller, started),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -156,7 +168,7 @@ def failed_info(head: Head, outcome: RunOutcome) -> dict[str, Any]:
         "cache": head.cache or "miss",
         "route": head.tier,
         "model": outcome.model or head.model,
-        "used_fallback": False,
+        "used_fallback": head.fallback_reason is not None,
         "request_id": head.request_id,
         "error": outcome.error_code,
     }
@@ -208,6 +220,10 @@ async def _relay(
                         if not event.more:
                             yield b"\n\n".join(held) + b"\n\n"
                             held.clear()
+                    elif isinstance(event, Flush):
+                        if held:
+                            yield b"\n\n".join(held) + b"\n\n"
+                            held.clear()
                     elif isinstance(event, Tail):
                         tail = event
             except Exception as exc:
@@ -226,6 +242,21 @@ async def _relay(
     finally:
         if outcome.status not in ("completed", "failed"):
             await _account(state, caller, head, outcome, tail, started)
+
+
+async def _close(
+    state: AppState,
+    events: AsyncGenerator[CoreEvent, None],
+    head: Head,
+    outcome: RunOutcome,
+    caller: Caller,
+    started: float,
+) -> None:
+    # However the response ended (done, client gone, a send that timed out, a body that
+    # never started): the provider call is closed, the hold settled, the request recorded.
+    with anyio.move_on_after(CLOSE_GRACE_S, shield=True):
+        await events.aclose()
+        await _account(state, caller, head, outcome, None, started)
 
 
 async def _account(

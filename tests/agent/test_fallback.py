@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import anyio
 import pytest
@@ -25,7 +25,7 @@ from agent.errors import (
 from agent.fallback import FallbackClient
 from agent.retry import RetryPolicy
 from agent.testing import Chunks, Delay, ManualClock, ScriptedClient
-from agent.types import LLMRequest, Message, StreamChunk
+from agent.types import LLMRequest, LLMResponse, Message, StreamChunk
 
 REQUEST = LLMRequest(model="gpt-4o", messages=(Message(role="user", content="where is my order"),))
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.001, max_delay_s=0.002, total_deadline_s=5)
@@ -349,3 +349,65 @@ class TestStream:
         assert scope.cancelled_caught
         assert primary.calls[0].ended == "cancelled"
         assert secondary.call_count == 0
+
+
+class TestContinuationLimits:
+    @pytest.mark.anyio
+    async def test_a_stream_breaking_after_the_total_deadline_is_still_continued(self) -> None:
+        # The answer streams for longer than the request's total deadline, then breaks: the
+        # continuation gets time of its own, and the next model is not blamed.
+        retry = RetryPolicy(
+            max_attempts=1, base_delay_s=0.001, max_delay_s=0.002, total_deadline_s=0.3
+        )
+        error = UpstreamError("reset")
+        primary = ScriptedClient("p", [Chunks(("a", "b", "c", "d", "e"), gap_s=0.1, error=error)])
+        secondary = ScriptedClient("s", [Chunks((" f", "."))])
+        breakers = {
+            "gpt-4o": CircuitBreaker(failure_threshold=5, cooldown_s=30),
+            "gpt-4o-mini": CircuitBreaker(failure_threshold=5, cooldown_s=30),
+        }
+        client = FallbackClient(
+            primary,
+            secondary,
+            timeout_s=0.3,
+            secondary_model="gpt-4o-mini",
+            retry=retry,
+            breaker_for=breakers.get,
+            rng=random.Random(1),
+        )
+        request = LLMRequest(model="gpt-4o", messages=(Message("user", "hi"),))
+        text = "".join([chunk.text async for chunk in client.stream(request)])
+        assert text == "abcde f."
+        assert breakers["gpt-4o-mini"].consecutive_failures == 0
+
+    @pytest.mark.anyio
+    async def test_the_continuation_asks_only_for_what_is_left_of_the_cap(self) -> None:
+        primary = ScriptedClient("p", [Chunks(("word ",) * 20, error=UpstreamError("reset"))])
+        secondary = ScriptedClient("s", [Chunks((" end.",))])
+        request = LLMRequest(model="gpt-4o", messages=(Message("user", "hi"),), max_tokens=50)
+        async for _ in _fallback(primary, secondary).stream(request):
+            pass
+        [asked] = [call.request for call in secondary.calls]
+        assert asked.max_tokens is not None and 0 < asked.max_tokens <= 50 - 20
+
+    @pytest.mark.anyio
+    async def test_a_stream_that_lost_only_its_ending_is_not_continued(self) -> None:
+        # The finish reason arrived, then the connection dropped: the answer is whole.
+        secondary = ScriptedClient("s", default="never")
+        received = [c async for c in _fallback(_FinishedThenCut(), secondary).stream(REQUEST)]
+        assert "".join(c.text for c in received) == "Done here"
+        assert secondary.call_count == 0 and not any(c.attempt_ended for c in received)
+
+
+class _FinishedThenCut:
+    """A provider whose stream finishes its choice, then breaks before its closing."""
+
+    name = "cut"
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        raise AssertionError("streams only")
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        yield StreamChunk(text="Done", model=request.model)
+        yield StreamChunk(text=" here", model=request.model, finish_reason="stop")
+        raise UpstreamError("ended before [DONE]")
