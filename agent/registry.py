@@ -106,10 +106,10 @@ class ModelRegistry:
         worst-case price. Raises `InvalidModelName` for a malformed name and `ModelNotFound`
         when nothing serves it (including auto aliases, which the router resolves).
         """
-        validate_model_name(name)
         spec = self._by_name.get(name)
-        if spec is not None:
+        if spec is not None:  # a declared name or alias is valid by construction
             return ResolvedModel(spec, self._providers[spec.provider], name)
+        validate_model_name(name)
         if name in self._auto_aliases:
             raise ModelNotFound(
                 f"{name!r} lets the router choose; resolve the routed model instead", model=name

@@ -10,6 +10,7 @@ call is closed and the request accounted.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 
 import anyio
@@ -41,13 +42,20 @@ class RelayResponse(StreamingResponse):
         self._send_timeout_s = send_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_in_time(message: Message) -> None:
-            with anyio.fail_after(self._send_timeout_s):
-                await send(message)
+        # One scope for the whole response whose deadline is armed only while a send waits
+        # (cheaper than a scope per send; between sends the provider may take its time).
+        with anyio.CancelScope() as watchdog:
 
-        try:
-            await super().__call__(scope, receive, send_in_time)
-        except TimeoutError:
+            async def send_in_time(message: Message) -> None:
+                watchdog.deadline = anyio.current_time() + self._send_timeout_s
+                try:
+                    await send(message)
+                finally:
+                    watchdog.deadline = math.inf
+
+            try:
+                await super().__call__(scope, receive, send_in_time)
+            finally:
+                await self._on_close()
+        if watchdog.cancelled_caught:
             log.warning("a client stopped reading a stream for %gs; dropped", self._send_timeout_s)
-        finally:
-            await self._on_close()
