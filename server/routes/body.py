@@ -45,9 +45,7 @@ async def read_limited_body(
                 "client_closed_request", "the client closed the connection mid-body"
             ) from exc
     if scope.cancelled_caught:
-        raise APIError(
-            "request_timeout", f"the request body did not arrive within {timeout_s:g} s"
-        )
+        raise APIError("request_timeout", f"the request body did not arrive within {timeout_s:g} s")
     return b"".join(chunks)
 
 
