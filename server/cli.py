@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def uvicorn_limits(server: ServerSettings) -> dict[str, int | None]:
     """The uvicorn options that bound what slow or idle clients hold: idle keep-alive
-    connections close after ``keep_alive_timeout_s``; past ``max_concurrent_connections``
+    connections close after ``keep_alive_timeout_s``; at ``max_concurrent_connections``
     connections or in-flight requests (per worker) uvicorn answers 503. Uvicorn has no
     timeout for reading request headers (see README, "Hostile clients")."""
     return {

@@ -33,8 +33,8 @@ class ServerSettings(_Section, frozen=True, forbid_unknown_fields=True):
     sse_heartbeat_s: float = 15.0
     workers: int = 1
     # Hostile clients: the whole body must arrive within this many seconds (408 otherwise);
-    # an idle keep-alive connection is closed after keep_alive_timeout_s; past
-    # max_concurrent_connections (connections or in-flight requests) uvicorn answers 503.
+    # an idle keep-alive connection is closed after keep_alive_timeout_s; at
+    # max_concurrent_connections open connections (or requests in flight) uvicorn answers 503.
     body_read_timeout_s: float = 30.0
     keep_alive_timeout_s: int = 5
     max_concurrent_connections: int | None = None
