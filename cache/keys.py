@@ -34,6 +34,8 @@ SEM_STREAM: Final = "sem:stream"
 # Conversation history, cost counters, budgets and rate-limit windows.
 HISTORY_PREFIX: Final = "hist:"
 COST_PREFIX: Final = "cost:"
+# The set of names admitted to one cost dimension: COST_PREFIX + COST_NAMES + dimension.
+COST_NAMES: Final = "names:"
 BUDGET_PREFIX: Final = "budget:"
 RATE_LIMIT_PREFIX: Final = "rl:"
 

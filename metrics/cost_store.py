@@ -3,6 +3,10 @@
 The store knows nothing about money: it adds integer counters under a few fixed dimensions and
 keeps per-bucket spend sums that expire. `MemoryCostStore` is the in-process default;
 `metrics.cost_store_redis.RedisCostStore` shares one total between replicas.
+
+Callers choose some names (a model a passthrough provider accepts, a tenant), so every store
+keeps at most ``max_names`` distinct names per dimension; later new names are added under
+`OTHER` (which is not counted against the bound).
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ import msgspec
 
 DIMENSIONS: Final = ("all", "model", "tier", "tenant", "layer")
 """The aggregate dimensions; ``all`` has the single name ``"all"``."""
+
+OTHER: Final = "other"
+"""Where a dimension's counters go once it holds ``max_names`` other names."""
+
+DEFAULT_MAX_NAMES: Final = 200
 
 
 class StoredCosts(msgspec.Struct, frozen=True):
@@ -40,8 +49,9 @@ class CostStore(Protocol):
         bucket_ttl_s: float,
         now: float,
     ) -> None:
-        """Add ``counters`` under ``names[dimension]`` for every dimension in `DIMENSIONS`,
-        add ``spend_usd_micros`` to ``bucket`` (which lives ``bucket_ttl_s`` seconds), and set
+        """Add ``counters`` under ``names[dimension]`` for every dimension in `DIMENSIONS`
+        (under `OTHER` when that name is new and the dimension is full), add
+        ``spend_usd_micros`` to ``bucket`` (which lives ``bucket_ttl_s`` seconds), and set
         ``since`` to ``now`` if unset. All of it or none of it, as one atomic step.
 
         Raises `cache.errors.StoreUnavailable` when the backend cannot take it.
@@ -60,9 +70,13 @@ class MemoryCostStore:
     """A `CostStore` in this process: exact, never fails, forgotten on restart.
 
     Counters live for the process; spend buckets are dropped once their TTL has passed.
+    At most ``max_names`` names per dimension (plus `OTHER`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_names: int = DEFAULT_MAX_NAMES) -> None:
+        if max_names < 1:
+            raise ValueError("max_names must be at least 1")
+        self._max_names = max_names
         self._counters: defaultdict[str, defaultdict[str, defaultdict[str, int]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(int))
         )
@@ -82,7 +96,11 @@ class MemoryCostStore:
     ) -> None:
         """Add the counters and spend (no await inside, so atomic on the event loop)."""
         for dimension in DIMENSIONS:
-            row = self._counters[dimension][names[dimension]]
+            rows = self._counters[dimension]
+            name = names[dimension]
+            if name not in rows and len(rows) - (OTHER in rows) >= self._max_names:
+                name = OTHER
+            row = rows[name]
             for counter, amount in counters.items():
                 row[counter] += amount
         self._drop_expired(now)

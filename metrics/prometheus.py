@@ -4,7 +4,8 @@ Every chat request is counted from its `RequestRecord`; budgets report through t
 methods. Metrics live in the instance's own `CollectorRegistry` (several apps may share a test
 process), or, with several workers, in prometheus-client's multiprocess files (see
 `metrics.prometheus_multiprocess` for what the CLI must set up). The tenant is never a label:
-it is unbounded. Model names are capped (``max_models``) in case callers can name models.
+it is unbounded. Model names are capped (``max_models``, per process) because callers can name
+models (any name a passthrough provider accepts): later new names are labelled ``other``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class GatewayMetrics:
     instance per process: instances of one process write the same file entries.
     """
 
-    def __init__(self, *, multiprocess_dir: str | None = None, max_models: int = 64) -> None:
+    def __init__(self, *, multiprocess_dir: str | None = None, max_models: int = 200) -> None:
         registry: CollectorRegistry | None
         if multiprocess_dir is None:
             registry = CollectorRegistry(auto_describe=True)

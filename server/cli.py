@@ -9,8 +9,23 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
+
+if TYPE_CHECKING:
+    from server.settings import ServerSettings
+
+
+def uvicorn_limits(server: ServerSettings) -> dict[str, int | None]:
+    """The uvicorn options that bound what slow or idle clients hold: idle keep-alive
+    connections close after ``keep_alive_timeout_s``; at ``max_concurrent_connections``
+    connections or in-flight requests (per worker) uvicorn answers 503. Uvicorn has no
+    timeout for reading request headers (see README, "Hostile clients")."""
+    return {
+        "timeout_keep_alive": server.keep_alive_timeout_s,
+        "limit_concurrency": server.max_concurrent_connections,
+    }
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -43,6 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
         "http": "httptools",
         "log_level": settings.server.log_level,
         "access_log": False,
+        **uvicorn_limits(settings.server),
     }
     if workers == 1:
         tune_process()

@@ -95,7 +95,9 @@ async def build_components(
         for model in dict.fromkeys((models.cheap, models.strong, models.fallback)):
             await anyio.to_thread.run_sync(encoding_for_model, model)
         client, store = await _open_store(settings, stack)
-        metrics = GatewayMetrics(multiprocess_dir=metrics_dir)
+        metrics = GatewayMetrics(
+            multiprocess_dir=metrics_dir, max_models=settings.cost.max_label_values
+        )
         cost = await stack.enter_async_context(
             open_cost_control(settings, client, session, metrics=metrics)
         )

@@ -56,7 +56,7 @@ async def open_cost_control(
     metrics: GatewayMetrics | None = None,
 ) -> AsyncIterator[CostControl]:
     """Build it all; the budget webhook sender (if configured) runs while the block runs."""
-    gateway_metrics = metrics or GatewayMetrics()
+    gateway_metrics = metrics or GatewayMetrics(max_models=settings.cost.max_label_values)
     overrides = settings.cost.price_overrides
     prices = price_table(overrides) if overrides else PriceTable()
     lim = settings.limits
@@ -99,12 +99,13 @@ async def open_cost_control(
 
 def _cost_store(settings: Settings, client: redis.Redis | None) -> CostStore:
     if client is None:
-        return MemoryCostStore()
+        return MemoryCostStore(max_names=settings.cost.max_label_values)
     return RedisCostStore(
         client,
         namespace=settings.redis.key_prefix,
         idle_ttl_s=settings.cost.redis_idle_ttl_s,
         op_timeout_s=settings.redis.timeout_s,
+        max_names=settings.cost.max_label_values,
     )
 
 

@@ -35,6 +35,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_cache_mode": 422,
     "unknown_field": 422,
     "body_too_large": 413,
+    "request_timeout": 408,
+    # nginx's "client closed request": nobody reads it, but the log and metrics say caller
+    "client_closed_request": 499,
     "unauthorized": 401,
     "not_found": 404,
     "model_not_found": 404,

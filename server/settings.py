@@ -32,9 +32,22 @@ class ServerSettings(_Section, frozen=True, forbid_unknown_fields=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     sse_heartbeat_s: float = 15.0
     workers: int = 1
+    # Hostile clients: the whole body must arrive within this many seconds (408 otherwise);
+    # an idle keep-alive connection is closed after keep_alive_timeout_s; at
+    # max_concurrent_connections open connections (or requests in flight) uvicorn answers 503.
+    body_read_timeout_s: float = 30.0
+    keep_alive_timeout_s: int = 5
+    max_concurrent_connections: int | None = None
 
     def __post_init__(self) -> None:
         _check(1 <= self.workers <= 64, "workers", "between 1 and 64")
+        _check(self.body_read_timeout_s > 0, "body_read_timeout_s", "a positive number of seconds")
+        _check(self.keep_alive_timeout_s >= 1, "keep_alive_timeout_s", "at least 1 second")
+        _check(
+            self.max_concurrent_connections is None or self.max_concurrent_connections >= 1,
+            "max_concurrent_connections",
+            "at least 1 (or unset for no limit)",
+        )
         _check(1 <= self.port <= 65535, "port", "a TCP port between 1 and 65535")
         _check(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
         _check(self.sse_heartbeat_s > 0, "sse_heartbeat_s", "a positive number of seconds")
@@ -251,9 +264,13 @@ class CostSettings(_Section, frozen=True, forbid_unknown_fields=True):
     window_s: int = 3_600
     bucket_s: int = 60
     redis_idle_ttl_s: float = 30 * 86_400.0
+    # Distinct names kept per label kind (model, tenant, ...) in /stats and /metrics; callers
+    # choose some of them, so past this many the new ones are counted under "other".
+    max_label_values: int = 200
 
     def __post_init__(self) -> None:
         _check(self.bucket_s >= 1, "bucket_s", "at least 1 second")
+        _check(self.max_label_values >= 1, "max_label_values", "at least 1")
         _check(
             self.window_s >= self.bucket_s and self.window_s % self.bucket_s == 0,
             "window_s",

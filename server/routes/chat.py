@@ -38,7 +38,11 @@ _encoder = msgspec.json.Encoder()
 @accounted("chat")
 async def post_chat(state: AppState, request: Request, caller: Caller, started: float) -> Response:
     """One question in, one JSON answer out."""
-    raw = await read_limited_body(request, state.settings.server.max_body_bytes)
+    raw = await read_limited_body(
+        request,
+        state.settings.server.max_body_bytes,
+        timeout_s=state.settings.server.body_read_timeout_s,
+    )
     body = decode_body(raw, _decoder)
     chat = ChatRequest(
         messages=(Message("user", body.message),),

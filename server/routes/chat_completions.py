@@ -57,7 +57,11 @@ async def chat_completions(
     state: AppState, request: Request, caller: Caller, started: float
 ) -> Response:
     """Answer one chat completion, whole or as a server-sent event stream."""
-    raw = await read_limited_body(request, state.settings.server.max_body_bytes)
+    raw = await read_limited_body(
+        request,
+        state.settings.server.max_body_bytes,
+        timeout_s=state.settings.server.body_read_timeout_s,
+    )
     cache = request.headers.get(CACHE_HEADER, "default")
     if cache not in CACHE_MODES:
         raise APIError("bad_cache_mode", f"{CACHE_HEADER} must be one of {', '.join(CACHE_MODES)}")

@@ -19,7 +19,11 @@ async def create_embeddings(
     state: AppState, request: Request, caller: Caller, started: float
 ) -> Response:
     """Embed the input; the provider's response comes back as it was sent."""
-    raw = await read_limited_body(request, state.settings.server.max_body_bytes)
+    raw = await read_limited_body(
+        request,
+        state.settings.server.max_body_bytes,
+        timeout_s=state.settings.server.body_read_timeout_s,
+    )
     result = await state.components.embeddings.create(raw, tenant=caller.tenant)
     record = RequestRecord(
         request_id="",

@@ -10,6 +10,7 @@ import anyio
 import uvicorn
 
 from server.app import create_app
+from server.cli import uvicorn_limits
 from server.settings import Settings
 from tests.support.redis_server import free_port
 
@@ -30,6 +31,7 @@ async def run_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
         log_level="warning",
         access_log=False,
         lifespan="on",
+        **uvicorn_limits(settings.server),  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
     async with anyio.create_task_group() as group:
