@@ -161,6 +161,10 @@ def counts_as_failure(exc: ProviderError) -> bool:
     return exc.retryable
 
 
+OTHER_MODELS = "other"
+"""The shared breaker of the models past `ModelBreakers`' bound."""
+
+
 class ModelBreakers:
     """One `CircuitBreaker` per model (and so per provider and model): one failing model
     must not push every other model of its provider onto the fallback path."""
@@ -171,7 +175,11 @@ class ModelBreakers:
         failure_threshold: int,
         cooldown_s: float,
         clock: Callable[[], float] = time.monotonic,
+        max_models: int = 1000,
     ) -> None:
+        # A passthrough provider accepts any model name a caller sends: past ``max_models``
+        # breakers, the others share one, so memory stays bounded.
+        self._max_models = max_models
         self._failure_threshold = failure_threshold
         self._cooldown_s = cooldown_s
         self._clock = clock
@@ -180,6 +188,9 @@ class ModelBreakers:
     def for_model(self, model: str) -> CircuitBreaker:
         """The breaker of ``model``, made on first use."""
         breaker = self._breakers.get(model)
+        if breaker is None and len(self._breakers) >= self._max_models:
+            model = OTHER_MODELS
+            breaker = self._breakers.get(model)
         if breaker is None:
             breaker = CircuitBreaker(
                 self._failure_threshold, self._cooldown_s, self._clock, name=model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from agent.breaker import BreakerState, CircuitBreaker, counts_as_failure
+from agent.breaker import BreakerState, CircuitBreaker, ModelBreakers, counts_as_failure
 from agent.errors import AuthError, BadRequest, CircuitOpen, RateLimited, UpstreamError
 from agent.testing import ManualClock
 
@@ -125,3 +125,18 @@ class TestCircuitBreaker:
 def test_our_own_throttling_is_not_provider_trouble() -> None:
     assert counts_as_failure(RateLimited("provider said 429", status=429))
     assert not counts_as_failure(RateLimited("waited too long for our limiter", status=None))
+
+
+class TestModelBreakers:
+    def test_each_model_has_its_own_breaker(self) -> None:
+        breakers = ModelBreakers(failure_threshold=1, cooldown_s=60)
+        breakers.for_model("a").record_failure()
+        assert breakers.for_model("a").state is BreakerState.OPEN
+        assert breakers.for_model("b").state is BreakerState.CLOSED
+
+    def test_models_past_the_bound_share_one_breaker(self) -> None:
+        breakers = ModelBreakers(failure_threshold=1, cooldown_s=60, max_models=2)
+        breakers.for_model("a")
+        breakers.for_model("b")
+        assert breakers.for_model("c") is breakers.for_model("d")
+        assert len(breakers.states()) == 3
