@@ -36,6 +36,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_field": 422,
     "body_too_large": 413,
     "unauthorized": 401,
+    "forbidden": 403,
     "not_found": 404,
     "model_not_found": 404,
     "invalid_model": 400,
