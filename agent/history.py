@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from urllib.parse import quote
 
 import msgspec
 
@@ -21,7 +22,7 @@ from agent.errors import ProviderError
 from agent.types import LLMRequest, Message, Usage
 from cache.base import TTLStore
 from cache.errors import CacheError
-from cache.keys import HISTORY_PREFIX
+from cache.keys import ANONYMOUS_USER, HISTORY_PREFIX
 
 _log = logging.getLogger(__name__)
 
@@ -85,10 +86,15 @@ class ConversationHistory:
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(HistoryRecord)
 
-    async def load(self, session_id: str, *, tenant: str = "default") -> HistoryRecord:
-        """The session's history; an empty record when unknown, expired, corrupt or unreachable."""
+    async def load(
+        self, session_id: str, *, tenant: str = "default", user: str | None = None
+    ) -> HistoryRecord:
+        """The session's history; an empty record when unknown, expired, corrupt or unreachable.
+
+        Sessions are scoped per (``tenant``, ``user``): one user's ``session_id`` never reaches
+        another user's turns (None is the tenant's anonymous callers)."""
         try:
-            raw = await self._store.get(_key(tenant, session_id))
+            raw = await self._store.get(_key(tenant, user, session_id))
         except CacheError as exc:
             _log.warning("history unavailable for session %s: %s", session_id, exc)
             return HistoryRecord()
@@ -106,6 +112,7 @@ class ConversationHistory:
         turns: Sequence[Message],
         *,
         tenant: str = "default",
+        user: str | None = None,
         base: HistoryRecord | None = None,
     ) -> Compaction | None:
         """Add ``turns`` after ``base`` (default: what is stored) and save; summarise if needed.
@@ -113,14 +120,14 @@ class ConversationHistory:
         Returns the summary call's `Compaction` when one was made, else None. Never raises for
         store or provider trouble; cancellation propagates.
         """
-        record = base if base is not None else await self.load(session_id, tenant=tenant)
+        record = base if base is not None else await self.load(session_id, tenant=tenant, user=user)
         record = msgspec.structs.replace(record, messages=record.messages + tuple(turns))
         compaction: Compaction | None = None
         if len(record.messages) > self.max_turns:
             record, compaction = await self._compact(record)
         try:
             await self._store.set(
-                _key(tenant, session_id), self._encoder.encode(record), self._ttl_s
+                _key(tenant, user, session_id), self._encoder.encode(record), self._ttl_s
             )
         except CacheError as exc:
             _log.warning("history not saved for session %s: %s", session_id, exc)
@@ -148,8 +155,10 @@ class ConversationHistory:
         return HistoryRecord(recent, response.text.strip(), folded, folded_user), compaction
 
 
-def _key(tenant: str, session_id: str) -> str:
-    return f"{HISTORY_PREFIX}{tenant}:{session_id}"
+def _key(tenant: str, user: str | None, session_id: str) -> str:
+    # The user is percent-encoded so no user id can contain the ':' that ends it.
+    owner = ANONYMOUS_USER if user is None else f"user={quote(user, safe='')}"
+    return f"{HISTORY_PREFIX}{tenant}:{owner}:{session_id}"
 
 
 def _transcript(summary: str | None, turns: Sequence[Message]) -> str:

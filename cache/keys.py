@@ -31,8 +31,11 @@ SEM_PREFIX: Final = "sem:"
 EMBEDDINGS_PREFIX: Final = "emb:"
 SEM_STREAM: Final = "sem:stream"
 
-# Conversation history, cost counters, budgets and rate-limit windows.
+# Conversation history, cost counters, budgets and rate-limit windows. A history key is
+# HISTORY_PREFIX + "<tenant>:user=<percent-encoded user>:<session id>", or with ANONYMOUS_USER
+# in the middle when no user is known, so sessions are scoped per (tenant, user).
 HISTORY_PREFIX: Final = "hist:"
+ANONYMOUS_USER: Final = "anonymous"
 COST_PREFIX: Final = "cost:"
 # The set of names admitted to one cost dimension: COST_PREFIX + COST_NAMES + dimension.
 COST_NAMES: Final = "names:"

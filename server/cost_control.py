@@ -91,7 +91,13 @@ async def open_cost_control(
             limiter=limiter,
             rate_limits=rate_limits,
             auth=ApiKeys(
-                settings.auth.api_keys, trust_forwarded_for=settings.limits.trust_forwarded_for
+                settings.auth.api_keys,
+                trust_forwarded_for=settings.limits.trust_forwarded_for,
+                signing_keys=settings.auth.user_signing_keys,
+                signature_window_s=settings.auth.user_signature_window_s,
+                read_keys=settings.auth.read_keys,
+                admin_key=settings.server.admin_key,
+                max_failures_per_minute=settings.auth.max_failures_per_minute,
             ),
             metrics=gateway_metrics,
         )

@@ -39,6 +39,7 @@ STATUS_BY_CODE: dict[str, int] = {
     # nginx's "client closed request": nobody reads it, but the log and metrics say caller
     "client_closed_request": 499,
     "unauthorized": 401,
+    "forbidden": 403,
     "not_found": 404,
     "model_not_found": 404,
     "invalid_model": 400,

@@ -234,23 +234,64 @@ class RouterSettings(_Section, frozen=True, forbid_unknown_fields=True):
 
 
 class AuthSettings(_Section, frozen=True, forbid_unknown_fields=True):
-    """API keys, each naming its tenant as ``tenant:key``. Empty: auth off (every caller is
-    tenant ``default``; rate limits then apply per client IP)."""
+    """Who may call, and who they are.
+
+    ``api_keys``: ``tenant:key`` or ``tenant:key:user`` (a key bound to one verified user).
+    Empty: auth off (every caller is tenant ``default``; rate limits then apply per client IP;
+    the request's ``user_id`` is taken as given). ``user_signing_keys``: ``tenant:secret``, the
+    HMAC secrets a tenant's backend signs ``x-frugal-user`` with. ``read_keys``: ``tenant:key``
+    pairs that may read that tenant's ``/stats``.
+    """
 
     api_keys: tuple[str, ...] = ()
+    user_signing_keys: tuple[str, ...] = ()
+    user_signature_window_s: int = 300
+    read_keys: tuple[str, ...] = ()
+    max_failures_per_minute: int = 20
 
     def __post_init__(self) -> None:
         keys: set[str] = set()
-        for entry in self.api_keys:
-            tenant, sep, key = entry.partition(":")
+        for entry in (*self.api_keys, *self.read_keys):
+            tenant, sep, rest = entry.partition(":")
+            key, _, user = rest.partition(":")
             _check(
                 bool(sep) and _TENANT_RE.fullmatch(tenant) is not None,
                 "api_keys",
-                "entries 'tenant:key' with a tenant of letters, digits, '.', '_' or '-'",
+                "entries 'tenant:key' or 'tenant:key:user' with a tenant of letters, digits, "
+                "'.', '_' or '-'",
             )
             _check(len(key) >= 16, "api_keys", "keys of at least 16 characters")
+            _check(
+                entry in self.api_keys or not user, "read_keys", "entries 'tenant:key' (no user)"
+            )
+            _check(len(user) <= 200, "api_keys", "users of at most 200 characters")
             keys.add(key)
-        _check(len(keys) == len(self.api_keys), "api_keys", "each key listed once")
+        _check(
+            len(keys) == len(self.api_keys) + len(self.read_keys),
+            "api_keys",
+            "each key listed once (across api_keys and read_keys)",
+        )
+        tenants: set[str] = set()
+        for entry in self.user_signing_keys:
+            tenant, sep, secret = entry.partition(":")
+            _check(
+                bool(sep) and _TENANT_RE.fullmatch(tenant) is not None,
+                "user_signing_keys",
+                "entries 'tenant:secret'",
+            )
+            _check(len(secret) >= 32, "user_signing_keys", "secrets of at least 32 characters")
+            tenants.add(tenant)
+        _check(
+            len(tenants) == len(self.user_signing_keys),
+            "user_signing_keys",
+            "one secret per tenant",
+        )
+        _check(
+            1 <= self.user_signature_window_s <= 86_400,
+            "user_signature_window_s",
+            "between 1 and 86400 seconds",
+        )
+        _check(self.max_failures_per_minute >= 1, "max_failures_per_minute", "at least 1")
 
 
 class CostSettings(_Section, frozen=True, forbid_unknown_fields=True):

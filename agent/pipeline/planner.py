@@ -32,10 +32,12 @@ DEFAULT_PROFILE_KEYWORDS: tuple[str, ...] = (
 
 
 class ToolPlan(msgspec.Struct, frozen=True):
-    """The calls to make; ``personal`` when an answer depends on who is asking."""
+    """The calls to make; ``personal`` when an answer depends on who is asking. ``withheld``
+    names the personal lookups the question asked for but nobody verified who is asking."""
 
     calls: tuple[ToolCall, ...]
     personal: bool
+    withheld: tuple[str, ...] = ()
 
     @property
     def tool_names(self) -> list[str]:
@@ -48,7 +50,9 @@ class ToolPlanner:
     Always searches the knowledge base; looks up every order id mentioned (up to
     ``max_orders``); fetches the profile when a ``user_id`` is given and the question contains
     one of ``profile_keywords``. Tools missing from the registry, or not allowed by its risk
-    policy, are never planned.
+    policy, are never planned. With ``verified`` (the server authenticated the caller) the
+    personal lookups are confined to ``user_id``: orders are looked up only among that user's
+    own, and with no verified user they are withheld instead of planned.
     """
 
     def __init__(
@@ -64,26 +68,31 @@ class ToolPlanner:
         self._max_orders = max_orders
         self._kb_top_k = kb_top_k
 
-    def plan(self, question: str, user_id: str | None) -> ToolPlan:
+    def plan(self, question: str, user_id: str | None, *, verified: bool = False) -> ToolPlan:
         """The calls for ``question``, in a stable order (KB, orders, profile)."""
         calls: list[ToolCall] = []
+        withheld: list[str] = []
+        confined = verified and user_id is not None
         if self._may_run(KB_TOOL):
             calls.append(ToolCall(KB_TOOL, {"query": question, "top_k": self._kb_top_k}, "kb"))
         if self._may_run(ORDER_TOOL):
             order_ids = list(dict.fromkeys(_ORDER_ID.findall(question)))[: self._max_orders]
+            if verified and user_id is None and order_ids:
+                withheld.append(ORDER_TOOL)
+                order_ids = []
+            owner = {"user_id": user_id} if confined else {}
             calls.extend(
-                ToolCall(ORDER_TOOL, {"order_id": order_id}, f"order-{order_id}")
+                ToolCall(ORDER_TOOL, {"order_id": order_id, **owner}, f"order-{order_id}")
                 for order_id in order_ids
             )
         lowered = question.lower()
-        if (
-            user_id
-            and self._may_run(PROFILE_TOOL)
-            and any(keyword in lowered for keyword in self._profile_keywords)
-        ):
-            calls.append(ToolCall(PROFILE_TOOL, {"user_id": user_id}, "profile"))
+        if self._may_run(PROFILE_TOOL) and any(k in lowered for k in self._profile_keywords):
+            if user_id:
+                calls.append(ToolCall(PROFILE_TOOL, {"user_id": user_id}, "profile"))
+            elif verified:
+                withheld.append(PROFILE_TOOL)
         personal = any(call.name in (ORDER_TOOL, PROFILE_TOOL) for call in calls)
-        return ToolPlan(tuple(calls), personal=personal and bool(user_id))
+        return ToolPlan(tuple(calls), personal=personal and bool(user_id), withheld=tuple(withheld))
 
     def _may_run(self, name: str) -> bool:
         tool = self._registry.get(name)

@@ -24,11 +24,15 @@ class ChatRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ``"auto"`` (the router decides) or a concrete model name, which bypasses routing.
     ``cache`` is the request's cache directive (``no-cache`` skips reads, ``no-store`` writes).
     ``use_tools`` false makes it a plain completion: no knowledge-base search or lookups.
+    ``authenticated`` says the server authenticated the caller: ``user_id`` is then the
+    verified user (None: nobody vouched for one) and personal lookups are confined to that
+    user; False (auth off, the embedded demo) takes ``user_id`` as given.
     """
 
     messages: tuple[Message, ...]
     session_id: str | None = None
     user_id: str | None = None
+    authenticated: bool = False
     tenant: str = "default"
     cache: CacheMode = "default"
     model: str = AUTO_MODEL

@@ -129,10 +129,14 @@ async def begin(deps: TurnDeps, request: ChatRequest) -> Run:
     history = HistoryRecord()
     if deps.history is not None and request.session_id:
         with clock.stage("history"):
-            history = await deps.history.load(request.session_id, tenant=request.tenant)
+            history = await deps.history.load(
+                request.session_id, tenant=request.tenant, user=request.user_id
+            )
     conversation = history.messages + request.messages
     plan = (
-        deps.planner.plan(request.messages[-1].content, request.user_id)
+        deps.planner.plan(
+            request.messages[-1].content, request.user_id, verified=request.authenticated
+        )
         if request.use_tools
         else NO_TOOLS
     )
@@ -216,11 +220,21 @@ async def choose_route(deps: TurnDeps, turn: Run) -> RouteInfo:
 
 async def gather_tools(deps: TurnDeps, turn: Run) -> list[ToolResult]:
     # One round of tools, and only if a round is left for the model call after it.
+    refused = [withheld_result(name) for name in turn.plan.withheld]
     if not turn.plan.calls or turn.iterations.remaining < 2:
-        return []
+        return refused
     turn.iterations.spend("the tool round")
     with turn.clock.stage("tools"):
-        return await run_tools_concurrently(deps.tools, turn.plan.calls)
+        return await run_tools_concurrently(deps.tools, turn.plan.calls) + refused
+
+
+def withheld_result(name: str) -> ToolResult:
+    """The result standing in for a personal lookup no verified user asked for."""
+    reason = (
+        "refused: this lookup needs a verified user (an API key bound to a user, or signed "
+        "x-frugal-user headers); ask the customer to sign in"
+    )
+    return ToolResult(f"withheld-{name}", name, False, None, reason, 0.0)
 
 
 def llm_request(
@@ -311,7 +325,7 @@ async def append_history(deps: TurnDeps, turn: Run, answer: str) -> None:
     turns = [m for m in request.messages if m.role != "system"]
     turns.append(Message("assistant", answer))
     compaction = await deps.history.append(
-        request.session_id, turns, tenant=request.tenant, base=turn.history
+        request.session_id, turns, tenant=request.tenant, user=request.user_id, base=turn.history
     )
     if compaction is not None:
         turn.summary_usage = compaction.usage

@@ -2,7 +2,8 @@
 
 An unknown order id is not a tool failure: the result is ``ok`` with content saying the order
 was not found (and no sources), so the model can tell the customer and ask them to check the
-number. ``ok=False`` stays reserved for the tool itself failing.
+number. ``ok=False`` stays reserved for the tool itself failing. With ``user_id`` the lookup is
+confined to that user's orders: another user's order reads as not found.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ class OrderStatusTool:
         self.timeout_s = timeout_s
         self.parameters: dict[str, Any] = {
             "type": "object",
-            "properties": {"order_id": {"type": "string", "description": "e.g. 1001"}},
+            "properties": {
+                "order_id": {"type": "string", "description": "e.g. 1001"},
+                "user_id": {"type": "string", "description": "only this user's orders"},
+            },
             "required": ["order_id"],
             "additionalProperties": False,
         }
@@ -45,6 +49,9 @@ class OrderStatusTool:
         # Customers write "#1001" or "order 1001 "; ids are the bare number.
         order_id = str(args["order_id"]).strip().removeprefix("#").strip()
         order = self._accounts.order(order_id)
+        owner = args.get("user_id")
+        if order is not None and owner is not None and order.user_id != str(owner).strip():
+            order = None  # someone else's order reads as unknown: its existence is not told
         if order is None:
             return ToolOutput(content=f"Order {order_id!r} was not found.")
         source = Source(doc_id=f"order:{order.id}", title=f"Order {order.id}", score=1.0)

@@ -1,7 +1,7 @@
 """``POST /admin/cache/invalidate``: drop cached answers when what they were built on changed.
 
-Protected by ``FRUGAL_SERVER_ADMIN_KEY`` (``Authorization: Bearer <key>``); with no key
-configured the endpoint does not exist (404). One of:
+Protected by ``FRUGAL_SERVER_ADMIN_KEY`` (``Authorization: Bearer <key>`` or ``x-api-key``);
+with no key configured the endpoint does not exist (404). One of:
 
 - ``{"tag": "<doc id>"}`` (or ``"doc_id"``): every answer built on that knowledge-base
   document, in the exact and the semantic cache, on every replica;
@@ -11,7 +11,6 @@ configured the endpoint does not exist (404). One of:
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 import msgspec
@@ -21,6 +20,7 @@ from starlette.responses import Response
 from agent.pipeline import AUTO_MODEL, ChatRequest
 from agent.pipeline.answer_cache import Invalidation
 from agent.types import Message
+from server.auth import admin_key_matches
 from server.errors import APIError, response_for_exception
 from server.routes.body import decode_body, read_limited_body
 from server.state import app_state
@@ -75,11 +75,13 @@ async def invalidate(request: Request) -> Response:
 def _authorize(request: Request, admin_key: str | None) -> None:
     if admin_key is None:
         raise APIError("not_found", "admin endpoints are disabled; set FRUGAL_SERVER_ADMIN_KEY")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    # Constant-time comparison: the key must not leak through response timing.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), admin_key.encode()):
+    auth = app_state(request).components.cost.auth
+    address = auth.client_address(request)
+    auth.failures.check(address)
+    if not admin_key_matches(request, admin_key):
+        auth.failures.record(address)
         raise APIError(
             "unauthorized",
-            "admin key missing or wrong (Authorization: Bearer <key>)",
+            "admin key missing or wrong (Authorization: Bearer <key> or x-api-key)",
             headers={"WWW-Authenticate": "Bearer"},
         )

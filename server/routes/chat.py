@@ -12,7 +12,7 @@ from agent.pipeline import ChatRequest
 from agent.types import Message
 from cache.prompt_cache import CacheMode
 from server.accounting import answered_record
-from server.auth import Caller
+from server.auth import Caller, claimed_user
 from server.routes.admission import accounted, admit, elapsed_ms
 from server.routes.body import decode_body, read_limited_body
 from server.state import AppState
@@ -47,7 +47,8 @@ async def post_chat(state: AppState, request: Request, caller: Caller, started: 
     chat = ChatRequest(
         messages=(Message("user", body.message),),
         session_id=body.session_id,
-        user_id=body.user_id,
+        user_id=claimed_user(caller, body.user_id),
+        authenticated=caller.authenticated,
         tenant=caller.tenant,
         cache=body.cache,
         model=body.model,

@@ -16,6 +16,8 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
 
+from server.state import app_state
+
 STATIC_PACKAGE = ("server", "static")
 
 # 'self' only: the script, the stylesheet and the EventSource all come from this origin.
@@ -45,8 +47,9 @@ async def dashboard(request: Request) -> Response:
 
     It polls ``GET /stats`` from this origin and draws with the uPlot copy vendored in
     ``server/static/vendor`` (uPlot styles its elements through the CSSOM, which the policy
-    allows; it injects no ``<style>`` or inline script).
+    allows; it injects no ``<style>`` or inline script). With auth on it needs the admin key.
     """
+    app_state(request).components.cost.auth.stats_scope(request, allow_read_key=False)
     page = files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], "dashboard.html")
     return FileResponse(str(page), media_type="text/html", headers=PAGE_HEADERS)
 

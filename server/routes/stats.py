@@ -2,6 +2,10 @@
 
 Money comes from the shared `CostTracker` and the budget ledger, so with Redis every replica
 reports the same totals; latency percentiles and error counts are this replica's.
+
+With auth on both need the admin key; ``/stats`` also takes a tenant read key
+(``[auth].read_keys``), which sees only that tenant: its row of ``by_tenant``, its totals in
+place of the fleet's, its budget windows, and none of the fleet-wide breakdowns.
 """
 
 from __future__ import annotations
@@ -38,8 +42,11 @@ _encoder = msgspec.json.Encoder()
 async def get_stats(request: Request) -> Response:
     """The `Stats` of this deployment (503 ``store_unavailable`` when Redis cannot answer)."""
     state: AppState = app_state(request)
+    tenant = state.components.cost.auth.stats_scope(request, allow_read_key=True)
     try:
         stats = await build_stats(state)
+        if tenant is not None:
+            stats = await _tenant_view(state, stats, tenant)
     except StoreUnavailable as exc:
         return response_for_exception(exc)
     return Response(
@@ -53,6 +60,7 @@ async def get_metrics(request: Request) -> Response:
     """Prometheus text exposition; budget gauges are refreshed from the ledger first."""
     state: AppState = app_state(request)
     cost = state.components.cost
+    cost.auth.stats_scope(request, allow_read_key=False)
     try:
         for use in await _budget_windows(state, tenants=()):
             fraction = use.spent_usd_micros / use.cap_usd_micros if use.cap_usd_micros else 1.0
@@ -104,6 +112,45 @@ async def build_stats(state: AppState) -> Stats:
         budget=[_budget_use(use) for use in windows],
         budget_enabled=state.components.cost.budget is not None,
         dropped_cost_records=snapshot.dropped_records,
+    )
+
+
+async def _tenant_view(state: AppState, stats: Stats, tenant: str) -> Stats:
+    """``stats`` cut down to what ``tenant``'s read key may see."""
+    mine = stats.by_tenant.get(tenant, CostTotals())
+    windows = await _budget_windows(state, tenants=(tenant,))
+    return msgspec.structs.replace(
+        stats,
+        calls=mine.calls,
+        tokens=TokenStats(
+            input=mine.prompt_tokens,
+            cached_input=mine.cached_prompt_tokens,
+            cache_write=mine.cache_write_tokens,
+            output=mine.completion_tokens,
+        ),
+        cost_usd_micros=mine.cost_usd_micros,
+        avg_cost_usd_micros=mine.avg_cost_usd_micros,
+        estimated_monthly_usd_micros=0,  # tracked for the fleet only
+        window_spend_usd_micros=0,
+        saved_usd_micros=mine.saved_usd_micros,
+        cache_saved_usd_micros=mine.cache_saved_usd_micros,
+        routing_saved_usd_micros=mine.routing_saved_usd_micros,
+        unpriced_calls=mine.unpriced_calls,
+        estimated_usage_calls=mine.estimated_usage_calls,
+        fallbacks=mine.fallbacks,
+        cache=CacheStats(),
+        routes={},
+        by_model={},
+        by_tier={},
+        by_tenant={tenant: mine} if tenant in stats.by_tenant else {},
+        by_cache_layer={},
+        spend_series=[],
+        latency_ms=Percentiles(),
+        ttft_ms=Percentiles(),
+        overhead_ms=Percentiles(),
+        errors=dict.fromkeys(FAULTS, 0),
+        budget=[_budget_use(use) for use in windows if use.tenant == tenant],
+        dropped_cost_records=0,
     )
 
 

@@ -20,7 +20,7 @@ from agent.pipeline import Done, Error, Meta, StreamEvent, StreamOutcome, Token
 from agent.pipeline.request import ChatRequest
 from agent.types import Message
 from server.accounting import streamed_record
-from server.auth import STREAM_KEY_PARAM, Caller
+from server.auth import STREAM_KEY_PARAM, Caller, claimed_user
 from server.errors import APIError, error_for_exception
 from server.pipeline_stream import (
     SSE_HEADERS,
@@ -47,7 +47,8 @@ async def chat_stream(
     chat = ChatRequest(
         messages=(Message("user", query.message),),
         session_id=query.session_id,
-        user_id=query.user_id,
+        user_id=claimed_user(caller, query.user_id),
+        authenticated=caller.authenticated,
         tenant=caller.tenant,
         cache=query.cache,
         model=query.model,

@@ -11,9 +11,11 @@ from typing import Any
 
 import aiohttp
 import anyio
+import msgspec
 import pytest
 
 from server.request_log import REQUEST_LOGGER
+from server.settings import AuthSettings
 from tests.support.cost_http import (
     ACME_KEY,
     BETA_KEY,
@@ -155,6 +157,9 @@ class TestRequestLog:
         user_id = "user-pii-4821-marmalade"
         question = f"Can I pay with PayPal for order {secret_words}?"
         settings = with_keys(fast_settings(FRUGAL_LIMITS_REQUESTS_PER_WINDOW="4"))
+        # The key acts for its user, so the body's user_id is accepted (auth on trusts no other).
+        keys = (f"acme:{ACME_KEY}:{user_id}", *settings.auth.api_keys[1:])
+        settings = msgspec.structs.replace(settings, auth=AuthSettings(api_keys=keys))
         async with run_gateway(settings) as running:
             base = running.base_url
             acme = Gateway(http, base, bearer(ACME_KEY))

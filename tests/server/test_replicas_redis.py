@@ -21,7 +21,7 @@ import pytest
 
 from server.config import load_settings
 from server.settings import AuthSettings, Settings
-from tests.support.cost_http import clear_of_hour_boundary, worst_case_usd_micros
+from tests.support.cost_http import ADMIN_KEY, clear_of_hour_boundary, worst_case_usd_micros
 from tests.support.gateway import run_gateway
 from tests.support.redis_server import RedisServer
 
@@ -71,6 +71,7 @@ def replica_settings(redis: RedisServer, prefix: str, **env: str) -> Settings:
             "FRUGAL_REDIS_KEY_PREFIX": prefix,
             "FRUGAL_REDIS_TIMEOUT_S": "2",
             "FRUGAL_BUDGET_FAIL_OPEN": "false",
+            "FRUGAL_SERVER_ADMIN_KEY": ADMIN_KEY,
             **env,
         }
     )
@@ -114,7 +115,9 @@ async def post_chat(
 
 
 async def stats_of(http: aiohttp.ClientSession, base_url: str) -> dict[str, Any]:
-    async with http.get(f"{base_url}/stats") as response:
+    # The admin key: with auth on, /stats needs it.
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with http.get(f"{base_url}/stats", headers=headers) as response:
         body: dict[str, Any] = await response.json()
         assert response.status == 200, body
     return body

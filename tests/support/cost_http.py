@@ -41,6 +41,9 @@ ACME_KEY = "acme-secret-0123456789abcdef"
 BETA_KEY = "beta-secret-fedcba9876543210"
 
 
+ADMIN_KEY = "admin-secret-00112233445566778899"
+
+
 # Distinct topics (so the semantic cache only hits where a test means it to).
 SUPPORT_QUESTIONS = (
     "How do I reset my password?",
@@ -80,9 +83,11 @@ def fast_settings(**env: str) -> Settings:
 
 
 def with_keys(settings: Settings) -> Settings:
-    """``settings`` with auth on: tenants ``acme`` and ``beta``."""
+    """``settings`` with auth on: tenants ``acme`` and ``beta``, and `ADMIN_KEY` for
+    ``/stats`` and ``/metrics``."""
     keys = (f"acme:{ACME_KEY}", f"beta:{BETA_KEY}")
-    return msgspec.structs.replace(settings, auth=AuthSettings(api_keys=keys))
+    server = msgspec.structs.replace(settings.server, admin_key=ADMIN_KEY)
+    return msgspec.structs.replace(settings, auth=AuthSettings(api_keys=keys), server=server)
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -243,7 +248,8 @@ async def fetch_json(
 
 
 async def stats_of(http: aiohttp.ClientSession, base_url: str) -> dict[str, Any]:
-    return await fetch_json(http, f"{base_url}/stats")
+    """``/stats``, read with `ADMIN_KEY` (needed when auth is on; ignored when it is off)."""
+    return await fetch_json(http, f"{base_url}/stats", bearer(ADMIN_KEY))
 
 
 def assert_stats_add_up(stats: Mapping[str, Any], answers: Iterable[Billed]) -> None:
