@@ -6,6 +6,12 @@ only if every window stays within its cap, atomically, so any number of concurre
 replicas together never commit more than a cap. Afterwards the hold is replaced by the real
 cost in the *same* windows, even when the clock has moved on. A request whose real cost exceeds
 its reservation (the estimate was wrong) is still recorded in full: the money is spent.
+
+Each hold expires ``hold_ttl_s`` after it is made, so a replica that dies or stalls mid-call
+strands nothing for long; a hold id is held and settled at most once. In ``estimated`` hold
+mode (`metrics.output_estimate`) the caller holds the p95 of recent answers instead of the
+answer cap: a cap can then be passed by at most what the calls in flight spend beyond their
+holds, since every call's real cost is recorded in full.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from metrics.budget_alerts import DEFAULT_ALERT_PERCENTS, AlertCallback, AlertNo
 from metrics.budget_errors import BudgetExhausted, BudgetUnavailable
 from metrics.budget_ledger import BudgetLedger
 from metrics.budget_windows import BudgetCaps, Period, Window, WindowPlan, load_zone
+from metrics.output_estimate import HoldMode, OutputEstimate
 from metrics.reservation import Reservation, TenantScoped
 
 log = logging.getLogger("frugal.budget")
@@ -51,7 +58,7 @@ class WindowUsage(msgspec.Struct, frozen=True):
 
 class _Hold(NamedTuple):
     windows: tuple[Window, ...]
-    amount: int
+    reservation: Reservation
     expires_at: float
 
 
@@ -65,6 +72,10 @@ class BudgetGuard:
     When the ledger is unreachable, ``fail_open=True`` (default) admits requests unguarded and
     ``fail_open=False`` refuses them with `BudgetUnavailable`; either way the failure is
     counted in ``errors_total`` and logged (at most once per ``log_interval_s``).
+
+    An unsettled hold stops counting ``hold_ttl_s`` after it was made. ``hold_mode`` says
+    what a caller should hold for a call's answer (`output_tokens`): its cap
+    (``worst_case``) or the p95 of the model's recent answers (``estimated``).
     """
 
     def __init__(
@@ -81,8 +92,14 @@ class BudgetGuard:
         fail_open: bool = True,
         expiry_grace_s: float = 900.0,
         log_interval_s: float = 30.0,
+        hold_ttl_s: float = 600.0,
+        hold_mode: HoldMode = "worst_case",
     ) -> None:
+        if hold_ttl_s <= 0:
+            raise ValueError("hold_ttl_s must be positive")
         self._ledger = ledger
+        self._hold_ttl = hold_ttl_s
+        self._outputs = OutputEstimate(mode=hold_mode)
         self._plan = WindowPlan(
             global_caps=global_caps or BudgetCaps(),
             tenant_caps=tenant_caps or BudgetCaps(),
@@ -99,23 +116,37 @@ class BudgetGuard:
         self._unlogged = 0
         self.errors_total = 0
 
-    async def reserve(self, request: TenantScoped, worst_case_usd_micros: int) -> Reservation:
+    async def reserve(
+        self, request: TenantScoped, worst_case_usd_micros: int, *, hold_id: str = ""
+    ) -> Reservation:
         """Hold ``worst_case_usd_micros`` in every window that applies to ``request.tenant``.
 
-        Raises `BudgetExhausted` (a `BudgetExceeded`) when a window cannot cover it, and
-        `BudgetUnavailable` when the ledger is down and the guard fails closed.
+        ``hold_id`` (default: a fresh one) names the hold: reserving an id already held
+        returns the same reservation and holds nothing more. Raises `BudgetExhausted` (a
+        `BudgetExceeded`) when a window cannot cover it, and `BudgetUnavailable` when the
+        ledger is down and the guard fails closed.
         """
         if worst_case_usd_micros < 0:
             raise ValueError("the worst-case cost must be zero or more micro-USD")
+        held = self._holds.get(hold_id) if hold_id else None
+        if held is not None:
+            return held.reservation
         now = self._clock()
         windows = self._plan.windows(request.tenant, now)
         if not windows:
             return Reservation(reserved_usd_micros=worst_case_usd_micros)
+        token = hold_id or uuid.uuid4().hex
         try:
             # Shielded (the ledger bounds it): a hold made for a caller that is already gone
             # must be known here, so it can be released below instead of lingering all day.
             with anyio.CancelScope(shield=True):
-                blocked = await self._ledger.reserve(windows, worst_case_usd_micros, now)
+                blocked = await self._ledger.reserve(
+                    windows,
+                    worst_case_usd_micros,
+                    now,
+                    hold_id=token,
+                    expires_at=now + self._hold_ttl,
+                )
         except StoreUnavailable as exc:
             self._store_failed("reserve", exc)
             if self._fail_open:
@@ -124,10 +155,9 @@ class BudgetGuard:
         if blocked:
             await self._refuse(tuple(windows[i] for i in blocked), worst_case_usd_micros, now)
         self._forget_stale_holds(now)
-        token = uuid.uuid4().hex
         expires_at = max(window.expires_at for window in windows)
-        self._holds[token] = _Hold(tuple(windows), worst_case_usd_micros, expires_at)
         reservation = Reservation(reserved_usd_micros=worst_case_usd_micros, token=token)
+        self._holds[token] = _Hold(tuple(windows), reservation, expires_at)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except anyio.get_cancelled_exc_class():
@@ -150,12 +180,22 @@ class BudgetGuard:
         now = self._clock()
         try:
             with anyio.CancelScope(shield=True):  # the hold is already popped: finish it
-                spent = await self._ledger.settle(hold.windows, hold.amount, actual_usd_micros, now)
+                spent = await self._ledger.settle(
+                    hold.windows, reservation.token, actual_usd_micros, now
+                )
             for window, total in zip(hold.windows, spent, strict=True):
                 if total is not None:
                     await self._alerts.on_spend(window, total, now)
         except StoreUnavailable as exc:
             self._store_failed("settle", exc)
+
+    def output_tokens(self, model: str, cap: int) -> int:
+        """The output tokens to hold for a call to ``model`` capped at ``cap`` (see the class)."""
+        return self._outputs.output_tokens(model, cap)
+
+    def observe_output(self, model: str, tokens: int) -> None:
+        """Record the output tokens of a finished call to ``model`` (for ``estimated`` holds)."""
+        self._outputs.observe(model, tokens)
 
     async def usage(self, *, tenants: Sequence[str] = ()) -> list[WindowUsage]:
         """The current capped windows: global ones, then those of each of ``tenants``.

@@ -141,6 +141,8 @@ def _budget_guard(b: BudgetSettings, ledger: BudgetLedger, on_alert: AlertCallba
         alert_percents=b.alert_percents,
         on_alert=on_alert,
         fail_open=b.fail_open,
+        hold_ttl_s=b.hold_ttl_s,
+        hold_mode=b.hold_mode,
     )
 
 

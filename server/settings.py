@@ -340,8 +340,11 @@ class BudgetSettings(_Section, frozen=True, forbid_unknown_fields=True):
     alert_percents: tuple[int, ...] = (50, 80, 100)
     alert_webhook_url: str | None = None
     fail_open: bool = True
+    hold_ttl_s: float = 600.0
+    hold_mode: Literal["worst_case", "estimated"] = "worst_case"
 
     def __post_init__(self) -> None:
+        _check(self.hold_ttl_s > 0, "hold_ttl_s", "a positive number of seconds")
         for field in (
             "global_hourly_usd_micros",
             "global_daily_usd_micros",

@@ -1,7 +1,8 @@
 """`ProviderCall`: the money side of one provider call, shared by every caller of the core.
 
 Hold the worst case before the call (the whole prompt at the input price plus the answer cap
-at the output price, on the dearest model the call may end up on), watch what the provider
+at the output price, on the dearest model the call may end up on; the budget may size the
+answer smaller from recent answers, `BudgetHook.output_tokens`), watch what the provider
 sends, bill exactly what it reported (or, when a stream ends early, what was produced,
 flagged estimated; nothing at all when nothing was produced or reported), and settle the
 hold once — however the call ends, cancellation included.
@@ -161,10 +162,12 @@ class ProviderCall:
         models: Collection[str],
         completion_tokens: int,
         clock: StageClock,
+        hold_id: str = "",
     ) -> AsyncIterator[Billing]:
         """Reserve the worst case (raises `BudgetExceeded`), yield the `Billing`, and on the
-        way out bill what an unfinished call produced and settle the hold (shielded)."""
-        reservation = await self._reserve(owner, request, models, completion_tokens, clock)
+        way out bill what an unfinished call produced and settle the hold (shielded).
+        ``hold_id`` names the hold (one per call, e.g. the request id)."""
+        reservation = await self._reserve(owner, request, models, completion_tokens, clock, hold_id)
         billing = Billing(self.costs, request, reservation, clock)
         try:
             yield billing
@@ -178,6 +181,9 @@ class ProviderCall:
         if billing.settled:
             return
         billing.settled = True
+        if billing.charged and billing.upstream_ms is not None:
+            # A finished answer: what this model really writes sizes estimated holds.
+            self.budget.observe_output(billing.model, billing.usage.completion)
         if billing.reservation is not None:
             await self.budget.settle(
                 billing.reservation, billing.bill.usd_micros + extra_usd_micros
@@ -214,12 +220,20 @@ class ProviderCall:
         models: Collection[str],
         completion_tokens: int,
         clock: StageClock,
+        hold_id: str,
     ) -> Reservation | None:
         if isinstance(self.budget, NoBudget):
             return None  # nothing to hold: skip counting the prompt on the hot path
         with clock.stage("budget"):
             prompt = count_message_tokens(request.messages, request.model, system=request.system)
-            worst_usage = Usage(prompt=prompt, completion=completion_tokens)
-            prices = (self.costs.cost_usd_micros(m, worst_usage) for m in {request.model, *models})
+            prices = (
+                self.costs.cost_usd_micros(
+                    m,
+                    Usage(
+                        prompt=prompt, completion=self.budget.output_tokens(m, completion_tokens)
+                    ),
+                )
+                for m in {request.model, *models}
+            )
             worst = max((p for p in prices if p is not None), default=0)
-            return await self.budget.reserve(owner, worst)
+            return await self.budget.reserve(owner, worst, hold_id=hold_id)

@@ -180,7 +180,12 @@ class CompletionCore:
         cap = (request.max_tokens or self._policy.output_cap(reachable)) * request.n
         try:
             async with self._call.hold(
-                request, llm_request, models=reachable, completion_tokens=cap, clock=clock
+                request,
+                llm_request,
+                models=reachable,
+                completion_tokens=cap,
+                clock=clock,
+                hold_id=request_id,
             ) as billing:
                 head = Head(request_id, model, tier, reason, None, exact, semantic)
                 if request.stream:

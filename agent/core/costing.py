@@ -28,27 +28,47 @@ class CostModel(Protocol):
 class BudgetHook(Protocol):
     """Reserves money before a request and settles the real amount after it."""
 
-    async def reserve(self, request: TenantScoped, worst_case_usd_micros: int) -> Reservation:
-        """Hold ``worst_case_usd_micros`` for ``request``.
+    async def reserve(
+        self, request: TenantScoped, worst_case_usd_micros: int, *, hold_id: str = ""
+    ) -> Reservation:
+        """Hold ``worst_case_usd_micros`` for ``request``, once per ``hold_id`` (if given).
 
         Raises `agent.errors.BudgetExceeded` when the budget cannot cover it.
         """
         ...
 
     async def settle(self, reservation: Reservation, actual_usd_micros: int) -> None:
-        """Replace the hold by what the request really cost (0 for a cache hit). Never raises
-        for budget reasons: the money is already spent."""
+        """Replace the hold by what the request really cost (0 for a cache hit), once. Never
+        raises for budget reasons: the money is already spent."""
+        ...
+
+    def output_tokens(self, model: str, cap: int) -> int:
+        """The output tokens to hold for a call to ``model`` allowed up to ``cap`` (at most
+        ``cap``; ``cap`` itself for a worst-case hold). Never raises."""
+        ...
+
+    def observe_output(self, model: str, tokens: int) -> None:
+        """Take note that a finished call to ``model`` produced ``tokens``. Never raises."""
         ...
 
 
 class NoBudget:
     """A `BudgetHook` that never refuses and records nothing."""
 
-    async def reserve(self, request: TenantScoped, worst_case_usd_micros: int) -> Reservation:
+    async def reserve(
+        self, request: TenantScoped, worst_case_usd_micros: int, *, hold_id: str = ""
+    ) -> Reservation:
         """Always grants the reservation."""
-        return Reservation(reserved_usd_micros=worst_case_usd_micros)
+        return Reservation(reserved_usd_micros=worst_case_usd_micros, token=hold_id)
 
     async def settle(self, reservation: Reservation, actual_usd_micros: int) -> None:
+        """Does nothing."""
+
+    def output_tokens(self, model: str, cap: int) -> int:
+        """Always ``cap``."""
+        return cap
+
+    def observe_output(self, model: str, tokens: int) -> None:
         """Does nothing."""
 
 

@@ -98,6 +98,7 @@ async def run_turn(
             models=models,
             completion_tokens=prepared.max_tokens or deps.limits.max_completion_tokens,
             clock=turn.clock,
+            hold_id=turn.request_id,
         ) as billing:
             yield Meta(route.model, route, None, turn.request_id)
             turn.iterations.spend("the model call")

@@ -184,7 +184,7 @@ class TestKeys:
             expiry_grace_s=300.0,
             on_alert=Alerts(),
         )
-        await budget.settle(await budget.reserve(req(), 100), 100)
+        await budget.settle(await budget.reserve(req(), 100, hold_id="r1"), 100)
         keys = sorted(
             k.decode() for k in await clients[0].keys(namespace + "*") if isinstance(k, bytes)
         )
@@ -193,6 +193,7 @@ class TestKeys:
             f"{namespace}budget:alert:100:{window}",
             f"{namespace}budget:alert:50:{window}",
             f"{namespace}budget:alert:80:{window}",
+            f"{namespace}budget:hold:r1",  # settled: kept as long as the window
             f"{namespace}budget:{window}",
         ]
         # 50 minutes left in the hour plus 5 minutes of grace.

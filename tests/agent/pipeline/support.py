@@ -73,7 +73,9 @@ class RecordingBudget:
         self.reserved: list[int] = []
         self.settled: list[int] = []
 
-    async def reserve(self, request: ChatRequest, worst_case_usd_micros: int) -> Reservation:
+    async def reserve(
+        self, request: ChatRequest, worst_case_usd_micros: int, *, hold_id: str = ""
+    ) -> Reservation:
         from agent.errors import BudgetExceeded
 
         if self.limit is not None and worst_case_usd_micros > self.limit:
@@ -83,6 +85,12 @@ class RecordingBudget:
 
     async def settle(self, reservation: Reservation, actual_usd_micros: int) -> None:
         self.settled.append(actual_usd_micros)
+
+    def output_tokens(self, model: str, cap: int) -> int:
+        return cap
+
+    def observe_output(self, model: str, tokens: int) -> None:
+        pass
 
 
 async def build_registry(*, tool_latency_s: float = 0.0) -> ToolRegistry:
