@@ -180,6 +180,11 @@ class CostTracker:
         return self._lost + (self._journal.dropped if self._journal else 0)
 
     @property
+    def journal_dropped(self) -> int:
+        """Of `dropped_records`, those refused because the journal was full."""
+        return self._journal.dropped if self._journal else 0
+
+    @property
     def journal_pending(self) -> int:
         """Records waiting in the local journal for the store to answer again."""
         return self._journal.pending if self._journal else 0
