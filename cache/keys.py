@@ -39,6 +39,11 @@ ANONYMOUS_USER: Final = "anonymous"
 COST_PREFIX: Final = "cost:"
 # The set of names admitted to one cost dimension: COST_PREFIX + COST_NAMES + dimension.
 COST_NAMES: Final = "names:"
+# The ids of the cost records added in one spend bucket: COST_PREFIX + COST_APPLIED + bucket.
+# Kept long enough that a record journaled during an outage (metrics.cost_journal) and replayed
+# after it is recognised if it had reached Redis after all (e.g. the reply timed out).
+COST_APPLIED: Final = "applied:"
+COST_APPLIED_TTL_S: Final = 86_400.0
 BUDGET_PREFIX: Final = "budget:"
 RATE_LIMIT_PREFIX: Final = "rl:"
 

@@ -48,11 +48,14 @@ class CostStore(Protocol):
         spend_usd_micros: int,
         bucket_ttl_s: float,
         now: float,
+        record_id: str | None = None,
     ) -> None:
         """Add ``counters`` under ``names[dimension]`` for every dimension in `DIMENSIONS`
         (under `OTHER` when that name is new and the dimension is full), add
         ``spend_usd_micros`` to ``bucket`` (which lives ``bucket_ttl_s`` seconds), and set
-        ``since`` to ``now`` if unset. All of it or none of it, as one atomic step.
+        ``since`` to ``now`` if unset. All of it or none of it, as one atomic step. When
+        ``record_id`` was already added (within a day or so), add nothing: a replayed record
+        counts once.
 
         Raises `cache.errors.StoreUnavailable` when the backend cannot take it.
         """
@@ -93,8 +96,10 @@ class MemoryCostStore:
         spend_usd_micros: int,
         bucket_ttl_s: float,
         now: float,
+        record_id: str | None = None,
     ) -> None:
-        """Add the counters and spend (no await inside, so atomic on the event loop)."""
+        """Add the counters and spend (no await inside, so atomic on the event loop). Ids are
+        not kept: this store never fails, so nothing is ever replayed into it."""
         for dimension in DIMENSIONS:
             rows = self._counters[dimension]
             name = names[dimension]

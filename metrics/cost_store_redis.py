@@ -6,6 +6,8 @@ Layout under ``namespace + COST_PREFIX`` (``frugal:cost:`` by default):
   names hold no ``:``, so a tenant or model name may), value an integer grown by ``HINCRBY``;
 - ``spend:<bucket>``: the micro-USD spent in one time bucket, grown by ``INCRBY``;
 - ``since``: the epoch millisecond of the first record (``SET NX``);
+- ``applied:<bucket>``: the ids of the records added in one time bucket, so a record replayed
+  from `metrics.cost_journal.CostJournal` is added at most once (kept ``COST_APPLIED_TTL_S``);
 - ``names:<dimension>``: the set of names admitted to a dimension, at most ``max_names``; a new
   name past that is counted under `metrics.cost_store.OTHER` (shared by every replica).
 
@@ -23,7 +25,13 @@ from typing import Final
 
 import redis.asyncio as redis
 
-from cache.keys import COST_NAMES, COST_PREFIX, DEFAULT_NAMESPACE
+from cache.keys import (
+    COST_APPLIED,
+    COST_APPLIED_TTL_S,
+    COST_NAMES,
+    COST_PREFIX,
+    DEFAULT_NAMESPACE,
+)
 from cache.redis_store import redis_op
 from metrics.cost_store import DEFAULT_MAX_NAMES, DIMENSIONS, OTHER, StoredCosts
 
@@ -32,12 +40,20 @@ _SPEND: Final = "spend:"
 _SINCE: Final = "since"
 
 # KEYS[1..n]: the dimension hashes, KEYS[n+1..2n]: their name sets, KEYS[2n+1]: the spend
-# bucket, KEYS[2n+2]: since. ARGV[1]: n, [2]: max names, [3]: idle ms, [4]: spend, [5]: bucket
-# TTL ms, [6]: now ms, [7]: the overflow name, [8..7+n]: the names, then counter/amount pairs.
+# bucket, KEYS[2n+2]: since, KEYS[2n+3]: the applied ids. ARGV[1]: n, [2]: max names, [3]: idle
+# ms, [4]: spend, [5]: bucket TTL ms, [6]: now ms, [7]: the overflow name, [8]: the record id
+# ('' for none), [9]: applied TTL ms, [10..9+n]: the names, then counter/amount pairs.
+# Returns 0 when the record id was already applied (nothing added), else 1.
 _ADD: Final = """
 local n, max_names, idle = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+if ARGV[8] ~= '' then
+  if redis.call('SADD', KEYS[2 * n + 3], ARGV[8]) == 0 then
+    return 0
+  end
+  redis.call('PEXPIRE', KEYS[2 * n + 3], ARGV[9])
+end
 for i = 1, n do
-  local name, names = ARGV[7 + i], KEYS[n + i]
+  local name, names = ARGV[9 + i], KEYS[n + i]
   if redis.call('SISMEMBER', names, name) == 0 then
     if redis.call('SCARD', names) < max_names then
       redis.call('SADD', names, name)
@@ -45,7 +61,7 @@ for i = 1, n do
       name = ARGV[7]
     end
   end
-  for j = 8 + n, #ARGV, 2 do
+  for j = 10 + n, #ARGV, 2 do
     redis.call('HINCRBY', KEYS[i], ARGV[j] .. ':' .. name, ARGV[j + 1])
   end
   redis.call('PEXPIRE', KEYS[i], idle)
@@ -57,6 +73,7 @@ if tonumber(ARGV[4]) > 0 then
 end
 redis.call('SET', KEYS[2 * n + 2], ARGV[6], 'NX', 'PX', idle)
 redis.call('PEXPIRE', KEYS[2 * n + 2], idle)
+return 1
 """
 
 
@@ -101,14 +118,17 @@ class RedisCostStore:
         spend_usd_micros: int,
         bucket_ttl_s: float,
         now: float,
+        record_id: str | None = None,
     ) -> None:
-        """Add the counters and spend in one script; raises `StoreUnavailable`."""
+        """Add the counters and spend in one script, unless ``record_id`` was already added;
+        raises `StoreUnavailable`."""
         pairs = [str(part) for item in counters.items() if item[1] for part in item]
         keys = [
             *(self._prefix + dimension for dimension in DIMENSIONS),
             *(self._prefix + COST_NAMES + dimension for dimension in DIMENSIONS),
             f"{self._prefix}{_SPEND}{bucket}",
             self._prefix + _SINCE,
+            f"{self._prefix}{COST_APPLIED}{bucket}",
         ]
         args: list[str | int] = [
             len(DIMENSIONS),
@@ -118,6 +138,8 @@ class RedisCostStore:
             _ms(bucket_ttl_s),
             math.floor(now * 1000),
             OTHER,
+            record_id or "",
+            _ms(max(COST_APPLIED_TTL_S, bucket_ttl_s)),
             *(names[dimension] for dimension in DIMENSIONS),
             *pairs,
         ]

@@ -11,9 +11,11 @@ The monthly estimate is a rate, not ``total x 30``: spend in the last ``window_s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Final, Literal
 
@@ -22,7 +24,8 @@ import msgspec
 
 from cache.errors import StoreUnavailable
 from cache.types import Usage
-from metrics.cost_store import CostStore, MemoryCostStore
+from metrics.cost_journal import CostJournal, JournalEntry
+from metrics.cost_store import DEFAULT_MAX_NAMES, CostStore, MemoryCostStore
 
 _log = logging.getLogger(__name__)
 
@@ -111,7 +114,9 @@ class CostSnapshot(msgspec.Struct, frozen=True):
 
     ``window_spend_usd_micros`` is the spend of the last ``window_s`` seconds and
     ``estimated_monthly_usd_micros`` that rate scaled to 30 days (see `CostTracker`).
-    ``dropped_records`` counts records *this process* could not write (store unavailable).
+    ``dropped_records`` counts records *this process* lost (store unavailable and no room in
+    the journal); ``journal_pending`` records wait in the local journal for the store.
+    ``partial``: the store could not answer, so the totals are this process's records only.
     """
 
     totals: CostTotals
@@ -123,6 +128,8 @@ class CostSnapshot(msgspec.Struct, frozen=True):
     window_spend_usd_micros: int
     estimated_monthly_usd_micros: int
     dropped_records: int
+    journal_pending: int = 0
+    partial: bool = False
     spend_by_bucket: list[tuple[int, int]] = msgspec.field(default_factory=list)
     """(bucket start in epoch seconds, spend) for each bucket of the window, oldest first."""
 
@@ -135,9 +142,11 @@ class CostTracker:
     the oldest bucket in the window, or from the first record if later, to now, and is at least
     one bucket (so a first minute does not extrapolate from a few seconds).
 
-    `record` never raises for store trouble: the record is dropped and counted in
-    ``dropped_records`` (a warning is logged once per outage). `snapshot` raises
-    `StoreUnavailable`: a partial total would be a wrong number on a page about money.
+    `record` never raises for store trouble: with a ``journal`` the record is appended to it
+    and replayed into the store, exactly once, by `replay_journal` once the store answers again;
+    without one (or with the journal full) it is dropped and counted in ``dropped_records`` (a
+    warning is logged once per outage). `snapshot` raises `StoreUnavailable`: a partial total
+    would be a wrong number on a page about money; `local_snapshot` is the labelled fallback.
     """
 
     def __init__(
@@ -147,6 +156,8 @@ class CostTracker:
         window_s: int = 3_600,
         bucket_s: int = 60,
         clock: Callable[[], float] = time.time,
+        journal: CostJournal | None = None,
+        max_names: int = DEFAULT_MAX_NAMES,
     ) -> None:
         if bucket_s < 1 or window_s < bucket_s or window_s % bucket_s:
             raise ValueError("window_s must be a positive multiple of bucket_s (>= 1 s)")
@@ -155,8 +166,28 @@ class CostTracker:
         self._bucket_ms = bucket_s * 1000
         self._buckets = window_s // bucket_s
         self._clock = clock
-        self.dropped_records = 0
+        self._journal = journal
+        # This process's own records, for `local_snapshot` when a shared store cannot answer.
+        shared = store is not None and not isinstance(store, MemoryCostStore)
+        self._local = MemoryCostStore(max_names=max_names) if shared else None
+        self._lost = 0
         self._failing = False
+        self._wake: anyio.Event | None = None  # set when the store answers again
+
+    @property
+    def dropped_records(self) -> int:
+        """Records this process lost for good (store down, journal absent or full)."""
+        return self._lost + (self._journal.dropped if self._journal else 0)
+
+    @property
+    def journal_dropped(self) -> int:
+        """Of `dropped_records`, those refused because the journal was full."""
+        return self._journal.dropped if self._journal else 0
+
+    @property
+    def journal_pending(self) -> int:
+        """Records waiting in the local journal for the store to answer again."""
+        return self._journal.pending if self._journal else 0
 
     async def record(self, call: CallRecord) -> None:
         """Add one call to every aggregate. Shielded from cancellation (a client that hangs up
@@ -183,34 +214,80 @@ class CostTracker:
             "tenant": call.tenant,
             "layer": call.cache_layer or NO_CACHE,
         }
-        try:
-            with anyio.CancelScope(shield=True):
-                await self._store.add(
-                    names,
-                    counters,
-                    bucket=self._bucket_of(now),
-                    spend_usd_micros=call.cost_usd_micros,
-                    bucket_ttl_s=self._window_s + 2 * self._bucket_ms / 1000,
-                    now=now,
-                )
-        except StoreUnavailable as exc:
-            self.dropped_records += 1
-            if not self._failing:
-                self._failing = True
-                _log.warning("cost store unavailable, dropping cost records: %s", exc)
-            return
+        entry = JournalEntry(
+            id=uuid.uuid4().hex,
+            names=names,
+            counters=counters,
+            bucket=self._bucket_of(now),
+            spend_usd_micros=call.cost_usd_micros,
+            bucket_ttl_s=self._window_s + 2 * self._bucket_ms / 1000,
+            now=now,
+        )
+        with anyio.CancelScope(shield=True):
+            if self._local is not None:
+                await _add(self._local, entry)
+            try:
+                await _add(self._store, entry)
+            except StoreUnavailable as exc:
+                await self._keep(entry, exc)
+                return
         if self._failing:
             self._failing = False
-            _log.info(
-                "cost store available again (%d records dropped so far)", self.dropped_records
-            )
+            _log.info("cost store available again (%d records lost so far)", self.dropped_records)
+        if self.journal_pending and self._wake is not None:
+            self._wake.set()
+
+    async def keep_replaying(self, interval_s: float) -> None:
+        """Replay the journal whenever a record reaches the store again, and at least every
+        ``interval_s`` seconds while records wait; runs until cancelled."""
+        while True:
+            self._wake = anyio.Event()
+            with anyio.move_on_after(interval_s):
+                await self._wake.wait()
+            if self.journal_pending:
+                # Still down: the records stay journaled and the next round retries.
+                with contextlib.suppress(StoreUnavailable):
+                    await self.replay_journal()
+
+    async def replay_journal(self) -> int:
+        """Add the journaled records to the store (each exactly once) and empty the journal;
+        returns how many were replayed. Raises `StoreUnavailable` (the journal is kept)."""
+        if self._journal is None:
+            return 0
+        # Not shielded: an interrupted replay keeps the journal and the retry skips what landed.
+        replayed = await self._journal.replay(lambda entry: _add(self._store, entry))
+        if replayed:
+            _log.info("cost journal: %d records replayed into the cost store", replayed)
+        return replayed
+
+    async def _keep(self, entry: JournalEntry, exc: StoreUnavailable) -> None:
+        if not self._failing:
+            self._failing = True
+            where = "journaling" if self._journal else "dropping"
+            _log.warning("cost store unavailable, %s cost records: %s", where, exc)
+        if self._journal is None:
+            self._lost += 1
+            return
+        try:
+            await self._journal.append(entry)
+        except OSError as disk:
+            self._lost += 1
+            _log.error("cost journal cannot be written, cost record lost: %s", disk)
 
     async def snapshot(self) -> CostSnapshot:
         """All aggregates and the monthly estimate. Raises `StoreUnavailable`."""
+        return await self._snapshot(self._store, partial=False)
+
+    async def local_snapshot(self) -> CostSnapshot:
+        """What this process recorded itself, flagged ``partial`` (for when the shared store
+        cannot answer). Never raises."""
+        return await self._snapshot(self._local or self._store, partial=True)
+
+    async def _snapshot(self, store: CostStore, *, partial: bool) -> CostSnapshot:
         now = self._clock()
         current = self._bucket_of(now)
         first = current - self._buckets + 1
-        stored = await self._store.read(range(first, current + 1))
+        stored = await store.read(range(first, current + 1))
         window_spend = sum(stored.spend.values())
         rows = stored.counters
 
@@ -232,6 +309,8 @@ class CostTracker:
                 window_spend, now, first * self._bucket_ms, stored.since
             ),
             dropped_records=self.dropped_records,
+            journal_pending=self.journal_pending,
+            partial=partial,
             spend_by_bucket=[
                 (bucket * self._bucket_ms // 1000, stored.spend.get(bucket, 0))
                 for bucket in range(first, current + 1)
@@ -247,3 +326,15 @@ class CostTracker:
         start_ms = max(window_start_ms, math.floor(since * 1000))
         covered_ms = max(math.floor(now * 1000) - start_ms, self._bucket_ms)
         return spend * MONTH_S * 1000 // covered_ms
+
+
+async def _add(store: CostStore, entry: JournalEntry) -> None:
+    await store.add(
+        entry.names,
+        entry.counters,
+        bucket=entry.bucket,
+        spend_usd_micros=entry.spend_usd_micros,
+        bucket_ttl_s=entry.bucket_ttl_s,
+        now=entry.now,
+        record_id=entry.id,
+    )

@@ -8,10 +8,13 @@ every replica adds into (and is held to) one total; without it they live in this
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
+import anyio
 import redis.asyncio as redis
 
 from metrics.alert_webhook import AlertWebhook
@@ -20,6 +23,7 @@ from metrics.budget_alerts import AlertCallback, BudgetAlert
 from metrics.budget_ledger import BudgetLedger, MemoryBudgetLedger
 from metrics.budget_redis import RedisBudgetLedger
 from metrics.budget_windows import BudgetCaps
+from metrics.cost_journal import CostJournal
 from metrics.cost_store import CostStore, MemoryCostStore
 from metrics.cost_store_redis import RedisCostStore
 from metrics.cost_tracker import CostTracker
@@ -55,7 +59,8 @@ async def open_cost_control(
     *,
     metrics: GatewayMetrics | None = None,
 ) -> AsyncIterator[CostControl]:
-    """Build it all; the budget webhook sender (if configured) runs while the block runs."""
+    """Build it all; the budget webhook sender (if configured) and, with Redis, the replay of
+    the cost journal run while the block runs."""
     gateway_metrics = metrics or GatewayMetrics(max_models=settings.cost.max_label_values)
     overrides = settings.cost.price_overrides
     prices = price_table(overrides) if overrides else PriceTable()
@@ -64,12 +69,24 @@ async def open_cost_control(
         requests=lim.requests_per_window, tokens=lim.tokens_per_window, window_s=lim.window_s
     )
     limiter = _rate_limiter(settings, rate_limits, client)
+    journal = None
+    if client is not None:
+        journal = CostJournal(
+            settings.cost.journal_dir or Path(tempfile.gettempdir()) / "frugal-journal",
+            max_bytes=settings.cost.journal_max_bytes,
+        )
+        await journal.open()
     tracker = CostTracker(
         _cost_store(settings, client),
         window_s=settings.cost.window_s,
         bucket_s=settings.cost.bucket_s,
+        journal=journal,
+        max_names=settings.cost.max_label_values,
     )
     async with contextlib.AsyncExitStack() as stack:
+        if journal is not None:
+            interval = settings.cost.journal_replay_interval_s
+            await stack.enter_async_context(_replaying(tracker, interval))
         webhook = None
         if settings.budget.alert_webhook_url:
             webhook = AlertWebhook(session, settings.budget.alert_webhook_url)
@@ -101,6 +118,16 @@ async def open_cost_control(
             ),
             metrics=gateway_metrics,
         )
+
+
+@contextlib.asynccontextmanager
+async def _replaying(tracker: CostTracker, interval_s: float) -> AsyncIterator[None]:
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(tracker.keep_replaying, interval_s)
+        try:
+            yield
+        finally:
+            tasks.cancel_scope.cancel()
 
 
 def _cost_store(settings: Settings, client: redis.Redis | None) -> CostStore:

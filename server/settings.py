@@ -308,9 +308,21 @@ class CostSettings(_Section, frozen=True, forbid_unknown_fields=True):
     # Distinct names kept per label kind (model, tenant, ...) in /stats and /metrics; callers
     # choose some of them, so past this many the new ones are counted under "other".
     max_label_values: int = 200
+    # With Redis: where cost records that cannot reach it are journaled until it answers again
+    # ("" = a frugal-journal folder under the system temp dir), the journal's size bound, and
+    # how often a replay of it is tried.
+    journal_dir: str = ""
+    journal_max_bytes: int = 64 * 1024 * 1024
+    journal_replay_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
         _check(self.bucket_s >= 1, "bucket_s", "at least 1 second")
+        _check(self.journal_max_bytes >= 1024, "journal_max_bytes", "at least 1024 bytes")
+        _check(
+            self.journal_replay_interval_s > 0,
+            "journal_replay_interval_s",
+            "a positive number of seconds",
+        )
         _check(self.max_label_values >= 1, "max_label_values", "at least 1")
         _check(
             self.window_s >= self.bucket_s and self.window_s % self.bucket_s == 0,

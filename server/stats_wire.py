@@ -94,3 +94,6 @@ class Stats(msgspec.Struct, frozen=True):
     budget: list[BudgetUse]
     budget_enabled: bool
     dropped_cost_records: int
+    journal_pending: int = 0
+    journal_dropped: int = 0
+    partial: bool = False

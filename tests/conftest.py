@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,13 @@ def _one_blas_thread_per_worker() -> None:
     # The test workers share two cores with the servers they start: single-threaded BLAS,
     # as `frugal serve` sets up for itself (spinning OpenBLAS threads stall everything else).
     limit_blas_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _own_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default cost journal lives under the system temp dir, one file per pid: gateways of
+    # different tests in one worker process must not replay each other's journals.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
 """Liveness (`/healthz`) and readiness (`/readyz`).
 
-Readiness answers "should a load balancer send traffic here": Redis answers if configured,
-the embedder embeds, and every model tier has a provider. Each check runs under its own
-timeout, concurrently, so a hung dependency makes the probe fail fast instead of hang.
+Readiness answers "should a load balancer send traffic here": the embedder embeds and every
+model tier has a provider. Redis is not required to serve: while it is down the gateway answers
+uncached, rate-limits per replica and journals cost records locally, so a failing Redis check
+makes the replica *degraded* (200, ``"degraded": ["redis"]``), not unready. Only when a budget is
+enforced with ``fail_open = false`` does Redis become required (then 503). Each check runs under
+its own timeout, concurrently, so a hung dependency makes the probe fail fast instead of hang.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.providers import provider_for_model
-from server.state import app_state
+from server.state import AppState, app_state
 
 CHECK_TIMEOUT_S = 1.0
 
@@ -31,15 +34,26 @@ class Check(msgspec.Struct):
 
 
 class Readiness(msgspec.Struct):
+    """``status`` is ``ready``, ``degraded`` (serving without the checks named in ``degraded``)
+    or ``not_ready``."""
+
     status: str
     checks: dict[str, Check]
+    degraded: list[str]
 
 
 _encoder = msgspec.json.Encoder()
 
 
+def _redis_required(state: AppState) -> bool:
+    # A budget that fails closed refuses every request while its ledger (Redis) is down.
+    budget = state.settings.budget
+    return budget.enabled and not budget.fail_open
+
+
 async def readyz(request: Request) -> Response:
-    """200 when every dependency is usable, else 503 naming the failing check."""
+    """200 when the replica can serve (``degraded`` names optional dependencies that are down),
+    else 503 naming the failing check."""
     state = app_state(request)
     checks: dict[str, Check] = {}
 
@@ -82,8 +96,12 @@ async def readyz(request: Request) -> Response:
         group.start_soon(run, "redis", redis_probe)
         group.start_soon(run, "embedder", embedder_probe)
         group.start_soon(run, "providers", providers_probe)
-    ready = all(check.ok for check in checks.values())
-    body = Readiness("ready" if ready else "not_ready", dict(sorted(checks.items())))
+    optional = set() if _redis_required(state) else {"redis"}
+    failing = sorted(name for name, check in checks.items() if not check.ok)
+    degraded = [name for name in failing if name in optional]
+    ready = len(degraded) == len(failing)
+    status = ("degraded" if degraded else "ready") if ready else "not_ready"
+    body = Readiness(status, dict(sorted(checks.items())), degraded)
     return Response(
         _encoder.encode(body),
         status_code=200 if ready else 503,

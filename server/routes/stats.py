@@ -1,7 +1,9 @@
 """``GET /stats`` (the JSON summary behind the dashboard) and ``GET /metrics`` (Prometheus).
 
 Money comes from the shared `CostTracker` and the budget ledger, so with Redis every replica
-reports the same totals; latency percentiles and error counts are this replica's.
+reports the same totals; latency percentiles and error counts are this replica's. When Redis
+cannot answer, ``/stats`` still answers from this replica's own records, flagged
+``"partial": true`` (budget windows are then left out).
 
 With auth on both need the admin key; ``/stats`` also takes a tenant read key
 (``[auth].read_keys``), which sees only that tenant: its row of ``by_tenant``, its totals in
@@ -21,7 +23,6 @@ from cache.errors import StoreUnavailable
 from metrics.budget import WindowUsage
 from metrics.cost_tracker import CostSnapshot, CostTotals
 from metrics.latency_window import LatencyWindow
-from server.errors import response_for_exception
 from server.state import app_state
 from server.stats_wire import (
     BudgetUse,
@@ -40,15 +41,12 @@ _encoder = msgspec.json.Encoder()
 
 
 async def get_stats(request: Request) -> Response:
-    """The `Stats` of this deployment (503 ``store_unavailable`` when Redis cannot answer)."""
+    """The `Stats` of this deployment (``partial`` when Redis cannot answer)."""
     state: AppState = app_state(request)
     tenant = state.components.cost.auth.stats_scope(request, allow_read_key=True)
-    try:
-        stats = await build_stats(state)
-        if tenant is not None:
-            stats = await _tenant_view(state, stats, tenant)
-    except StoreUnavailable as exc:
-        return response_for_exception(exc)
+    stats = await build_stats(state)
+    if tenant is not None:
+        stats = await _tenant_view(state, stats, tenant)
     return Response(
         _encoder.encode(stats),
         media_type="application/json",
@@ -72,10 +70,15 @@ async def get_metrics(request: Request) -> Response:
 
 
 async def build_stats(state: AppState) -> Stats:
-    """Read every aggregate once and shape it as `Stats`."""
+    """Read every aggregate once and shape it as `Stats`; from this replica's own records,
+    flagged ``partial``, when the store cannot answer."""
     accounting = state.components.cost.accounting
-    snapshot = await accounting.tracker.snapshot()
-    windows = await _budget_windows(state, tenants=tuple(snapshot.by_tenant))
+    tracker = accounting.tracker
+    try:
+        snapshot = await tracker.snapshot()
+        windows = await _budget_windows(state, tenants=tuple(snapshot.by_tenant))
+    except StoreUnavailable:
+        snapshot, windows = await tracker.local_snapshot(), []
     totals = snapshot.totals
     return Stats(
         simulated=state.settings.uses_simulated_provider,
@@ -112,13 +115,19 @@ async def build_stats(state: AppState) -> Stats:
         budget=[_budget_use(use) for use in windows],
         budget_enabled=state.components.cost.budget is not None,
         dropped_cost_records=snapshot.dropped_records,
+        journal_pending=snapshot.journal_pending,
+        journal_dropped=tracker.journal_dropped,
+        partial=snapshot.partial,
     )
 
 
 async def _tenant_view(state: AppState, stats: Stats, tenant: str) -> Stats:
     """``stats`` cut down to what ``tenant``'s read key may see."""
     mine = stats.by_tenant.get(tenant, CostTotals())
-    windows = await _budget_windows(state, tenants=(tenant,))
+    try:
+        windows = [] if stats.partial else await _budget_windows(state, tenants=(tenant,))
+    except StoreUnavailable:
+        windows = []
     return msgspec.structs.replace(
         stats,
         calls=mine.calls,
@@ -151,6 +160,8 @@ async def _tenant_view(state: AppState, stats: Stats, tenant: str) -> Stats:
         errors=dict.fromkeys(FAULTS, 0),
         budget=[_budget_use(use) for use in windows if use.tenant == tenant],
         dropped_cost_records=0,
+        journal_pending=0,
+        journal_dropped=0,
     )
 
 

@@ -61,7 +61,7 @@ class TestReadiness:
         assert "simulated" in checks["providers"]["detail"]
         assert response.headers["Cache-Control"] == "no-store"
 
-    async def test_redis_outage_makes_it_not_ready_and_recovery_ready_again(self) -> None:
+    async def test_redis_outage_leaves_it_ready_but_degraded(self) -> None:
         with ControllableRedisServer() as server:
             async with (
                 run_gateway(settings(REDIS_URL=server.url)) as gw,
@@ -69,19 +69,38 @@ class TestReadiness:
             ):
                 ready = await http.get(f"{gw.base_url}/readyz")
                 assert ready.status == 200
+                assert (await ready.json())["degraded"] == []
                 server.stop()
                 down = await http.get(f"{gw.base_url}/readyz")
                 body = await down.json()
-                assert down.status == 503
-                assert body["status"] == "not_ready"
+                # Still serving (uncached, costs journaled): keep it in the load balancer.
+                assert down.status == 200
+                assert body["status"] == "degraded"
+                assert body["degraded"] == ["redis"]
                 assert body["checks"]["redis"]["ok"] is False
                 assert body["checks"]["embedder"]["ok"] is True
-                # Liveness is unaffected: restarting the process would not help.
                 assert (await http.get(f"{gw.base_url}/healthz")).status == 200
                 server.start()
                 with anyio.fail_after(10):
-                    while (await http.get(f"{gw.base_url}/readyz")).status != 200:
+                    while (await (await http.get(f"{gw.base_url}/readyz")).json())[
+                        "status"
+                    ] != "ready":
                         await anyio.sleep(0.1)
+
+    async def test_a_budget_that_fails_closed_makes_redis_required(self) -> None:
+        with ControllableRedisServer() as server:
+            env = settings(
+                REDIS_URL=server.url,
+                FRUGAL_BUDGET_GLOBAL_DAILY_USD_MICROS="1000000",
+                FRUGAL_BUDGET_FAIL_OPEN="false",
+            )
+            async with run_gateway(env) as gw, aiohttp.ClientSession() as http:
+                server.stop()
+                down = await http.get(f"{gw.base_url}/readyz")
+                body = await down.json()
+        assert down.status == 503
+        assert body["status"] == "not_ready"
+        assert body["degraded"] == []
 
 
 class TestInvalidation:
