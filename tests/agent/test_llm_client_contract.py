@@ -49,7 +49,6 @@ class Subject:
     model: str
     make: Callable[[Headers], LLMClient]
     sim: RunningSimulator | None
-    takes_body: bool
 
     @property
     def client(self) -> LLMClient:
@@ -57,6 +56,10 @@ class Subject:
 
 
 KINDS = ["openai", "anthropic", "simulated", "fallback", "rate_limited"]
+UPSTREAM_KINDS = [kind for kind in KINDS if kind != "simulated"]
+"""The clients with a provider behind them (the simulated one has none to refuse)."""
+BODY_KINDS = ["openai", "anthropic"]
+"""The provider clients that take a caller's wire body themselves."""
 
 
 @pytest.fixture
@@ -69,6 +72,26 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 def subject(
     request: pytest.FixtureRequest, sim: RunningSimulator, session: aiohttp.ClientSession
 ) -> Subject:
+    return make_subject(request.param, sim, session)
+
+
+@pytest.fixture(params=UPSTREAM_KINDS)
+def upstream_subject(
+    request: pytest.FixtureRequest, sim: RunningSimulator, session: aiohttp.ClientSession
+) -> Subject:
+    return make_subject(request.param, sim, session)
+
+
+@pytest.fixture(params=BODY_KINDS)
+def body_subject(
+    request: pytest.FixtureRequest, sim: RunningSimulator, session: aiohttp.ClientSession
+) -> Subject:
+    return make_subject(request.param, sim, session)
+
+
+def make_subject(kind: str, sim: RunningSimulator, session: aiohttp.ClientSession) -> Subject:
+    """The client of ``kind`` against ``sim``."""
+
     def openai(headers: Headers) -> OpenAIClient:
         return OpenAIClient(
             session,
@@ -83,34 +106,29 @@ def subject(
             session, base_url=sim.base_url, api_key="k", timeout_s=5, extra_headers=dict(headers)
         )
 
-    match request.param:
+    match kind:
         case "openai":
-            return Subject("openai", "gpt-4o-mini", openai, sim, takes_body=True)
+            return Subject("openai", "gpt-4o-mini", openai, sim)
         case "anthropic":
-            return Subject("anthropic", "claude-haiku-4-5", anthropic, sim, takes_body=True)
+            return Subject("anthropic", "claude-haiku-4-5", anthropic, sim)
         case "simulated":
             fast = SimulatedClient(default=Pace(ttft_s=0.0, tokens_per_s=0.0))
-            return Subject("simulated", "gpt-4o-mini", lambda _: fast, None, takes_body=False)
+            return Subject("simulated", "gpt-4o-mini", lambda _: fast, None)
         case "fallback":
             return Subject(
                 "fallback",
                 "gpt-4o-mini",
                 lambda h: FallbackClient(openai(h), None, timeout_s=5, retry=FAST_RETRY),
                 sim,
-                takes_body=False,
             )
         case "rate_limited":
             limiter = ProviderRateLimiter(
                 "openai", requests_per_minute=6000, tokens_per_minute=10_000_000
             )
             return Subject(
-                "rate_limited",
-                "gpt-4o-mini",
-                lambda h: RateLimitedClient(openai(h), limiter),
-                sim,
-                takes_body=False,
+                "rate_limited", "gpt-4o-mini", lambda h: RateLimitedClient(openai(h), limiter), sim
             )
-    raise AssertionError(request.param)
+    raise AssertionError(kind)
 
 
 def ask(subject: Subject, question: str, **fields: Any) -> LLMRequest:
@@ -199,9 +217,8 @@ class TestContract:
             assert stats.streams_completed == 0
             assert stats.completion_tokens < 300
 
-    async def test_upstream_4xx_raises_a_provider_error(self, subject: Subject) -> None:
-        if subject.sim is None:
-            pytest.skip("no upstream behind the simulated client")
+    async def test_upstream_4xx_raises_a_provider_error(self, upstream_subject: Subject) -> None:
+        subject = upstream_subject
         client = subject.make({"x-sim-fault": "context_length"})
         request = ask(subject, "How do I close my account?")
         with pytest.raises(ProviderError) as caught:
@@ -224,13 +241,6 @@ def wire(subject: Subject, body: dict[str, Any]) -> LLMRequest:
         body=body,
         raw=raw,
     )
-
-
-@pytest.fixture
-def body_subject(subject: Subject) -> Subject:
-    if not subject.takes_body:
-        pytest.skip("this client does not take a wire body")
-    return subject
 
 
 class TestWireBody:
