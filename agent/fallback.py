@@ -32,13 +32,12 @@ from agent.continuation import (
 )
 from agent.errors import (
     BadRequest,
-    CircuitOpen,
     ContextLengthExceeded,
     ProviderError,
-    RateLimited,
     StreamInterrupted,
     UpstreamTimeout,
 )
+from agent.fallback_chain import Chain, Plan, Step, chain_function
 from agent.retry import Clock, Retrier, RetryPolicy, Sleep
 from agent.tokens import count_message_tokens
 from agent.types import LLMRequest, LLMResponse, StreamChunk
@@ -105,7 +104,7 @@ class FallbackClient:
         self._breaker_for = breaker_for
         self._timeout_s = timeout_s
         self._first_token_timeout_s = first_token_timeout_s
-        self._chain_for = _chain_function(secondary_model, secondary_model_for, chain_for)
+        self._chain_for = chain_function(secondary_model, secondary_model_for, chain_for)
         self._context_window_for = context_window_for
         self._prefill_for = prefill_for or (lambda _model: False)
         self._continue_mid_stream = continue_mid_stream
@@ -124,13 +123,13 @@ class FallbackClient:
         the first.
         """
         plan = self._plan()
-        chain = _Chain(self._attempts(request))
+        chain = Chain(self._attempts(request), fits=self._fits, name=self._name)
         while True:
-            step = chain.next_step(self, plan)
+            step = chain.next_step()
             try:
                 response = await self._run(step, _generate_call(step), plan)
             except ProviderError as exc:
-                chain.failed(self, step, exc)
+                chain.failed(step, exc)
                 continue
             if step.index == 0:
                 return response
@@ -146,7 +145,7 @@ class FallbackClient:
         allows it (one choice, text so far); otherwise it raises `StreamInterrupted`.
         """
         plan = self._plan()
-        chain = _Chain(self._attempts(request))
+        chain = Chain(self._attempts(request), fits=self._fits, name=self._name)
         step, opened = await self._open(chain, plan)
         produced: list[str] = []
         delivered: list[StreamChunk] = []
@@ -197,23 +196,23 @@ class FallbackClient:
 
     # -- attempts ---------------------------------------------------------------------------
 
-    def _attempts(self, request: LLMRequest) -> list[_Step]:
+    def _attempts(self, request: LLMRequest) -> list[Step]:
         chain = list(self._chain_for(request.model)) if self.secondary is not None else []
-        steps = [_Step(0, self.primary, request, last=not chain)]
+        steps = [Step(0, self.primary, request, last=not chain)]
         for index, model in enumerate(chain, start=1):
             routed = request if model == request.model else _with_model(request, model)
-            steps.append(_Step(index, self.secondary or self.primary, routed, index == len(chain)))
+            steps.append(Step(index, self.secondary or self.primary, routed, index == len(chain)))
         return steps
 
     async def _open(
         self,
-        chain: _Chain,
-        plan: _Plan,
+        chain: Chain,
+        plan: Plan,
         *,
         continuing: str | None = None,
-    ) -> tuple[_Step, _OpenedStream]:
+    ) -> tuple[Step, _OpenedStream]:
         while True:
-            base = chain.next_step(self, plan)
+            base = chain.next_step()
             step = base
             prefill = continuing is not None and self._prefill_for(base.request.model)
             if continuing is not None:
@@ -222,7 +221,7 @@ class FallbackClient:
                 opened = await self._run(step, self._stream_call(step), plan)
             except BadRequest as exc:
                 if not prefill or continuing is None or isinstance(exc, ContextLengthExceeded):
-                    chain.failed(self, step, exc)
+                    chain.failed(step, exc)
                     continue
                 # The provider refused the prefill after all: ask the same model to go on
                 # from the partial answer given as an ordinary turn instead.
@@ -231,17 +230,17 @@ class FallbackClient:
                 try:
                     opened = await self._run(step, self._stream_call(step), plan)
                 except ProviderError as again:
-                    chain.failed(self, step, again)
+                    chain.failed(step, again)
                     continue
             except ProviderError as exc:
-                chain.failed(self, step, exc)
+                chain.failed(step, exc)
                 continue
             return step, opened
 
-    def _stream_call(self, step: _Step) -> Callable[[], Awaitable[_OpenedStream]]:
+    def _stream_call(self, step: Step) -> Callable[[], Awaitable[_OpenedStream]]:
         return lambda: _open_stream(step.client, step.request, self._first_token_timeout_s)
 
-    async def _run(self, step: _Step, call: Callable[[], Awaitable[T]], plan: _Plan) -> T:
+    async def _run(self, step: Step, call: Callable[[], Awaitable[T]], plan: Plan) -> T:
         breaker = self._breaker(step)
         deadline = plan.deadline_for(step, self._retrier.clock(), self._timeout_s)
 
@@ -263,17 +262,17 @@ class FallbackClient:
             provider=step.client.name,
         )
 
-    def _breaker(self, step: _Step) -> CircuitBreaker | None:
+    def _breaker(self, step: Step) -> CircuitBreaker | None:
         if self._breaker_for is not None:
             return self._breaker_for(step.request.model)
         return self.breaker if step.index == 0 else None
 
-    def _record_failure(self, step: _Step, error: ProviderError) -> None:
+    def _record_failure(self, step: Step, error: ProviderError) -> None:
         breaker = self._breaker(step)
         if breaker is not None and counts_as_failure(error):
             breaker.record_failure()
 
-    def _record_success(self, step: _Step) -> None:
+    def _record_success(self, step: Step) -> None:
         breaker = self._breaker(step)
         if breaker is not None:
             breaker.record_success()
@@ -287,128 +286,12 @@ class FallbackClient:
         prompt = count_message_tokens(request.messages, request.model, system=request.system)
         return prompt + (request.max_tokens or 0) <= window
 
-    def _plan(self) -> _Plan:
+    def _plan(self) -> Plan:
         now = self._retrier.clock()
-        return _Plan(total_deadline=now + self._retrier.policy.total_deadline_s)
+        return Plan(total_deadline=now + self._retrier.policy.total_deadline_s)
 
     def _remaining(self, deadline: float) -> float:
         return max(0.0, deadline - self._retrier.clock())
-
-
-def fallback_reason(error: ProviderError) -> str:
-    """A short machine-readable label for why a model was given up on."""
-    if isinstance(error, CircuitOpen):
-        return "circuit_open"
-    if isinstance(error, ContextLengthExceeded):
-        return "context_window"
-    if isinstance(error, UpstreamTimeout):
-        return "primary_timeout"
-    if isinstance(error, RateLimited):
-        return "primary_rate_limited"
-    return f"primary_error:{error.code}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """One model of the chain: its position, the client serving it and its request; the
-    last one may use all that is left of the total deadline."""
-
-    index: int
-    client: LLMClient
-    request: LLMRequest
-    last: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    total_deadline: float
-
-    def deadline_for(self, step: _Step, now: float, timeout_s: float) -> float:
-        # Every model but the last gets its own timeout, within what is left of the total.
-        if step.last and step.index > 0:
-            return self.total_deadline
-        return min(now + timeout_s, self.total_deadline)
-
-
-class _Chain:
-    """Walks the steps in order, skipping models that cannot take the request, and keeps
-    the first error (raised when nothing is left) and the reason the first model was left."""
-
-    def __init__(self, steps: list[_Step]) -> None:
-        self._steps = steps
-        self._next = 0
-        self.first_error: ProviderError | None = None
-        self.last_error: ProviderError | None = None
-        self._first_step: _Step | None = None
-        self._last_step: _Step | None = None
-        self.reason: str | None = None
-        self._too_long = False
-
-    def next_step(self, client: FallbackClient, plan: _Plan) -> _Step:
-        while self._next < len(self._steps):
-            step = self._steps[self._next]
-            self._next += 1
-            if client._fits(step.request):
-                return step
-            self._too_long = True
-            if self.reason is None:
-                self.reason = "context_window"
-            logger.info("skipping %s: the prompt exceeds its context window", step.request.model)
-        raise self._exhausted(client)
-
-    def failed(self, client: FallbackClient, step: _Step, error: ProviderError) -> None:
-        """Note ``error``; raise it when trying the next model cannot help."""
-        if self.first_error is None:
-            self.first_error, self._first_step = error, step
-        self.last_error, self._last_step = error, step
-        if isinstance(error, BadRequest) and not isinstance(error, ContextLengthExceeded):
-            raise error
-        if self._next >= len(self._steps):
-            raise self._exhausted(client)
-        if self.reason is None:
-            self.reason = fallback_reason(error)
-        logger.warning(
-            "falling back from %s (%s): %s", step.request.model, fallback_reason(error), error
-        )
-
-    def _exhausted(self, client: FallbackClient) -> ProviderError:
-        error = self.last_error
-        if error is None:
-            return ContextLengthExceeded(
-                "the prompt does not fit the context window of any model of the chain",
-                provider=client.name,
-                status=400,
-            )
-        first, first_step, last_step = self.first_error, self._first_step, self._last_step
-        if error is not first and first is not None and first_step and last_step:
-            message = error.args[0] if error.args else str(error)
-            error.args = (
-                f"primary {first_step.client.name} failed ({fallback_reason(first)}: {first}), "
-                f"then secondary {last_step.client.name} failed: {message}",
-            )
-            error.__cause__ = first
-        return error
-
-
-def _chain_function(
-    secondary_model: str | None,
-    secondary_model_for: Callable[[str], str | None] | None,
-    chain_for: Callable[[str], Sequence[str]] | None,
-) -> Callable[[str], Sequence[str]]:
-    if chain_for is not None:
-        return chain_for
-    if secondary_model_for is not None:
-        one = secondary_model_for
-
-        def first_only(model: str) -> Sequence[str]:
-            found = one(model)
-            return () if found is None else (found,)
-
-        return first_only
-    if secondary_model is not None:
-        fixed = secondary_model
-        return lambda _model: (fixed,)
-    return lambda model: (model,)
 
 
 def _with_model(request: LLMRequest, model: str) -> LLMRequest:
@@ -454,16 +337,16 @@ async def _open_stream(
     return opened
 
 
-def _continued(step: _Step, partial: str, *, prefill: bool) -> _Step:
+def _continued(step: Step, partial: str, *, prefill: bool) -> Step:
     request = continuation_request(step.request, partial, prefill=prefill)
-    return _Step(step.index, step.client, request, step.last)
+    return Step(step.index, step.client, request, step.last)
 
 
-def _generate_call(step: _Step) -> Callable[[], Awaitable[LLMResponse]]:
+def _generate_call(step: Step) -> Callable[[], Awaitable[LLMResponse]]:
     return lambda: step.client.generate(step.request)
 
 
-def _interrupted(step: _Step, error: ProviderError) -> StreamInterrupted:
+def _interrupted(step: Step, error: ProviderError) -> StreamInterrupted:
     return StreamInterrupted(
         f"{step.client.name} stream failed after the first token: {error}",
         provider=step.client.name,
