@@ -20,7 +20,7 @@ from agent.anthropic_translate import (
 )
 from agent.errors import ProtocolError, ProviderError, UntranslatableRequest, UpstreamError
 from agent.http import SkippedChunks, SSEEvent, error_for_status
-from agent.openai_wire import usage_from_dict
+from agent.openai_wire import first_choice_delta, usage_from_dict
 from agent.types import LLMRequest, LLMResponse, StreamChunk
 
 ERROR_STATUS = {
@@ -120,11 +120,7 @@ def _has_stop_reason(data: dict[str, Any]) -> bool:
 
 
 def _stream_chunk(chunk: dict[str, Any], model: str) -> StreamChunk:
-    text, finish = "", None
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
-        text = delta.get("content") or ""
-        finish = choice.get("finish_reason")
+    text, finish = first_choice_delta(chunk)
     usage = chunk.get("usage")
     return StreamChunk(
         text=text,

@@ -233,7 +233,7 @@ class OpenAIClient:
                     code=code if isinstance(code, str) else None,
                 )
             model = payload.get("model") or model
-            text, finish_reason = _first_choice_text(payload)
+            text, finish_reason = wire.first_choice_delta(payload)
             ends.see_all(payload)
             chunk_usage = payload.get("usage")
             if isinstance(chunk_usage, dict):
@@ -322,19 +322,6 @@ def _wire_body(request: LLMRequest, body: dict[str, Any], *, stream: bool) -> by
 def _asks_usage(body: dict[str, Any]) -> bool:
     options = body.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def _first_choice_text(payload: dict[str, Any]) -> tuple[str, str | None]:
-    # The plain-text view of a chunk: choice 0's content delta and finish reason.
-    choices = payload.get("choices")
-    if not isinstance(choices, list):
-        return "", None
-    for choice in choices:
-        if isinstance(choice, dict) and choice.get("index", 0) == 0:
-            delta = choice.get("delta") or {}
-            content = delta.get("content") if isinstance(delta, dict) else None
-            return (content if isinstance(content, str) else ""), choice.get("finish_reason")
-    return "", None
 
 
 def _to_wire(request: LLMRequest, *, stream: bool) -> wire.ChatCompletionRequest:

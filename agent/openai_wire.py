@@ -130,3 +130,17 @@ def usage_from_dict(usage: dict[str, Any]) -> Usage:
 
 def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def first_choice_delta(chunk: dict[str, Any]) -> tuple[str, str | None]:
+    """The plain-text view of a ``chat.completion.chunk``: choice 0's content delta and its
+    finish reason ("" and None when the chunk carries neither)."""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list):
+        return "", None
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            delta = choice.get("delta") or {}
+            content = delta.get("content") if isinstance(delta, dict) else None
+            return (content if isinstance(content, str) else ""), choice.get("finish_reason")
+    return "", None
