@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from functools import partial
@@ -33,14 +32,13 @@ from bench.gateway_process import (
     RoundTotals,
     Server,
     completion_body,
-    cpu_seconds,
     gateway,
     machine_load,
     pct,
     questions,
     simulator,
 )
-from bench.lean_http import lean_closed_loop
+from bench.rounds import Target, rotated_rounds
 
 ROUNDS = 5
 ROUND_S = 3.0
@@ -63,31 +61,20 @@ async def _measure(
 ) -> dict[tuple[int, str], RoundTotals]:
     bodies = [completion_body(q) for q in questions(QUESTIONS)]
     targets = {
-        "direct": (f"{sim.url}/v1/chat/completions", JSON_HEADERS, sim.pid),
-        "frugal": (f"{gw.url}/v1/chat/completions", {**JSON_HEADERS, **NO_STORE}, gw.pid),
+        "direct": Target(f"{sim.url}/v1/chat/completions", JSON_HEADERS, sim.pid),
+        "frugal": Target(f"{gw.url}/v1/chat/completions", {**JSON_HEADERS, **NO_STORE}, gw.pid),
     }
     if before is not None:
         path = f"{before.url}/v1/chat/completions"
-        targets["before"] = (path, {**JSON_HEADERS, **NO_STORE}, before.pid)
-    variants = list(targets)
-    totals = {(c, v): RoundTotals() for c in concurrency for v in variants}
-    for c in concurrency:
-        for url, headers, _ in targets.values():  # warm the servers, pay lazy imports
-            await lean_closed_loop(url, bodies, headers=headers, concurrency=c, duration_s=WARMUP_S)
-        for r in range(rounds):
-            for variant in variants[r % len(variants) :] + variants[: r % len(variants)]:
-                url, headers, pid = targets[variant]
-                cpu_before, client_before = cpu_seconds(pid), time.process_time()
-                sample = await lean_closed_loop(
-                    url, bodies, headers=headers, concurrency=c, duration_s=round_s
-                )
-                total = totals[(c, variant)]
-                total.add(
-                    sample,
-                    cpu_s=cpu_seconds(pid) - cpu_before,
-                    client_cpu_s=time.process_time() - client_before,
-                )
-    return totals
+        targets["before"] = Target(path, {**JSON_HEADERS, **NO_STORE}, before.pid)
+    return await rotated_rounds(
+        targets,
+        bodies,
+        rounds=rounds,
+        round_s=round_s,
+        concurrency=concurrency,
+        warmup_s=WARMUP_S,
+    )
 
 
 def _report(totals: dict[tuple[int, str], RoundTotals], concurrency: Sequence[int]) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from functools import partial
@@ -32,14 +31,13 @@ from bench.gateway_process import (
     RoundTotals,
     Server,
     completion_body,
-    cpu_seconds,
     gateway,
     machine_load,
     pct,
     questions,
     simulator,
 )
-from bench.lean_http import lean_closed_loop
+from bench.rounds import Target, rotated_rounds
 
 ROUNDS = 3
 ROUND_S = 4.0
@@ -59,24 +57,14 @@ async def _measure(
 ) -> dict[tuple[int, str], RoundTotals]:
     bodies = [completion_body(q, stream=True) for q in questions(64)]
     headers = {**JSON_HEADERS, **NO_STORE}
-    variants = list(targets)
-    totals = {(c, v): RoundTotals() for c in concurrency for v in variants}
-    for c in concurrency:
-        for url, _ in targets.values():
-            await lean_closed_loop(url, bodies, headers=headers, concurrency=c, duration_s=WARMUP_S)
-        for r in range(rounds):
-            for variant in variants[r % len(variants) :] + variants[: r % len(variants)]:
-                url, pid = targets[variant]
-                cpu_before, client_before = cpu_seconds(pid), time.process_time()
-                sample = await lean_closed_loop(
-                    url, bodies, headers=headers, concurrency=c, duration_s=round_s
-                )
-                totals[(c, variant)].add(
-                    sample,
-                    cpu_s=cpu_seconds(pid) - cpu_before,
-                    client_cpu_s=time.process_time() - client_before,
-                )
-    return totals
+    return await rotated_rounds(
+        {name: Target(url, headers, pid) for name, (url, pid) in targets.items()},
+        bodies,
+        rounds=rounds,
+        round_s=round_s,
+        concurrency=concurrency,
+        warmup_s=WARMUP_S,
+    )
 
 
 def _report(
