@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from agent.core.replay import replay_pieces
+
 TEXT_ONLY_FINGERPRINT: Final = "frugal"
 """``system_fingerprint`` of answers from clients that report only text (the simulated one)."""
 
@@ -162,7 +164,7 @@ def replay_chunks(
         emit(index, {"role": message.get("role", "assistant"), "content": ""})
         content = message.get("content")
         if isinstance(content, str) and content:
-            pieces = _pieces(content, words_per_chunk)
+            pieces = replay_pieces(content, words_per_chunk)
             for i, piece in enumerate(pieces):
                 # Logprobs ride on the first content chunk whole; the SDKs concatenate them.
                 emit(index, {"content": piece}, logprobs=choice.get("logprobs") if i == 0 else None)
@@ -217,11 +219,3 @@ def chunk_from_text(
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
         "system_fingerprint": TEXT_ONLY_FINGERPRINT,
     }
-
-
-def _pieces(text: str, words: int) -> list[str]:
-    parts = text.split(" ")
-    return [
-        " ".join(parts[i : i + words]) + (" " if i + words < len(parts) else "")
-        for i in range(0, len(parts), words)
-    ]

@@ -40,12 +40,3 @@ def cache_route(read: CacheRead) -> RouteInfo:
     """The route reported for a cache hit: no tier was chosen, the cache answered."""
     model = read.answer.model if read.answer is not None else ""
     return RouteInfo("cache", f"{read.source} cache hit", model)
-
-
-def replay_pieces(text: str, words_per_piece: int) -> list[str]:
-    """``text`` in pieces of a few words that join back to it exactly."""
-    words = text.split(" ")
-    return [
-        " ".join(words[i : i + words_per_piece]) + (" " if i + words_per_piece < len(words) else "")
-        for i in range(0, len(words), words_per_piece)
-    ]

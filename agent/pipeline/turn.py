@@ -19,6 +19,7 @@ import anyio
 from agent.core.call import Billing, ProviderCall
 from agent.core.clock import StageClock
 from agent.core.costing import Bill, CostModel, bill, routing_savings
+from agent.core.replay import replay_pieces
 from agent.errors import AgentError, ProviderError, StreamInterrupted
 from agent.history import ConversationHistory, HistoryRecord
 from agent.pipeline.answer_cache import AnswerCache, CacheRead
@@ -30,7 +31,6 @@ from agent.pipeline.run import Iterations, Run
 from agent.pipeline.shaping import (
     cache_route,
     diagnostics,
-    replay_pieces,
     sources_and_tags,
     tool_traces,
 )
