@@ -19,8 +19,9 @@ from agent.anthropic_translate import (
     openai_to_anthropic_request,
 )
 from agent.errors import ProtocolError, ProviderError, UntranslatableRequest, UpstreamError
-from agent.http import SkippedChunks, SSEEvent, error_for_status
+from agent.http import error_for_status
 from agent.openai_wire import first_choice_delta, usage_from_dict
+from agent.sse import SkippedChunks, SSEEvent
 from agent.types import LLMRequest, LLMResponse, StreamChunk
 
 ERROR_STATUS = {

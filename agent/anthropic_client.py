@@ -11,13 +11,12 @@ from agent import anthropic_body
 from agent import anthropic_wire as wire
 from agent.errors import ProviderError, UpstreamError
 from agent.http import (
-    SkippedChunks,
-    SSEEvent,
     error_for_status,
     map_aiohttp_errors,
     post_json,
     post_stream,
 )
+from agent.sse import SkippedChunks, SSEEvent
 from agent.types import LLMRequest, LLMResponse, StreamChunk
 
 # The HTTP status Anthropic uses for each error type, so stream `error` events map like bodies.

@@ -12,13 +12,12 @@ import msgspec
 from agent import openai_wire as wire
 from agent.errors import ProtocolError, UpstreamError
 from agent.http import (
-    SkippedChunks,
-    SSEEvent,
     error_for_status,
     map_aiohttp_errors,
     post_json,
     post_stream,
 )
+from agent.sse import SkippedChunks, SSEEvent
 from agent.tokens import count_message_tokens, count_text_tokens
 from agent.types import LLMRequest, LLMResponse, StreamChunk, Usage
 

@@ -19,7 +19,7 @@ import anyio
 import msgspec
 
 from agent.errors import ProtocolError
-from agent.http import iter_sse_events
+from agent.sse import iter_sse_events
 from agent.types import Usage
 from bench.load.report import LoadRecord, StatsFigures
 from bench.load.workload import WorkloadItem

@@ -16,7 +16,8 @@ from agent.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from agent.http import SSEDecoder, SSEEvent, error_for_status, retry_after_from_headers
+from agent.http import error_for_status, retry_after_from_headers
+from agent.sse import SSEDecoder, SSEEvent
 
 
 class TestSSEDecoder:
