@@ -204,7 +204,7 @@ class TestOpenAIStream:
     ) -> None:
         upstream.script = [OA_ANSWER[0], *OA_JUNK, *OA_ANSWER[1:], OA_DONE]
         client = openai_client(upstream, session)
-        with caplog.at_level(logging.WARNING, logger="agent.http"):
+        with caplog.at_level(logging.WARNING, logger="agent.sse"):
             chunks = await collect(client, request_for(OPENAI_MODEL, mode))
         assert text_of(chunks) == "Hello"
         assert finish_reasons(chunks) == ["stop"]
@@ -362,7 +362,7 @@ class TestAnthropicStream:
     ) -> None:
         upstream.script = [*AN_ANSWER[:3], *AN_JUNK, *AN_ANSWER[3:], AN_STOP]
         client = anthropic_client(upstream, session)
-        with caplog.at_level(logging.WARNING, logger="agent.http"):
+        with caplog.at_level(logging.WARNING, logger="agent.sse"):
             chunks = await collect(client, request_for(ANTHROPIC_MODEL, mode))
         assert text_of(chunks) == "Hello"
         assert final_usage(chunks) == AN_USAGE
