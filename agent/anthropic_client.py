@@ -80,6 +80,17 @@ class AnthropicClient:
     def name(self) -> str:
         return self._name
 
+    async def _post(self, body: bytes) -> bytes:
+        # One whole-body call to the provider; errors mapped once (`post_json`).
+        return await post_json(
+            self._session,
+            self._url,
+            body=body,
+            headers=self._headers,
+            timeout_s=self._timeout_s,
+            provider=self._name,
+        )
+
     async def generate(self, request: LLMRequest) -> LLMResponse:
         """Return the whole answer; raises a `ProviderError` subclass on any failure.
 
@@ -94,24 +105,10 @@ class AnthropicClient:
                 max_tokens=self._default_max_tokens,
                 stream=False,
             )
-            raw = await post_json(
-                self._session,
-                self._url,
-                body=body,
-                headers=self._headers,
-                timeout_s=self._timeout_s,
-                provider=self._name,
-            )
+            raw = await self._post(body)
             return anthropic_body.decode_response(raw, request, provider=self._name)
         body = wire.encoder.encode(self._to_wire(request, stream=False))
-        raw = await post_json(
-            self._session,
-            self._url,
-            body=body,
-            headers=self._headers,
-            timeout_s=self._timeout_s,
-            provider=self._name,
-        )
+        raw = await self._post(body)
         with map_aiohttp_errors(self._name):  # an undecodable body is a ProtocolError
             message = wire.message_decoder.decode(raw)
         return LLMResponse(

@@ -64,6 +64,17 @@ class OpenAIClient:
     def name(self) -> str:
         return self._name
 
+    async def _post(self, body: bytes) -> bytes:
+        # One whole-body call to the provider; errors mapped once (`post_json`).
+        return await post_json(
+            self._session,
+            self._url,
+            body=body,
+            headers=self._headers,
+            timeout_s=self._timeout_s,
+            provider=self._name,
+        )
+
     async def generate(self, request: LLMRequest) -> LLMResponse:
         """Return the whole answer; raises a `ProviderError` subclass on any failure.
 
@@ -73,14 +84,7 @@ class OpenAIClient:
         if request.body is not None:
             return await self._generate_body(request, request.body)
         body = wire.encoder.encode(_to_wire(request, stream=False))
-        raw = await post_json(
-            self._session,
-            self._url,
-            body=body,
-            headers=self._headers,
-            timeout_s=self._timeout_s,
-            provider=self._name,
-        )
+        raw = await self._post(body)
         with map_aiohttp_errors(self._name):  # an undecodable body is a ProtocolError
             completion = wire.completion_decoder.decode(raw)
         if not completion.choices:
@@ -97,14 +101,7 @@ class OpenAIClient:
         )
 
     async def _generate_body(self, request: LLMRequest, body: dict[str, Any]) -> LLMResponse:
-        raw = await post_json(
-            self._session,
-            self._url,
-            body=_wire_body(request, body, stream=False),
-            headers=self._headers,
-            timeout_s=self._timeout_s,
-            provider=self._name,
-        )
+        raw = await self._post(_wire_body(request, body, stream=False))
         try:
             completion = msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
