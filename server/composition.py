@@ -25,6 +25,7 @@ from agent.core.embeddings import (
     ProviderEmbeddings,
 )
 from agent.embedders import BatchEmbedder, MiniLMEmbedder
+from agent.guard import Guard, build_guard
 from agent.history import ConversationHistory
 from agent.knowledge import KnowledgeBase
 from agent.openai_embedder import OpenAIEmbedder
@@ -48,6 +49,7 @@ from cache.prompt_cache import PromptCache
 from cache.redis_store import RedisTTLStore, create_redis_client
 from cache.semantic_cache import SemanticCache
 from cache.semantic_replication import RedisSemanticReplicator
+from metrics.guard_counts import GuardCounts
 from metrics.prometheus import GatewayMetrics
 from router import EmbeddingRouter, RuleRouter, load_examples
 from router.base import Router
@@ -79,6 +81,7 @@ class Components:
     replicator: RedisSemanticReplicator | None
     cost: CostControl
     registry: ModelRegistry
+    guard_counts: GuardCounts | None = None
 
 
 @contextlib.asynccontextmanager
@@ -131,7 +134,10 @@ async def build_components(
             ),
         )
         router = await _build_router(settings, embedder)
+        guard_counts = GuardCounts(metrics) if settings.security.policy.active else None
+        guard = _build_guard(settings, guard_counts)
         agent = Agent(
+            guard=guard,
             llm=llm,
             router=router,
             hold_models_for=core_policy.reachable,
@@ -172,6 +178,7 @@ async def build_components(
                 ttl_by_class=ttl_by_class,
             ),
             policy=core_policy,
+            guard=guard,
         )
         embeddings = EmbeddingsCore(
             backends=_local_embeddings(embedder, settings),
@@ -194,7 +201,19 @@ async def build_components(
             replicator,
             cost,
             registry,
+            guard_counts,
         )
+
+
+def _build_guard(settings: Settings, counts: GuardCounts | None) -> Guard | None:
+    s = settings.security
+    return build_guard(
+        s.policy,
+        kinds=s.redact_kinds,
+        phone_regions=s.phone_regions,
+        national_ids=s.national_ids,
+        observer=counts,
+    )
 
 
 def _local_embeddings(embedder: Embedder, settings: Settings) -> dict[str, EmbeddingsBackend]:

@@ -16,6 +16,7 @@ from router.rules import DEFAULT_BENIGN_PHRASES, DEFAULT_TECHNICAL_KEYWORDS
 from server.settings_base import Section as _Section
 from server.settings_base import check as _check
 from server.settings_policy import AuthSettings, BudgetSettings, CostSettings, LimitsSettings
+from server.settings_security import SecuritySettings
 
 __all__ = [
     "AgentSettings",
@@ -31,6 +32,7 @@ __all__ = [
     "RedisSettings",
     "RegistrySettings",
     "RouterSettings",
+    "SecuritySettings",
     "ServerSettings",
     "Settings",
     "SimulatedSettings",
@@ -289,6 +291,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     cost: CostSettings = msgspec.field(default_factory=CostSettings)
     budget: BudgetSettings = msgspec.field(default_factory=BudgetSettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
 
     @property

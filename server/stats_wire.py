@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from metrics.cost_tracker import CostTotals
+from metrics.guard_counts import GuardStats
 
 
 class Percentiles(msgspec.Struct, frozen=True):
@@ -97,3 +98,4 @@ class Stats(msgspec.Struct, frozen=True):
     journal_pending: int = 0
     journal_dropped: int = 0
     partial: bool = False
+    security: GuardStats = msgspec.field(default_factory=GuardStats)

@@ -27,6 +27,8 @@ class Head:
     fallback_reason: str | None = None
     """Set when a fallback model answers (a stream's head waits for the provider's first
     event, so it is known there; ``model`` is then the fallback model)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """More ``x-frugal-*`` headers a stage wants sent (the guard's redaction counts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,8 @@ class Tail:
     simulated: bool
     cache_write: str
     latency_ms: dict[str, float] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    """More ``x-frugal-*`` headers for a whole answer (the guard's output redactions)."""
 
 
 @dataclass(frozen=True, slots=True)

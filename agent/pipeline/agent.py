@@ -20,8 +20,10 @@ import msgspec
 from agent.base import LLMClient
 from agent.core.call import ProviderCall
 from agent.core.costing import BudgetHook, CostModel
+from agent.guard import Guard
 from agent.history import ConversationHistory
 from agent.pipeline.answer_cache import AnswerCache, Invalidation
+from agent.pipeline.guarding import restore_tokens
 from agent.pipeline.planner import DEFAULT_PROFILE_KEYWORDS, ToolPlanner
 from agent.pipeline.prompt import DEFAULT_SYSTEM_PROMPT, stable_prefix
 from agent.pipeline.request import ChatRequest, RequestLimits
@@ -81,6 +83,7 @@ class Agent:
         cache_nonzero_temperature: bool = False,
         profile_keywords: Sequence[str] = DEFAULT_PROFILE_KEYWORDS,
         replay_tokens_per_event: int = 4,
+        guard: Guard | None = None,
     ) -> None:
         if max_iterations < 1:
             raise ValueError("max_iterations must be at least 1 (the model call)")
@@ -114,19 +117,23 @@ class Agent:
             max_iterations=max_iterations,
             replay_words=max(replay_tokens_per_event, 1),
             reachable=hold_models_for,
+            guard=guard,
         )
 
-    async def answer(self, request: ChatRequest) -> ChatResponse:
+    async def answer(
+        self, request: ChatRequest, *, outcome: StreamOutcome | None = None
+    ) -> ChatResponse:
         """Answer ``request`` in one piece: the turn's events, drained.
 
         Raises `InvalidRequest`, `BudgetExceeded`, or the `ProviderError` left after retries
-        and fallback. Cache and history trouble never fail a request.
+        and fallback. Cache and history trouble never fail a request. ``outcome`` (optional)
+        receives what `stream` reports, e.g. the guard's ``headers``.
         """
-        outcome = StreamOutcome()
+        outcome = outcome if outcome is not None else StreamOutcome()
         meta: Meta | None = None
         parts: list[str] = []
         done: Done | None = None
-        events = run_turn(self._deps, request, outcome, raise_errors=True)
+        events = self._events(request, outcome, raise_errors=True)
         async with aclosing(events):
             async for event in events:
                 match event:
@@ -172,7 +179,17 @@ class Agent:
         the consumer closes the upstream call; the tokens produced so far are billed and
         reported in ``outcome``. Consume it inside ``contextlib.aclosing``.
         """
-        return run_turn(self._deps, request, outcome if outcome is not None else StreamOutcome())
+        return self._events(request, outcome if outcome is not None else StreamOutcome())
+
+    def _events(
+        self, request: ChatRequest, outcome: StreamOutcome, *, raise_errors: bool = False
+    ) -> AsyncGenerator[StreamEvent, None]:
+        guard = self._deps.guard
+        session = guard.session() if guard is not None else None
+        events = run_turn(self._deps, request, outcome, raise_errors=raise_errors, guard=session)
+        if session is None or not session.policy.reversible:
+            return events
+        return restore_tokens(session, events)
 
     async def invalidate_tag(self, tag: str) -> Invalidation:
         """Drop every cached answer built on knowledge-base document ``tag``."""

@@ -147,3 +147,5 @@ class StreamOutcome:
         self.done: Done | None = None
         self.content_class: str | None = None
         self.tools: list[ToolTrace] = []
+        # More x-frugal-* headers a stage set before the first event (the guard's counts).
+        self.headers: dict[str, str] = {}

@@ -21,8 +21,10 @@ from agent.core.clock import StageClock
 from agent.core.costing import Bill, CostModel, bill, routing_savings
 from agent.core.replay import replay_pieces
 from agent.errors import AgentError, ProviderError, StreamInterrupted
+from agent.guard import Guard, GuardSession, guard_chunks
 from agent.history import ConversationHistory, HistoryRecord
 from agent.pipeline.answer_cache import AnswerCache, CacheRead
+from agent.pipeline.guarding import guard_tool_results, guard_turn
 from agent.pipeline.planner import ToolPlan, ToolPlanner
 from agent.pipeline.prompt import assemble_prompt
 from agent.pipeline.request import AUTO_MODEL, ChatRequest, RequestLimits, validate_request
@@ -67,18 +69,27 @@ class TurnDeps:
     replay_words: int
     reachable: Callable[[str], set[str]] | None = None
     """Every model a call to a model may end up on (its fallback chain), for the hold."""
+    guard: Guard | None = None
 
 
 async def run_turn(
-    deps: TurnDeps, request: ChatRequest, outcome: StreamOutcome, *, raise_errors: bool = False
+    deps: TurnDeps,
+    request: ChatRequest,
+    outcome: StreamOutcome,
+    *,
+    raise_errors: bool = False,
+    guard: GuardSession | None = None,
 ) -> AsyncGenerator[StreamEvent, None]:
     """Yield `Meta`, `Token`…, then `Done` (or `Error`).
 
     Failures before `Meta` (invalid request, budget refusal, a tool round that cannot run)
     are raised. Later ones become an `Error` event, or are raised with ``raise_errors``.
     However the turn ends, what was produced is billed once and reported in ``outcome``.
+    ``guard`` is the request's guard session (its headers go to ``outcome.headers``).
     """
-    turn = await begin(deps, request)
+    turn = await begin(deps, request, guard)
+    if guard is not None:
+        outcome.headers.update(guard.headers())
     read = await read_cache(deps, turn)
     if read.answer is not None:
         async for event in replay(deps, turn, read, read.answer, outcome):
@@ -86,6 +97,9 @@ async def run_turn(
         return
     route = await choose_route(deps, turn)
     results = await gather_tools(deps, turn)
+    if turn.guard is not None:
+        results = guard_tool_results(turn.guard, results)
+        outcome.headers.update(turn.guard.headers())
     prepared = llm_request(deps, turn, route, results)
     models = {route.model, deps.strong_model}
     if deps.reachable is not None:
@@ -104,8 +118,12 @@ async def run_turn(
             turn.iterations.spend("the model call")
             try:
                 with turn.clock.stage("llm"):
-                    async with aclosing(deps.call.stream(billing, prepared)) as chunks:
+                    stream = deps.call.stream(billing, prepared)
+                    if turn.guard is not None:  # billed on what the provider sent
+                        stream = guard_chunks(turn.guard, stream)
+                    async with aclosing(stream) as chunks:
                         async for chunk in chunks:
+                            turn.answer.append(chunk.text)
                             if chunk.text:
                                 first = len(billing.produced) == 1
                                 yield Token(chunk.text, billing.model if first else None)
@@ -121,9 +139,10 @@ async def run_turn(
         raise
 
 
-async def begin(deps: TurnDeps, request: ChatRequest) -> Run:
-    """Validate, load the history, plan the tools and work out the cache keys."""
+async def begin(deps: TurnDeps, request: ChatRequest, guard: GuardSession | None = None) -> Run:
+    """Validate, load the history, guard them, plan the tools and work out the cache keys."""
     clock = StageClock()
+    request_id = secrets.token_hex(16)  # 128 random bits, as uuid4 but cheaper
     count_model = deps.cheap_model if request.model == AUTO_MODEL else request.model
     with clock.stage("validate"):
         validate_request(request, deps.limits, count_model=count_model)
@@ -133,6 +152,10 @@ async def begin(deps: TurnDeps, request: ChatRequest) -> Run:
             history = await deps.history.load(
                 request.session_id, tenant=request.tenant, user=request.user_id
             )
+    if guard is not None:  # before the caches, the history and the provider see them
+        guard.request_id = request_id
+        with clock.stage("guard"):
+            request, history = guard_turn(guard, request, history)
     conversation = history.messages + request.messages
     plan = (
         deps.planner.plan(
@@ -157,7 +180,7 @@ async def begin(deps: TurnDeps, request: ChatRequest) -> Run:
         personal=plan.personal,
     )
     return Run(
-        request_id=secrets.token_hex(16),  # 128 random bits, as uuid4 but cheaper
+        request_id=request_id,
         request=request,
         clock=clock,
         iterations=Iterations(deps.max_iterations),
@@ -165,6 +188,7 @@ async def begin(deps: TurnDeps, request: ChatRequest) -> Run:
         conversation=conversation,
         plan=plan,
         scope=scope,
+        guard=guard,
     )
 
 
@@ -272,7 +296,7 @@ async def finish(
     charged = billing.charge()
     saved = savings(deps, turn, route, charged, billing)
     sources, tags = sources_and_tags(results)
-    text = billing.text
+    text = "".join(turn.answer) if turn.guard is not None else billing.text
     with turn.clock.stage("write"):
         content_class = deps.cache.classify(results, used_fallback=billing.used_fallback)
         answer = CachedAnswer(

@@ -8,7 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from agent.pipeline import ChatRequest
+from agent.pipeline import ChatRequest, StreamOutcome
 from agent.types import Message
 from cache.prompt_cache import CacheMode
 from server.accounting import answered_record
@@ -54,11 +54,12 @@ async def post_chat(state: AppState, request: Request, caller: Caller, started: 
         model=body.model,
     )
     limit_headers = await admit(state, caller, chat)
-    result = await state.components.agent.answer(chat)
+    outcome = StreamOutcome()
+    result = await state.components.agent.answer(chat, outcome=outcome)
     record = answered_record("chat", caller, result, latency_ms=elapsed_ms(started))
     await state.components.cost.accounting.finish(record, caller)
     return Response(
         _encoder.encode(result),
         media_type="application/json",
-        headers={"x-request-id": result.request_id, **limit_headers},
+        headers={"x-request-id": result.request_id, **limit_headers, **outcome.headers},
     )

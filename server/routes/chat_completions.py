@@ -134,6 +134,7 @@ def head_headers(head: Head) -> dict[str, str]:
     }
     if head.fallback_reason is not None:
         headers["x-frugal-fallback"] = f"{head.model}; reason={head.fallback_reason}"
+    headers.update(head.headers)
     return headers
 
 
@@ -145,6 +146,7 @@ def tail_headers(tail: Tail) -> dict[str, str]:
     }
     if tail.used_fallback:
         headers["x-frugal-fallback"] = f"{tail.model}; reason={tail.fallback_reason or 'unknown'}"
+    headers.update(tail.headers)
     return headers
 
 

@@ -1,0 +1,61 @@
+"""The guard as a stage of the core (see `agent.guard`): the request's messages redacted and
+flagged before the caches and the provider see them, the answer's personal data redacted
+before the caches and the caller see it, and, in the reversible mode, the caller's own values
+put back into what only the caller receives (never into what is cached).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any
+
+import msgspec
+
+from agent.core.events import CoreEvent, Flush, Head, Piece, Tail
+from agent.core.request import CompletionRequest, messages_of
+from agent.guard.session import GuardSession
+from agent.guard.wire import PerChoice, guard_body, held_chunk, map_chunk, map_completion
+
+
+def guard_request(session: GuardSession, request: CompletionRequest) -> CompletionRequest:
+    """``request`` with its messages redacted (its exact bytes re-encoded only when a text
+    changed). Raises `PromptInjectionBlocked` in the block mode."""
+    body = guard_body(session, request.body)
+    if body is None:
+        return request
+    raw = msgspec.json.encode(body)
+    return dataclasses.replace(request, body=body, raw=raw, messages=messages_of(raw))
+
+
+async def guarded_events(
+    session: GuardSession, events: AsyncGenerator[CoreEvent, None]
+) -> AsyncGenerator[CoreEvent, None]:
+    """``events`` as the caller receives them: the guard's headers on `Head` and `Tail`, and
+    placeholders restored in pieces and the completion (reversible mode)."""
+    buffers: PerChoice | None = None
+    template: dict[str, Any] = {}
+    async with aclosing(events):
+        async for event in events:
+            match event:
+                case Head():
+                    buffers = PerChoice(session.restorer) if session.restores else None
+                    yield dataclasses.replace(event, headers={**event.headers, **session.headers()})
+                case Piece() if buffers is not None:
+                    template = event.chunk
+                    chunk = map_chunk(event.chunk, buffers)
+                    yield event if chunk is event.chunk else Piece(chunk, None, event.more)
+                case Tail():
+                    if buffers is not None and (held := buffers.held()):
+                        yield Piece(held_chunk(template, held))
+                        yield Flush()
+                    yield dataclasses.replace(
+                        event,
+                        completion=map_completion(event.completion, session.restore)
+                        if session.restores
+                        else event.completion,
+                        headers={**event.headers, **session.output_headers()},
+                    )
+                case _:
+                    yield event
