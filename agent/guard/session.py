@@ -139,11 +139,13 @@ class GuardSession:
 
     # outputs ------------------------------------------------------------------------------
 
-    def redact_output(self, text: str) -> str:
-        """A whole answer with personal data redacted (``[EMAIL_REDACTED]``), when on."""
+    def redact_output(self, text: str, *, count: bool = True) -> str:
+        """A whole answer with personal data redacted (``[EMAIL_REDACTED]``), when on;
+        ``count=False`` for a second view of an answer already counted."""
         if not self.policy.redact_output or not text:
             return text
-        return self._guard.redactor.redact(text, self._output_vault, self.output_counts)
+        counts = self.output_counts if count else Counter[str]()
+        return self._guard.redactor.redact(text, self._output_vault, counts)
 
     def output_buffer(self) -> StreamRedactor:
         """A buffer that redacts one streamed answer (one per choice)."""

@@ -104,7 +104,7 @@ def guard_response(session: GuardSession, response: LLMResponse) -> LLMResponse:
     completion = response.completion
     if completion is not None:
         completion = map_completion(completion, session.redact_output)
-    text = session.redact_output(response.text)
+    text = session.redact_output(response.text, count=completion is None)
     session.finish_output()
     return msgspec.structs.replace(response, text=text, completion=completion)
 
