@@ -27,12 +27,16 @@ from agent.guard.base import Detector, Span
 KINDS: Final = ("email", "phone", "card", "iban", "national_id", "secret")
 """Every kind of personal data the guard knows, most specific first: where two detectors
 claim overlapping text, the earlier kind in `PRIORITY` wins."""
-PRIORITY: Final = ("secret", "email", "iban", "card", "national_id", "phone")
+PRIORITY: Final = ("secret", "email", "iban", "national_id", "card", "phone")
 
 _EMAIL: Final = re.compile(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
     r"\.[A-Za-z]{2,24}(?![A-Za-z0-9-])"
+)
+# File names look like addresses ("logo@2x.png"): these endings are never a mail domain.
+_FILE_ENDINGS: Final = frozenset(
+    {"png", "jpg", "jpeg", "gif", "svg", "webp", "pdf", "txt", "csv", "zip", "js", "css", "html"}
 )
 _CARD: Final = re.compile(r"(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])")
 _IBAN: Final = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
@@ -52,7 +56,11 @@ class EmailDetector:
     def find(self, text: str) -> list[Span]:
         if "@" not in text:
             return []
-        return [Span(m.start(), m.end(), self.kind) for m in _EMAIL.finditer(text)]
+        return [
+            Span(m.start(), m.end(), self.kind)
+            for m in _EMAIL.finditer(text)
+            if m.group().rsplit(".", 1)[1].lower() not in _FILE_ENDINGS
+        ]
 
 
 class CardDetector:
@@ -108,8 +116,21 @@ class PhoneDetector:
             matcher = phonenumbers.PhoneNumberMatcher(
                 text, region, leniency=phonenumbers.Leniency.VALID
             )
-            spans.update(Span(m.start, m.end, self.kind) for m in matcher)
+            spans.update(
+                Span(m.start, m.end, self.kind)
+                for m in matcher
+                if _stands_alone(text, m.start, m.end)
+            )
         return sorted(spans)
+
+
+def _stands_alone(text: str, start: int, end: int) -> bool:
+    # "ORD-2024-000123" holds a valid-looking number: a code glued to its neighbours is no phone.
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    return not (before.isascii() and (before.isalnum() or before in "-_/#")) and not (
+        after.isascii() and (after.isalnum() or after in "-_/#")
+    )
 
 
 class SecretDetector:
@@ -135,7 +156,10 @@ NATIONAL_IDS: Final[dict[str, _NationalId]] = {
     "cn_ric": (re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])"), ric.is_valid),
     # Indian Aadhaar: 12 digits (groups of four allowed), Verhoeff check digit
     "in_aadhaar": (
-        re.compile(r"(?<![0-9])[2-9][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])"),
+        # not a part of a longer grouped number (a card's first three groups)
+        re.compile(
+            r"(?<![0-9])(?<![0-9][ -])[2-9][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}(?![ -]?[0-9])"
+        ),
         aadhaar.is_valid,
     ),
     # Brazilian CPF, written 000.000.000-00, two check digits

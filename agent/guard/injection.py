@@ -42,8 +42,11 @@ RULES: Final = (
     _rule(
         "reveal_system_prompt",
         r"\b(?:reveal|show|print|repeat|output|tell me|display|leak|dump)\s+(?:me\s+)?"
-        r"(?:your|the)\s+(?:(?:full|entire|original|hidden|initial|secret)\s+)*"
-        r"(?:system\s+prompt|system\s+message|instructions|initial\s+prompt|prompt)\b",
+        r"(?:(?:your|the)\s+(?:(?:full|entire|original|hidden|initial|secret)\s+)*"
+        r"(?:system\s+prompt|system\s+message|initial\s+prompt)"
+        r"|your\s+(?:(?:full|entire|original|hidden|initial|secret)\s+)*(?:instructions|prompt)"
+        r"|the\s+(?:full\s+|entire\s+)?(?:original|hidden|initial|secret)\s+"
+        r"(?:instructions|prompt))\b",
     ),
     _rule(
         "reveal_system_prompt",

@@ -88,6 +88,7 @@ class GuardSession:
         self.input_counts: Counter[str] = Counter()
         self.output_counts: Counter[str] = Counter()
         self.flags: list[tuple[str, str, str]] = []  # (source, rule, action)
+        self._reported_input: Counter[str] = Counter()
         self._reported_output: Counter[str] = Counter()
 
     # inputs -------------------------------------------------------------------------------
@@ -121,9 +122,11 @@ class GuardSession:
         return redacted
 
     def finish_input(self) -> None:
-        """Tell the observer what the inputs gave up (call once, after the last input)."""
-        for kind, count in self.input_counts.items():
+        """Tell the observer what the inputs gave up so far (callable more than once)."""
+        fresh = self.input_counts - self._reported_input
+        for kind, count in fresh.items():
             self._guard.observer.redacted("input", kind, count)
+        self._reported_input.update(fresh)
 
     def tool_result(self, name: str, text: str) -> str:
         """A tool's output on its way into the prompt: flagged when it matches a rule (and

@@ -60,6 +60,7 @@ def guard_tool_results(session: GuardSession, results: list[ToolResult]) -> list
                 output = msgspec.structs.replace(result.output, content=content)
                 result = msgspec.structs.replace(result, output=output)
         out.append(result)
+    session.finish_input()
     return out
 
 
