@@ -110,7 +110,7 @@ def reference_numbers(
     """Random order and ticket numbers: half 16 digits (starting 4 or 5, like cards), half
     10 digits (starting 2-9, like US phone numbers). None is personal data."""
     rng = random.Random(seed)
-    out = []
+    out: list[tuple[str, dict[str, tuple[str, ...]]]] = []
     for i in range(count):
         if i % 2:
             digits = rng.choice("45") + "".join(rng.choice("0123456789") for _ in range(15))

@@ -31,6 +31,7 @@ __all__ = [
     "Redactor",
     "Span",
     "Vault",
+    "build_detectors",
     "build_guard",
     "guard_body",
     "guard_chunks",

@@ -50,7 +50,7 @@ async def test_question_and_history_are_redacted(
 async def test_tool_results_are_redacted_before_the_provider(
     guarded: Guarded, http: aiohttp.ClientSession
 ) -> None:
-    status, headers, text = await chat(
+    status, _, text = await chat(
         http, guarded, {"message": "What is my email on my profile?", "user_id": "u-1001"}
     )
     assert status == 200, text
