@@ -81,6 +81,22 @@ class TestInputRedaction:
         assert b"<EMAIL_1>" in sent and b"<CARD_1>" in sent
         assert headers["x-frugal-redacted"] == "card=1,email=1"
 
+    async def test_a_body_without_personal_data_keeps_its_exact_bytes(
+        self, guarded: Guarded, http: aiohttp.ClientSession
+    ) -> None:
+        raw = (
+            b'{ "model": "gpt-4o-mini", "messages": [{"role": "user", "content": '
+            b'"Where is order 12345678?"}], "temperature": 0, "x_unknown": [1, 2] }'
+        )
+        async with http.post(
+            f"{guarded.url}/v1/chat/completions",
+            data=raw,
+            headers={"Authorization": "Bearer k", "Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 200
+            assert "x-frugal-redacted" not in response.headers
+        assert guarded.received()[-1] == raw
+
     async def test_parts_are_redacted_and_other_fields_pass(
         self, guarded: Guarded, http: aiohttp.ClientSession
     ) -> None:
