@@ -197,5 +197,7 @@ class Agent:
 
     async def forget(self, request: ChatRequest) -> Invalidation:
         """Drop the cached answer this (stateless) request would be served from."""
-        turn = await begin(self._deps, msgspec.structs.replace(request, session_id=None))
+        guard = self._deps.guard
+        session = guard.session() if guard is not None else None  # the key is on redacted text
+        turn = await begin(self._deps, msgspec.structs.replace(request, session_id=None), session)
         return await self._deps.cache.forget(turn.scope)

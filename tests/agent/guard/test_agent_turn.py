@@ -74,3 +74,13 @@ async def test_caller_gets_its_value_back_and_the_cache_keeps_the_placeholder() 
     assert again.cache == "exact"  # same redacted question: the cached answer ...
     assert again.answer == "I will write to bob@example.org today."  # ... with bob's value
     assert llm.call_count == 1
+
+
+async def test_forget_finds_the_entry_stored_under_the_redacted_question() -> None:
+    llm = ScriptedClient("scripted", default="ok")
+    agent = guarded_agent(llm, redact_input=True)
+    request = ask("Refund status for jane@example.com?", temperature=0.0)
+    await agent.answer(request)
+    dropped = await agent.forget(request)
+    assert dropped.exact == 1
+    assert (await agent.answer(request)).cache is None
