@@ -1,6 +1,7 @@
 """``/v1/messages`` errors in Anthropic's shape (``{"type": "error", "error": {...}}``) with
-Anthropic's statuses, as the official SDK sees them; and the money a Messages request costs,
-as its headers and ``/stats`` report it."""
+Anthropic's statuses, as the official SDK sees them; the semantic cache, rate limits and
+keys on a gateway with auth on; and the money a Messages request costs, as its headers and
+``/stats`` report it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ import anthropic
 import pytest
 from anthropic import AsyncAnthropic
 
-from tests.support.cost_http import ACME_KEY, ADMIN_KEY, bearer, fast_settings, with_keys
+from tests.support.cost_http import (
+    ACME_KEY,
+    ADMIN_KEY,
+    BETA_KEY,
+    bearer,
+    fast_settings,
+    with_keys,
+)
 from tests.support.gateway import RunningGateway, run_gateway
 from tests.support.v1 import SimGateway
 
@@ -200,6 +208,28 @@ class TestAuthAndLimits:
                 await client.messages.create(model="auto", max_tokens=10, messages=user("Hi"))
         assert_anthropic_error(caught.value.body, "rate_limit_error")
         assert caught.value.response.headers["retry-after"]
+
+
+class TestSemanticCache:
+    async def test_a_paraphrase_is_answered_in_messages_shape(
+        self, guarded: RunningGateway
+    ) -> None:
+        async with AsyncAnthropic(
+            base_url=guarded.base_url, api_key=BETA_KEY, max_retries=0
+        ) as client:
+            answers = []
+            for question in ("How do I reset my password?", "How can I reset my password?"):
+                raw = await client.messages.with_raw_response.create(
+                    model=GPT,
+                    max_tokens=200,
+                    messages=user(question),
+                    extra_body={"temperature": 0},
+                )
+                answers.append((await raw.parse(), raw.headers["x-frugal-cache"]))
+        (first, first_cache), (second, second_cache) = answers
+        assert (first_cache, second_cache) == ("miss", "semantic")
+        assert second.model_dump()["content"] == first.model_dump()["content"]
+        assert second.id != first.id and second.stop_reason == "end_turn"
 
 
 class TestAccounting:
