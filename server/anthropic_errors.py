@@ -9,7 +9,7 @@ from typing import Final
 
 import msgspec
 
-from server.openai_errors import openai_error
+from server.openai_errors import error_parts
 
 PATH_PREFIX: Final = "/v1/messages"
 """Paths answered in Anthropic's shape."""
@@ -39,7 +39,6 @@ _TYPE_BY_STATUS: Final = {
     529: "overloaded_error",
 }
 _encoder: Final = msgspec.json.Encoder()
-_message_of: Final = msgspec.json.Decoder(dict[str, dict[str, object]])
 
 
 def error_type(status: int) -> str:
@@ -51,9 +50,7 @@ def error_type(status: int) -> str:
 
 def anthropic_error(exc: BaseException) -> tuple[int, bytes, dict[str, str]]:
     """(status, body, headers) of ``exc`` in Anthropic's shape."""
-    status, body, headers = openai_error(exc)
-    message = str(_message_of.decode(body)["error"].get("message") or "")
-    param = getattr(exc, "param", None)
+    status, message, param, _, headers = error_parts(exc)
     if isinstance(param, str) and param and param not in message:
         message = f"{param}: {message}"
     envelope = ErrorEnvelope(ErrorDetail(error_type(status), message))
