@@ -198,6 +198,21 @@ class TestNative:
         start = json.loads(text.split("data: ", 1)[1].split("\n", 1)[0])
         assert start["message"]["id"].startswith("msg_sim")
 
+    async def test_thinking_streams_natively(self, claude: AsyncAnthropic) -> None:
+        async with claude.messages.stream(
+            model=CLAUDE,
+            max_tokens=2048,
+            thinking={"type": "enabled", "budget_tokens": 1024},
+            messages=user("Think first: why cache prompts?"),
+        ) as stream:
+            kinds = [
+                event.delta.type async for event in stream if event.type == "content_block_delta"
+            ]
+            final = await stream.get_final_message()
+        assert "thinking_delta" in kinds and "text_delta" in kinds
+        assert [block.type for block in final.content][:1] == ["thinking"]
+        assert text_of(final)
+
     async def test_prompt_cache_buckets_are_reported_and_priced(
         self, gw: SimGateway, claude: AsyncAnthropic
     ) -> None:
