@@ -28,6 +28,8 @@ from server.routes import (
     health,
     openai_compat,
     page,
+    responses,
+    responses_stored,
     stats,
     stream,
 )
@@ -75,6 +77,22 @@ def create_app(
             Route("/chat/stream", stream.chat_stream, methods=["GET"]),
             Route("/v1/chat/completions", chat_completions.chat_completions, methods=["POST"]),
             Route("/v1/embeddings", embeddings.create_embeddings, methods=["POST"]),
+            Route("/v1/responses", responses.create_response, methods=["POST"]),
+            Route(
+                "/v1/responses/{response_id}",
+                responses_stored.retrieve_response,
+                methods=["GET"],
+            ),
+            Route(
+                "/v1/responses/{response_id}",
+                responses_stored.delete_response,
+                methods=["DELETE"],
+            ),
+            Route(
+                "/v1/responses/{response_id}/input_items",
+                responses_stored.list_input_items,
+                methods=["GET"],
+            ),
             Route("/v1/models", openai_compat.list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", openai_compat.get_model, methods=["GET"]),
             Route("/dashboard", page.dashboard, methods=["GET"]),
