@@ -134,3 +134,215 @@ class TestRefused:
             error = (await resp.json())["error"]
         assert error["type"] == "invalid_request_error"
         assert error["param"] == param
+
+
+class TestStream:
+    async def test_events_in_order_and_the_final_response(self, client: AsyncOpenAI) -> None:
+        async with client.responses.stream(
+            model=MODEL, input="Tell me about your refund policy", temperature=0
+        ) as stream:
+            events = [event async for event in stream]
+            final = await stream.get_final_response()
+        kinds = [event.type for event in events]
+        assert kinds[:5] == [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+        ]
+        assert kinds[-4:] == [
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+        numbers = [event.sequence_number for event in events]
+        assert numbers == list(range(len(events)))
+        deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        assert deltas and final.output_text == deltas
+        assert final.status == "completed" and final.usage is not None
+        assert final.usage.output_tokens > 0
+        # The stored response is the streamed one.
+        again = await client.responses.retrieve(final.id)
+        assert again.output_text == final.output_text
+        assert [item.id for item in again.output] == [item.id for item in final.output]
+
+    async def test_streamed_tool_calls(self, client: AsyncOpenAI) -> None:
+        async with client.responses.stream(
+            model=MODEL,
+            input="Tell me the weather and the local time in Bergen for 2 days",
+            tools=TOOLS,
+            temperature=0,
+        ) as stream:
+            events = [event async for event in stream]
+            final = await stream.get_final_response()
+        calls = [item for item in final.output if item.type == "function_call"]
+        assert [c.name for c in calls] == ["get_weather", "get_time"]
+        assert json.loads(calls[0].arguments) == {"city": "weather", "days": 2}
+        done = [e for e in events if e.type == "response.function_call_arguments.done"]
+        assert [e.arguments for e in done] == [c.arguments for c in calls]
+        deltas = [e for e in events if e.type == "response.function_call_arguments.delta"]
+        assert deltas and all(e.item_id in {c.id for c in calls} for e in deltas)
+        assert events[-1].type == "response.completed"
+
+
+class TestStored:
+    async def test_retrieve_input_items_delete(self, client: AsyncOpenAI) -> None:
+        created = await client.responses.create(
+            model=MODEL,
+            input=[
+                {"role": "user", "content": "One"},
+                {"role": "assistant", "content": "Two"},
+                {"role": "user", "content": "Three"},
+            ],
+        )
+        got = await client.responses.retrieve(created.id)
+        assert got.id == created.id and got.output_text == created.output_text
+        page = await client.responses.input_items.list(created.id, order="asc")
+        texts = [item.content[0].text for item in page.data]  # type: ignore[union-attr]
+        assert texts == ["One", "Two", "Three"]
+        assert all(item.id for item in page.data)
+        first = await client.responses.input_items.list(created.id, limit=2)
+        assert [i.content[0].text for i in first.data] == ["Three", "Two"]  # type: ignore[union-attr]
+        assert first.has_more is True
+        await client.responses.delete(created.id)
+        with pytest.raises(NotFoundError):
+            await client.responses.retrieve(created.id)
+        with pytest.raises(NotFoundError):
+            await client.responses.delete(created.id)
+
+    async def test_store_false_is_not_kept(self, client: AsyncOpenAI) -> None:
+        created = await client.responses.create(model=MODEL, input="Hello", store=False)
+        assert created.store is False
+        with pytest.raises(NotFoundError):
+            await client.responses.retrieve(created.id)
+
+
+class TestTools:
+    async def test_two_turns_with_previous_response_id(
+        self, client: AsyncOpenAI, gw: SimGateway
+    ) -> None:
+        first = await client.responses.create(
+            model=MODEL,
+            instructions="Use the tools.",
+            input="What is the weather in Oslo for 4 days?",
+            tools=TOOLS,
+            temperature=0,
+        )
+        [call] = [item for item in first.output if item.type == "function_call"]
+        assert call.name == "get_weather"
+        assert json.loads(call.arguments) == {"city": "weather", "days": 4}
+        assert call.call_id
+        sent = json.loads(gw.last_received())
+        assert sent["tools"] == [WEATHER_TOOL, TIME_TOOL]
+        final = await client.responses.create(
+            model=MODEL,
+            previous_response_id=first.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Snow"}],
+            tools=TOOLS,
+            temperature=0,
+        )
+        assert "Based on get_weather: Snow" in final.output_text
+        assert final.previous_response_id == first.id
+        messages = json.loads(gw.last_received())["messages"]
+        # The stored conversation comes first; instructions are not carried over (as OpenAI).
+        assert [m["role"] for m in messages] == ["user", "assistant", "tool"]
+        assert messages[1]["tool_calls"][0]["id"] == call.call_id
+        assert messages[2] == {"role": "tool", "tool_call_id": call.call_id, "content": "Snow"}
+
+    async def test_tool_choice_and_parallel_calls(
+        self, client: AsyncOpenAI, gw: SimGateway
+    ) -> None:
+        response = await client.responses.create(
+            model=MODEL,
+            input="Tell me the weather and the local time in Porto",
+            tools=TOOLS,
+            tool_choice={"type": "function", "name": "get_time"},
+            parallel_tool_calls=False,
+            temperature=0,
+        )
+        assert [i.name for i in response.output if i.type == "function_call"] == ["get_time"]
+        sent = json.loads(gw.last_received())
+        assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_time"}}
+        assert sent["parallel_tool_calls"] is False
+
+
+class TestStructuredOutput:
+    async def test_json_schema_via_text_format(self, client: AsyncOpenAI, gw: SimGateway) -> None:
+        schema = {
+            "type": "object",
+            "properties": {"answer": {"type": "string"}, "score": {"type": "integer"}},
+            "required": ["answer", "score"],
+            "additionalProperties": False,
+        }
+        response = await client.responses.create(
+            model=MODEL,
+            input="Rate how easy it is to change my billing address.",
+            text={
+                "format": {
+                    "type": "json_schema",
+                    "name": "rating",
+                    "schema": schema,
+                    "strict": True,
+                }
+            },
+            temperature=0,
+        )
+        value = json.loads(response.output_text)
+        assert isinstance(value["answer"], str) and isinstance(value["score"], int)
+        sent = json.loads(gw.last_received())
+        assert sent["response_format"] == {
+            "type": "json_schema",
+            "json_schema": {"name": "rating", "schema": schema, "strict": True},
+        }
+
+
+class TestCacheAndCost:
+    async def test_repeat_is_an_exact_hit_in_the_responses_shape(self, client: AsyncOpenAI) -> None:
+        kwargs: dict[str, Any] = {
+            "model": MODEL,
+            "input": "Do you ship to Norway?",
+            "temperature": 0,
+        }
+        first = await client.responses.with_raw_response.create(**kwargs)
+        again = await client.responses.with_raw_response.create(**kwargs)
+        assert first.headers[CACHE] == "miss" and again.headers[CACHE] == "exact"
+        one, two = first.parse(), again.parse()
+        assert one.output_text == two.output_text and one.id != two.id
+        assert again.headers["x-frugal-cost-usd-micros"] == "0"
+        # A streamed repeat is served from the same entry.
+        raw = await client.responses.with_raw_response.create(**kwargs, stream=True)
+        assert raw.headers[CACHE] == "exact"
+        events = [event async for event in raw.parse()]
+        assert events[-1].type == "response.completed"
+        assert events[-1].response.output_text == one.output_text
+
+    async def test_a_chat_completion_with_the_same_body_shares_the_entry(
+        self, client: AsyncOpenAI
+    ) -> None:
+        question = "Do you ship to Finland?"
+        chat = await client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=[{"role": "user", "content": question}], temperature=0
+        )
+        assert chat.headers[CACHE] == "miss"
+        raw = await client.responses.with_raw_response.create(
+            model=MODEL, input=question, temperature=0
+        )
+        assert raw.headers[CACHE] == "exact"
+        assert raw.parse().output_text == chat.parse().choices[0].message.content
+
+    async def test_cost_header_equals_the_stats_delta(
+        self, client: AsyncOpenAI, gw: SimGateway, http: aiohttp.ClientSession
+    ) -> None:
+        async def total_cost() -> int:
+            async with http.get(f"{gw.base_url}/stats") as response:
+                return int((await response.json())["cost_usd_micros"])
+
+        before = await total_cost()
+        raw = await client.responses.with_raw_response.create(
+            model=MODEL, input="Can I change my delivery date?"
+        )
+        cost = int(raw.headers["x-frugal-cost-usd-micros"])
+        assert cost > 0
+        assert await total_cost() - before == cost
