@@ -346,3 +346,66 @@ class TestCacheAndCost:
         cost = int(raw.headers["x-frugal-cost-usd-micros"])
         assert cost > 0
         assert await total_cost() - before == cost
+
+
+class TestThroughTheCore:
+    async def test_an_anthropic_model_answers_with_tools_over_two_turns(
+        self, client: AsyncOpenAI, gw: SimGateway
+    ) -> None:
+        model = "claude-haiku-4-5"
+        first = await client.responses.create(
+            model=model, input="What is the weather in Oslo for 4 days?", tools=TOOLS
+        )
+        assert first.model.startswith(model)
+        [call] = [item for item in first.output if item.type == "function_call"]
+        assert call.name == "get_weather"
+        sent = json.loads(gw.last_received("/v1/messages"))
+        assert sent["tools"][0]["name"] == "get_weather"
+        async with client.responses.stream(
+            model=model,
+            previous_response_id=first.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Rain"}],
+            tools=TOOLS,
+        ) as stream:
+            final = await stream.get_final_response()
+        assert "Rain" in final.output_text
+        assert final.usage is not None and final.usage.output_tokens > 0
+
+    async def test_auto_is_routed(self, client: AsyncOpenAI) -> None:
+        raw = await client.responses.with_raw_response.create(
+            model="auto", input="How do I reset my password?"
+        )
+        assert raw.headers["x-frugal-route"] in ("cheap", "strong")
+        assert raw.parse().model == raw.headers["x-frugal-model"]
+
+
+class TestFailure:
+    async def test_a_broken_stream_ends_with_error_and_response_failed(
+        self, client: AsyncOpenAI, gw: SimGateway, http: aiohttp.ClientSession
+    ) -> None:
+        # Every model the request may reach breaks, so the fallback cannot rescue it.
+        models = {"gpt-4o", gw.gateway.settings.models.fallback}
+
+        async def pin(fault: str | None) -> None:
+            for model in models:
+                body = {"model": model, "fault": fault}
+                async with http.put(f"{gw.sim.base_url}/_sim/faults", json=body) as response:
+                    assert response.status == 200
+
+        await pin("disconnect")
+        try:
+            stream = await client.responses.create(
+                model="gpt-4o", input="What payment methods do you take?", stream=True
+            )
+            events = [event async for event in stream]
+        finally:
+            await pin(None)
+        kinds = [event.type for event in events]
+        assert kinds[:2] == ["response.created", "response.in_progress"]
+        assert kinds[-2:] == ["error", "response.failed"]
+        error, failed = events[-2], events[-1]
+        assert error.code == "stream_interrupted"  # type: ignore[union-attr]
+        assert failed.response.status == "failed"  # type: ignore[union-attr]
+        assert failed.response.error is not None  # type: ignore[union-attr]
+        numbers = [event.sequence_number for event in events]
+        assert numbers == list(range(len(events)))
