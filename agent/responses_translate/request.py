@@ -2,8 +2,10 @@
 
 What maps one to one is renamed (``instructions`` → a system message, ``max_output_tokens`` →
 ``max_completion_tokens``, ``text.format`` → ``response_format``, ``reasoning.effort`` →
-``reasoning_effort``, flat function tools → chat tools); what has no chat form (hosted tools
-such as ``web_search``, ``background``, stored prompts, item references) is refused with an
+``reasoning_effort``, ``top_logprobs`` → ``logprobs`` with ``top_logprobs``, flat function
+tools → chat tools; ``metadata`` stays on the Response, as chat completions' own
+``metadata`` belongs to their stored completions); what has no chat form (hosted tools such
+as ``web_search``, ``background``, stored prompts, item references) is refused with an
 `InvalidParam` naming the field; fields this module does not know travel on unchanged. The
 translation is deterministic: the same request always gives the same chat body, so the core's
 caches treat it like any chat completion.
@@ -35,6 +37,8 @@ _CONSUMED: Final = frozenset(
         "stream",
         "stream_options",
         "max_tool_calls",
+        "metadata",
+        "top_logprobs",
     }
 )
 # Known Responses fields chat completions cannot express: refused rather than ignored.
@@ -86,7 +90,7 @@ def responses_to_chat(
     _options(body, chat)
     for key, value in body.items():
         if key not in _CONSUMED and key not in chat and key not in _REFUSED:
-            chat[key] = value  # temperature, top_p, user, metadata, unknown fields …
+            chat[key] = value  # temperature, top_p, user, unknown fields …
     return ChatTranslation(chat, items)
 
 
@@ -111,6 +115,9 @@ def _options(body: dict[str, Any], chat: dict[str, Any]) -> None:
     reasoning = body.get("reasoning")
     if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
         chat["reasoning_effort"] = reasoning["effort"]
+    if body.get("top_logprobs") is not None:
+        chat["logprobs"] = True
+        chat["top_logprobs"] = body["top_logprobs"]
     if body.get("max_output_tokens") is not None:
         chat["max_completion_tokens"] = body["max_output_tokens"]
     if body.get("stream"):

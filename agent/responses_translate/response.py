@@ -89,9 +89,16 @@ def message_item(item_id: str, parts: list[dict[str, Any]], status: str) -> dict
     }
 
 
-def text_part(text: str) -> dict[str, Any]:
-    """An ``output_text`` content part."""
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def text_part(text: str, logprobs: list[Any] | None = None) -> dict[str, Any]:
+    """An ``output_text`` content part (chat logprobs entries have the Responses shape)."""
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs or []}
+
+
+def logprobs_of(choice: dict[str, Any]) -> list[Any]:
+    """The token logprobs of a chat choice (or chunk choice), or an empty list."""
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    return list(content) if isinstance(content, list) else []
 
 
 def function_call_item(
@@ -108,8 +115,10 @@ def function_call_item(
     }
 
 
-def output_of(message: dict[str, Any], finish_reason: str | None) -> list[dict[str, Any]]:
-    """The output items for a chat ``message``."""
+def output_of(
+    message: dict[str, Any], finish_reason: str | None, logprobs: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """The output items for a chat ``message`` (``logprobs``: its text's token logprobs)."""
     status = "incomplete" if finish_reason in _INCOMPLETE else "completed"
     parts: list[dict[str, Any]] = []
     content = message.get("content")
@@ -119,7 +128,7 @@ def output_of(message: dict[str, Any], finish_reason: str | None) -> list[dict[s
         parts.append({"type": "refusal", "refusal": message["refusal"]})
     calls = message.get("tool_calls") or []
     if content or (not parts and not calls):
-        parts.insert(0, text_part(content or ""))
+        parts.insert(0, text_part(content or "", logprobs))
     items = [message_item(new_item_id("msg"), parts, status)] if parts else []
     for call in calls:
         function = call.get("function") or {}
@@ -168,7 +177,7 @@ def chat_to_response(completion: dict[str, Any], context: ResponseContext) -> di
     return response_object(
         context,
         model=str(completion.get("model") or ""),
-        output=output_of(choice.get("message") or {}, finish_reason),
+        output=output_of(choice.get("message") or {}, finish_reason, logprobs_of(choice)),
         status=status,
         incomplete_details=incomplete,
         usage=usage_of(completion.get("usage")),

@@ -20,6 +20,7 @@ from agent.responses_translate.items import new_item_id
 from agent.responses_translate.response import (
     ResponseContext,
     function_call_item,
+    logprobs_of,
     message_item,
     response_object,
     status_of,
@@ -65,7 +66,7 @@ class ResponseEvents:
                 continue  # a Response has one answer
             delta = choice.get("delta") or {}
             if delta.get("content"):
-                out += self._text("output_text", delta["content"])
+                out += self._text("output_text", delta["content"], logprobs_of(choice))
             if delta.get("refusal"):
                 out += self._text("refusal", delta["refusal"])
             for call in delta.get("tool_calls") or ():
@@ -102,7 +103,7 @@ class ResponseEvents:
             self._event("response.failed", response=response),
         ]
 
-    def _text(self, kind: str, text: str) -> list[Event]:
+    def _text(self, kind: str, text: str, logprobs: list[Any] | None = None) -> list[Event]:
         out = self._close_call()
         if self._message is None:
             self._message = len(self._items)
@@ -117,7 +118,10 @@ class ResponseEvents:
         field = "text" if kind == "output_text" else "refusal"
         if text:
             self._part[field] += text
-            extra: dict[str, Any] = {"logprobs": []} if kind == "output_text" else {}
+            extra: dict[str, Any] = {}
+            if kind == "output_text":
+                extra["logprobs"] = logprobs or []
+                self._part["logprobs"] += extra["logprobs"]
             out.append(self._part_event(f"response.{kind}.delta", delta=text, **extra))
         return out
 
@@ -154,7 +158,9 @@ class ResponseEvents:
             return []
         kind = self._part["type"]
         field = "text" if kind == "output_text" else "refusal"
-        extra: dict[str, Any] = {"logprobs": []} if kind == "output_text" else {}
+        extra: dict[str, Any] = (
+            {"logprobs": self._part["logprobs"]} if kind == "output_text" else {}
+        )
         out = [
             self._part_event(f"response.{kind}.done", **{field: self._part[field]}, **extra),
             self._part_event("response.content_part.done"),

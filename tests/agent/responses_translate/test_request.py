@@ -150,6 +150,7 @@ class TestOptions:
             truncation="disabled",
             previous_response_id=None,
             colour="red",
+            top_logprobs=2,
         )
         assert body == {
             "model": "m",
@@ -173,9 +174,10 @@ class TestOptions:
             "temperature": 0.5,
             "top_p": 0.9,
             "user": "u",
-            "metadata": {"k": "v"},
             "parallel_tool_calls": False,
             "colour": "red",
+            "logprobs": True,
+            "top_logprobs": 2,
         }
 
     def test_stream_asks_for_usage(self) -> None:

@@ -74,6 +74,7 @@ class TestCreate:
         assert sent["max_completion_tokens"] == 1000
         assert sent["top_p"] == 0.5
         assert "max_output_tokens" not in sent and "instructions" not in sent
+        assert "metadata" not in sent  # kept on the Response and with the stored response
 
     async def test_length_cut_is_incomplete(self, client: AsyncOpenAI) -> None:
         response = await client.responses.create(
@@ -84,6 +85,23 @@ class TestCreate:
         assert response.status == "incomplete"
         assert response.incomplete_details is not None
         assert response.incomplete_details.reason == "max_output_tokens"
+
+    async def test_top_logprobs_come_back_on_the_text(self, client: AsyncOpenAI) -> None:
+        kwargs: dict[str, Any] = {
+            "model": MODEL,
+            "input": "Do you ship to Malta?",
+            "top_logprobs": 2,
+        }
+        response = await client.responses.create(**kwargs)
+        part = response.output[0].content[0]  # type: ignore[union-attr]
+        assert part.logprobs and all(len(entry.top_logprobs) == 2 for entry in part.logprobs)
+        assert "".join(entry.token for entry in part.logprobs) == part.text
+        async with client.responses.stream(**kwargs) as stream:
+            events = [event async for event in stream]
+        streamed = [
+            lp for e in events if e.type == "response.output_text.delta" for lp in e.logprobs
+        ]
+        assert streamed and all(len(entry.top_logprobs) == 2 for entry in streamed)
 
     async def test_unknown_fields_pass_through(self, client: AsyncOpenAI, gw: SimGateway) -> None:
         await client.responses.create(
