@@ -5,9 +5,10 @@ The simulator runs at 0 ms latency in its own process; the gateway runs as one `
 process pointed at it, semantic cache off. Misses are questions never stored (sent with
 ``x-frugal-cache: no-store``, so every request goes upstream); hits repeat temperature-0
 requests whose answers the warm-up stored (a Responses request and the chat completion with
-the same translated body share one entry). Responses requests keep ``store`` at its default (true), so each one also writes its
-stored response, as a default client's would. Rounds rotate the variants so machine noise
-hits all of them; CPU per request is the gateway's user+system time over the round.
+the same translated body share one entry). Responses requests keep ``store`` at its default
+(true), so each one also writes its stored response, as a default client's would. Rounds
+rotate the variants so machine noise hits all of them; CPU per request is the gateway's
+user+system time over the round.
 
 Run one: ``python -m bench.bench_responses [--rounds N] [--round-s S] [--concurrency 1 16]``.
 """
