@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import openai
 import pytest
 import redis.asyncio as redis
 from openai import AsyncOpenAI, NotFoundError
@@ -93,3 +94,27 @@ async def test_a_conversation_continues_on_another_replica_and_stays_in_its_tena
                 await globex.responses.delete(first.id)
         async with client(one, ACME_KEY) as acme:
             assert (await acme.responses.retrieve(first.id)).id == first.id
+
+
+async def test_rate_limit_and_budget_apply_in_openai_shape(sim: RunningSimulator) -> None:
+    settings = load_settings(
+        {
+            "OPENAI_BASE_URL": f"{sim.base_url}/v1",
+            "OPENAI_API_KEY": "k",
+            "FRUGAL_AUTH_API_KEYS": f"acme:{ACME_KEY}",
+            "FRUGAL_LIMITS_REQUESTS_PER_WINDOW": "2",
+            # A cap smaller than any request's worst case: admitted requests are refused.
+            "FRUGAL_BUDGET_TENANT_DAILY_USD_MICROS": "1",
+        }
+    )
+    async with run_gateway(settings) as gw, client(gw.base_url, ACME_KEY) as c:
+        with pytest.raises(openai.APIStatusError) as budget:
+            await c.responses.create(model="gpt-4o-mini", input="Hi", max_output_tokens=50)
+        assert budget.value.status_code == 503
+        assert budget.value.body["code"] == "budget_exceeded"  # type: ignore[index]
+        with pytest.raises(openai.APIStatusError):
+            await c.responses.create(model="gpt-4o-mini", input="Hi", max_output_tokens=50)
+        with pytest.raises(openai.RateLimitError) as limited:
+            await c.responses.create(model="gpt-4o-mini", input="Hi", max_output_tokens=50)
+        assert limited.value.body["type"] == "rate_limit_error"  # type: ignore[index]
+        assert limited.value.response.headers["retry-after"]
