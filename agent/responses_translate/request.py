@@ -118,8 +118,13 @@ def _options(body: dict[str, Any], chat: dict[str, Any]) -> None:
     if body.get("top_logprobs") is not None:
         chat["logprobs"] = True
         chat["top_logprobs"] = body["top_logprobs"]
-    if body.get("max_output_tokens") is not None:
-        chat["max_completion_tokens"] = body["max_output_tokens"]
+    cap = body.get("max_output_tokens")
+    if cap is not None:
+        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+            raise InvalidParam(
+                "max_output_tokens must be an integer of at least 1", param="max_output_tokens"
+            )
+        chat["max_completion_tokens"] = cap
     if body.get("stream"):
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}

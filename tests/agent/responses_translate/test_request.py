@@ -212,6 +212,8 @@ class TestRefused:
             ({"input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
             ({"input": [{"type": "function_call_output", "output": "x"}]}, "input[0].call_id"),
             ({"input": 5}, "input"),
+            ({"input": "Hi", "max_output_tokens": 0}, "max_output_tokens"),
+            ({"input": "Hi", "max_output_tokens": "many"}, "max_output_tokens"),
             ({"input": []}, "input"),
             (
                 {"input": "Hi", "text": {"format": {"type": "json_schema", "schema": {}}}},
