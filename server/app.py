@@ -30,6 +30,8 @@ from server.routes import (
     messages,
     openai_compat,
     page,
+    responses,
+    responses_stored,
     stats,
     stream,
 )
@@ -79,6 +81,22 @@ def create_app(
             Route("/v1/messages", messages.create_message, methods=["POST"]),
             Route("/v1/messages/count_tokens", count_tokens.count_tokens, methods=["POST"]),
             Route("/v1/embeddings", embeddings.create_embeddings, methods=["POST"]),
+            Route("/v1/responses", responses.create_response, methods=["POST"]),
+            Route(
+                "/v1/responses/{response_id}",
+                responses_stored.retrieve_response,
+                methods=["GET"],
+            ),
+            Route(
+                "/v1/responses/{response_id}",
+                responses_stored.delete_response,
+                methods=["DELETE"],
+            ),
+            Route(
+                "/v1/responses/{response_id}/input_items",
+                responses_stored.list_input_items,
+                methods=["GET"],
+            ),
             Route("/v1/models", openai_compat.list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", openai_compat.get_model, methods=["GET"]),
             Route("/dashboard", page.dashboard, methods=["GET"]),
