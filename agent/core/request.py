@@ -84,6 +84,11 @@ class CompletionRequest:
     tenant: str = "default"
     cache: str = "default"
     user_id: str | None = None
+    protocol: str = "openai"
+    """``openai`` (a Chat Completions body) or ``anthropic`` (a Messages body, see
+    `agent.core.messages_request`)."""
+    headers: dict[str, str] | None = None
+    """Protocol headers to forward to a provider that speaks ``protocol`` (``anthropic-*``)."""
 
 
 def decode_completion_request(
@@ -99,7 +104,7 @@ def decode_completion_request(
     try:
         view = _view_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise InvalidParam(_without_path(str(exc)), param=param_of(str(exc))) from exc
+        raise InvalidParam(without_path(str(exc)), param=param_of(str(exc))) from exc
     return from_view(body, raw, view, tenant=tenant, cache=cache)
 
 
@@ -186,5 +191,6 @@ def param_of(message: str) -> str | None:
     return path or None
 
 
-def _without_path(message: str) -> str:
+def without_path(message: str) -> str:
+    """A msgspec validation message without its ``$.path`` suffix (`param_of` gives it)."""
     return _PATH.sub("", message)

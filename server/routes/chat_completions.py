@@ -70,7 +70,7 @@ async def chat_completions(
     limit_headers = await admit(state, caller, wire)
     outcome = RunOutcome()
     events = state.components.core.run(wire, outcome)
-    head = await _first(events)
+    head = await first_event(events)
     headers = {**limit_headers, **head_headers(head)}
     if wire.stream:
         return RelayResponse(
@@ -80,7 +80,7 @@ async def chat_completions(
             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     async with aclosing(events):
-        tail = await _drain(events)
+        tail = await drain(events)
     await state.components.cost.accounting.finish(
         wire_record(
             ENDPOINT, caller, head, outcome, tail, streamed=False, latency_ms=elapsed_ms(started)
@@ -186,7 +186,8 @@ def _frugal_comment(info: dict[str, Any]) -> bytes:
     return b": frugal " + _encoder.encode(info) + b"\n\n"
 
 
-async def _first(events: AsyncGenerator[CoreEvent, None]) -> Head:
+async def first_event(events: AsyncGenerator[CoreEvent, None]) -> Head:
+    """The core's first event, its `Head` (the generator is closed if anything else came)."""
     try:
         head = await anext(events)
     except BaseException:
@@ -198,7 +199,8 @@ async def _first(events: AsyncGenerator[CoreEvent, None]) -> Head:
     return head
 
 
-async def _drain(events: AsyncGenerator[CoreEvent, None]) -> Tail:
+async def drain(events: AsyncGenerator[CoreEvent, None]) -> Tail:
+    """The `Tail` of a whole (non-streamed) run."""
     async for event in events:
         if isinstance(event, Tail):
             return event
