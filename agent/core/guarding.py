@@ -14,9 +14,12 @@ from typing import Any
 import msgspec
 
 from agent.core.events import CoreEvent, Flush, Head, Piece, Tail
-from agent.core.request import CompletionRequest, messages_of
+from agent.core.request import CompletionRequest
+from agent.guard.native import NativeText
 from agent.guard.session import GuardSession
-from agent.guard.wire import PerChoice, guard_body, held_chunk, map_chunk, map_completion
+from agent.guard.streaming import PerChoice
+from agent.guard.wire import guard_body, held_chunk, map_chunk, map_completion
+from agent.types import Message
 
 
 def guard_request(session: GuardSession, request: CompletionRequest) -> CompletionRequest:
@@ -25,8 +28,13 @@ def guard_request(session: GuardSession, request: CompletionRequest) -> Completi
     body = guard_body(session, request.body)
     if body is None:
         return request
+    # The plain-text view (routing, token counts, semantic cache) as the provider will see it:
+    # the same vault gives the same placeholders.
+    messages = tuple(
+        Message(m.role, session.redact_input(m.content, count=False)) for m in request.messages
+    )
     raw = msgspec.json.encode(body)
-    return dataclasses.replace(request, body=body, raw=raw, messages=messages_of(raw))
+    return dataclasses.replace(request, body=body, raw=raw, messages=messages)
 
 
 async def guarded_events(
@@ -35,13 +43,21 @@ async def guarded_events(
     """``events`` as the caller receives them: the guard's headers on `Head` and `Tail`, and
     placeholders restored in pieces and the completion (reversible mode)."""
     buffers: PerChoice | None = None
+    native: NativeText | None = None
     template: dict[str, Any] = {}
     async with aclosing(events):
         async for event in events:
             match event:
                 case Head():
-                    buffers = PerChoice(session.restorer) if session.restores else None
+                    if session.restores:
+                        buffers, native = PerChoice(session.restorer), NativeText(session.restorer)
                     yield dataclasses.replace(event, headers={**event.headers, **session.headers()})
+                case Piece(native=(name, data)) if native is not None:
+                    *extras, (new_name, new_data, _) = native.events(name, data)
+                    for extra_name, extra_data, _ in extras:
+                        yield Piece({}, None, True, native=(extra_name, extra_data))
+                    same = (new_name, new_data) == (name, data)
+                    yield event if same else dataclasses.replace(event, native=(new_name, new_data))
                 case Piece() if buffers is not None:
                     template = event.chunk
                     chunk = map_chunk(event.chunk, buffers)
@@ -50,11 +66,14 @@ async def guarded_events(
                     if buffers is not None and (held := buffers.held()):
                         yield Piece(held_chunk(template, held))
                         yield Flush()
+                    completion = event.completion
+                    if session.restores:
+                        completion = map_completion(completion, session.restore)
                     yield dataclasses.replace(
                         event,
-                        completion=map_completion(event.completion, session.restore)
-                        if session.restores
-                        else event.completion,
+                        completion=completion,
+                        # the provider's own bytes hold placeholders: send the translation
+                        native=None if completion != event.completion else event.native,
                         headers={**event.headers, **session.output_headers()},
                     )
                 case _:

@@ -175,11 +175,6 @@ def _text_view(messages: list[_MessageView]) -> tuple[tuple[Message, ...], bool]
     return tuple(out), text_only
 
 
-def messages_of(raw: bytes) -> tuple[Message, ...]:
-    """The plain-text view of the messages of an already validated body (``raw``)."""
-    return _text_view(_view_decoder.decode(raw).messages)[0]
-
-
 def param_of(message: str) -> str | None:
     """The request field a msgspec validation message is about: its ``$.path`` suffix, plus
     the name of a missing required field (which msgspec gives only in the text)."""

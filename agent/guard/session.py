@@ -111,15 +111,13 @@ class GuardSession:
         if action == "blocked":
             raise PromptInjectionBlocked(rules)
 
-    def redact_input(self, text: str) -> str:
-        """``text`` with its personal data replaced by placeholders (as is when off)."""
+    def redact_input(self, text: str, *, count: bool = True) -> str:
+        """``text`` with its personal data replaced by placeholders (as is when off);
+        ``count=False`` for a second view of a text already counted."""
         if not self.policy.redact_input or not text:
             return text
-        before = sum(self.input_counts.values())
-        redacted = self._guard.redactor.redact(text, self.vault, self.input_counts)
-        if sum(self.input_counts.values()) != before:
-            self._log_once("input")
-        return redacted
+        counts = self.input_counts if count else Counter[str]()
+        return self._guard.redactor.redact(text, self.vault, counts)
 
     def finish_input(self) -> None:
         """Tell the observer what the inputs gave up so far (callable more than once)."""
@@ -204,9 +202,6 @@ class GuardSession:
             source,
             ", ".join(rules),
         )
-
-    def _log_once(self, direction: str) -> None:
-        _log.debug("request %s: redacted %s personal data", self.request_id, direction)
 
 
 def _counts(counts: Counter[str]) -> str:

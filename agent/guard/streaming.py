@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Final
 
 from agent.guard.redact import MAX_PLACEHOLDER_LEN, Redactor, Vault, replace_spans
@@ -89,3 +90,31 @@ class StreamRedactor:
     def holding(self) -> bool:
         """True while text is held back."""
         return bool(self._buffer)
+
+
+class PerChoice:
+    """One hold-back buffer per choice index (``make`` makes one)."""
+
+    def __init__(
+        self, make: Callable[[], StreamRedactor] | Callable[[], PlaceholderRestorer]
+    ) -> None:
+        self._make: Callable[[], StreamRedactor | PlaceholderRestorer] = make
+        self._buffers: dict[int, StreamRedactor | PlaceholderRestorer] = {}
+
+    def feed(self, index: int, text: str, *, final: bool) -> str:
+        """What choice ``index`` may send now (everything held, when ``final``)."""
+        buffer = self._buffers.get(index)
+        if buffer is None:
+            buffer = self._buffers[index] = self._make()
+        out = buffer.feed(text)
+        return out + buffer.flush() if final else out
+
+    def flush(self, index: int) -> str:
+        """Empty choice ``index``'s buffer: what it still held."""
+        buffer = self._buffers.get(index)
+        return buffer.flush() if buffer is not None else ""
+
+    def held(self) -> dict[int, str]:
+        """Empty every buffer: what each still held, by choice index."""
+        out = {i: b.flush() for i, b in self._buffers.items()}
+        return {i: text for i, text in out.items() if text}

@@ -12,8 +12,9 @@ from typing import Any
 
 import msgspec
 
+from agent.guard.native import NativeText
 from agent.guard.session import GuardSession
-from agent.guard.streaming import PlaceholderRestorer, StreamRedactor
+from agent.guard.streaming import PerChoice
 from agent.types import LLMResponse, StreamChunk
 
 _SCANNED_ROLES = {"user": "input", "tool": "tool", "function": "tool"}
@@ -25,34 +26,42 @@ def guard_body(session: GuardSession, body: dict[str, Any]) -> dict[str, Any] | 
     messages = body.get("messages")
     if not isinstance(messages, list):
         return None
-    for _, text in _texts(messages):
-        session.reserve(text)
+    session.reserve(msgspec.json.encode([messages, body.get("system")]).decode())
     out: list[Any] = []
     changed = False
     for message in messages:
         new = _guard_message(session, message)
         changed = changed or new is not message
         out.append(new)
+    new_body = {**body, "messages": out} if changed else None
+    system = body.get("system")  # an Anthropic Messages body keeps its system prompt here
+    if isinstance(system, str | list):
+        guarded = _guard_content(session, system, None)
+        if guarded is not system:
+            new_body = {**(new_body or body), "system": guarded}
     session.finish_input()
-    return {**body, "messages": out} if changed else None
+    return new_body
 
 
 def _guard_message(session: GuardSession, message: Any) -> Any:
     if not isinstance(message, dict):
         return message
     source = _SCANNED_ROLES.get(str(message.get("role")))
-
-    def guard(text: str) -> str:
-        if source is not None:
-            session.check_input(text, source=source)
-        return session.redact_input(text)
-
     content = message.get("content")
+    guarded = _guard_content(session, content, source)
+    return message if guarded is content else {**message, "content": guarded}
+
+
+def _guard_content(session: GuardSession, content: Any, source: str | None) -> Any:
+    # A string, or parts: OpenAI's and Anthropic's ``text`` parts, and Anthropic's
+    # ``tool_result`` blocks (a string or text blocks, scanned as tool output).
     if isinstance(content, str):
-        new = guard(content)
-        return message if new == content else {**message, "content": new}
+        if source is not None:
+            session.check_input(content, source=source)
+        new = session.redact_input(content)
+        return content if new == content else new
     if not isinstance(content, list):
-        return message
+        return content
     parts: list[Any] = []
     changed = False
     for part in content:
@@ -61,25 +70,15 @@ def _guard_message(session: GuardSession, message: Any) -> Any:
             and part.get("type") == "text"
             and isinstance(part.get("text"), str)
         ):
-            text = guard(part["text"])
-            if text != part["text"]:
+            text = _guard_content(session, part["text"], source)
+            if text is not part["text"]:
                 part, changed = {**part, "text": text}, True
+        elif isinstance(part, dict) and part.get("type") == "tool_result":
+            inner = _guard_content(session, part.get("content"), "tool")
+            if inner is not part.get("content"):
+                part, changed = {**part, "content": inner}, True
         parts.append(part)
-    return {**message, "content": parts} if changed else message
-
-
-def _texts(messages: list[Any]) -> Iterator[tuple[str, str]]:
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        content = message.get("content")
-        role = str(message.get("role"))
-        if isinstance(content, str):
-            yield role, content
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    yield role, part["text"]
+    return parts if changed else content
 
 
 def map_completion(completion: dict[str, Any], change: Callable[[str], str]) -> dict[str, Any]:
@@ -106,30 +105,10 @@ def guard_response(session: GuardSession, response: LLMResponse) -> LLMResponse:
         completion = map_completion(completion, session.redact_output)
     text = session.redact_output(response.text, count=completion is None)
     session.finish_output()
-    return msgspec.structs.replace(response, text=text, completion=completion)
-
-
-class PerChoice:
-    """One hold-back buffer per choice index (``make`` makes one)."""
-
-    def __init__(
-        self, make: Callable[[], StreamRedactor] | Callable[[], PlaceholderRestorer]
-    ) -> None:
-        self._make: Callable[[], StreamRedactor | PlaceholderRestorer] = make
-        self._buffers: dict[int, StreamRedactor | PlaceholderRestorer] = {}
-
-    def feed(self, index: int, text: str, *, final: bool) -> str:
-        """What choice ``index`` may send now (everything held, when ``final``)."""
-        buffer = self._buffers.get(index)
-        if buffer is None:
-            buffer = self._buffers[index] = self._make()
-        out = buffer.feed(text)
-        return out + buffer.flush() if final else out
-
-    def held(self) -> dict[int, str]:
-        """Empty every buffer: what each still held, by choice index."""
-        out = {i: b.flush() for i, b in self._buffers.items()}
-        return {i: text for i, text in out.items() if text}
+    # The provider's own bytes (an Anthropic answer) would carry what was redacted: the edge
+    # then sends the redacted translation instead.
+    native = response.native if text == response.text else None
+    return msgspec.structs.replace(response, text=text, completion=completion, native=native)
 
 
 def map_chunk(chunk: dict[str, Any], buffers: PerChoice) -> dict[str, Any]:
@@ -176,10 +155,16 @@ async def guard_chunks(
                 yield chunk
         return
     buffers = PerChoice(session.output_buffer)
+    native = NativeText(session.output_buffer)
     template: dict[str, Any] = {"object": "chat.completion.chunk"}
     try:
         async with aclosing(chunks):
             async for chunk in chunks:
+                if chunk.native is not None:  # the provider's own Anthropic events
+                    template = chunk.payload or template
+                    for guarded in _native_chunks(native, chunk, template):
+                        yield guarded
+                    continue
                 if chunk.attempt_ended:  # the next attempt starts afresh: release this one's text
                     for extra in _release(buffers, template, chunk):
                         yield extra
@@ -203,6 +188,39 @@ async def guard_chunks(
             yield extra
     finally:
         session.finish_output()
+
+
+def _native_chunks(
+    native: NativeText, chunk: StreamChunk, template: dict[str, Any]
+) -> Iterator[StreamChunk]:
+    assert chunk.native is not None
+    *extras, (name, data, text) = native.events(*chunk.native)
+    for extra_name, extra_data, extra_text in extras:  # text a stopping block still held
+        payload = held_chunk(template, {0: extra_text or ""}) if "id" in template else None
+        yield StreamChunk(
+            text=extra_text or "",
+            model=chunk.model,
+            payload=payload,
+            native=(extra_name, extra_data),
+        )
+    if (name, data) == chunk.native:
+        yield chunk
+        return
+    payload = chunk.payload
+    if payload is not None and text is not None:
+        payload = map_completion_chunk_text(payload, text)
+    yield msgspec.structs.replace(chunk, native=(name, data), payload=payload, text=text or "")
+
+
+def map_completion_chunk_text(chunk: dict[str, Any], text: str) -> dict[str, Any]:
+    """``chunk`` (a ``chat.completion.chunk``) with choice 0's delta text replaced."""
+    choices = [
+        {**c, "delta": {**(c.get("delta") or {}), "content": text}}
+        if isinstance(c, dict) and int(c.get("index") or 0) == 0
+        else c
+        for c in chunk.get("choices") or ()
+    ]
+    return {**chunk, "choices": choices}
 
 
 def _release(

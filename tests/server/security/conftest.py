@@ -91,6 +91,8 @@ async def _gateway(
     env = {
         "OPENAI_BASE_URL": f"{sim.base_url}/v1",
         "OPENAI_API_KEY": "k",
+        "ANTHROPIC_BASE_URL": sim.base_url,
+        "ANTHROPIC_API_KEY": "k",
         "REDIS_URL": redis_server.url,
         "FRUGAL_REDIS_KEY_PREFIX": prefix,
         **extra,
