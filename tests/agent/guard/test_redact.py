@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from agent.guard import KINDS, Redactor, Vault, build_detectors
-from agent.guard.streaming import WINDOW, PlaceholderRestorer, StreamRedactor
+from agent.guard.streaming import STEP, WINDOW, PlaceholderRestorer, StreamRedactor
 
 TEXT = (
     "Mail john.doe@example.com or call +1 415-555-2671; card 4111 1111 1111 1111, "
@@ -90,5 +90,5 @@ class TestStreams:
         stream = StreamRedactor(redactor, Vault(numbered=False), Counter())
         text = "word " * 40
         sent = "".join(stream.feed(piece) for piece in pieces(text, 4))
-        assert len(text) - len(sent) <= WINDOW + 5
+        assert len(text) - len(sent) <= WINDOW + STEP + 5
         assert sent + stream.flush() == text
