@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from agent.core import InvalidParam, Piece, Tail, decode_completion_request
+from agent.core.request import decode_json_object
 from agent.responses_translate import (
     ResponseContext,
     ResponseEvents,
@@ -63,7 +64,7 @@ async def create_response(
 ) -> Response:
     """Answer one Responses request, whole or as a server-sent event stream."""
     raw, cache = await read_wire(state, request)
-    body = _decode(raw)
+    body = decode_json_object(raw)
     context = await _context(state, caller, body.get("previous_response_id"))
     translation = responses_to_chat(body, context=context)
     wire = decode_completion_request(
@@ -87,16 +88,6 @@ async def create_response(
         media_type="application/json",
         headers={**run.headers, **tail_headers(tail)},
     )
-
-
-def _decode(raw: bytes) -> dict[str, Any]:
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidParam(f"the body is not valid JSON: {exc}", param=None) from exc
-    if not isinstance(body, dict):
-        raise InvalidParam("the body must be a JSON object", param=None)
-    return body
 
 
 async def _context(state: AppState, caller: Caller, previous: Any) -> list[dict[str, Any]]:

@@ -22,14 +22,12 @@ from starlette.requests import Request
 from agent.core import CompletionRequest, Head, Piece, RunOutcome, Tail
 from agent.core.events import CoreEvent
 from agent.errors import ModelNotFound
-from agent.tokens import count_message_tokens
-from metrics.rate_limit import RateLimitExceeded, rate_limit_headers
 from server.accounting import wire_record
 from server.auth import Caller
 from server.errors import APIError
 from server.pipeline_stream import log_outcome
 from server.relay_response import CLOSE_GRACE_S, RelayResponse
-from server.routes.admission import elapsed_ms
+from server.routes.admission import admit_messages, elapsed_ms
 from server.routes.body import read_limited_body
 from server.state import AppState
 
@@ -63,21 +61,6 @@ def check_model(state: AppState, model: str) -> None:
         raise ModelNotFound(
             f"The model `{model[:100]}` is an embedding model, not a chat model.", model=model
         )
-
-
-async def admit(state: AppState, caller: Caller, wire: CompletionRequest) -> dict[str, str]:
-    """Count the request against the caller's inbound rate limit; the headers to send."""
-    cost = state.components.cost
-    limiter = cost.limiter
-    if limiter is None:
-        return {}
-    tokens = 0
-    if cost.rate_limits.tokens is not None:
-        tokens = count_message_tokens(wire.messages, state.settings.models.cheap)
-    decision = await limiter.check(caller.subject, tokens)
-    if not decision.allowed:
-        raise RateLimitExceeded(decision)
-    return rate_limit_headers(decision)
 
 
 def head_headers(head: Head) -> dict[str, str]:
@@ -203,7 +186,7 @@ class WireRun:
     ) -> WireRun:
         """Admit the request and run the core to its `Head` (errors before it raise here)."""
         check_model(state, wire.model)
-        limit_headers = await admit(state, caller, wire)
+        limit_headers = await admit_messages(state, caller, wire.messages, wire.model)
         outcome = RunOutcome()
         events = state.components.core.run(wire, outcome)
         head = await first_event(events)
