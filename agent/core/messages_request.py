@@ -19,6 +19,7 @@ from agent.core.request import (
     CompletionRequest,
     InvalidParam,
     check_model_name,
+    decode_json_object,
     param_of,
     without_path,
 )
@@ -66,12 +67,7 @@ def decode_messages_request(
     ``headers`` are the caller's HTTP headers: the ``anthropic-*`` ones ride along for a
     native call. ``counting``: a ``count_tokens`` body, which has no ``max_tokens``.
     """
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidParam(f"the body is not valid JSON: {exc}", param=None) from exc
-    if not isinstance(body, dict):
-        raise InvalidParam("the body must be a JSON object", param=None)
+    body = decode_json_object(raw)
     try:
         view = _view_decoder.decode(raw)
     except msgspec.ValidationError as exc:

@@ -91,16 +91,22 @@ class CompletionRequest:
     """Protocol headers to forward to a provider that speaks ``protocol`` (``anthropic-*``)."""
 
 
-def decode_completion_request(
-    raw: bytes, *, tenant: str = "default", cache: str = "default"
-) -> CompletionRequest:
-    """Decode ``raw``; raises `InvalidParam` naming the first field Frugal cannot act on."""
+def decode_json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` as a JSON object; raises `InvalidParam` for anything else."""
     try:
         body = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         raise InvalidParam(f"the body is not valid JSON: {exc}", param=None) from exc
     if not isinstance(body, dict):
         raise InvalidParam("the body must be a JSON object", param=None)
+    return body
+
+
+def decode_completion_request(
+    raw: bytes, *, tenant: str = "default", cache: str = "default"
+) -> CompletionRequest:
+    """Decode ``raw``; raises `InvalidParam` naming the first field Frugal cannot act on."""
+    body = decode_json_object(raw)
     try:
         view = _view_decoder.decode(raw)
     except msgspec.ValidationError as exc:

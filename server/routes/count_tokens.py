@@ -22,7 +22,7 @@ from server.auth import Caller
 from server.registry_config import ANTHROPIC_DEFAULT_BASE_URL
 from server.routes.admission import accounted
 from server.routes.body import read_limited_body
-from server.routes.chat_completions import check_model
+from server.routes.wire_run import check_model
 from server.state import AppState
 
 ENDPOINT: Final = "messages.count_tokens"

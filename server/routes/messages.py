@@ -13,43 +13,20 @@ and `server.anthropic_errors`), a stream that breaks ends with an ``error`` even
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
-from functools import partial
-from typing import Any, Final
+from typing import Final
 
-import anyio
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from agent.anthropic_translate import EventTranslator, openai_to_anthropic_message
-from agent.core import Flush, Piece, RunOutcome, Tail, decode_messages_request
-from agent.core.events import CoreEvent, Head
-from server.accounting import wire_record
+from agent.core import Piece, Tail, decode_messages_request
+from agent.core.events import Head
 from server.anthropic_errors import error_event
 from server.auth import Caller
-from server.errors import APIError
-from server.pipeline_stream import log_outcome
-from server.relay_response import CLOSE_GRACE_S, RelayResponse
-from server.routes.admission import accounted, elapsed_ms
-from server.routes.body import read_limited_body
-from server.routes.chat_completions import (
-    CACHE_HEADER,
-    CACHE_MODES,
-    admit,
-    check_model,
-    drain,
-    failed_info,
-    first_event,
-    frugal_info,
-    head_headers,
-    tail_headers,
-)
+from server.routes.admission import accounted
+from server.routes.wire_run import WireRun, read_wire, tail_headers
 from server.state import AppState
-
-log = logging.getLogger("frugal.server")
 
 ENDPOINT: Final = "messages"
 _encoder: Final = msgspec.json.Encoder()
@@ -60,42 +37,20 @@ async def create_message(
     state: AppState, request: Request, caller: Caller, started: float
 ) -> Response:
     """Answer one Messages request, whole or as a server-sent event stream."""
-    raw = await read_limited_body(
-        request,
-        state.settings.server.max_body_bytes,
-        timeout_s=state.settings.server.body_read_timeout_s,
-    )
-    cache = request.headers.get(CACHE_HEADER, "default")
-    if cache not in CACHE_MODES:
-        raise APIError("bad_cache_mode", f"{CACHE_HEADER} must be one of {', '.join(CACHE_MODES)}")
+    raw, cache = await read_wire(state, request)
     wire = decode_messages_request(
         raw, tenant=caller.tenant, cache=cache, headers=dict(request.headers)
     )
-    check_model(state, wire.model)
-    limit_headers = await admit(state, caller, wire)
-    outcome = RunOutcome()
-    events = state.components.core.run(wire, outcome)
-    head = await first_event(events)
-    headers = {**limit_headers, **head_headers(head)}
+    run = await WireRun.start(state, ENDPOINT, caller, started, wire)
     if wire.stream:
-        return RelayResponse(
-            _relay(state, events, head, outcome, caller, started),
-            on_close=partial(_close, state, events, head, outcome, caller, started),
-            media_type="text/event-stream",
-            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    async with aclosing(events):
-        tail = await drain(events)
-    await state.components.cost.accounting.finish(
-        wire_record(
-            ENDPOINT, caller, head, outcome, tail, streamed=False, latency_ms=elapsed_ms(started)
-        ),
-        caller,
-    )
+        return run.stream(MessageFrames(run.head))
+    tail = await run.whole()
     body = tail.native or _encoder.encode(
-        openai_to_anthropic_message(tail.completion, message_id=message_id(head))
+        openai_to_anthropic_message(tail.completion, message_id=message_id(run.head))
     )
-    return Response(body, media_type="application/json", headers={**headers, **tail_headers(tail)})
+    return Response(
+        body, media_type="application/json", headers={**run.headers, **tail_headers(tail)}
+    )
 
 
 def message_id(head: Head) -> str:
@@ -107,102 +62,29 @@ def _frame(name: str, data: bytes) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
 
 
-def _frugal_comment(info: dict[str, Any]) -> bytes:
-    return b": frugal " + _encoder.encode(info) + b"\n\n"
-
-
-class _Events:
+class MessageFrames:
     """The caller's event stream for the core's pieces: a provider's own Anthropic events
     as they came, anything else translated from OpenAI chunks."""
+
+    done = b""
 
     def __init__(self, head: Head) -> None:
         self._translator = EventTranslator(message_id=message_id(head), model=head.model)
         self._native = False
 
-    def piece(self, piece: Piece) -> list[bytes]:
+    def piece(self, piece: Piece) -> bytes:
         if piece.native is not None:
             self._native = True
             name, data = piece.native
-            return [_frame(name, data)]
-        return [_frame(n, _encoder.encode(d)) for n, d in self._translator.feed(piece.chunk)]
+            return _frame(name, data)
+        return b"".join(
+            _frame(n, _encoder.encode(d)) for n, d in self._translator.feed(piece.chunk)
+        )
 
-    def ending(self) -> list[bytes]:
+    def failed(self, exc: Exception) -> bytes:
+        return error_event(exc)
+
+    async def ending(self, tail: Tail | None) -> bytes:
         if self._native:
-            return []  # the provider's own message_stop went out already
-        return [_frame(n, _encoder.encode(d)) for n, d in self._translator.finish()]
-
-
-async def _relay(
-    state: AppState,
-    events: AsyncGenerator[CoreEvent, None],
-    head: Head,
-    outcome: RunOutcome,
-    caller: Caller,
-    started: float,
-) -> AsyncGenerator[bytes, None]:
-    # Whatever ends the stream (done, provider failure, client gone), it is accounted once.
-    tail: Tail | None = None
-    out = _Events(head)
-    try:
-        async with aclosing(events):
-            held: list[bytes] = []  # frames of one upstream read, written out together
-            try:
-                async for event in events:
-                    if isinstance(event, Piece):
-                        held += out.piece(event)
-                        if not event.more and held:
-                            yield b"".join(held)
-                            held.clear()
-                    elif isinstance(event, Flush):
-                        if held:
-                            yield b"".join(held)
-                            held.clear()
-                    elif isinstance(event, Tail):
-                        tail = event
-            except Exception as exc:
-                log.warning("messages stream %s failed: %s", head.request_id, exc)
-                await _account(state, caller, head, outcome, None, started)
-                yield b"".join(held) + error_event(exc)
-                yield _frugal_comment(failed_info(head, outcome))
-                return
-        await _account(state, caller, head, outcome, tail, started)
-        ending = b"".join(held + out.ending())
-        if tail is not None:
-            ending += _frugal_comment(frugal_info(head, tail))
-        yield ending
-    finally:
-        if outcome.status not in ("completed", "failed"):
-            await _account(state, caller, head, outcome, tail, started)
-
-
-async def _close(
-    state: AppState,
-    events: AsyncGenerator[CoreEvent, None],
-    head: Head,
-    outcome: RunOutcome,
-    caller: Caller,
-    started: float,
-) -> None:
-    # However the response ended, the provider call is closed, the hold settled, the
-    # request recorded.
-    with anyio.move_on_after(CLOSE_GRACE_S, shield=True):
-        await events.aclose()
-        await _account(state, caller, head, outcome, None, started)
-
-
-async def _account(
-    state: AppState,
-    caller: Caller,
-    head: Head,
-    outcome: RunOutcome,
-    tail: Tail | None,
-    started: float,
-) -> None:
-    if outcome.accounted:
-        return
-    outcome.accounted = True
-    log_outcome("messages stream", head.request_id, outcome)
-    record = wire_record(
-        ENDPOINT, caller, head, outcome, tail, streamed=True, latency_ms=elapsed_ms(started)
-    )
-    await state.components.cost.accounting.finish(record, caller)
+            return b""  # the provider's own message_stop went out already
+        return b"".join(_frame(n, _encoder.encode(d)) for n, d in self._translator.finish())

@@ -18,28 +18,17 @@ echoed parameters), exactly as that completion would have been translated on a m
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Final
 
-import anyio
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from agent.core import (
-    Flush,
-    Head,
-    InvalidParam,
-    Piece,
-    RunOutcome,
-    Tail,
-    decode_completion_request,
-)
-from agent.core.events import CoreEvent
+from agent.core import InvalidParam, Piece, Tail, decode_completion_request
+from agent.core.request import decode_json_object
 from agent.responses_translate import (
     ResponseContext,
     ResponseEvents,
@@ -48,27 +37,12 @@ from agent.responses_translate import (
     responses_to_chat,
 )
 from cache.response_store import StoredResponse
-from server.accounting import wire_record
 from server.auth import Caller
 from server.errors import APIError
 from server.openai_errors import openai_error
-from server.pipeline_stream import log_outcome
-from server.relay_response import CLOSE_GRACE_S, RelayResponse
-from server.routes.admission import accounted, elapsed_ms
-from server.routes.body import read_limited_body
-from server.routes.chat_completions import (
-    CACHE_HEADER,
-    CACHE_MODES,
-    admit,
-    check_model,
-    failed_info,
-    frugal_info,
-    head_headers,
-    tail_headers,
-)
+from server.routes.admission import accounted
+from server.routes.wire_run import WireRun, frugal_info, read_wire, tail_headers
 from server.state import AppState
-
-log = logging.getLogger("frugal.server")
 
 ENDPOINT: Final = "responses"
 _encoder: Final = msgspec.json.Encoder()
@@ -89,65 +63,31 @@ async def create_response(
     state: AppState, request: Request, caller: Caller, started: float
 ) -> Response:
     """Answer one Responses request, whole or as a server-sent event stream."""
-    raw = await read_limited_body(
-        request,
-        state.settings.server.max_body_bytes,
-        timeout_s=state.settings.server.body_read_timeout_s,
-    )
-    cache = request.headers.get(CACHE_HEADER, "default")
-    if cache not in CACHE_MODES:
-        raise APIError("bad_cache_mode", f"{CACHE_HEADER} must be one of {', '.join(CACHE_MODES)}")
-    body = _decode(raw)
+    raw, cache = await read_wire(state, request)
+    body = decode_json_object(raw)
     context = await _context(state, caller, body.get("previous_response_id"))
     translation = responses_to_chat(body, context=context)
     wire = decode_completion_request(
         _encoder.encode(translation.body), tenant=caller.tenant, cache=cache
     )
-    check_model(state, wire.model)
-    limit_headers = await admit(state, caller, wire)
-    outcome = RunOutcome()
-    events = state.components.core.run(wire, outcome)
-    head = await _first(events)
-    response_context = ResponseContext(f"resp_{head.request_id}", int(time.time()), echo_of(body))
+    run = await WireRun.start(state, ENDPOINT, caller, started, wire)
+    response_context = ResponseContext(
+        f"resp_{run.head.request_id}", int(time.time()), echo_of(body)
+    )
     keep: Keep | None = None
     if body.get("store", True) is not False:
         keep = partial(_keep, state, caller.tenant, translation.input_items, context)
-    headers = {**limit_headers, **head_headers(head)}
     if wire.stream:
-        writer = ResponseEvents(response_context, head.model)
-        relay = _Relay(state, events, head, outcome, caller, started)
-        return RelayResponse(
-            relay.stream(writer, keep),
-            on_close=relay.close,
-            media_type="text/event-stream",
-            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    async with aclosing(events):
-        tail = await _drain(events)
-    await state.components.cost.accounting.finish(
-        wire_record(
-            ENDPOINT, caller, head, outcome, tail, streamed=False, latency_ms=elapsed_ms(started)
-        ),
-        caller,
-    )
+        return run.stream(ResponseFrames(ResponseEvents(response_context, run.head.model), keep))
+    tail = await run.whole()
     response = chat_to_response(tail.completion, response_context)
     if keep is not None:
         await keep(response)
     return Response(
-        _encoder.encode({**response, "frugal": frugal_info(head, tail)}),
+        _encoder.encode({**response, "frugal": frugal_info(run.head, tail)}),
         media_type="application/json",
-        headers={**headers, **tail_headers(tail)},
+        headers={**run.headers, **tail_headers(tail)},
     )
-
-
-def _decode(raw: bytes) -> dict[str, Any]:
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidParam(f"the body is not valid JSON: {exc}", param=None) from exc
-    if not isinstance(body, dict):
-        raise InvalidParam("the body must be a JSON object", param=None)
-    return body
 
 
 async def _context(state: AppState, caller: Caller, previous: Any) -> list[dict[str, Any]]:
@@ -175,23 +115,36 @@ async def _keep(
     await state.components.responses.put(tenant, stored)
 
 
-async def _first(events: AsyncGenerator[CoreEvent, None]) -> Head:
-    try:
-        head = await anext(events)
-    except BaseException:
-        await events.aclose()
-        raise
-    if not isinstance(head, Head):
-        await events.aclose()
-        raise RuntimeError(f"the core began with {type(head).__name__}, not Head")
-    return head
+class ResponseFrames:
+    """The core's chunks as Responses events; the response is stored before
+    ``response.completed`` is sent, so a caller may continue from it as soon as it reads
+    that event."""
 
+    done = b""
 
-async def _drain(events: AsyncGenerator[CoreEvent, None]) -> Tail:
-    async for event in events:
-        if isinstance(event, Tail):
-            return event
-    raise RuntimeError("the core ended without a Tail")
+    def __init__(self, writer: ResponseEvents, keep: Keep | None) -> None:
+        self._writer = writer
+        self._keep = keep
+        self._opened = False
+
+    def _opening(self) -> bytes:
+        if self._opened:
+            return b""
+        self._opened = True
+        return _sse(self._writer.start())
+
+    def piece(self, piece: Piece) -> bytes:
+        return self._opening() + _sse(self._writer.chunk(piece.chunk))
+
+    def failed(self, exc: Exception) -> bytes:
+        return self._opening() + _sse(self._writer.fail(_error_of(exc)))
+
+    async def ending(self, tail: Tail | None) -> bytes:
+        opening = self._opening()
+        ending, response = self._writer.finish(tail.completion if tail is not None else None)
+        if self._keep is not None:
+            await self._keep(response)
+        return opening + _sse(ending)
 
 
 def _sse(events: list[dict[str, Any]]) -> bytes:
@@ -199,97 +152,6 @@ def _sse(events: list[dict[str, Any]]) -> bytes:
         b"event: " + event["type"].encode() + b"\ndata: " + _encoder.encode(event) + b"\n\n"
         for event in events
     )
-
-
-def _frugal_comment(info: dict[str, Any]) -> bytes:
-    # An SSE comment, skipped by every client: the cost, for a caller that wants it.
-    return b": frugal " + _encoder.encode(info) + b"\n\n"
-
-
-class _Relay:
-    """One streamed response: the core's chunks out as Responses events, accounted once
-    however the stream ends."""
-
-    def __init__(
-        self,
-        state: AppState,
-        events: AsyncGenerator[CoreEvent, None],
-        head: Head,
-        outcome: RunOutcome,
-        caller: Caller,
-        started: float,
-    ) -> None:
-        self._state = state
-        self._events = events
-        self._head = head
-        self._outcome = outcome
-        self._caller = caller
-        self._started = started
-
-    async def stream(
-        self, writer: ResponseEvents, keep: Keep | None
-    ) -> AsyncGenerator[bytes, None]:
-        """The event stream's bytes; the response is stored before ``response.completed``
-        is sent, so a caller may continue from it as soon as it reads that event."""
-        tail: Tail | None = None
-        try:
-            async with aclosing(self._events):
-                held = _sse(writer.start())  # events of one upstream read, written together
-                try:
-                    async for event in self._events:
-                        if isinstance(event, Piece):
-                            held += _sse(writer.chunk(event.chunk))
-                            if event.more:
-                                continue
-                        elif isinstance(event, Tail):
-                            tail = event
-                            continue
-                        elif not isinstance(event, Flush):
-                            continue
-                        if held:
-                            yield held
-                            held = b""
-                except Exception as exc:
-                    log.warning("stream %s failed: %s", self._head.request_id, exc)
-                    await self._account(None)
-                    yield (
-                        held
-                        + _sse(writer.fail(_error_of(exc)))
-                        + _frugal_comment(failed_info(self._head, self._outcome))
-                    )
-                    return
-            await self._account(tail)
-            ending, response = writer.finish(tail.completion if tail is not None else None)
-            if keep is not None:
-                await keep(response)
-            info = frugal_info(self._head, tail) if tail is not None else {}
-            yield held + _sse(ending) + (_frugal_comment(info) if info else b"")
-        finally:
-            if self._outcome.status not in ("completed", "failed"):
-                await self._account(tail)
-
-    async def close(self) -> None:
-        """However the response ended: close the provider call, settle and record it."""
-        with anyio.move_on_after(CLOSE_GRACE_S, shield=True):
-            await self._events.aclose()
-            await self._account(None)
-
-    async def _account(self, tail: Tail | None) -> None:
-        outcome = self._outcome
-        if outcome.accounted:
-            return
-        outcome.accounted = True
-        log_outcome("responses stream", self._head.request_id, outcome)
-        record = wire_record(
-            ENDPOINT,
-            self._caller,
-            self._head,
-            outcome,
-            tail,
-            streamed=True,
-            latency_ms=elapsed_ms(self._started),
-        )
-        await self._state.components.cost.accounting.finish(record, self._caller)
 
 
 def _error_of(exc: BaseException) -> dict[str, Any]:
