@@ -15,11 +15,13 @@ from metrics.pricing import ModelPrice
 from router.rules import DEFAULT_BENIGN_PHRASES, DEFAULT_TECHNICAL_KEYWORDS
 from server.settings_base import Section as _Section
 from server.settings_base import check as _check
+from server.settings_batch import BatchSettings
 from server.settings_policy import AuthSettings, BudgetSettings, CostSettings, LimitsSettings
 
 __all__ = [
     "AgentSettings",
     "AuthSettings",
+    "BatchSettings",
     "BudgetSettings",
     "CacheSettings",
     "CostSettings",
@@ -290,6 +292,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     budget: BudgetSettings = msgspec.field(default_factory=BudgetSettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
+    batch: BatchSettings = msgspec.field(default_factory=BatchSettings)
 
     @property
     def uses_simulated_provider(self) -> bool:

@@ -1,0 +1,240 @@
+"""The batch lane end to end: the official ``openai`` SDK against the gateway, real Redis,
+the simulator's own files + batches API over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+import openai
+import pytest
+from openai import OpenAI
+
+from agent.openai_wire import usage_from_dict
+from metrics.batch_pricing import batch_price
+from metrics.pricing import DEFAULT_PRICES, cost_of
+from server.config import load_settings
+from server.settings import Settings
+from simulator import SimConfig
+from tests.support.gateway import run_gateway
+from tests.support.redis_server import RedisServer
+from tests.support.simulator import RunningSimulator, run_simulator
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "gpt-4o-mini"
+
+
+def chat_line(custom_id: str, text: str, model: str = MODEL) -> dict[str, Any]:
+    body = {"model": model, "temperature": 0, "messages": [{"role": "user", "content": text}]}
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+
+
+def jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return "\n".join(json.dumps(line) for line in lines).encode()
+
+
+def lane_settings(
+    sim: RunningSimulator, redis: RedisServer, files_dir: Path, prefix: str, **env: str
+) -> Settings:
+    return load_settings(
+        {
+            "OPENAI_BASE_URL": f"{sim.base_url}/v1",
+            "OPENAI_API_KEY": "k",
+            "FRUGAL_REDIS_URL": redis.url,
+            "FRUGAL_REDIS_KEY_PREFIX": prefix,
+            "FRUGAL_REDIS_TIMEOUT_S": "2",
+            "FRUGAL_CACHE_SEMANTIC_ENABLED": "false",
+            "FRUGAL_BATCH_FILES_DIR": str(files_dir),
+            "FRUGAL_BATCH_TICK_S": "0.05",
+            "FRUGAL_BATCH_POLL_INITIAL_S": "0.05",
+            "FRUGAL_BATCH_POLL_MAX_S": "0.2",
+            **env,
+        }
+    )
+
+
+@pytest.fixture
+async def batch_sim() -> AsyncIterator[RunningSimulator]:
+    async with run_simulator(SimConfig(batch_delay_s=0.1)) as running:
+        yield running
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"batch-{uuid.uuid4().hex[:10]}:"
+
+
+async def sdk(base_url: str, call: Any) -> Any:
+    def run() -> Any:
+        with OpenAI(base_url=f"{base_url}/v1", api_key="k", max_retries=0, timeout=30) as client:
+            return call(client)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+def submit(client: OpenAI, lines: list[dict[str, Any]]) -> Any:
+    upload = client.files.create(file=("lines.jsonl", jsonl(lines)), purpose="batch")
+    return client.batches.create(
+        input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+
+
+def wait_done(client: OpenAI, batch_id: str, timeout_s: float = 20) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        batch = client.batches.retrieve(batch_id)
+        if batch.status in ("completed", "failed", "cancelled", "expired"):
+            return batch
+        time.sleep(0.05)
+    raise AssertionError(f"batch {batch_id} did not end: {batch.status}")
+
+
+def read_lines(client: OpenAI, file_id: str | None) -> dict[str, dict[str, Any]]:
+    if file_id is None:
+        return {}
+    text = client.files.content(file_id).text
+    return {item["custom_id"]: item for item in map(json.loads, text.splitlines())}
+
+
+class TestBatchLane:
+    async def test_cache_hits_provider_batch_and_failed_lines(
+        self, batch_sim: RunningSimulator, redis_server: RedisServer, tmp_path: Path, prefix: str
+    ) -> None:
+        settings = lane_settings(batch_sim, redis_server, tmp_path / "files", prefix)
+        async with run_gateway(settings) as gw:
+            # One question answered interactively first: its batch line is a cache hit.
+            await sdk(
+                gw.base_url,
+                lambda c: c.chat.completions.create(
+                    model=MODEL, temperature=0, messages=[{"role": "user", "content": "cached q"}]
+                ),
+            )
+            lines = [chat_line("hit", "cached q")]
+            lines += [chat_line(f"b{i}", f"batched question {i}") for i in range(4)]
+            lines.append(chat_line("x-sim-fail", "this one fails at the provider"))
+            lines.append(chat_line("nomodel", "no such model", model="no-such-model-x"))
+
+            def run(client: OpenAI) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+                created = submit(client, lines)
+                done = wait_done(client, created.id)
+                listed = client.batches.list(limit=5)
+                out = read_lines(client, done.output_file_id)
+                err = read_lines(client, done.error_file_id)
+                return done, listed, out, err
+
+            done, listed, out, err = await sdk(gw.base_url, run)
+            assert done.status == "completed"
+            assert done.request_counts.total == 7
+            assert (done.request_counts.completed, done.request_counts.failed) == (5, 2)
+            assert set(out) == {"hit", "b0", "b1", "b2", "b3"}
+            assert set(err) == {"x-sim-fail", "nomodel"}
+            assert err["nomodel"]["error"]["code"] == "model_not_found"
+            assert err["x-sim-fail"]["response"]["status_code"] == 500
+            assert out["b0"]["response"]["body"]["object"] == "chat.completion"
+            assert listed.data[0].id == done.id
+            # One provider batch for the five provider lines; the hit never reached it.
+            stats = batch_sim.stats().requests
+            assert stats["batches"] == 1
+            # chat.completions: the interactive call, and the 4 answered provider lines
+            assert stats["chat.completions"] == 1 + 4
+
+            # Money: each batched line at half the interactive price, the hit at zero.
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{gw.base_url}/stats") as response:
+                    batch = (await response.json())["batch"]
+                async with http.get(f"{gw.base_url}/metrics") as response:
+                    metrics = await response.text()
+            assert 'frugal_batch_answered_lines{source="provider_batch"} 4' in metrics
+            price = DEFAULT_PRICES[MODEL]
+            usages = [usage_from_dict(out[f"b{i}"]["response"]["body"]["usage"]) for i in range(4)]
+            expected = sum(cost_of(batch_price(price), u) for u in usages)
+            interactive = sum(cost_of(price, u) for u in usages)
+            assert batch["cost_usd_micros"] == expected
+            assert batch["provider_batched"] == 4 and batch["cache_hits"] == 1
+            assert batch["saved_usd_micros"] >= interactive - expected
+
+    async def test_cancel_mid_way_keeps_cache_hits_and_cancels_the_rest(
+        self, redis_server: RedisServer, tmp_path: Path, prefix: str
+    ) -> None:
+        async with run_simulator(SimConfig(batch_delay_s=60)) as slow_sim:
+            settings = lane_settings(slow_sim, redis_server, tmp_path / "files", prefix)
+            async with run_gateway(settings) as gw:
+
+                def run(client: OpenAI) -> tuple[Any, dict[str, Any]]:
+                    created = submit(client, [chat_line(f"c{i}", f"slow {i}") for i in range(3)])
+                    deadline = time.monotonic() + 10
+                    while slow_sim.stats().requests.get("batches", 0) < 1:
+                        assert time.monotonic() < deadline, "never submitted"
+                        time.sleep(0.02)
+                    assert client.batches.cancel(created.id).status == "cancelling"
+                    done = wait_done(client, created.id)
+                    return done, read_lines(client, done.error_file_id)
+
+                done, errors = await sdk(gw.base_url, run)
+                assert done.status == "cancelled"
+                assert done.output_file_id is None
+                assert {cid: e["error"]["code"] for cid, e in errors.items()} == {
+                    f"c{i}": "batch_cancelled" for i in range(3)
+                }
+                assert slow_sim.stats().requests["batches.cancel"] == 1
+
+    async def test_a_restart_mid_batch_finishes_it_without_resubmitting(
+        self, redis_server: RedisServer, tmp_path: Path, prefix: str
+    ) -> None:
+        async with run_simulator(SimConfig(batch_delay_s=1.0)) as sim:
+            settings = lane_settings(sim, redis_server, tmp_path / "files", prefix)
+            async with run_gateway(settings) as first:
+                created = await sdk(
+                    first.base_url,
+                    lambda c: submit(c, [chat_line(f"r{i}", f"q{i}") for i in range(3)]),
+                )
+                with anyio.fail_after(10):
+                    while sim.stats().requests.get("batches", 0) < 1:
+                        await anyio.sleep(0.02)
+            # The first gateway is gone with the provider batch still running.
+            async with run_gateway(settings) as second:
+                done = await sdk(second.base_url, lambda c: wait_done(c, created.id))
+                out = await sdk(second.base_url, lambda c: read_lines(c, done.output_file_id))
+            assert done.status == "completed"
+            assert set(out) == {"r0", "r1", "r2"}
+            assert sim.stats().requests["batches"] == 1
+
+    async def test_bad_requests_answer_in_openais_shape(
+        self, batch_sim: RunningSimulator, redis_server: RedisServer, tmp_path: Path, prefix: str
+    ) -> None:
+        settings = lane_settings(batch_sim, redis_server, tmp_path / "files", prefix)
+        async with run_gateway(settings) as gw:
+
+            def run(client: OpenAI) -> Any:
+                with pytest.raises(openai.NotFoundError):
+                    client.batches.retrieve("batch_nope")
+                with pytest.raises(openai.NotFoundError):
+                    client.files.retrieve("file-nope")
+                with pytest.raises(openai.BadRequestError):
+                    client.batches.create(
+                        input_file_id="file-nope",
+                        endpoint="/v1/chat/completions",
+                        completion_window="24h",
+                    )
+                with pytest.raises(openai.BadRequestError):
+                    client.files.create(file=("x.jsonl", b"{}"), purpose="fine-tune")
+                upload = client.files.create(file=("x.jsonl", b"not json\n"), purpose="batch")
+                failed = client.batches.create(
+                    input_file_id=upload.id,
+                    endpoint="/v1/chat/completions",
+                    completion_window="24h",
+                )
+                with pytest.raises(openai.ConflictError):
+                    client.batches.cancel(failed.id)
+                return failed
+
+            failed = await sdk(gw.base_url, run)
+            assert failed.status == "failed"
+            assert failed.errors is not None and failed.errors.data
