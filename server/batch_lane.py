@@ -26,6 +26,7 @@ from agent.batch import (
     RedisBatchStore,
     RetryPolicy,
 )
+from agent.batch.arq_queue import ArqDeferredQueue
 from agent.batch.base import BatchStore, ResultStore
 from agent.batch.lines import Line
 from agent.batch.wire import BatchJob, BatchStats, LineResult
@@ -77,6 +78,14 @@ class TrackedResults:
     async def stats(self) -> BatchStats:
         """The lane's totals."""
         return await self._inner.stats()
+
+    async def dead_letter(self, batch_id: str, result: LineResult) -> None:
+        """Keep a line that failed for good."""
+        await self._inner.dead_letter(batch_id, result)
+
+    async def dead_letters(self, limit: int) -> list[tuple[str, LineResult]]:
+        """The newest dead letters."""
+        return await self._inner.dead_letters(limit)
 
     async def _tenant(self, batch_id: str) -> str:
         tenant = self._tenants.get(batch_id)
@@ -167,22 +176,42 @@ async def open_batch_lane(
         if webhook is not None:
             await webhook.send(job.batch)
 
+    retry = RetryPolicy(max_attempts=b.deferred_max_attempts, base_s=b.deferred_backoff_s)
+    deferred = DeferredLines(
+        components.core,
+        provider_of=provider_of,
+        per_provider=b.deferred_concurrency,
+        retry=retry,
+        dead_letter=results.dead_letter,
+    )
+    queue = None
+    if settings.redis.url is not None:
+        queue = ArqDeferredQueue(
+            redis_url=settings.redis.url,
+            namespace=settings.redis.key_prefix,
+            lines=deferred,
+            store=raw_store,
+            results=results,
+            retry=retry,
+            per_provider=b.deferred_concurrency,
+            poll_s=b.tick_s,
+        )
     runner = BatchRunner(
         store=raw_store,
         results=results,
         files=files,
         planner=LinePlanner(cache=cache, results=results, groups=groups, route=route),
         groups=groups,
-        deferred=DeferredLines(
-            components.core,
-            provider_of=provider_of,
-            per_provider=b.deferred_concurrency,
-            retry=RetryPolicy(max_attempts=b.deferred_max_attempts, base_s=b.deferred_backoff_s),
-        ),
+        deferred=deferred,
+        queue=queue,
         on_finished=finished,
     )
     lane = BatchLane(store=raw_store, results=results, files=files, runner=runner)
-    async with anyio.create_task_group() as group:
+    async with contextlib.AsyncExitStack() as stack:
+        if queue is not None:
+            providers = [spec.name for spec in registry.providers()]
+            await stack.enter_async_context(queue.running([*providers, "auto", "unknown"]))
+        group = await stack.enter_async_context(anyio.create_task_group())
         group.start_soon(functools.partial(runner.run, interval_s=b.tick_s))
         try:
             yield lane

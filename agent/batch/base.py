@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from agent.batch.lines import Line
 from agent.batch.wire import BatchJob, BatchStats, LineResult
 
 
@@ -57,6 +58,22 @@ class ResultStore(Protocol):
 
     async def stats(self) -> BatchStats:
         """The lane's totals (zeros when nothing ran)."""
+        ...
+
+    async def dead_letter(self, batch_id: str, result: LineResult) -> None:
+        """Keep a line that failed for good (newest first, the last 10,000)."""
+        ...
+
+    async def dead_letters(self, limit: int) -> list[tuple[str, LineResult]]:
+        """The newest ``limit`` dead letters as (batch id, result); empty when none."""
+        ...
+
+
+class DeferredQueue(Protocol):
+    """Where deferred lines wait for a worker (`agent.batch.arq_queue.ArqDeferredQueue`)."""
+
+    async def enqueue(self, batch_id: str, tenant: str, provider: str, line: Line) -> None:
+        """Queue ``line``; queueing a line again is a no-op. Raises on a store failure."""
         ...
 
 

@@ -17,8 +17,14 @@ import anyio
 
 from agent.batch.lines import Line, failed
 from agent.batch.wire import LineResult
-from agent.core import CompletionCore, RunOutcome, Tail, decode_completion_request
-from agent.errors import AgentError, BudgetExceeded, ProviderError
+from agent.core import (
+    CompletionCore,
+    CompletionRequest,
+    RunOutcome,
+    Tail,
+    decode_completion_request,
+)
+from agent.errors import AgentError, BudgetExceeded, InvalidRequest, ProviderError
 
 log = logging.getLogger("frugal.batch")
 
@@ -65,30 +71,47 @@ class DeferredLines:
             limiter = self._limiters[provider] = anyio.CapacityLimiter(self._per_provider)
         return limiter
 
-    async def answer(self, batch_id: str, tenant: str, line: Line) -> LineResult:
-        """The line's final result (never raises for the line's own failure)."""
-        request = decode_completion_request(line.raw, tenant=tenant)
-        for attempt in range(1, self._retry.max_attempts + 1):
-            try:
-                async with self._limiter(request.model):
-                    return await self._once(request, line)
-            except ProviderError as exc:
-                if not exc.retryable or attempt == self._retry.max_attempts:
-                    return await self._dead(batch_id, line, exc)
-                log.info("deferred line %s: attempt %d failed: %s", line.custom_id, attempt, exc)
-                await anyio.sleep(self._retry.delay(attempt))
-            except BudgetExceeded as exc:
-                return failed(
-                    line.custom_id, exc.code, str(exc), status_code=429, source="deferred"
-                )
-            except AgentError as exc:
-                return await self._dead(batch_id, line, exc)
-        raise AssertionError("unreachable: the last attempt returns")
+    def provider_for(self, line: Line) -> str:
+        """The provider whose concurrency ``line`` counts against (``auto`` when routed)."""
+        model = line.body.get("model")
+        try:
+            return self._provider_of(model) if isinstance(model, str) else "unknown"
+        except AgentError:
+            return "unknown"
 
-    async def _once(self, request: object, line: Line) -> LineResult:
+    async def answer(self, batch_id: str, tenant: str, line: Line) -> LineResult:
+        """The line's final result after up to ``max_attempts`` tries (in process)."""
+        for attempt in range(1, self._retry.max_attempts + 1):
+            last = attempt == self._retry.max_attempts
+            result = await self.attempt(batch_id, tenant, line, last=last)
+            if result is not None:
+                return result
+            await anyio.sleep(self._retry.delay(attempt))
+        raise AssertionError("unreachable: the last attempt returns a result")
+
+    async def attempt(
+        self, batch_id: str, tenant: str, line: Line, *, last: bool
+    ) -> LineResult | None:
+        """One try: the line's final result, or None when it failed in a way worth trying
+        again and this is not the ``last`` try. Never raises for the line's own failure."""
+        try:
+            request = decode_completion_request(line.raw, tenant=tenant)
+            async with self._limiter(request.model):
+                return await self._once(request, line)
+        except ProviderError as exc:
+            if exc.retryable and not last:
+                log.info("deferred line %s failed, will retry: %s", line.custom_id, exc)
+                return None
+            return await self._dead(batch_id, line, exc)
+        except BudgetExceeded as exc:
+            return failed(line.custom_id, exc.code, str(exc), status_code=429, source="deferred")
+        except AgentError as exc:
+            return await self._dead(batch_id, line, exc)
+
+    async def _once(self, request: CompletionRequest, line: Line) -> LineResult:
         outcome = RunOutcome()
         tail: Tail | None = None
-        async with aclosing(self._core.run(request, outcome)) as events:  # type: ignore[arg-type]
+        async with aclosing(self._core.run(request, outcome)) as events:
             async for event in events:
                 if isinstance(event, Tail):
                     tail = event
@@ -107,7 +130,7 @@ class DeferredLines:
         )
 
     async def _dead(self, batch_id: str, line: Line, exc: AgentError) -> LineResult:
-        status = getattr(exc, "status", None) or 502
+        status = getattr(exc, "status", None) or (400 if isinstance(exc, InvalidRequest) else 502)
         result = failed(
             line.custom_id, exc.code, str(exc), status_code=int(status), source="deferred"
         )

@@ -7,7 +7,7 @@ import time
 
 import msgspec
 
-from agent.batch.redis_store import stat_increments
+from agent.batch.redis_store import DEAD_LETTERS_KEPT, stat_increments
 from agent.batch.wire import BatchJob, BatchStats, LineResult
 
 
@@ -20,6 +20,7 @@ class MemoryBatchStore:
         self._results: dict[str, dict[str, LineResult]] = {}
         self._leases: dict[str, tuple[str, float]] = {}
         self._stats = BatchStats()
+        self._dead: list[tuple[str, LineResult]] = []
 
     async def put_job(self, job: BatchJob, *, active: bool) -> None:
         """Save a copy of ``job``; ``active`` keeps it on the list the worker advances."""
@@ -73,6 +74,15 @@ class MemoryBatchStore:
     async def results(self, batch_id: str) -> dict[str, LineResult]:
         """Every recorded result of the batch by custom_id (empty when none)."""
         return dict(self._results.get(batch_id, {}))
+
+    async def dead_letter(self, batch_id: str, result: LineResult) -> None:
+        """Keep a line that failed for good (newest first, the last ``DEAD_LETTERS_KEPT``)."""
+        self._dead.insert(0, (batch_id, result))
+        del self._dead[DEAD_LETTERS_KEPT:]
+
+    async def dead_letters(self, limit: int) -> list[tuple[str, LineResult]]:
+        """The newest ``limit`` dead letters as (batch id, result); empty when none."""
+        return self._dead[:limit]
 
     async def stats(self) -> BatchStats:
         """The lane's totals (zeros when nothing ran)."""

@@ -4,7 +4,9 @@ process that accepted it and every replica sees the same state."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import inspect
+from collections.abc import Awaitable, Iterator
+from typing import TypeVar
 
 import msgspec
 import redis.asyncio as redis
@@ -14,9 +16,21 @@ from agent.batch.wire import BatchJob, BatchStats, LineResult
 from cache.errors import StoreUnavailable
 from cache.keys import BATCH_PREFIX, BATCH_TTL_S, DEFAULT_NAMESPACE
 
+T = TypeVar("T")
 _job_decoder = msgspec.json.Decoder(BatchJob)
 _result_decoder = msgspec.json.Decoder(LineResult)
 _encoder = msgspec.json.Encoder()
+DEAD_LETTERS_KEPT = 10_000
+
+
+class DeadLetter(msgspec.Struct):
+    """A line that failed for good, with its batch."""
+
+    batch_id: str
+    result: LineResult
+
+
+_dead_decoder = msgspec.json.Decoder(DeadLetter)
 _STAT_FIELDS = tuple(field.name for field in msgspec.structs.fields(BatchStats))
 
 # Record a line's result once and add it to the totals in the same step.
@@ -89,7 +103,7 @@ class RedisBatchStore:
     async def active_ids(self) -> list[str]:
         """The ids of batches not yet ended (possibly none)."""
         with _mapped():
-            members = await self._client.smembers(self._key("active"))
+            members = await _done(self._client.smembers(self._key("active")))
         return sorted(_text(m) for m in members)
 
     async def lease(self, batch_id: str, owner: str, ttl_s: float) -> bool:
@@ -124,16 +138,37 @@ class RedisBatchStore:
     async def results(self, batch_id: str) -> dict[str, LineResult]:
         """Every recorded result of the batch by custom_id (empty when none)."""
         with _mapped():
-            raw = await self._client.hgetall(self._key("res", batch_id))
+            raw = await _done(self._client.hgetall(self._key("res", batch_id)))
         decoded = (_result_decoder.decode(value) for value in raw.values())
         return {result.custom_id: result for result in decoded}
+
+    async def dead_letter(self, batch_id: str, result: LineResult) -> None:
+        """Keep a line that failed for good (newest first, the last ``DEAD_LETTERS_KEPT``)."""
+        entry = _encoder.encode(DeadLetter(batch_id, result))
+        with _mapped():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.lpush(self._key("dead"), entry)
+                pipe.ltrim(self._key("dead"), 0, DEAD_LETTERS_KEPT - 1)
+                await pipe.execute()
+
+    async def dead_letters(self, limit: int) -> list[tuple[str, LineResult]]:
+        """The newest ``limit`` dead letters as (batch id, result); empty when none."""
+        with _mapped():
+            raw = await _done(self._client.lrange(self._key("dead"), 0, limit - 1))
+        letters = [_dead_decoder.decode(item) for item in raw]
+        return [(letter.batch_id, letter.result) for letter in letters]
 
     async def stats(self) -> BatchStats:
         """The lane's totals (zeros when nothing ran)."""
         with _mapped():
-            raw = await self._client.hgetall(self._key("stats"))
+            raw = await _done(self._client.hgetall(self._key("stats")))
         values = {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}
         return BatchStats(**{name: values.get(name, 0) for name in _STAT_FIELDS})
+
+
+async def _done(reply: Awaitable[T] | T) -> T:
+    # redis-py types its commands as "awaitable or not" (sync and async clients share them).
+    return await reply if inspect.isawaitable(reply) else reply
 
 
 def _text(value: object) -> str:

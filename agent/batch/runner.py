@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from agent.batch.base import BatchStore, ResultStore
+from agent.batch.base import BatchStore, DeferredQueue, ResultStore
 from agent.batch.deferred import DeferredLines
 from agent.batch.files import LocalFiles
 from agent.batch.lines import Line, failed, parse_input, render
@@ -46,6 +46,7 @@ class BatchRunner:
         planner: LinePlanner,
         groups: ProviderGroups,
         deferred: DeferredLines,
+        queue: DeferredQueue | None = None,
         on_finished: OnFinished | None = None,
         owner: str | None = None,
     ) -> None:
@@ -55,6 +56,7 @@ class BatchRunner:
         self._planner = planner
         self._groups = groups
         self._deferred = deferred
+        self._queue = queue
         self._on_finished = on_finished
         self.owner = owner or secrets.token_hex(8)
         self._wake = anyio.Event()
@@ -119,7 +121,10 @@ class BatchRunner:
                     await self._groups.submit(job, group, by_id, save)
                 elif group.state == "submitted":
                     await self._groups.poll(job, group, by_id, save)
-            await self._answer_deferred(job, by_id)
+            if self._queue is None:
+                await self._answer_deferred(job, by_id)
+            elif not job.deferred_queued:
+                await self._enqueue_deferred(job, by_id, save)
         results = await self._results.results(job.batch.id)
         if all(line.custom_id in results for line in lines):
             await self._finish(job, lines, results)
@@ -152,6 +157,18 @@ class BatchRunner:
                     custom_id, f"batch_{ending}", f"the batch was {ending}", status=ending
                 )
                 await self._results.add_result(job.batch.id, result)
+
+    async def _enqueue_deferred(
+        self, job: BatchJob, lines: dict[str, Line], save: Callable[[], Awaitable[None]]
+    ) -> None:
+        # Idempotent: a crash before the flag is saved queues the lines again, harmlessly.
+        assert self._queue is not None
+        for custom_id in job.deferred:
+            line = lines[custom_id]
+            provider = self._deferred.provider_for(line)
+            await self._queue.enqueue(job.batch.id, job.tenant, provider, line)
+        job.deferred_queued = True
+        await save()
 
     async def _answer_deferred(self, job: BatchJob, lines: dict[str, Line]) -> None:
         done = await self._results.results(job.batch.id)

@@ -101,6 +101,7 @@ class BatchJob(msgspec.Struct):
     groups: list[ProviderGroup] = msgspec.field(default_factory=list)
     deferred: list[str] = msgspec.field(default_factory=list)
     planned: bool = False
+    deferred_queued: bool = False
     cancel_requested: bool = False
     webhook_url: str | None = None
 

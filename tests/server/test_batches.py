@@ -238,3 +238,38 @@ class TestBatchLane:
             failed = await sdk(gw.base_url, run)
             assert failed.status == "failed"
             assert failed.errors is not None and failed.errors.data
+
+
+class TestDeferredQueue:
+    async def test_lines_without_a_batch_api_go_through_the_arq_queue(
+        self, batch_sim: RunningSimulator, redis_server: RedisServer, tmp_path: Path, prefix: str
+    ) -> None:
+        settings = lane_settings(
+            batch_sim,
+            redis_server,
+            tmp_path / "files",
+            prefix,
+            ANTHROPIC_BASE_URL=batch_sim.base_url,
+            ANTHROPIC_API_KEY="k",
+        )
+        async with run_gateway(settings) as gw:
+            lines = [chat_line("claude", "hello claude", model="claude-haiku-4-5")]
+            lines.append(chat_line("routed", "hello router", model="auto"))
+            lines.append(chat_line("openai", "hello openai"))
+
+            def run(client: OpenAI) -> tuple[Any, dict[str, Any]]:
+                done = wait_done(client, submit(client, lines).id)
+                return done, read_lines(client, done.output_file_id)
+
+            done, out = await sdk(gw.base_url, run)
+            assert done.status == "completed"
+            assert set(out) == {"claude", "routed", "openai"}
+            claude = out["claude"]["response"]["body"]
+            assert claude["object"] == "chat.completion" and claude["model"].startswith("claude")
+            received = batch_sim.stats().requests
+            assert received["messages"] == 1  # the Anthropic line, answered interactively
+            assert received["batches"] == 1  # only the OpenAI line went to a provider batch
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{gw.base_url}/stats") as response:
+                    lane = (await response.json())["batch"]
+            assert lane["deferred"] == 2 and lane["provider_batched"] == 1
