@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import logging
+import signal
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Final
 

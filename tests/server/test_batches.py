@@ -269,7 +269,6 @@ class TestDeferredQueue:
             received = batch_sim.stats().requests
             assert received["messages"] == 1  # the Anthropic line, answered interactively
             assert received["batches"] == 1  # only the OpenAI line went to a provider batch
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"{gw.base_url}/stats") as response:
-                    lane = (await response.json())["batch"]
+            async with aiohttp.ClientSession() as http, http.get(f"{gw.base_url}/stats") as got:
+                lane = (await got.json())["batch"]
             assert lane["deferred"] == 2 and lane["provider_batched"] == 1
