@@ -185,6 +185,9 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL",
         help="MODEL refuses a conversation ending with an assistant message (repeatable)",
     )
+    parser.add_argument(
+        "--batch-delay-s", type=float, default=1.0, help="least time a batch takes to run"
+    )
 
 
 def _pair(raw: str) -> tuple[str, str]:
@@ -233,4 +236,5 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         faults_by_model=dict(ns.fault_model),
         context_windows=dict(ns.context_window),
         no_prefill_models=tuple(ns.no_prefill),
+        batch_delay_s=ns.batch_delay_s,
     )
