@@ -14,9 +14,13 @@ import aiohttp
 import anyio
 import openai
 import pytest
+import redis.asyncio as redis
 from aiohttp import web
 from openai import OpenAI
 
+from agent.batch import LocalFiles, OpenAIBatchAPI, RedisBatchStore
+from agent.batch.lines import parse_input, provider_jsonl
+from agent.batch.wire import BatchJob, BatchObject, ProviderGroup, RequestCounts
 from agent.openai_wire import usage_from_dict
 from metrics.batch_pricing import batch_price
 from metrics.pricing import DEFAULT_PRICES, cost_of
@@ -359,3 +363,46 @@ class TestWebhook:
         assert event["type"] == "batch.completed" and event["data"]["id"] == done.id
         stamp = headers["x-frugal-timestamp"]
         assert headers["x-frugal-signature"] == signature("s3cret", stamp, body)
+
+
+class TestIdempotentSubmission:
+    async def test_a_group_found_submitting_adopts_the_provider_batch_it_already_made(
+        self, batch_sim: RunningSimulator, redis_server: RedisServer, tmp_path: Path, prefix: str
+    ) -> None:
+        # The state a crash leaves between "saved submitting" and "saved submitted": the
+        # provider has the batch, Frugal does not know its id.
+        files = LocalFiles(str(tmp_path / "files"))
+        lines = [chat_line(f"i{i}", f"idempotent {i}") for i in range(2)]
+        upload = await files.add(jsonl(lines), filename="in.jsonl", purpose="batch")
+        key = "batch_crashed-0"
+        async with aiohttp.ClientSession() as http:
+            api = OpenAIBatchAPI(http, base_url=f"{batch_sim.base_url}/v1", api_key="k")
+            parsed, _ = parse_input(jsonl(lines), "/v1/chat/completions")
+            await api.submit(provider_jsonl(parsed, MODEL), idempotency_key=key)
+        now = int(time.time())
+        job = BatchJob(
+            batch=BatchObject(
+                id="batch_crashed",
+                endpoint="/v1/chat/completions",
+                input_file_id=upload.id,
+                completion_window="24h",
+                status="in_progress",
+                created_at=now,
+                expires_at=now + 86_400,
+                request_counts=RequestCounts(total=2),
+            ),
+            tenant="default",
+            groups=[ProviderGroup("openai", MODEL, MODEL, ["i0", "i1"], key, state="submitting")],
+            planned=True,
+        )
+        client = redis.Redis.from_url(redis_server.url)
+        try:
+            await RedisBatchStore(client, namespace=prefix).put_job(job, active=True)
+        finally:
+            await client.aclose()
+        settings = lane_settings(batch_sim, redis_server, tmp_path / "files", prefix)
+        async with run_gateway(settings) as gw:
+            done = await sdk(gw.base_url, lambda c: wait_done(c, "batch_crashed"))
+            out = await sdk(gw.base_url, lambda c: read_lines(c, done.output_file_id))
+        assert done.status == "completed" and set(out) == {"i0", "i1"}
+        assert batch_sim.stats().requests["batches"] == 1
