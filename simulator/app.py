@@ -11,6 +11,7 @@ import anyio
 from aiohttp import web
 
 from simulator.admission import admit
+from simulator.anthropic_batches import add_message_batch_routes
 from simulator.anthropic_routes import anthropic_models, count_tokens, messages
 from simulator.batches import add_batch_routes
 from simulator.config import SimConfig
@@ -96,6 +97,7 @@ def create_sim_app(config: SimConfig) -> web.Application:
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
     add_file_routes(app)
     add_batch_routes(app)
+    add_message_batch_routes(app)
     add_control_routes(app)
     return app
 

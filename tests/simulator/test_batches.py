@@ -1,4 +1,5 @@
-"""The simulator's OpenAI files and batches, driven by the official ``openai`` SDK."""
+"""The simulator's OpenAI files and batches and Anthropic's message batches, driven by the
+official ``openai`` and ``anthropic`` SDKs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import anyio
 import openai
 import pytest
+from anthropic import Anthropic
 from openai import OpenAI
 
 from simulator import SimConfig
@@ -148,3 +150,64 @@ class TestOpenAIBatches:
 
         created, listed = await in_thread(batch_sim, run)
         assert listed == list(reversed(created))
+
+
+class TestAnthropicMessageBatches:
+    async def test_requests_are_answered_and_results_stream_as_jsonl(
+        self, batch_sim: RunningSimulator
+    ) -> None:
+        def params(text: str) -> dict[str, Any]:
+            return {
+                "model": "claude-haiku-4-5",
+                "max_tokens": 64,
+                "messages": [{"role": "user", "content": text}],
+            }
+
+        def run() -> tuple[Any, dict[str, Any]]:
+            with Anthropic(base_url=batch_sim.base_url, api_key="k", max_retries=0) as client:
+                created = client.messages.batches.create(
+                    requests=[
+                        {"custom_id": "m1", "params": params("hello")},
+                        {"custom_id": "m-sim-fail", "params": params("fails")},
+                    ]
+                )
+                assert created.processing_status == "in_progress"
+                deadline = time.monotonic() + 10
+                batch = created
+                while batch.processing_status != "ended":
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+                    batch = client.messages.batches.retrieve(created.id)
+                found = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+                assert client.messages.batches.list().data[0].id == batch.id
+                return batch, found
+
+        batch, found = await anyio.to_thread.run_sync(run)
+        assert (batch.request_counts.succeeded, batch.request_counts.errored) == (1, 1)
+        assert found["m1"].type == "succeeded"
+        assert found["m1"].message.content[0].type == "text"
+        assert found["m-sim-fail"].type == "errored"
+        assert batch_sim.stats().requests["messages"] == 1
+
+    async def test_cancel_ends_the_batch_with_its_requests_canceled(self) -> None:
+        async with run_simulator(SimConfig(batch_delay_s=30)) as sim:
+
+            def run() -> tuple[Any, list[Any]]:
+                with Anthropic(base_url=sim.base_url, api_key="k", max_retries=0) as client:
+                    params = {
+                        "model": "claude-haiku-4-5",
+                        "max_tokens": 8,
+                        "messages": [{"role": "user", "content": "x"}],
+                    }
+                    created = client.messages.batches.create(
+                        requests=[{"custom_id": "a", "params": params}]
+                    )
+                    assert client.messages.batches.cancel(created.id).processing_status == (
+                        "canceling"
+                    )
+                    batch = client.messages.batches.retrieve(created.id)
+                    return batch, list(client.messages.batches.results(created.id))
+
+            batch, found = await anyio.to_thread.run_sync(run)
+            assert batch.processing_status == "ended" and batch.request_counts.canceled == 1
+            assert [r.result.type for r in found] == ["canceled"]
