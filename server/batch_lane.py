@@ -164,6 +164,7 @@ async def open_batch_lane(
         budget=budget,
         hold_for=hold_for,
         poll=PollPolicy(initial_s=b.poll_initial_s, max_s=b.poll_max_s),
+        wait_for_budget=b.wait_for_budget,
     )
     files = LocalFiles(b.files_dir)
     webhook = (

@@ -8,7 +8,9 @@ from server.settings_base import check as _check
 
 class BatchSettings(Section, frozen=True, forbid_unknown_fields=True):
     """Where the lane keeps files, how often it looks at provider batches, how deferred
-    lines run, and the optional completion webhook (HMAC-signed with ``webhook_secret``)."""
+    lines run, whether a provider group the budget cannot hold waits for room
+    (``wait_for_budget``) or fails, and the optional completion webhook (HMAC-signed with
+    ``webhook_secret``)."""
 
     enabled: bool = True
     files_dir: str = ".frugal/batch-files"
@@ -19,6 +21,7 @@ class BatchSettings(Section, frozen=True, forbid_unknown_fields=True):
     deferred_concurrency: int = 4
     deferred_max_attempts: int = 3
     deferred_backoff_s: float = 1.0
+    wait_for_budget: bool = False
     webhook_url: str | None = None
     webhook_secret: str | None = None
 

@@ -4,7 +4,8 @@ batch API: submitted once, polled with backoff, answers mapped back to the calle
 Submission is idempotent across restarts: the group is saved ``submitting`` (with its key)
 before anything is sent, and a group found ``submitting`` is first looked up at the provider
 by that key. Budget: the group's worst case is held at the batch price when it is submitted
-and settled to what its answers cost.
+and settled to what its answers cost; a group the budget cannot hold fails, or with
+``wait_for_budget`` waits until a window has room (or the batch expires).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import anyio
 
 from agent.batch.base import ProviderBatchAPI, ResultStore
 from agent.batch.lines import Line, failed, provider_jsonl, provider_results
@@ -63,6 +66,7 @@ class ProviderGroups:
         budget: BudgetHook | None,
         hold_for: HoldFor,
         poll: PollPolicy,
+        wait_for_budget: bool = False,
     ) -> None:
         self._apis = apis
         self._results = results
@@ -71,7 +75,12 @@ class ProviderGroups:
         self._budget = budget
         self._hold_for = hold_for
         self._poll = poll
+        self._wait_for_budget = wait_for_budget
         self._holds: dict[str, Reservation] = {}
+
+    def due(self, group: ProviderGroup) -> bool:
+        """True when the group should be submitted or polled now."""
+        return group.state == "submitting" or time.time() >= group.next_poll_at
 
     def serves(self, provider: str) -> bool:
         """True when ``provider`` has a batch API here."""
@@ -89,10 +98,18 @@ class ProviderGroups:
                 return
         members = [lines[custom_id] for custom_id in group.custom_ids]
         if group.state == "pending":
-            worst = self._hold_for(group.model, members)
+            # Token counting is CPU work: off the event loop.
+            worst = await anyio.to_thread.run_sync(self._hold_for, group.model, members)
             try:
                 await self._hold(job.tenant, group, worst)
             except BudgetExceeded as exc:
+                if self._wait_for_budget:
+                    # Try again when the window that refused it has room (or at the longest
+                    # poll); the batch's expiry ends the wait.
+                    wait = getattr(exc, "retry_after_s", None) or self._poll.max_s
+                    group.next_poll_at = time.time() + min(float(wait), self._poll.max_s)
+                    await save()
+                    return
                 await self._fail_all(job, group, "budget_exceeded", str(exc), 429, save)
                 return
             group.state, group.reserved_usd_micros = "submitting", worst

@@ -60,6 +60,7 @@ class BatchRunner:
         self._on_finished = on_finished
         self.owner = owner or secrets.token_hex(8)
         self._wake = anyio.Event()
+        self._inputs: dict[str, list[Line]] = {}
 
     def wake(self) -> None:
         """Start the next round now (a batch was created or cancelled)."""
@@ -106,8 +107,7 @@ class BatchRunner:
         async def save() -> None:
             await self._store.put_job(job, active=True)
 
-        content = await self._files.content(job.batch.input_file_id) or b""
-        lines, _ = parse_input(content, job.batch.endpoint)
+        lines = await self._lines(job)
         by_id = {line.custom_id: line for line in lines}
         if not job.planned:
             await self._planner.plan(job, lines)
@@ -117,7 +117,7 @@ class BatchRunner:
             await self._wind_down(job, ending, by_id, save)
         else:
             for group in job.groups:
-                if group.state in ("pending", "submitting"):
+                if group.state in ("pending", "submitting") and self._groups.due(group):
                     await self._groups.submit(job, group, by_id, save)
                 elif group.state == "submitted":
                     await self._groups.poll(job, group, by_id, save)
@@ -128,6 +128,15 @@ class BatchRunner:
         results = await self._results.results(job.batch.id)
         if all(line.custom_id in results for line in lines):
             await self._finish(job, lines, results)
+
+    async def _lines(self, job: BatchJob) -> list[Line]:
+        # Parsed once per process (off the event loop), dropped when the batch ends.
+        lines = self._inputs.get(job.batch.id)
+        if lines is None:
+            content = await self._files.content(job.batch.input_file_id) or b""
+            parsed = await anyio.to_thread.run_sync(parse_input, content, job.batch.endpoint)
+            lines = self._inputs[job.batch.id] = parsed[0]
+        return lines
 
     def _ending(self, job: BatchJob) -> LineStatus | None:
         if job.cancel_requested:
@@ -211,6 +220,7 @@ class BatchRunner:
         else:
             batch.status, batch.completed_at = "completed", now
         await self._store.put_job(job, active=False)
+        self._inputs.pop(batch.id, None)
         log.info("batch %s %s: %s", batch.id, batch.status, batch.request_counts)
         if self._on_finished is not None:
             await self._on_finished(job)

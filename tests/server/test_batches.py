@@ -406,3 +406,27 @@ class TestIdempotentSubmission:
             out = await sdk(gw.base_url, lambda c: read_lines(c, done.output_file_id))
         assert done.status == "completed" and set(out) == {"i0", "i1"}
         assert batch_sim.stats().requests["batches"] == 1
+
+    async def test_with_wait_for_budget_a_refused_group_waits_and_can_be_cancelled(
+        self, batch_sim: RunningSimulator, redis_server: RedisServer, tmp_path: Path, prefix: str
+    ) -> None:
+        env = {
+            "FRUGAL_BUDGET_GLOBAL_HOURLY_USD_MICROS": "1",
+            "FRUGAL_BATCH_WAIT_FOR_BUDGET": "true",
+        }
+        settings = lane_settings(batch_sim, redis_server, tmp_path / "files", prefix, **env)
+        async with run_gateway(settings) as gw:
+
+            def run(client: OpenAI) -> tuple[str, Any, dict[str, Any]]:
+                created = submit(client, [chat_line("patient", "waits for money")])
+                time.sleep(0.5)  # several runner rounds
+                waiting = client.batches.retrieve(created.id).status
+                client.batches.cancel(created.id)
+                done = wait_done(client, created.id)
+                return waiting, done, read_lines(client, done.error_file_id)
+
+            waiting, done, errors = await sdk(gw.base_url, run)
+        assert waiting == "in_progress"
+        assert done.status == "cancelled"
+        assert errors["patient"]["error"]["code"] == "batch_cancelled"
+        assert "batches" not in batch_sim.stats().requests
