@@ -134,15 +134,17 @@ async def open_batch_lane(
     budget = components.cost.budget
     policy = components.core_policy
 
-    def hold_for(model: str, lines: list[Line]) -> int:
+    async def hold_for(model: str, lines: list[Line]) -> int:
         # The group's worst case at the batch price: whole prompts plus each answer's cap.
+        requests = [decode_completion_request(line.raw) for line in lines]
+        prompts = await anyio.to_thread.run_sync(  # token counting is CPU work
+            lambda: [count_message_tokens(request.messages, model) for request in requests]
+        )
         total = 0
-        for line in lines:
-            request = decode_completion_request(line.raw)
+        for request, prompt in zip(requests, prompts, strict=True):
             cap = request.max_tokens or policy.output_cap({model})
             if budget is not None:
                 cap = budget.output_tokens(model, cap)
-            prompt = count_message_tokens(request.messages, model)
             usage = Usage(prompt=prompt, completion=cap * request.n)
             total += prices.cost_usd_micros(model, usage) or 0
         return total

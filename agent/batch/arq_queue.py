@@ -23,14 +23,18 @@ from typing import Any, Final
 import anyio
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Retry, Worker, func
+from redis.exceptions import RedisError
 
 from agent.batch.base import BatchStore, ResultStore
 from agent.batch.deferred import DeferredLines, RetryPolicy
 from agent.batch.lines import Line
+from cache.errors import StoreUnavailable
 
 log = logging.getLogger("frugal.batch")
 
 JOB_FUNCTION: Final = "frugal_batch_line"
+_RECONNECT_FIRST_S = 0.5
+_RECONNECT_MAX_S = 30.0
 
 
 class ArqDeferredQueue:
@@ -48,7 +52,9 @@ class ArqDeferredQueue:
         per_provider: int,
         poll_s: float,
     ) -> None:
+        # No retries inside arq's connect: `_serve` retries with its own backoff.
         self._settings = RedisSettings.from_dsn(redis_url)
+        self._settings.conn_retries = 0
         self._namespace = namespace
         self._lines = lines
         self._results = results
@@ -63,40 +69,67 @@ class ArqDeferredQueue:
         return f"{self._namespace}batch:queue:{provider}"
 
     async def enqueue(self, batch_id: str, tenant: str, provider: str, line: Line) -> None:
-        """Queue one line (again is a no-op while its job exists or its result is kept)."""
+        """Queue one line (again is a no-op while its job exists or its result is kept).
+
+        Raises `StoreUnavailable` while Redis cannot be reached (the runner tries again)."""
         if self._pool is None:
-            raise RuntimeError("the deferred queue is not running")
-        await self._pool.enqueue_job(
-            JOB_FUNCTION,
-            batch_id,
-            tenant,
-            line.custom_id,
-            line.body,
-            _job_id=f"{self._namespace}batch:{batch_id}:{line.custom_id}",
-            _queue_name=self.queue_name(provider),
-        )
+            raise StoreUnavailable("the deferred queue is not connected to Redis")
+        try:
+            await self._pool.enqueue_job(
+                JOB_FUNCTION,
+                batch_id,
+                tenant,
+                line.custom_id,
+                line.body,
+                _job_id=f"{self._namespace}batch:{batch_id}:{line.custom_id}",
+                _queue_name=self.queue_name(provider),
+            )
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"deferred queue: {exc}") from exc
 
     @contextlib.asynccontextmanager
     async def running(self, providers: Iterable[str]) -> AsyncIterator[None]:
-        """Connect, and work every provider's queue until exit (jobs under way are
-        cancelled then; arq runs them again later, and their lines count once)."""
-        pool = self._pool = await create_pool(self._settings)
-        workers = [self._worker(provider, pool) for provider in providers]
-        try:
-            async with anyio.create_task_group() as group:
-                for worker in workers:
-                    group.start_soon(worker.async_run)
-                try:
-                    yield
-                finally:
-                    group.cancel_scope.cancel()
-        finally:
-            with anyio.CancelScope(shield=True):
-                for worker in workers:
-                    worker.handle_sig(signal.SIGUSR1)  # arq's way to cancel its job tasks
-                    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        """Work every provider's queue until exit, connecting (and reconnecting after a Redis
+        outage) in the background, so the app starts and serves while Redis is down. Jobs
+        under way at exit are cancelled; arq runs them again later, their lines count once."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._serve, list(providers))
+            try:
+                yield
+            finally:
+                group.cancel_scope.cancel()
+
+    async def _serve(self, providers: list[str]) -> None:
+        delay = _RECONNECT_FIRST_S
+        while True:
+            try:
+                pool = await create_pool(self._settings)
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "deferred queue: Redis unavailable (%s); retrying in %.0f s", exc, delay
+                )
+                await anyio.sleep(delay)
+                delay = min(delay * 2, _RECONNECT_MAX_S)
+                continue
+            delay = _RECONNECT_FIRST_S
+            self._pool = pool
+            workers = [self._worker(provider, pool) for provider in providers]
+            try:
+                async with anyio.create_task_group() as group:
+                    for worker in workers:
+                        group.start_soon(worker.async_run)
+            except* (RedisError, OSError) as failures:
+                log.warning(
+                    "deferred queue: Redis failed (%s); reconnecting", failures.exceptions[0]
+                )
+            finally:
                 self._pool = None
-                await pool.aclose(close_connection_pool=True)
+                with anyio.CancelScope(shield=True):
+                    for worker in workers:
+                        worker.handle_sig(signal.SIGUSR1)  # arq's way to cancel its job tasks
+                        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+                    await pool.aclose(close_connection_pool=True)
+            await anyio.sleep(delay)
 
     def _worker(self, provider: str, pool: ArqRedis) -> Worker:
         return Worker(

@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
-
 from agent.batch.base import ProviderBatchAPI, ResultStore
 from agent.batch.lines import Line, failed, provider_jsonl, provider_results
 from agent.batch.wire import TERMINAL_PROVIDER, BatchJob, LineResult, ProviderGroup
@@ -31,7 +29,7 @@ from metrics.batch_pricing import BatchPrices
 log = logging.getLogger("frugal.batch")
 
 SaveJob = Callable[[], Awaitable[None]]
-HoldFor = Callable[[str, list[Line]], int]
+HoldFor = Callable[[str, list[Line]], Awaitable[int]]
 """The worst-case micro-USD of a group's lines on a model, at the batch price."""
 
 
@@ -98,8 +96,7 @@ class ProviderGroups:
                 return
         members = [lines[custom_id] for custom_id in group.custom_ids]
         if group.state == "pending":
-            # Token counting is CPU work: off the event loop.
-            worst = await anyio.to_thread.run_sync(self._hold_for, group.model, members)
+            worst = await self._hold_for(group.model, members)
             try:
                 await self._hold(job.tenant, group, worst)
             except BudgetExceeded as exc:

@@ -29,7 +29,7 @@ from server.config import load_settings
 from server.settings import Settings
 from simulator import SimConfig
 from tests.support.gateway import run_gateway
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, free_port
 from tests.support.simulator import RunningSimulator, run_simulator
 
 pytestmark = pytest.mark.anyio
@@ -430,3 +430,26 @@ class TestIdempotentSubmission:
         assert done.status == "cancelled"
         assert errors["patient"]["error"]["code"] == "batch_cancelled"
         assert "batches" not in batch_sim.stats().requests
+
+
+class TestRedisDown:
+    async def test_the_gateway_starts_and_refuses_batches_with_503_while_redis_is_down(
+        self, batch_sim: RunningSimulator, tmp_path: Path
+    ) -> None:
+        nowhere = RedisServer("127.0.0.1", free_port(), None)  # type: ignore[arg-type]
+        settings = lane_settings(batch_sim, nowhere, tmp_path / "files", "down:")
+        async with run_gateway(settings) as gw:
+
+            def run(client: OpenAI) -> Any:
+                upload = client.files.create(
+                    file=("x.jsonl", jsonl([chat_line("a", "b")])), purpose="batch"
+                )
+                with pytest.raises(openai.InternalServerError) as refused:
+                    client.batches.create(
+                        input_file_id=upload.id,
+                        endpoint="/v1/chat/completions",
+                        completion_window="24h",
+                    )
+                return refused.value.status_code
+
+            assert await sdk(gw.base_url, run) == 503
