@@ -26,6 +26,7 @@ from agent.batch import (
     RedisBatchStore,
     RetryPolicy,
 )
+from agent.batch.anthropic_batches import AnthropicBatchAPI
 from agent.batch.arq_queue import ArqDeferredQueue
 from agent.batch.base import BatchStore, ResultStore
 from agent.batch.lines import Line
@@ -41,7 +42,7 @@ from metrics.batch_pricing import BatchPrices
 from metrics.cost_tracker import CallRecord, CostTracker
 from server.batch_webhook import BatchWebhook
 from server.composition import Components
-from server.registry_config import OPENAI_DEFAULT_BASE_URL
+from server.registry_config import ANTHROPIC_DEFAULT_BASE_URL, OPENAI_DEFAULT_BASE_URL
 from server.settings import Settings
 
 log = logging.getLogger("frugal.batch")
@@ -98,11 +99,19 @@ class TrackedResults:
 def batch_apis(
     registry: ModelRegistry, session: aiohttp.ClientSession, timeout_s: float
 ) -> dict[str, ProviderBatchAPI]:
-    """A batch API for every provider speaking OpenAI's wire (Anthropic's message batches
-    and the simulated provider go through the deferred queue)."""
+    """A batch API for every provider speaking OpenAI's or Anthropic's wire (the simulated
+    provider, and passthrough-only names, go through the deferred queue)."""
     apis: dict[str, ProviderBatchAPI] = {}
     for spec in registry.providers():
-        if spec.kind == "openai":
+        if spec.kind == "anthropic":
+            apis[spec.name] = AnthropicBatchAPI(
+                session,
+                base_url=spec.base_url or ANTHROPIC_DEFAULT_BASE_URL,
+                api_key=spec.api_key or "",
+                provider=spec.name,
+                timeout_s=timeout_s,
+            )
+        elif spec.kind == "openai":
             apis[spec.name] = OpenAIBatchAPI(
                 session,
                 base_url=spec.base_url or OPENAI_DEFAULT_BASE_URL,

@@ -2,8 +2,9 @@
 
 Like `simulator.batches`: a batch is worked through when it is next looked at once
 ``batch_delay_s`` has passed, each request posted to the simulator's own ``/v1/messages``
-over loopback HTTP; a request whose ``custom_id`` contains ``batch_fail_marker`` is
-``errored``. Results are JSONL at ``results_url``.
+over loopback HTTP; a request whose ``custom_id`` (or ``metadata.user_id``, for callers that
+number their requests) contains ``batch_fail_marker`` is ``errored``. Results are JSONL at
+``results_url``.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ async def _answer(
     session: aiohttp.ClientSession, job: _Job, item: dict[str, Any], marker: str
 ) -> dict[str, Any]:
     custom_id = item["custom_id"]
-    if marker and marker in custom_id:
+    user = str((item["params"].get("metadata") or {}).get("user_id") or "")
+    if marker and (marker in custom_id or marker in user):
         error = {"type": "api_error", "message": "simulated request failure"}
         return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
     params = {**item["params"], "stream": False}

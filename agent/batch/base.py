@@ -81,8 +81,13 @@ class ProviderBatchAPI(Protocol):
     """One provider's own batch API (OpenAI's files + batches).
 
     Every method raises `agent.errors.ProviderError` (or a subclass) when the provider
-    refuses or cannot be reached.
+    refuses or cannot be reached. ``positional``: results come back under ``r<index>`` (the
+    line's position in the submitted file), not the caller's custom_id. ``can_find``: `find`
+    can look an earlier submission up.
     """
+
+    positional: bool
+    can_find: bool
 
     async def submit(self, lines: bytes, *, idempotency_key: str) -> str:
         """Upload ``lines`` (JSONL) and start a batch over them; its provider id."""

@@ -23,6 +23,9 @@ _decoder = msgspec.json.Decoder()
 class OpenAIBatchAPI:
     """A `ProviderBatchAPI` at ``base_url`` (ending in ``/v1``) with ``api_key``."""
 
+    positional = False
+    can_find = True
+
     def __init__(
         self,
         session: aiohttp.ClientSession,

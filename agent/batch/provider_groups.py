@@ -78,7 +78,7 @@ class ProviderGroups:
 
     def due(self, group: ProviderGroup) -> bool:
         """True when the group should be submitted or polled now."""
-        return group.state == "submitting" or time.time() >= group.next_poll_at
+        return time.time() >= group.next_poll_at
 
     def serves(self, provider: str) -> bool:
         """True when ``provider`` has a batch API here."""
@@ -90,6 +90,12 @@ class ProviderGroups:
         """Send the group once (adopting an earlier submission after a restart)."""
         api = self._apis[group.provider]
         if group.state == "submitting":
+            if not api.can_find:
+                # It may have reached the provider: failing the lines is better than paying
+                # for them twice.
+                message = "the gateway stopped while submitting this line's provider batch"
+                await self._fail_all(job, group, "batch_submission_unknown", message, 502, save)
+                return
             found = await api.find(group.idempotency_key)
             if found is not None:
                 await self._submitted(group, found, save)
@@ -111,13 +117,24 @@ class ProviderGroups:
                 return
             group.state, group.reserved_usd_micros = "submitting", worst
             await save()
-        provider_id = await api.submit(
-            provider_jsonl(members, group.upstream_model), idempotency_key=group.idempotency_key
-        )
+        try:
+            provider_id = await api.submit(
+                provider_jsonl(members, group.upstream_model),
+                idempotency_key=group.idempotency_key,
+            )
+        except ProviderError as exc:
+            if exc.retryable:
+                group.polls += 1
+                group.next_poll_at = time.time() + self._poll.delay(group.polls)
+                await save()
+                raise  # logged by the runner; the group is tried again after the backoff
+            status = exc.status if exc.status and 400 <= exc.status < 500 else 502
+            await self._fail_all(job, group, exc.code, str(exc), status, save)
+            return
         await self._submitted(group, provider_id, save)
 
     async def _submitted(self, group: ProviderGroup, provider_id: str, save: SaveJob) -> None:
-        group.state, group.provider_batch_id = "submitted", provider_id
+        group.state, group.provider_batch_id, group.polls = "submitted", provider_id, 0
         group.next_poll_at = time.time() + self._poll.delay(0)
         await save()
 
@@ -142,8 +159,8 @@ class ProviderGroups:
             if isinstance(file_id, str):
                 answers |= provider_results(await api.content(file_id))
         spent = 0
-        for custom_id in group.custom_ids:
-            answer = answers.get(custom_id)
+        for index, custom_id in enumerate(group.custom_ids):
+            answer = answers.get(f"r{index}" if api.positional else custom_id)
             if answer is None:
                 code = status if status in ("cancelled", "expired") else "failed"
                 result = failed(
@@ -237,5 +254,7 @@ class ProviderGroups:
         for custom_id in group.custom_ids:
             result = failed(custom_id, code, message, status_code=status_code)
             await self._results.add_result(job.batch.id, result)
+        if group.reserved_usd_micros:
+            await self._settle(job.tenant, group, 0)  # nothing was spent: free the hold
         group.state = "done"
         await save()

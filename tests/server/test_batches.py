@@ -246,8 +246,8 @@ class TestBatchLane:
             assert failed.errors is not None and failed.errors.data
 
 
-class TestDeferredQueue:
-    async def test_lines_without_a_batch_api_go_through_the_arq_queue(
+class TestProvidersAndQueue:
+    async def test_anthropic_lines_use_message_batches_and_auto_lines_the_arq_queue(
         self, batch_sim: RunningSimulator, redis_server: RedisServer, tmp_path: Path, prefix: str
     ) -> None:
         settings = lane_settings(
@@ -260,24 +260,43 @@ class TestDeferredQueue:
         )
         async with run_gateway(settings) as gw:
             lines = [chat_line("claude", "hello claude", model="claude-haiku-4-5")]
+            failing = chat_line("claude-fail", "fails", model="claude-haiku-4-5")
+            failing["body"]["user"] = "sim-fail"  # the simulator fails it (by metadata.user_id)
+            lines.append(failing)
             lines.append(chat_line("routed", "hello router", model="auto"))
             lines.append(chat_line("openai", "hello openai"))
+            # Anthropic cannot express n=2: that line's group is refused before it is sent.
+            untranslatable = chat_line("two", "two answers", model="claude-sonnet-4-6")
+            untranslatable["body"]["n"] = 2
+            lines.append(untranslatable)
 
-            def run(client: OpenAI) -> tuple[Any, dict[str, Any]]:
+            def run(client: OpenAI) -> tuple[Any, dict[str, Any], dict[str, Any]]:
                 done = wait_done(client, submit(client, lines).id)
-                return done, read_lines(client, done.output_file_id)
+                out = read_lines(client, done.output_file_id)
+                return done, out, read_lines(client, done.error_file_id)
 
-            done, out = await sdk(gw.base_url, run)
-            assert done.status == "completed"
-            assert set(out) == {"claude", "routed", "openai"}
-            claude = out["claude"]["response"]["body"]
-            assert claude["object"] == "chat.completion" and claude["model"].startswith("claude")
-            received = batch_sim.stats().requests
-            assert received["messages"] == 1  # the Anthropic line, answered interactively
-            assert received["batches"] == 1  # only the OpenAI line went to a provider batch
-            async with aiohttp.ClientSession() as http, http.get(f"{gw.base_url}/stats") as got:
-                lane = (await got.json())["batch"]
-            assert lane["deferred"] == 2 and lane["provider_batched"] == 1
+            done, out, errors = await sdk(gw.base_url, run)
+            stats = await get_json(f"{gw.base_url}/stats")
+        assert done.status == "completed"
+        assert set(out) == {"claude", "routed", "openai"} and set(errors) == {"claude-fail", "two"}
+        assert errors["two"]["error"]["code"] == "invalid_request"
+        assert errors["two"]["response"] is None
+        claude = out["claude"]["response"]["body"]
+        assert claude["object"] == "chat.completion" and claude["model"].startswith("claude")
+        assert claude["choices"][0]["message"]["content"]
+        received = batch_sim.stats().requests
+        assert received["messages.batches"] == 1  # both Anthropic lines, in one message batch
+        assert received["batches"] == 1  # the OpenAI line
+        lane = stats["batch"]
+        assert (lane["deferred"], lane["provider_batched"]) == (1, 2)
+        # Anthropic's batch price too: half the interactive price of the same tokens.
+        usage = usage_from_dict(claude["usage"])
+        price = DEFAULT_PRICES["claude-haiku-4-5"]
+        openai_usage = usage_from_dict(out["openai"]["response"]["body"]["usage"])
+        expected = cost_of(batch_price(price), usage) + cost_of(
+            batch_price(DEFAULT_PRICES[MODEL]), openai_usage
+        )
+        assert stats["by_tier"]["batch"]["cost_usd_micros"] >= expected
 
 
 async def get_json(url: str) -> Any:
