@@ -7,6 +7,8 @@ from __future__ import annotations
 import secrets
 import time
 
+import anyio
+
 from agent.batch.base import BatchStore, ResultStore
 from agent.batch.errors import BatchConflict, BatchNotFound, InvalidBatch
 from agent.batch.files import LocalFiles
@@ -22,8 +24,12 @@ from agent.batch.wire import (
     FileObject,
     RequestCounts,
 )
+from cache.errors import StoreUnavailable
+from cache.keys import BATCH_LEASE_S
 
 PURPOSES = ("batch",)
+_CANCEL_PAUSE_S = 0.05
+_CANCEL_TRIES = 200  # 10 s: longer than a runner step normally holds the lease
 
 
 class BatchLane:
@@ -118,14 +124,26 @@ class BatchLane:
         """Ask the batch to stop: ``cancelling`` now, ``cancelled`` once its provider
         batches have stopped (answers so far are kept). Raises `BatchConflict` when it
         already ended, `BatchNotFound`."""
-        job = await self._job(tenant, batch_id)
-        if job.batch.status in TERMINAL_BATCH:
-            raise BatchConflict(f"cannot cancel a batch that is {job.batch.status}")
-        if not job.cancel_requested:
-            job.cancel_requested = True
-            job.batch.status, job.batch.cancelling_at = "cancelling", int(time.time())
-            await self._store.put_job(job, active=True)
-            self.runner.wake()
+        await self._job(tenant, batch_id)  # 404 before waiting for the lease
+        # Under the batch's lease, so a runner step cannot save over the request.
+        owner = f"cancel-{secrets.token_hex(6)}"
+        for _ in range(_CANCEL_TRIES):  # a lease in Redis has no event to wait on
+            if await self._store.lease(batch_id, owner, BATCH_LEASE_S):
+                break
+            await anyio.sleep(_CANCEL_PAUSE_S)
+        else:
+            raise StoreUnavailable("the batch is busy; try the cancel again")
+        try:
+            job = await self._job(tenant, batch_id)
+            if job.batch.status in TERMINAL_BATCH:
+                raise BatchConflict(f"cannot cancel a batch that is {job.batch.status}")
+            if not job.cancel_requested:
+                job.cancel_requested = True
+                job.batch.status, job.batch.cancelling_at = "cancelling", int(time.time())
+                await self._store.put_job(job, active=True)
+        finally:
+            await self._store.release(batch_id, owner)
+        self.runner.wake()
         return job.batch
 
     async def stats(self) -> BatchStats:
