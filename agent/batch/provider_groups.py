@@ -18,7 +18,13 @@ from typing import Any
 
 from agent.batch.base import ProviderBatchAPI, ResultStore
 from agent.batch.lines import Line, failed, provider_jsonl, provider_results
-from agent.batch.wire import TERMINAL_PROVIDER, BatchJob, LineResult, ProviderGroup
+from agent.batch.wire import (
+    TERMINAL_PROVIDER,
+    BatchJob,
+    LineResult,
+    LineStatus,
+    ProviderGroup,
+)
 from agent.core.cache_policy import WireCache
 from agent.core.costing import BudgetHook, Reservation
 from agent.core.request import decode_completion_request
@@ -145,29 +151,38 @@ class ProviderGroups:
         if group.provider_batch_id is None or time.time() < group.next_poll_at:
             return
         api = self._apis[group.provider]
-        remote = await api.retrieve(group.provider_batch_id)
-        status = str(remote.get("status"))
+        try:
+            remote = await api.retrieve(group.provider_batch_id)
+            status = str(remote.get("status"))
+            answers: dict[str, tuple[int, dict[str, Any]]] = {}
+            if status in TERMINAL_PROVIDER:
+                for field in ("output_file_id", "error_file_id"):
+                    file_id = remote.get(field)
+                    if isinstance(file_id, str):
+                        answers |= provider_results(await api.content(file_id))
+        except ProviderError as exc:
+            if not exc.retryable:  # e.g. the provider no longer knows the batch
+                await self._fail_all(job, group, "provider_batch_lost", str(exc), 502, save)
+                return
+            status = "unreachable"
         group.provider_status = status
         if status not in TERMINAL_PROVIDER:
             group.polls += 1
             group.next_poll_at = time.time() + self._poll.delay(group.polls)
             await save()
             return
-        answers: dict[str, tuple[int, dict[str, Any]]] = {}
-        for field in ("output_file_id", "error_file_id"):
-            file_id = remote.get(field)
-            if isinstance(file_id, str):
-                answers |= provider_results(await api.content(file_id))
         spent = 0
         for index, custom_id in enumerate(group.custom_ids):
             answer = answers.get(f"r{index}" if api.positional else custom_id)
             if answer is None:
-                code = status if status in ("cancelled", "expired") else "failed"
+                ended: LineStatus = "failed"
+                if status in ("cancelled", "expired"):
+                    ended = "cancelled" if status == "cancelled" else "expired"
                 result = failed(
                     custom_id,
-                    f"batch_{code}",
+                    f"batch_{ended}",
                     f"the provider batch ended {status} before this line",
-                    status=code,  # type: ignore[arg-type]
+                    status=ended,
                     source="provider_batch",
                 )
             else:
