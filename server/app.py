@@ -29,6 +29,7 @@ from server.routes import (
     embeddings,
     files,
     health,
+    message_batches,
     openai_compat,
     page,
     stats,
@@ -87,6 +88,15 @@ def create_app(
             Route("/v1/batches", batches.list_batches, methods=["GET"]),
             Route("/v1/batches/{batch_id}", batches.retrieve_batch, methods=["GET"]),
             Route("/v1/batches/{batch_id}/cancel", batches.cancel_batch, methods=["POST"]),
+            Route("/v1/messages/batches", message_batches.create, methods=["POST"]),
+            Route("/v1/messages/batches", message_batches.list_batches, methods=["GET"]),
+            Route("/v1/messages/batches/{batch_id}", message_batches.retrieve, methods=["GET"]),
+            Route(
+                "/v1/messages/batches/{batch_id}/cancel", message_batches.cancel, methods=["POST"]
+            ),
+            Route(
+                "/v1/messages/batches/{batch_id}/results", message_batches.results, methods=["GET"]
+            ),
             Route("/v1/models/{model:path}", openai_compat.get_model, methods=["GET"]),
             Route("/dashboard", page.dashboard, methods=["GET"]),
             Route("/stats", stats.get_stats, methods=["GET"]),
