@@ -1,6 +1,7 @@
 """Builds the batch lane from `Settings` and the app's components, and runs its worker in the
 app's lifespan: the lane's state in Redis (or memory without it), its files in a directory,
-each OpenAI-wire provider's own batch API, and the completion core for deferred lines."""
+each OpenAI- or Anthropic-wire provider's own batch API, and the completion core (on arq
+queues with Redis) for deferred lines."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ from server.registry_config import ANTHROPIC_DEFAULT_BASE_URL, OPENAI_DEFAULT_BA
 from server.settings import Settings
 
 log = logging.getLogger("frugal.batch")
+_TENANTS_KEPT = 10_000
 
 
 class TrackedResults:
@@ -91,6 +93,8 @@ class TrackedResults:
     async def _tenant(self, batch_id: str) -> str:
         tenant = self._tenants.get(batch_id)
         if tenant is None:
+            if len(self._tenants) > _TENANTS_KEPT:
+                self._tenants.clear()  # a cache of ended batches' tenants: start afresh
             job = await self._store.get_job(batch_id)
             tenant = self._tenants[batch_id] = job.tenant if job is not None else "default"
         return tenant
