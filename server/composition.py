@@ -46,6 +46,7 @@ from cache.keys import CLASS_DEFAULT, CLASS_FAQ, CLASS_REALTIME, CLASS_SHORT, TT
 from cache.memory import MemoryTTLStore
 from cache.prompt_cache import PromptCache
 from cache.redis_store import RedisTTLStore, create_redis_client
+from cache.response_store import ResponseStore
 from cache.semantic_cache import SemanticCache
 from cache.semantic_replication import RedisSemanticReplicator
 from metrics.prometheus import GatewayMetrics
@@ -79,6 +80,9 @@ class Components:
     replicator: RedisSemanticReplicator | None
     cost: CostControl
     registry: ModelRegistry
+    responses: ResponseStore
+    """Stored ``/v1/responses`` answers, in the same store as the caches (so in Redis when
+    configured: a conversation continues on any replica)."""
 
 
 @contextlib.asynccontextmanager
@@ -194,6 +198,7 @@ async def build_components(
             replicator,
             cost,
             registry,
+            ResponseStore(store, ttl_s=settings.responses.store_ttl_s),
         )
 
 

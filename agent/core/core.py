@@ -173,6 +173,8 @@ class CompletionCore:
             user=request.user_id,
             body=request.body,
             raw=request.raw,
+            protocol=request.protocol,
+            headers=request.headers,
         )
         reachable = self._policy.reachable(model)
         if request.model in self._policy.auto_models:
@@ -209,10 +211,12 @@ class CompletionCore:
                                     yield piece
                     yield Flush()  # the whole answer reaches the caller before the cache write
                     completion = relay.completion(billing)
+                    native = None
                 else:
                     yield head
                     with clock.stage("llm"):
                         response = await self._call.generate(billing, llm_request)
+                    native = response.native
                     completion = response.completion or completion_from_text(
                         response.text,
                         model=response.model,
@@ -249,6 +253,7 @@ class CompletionCore:
                     simulated=billing.simulated,
                     cache_write=written,
                     latency_ms=clock.snapshot(),
+                    native=native,
                 )
         except BaseException as exc:
             if outcome.status != "completed":
@@ -293,6 +298,13 @@ class _Relay:
             return []
         if chunk.attempt_ended:
             return [Flush()]  # the next attempt starts with a wait: send what came so far
+        if chunk.native is not None:
+            # The provider speaks the caller's protocol: its event goes out as is, whatever
+            # it is (ping, block start...); its translation is what the core folds in.
+            if chunk.payload is not None:
+                self._assembler.add(chunk.payload)
+            self._opened = True
+            return [Piece(chunk.payload or {}, None, chunk.more, native=chunk.native)]
         payload = chunk.payload
         out: list[Piece | Flush] = []
         if payload is None:

@@ -38,6 +38,9 @@ class Piece:
     raw: bytes | None = None
     more: bool = False
     """Another piece follows at once: the writer may hold this one to send them together."""
+    native: tuple[str, bytes] | None = None
+    """The provider's own event (SSE name, data) in the request's protocol, to relay as is
+    (``chunk`` is then its OpenAI translation, possibly empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,9 @@ class Tail:
     simulated: bool
     cache_write: str
     latency_ms: dict[str, float] = field(default_factory=dict)
+    native: bytes | None = None
+    """The provider's whole answer in the request's protocol (a fresh, non-streamed answer
+    from a provider that speaks it), to relay as is; None otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
