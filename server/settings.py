@@ -16,12 +16,14 @@ from metrics.pricing import ModelPrice
 from router.rules import DEFAULT_BENIGN_PHRASES, DEFAULT_TECHNICAL_KEYWORDS
 from server.settings_base import Section as _Section
 from server.settings_base import check as _check
+from server.settings_batch import BatchSettings
 from server.settings_policy import AuthSettings, BudgetSettings, CostSettings, LimitsSettings
 from server.settings_security import SecuritySettings
 
 __all__ = [
     "AgentSettings",
     "AuthSettings",
+    "BatchSettings",
     "BudgetSettings",
     "CacheSettings",
     "CostSettings",
@@ -306,6 +308,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
+    batch: BatchSettings = msgspec.field(default_factory=BatchSettings)
 
     @property
     def uses_simulated_provider(self) -> bool:
