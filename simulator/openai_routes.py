@@ -232,9 +232,11 @@ async def _stream(
 
 
 def _produced(meta: _StreamMeta, usage_sent: bool, sent_tokens: int) -> Produced:
-    # A stream cut before its usage chunk produced only the output tokens that went out.
+    # A stream cut before its usage chunk: the prompt it read once it began to answer, and
+    # the output tokens that went out; nothing at all when it was cut before the first one.
     if not usage_sent:
-        return Produced(meta.model, 0, 0, sent_tokens, reported=False)
+        prompt = meta.usage.prompt_tokens if sent_tokens else 0
+        return Produced(meta.model, prompt, 0, sent_tokens, reported=False)
     usage = meta.usage
     cached = usage.prompt_tokens_details.cached_tokens
     return Produced(meta.model, usage.prompt_tokens, cached, usage.completion_tokens, True)

@@ -3,7 +3,8 @@
 A caller tags a request with ``"metadata": {"sim_tag": "..."}`` in the body (a gateway passes
 the body on unchanged, retries and fallbacks included). Every answer to a tagged request adds
 one `Produced` entry under its tag: the usage the simulator reported, or, for a stream cut
-before its usage chunk, only the output tokens that actually went out (``reported`` false).
+before its usage chunk (``reported`` false), the output tokens that actually went out plus
+the prompt once the first of them did (a stream cut before its first token produced nothing).
 ``GET /_sim/produced`` lists them; ``POST /_sim/reset`` clears them.
 """
 

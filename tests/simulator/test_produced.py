@@ -64,13 +64,8 @@ class TestProducedTally:
         headers = {**OPENAI_KEY, "x-sim-fault": "disconnect"}
         await read_stream(http, url, tagged("cut", stream=True), headers)
         [entry] = (await produced(http, sim))["cut"]
-        assert entry == {
-            "model": "gpt-4o-mini",
-            "prompt_tokens": 0,
-            "cached_prompt_tokens": 0,
-            "completion_tokens": 3,
-            "reported": False,
-        }
+        assert entry["prompt_tokens"] > 0
+        assert (entry["completion_tokens"], entry["reported"]) == (3, False)
         await http.post(f"{sim.base_url}/_sim/reset")
         assert await produced(http, sim) == {}
 
@@ -88,4 +83,4 @@ class TestEarlyDisconnect:
         stats = sim.stats()
         assert stats.streams_aborted == 1 and stats.streams[0].sent_tokens == 0
         [entry] = (await produced(http, sim))["early"]
-        assert (entry["completion_tokens"], entry["reported"]) == (0, False)
+        assert (entry["prompt_tokens"], entry["completion_tokens"]) == (0, 0)

@@ -1,0 +1,81 @@
+"""What one bench request saw, and how its answer's bill and error are read."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+# 5xx codes that name the provider or a policy (budget) as the cause; any other 5xx
+# (internal_error, store_unavailable, a body that is not Frugal's error shape) is Frugal's.
+NOT_FRUGALS = frozenset(
+    {
+        "budget_exceeded",
+        "budget_unavailable",
+        "circuit_open",
+        "provider_error",
+        "stream_interrupted",
+    }
+)
+
+
+def caused_by_frugal(status: int, code: str | None) -> bool:
+    """A 5xx (or a stream's error event) whose code blames Frugal itself."""
+    if status < 500:
+        return False
+    return code is None or not (code in NOT_FRUGALS or code.startswith("upstream_"))
+
+
+@dataclass
+class Outcome:
+    """One request: ``status`` 0 when no HTTP answer came (the client hung up on purpose, or
+    the connection broke); ``cost`` is what the answer reported (None when the client never
+    saw it); ``stream_error`` is the code of an error event inside a 200 stream."""
+
+    kind: str
+    tenant: str
+    tag: str | None = None
+    status: int = 0
+    code: str | None = None
+    cost: int | None = None
+    stream_error: str | None = None
+    text: str = ""
+    sent_at: float = field(default_factory=time.time)
+
+    @property
+    def frugal_fault(self) -> bool:
+        """This answer is a 5xx (or a stream error event) that Frugal caused."""
+        if self.stream_error is not None and caused_by_frugal(503, self.stream_error):
+            return True
+        return caused_by_frugal(self.status, self.code)
+
+
+def error_code(text: str) -> str | None:
+    """``error.code`` of a JSON error body, None when it is not one."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def json_cost(body: dict[str, Any]) -> int:
+    """The bill of a whole OpenAI answer (its ``frugal`` object) or of a ``/chat`` answer."""
+    frugal = body.get("frugal")
+    if isinstance(frugal, dict):
+        return int(frugal["cost_usd_micros"])
+    return int(body.get("cost_usd_micros", 0))
+
+
+def read_stream(outcome: Outcome, text: str) -> None:
+    """Fill ``outcome`` from a whole SSE body: the ``: frugal`` comment's bill, and the code of
+    an error event if the stream ended with one."""
+    for block in text.split("\n\n"):
+        line = block.strip()
+        if line.startswith(": frugal "):
+            outcome.cost = int(json.loads(line.removeprefix(": frugal "))["cost_usd_micros"])
+        elif line.startswith("data: {") and '"error"' in line[:20]:
+            outcome.stream_error = error_code(line.removeprefix("data: ")) or "unknown"
