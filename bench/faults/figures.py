@@ -136,7 +136,7 @@ def _phantom(seen: Observed, stats: Mapping[str, Any]) -> int:
                 hangup_tags.append(o.tag)
         elif o.tag is not None and o.cost:
             phantom += max(0, o.cost - produced_cost(seen.produced.get(o.tag, ())))
-    hangup = stats["by_tenant"].get("hangup", {}).get("cost_usd_micros", 0)
+    hangup: int = stats["by_tenant"].get("hangup", {}).get("cost_usd_micros", 0)
     produced = sum(produced_cost(seen.produced.get(tag, ())) for tag in hangup_tags)
     return phantom + max(0, hangup - produced)
 
