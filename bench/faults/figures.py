@@ -38,6 +38,7 @@ class Observed:
     produced: Mapping[str, Sequence[Mapping[str, Any]]]  # sim tag -> what was produced
     live_holds: int
     hold_ttl_s: float
+    sim_faults: Mapping[str, int]
 
 
 def produced_cost(entries: Iterable[Mapping[str, Any]]) -> int:
@@ -75,7 +76,10 @@ def live_budget_holds(url: str) -> tuple[int, float]:
 def figures(seen: Observed) -> list[Figure]:
     """The table's rows, in the issue's order."""
     stats = seen.stats[0]
+    # What callers saw, and what each replica counted as its own fault (a hang-up during an
+    # upload logged as a 500 would show there, as no caller is left to see it).
     frugal_5xx = sum(1 for o in seen.outcomes if o.frugal_fault)
+    frugal_5xx += sum(s["errors"].get("frugal", 0) for s in seen.stats)
     overspend = _overspend(seen.outcomes, stats)
     phantom = _phantom(seen, stats)
     lost = sum(s["dropped_cost_records"] + s["journal_pending"] for s in seen.stats)
@@ -149,7 +153,19 @@ def summary(seen: Observed) -> list[str]:
     lines = [f"{'caller':<14} {'status':>6}  {'code':<28} {'count':>6}"]
     for (kind, status, code), count in sorted(kinds.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         lines.append(f"{kind:<14} {status:>6}  {code or '':<28} {count:>6}")
+    unpriced = [o for o in seen.outcomes if o.kind == "unpriced" and o.status == 200]
+    free = sum(1 for o in unpriced if not o.cost)
+    lines.append(f"unpriced-model answers: {len(unpriced)}, billed 0: {free}")
     lines.append(f"personal-data attempts: {len(seen.personal)}")
+    faults = ", ".join(f"{kind} {count}" for kind, count in sorted(seen.sim_faults.items()))
+    lines.append(f"provider faults served: {faults}")
+    for i, s in enumerate(seen.stats):
+        errors = ", ".join(f"{fault} {count}" for fault, count in sorted(s["errors"].items()))
+        lines.append(f"replica {i} /stats errors by fault: {errors}")
+    lines.append(
+        f"/stats: {seen.stats[0]['calls']} calls, {seen.stats[0]['cost_usd_micros']:,} µUSD, "
+        f"{seen.stats[0]['fallbacks']} fallbacks, {seen.stats[0]['unpriced_calls']} unpriced"
+    )
     return lines
 
 

@@ -22,7 +22,7 @@ class Plan:
 
 SMALL = Plan(
     name="small",
-    duration_s=30.0,
+    duration_s=25.0,
     workers=4,
     pause_at_s=5.0,
     pause_s=3.0,

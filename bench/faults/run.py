@@ -57,7 +57,8 @@ async def _observe(run: Run) -> Observed:
     for sim in (fleet.faulty, fleet.clean):
         produced |= await _json(http, f"{sim.url}/_sim/produced", {})
     holds, ttl = await anyio.to_thread.run_sync(live_budget_holds, fleet.redis.url)
-    return Observed(run.outcomes, run.personal, stats, produced, holds, ttl)
+    sim = await _json(http, f"{fleet.faulty.url}/_sim/stats", {})
+    return Observed(run.outcomes, run.personal, stats, produced, holds, ttl, sim["faults"])
 
 
 def _dump(path: Path, seen: Observed) -> None:

@@ -50,19 +50,25 @@ class Run:
 
     async def warm_up(self) -> None:
         """Another tenant's answers on ``mini-clean``, so both replicas estimate its holds."""
-        for i in range(2 * WARM_UP):
-            self.outcomes.append(
-                await complete(
-                    self.http,
-                    self.base(i),
-                    BETA_KEY,
-                    kind="warm",
-                    tenant="beta",
-                    model="mini-clean",
-                    content=f"warm-up question {i}",
-                    stream=False,
+
+        async def warm(first: int) -> None:
+            for i in range(first, 2 * WARM_UP, 4):
+                self.outcomes.append(
+                    await complete(
+                        self.http,
+                        self.base(i),
+                        BETA_KEY,
+                        kind="warm",
+                        tenant="beta",
+                        model="mini-clean",
+                        content=f"warm-up question {i}",
+                        stream=False,
+                    )
                 )
-            )
+
+        async with anyio.create_task_group() as group:
+            for first in range(4):
+                group.start_soon(warm, first)
 
     async def traffic(self) -> None:
         """Every caller and the Redis outages until the plan's duration is over."""
