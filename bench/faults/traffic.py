@@ -141,7 +141,9 @@ class Run:
                     )
                 )
                 if i % 5 == 0:
-                    self.personal += await personal_data_attempts(self.http, base)
+                    attempts = await personal_data_attempts(self.http, base)
+                    self.personal += attempts
+                    self.outcomes += [outcome for _, outcome in attempts]
                     self.outcomes.append(
                         await chat(
                             self.http,
