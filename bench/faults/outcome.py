@@ -7,24 +7,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-# 5xx codes that name the provider or a policy (budget) as the cause; any other 5xx
-# (internal_error, store_unavailable, a body that is not Frugal's error shape) is Frugal's.
-NOT_FRUGALS = frozenset(
-    {
-        "budget_exceeded",
-        "budget_unavailable",
-        "circuit_open",
-        "provider_error",
-        "stream_interrupted",
-    }
-)
+# The codes of failures that are Frugal's own (server/errors.py). The other 5xx codes name a
+# policy (budget_exceeded), the provider (upstream_*, circuit_open, stream_interrupted) or
+# are the provider's own, passed on by the OpenAI wire (rate_limit_exceeded, server_error).
+FRUGALS = frozenset({"internal_error", "store_unavailable", "embedding_failed"})
 
 
 def caused_by_frugal(status: int, code: str | None) -> bool:
-    """A 5xx (or a stream's error event) whose code blames Frugal itself."""
-    if status < 500:
-        return False
-    return code is None or not (code in NOT_FRUGALS or code.startswith("upstream_"))
+    """A 5xx (or a stream's error event) that blames Frugal itself, or that is not in
+    Frugal's error shape at all (no code)."""
+    return status >= 500 and (code is None or code in FRUGALS)
 
 
 @dataclass
