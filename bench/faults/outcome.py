@@ -11,6 +11,7 @@ from typing import Any
 # policy (budget_exceeded), the provider (upstream_*, circuit_open, stream_interrupted) or
 # are the provider's own, passed on by the OpenAI wire (rate_limit_exceeded, server_error).
 FRUGALS = frozenset({"internal_error", "store_unavailable", "embedding_failed"})
+NO_CODE = "(no code)"  # a stream's error event without a code
 
 
 def caused_by_frugal(status: int, code: str | None) -> bool:
@@ -38,8 +39,10 @@ class Outcome:
     @property
     def frugal_fault(self) -> bool:
         """This answer is a 5xx (or a stream error event) that Frugal caused."""
-        if self.stream_error is not None and caused_by_frugal(503, self.stream_error):
-            return True
+        if self.stream_error is not None:
+            code = None if self.stream_error == NO_CODE else self.stream_error
+            if caused_by_frugal(503, code):
+                return True
         return caused_by_frugal(self.status, self.code)
 
 
@@ -70,4 +73,4 @@ def read_stream(outcome: Outcome, text: str) -> None:
         if line.startswith(": frugal "):
             outcome.cost = int(json.loads(line.removeprefix(": frugal "))["cost_usd_micros"])
         elif line.startswith("data: {") and '"error"' in line[:20]:
-            outcome.stream_error = error_code(line.removeprefix("data: ")) or "unknown"
+            outcome.stream_error = error_code(line.removeprefix("data: ")) or NO_CODE
