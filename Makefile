@@ -55,13 +55,18 @@ chromium:
 		echo "error: /usr/bin/chromium is required by the browser tests (Debian: apt-get install chromium)" >&2; exit 1; \
 	fi
 
+# --dist loadgroup: the small `bench faults` run (tests/bench/test_faults_run.py) keeps a
+# worker of its own while the other workers share the rest.
 test: $(DEV_STAMP) redis-server chromium
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist loadgroup
 
-# Long failure runs: the flapping-primary soak with the primary down for a minute.
+# Long failure runs: the flapping-primary soak with the primary down for a minute, then the
+# full-size fault-injection run (two replicas, one Redis paused and killed, provider faults,
+# hostile clients; exits non-zero when a target is missed).
 faults: $(DEV_STAMP) redis-server
 	FRUGAL_TEST_FLAP_DOWN_S=60 $(BIN)/pytest -p no:xdist -o timeout=300 \
 		tests/server/test_failover_wire.py -k Flapping
+	$(BIN)/python -m bench faults --size full
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check agent cache router metrics server simulator tests bench

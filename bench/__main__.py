@@ -1,6 +1,8 @@
 """Run every ``bench/bench_*.py`` module's ``main()`` in turn (``python -m bench [name ...]``).
 
 Names given on the command line (``embedder``, ``store``...) select a subset.
+``python -m bench faults [--size small|full]`` is the fault-injection run instead
+(`bench.faults.run`): not a benchmark, a check that exits non-zero when a target is missed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ import bench
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["faults"]:
+        from bench.faults.run import main as faults
+
+        return faults(argv[1:])
     wanted = set(argv)
     names = sorted(
         info.name

@@ -51,16 +51,18 @@ def start_redis_server(port: int | None = None) -> Iterator[RedisServer]:
                 process.wait()
 
 
-def _command(port: int, workdir: str) -> list[str]:
+def _command(port: int, workdir: str, *, durable: bool = False) -> list[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: `make test` installs Debian's redis-server")
-    # No persistence, loopback only: a throwaway server.
+    # Loopback only; a throwaway server keeps nothing, a durable one fsyncs every write to its
+    # append-only file (as a production Redis would), so a SIGKILL loses no acknowledged write.
     options = {
         "port": str(port),
         "bind": "127.0.0.1",
         "save": "",
-        "appendonly": "no",
+        "appendonly": "yes" if durable else "no",
+        "appendfsync": "always",
         "dir": workdir,
         "protected-mode": "no",
     }
@@ -84,12 +86,15 @@ def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
 
 class ControllableRedisServer:
     """A redis-server of a test's own that can be stopped, restarted on the same port, and
-    frozen (SIGSTOP) to simulate an outage or a hung server. Use as a context manager.
+    frozen (SIGSTOP) to simulate an outage or a hung server, or killed (SIGKILL) and
+    restarted. ``durable`` keeps its data on disk across a kill (append-only file, fsync
+    always). Use as a context manager.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, durable: bool = False) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
+        self._durable = durable
         self._workdir = tempfile.TemporaryDirectory(prefix="frugal-redis-")
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -99,7 +104,7 @@ class ControllableRedisServer:
 
     def start(self) -> None:
         self._process = subprocess.Popen(
-            _command(self.port, self._workdir.name),
+            _command(self.port, self._workdir.name, durable=self._durable),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -121,6 +126,13 @@ class ControllableRedisServer:
         """Freeze the server: connections stay open but nothing is answered."""
         assert self._process is not None
         self._process.send_signal(signal.SIGSTOP)
+
+    def kill(self) -> None:
+        """SIGKILL the server (no shutdown, no final save); `start` brings it back."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
 
     def resume(self) -> None:
         assert self._process is not None

@@ -20,6 +20,7 @@ import logging
 import math
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, NamedTuple, NoReturn
 
@@ -36,6 +37,11 @@ from metrics.output_estimate import HoldMode, OutputEstimate
 from metrics.reservation import Reservation, TenantScoped
 
 log = logging.getLogger("frugal.budget")
+
+# Failed settlements kept for a retry; past this the oldest are dropped (their holds then
+# simply expire after their TTL).
+MAX_UNSETTLED = 100_000
+RETRY_UNSETTLED_S = 1.0
 
 
 class WindowUsage(msgspec.Struct, frozen=True):
@@ -111,6 +117,10 @@ class BudgetGuard:
         self._alerts = AlertNotifier(ledger, percents=alert_percents, callback=on_alert)
         self._fail_open = fail_open
         self._holds: dict[str, _Hold] = {}
+        # Settlements the ledger could not take (and releases of holds whose reservation
+        # failed midway, which the ledger may have made all the same): retried in order.
+        self._unsettled: deque[tuple[tuple[Window, ...], str, int]] = deque(maxlen=MAX_UNSETTLED)
+        self._retry_at = float("-inf")
         self._log_interval = log_interval_s
         self._last_log_at = float("-inf")
         self._unlogged = 0
@@ -135,6 +145,7 @@ class BudgetGuard:
         windows = self._plan.windows(request.tenant, now)
         if not windows:
             return Reservation(reserved_usd_micros=worst_case_usd_micros)
+        await self._retry_unsettled()
         token = hold_id or uuid.uuid4().hex
         try:
             # Shielded (the ledger bounds it): a hold made for a caller that is already gone
@@ -149,6 +160,9 @@ class BudgetGuard:
                 )
         except StoreUnavailable as exc:
             self._store_failed("reserve", exc)
+            # A reservation that timed out may still be applied once Redis answers: release
+            # it then (a hold id settled first can no longer be held).
+            self._unsettled.append((tuple(windows), token, 0))
             if self._fail_open:
                 return Reservation(reserved_usd_micros=worst_case_usd_micros)
             raise BudgetUnavailable("the budget store is unavailable") from exc
@@ -170,13 +184,15 @@ class BudgetGuard:
         """Replace the hold by ``actual_usd_micros`` in the windows it was made in.
 
         Settling a reservation again, or one made without a hold, does nothing. Never raises
-        for budget or store reasons (a store failure is counted and the hold simply expires).
+        for budget or store reasons: a settlement the store cannot take is counted and kept,
+        and retried (oldest first) before the next reservation or settlement.
         """
         if actual_usd_micros < 0:
             raise ValueError("the actual cost must be zero or more micro-USD")
         hold = self._holds.pop(reservation.token, None) if reservation.token else None
         if hold is None:
             return
+        await self._retry_unsettled()
         now = self._clock()
         try:
             with anyio.CancelScope(shield=True):  # the hold is already popped: finish it
@@ -188,6 +204,28 @@ class BudgetGuard:
                     await self._alerts.on_spend(window, total, now)
         except StoreUnavailable as exc:
             self._store_failed("settle", exc)
+            self._unsettled.append((hold.windows, reservation.token, actual_usd_micros))
+
+    @property
+    def unsettled(self) -> int:
+        """Settlements waiting for the ledger to answer again."""
+        return len(self._unsettled)
+
+    async def _retry_unsettled(self) -> None:
+        # Oldest first; the ledger settles a hold id once, so a retry of a settlement that
+        # did land after all changes nothing. Stop at the first failure (it is still down)
+        # and wait a while before the next try, so an outage does not double every timeout.
+        if not self._unsettled or self._clock() < self._retry_at:
+            return
+        while self._unsettled:
+            windows, token, actual = self._unsettled.popleft()
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self._ledger.settle(windows, token, actual, self._clock())
+            except StoreUnavailable:
+                self._unsettled.appendleft((windows, token, actual))
+                self._retry_at = self._clock() + RETRY_UNSETTLED_S
+                return
 
     def output_tokens(self, model: str, cap: int) -> int:
         """The output tokens to hold for a call to ``model`` capped at ``cap`` (see the class)."""

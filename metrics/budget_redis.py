@@ -172,12 +172,19 @@ class RedisBudgetLedger:
 
     async def read(self, windows: Sequence[Window], now: float) -> list[tuple[int, int]]:
         """See `BudgetLedger.read`."""
+        # ``reserved`` still counts holds that expired since the last reservation pruned them:
+        # take those off, so a crashed replica's holds stop showing once their TTL is over.
         with redis_op("budget read", self._timeout):
-            async with self._client.pipeline(transaction=False) as pipe:
+            async with self._client.pipeline(transaction=True) as pipe:
                 for window in windows:
                     pipe.hmget(self.key(window), ["spent", "reserved"])
+                    pipe.zrangebyscore(self._prefix + _HOLD_SET + window.key, "-inf", _ms(now))
                 rows = await pipe.execute()
-        return [(int(spent or 0), int(reserved or 0)) for spent, reserved in rows]
+        found: list[tuple[int, int]] = []
+        for (spent, reserved), expired in zip(rows[::2], rows[1::2], strict=True):
+            stale = sum(int(member.split(b":", 1)[0]) for member in expired)
+            found.append((int(spent or 0), max(int(reserved or 0) - stale, 0)))
+        return found
 
     async def claim_alert(self, window: Window, percent: int, now: float) -> bool:
         """See `BudgetLedger.claim_alert` (``SET NX`` with the window's TTL)."""

@@ -47,7 +47,7 @@ from simulator.errors import error_response
 from simulator.limits import refusal
 from simulator.prompt_cache import prompt_total
 from simulator.reply import Reply, Shape, plan_replies
-from simulator.sse import event_block, open_sse, send_pieces
+from simulator.sse import CUT_FAULTS, event_block, open_sse, send_pieces
 from simulator.state import SIM_STATE, SimState
 from simulator.tokens import count_text_tokens
 
@@ -76,7 +76,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     refused = refusal(state, "anthropic", body.model, total, body.messages[-1].role)
     if refused is not None:
         return refused
-    if admitted.fault == "disconnect" and not body.stream:
+    if admitted.fault in CUT_FAULTS and not body.stream:
         return cut_connection(request)
     talk = conversation(body)
     offers, choice = tools_offered(body)

@@ -23,6 +23,7 @@ RANDOM_FAULTS = (
     "malformed_chunk",
     "no_done",
     "slow_first_token",
+    "early_disconnect",
 )
 FAULT_KINDS = (*RANDOM_FAULTS, "context_length", "prefill_refused")
 
@@ -54,6 +55,7 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rate_malformed_chunk: float = 0.0
     rate_no_done: float = 0.0
     rate_slow_first_token: float = 0.0
+    rate_early_disconnect: float = 0.0
     retry_after_s: float = 1.0
     seed: int | None = None
     stall_after_chunks: int = 3
@@ -231,6 +233,7 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         rate_malformed_chunk=ns.rate_malformed_chunk,
         rate_no_done=ns.rate_no_done,
         rate_slow_first_token=ns.rate_slow_first_token,
+        rate_early_disconnect=ns.rate_early_disconnect,
         stall_after_chunks=ns.stall_after_chunks,
         slow_ttft_ms=ns.slow_ttft_ms,
         faults_by_model=dict(ns.fault_model),

@@ -1,4 +1,5 @@
-"""The ``/_sim/*`` control endpoints: stats, received requests, reset and per-model faults."""
+"""The ``/_sim/*`` control endpoints: stats, received requests, produced usage, reset and
+per-model faults."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ def _json(payload: object, status: int = 200) -> web.Response:
 
 async def _requests(request: web.Request) -> web.Response:
     return _json(request.app[SIM_STATE].received_requests())
+
+
+async def _produced(request: web.Request) -> web.Response:
+    return _json(request.app[SIM_STATE].produced.listing())
 
 
 async def _stats(request: web.Request) -> web.Response:
@@ -46,10 +51,11 @@ async def _change_fault(request: web.Request) -> web.Response:
 
 
 def add_control_routes(app: web.Application) -> None:
-    """Register ``GET /_sim/stats``, ``GET /_sim/requests``, ``POST /_sim/reset`` and
-    ``GET``/``PUT /_sim/faults`` on ``app``."""
+    """Register ``GET /_sim/stats``, ``GET /_sim/requests``, ``GET /_sim/produced``,
+    ``POST /_sim/reset`` and ``GET``/``PUT /_sim/faults`` on ``app``."""
     app.router.add_get("/_sim/stats", _stats)
     app.router.add_get("/_sim/requests", _requests)
+    app.router.add_get("/_sim/produced", _produced)
     app.router.add_post("/_sim/reset", _reset)
     app.router.add_get("/_sim/faults", _faults)
     app.router.add_put("/_sim/faults", _change_fault)

@@ -43,9 +43,10 @@ from simulator.openai_wire import (
     ModelList,
     PromptTokensDetails,
 )
+from simulator.produced import Produced, tag_of
 from simulator.prompt_cache import prompt_total
 from simulator.reply import Reply, plan_replies
-from simulator.sse import OPENAI_DONE, data_line, open_sse, send_pieces
+from simulator.sse import CUT_FAULTS, OPENAI_DONE, data_line, open_sse, send_pieces
 from simulator.state import SIM_STATE, SimState
 
 OPENAI_MODELS = (
@@ -84,7 +85,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     admitted = await admit(request, state, "openai")
     if isinstance(admitted, web.Response):
         return admitted
-    body = decode_body(await request.read(), ChatRequest, "openai")
+    raw = await request.read()
+    body = decode_body(raw, ChatRequest, "openai")
     if isinstance(body, web.Response):
         return body
     problem = _invalid(body)
@@ -95,7 +97,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     refused = refusal(state, "openai", body.model, total, body.messages[-1].role)
     if refused is not None:
         return refused
-    if admitted.fault == "disconnect" and not body.stream:
+    if admitted.fault in CUT_FAULTS and not body.stream:
         return cut_connection(request)
     offers, choice = tools_offered(body)
     replies = plan_replies(
@@ -122,7 +124,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     fingerprint = f"fp_sim_{body.seed if body.seed is not None else 'default'}"
     if body.stream:
         include_usage = body.stream_options is not None and body.stream_options.include_usage
-        meta = _StreamMeta(completion_id, body.model, fingerprint, include_usage, usage)
+        meta = _StreamMeta(
+            completion_id, body.model, fingerprint, include_usage, usage, tag_of(raw)
+        )
         return await _stream(request, state, admitted, body, replies, meta)
     pieces = [piece for reply in replies for piece in reply.answer.pieces]
     async for _ in paced(pieces, admitted.knobs.pace):
@@ -131,6 +135,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return malformed_json_response()
     state.stats.completion_tokens += completion_tokens
     state.stats.responses_ok += 1
+    state.produced.add(
+        tag_of(raw), Produced(body.model, total, cached, completion_tokens, reported=True)
+    )
     choices = [
         Choice(
             index,
@@ -153,6 +160,7 @@ class _StreamMeta:
     fingerprint: str
     include_usage: bool
     usage: ChatUsage
+    tag: str | None
 
 
 async def _stream(
@@ -186,8 +194,10 @@ async def _stream(
             units.append((lead, 0))
     planned = sum(tokens for _, tokens in units)
     response = await open_sse(request)
+    tracker = state.track_stream("chat.completions", meta.model, planned)
+    usage_sent = False
     try:
-        with state.track_stream("chat.completions", meta.model, planned) as tracker:
+        with tracker:
             finished = await send_pieces(
                 request,
                 response,
@@ -207,6 +217,7 @@ async def _stream(
                 tracker.sent(reply.reasoning_tokens)
             if meta.include_usage:
                 await response.write(chunk([], meta.usage))
+                usage_sent = True
             if admitted.fault == "no_done":
                 tracker.abort()  # everything but the terminator: the body just ends
             else:
@@ -214,8 +225,21 @@ async def _stream(
                 tracker.complete()
     except ConnectionResetError:
         return response  # the client went away; the tracker counted a cancel
+    finally:
+        state.produced.add(meta.tag, _produced(meta, usage_sent, tracker.record.sent_tokens))
     await response.write_eof()
     return response
+
+
+def _produced(meta: _StreamMeta, usage_sent: bool, sent_tokens: int) -> Produced:
+    # A stream cut before its usage chunk: the prompt it read once it began to answer, and
+    # the output tokens that went out; nothing at all when it was cut before the first one.
+    if not usage_sent:
+        prompt = meta.usage.prompt_tokens if sent_tokens else 0
+        return Produced(meta.model, prompt, 0, sent_tokens, reported=False)
+    usage = meta.usage
+    cached = usage.prompt_tokens_details.cached_tokens
+    return Produced(meta.model, usage.prompt_tokens, cached, usage.completion_tokens, True)
 
 
 _CREATED = 1_700_000_000

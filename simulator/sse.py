@@ -16,6 +16,9 @@ T = TypeVar("T")
 OPENAI_DONE = b"data: [DONE]\n\n"
 # How many pieces go out before a "disconnect" or "malformed" fault strikes.
 FAULT_AFTER_PIECES = 3
+# Faults that drop the connection: "disconnect" midway, "early_disconnect" before the first
+# piece (right after the headers); either drops a JSON request outright.
+CUT_FAULTS = frozenset({"disconnect", "early_disconnect"})
 # A "malformed_chunk" fault's invalid line follows this many pieces.
 GARBLE_AFTER_PIECES = 2
 
@@ -63,13 +66,13 @@ async def send_pieces(
     A write to a closed socket raises (ConnectionResetError) and a vanished client cancels
     the handler; either way the exception leaves here and the tracker records a cancel.
     """
-    strike_at = min(FAULT_AFTER_PIECES, len(pieces) // 2)
+    strike_at = 0 if fault == "early_disconnect" else min(FAULT_AFTER_PIECES, len(pieces) // 2)
     garble_at = min(GARBLE_AFTER_PIECES, len(pieces)) if fault == "malformed_chunk" else -1
     stall_at = min(stall_after, len(pieces)) if fault == "stall" else -1
     await _after(0, garble_at, stall_at, response, garbage)
     index = 0
     async for piece in paced(pieces, pace):
-        if index == strike_at and fault == "disconnect":
+        if index == strike_at and fault in CUT_FAULTS:
             tracker.abort()
             if request.transport is not None:
                 request.transport.close()

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from simulator.config import SimConfig
 from simulator.faults import ModelFaults, forced_fault, peek
+from simulator.produced import ProducedTally
 from simulator.prompt_cache import PromptMemory
 
 StreamOutcome = Literal["completed", "cancelled", "aborted"]
@@ -135,13 +136,15 @@ class SimState:
         self.stats = SimStats()
         self._received: deque[ReceivedRequest] = deque(maxlen=MAX_RECEIVED_REQUESTS)
         self.model_faults = ModelFaults(config.faults_by_model)
+        self.produced = ProducedTally()
 
     def reset(self) -> None:
-        """Zero the counters, forget cached prompts and requests, reseed the fault RNG, and
-        put the per-model faults back to the configured ones."""
+        """Zero the counters, forget cached prompts, requests and produced usage, reseed the
+        fault RNG, and put the per-model faults back to the configured ones."""
         self.stats = SimStats()
         self.model_faults.reset()
         self._received.clear()
+        self.produced.clear()
         self._history.clear()
         self.prompt_memory.clear()
         self._rng = random.Random(self.config.seed)

@@ -41,6 +41,7 @@ class Billing:
         self._request = request
         self.reservation = reservation
         self._clock = clock
+        self.requested_model = request.model
         self.model = request.model
         self.usage = Usage()
         self.bill = Bill()
@@ -182,8 +183,10 @@ class ProviderCall:
             return
         billing.settled = True
         if billing.charged and billing.upstream_ms is not None:
-            # A finished answer: what this model really writes sizes estimated holds.
-            self.budget.observe_output(billing.model, billing.usage.completion)
+            # A finished answer sizes the estimated holds of later calls to the model asked
+            # for: holds look it up by that name, while the provider may report another
+            # (a dated snapshot such as gpt-4o-mini-2024-07-18, a registry upstream_name).
+            self.budget.observe_output(billing.requested_model, billing.usage.completion)
         if billing.reservation is not None:
             await self.budget.settle(
                 billing.reservation, billing.bill.usd_micros + extra_usd_micros

@@ -39,6 +39,15 @@ class TestHoldExpiry:
         [window] = await survivor.usage()
         assert (window.spent_usd_micros, window.reserved_usd_micros) == (700, 0)
 
+    async def test_usage_stops_showing_an_expired_hold_before_any_new_reservation(
+        self, ledger: BudgetLedger, clock: ManualClock
+    ) -> None:
+        crashed = guard(ledger, clock, global_caps=hourly(1000), hold_ttl_s=60.0)
+        await crashed.reserve(req(), 900)  # never settled
+        clock.advance(61)
+        [window] = await crashed.usage()
+        assert (window.spent_usd_micros, window.reserved_usd_micros) == (0, 0)
+
     async def test_settling_after_expiry_records_the_cost_without_releasing_twice(
         self, ledger: BudgetLedger, clock: ManualClock
     ) -> None:

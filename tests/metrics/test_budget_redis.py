@@ -307,3 +307,61 @@ class TestCancellation:
         finally:
             own_server.resume()
             await client.aclose()
+
+
+class TestSettlementsAcrossAnOutage:
+    """Found by ``python -m bench faults``: a hold settled while Redis was down stayed held
+    for its whole TTL, and a reservation that timed out but ran once Redis woke up was never
+    released."""
+
+    async def test_a_settlement_redis_missed_is_retried_once_it_answers(
+        self, own_server: ControllableRedisServer
+    ) -> None:
+        client = create_redis_client(own_server.url, pool_size=4, timeout_s=5.0)
+        namespace = f"test:{uuid.uuid4().hex}:"
+        clock = ManualClock(NOON)
+        budget = BudgetGuard(
+            RedisBudgetLedger(client, namespace=namespace, op_timeout_s=0.2),
+            clock=clock,
+            global_caps=BudgetCaps(hourly_usd_micros=1000),
+        )
+        try:
+            held = await budget.reserve(req(), 900)
+            own_server.pause()
+            await budget.settle(held, 300)
+            assert budget.unsettled == 1
+            own_server.resume()
+            clock.advance(2)
+            await budget.settle(await budget.reserve(req(), 100), 50)
+            assert budget.unsettled == 0
+            assert await hour_counters(client, namespace) == (350, 0)
+        finally:
+            own_server.resume()
+            await client.aclose()
+
+    async def test_a_reservation_that_timed_out_is_released_when_redis_wakes_up(
+        self, own_server: ControllableRedisServer
+    ) -> None:
+        client = create_redis_client(own_server.url, pool_size=4, timeout_s=5.0)
+        namespace = f"test:{uuid.uuid4().hex}:"
+        clock = ManualClock(NOON)
+        budget = BudgetGuard(
+            RedisBudgetLedger(client, namespace=namespace, op_timeout_s=0.2),
+            clock=clock,
+            global_caps=BudgetCaps(hourly_usd_micros=1000),
+            fail_open=False,
+        )
+        try:
+            await client.ping()
+            own_server.pause()
+            with pytest.raises(BudgetUnavailable):
+                await budget.reserve(req(), 900)  # sent, then the client gave up
+            own_server.resume()
+            await anyio.sleep(0.2)  # the frozen server runs the script it had received
+            clock.advance(2)
+            await budget.settle(await budget.reserve(req(), 100), 100)
+            assert budget.unsettled == 0
+            assert await hour_counters(client, namespace) == (100, 0)
+        finally:
+            own_server.resume()
+            await client.aclose()
