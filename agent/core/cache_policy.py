@@ -155,7 +155,11 @@ class WireCache:
         # The partition is everything but the question: same model, instructions, format,
         # sampling and earlier turns, or no sharing at all.
         context = dict(_material(request, kept))
-        context["messages"] = request.body["messages"][:-1]
+        if request.protocol == "responses":  # the question is the last input item
+            given = request.body.get("input")
+            context["input"] = given[:-1] if isinstance(given, list) else []
+        else:
+            context["messages"] = request.body["messages"][:-1]
         digest = hashlib.blake2b(_key_encoder.encode(context), digest_size=12).hexdigest()
         protocol = PROTOCOL_KEYS.get(request.protocol, request.protocol)
         return last.content, f"{request.model}|{protocol}|{digest}", ""
