@@ -180,3 +180,24 @@ class TestTranslatedElsewhere:
         assert not response.id.startswith("resp_sim")
         assert received(native) == before
         assert json.loads(native.last_received("/v1/messages"))["messages"]
+
+
+class TestBroken:
+    async def test_a_cut_native_stream_ends_with_error_and_failed(self, native: SimGateway) -> None:
+        async with aiohttp.ClientSession() as http:
+            pin = {"model": "gpt-4o", "fault": "disconnect"}
+            async with http.put(f"{native.sim.base_url}/_sim/faults", json=pin) as response:
+                assert response.status == 200
+            try:
+                body = {"model": "gpt-4o", "input": "Tell me a long story", "stream": True}
+                async with http.post(f"{native.base_url}{PATH}", json=body) as response:
+                    assert response.status == 200
+                    text = await response.text()
+            finally:
+                clear = {"model": "gpt-4o", "fault": None}
+                async with http.put(f"{native.sim.base_url}/_sim/faults", json=clear):
+                    pass
+        names = [line[7:] for line in text.splitlines() if line.startswith("event: ")]
+        assert names[0] == "response.created"  # the provider's, relayed
+        assert names[-2:] == ["error", "response.failed"]
+        assert "response.completed" not in names
