@@ -1,5 +1,11 @@
 """``POST /v1/responses``: the OpenAI Responses API, as a thin adapter over the core.
 
+Native when the requested model's provider speaks the Responses API
+(`agent.model_specs.ProviderSpec.speaks_responses`, never for ``auto``): the core carries the
+caller's body (``protocol="responses"``; with ``previous_response_id`` the stored
+conversation replaces it, `expanded_body`) and the provider's Response or events are relayed
+as they came, stored under the provider's id. Otherwise translated, as follows.
+
 The Responses request is translated to a chat completions body
 (`agent.responses_translate`), with the stored conversation of ``previous_response_id``
 placed before its input, and run through the same core as ``/v1/chat/completions``: caches,
