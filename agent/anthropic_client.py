@@ -18,6 +18,7 @@ from agent.http import (
     post_json,
     post_stream,
 )
+from agent.responses_native import responses_as_chat
 from agent.sse import SkippedChunks, SSEEvent
 from agent.types import LLMRequest, LLMResponse, StreamChunk
 
@@ -115,8 +116,10 @@ class AnthropicClient:
         A request carrying a caller's OpenAI ``body`` is translated to the Messages API and
         answered with the whole completion in OpenAI's shape (`agent.anthropic_body`). A
         caller's Messages body (``protocol="anthropic"``) is sent as is (`native_body`) and
-        answered with Anthropic's bytes in ``native`` and their OpenAI translation.
+        answered with Anthropic's bytes in ``native`` and their OpenAI translation. A
+        Responses body is first translated to Chat Completions (`responses_as_chat`).
         """
+        request = responses_as_chat(request, provider=self._name)
         if request.body is not None and request.protocol == "anthropic":
             raw = await self._post(native_body(request, request.body), request.headers)
             response = anthropic_body.decode_response(raw, request, provider=self._name)
@@ -157,6 +160,7 @@ class AnthropicClient:
         `UpstreamTimeout`. Closing the iterator early closes the upstream connection. A caller's
         Messages body is sent as is and every event comes back with its translation.
         """
+        request = responses_as_chat(request, provider=self._name)
         native = request.body is not None and request.protocol == "anthropic"
         if native and request.body is not None:
             body = native_body(request, request.body)

@@ -22,6 +22,8 @@ MAX_MODEL_NAME_CHARS: Final = 256
 _MODEL_NAME_RE: Final = re.compile(r"[A-Za-z0-9._:/@+-]+", re.ASCII)
 _PROVIDER_NAME_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
 _ENV_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
+OPENAI_RESPONSES_HOST: Final = "https://api.openai.com/"
+"""Providers under this URL are assumed to speak the Responses API (`ProviderSpec`)."""
 _CAPABILITY_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}", re.ASCII)
 
 CAPABILITIES: Final = frozenset(
@@ -57,6 +59,8 @@ class ProviderSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     and never appears in ``repr``. Unset timeouts use the ``[providers]`` defaults. ``rpm`` and
     ``tpm`` cap outbound requests and tokens per minute (Frugal waits instead of collecting
     429s). ``passthrough`` lets requests name models that are not declared and sends them here.
+    ``responses``: an ``openai`` provider also speaks OpenAI's Responses API, so ``/v1/responses``
+    requests reach it natively; unset, only ``api.openai.com`` is assumed to (`speaks_responses`).
     """
 
     name: str
@@ -69,6 +73,16 @@ class ProviderSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rpm: int | None = None
     tpm: int | None = None
     passthrough: bool = False
+    responses: bool | None = None
+
+    @property
+    def speaks_responses(self) -> bool:
+        """Whether ``/v1/responses`` requests go to this provider natively."""
+        if self.kind != "openai":
+            return False
+        if self.responses is not None:
+            return self.responses
+        return self.base_url is None or self.base_url.startswith(OPENAI_RESPONSES_HOST)
 
     def __post_init__(self) -> None:
         _check(

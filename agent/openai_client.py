@@ -10,6 +10,7 @@ import aiohttp
 import msgspec
 
 from agent import openai_wire as wire
+from agent import responses_native
 from agent.anthropic_inbound import as_chat_request
 from agent.errors import ProtocolError, UpstreamError
 from agent.http import (
@@ -36,6 +37,10 @@ class OpenAIClient:
     closes it.
 
     ``skipped_chunks`` counts the malformed stream chunks skipped so far (see `stream`).
+
+    ``responses``: the server also speaks OpenAI's Responses API (``{base_url}/responses``),
+    so a caller's Responses body is sent there natively (`agent.responses_native`); without
+    it such a body is translated to Chat Completions.
     """
 
     def __init__(
@@ -48,9 +53,11 @@ class OpenAIClient:
         name: str = "openai",
         extra_headers: Mapping[str, str] | None = None,
         idle_timeout_s: float | None = None,
+        responses: bool = False,
     ) -> None:
         self._session = session
         self._url = base_url.rstrip("/") + "/chat/completions"
+        self._responses_url = base_url.rstrip("/") + "/responses" if responses else None
         self._timeout_s = timeout_s
         self._idle_timeout_s = idle_timeout_s
         self.skipped_chunks = 0
@@ -65,11 +72,11 @@ class OpenAIClient:
     def name(self) -> str:
         return self._name
 
-    async def _post(self, body: bytes) -> bytes:
+    async def _post(self, body: bytes, url: str | None = None) -> bytes:
         # One whole-body call to the provider; errors mapped once (`post_json`).
         return await post_json(
             self._session,
-            self._url,
+            url or self._url,
             body=body,
             headers=self._headers,
             timeout_s=self._timeout_s,
@@ -83,7 +90,10 @@ class OpenAIClient:
         when the model is unchanged) and answered with the provider's whole completion. A
         Messages body (``protocol="anthropic"``) is translated first (`as_chat_request`).
         """
-        request = as_chat_request(request, provider=self._name)
+        if self._responses_url is not None and responses_native.is_responses(request):
+            raw = await self._post(responses_native.native_body(request), self._responses_url)
+            return responses_native.whole_answer(raw, request, provider=self._name)
+        request = self._chat_request(request)
         if request.body is not None:
             return await self._generate_body(request, request.body)
         body = wire.encoder.encode(_to_wire(request, stream=False))
@@ -139,8 +149,14 @@ class OpenAIClient:
         ``idle_timeout_s`` raises `UpstreamTimeout`. Closing the iterator early closes the
         upstream connection.
         """
-        request = as_chat_request(request, provider=self._name)
-        if request.body is not None:
+        url = self._url
+        if self._responses_url is not None and responses_native.is_responses(request):
+            url, body, read = (
+                self._responses_url,
+                responses_native.native_body(request),
+                self._native,
+            )
+        elif (request := self._chat_request(request)).body is not None:
             body = _wire_body(request, request.body, stream=True)
             read = self._relay_stream
         else:
@@ -148,7 +164,7 @@ class OpenAIClient:
             read = self._read_stream
         chunks = post_stream(
             self._session,
-            self._url,
+            url,
             body=body,
             headers=self._headers,
             timeout_s=self._timeout_s,
@@ -162,6 +178,17 @@ class OpenAIClient:
 
     def _count_skipped(self) -> None:
         self.skipped_chunks += 1
+
+    def _chat_request(self, request: LLMRequest) -> LLMRequest:
+        # A Messages or Responses body this server is not sent natively: as Chat Completions.
+        request = responses_native.responses_as_chat(request, provider=self._name)
+        return as_chat_request(request, provider=self._name)
+
+    def _native(
+        self, events: AsyncIterator[SSEEvent], request: LLMRequest
+    ) -> AsyncGenerator[StreamChunk, None]:
+        skipped = SkippedChunks(self._name, self._count_skipped)
+        return responses_native.read_stream(events, request, provider=self._name, skipped=skipped)
 
     async def _read_stream(
         self, events: AsyncIterator[SSEEvent], request: LLMRequest

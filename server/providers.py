@@ -83,6 +83,7 @@ def _http_client(
         timeout_s=timeout_s,
         idle_timeout_s=settings.fallback.stream_idle_timeout_s,
         name=spec.name,
+        responses=spec.speaks_responses,
     )
 
 

@@ -130,6 +130,7 @@ def default_providers(settings: Settings) -> list[ProviderSpec]:
                 tpm=lim.openai_tpm,
                 # A local vLLM/Ollama serves names no price table knows.
                 passthrough=p.openai_base_url is not None,
+                responses=p.openai_responses,
             )
         )
     return specs

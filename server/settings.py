@@ -113,6 +113,9 @@ class ProviderSettings(_Section, frozen=True, forbid_unknown_fields=True):
     mode: Literal["auto", "simulated", "openai", "anthropic"] = "auto"
     openai_api_key: str | None = None
     openai_base_url: str | None = None
+    openai_responses: bool | None = None
+    """Whether the OpenAI provider speaks the Responses API (``/v1/responses`` then reaches it
+    natively); unset: true for api.openai.com, false for any other ``openai_base_url``."""
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
     connect_timeout_s: float = 5.0

@@ -9,7 +9,8 @@ seed) unless the operator opts in to others, one choice unless the operator opts
 model gave in the requested model's place.
 
 The protocol the caller speaks is part of every key (``openai.chat`` for Chat Completions,
-``anthropic.messages`` for Messages, plus the forwarded ``anthropic-*`` headers): a Messages
+``anthropic.messages`` for Messages, plus the forwarded ``anthropic-*`` headers;
+``openai.responses`` for a Responses body sent natively): a Messages
 request is answered only from an entry a Messages request stored, because the two bodies
 express a conversation differently and a translation in between could make two different
 requests collide. Entries hold the OpenAI-shaped completion either way; the edge replays it
@@ -41,7 +42,11 @@ from cache.semantic_cache import SemanticCache
 _log = logging.getLogger(__name__)
 
 PROTOCOL: Final = "openai.chat"
-PROTOCOL_KEYS: Final = {"openai": PROTOCOL, "anthropic": "anthropic.messages"}
+PROTOCOL_KEYS: Final = {
+    "openai": PROTOCOL,
+    "anthropic": "anthropic.messages",
+    "responses": "openai.responses",
+}
 """The protocol part of the keys, by `CompletionRequest.protocol`."""
 TRANSPORT_FIELDS: Final = frozenset(
     {"model", "stream", "stream_options", "user", "metadata", "store", "service_tier"}
@@ -150,7 +155,11 @@ class WireCache:
         # The partition is everything but the question: same model, instructions, format,
         # sampling and earlier turns, or no sharing at all.
         context = dict(_material(request, kept))
-        context["messages"] = request.body["messages"][:-1]
+        if request.protocol == "responses":  # the question is the last input item
+            given = request.body.get("input")
+            context["input"] = given[:-1] if isinstance(given, list) else []
+        else:
+            context["messages"] = request.body["messages"][:-1]
         digest = hashlib.blake2b(_key_encoder.encode(context), digest_size=12).hexdigest()
         protocol = PROTOCOL_KEYS.get(request.protocol, request.protocol)
         return last.content, f"{request.model}|{protocol}|{digest}", ""

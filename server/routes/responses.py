@@ -1,5 +1,11 @@
 """``POST /v1/responses``: the OpenAI Responses API, as a thin adapter over the core.
 
+Native when the requested model's provider speaks the Responses API
+(`agent.model_specs.ProviderSpec.speaks_responses`, never for ``auto``): the core carries the
+caller's body (``protocol="responses"``; with ``previous_response_id`` the stored
+conversation replaces it, `expanded_body`) and the provider's Response or events are relayed
+as they came, stored under the provider's id. Otherwise translated, as follows.
+
 The Responses request is translated to a chat completions body
 (`agent.responses_translate`), with the stored conversation of ``previous_response_id``
 placed before its input, and run through the same core as ``/v1/chat/completions``: caches,
@@ -18,6 +24,7 @@ echoed parameters), exactly as that completion would have been translated on a m
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -27,8 +34,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from agent.core import InvalidParam, Piece, Tail, decode_completion_request
+from agent.core import CompletionRequest, InvalidParam, Piece, Tail, decode_completion_request
 from agent.core.request import decode_json_object
+from agent.errors import InvalidModelName, ModelNotFound
 from agent.responses_translate import (
     ResponseContext,
     ResponseEvents,
@@ -36,6 +44,7 @@ from agent.responses_translate import (
     echo_of,
     responses_to_chat,
 )
+from agent.responses_translate.native import FINAL_EVENTS, expanded_body
 from cache.response_store import StoredResponse
 from server.auth import Caller
 from server.errors import APIError
@@ -45,6 +54,7 @@ from server.routes.wire_run import WireRun, frugal_info, read_wire, tail_headers
 from server.state import AppState
 
 ENDPOINT: Final = "responses"
+PROTOCOL: Final = "responses"
 _encoder: Final = msgspec.json.Encoder()
 
 Keep = Callable[[dict[str, Any]], Awaitable[None]]
@@ -70,6 +80,8 @@ async def create_response(
     wire = decode_completion_request(
         _encoder.encode(translation.body), tenant=caller.tenant, cache=cache
     )
+    if _speaks_responses(state, wire.model):
+        wire = _native(wire, body, raw, context, translation.input_items)
     run = await WireRun.start(state, ENDPOINT, caller, started, wire)
     response_context = ResponseContext(
         f"resp_{run.head.request_id}", int(time.time()), echo_of(body)
@@ -80,6 +92,11 @@ async def create_response(
     if wire.stream:
         return run.stream(ResponseFrames(ResponseEvents(response_context, run.head.model), keep))
     tail = await run.whole()
+    if tail.native is not None:  # the provider's own Response, relayed byte for byte
+        if keep is not None:
+            await keep(msgspec.json.decode(tail.native))
+        headers = {**run.headers, **tail_headers(tail)}
+        return Response(tail.native, media_type="application/json", headers=headers)
     response = chat_to_response(tail.completion, response_context)
     if keep is not None:
         await keep(response)
@@ -88,6 +105,33 @@ async def create_response(
         media_type="application/json",
         headers={**run.headers, **tail_headers(tail)},
     )
+
+
+def _speaks_responses(state: AppState, model: str) -> bool:
+    # Native only when the model names one provider that speaks Responses: ``auto`` lets
+    # the router choose (possibly another provider), so it is served by translation.
+    registry = state.components.registry
+    if registry.is_auto(model):
+        return False
+    try:
+        return registry.resolve(model).provider.speaks_responses
+    except (InvalidModelName, ModelNotFound):
+        return False
+
+
+def _native(
+    wire: CompletionRequest,
+    body: dict[str, Any],
+    raw: bytes,
+    context: list[dict[str, Any]],
+    input_items: list[dict[str, Any]],
+) -> CompletionRequest:
+    # The caller's Responses body (its exact bytes), unless a stored conversation has to
+    # replace previous_response_id: the provider never saw Frugal's per-tenant store.
+    if body.get("previous_response_id") is None:
+        return dataclasses.replace(wire, body=body, raw=raw, protocol=PROTOCOL)
+    expanded = expanded_body(body, context, input_items)
+    return dataclasses.replace(wire, body=expanded, raw=None, protocol=PROTOCOL)
 
 
 async def _context(state: AppState, caller: Caller, previous: Any) -> list[dict[str, Any]]:
@@ -126,6 +170,8 @@ class ResponseFrames:
         self._writer = writer
         self._keep = keep
         self._opened = False
+        self._native = False
+        self._final: bytes | None = None
 
     def _opening(self) -> bytes:
         if self._opened:
@@ -134,12 +180,26 @@ class ResponseFrames:
         return _sse(self._writer.start())
 
     def piece(self, piece: Piece) -> bytes:
+        if piece.native is not None:  # the provider's own event, as it came
+            self._native = self._opened = True
+            name, data = piece.native
+            frame = b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+            if name not in FINAL_EVENTS:
+                return frame
+            self._final = frame  # sent by `ending`, once the response is stored
+            return b""
         return self._opening() + _sse(self._writer.chunk(piece.chunk))
 
     def failed(self, exc: Exception) -> bytes:
         return self._opening() + _sse(self._writer.fail(_error_of(exc)))
 
     async def ending(self, tail: Tail | None) -> bytes:
+        if self._native:
+            final = self._final or b""
+            if self._keep is not None and final and tail is not None:
+                data = final.split(b"\ndata: ", 1)[1]
+                await self._keep(msgspec.json.decode(data)["response"])
+            return final
         opening = self._opening()
         ending, response = self._writer.finish(tail.completion if tail is not None else None)
         if self._keep is not None:

@@ -29,7 +29,7 @@ TOOLS = [{"type": "function", **WEATHER_TOOL["function"]}]
 
 @asynccontextmanager
 async def two_gateways(
-    sim: RunningSimulator, redis_url: str, prefix: str
+    sim: RunningSimulator, redis_url: str, prefix: str, *, native: bool = False
 ) -> AsyncIterator[tuple[str, str]]:
     settings = load_settings(
         {
@@ -40,6 +40,8 @@ async def two_gateways(
             "FRUGAL_REDIS_TIMEOUT_S": "2",
             "FRUGAL_AUTH_API_KEYS": f"acme:{ACME_KEY},globex:{GLOBEX_KEY}",
             "FRUGAL_RESPONSES_STORE_TTL_S": "600",
+            # native: the simulator's /v1/responses is reached with the caller's body
+            "FRUGAL_PROVIDERS_OPENAI_RESPONSES": "true" if native else "false",
         }
     )
     async with run_gateway(settings) as first, run_gateway(settings) as second:
@@ -50,11 +52,12 @@ def client(base_url: str, key: str) -> AsyncOpenAI:
     return AsyncOpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, timeout=30)
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["translated", "native"])
 async def test_a_conversation_continues_on_another_replica_and_stays_in_its_tenant(
-    sim: RunningSimulator, redis_server: RedisServer
+    sim: RunningSimulator, redis_server: RedisServer, native: bool
 ) -> None:
     prefix = f"resp-{uuid.uuid4().hex[:10]}:"
-    async with two_gateways(sim, redis_server.url, prefix) as (one, two):
+    async with two_gateways(sim, redis_server.url, prefix, native=native) as (one, two):
         async with client(one, ACME_KEY) as acme_one, client(two, ACME_KEY) as acme_two:
             first = await acme_one.responses.create(
                 model="gpt-4o-mini",
@@ -63,6 +66,7 @@ async def test_a_conversation_continues_on_another_replica_and_stays_in_its_tena
                 temperature=0,
             )
             [call] = [item for item in first.output if item.type == "function_call"]
+            assert first.id.startswith("resp_sim") == native  # the provider's own Response
             # The entry lives in Redis under the tenant's key, with the configured TTL.
             store = redis.Redis.from_url(redis_server.url)
             try:
