@@ -30,6 +30,9 @@ SEM_PREFIX: Final = "sem:"
 # Cached ``/v1/embeddings`` responses: EMBEDDINGS_PREFIX + sha256 hex of the request.
 EMBEDDINGS_PREFIX: Final = "emb:"
 SEM_STREAM: Final = "sem:stream"
+# Cached tool results of configured agents: TOOL_RESULT_PREFIX + sha256 hex of (tool, args,
+# user); the TTL is the tool's own ``cache_ttl_s``.
+TOOL_RESULT_PREFIX: Final = "toolres:"
 
 # Conversation history, cost counters, budgets and rate-limit windows. A history key is
 # HISTORY_PREFIX + "<tenant>:user=<percent-encoded user>:<session id>", or with ANONYMOUS_USER

@@ -10,6 +10,7 @@ from typing import Literal
 
 import msgspec
 
+from agent.agents.spec import AgentsConfig
 from agent.model_specs import ModelSpec, ProviderSpec
 from metrics.pricing import ModelPrice
 from router.rules import DEFAULT_BENIGN_PHRASES, DEFAULT_TECHNICAL_KEYWORDS
@@ -290,6 +291,8 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     budget: BudgetSettings = msgspec.field(default_factory=BudgetSettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
+    agents: AgentsConfig = msgspec.field(default_factory=AgentsConfig)
+    """Named agents, their tools and knowledge bases (TOML only; see `agent.agents`)."""
 
     @property
     def uses_simulated_provider(self) -> bool:

@@ -16,7 +16,16 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from agent.pipeline import Done, Error, Meta, StreamEvent, StreamOutcome, Token
+from agent.pipeline import (
+    Done,
+    Error,
+    Meta,
+    StreamEvent,
+    StreamOutcome,
+    Token,
+    ToolCallEvent,
+    ToolResultEvent,
+)
 from agent.pipeline.request import ChatRequest
 from agent.types import Message
 from server.accounting import streamed_record
@@ -53,9 +62,10 @@ async def chat_stream(
         cache=query.cache,
         model=query.model,
     )
+    agent = state.components.agents.select(query.agent, caller.tenant)
     limit_headers = await admit(state, caller, chat)
     # Failures before the first event are raised: a plain JSON error with its status.
-    first, events, outcome = await start_stream(state.components.agent, chat)
+    first, events, outcome = await start_stream(agent, chat)
     return event_stream_response(
         first,
         events,
@@ -146,7 +156,7 @@ async def _relay(
     try:
         async for event in events:
             match event:
-                case Token() if last is None:
+                case Token() | ToolCallEvent() | ToolResultEvent() if last is None:
                     yield frame(event)
                 case Done() | Error():
                     # Sent once the pipeline has finished, so its accounting is final

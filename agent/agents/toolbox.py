@@ -1,0 +1,114 @@
+"""`Toolbox`: every tool and knowledge-base search the configured agents may use, by name.
+
+Built once at start-up (`open_toolbox`): the demo's built-in tools, HTTP tools, the tools
+each MCP server lists, and one search tool per knowledge base. Each agent then takes the
+tools it names (`agent.agents.catalog.blueprint`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiohttp
+
+from agent.agents.spec import AgentsConfig, ToolRisk
+from agent.base import Embedder
+from agent.knowledge import KnowledgeBase
+from agent.tools.accounts import DemoAccounts
+from agent.tools.base import Tool
+from agent.tools.kb_search import KnowledgeBaseSearchTool, KnowledgeIndex
+from agent.tools.orders import OrderStatusTool
+from agent.tools.profile import UserProfileTool
+
+
+class Toolbox:
+    """Tools by name (MCP tools as ``server.tool``) and knowledge-base searches by KB name."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+        self._risk: dict[str, ToolRisk] = {}
+        self._mcp: dict[str, list[Tool]] = {}
+        self._kb_tools: dict[str, Tool] = {}
+        self._kb_versions: dict[str, str] = {}
+
+    def add(self, tool: Tool, risk: ToolRisk, *, key: str | None = None) -> None:
+        """Register ``tool`` under ``key`` (default: its name)."""
+        self._tools[key or tool.name] = tool
+        self._risk[tool.name] = risk
+
+    def add_mcp(self, server: str, tools: Sequence[Tool], risk: ToolRisk) -> None:
+        """Register the tools an MCP server listed (each also as ``server.tool``)."""
+        self._mcp[server] = list(tools)
+        for tool in tools:
+            self.add(tool, risk, key=f"{server}.{tool.name}")
+
+    def add_kb(self, name: str, tool: Tool, version: str) -> None:
+        """Register the search tool of knowledge base ``name`` at content ``version``."""
+        self._kb_tools[name] = tool
+        self._kb_versions[name] = version
+
+    def resolve(self, name: str) -> list[Tool]:
+        """The tools ``name`` stands for: one tool, or ``server.*`` for all of a server's."""
+        if name.endswith(".*"):
+            return list(self._mcp.get(name[:-2], ()))
+        tool = self._tools.get(name)
+        return [tool] if tool is not None else []
+
+    def risk_of(self, name: str) -> ToolRisk:
+        """The configured risk of the tool called ``name`` (``safe`` when unknown)."""
+        return self._risk.get(name, "safe")
+
+    def kb_search(self, names: Sequence[str]) -> Tool:
+        """The search tool over knowledge bases ``names``; raises `ValueError` if unknown."""
+        tools = [self._kb_tools[n] for n in names if n in self._kb_tools]
+        if len(tools) != len(names):
+            missing = sorted(set(names) - set(self._kb_tools))
+            raise ValueError(f"knowledge bases not loaded: {missing}")
+        if len(tools) != 1:
+            raise ValueError("an agent searches one knowledge base")
+        return tools[0]
+
+    def kb_versions(self, names: Sequence[str]) -> dict[str, str]:
+        """Content version of each named knowledge base."""
+        return {name: self._kb_versions.get(name, "") for name in names}
+
+
+async def open_toolbox(
+    config: AgentsConfig,
+    *,
+    embedder: Embedder,
+    session: aiohttp.ClientSession,
+    stack: contextlib.AsyncExitStack,
+) -> Toolbox:
+    """Build every tool ``config`` declares; raises `ValueError` for a file it cannot read."""
+    box = Toolbox()
+    accounts: dict[str, DemoAccounts] = {}
+    for spec in config.builtin_tools:
+        if spec.data not in accounts:
+            accounts[spec.data] = DemoAccounts.from_json(_read(spec.data))
+        data = accounts[spec.data]
+        tool: Tool
+        if spec.kind == "demo_order_status":
+            tool = OrderStatusTool(data, timeout_s=spec.timeout_s)
+            box.add(tool, "safe", key=spec.name)
+        else:
+            # Its risk policy is the gateway-wide ``agent.allowed_risky_tools`` (as before).
+            tool = UserProfileTool(data, timeout_s=spec.timeout_s)
+            box.add(tool, "safe", key=spec.name)
+    for kb in config.knowledge_bases:
+        if kb.kind == "faq":
+            raw = b"".join(_read(p) for p in kb.paths[:1])
+            index = await KnowledgeIndex.build(KnowledgeBase.from_json(raw), embedder)
+            version = hashlib.sha256(raw).hexdigest()[:12]
+            box.add_kb(kb.name, KnowledgeBaseSearchTool(index, min_score=kb.min_score), version)
+    return box
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
