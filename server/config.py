@@ -175,8 +175,8 @@ def _explain(
     if "`$.registry." in text:
         return _explain_registry(text, tree, source)
     if "`$.agents" in text:
-        where = text.split(" - at `$.", 1)[-1].rstrip("`") if " - at `$." in text else "agents"
-        return f"{source}: {where}: {text.split(' - at `')[0]}"
+        place = text.split(" - at `$.", 1)[-1].rstrip("`") if " - at `$." in text else "agents"
+        return f"{source}: {place}: {text.split(' - at `')[0]}"
     match = _PATH_RE.search(text)
     section = match.group(1) if match else ""
     field = match.group(2) if match and match.group(2) else ""
