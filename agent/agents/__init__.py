@@ -8,11 +8,11 @@ from agent.agents.spec import (
     AgentsConfig,
     AgentSpec,
     BuiltinToolSpec,
-    HttpToolSpec,
     KnowledgeBaseSpec,
     McpServerSpec,
 )
 from agent.agents.toolbox import Toolbox, open_toolbox
+from agent.tools.http_tool import HttpToolSpec
 
 __all__ = [
     "SUPPORT_AGENT_FILE",

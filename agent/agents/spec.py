@@ -9,18 +9,16 @@ resolved against the file that names them (`agent.agents.loader`).
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
+
+from agent.tools.base import ToolRisk
+from agent.tools.http_tool import HttpToolSpec
 
 Planner = Literal["model", "rules"]
 """``model``: the model receives the tool schemas and asks for calls (the default);
 ``rules``: the keyword planner picks the calls before the model answers (cheap, the demo)."""
-
-ToolRisk = Literal["safe", "personal", "write"]
-"""``safe`` runs when offered; ``personal`` runs for a verified user only (who is sent to the
-tool; never a user id from the model's arguments); ``write`` also needs the agent's
-``allow_write`` list."""
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -92,40 +90,6 @@ class AgentSpec(_Spec, frozen=True):
             "prompt",
             "either prompt or prompt_file, not both",
         )
-
-
-class HttpToolSpec(_Spec, frozen=True):
-    """A tool that calls an HTTP API.
-
-    ``url`` is a template: ``{name}`` is replaced by the argument (URL-quoted); the other
-    arguments go in the query string (GET, DELETE) or the JSON body. ``headers`` values may
-    hold ``${VAR}``, read from the environment at start-up. ``select`` keeps only these
-    dotted fields of a JSON response. ``user_param`` names where a personal or write tool
-    receives the verified user (a URL placeholder or an argument), never offered to the model.
-    """
-
-    name: str
-    description: str
-    url: str
-    parameters: dict[str, Any] = msgspec.field(
-        default_factory=lambda: {"type": "object", "properties": {}}
-    )
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
-    headers: dict[str, str] = msgspec.field(default_factory=dict)
-    timeout_s: float = 5.0
-    select: tuple[str, ...] = ()
-    risk: ToolRisk = "safe"
-    user_param: str = "user_id"
-    cacheable: bool = False
-    cache_ttl_s: float = 60.0
-    max_response_chars: int = 4000
-
-    def __post_init__(self) -> None:
-        _check(bool(NAME_RE.fullmatch(self.name)), "name", "1-64 letters, digits, '-' or '_'")
-        _check(self.url.startswith(("http://", "https://")), "url", "an http(s):// URL template")
-        _check(self.timeout_s > 0, "timeout_s", "a positive number of seconds")
-        _check(self.cache_ttl_s >= 0, "cache_ttl_s", "zero or more seconds")
-        _check(self.parameters.get("type", "object") == "object", "parameters", "an object schema")
 
 
 class McpServerSpec(_Spec, frozen=True):

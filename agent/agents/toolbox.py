@@ -14,11 +14,12 @@ from pathlib import Path
 
 import aiohttp
 
-from agent.agents.spec import AgentsConfig, ToolRisk
+from agent.agents.spec import AgentsConfig
 from agent.base import Embedder
 from agent.knowledge import KnowledgeBase
 from agent.tools.accounts import DemoAccounts
-from agent.tools.base import Tool
+from agent.tools.base import Tool, ToolRisk
+from agent.tools.http_tool import HttpTool
 from agent.tools.kb_search import KnowledgeBaseSearchTool, KnowledgeIndex
 from agent.tools.orders import OrderStatusTool
 from agent.tools.profile import UserProfileTool
@@ -98,6 +99,8 @@ async def open_toolbox(
             # Its risk policy is the gateway-wide ``agent.allowed_risky_tools`` (as before).
             tool = UserProfileTool(data, timeout_s=spec.timeout_s)
             box.add(tool, "safe", key=spec.name)
+    for http in config.http_tools:
+        box.add(HttpTool(http, session), http.risk)
     for kb in config.knowledge_bases:
         if kb.kind == "faq":
             raw = b"".join(_read(p) for p in kb.paths[:1])

@@ -28,7 +28,7 @@ def sources_and_tags(results: list[ToolResult]) -> tuple[list[str], list[str]]:
 
 def tool_traces(results: list[ToolResult]) -> list[ToolTrace]:
     """One `ToolTrace` per result, in call order."""
-    return [ToolTrace(r.name, r.ok, round(r.elapsed_ms, 3), r.error) for r in results]
+    return [ToolTrace(r.name, r.ok, round(r.elapsed_ms, 3), r.error, r.cached) for r in results]
 
 
 def diagnostics(read: CacheRead, write: str) -> CacheDiagnostics:

@@ -14,6 +14,11 @@ import msgspec
 
 RiskLevel = Literal["low", "medium", "high"]
 
+ToolRisk = Literal["safe", "personal", "write"]
+"""A configured tool's risk: ``safe`` runs when offered; ``personal`` runs for a verified user
+only (who is sent to the tool; never a user id from the model's arguments); ``write`` also
+needs the agent's ``allow_write`` list. They map onto `RiskLevel` low, medium and high."""
+
 # JSON-schema "type" → the Python types a decoded JSON value of that type can have.
 _JSON_TYPES: Final[Mapping[str, tuple[type, ...]]] = {
     "string": (str,),
