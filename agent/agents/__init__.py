@@ -9,10 +9,10 @@ from agent.agents.spec import (
     AgentSpec,
     BuiltinToolSpec,
     KnowledgeBaseSpec,
-    McpServerSpec,
 )
 from agent.agents.toolbox import Toolbox, open_toolbox
 from agent.tools.http_tool import HttpToolSpec
+from agent.tools.mcp_tools import McpServerSpec
 
 __all__ = [
     "SUPPORT_AGENT_FILE",

@@ -13,8 +13,8 @@ from typing import Literal
 
 import msgspec
 
-from agent.tools.base import ToolRisk
 from agent.tools.http_tool import HttpToolSpec
+from agent.tools.mcp_tools import McpServerSpec
 
 Planner = Literal["model", "rules"]
 """``model``: the model receives the tool schemas and asks for calls (the default);
@@ -90,33 +90,6 @@ class AgentSpec(_Spec, frozen=True):
             "prompt",
             "either prompt or prompt_file, not both",
         )
-
-
-class McpServerSpec(_Spec, frozen=True):
-    """An MCP server whose tools the agents may use (`transport` ``stdio``: ``command`` and
-    ``args`` start it; ``http``: streamable HTTP at ``url``). Its tools are listed at start-up
-    and named ``<server>.<tool>`` in agent definitions."""
-
-    name: str
-    transport: Literal["stdio", "http"] = "stdio"
-    command: str | None = None
-    args: tuple[str, ...] = ()
-    env: dict[str, str] = msgspec.field(default_factory=dict)
-    cwd: str | None = None
-    url: str | None = None
-    headers: dict[str, str] = msgspec.field(default_factory=dict)
-    timeout_s: float = 10.0
-    risk: ToolRisk = "safe"
-    user_param: str = "user_id"
-    startup_timeout_s: float = 20.0
-
-    def __post_init__(self) -> None:
-        _check(bool(NAME_RE.fullmatch(self.name)), "name", "1-64 letters, digits, '-' or '_'")
-        if self.transport == "stdio":
-            _check(self.command is not None, "command", "the program to start (stdio)")
-        else:
-            _check(self.url is not None, "url", "the server's URL (http)")
-        _check(self.timeout_s > 0, "timeout_s", "a positive number of seconds")
 
 
 class BuiltinToolSpec(_Spec, frozen=True):

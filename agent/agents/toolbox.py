@@ -21,6 +21,7 @@ from agent.tools.accounts import DemoAccounts
 from agent.tools.base import Tool, ToolRisk
 from agent.tools.http_tool import HttpTool
 from agent.tools.kb_search import KnowledgeBaseSearchTool, KnowledgeIndex
+from agent.tools.mcp_tools import open_mcp_server
 from agent.tools.orders import OrderStatusTool
 from agent.tools.profile import UserProfileTool
 
@@ -101,6 +102,12 @@ async def open_toolbox(
             box.add(tool, "safe", key=spec.name)
     for http in config.http_tools:
         box.add(HttpTool(http, session), http.risk)
+    for server in config.mcp_servers:
+        try:
+            tools = await stack.enter_async_context(open_mcp_server(server))
+        except OSError as exc:
+            raise ValueError(f"MCP server {server.name!r} cannot start: {exc}") from exc
+        box.add_mcp(server.name, tools, server.risk)
     for kb in config.knowledge_bases:
         if kb.kind == "faq":
             raw = b"".join(_read(p) for p in kb.paths[:1])

@@ -3,6 +3,7 @@ running them (cached results first), and writing the results back into the conve
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from agent.tools.fanout import run_tools_concurrently
 from agent.types import Message
 
 _MAX_RESULT_CHARS = 8000
+_audit = logging.getLogger("frugal.audit.tools")
 
 
 class ToolCallCollector:
@@ -78,7 +80,22 @@ async def run_round(
         found[index] = result
         if cache is not None and result.ok:
             await cache.put(calls[index], user, result)
-    return [result for result in found if result is not None]
+    done = [result for result in found if result is not None]
+    for call, result in zip(calls, done, strict=True):
+        # One audit line per call: who, which tool, outcome; argument names, never values.
+        _audit.info(
+            "agent=%s tool=%s call=%s user=%s args=%s ok=%s cached=%s ms=%.0f error=%s",
+            profile.name,
+            call.name,
+            call.call_id,
+            user or "-",
+            ",".join(sorted(call.args)),
+            result.ok,
+            result.cached,
+            result.elapsed_ms,
+            result.error or "-",
+        )
+    return done
 
 
 def tool_messages(
