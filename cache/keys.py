@@ -33,6 +33,8 @@ SEM_STREAM: Final = "sem:stream"
 # Cached tool results of configured agents: TOOL_RESULT_PREFIX + sha256 hex of (tool, args,
 # user); the TTL is the tool's own ``cache_ttl_s``.
 TOOL_RESULT_PREFIX: Final = "toolres:"
+# An ingested knowledge base (chunks and vectors, one msgpack snapshot): KB_PREFIX + name.
+KB_PREFIX: Final = "kb:"
 
 # Conversation history, cost counters, budgets and rate-limit windows. A history key is
 # HISTORY_PREFIX + "<tenant>:user=<percent-encoded user>:<session id>", or with ANONYMOUS_USER

@@ -22,6 +22,7 @@ from server.logging_setup import configure_logging
 from server.process_tuning import freeze_startup_objects, tune_process
 from server.routes import (
     admin,
+    admin_kb,
     chat,
     chat_completions,
     embeddings,
@@ -83,6 +84,9 @@ def create_app(
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/admin/cache/invalidate", admin.invalidate, methods=["POST"]),
+            Route("/admin/kb/{name}/ingest", admin_kb.ingest, methods=["POST"]),
+            Route("/admin/kb/{name}/reload", admin_kb.reload, methods=["POST"]),
+            Route("/admin/kb/{name}/delete", admin_kb.delete, methods=["POST"]),
             Mount("/static", app=page.PageAssets(), name="static"),
         ],
         lifespan=lifespan,

@@ -29,6 +29,7 @@ from agent.core.embeddings import (
 )
 from agent.embedders import BatchEmbedder, MiniLMEmbedder
 from agent.history import ConversationHistory
+from agent.kb import KnowledgeBaseService
 from agent.openai_embedder import OpenAIEmbedder
 from agent.pipeline import Agent, RequestLimits
 from agent.registry import ModelRegistry
@@ -59,6 +60,8 @@ class Components:
     agent: Agent
     """The default agent (``agents.select(None, tenant)`` for a tenant's own)."""
     agents: AgentCatalog
+    knowledge: dict[str, KnowledgeBaseService]
+    """Ingested knowledge bases by name (see ``/admin/kb``)."""
     core: CompletionCore
     embeddings: EmbeddingsCore
     core_policy: CorePolicy
@@ -94,7 +97,7 @@ async def build_components(
             open_cost_control(settings, client, session, metrics=metrics)
         )
         prices = RegistryPrices(registry, cost.prices)
-        embedder, unknown_ratio = await _open_embedder(settings, session, stack)
+        embedder, unknown_ratio = await open_embedder(settings, session, stack)
         ttl_by_class = {
             CLASS_FAQ: settings.cache.ttl_faq_s,
             CLASS_DEFAULT: settings.cache.ttl_default_s,
@@ -123,7 +126,13 @@ async def build_components(
         )
         router = await _build_router(settings, embedder)
         config = settings.agents if settings.agents.definitions else bundled_support()
-        toolbox = await open_toolbox(config, embedder=embedder, session=session, stack=stack)
+        toolbox = await open_toolbox(
+            config,
+            embedder=embedder,
+            session=session,
+            stack=stack,
+            kb_store=store if client is not None else None,
+        )
 
         def build(plan: Blueprint) -> Agent:
             answers = plan.spec.cache.answers
@@ -201,6 +210,7 @@ async def build_components(
         yield Components(
             agent,
             agents,
+            toolbox.knowledge,
             core,
             embeddings,
             core_policy,
@@ -252,7 +262,7 @@ async def _open_store(
     return client, FailOpenStore(redis_store)
 
 
-async def _open_embedder(
+async def open_embedder(
     settings: Settings, session: aiohttp.ClientSession, stack: contextlib.AsyncExitStack
 ) -> tuple[Embedder, Callable[[str], float] | None]:
     """The batched embedder, and how to measure what share of a text it cannot represent."""

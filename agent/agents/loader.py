@@ -50,6 +50,8 @@ def prepare(tree: dict[str, Any], base: Path, env: Mapping[str, str]) -> dict[st
         if isinstance(kb.get("paths"), list):
             kb["paths"] = [str(base / p) if isinstance(p, str) else p for p in kb["paths"]]
         _absolute(kb, "store", base)
+        if kb.get("kind", "documents") == "documents" and "store" not in kb:
+            kb["store"] = str(base / ".frugal" / "kb" / str(kb.get("name", "")))
     for tool in _dicts(out, "builtin_tools"):
         _absolute(tool, "data", base)
     for tool in _dicts(out, "http_tools"):

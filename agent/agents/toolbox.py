@@ -13,9 +13,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
+import msgspec
 
 from agent.agents.spec import AgentsConfig
 from agent.base import Embedder
+from agent.kb import (
+    DocumentError,
+    DocumentSearchTool,
+    FileKbStore,
+    KbStore,
+    KnowledgeBaseService,
+    TTLKbStore,
+)
 from agent.knowledge import KnowledgeBase
 from agent.tools.accounts import DemoAccounts
 from agent.tools.base import Tool, ToolRisk
@@ -24,6 +33,7 @@ from agent.tools.kb_search import KnowledgeBaseSearchTool, KnowledgeIndex
 from agent.tools.mcp_tools import open_mcp_server
 from agent.tools.orders import OrderStatusTool
 from agent.tools.profile import UserProfileTool
+from cache.base import TTLStore
 
 
 class Toolbox:
@@ -35,6 +45,8 @@ class Toolbox:
         self._mcp: dict[str, list[Tool]] = {}
         self._kb_tools: dict[str, Tool] = {}
         self._kb_versions: dict[str, str] = {}
+        self.knowledge: dict[str, KnowledgeBaseService] = {}
+        """The ingested (``documents``) knowledge bases, by name."""
 
     def add(self, tool: Tool, risk: ToolRisk, *, key: str | None = None) -> None:
         """Register ``tool`` under ``key`` (default: its name)."""
@@ -84,8 +96,10 @@ async def open_toolbox(
     embedder: Embedder,
     session: aiohttp.ClientSession,
     stack: contextlib.AsyncExitStack,
+    kb_store: TTLStore | None = None,
 ) -> Toolbox:
-    """Build every tool ``config`` declares; raises `ValueError` for a file it cannot read."""
+    """Build every tool ``config`` declares; raises `ValueError` for a file it cannot read.
+    Ingested knowledge bases live in ``kb_store`` (Redis) when given, else in files."""
     box = Toolbox()
     accounts: dict[str, DemoAccounts] = {}
     for spec in config.builtin_tools:
@@ -114,6 +128,31 @@ async def open_toolbox(
             index = await KnowledgeIndex.build(KnowledgeBase.from_json(raw), embedder)
             version = hashlib.sha256(raw).hexdigest()[:12]
             box.add_kb(kb.name, KnowledgeBaseSearchTool(index, min_score=kb.min_score), version)
+            continue
+        store: KbStore = (
+            TTLKbStore(kb_store, kb.name)
+            if kb_store is not None
+            else FileKbStore(Path(kb.store or Path(".frugal") / "kb" / kb.name))
+        )
+        search = DocumentSearchTool(kb.name, embedder, top_k=kb.top_k, min_score=kb.min_score)
+        service = KnowledgeBaseService(
+            kb.name,
+            store,
+            search,
+            embedder=embedder,
+            paths=kb.paths,
+            chunk_tokens=kb.chunk_tokens,
+            overlap_tokens=kb.overlap_tokens,
+        )
+        try:
+            await service.start()
+        except DocumentError as exc:
+            raise ValueError(f"knowledge base {kb.name!r}: {exc}") from exc
+        # Its content changes by ingest, with per-document invalidation; the definition's
+        # version covers how it is built and searched.
+        shape = msgspec.json.encode([kb, embedder.name])
+        box.add_kb(kb.name, search, hashlib.sha256(shape).hexdigest()[:12])
+        box.knowledge[kb.name] = service
     return box
 
 

@@ -22,7 +22,8 @@ def sources_and_tags(results: list[ToolResult]) -> tuple[list[str], list[str]]:
         for source in result.output.sources:
             sources.append(source.doc_id)
             if result.name == KB_TOOL:
-                tags.append(source.doc_id)
+                # A cited chunk (``kb:doc@n``) tags the answer with its document.
+                tags.append(source.doc_id.split("@", 1)[0])
     return list(dict.fromkeys(sources)), list(dict.fromkeys(tags))
 
 
