@@ -17,7 +17,7 @@ from pypdf.errors import PdfReadError
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".jsonl", ".csv"})
 _TEXT_FIELDS = ("text", "content", "body", "answer")
-_TITLE_FIELDS = ("title", "name", "question")
+_TITLE_FIELDS = ("title", "name", "question", "product")
 
 
 @dataclass(frozen=True, slots=True)
