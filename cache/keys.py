@@ -35,6 +35,10 @@ SEM_STREAM: Final = "sem:stream"
 TOOL_RESULT_PREFIX: Final = "toolres:"
 # An ingested knowledge base (chunks and vectors, one msgpack snapshot): KB_PREFIX + name.
 KB_PREFIX: Final = "kb:"
+# A/B variants of configured agents: counters AB_PREFIX + "<agent>:<variant>:<field>", and
+# AB_PREFIX + "req:<request id>" naming the variant that answered (kept for feedback).
+AB_PREFIX: Final = "ab:"
+AB_REQUEST_TTL_S: Final = 7 * 86_400.0
 
 # Conversation history, cost counters, budgets and rate-limit windows. A history key is
 # HISTORY_PREFIX + "<tenant>:user=<percent-encoded user>:<session id>", or with ANONYMOUS_USER

@@ -15,7 +15,8 @@ import aiohttp
 import anyio
 import redis.asyncio as redis
 
-from agent.agents.catalog import AgentCatalog, Blueprint, blueprint
+from agent.agents.catalog import AgentCatalog, Blueprint, blueprint, variant_specs
+from agent.agents.experiments import Experiments
 from agent.agents.loader import bundled_support
 from agent.agents.toolbox import open_toolbox
 from agent.base import Embedder, LLMClient
@@ -62,6 +63,8 @@ class Components:
     agents: AgentCatalog
     knowledge: dict[str, KnowledgeBaseService]
     """Ingested knowledge bases by name (see ``/admin/kb``)."""
+    experiments: Experiments
+    """A/B counters and feedback of the agents' variants."""
     core: CompletionCore
     embeddings: EmbeddingsCore
     core_policy: CorePolicy
@@ -166,23 +169,23 @@ async def build_components(
                 cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
             )
 
+        groups: dict[str, list[tuple[str, float, Agent]]] = {}
         try:
-            plans = [
-                blueprint(
-                    spec,
-                    toolbox,
-                    allowed_risky=a.allowed_risky_tools,
-                    max_iterations=a.max_iterations,
-                    store=store,
-                )
-                for spec in config.definitions
-            ]
+            for defined in config.definitions:
+                for variant, weight, spec in variant_specs(defined):
+                    plan = blueprint(
+                        spec,
+                        toolbox,
+                        allowed_risky=a.allowed_risky_tools,
+                        max_iterations=a.max_iterations,
+                        store=store,
+                        variant=variant,
+                    )
+                    groups.setdefault(spec.name, []).append((variant, weight, build(plan)))
         except ValueError as exc:
             raise RuntimeError(f"agents: {exc}") from exc
         agents = AgentCatalog(
-            {plan.spec.name: build(plan) for plan in plans},
-            default=config.default_name,
-            tenant_defaults=config.tenant_defaults,
+            groups, default=config.default_name, tenant_defaults=config.tenant_defaults
         )
         agent = agents.select(None, "")
         core = CompletionCore(
@@ -211,6 +214,7 @@ async def build_components(
             agent,
             agents,
             toolbox.knowledge,
+            Experiments(store, agents.arms),
             core,
             embeddings,
             core_policy,

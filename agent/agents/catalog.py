@@ -8,13 +8,14 @@ its `AgentProfile`, whose version is a digest of everything that shapes its answ
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
 from agent.agents.errors import UnknownAgent
+from agent.agents.experiments import draw
 from agent.agents.spec import AgentSpec
 from agent.agents.toolbox import Toolbox
 from agent.pipeline import DEFAULT_SYSTEM_PROMPT, Agent, AgentProfile
@@ -41,8 +42,10 @@ def blueprint(
     allowed_risky: Collection[str],
     max_iterations: int,
     store: TTLStore | None = None,
+    variant: str = "",
 ) -> Blueprint:
-    """The blueprint of ``spec``; raises `ValueError` naming a tool or prompt file it lacks."""
+    """The blueprint of ``spec`` (as its ``variant``: see `variant_specs`); raises
+    `ValueError` naming a tool or prompt file it lacks."""
     prompt = spec.prompt or DEFAULT_SYSTEM_PROMPT
     if spec.prompt_file is not None:
         try:
@@ -65,6 +68,7 @@ def blueprint(
     iterations = spec.limits.max_iterations or max_iterations
     profile = AgentProfile(
         name=spec.name,
+        variant=variant,
         version=_version(spec, prompt, registry, toolbox.kb_versions(spec.knowledge_bases)),
         planner=spec.planner,
         model=spec.model,
@@ -92,16 +96,43 @@ def _version(spec: AgentSpec, prompt: str, tools: ToolRegistry, kbs: Mapping[str
     return hashlib.sha256(msgspec.json.encode(shape)).hexdigest()[:12]
 
 
+def variant_specs(spec: AgentSpec) -> list[tuple[str, float, AgentSpec]]:
+    """``spec`` once per A/B variant (its prompt and model applied), or once as itself."""
+    if not spec.variants:
+        return [("", 1.0, spec)]
+    out = []
+    for v in spec.variants:
+        changed = msgspec.structs.replace(
+            spec,
+            prompt=v.prompt if v.prompt is not None or v.prompt_file is not None else spec.prompt,
+            prompt_file=(
+                v.prompt_file
+                if v.prompt is not None or v.prompt_file is not None
+                else spec.prompt_file
+            ),
+            model=v.model or spec.model,
+            variants=(),
+        )
+        out.append((v.name, v.weight, changed))
+    return out
+
+
 class AgentCatalog:
     """The agents by name; ``default`` answers requests naming none, unless the caller's
     tenant has its own default in ``tenant_defaults``."""
 
     def __init__(
-        self, agents: Mapping[str, Agent], *, default: str, tenant_defaults: Mapping[str, str]
+        self,
+        agents: Mapping[str, Sequence[tuple[str, float, Agent]]],
+        *,
+        default: str,
+        tenant_defaults: Mapping[str, str],
     ) -> None:
+        """``agents`` maps each name to its variants: (variant, weight, agent); an agent
+        without variants is one ``("", 1.0, agent)``."""
         if default not in agents:
             raise ValueError(f"the default agent {default!r} is not defined")
-        self._agents = dict(agents)
+        self._agents = {name: list(group) for name, group in agents.items()}
         self.default = default
         self._tenant_defaults = dict(tenant_defaults)
 
@@ -110,18 +141,23 @@ class AgentCatalog:
         """Every agent's name, in definition order."""
         return list(self._agents)
 
+    @property
+    def arms(self) -> list[tuple[str, str]]:
+        """Every (agent, variant) of the agents that run A/B tests."""
+        return [(n, v) for n, group in self._agents.items() for v, _, _ in group if v]
+
     def __iter__(self) -> Iterator[Agent]:
-        return iter(self._agents.values())
+        return (agent for group in self._agents.values() for _, _, agent in group)
 
-    def get(self, name: str) -> Agent | None:
-        """The agent called ``name``, or None."""
-        return self._agents.get(name)
-
-    def select(self, name: str | None, tenant: str) -> Agent:
+    def select(self, name: str | None, tenant: str, session_id: str | None = None) -> Agent:
         """The agent a request asked for (``name``), else its tenant's default, else the
-        default. Raises `UnknownAgent` for a name that is not defined."""
+        default; for an A/B test, the variant the session drew. Raises `UnknownAgent` for a
+        name that is not defined."""
         chosen = name or self._tenant_defaults.get(tenant) or self.default
-        agent = self._agents.get(chosen)
-        if agent is None:
+        group = self._agents.get(chosen)
+        if group is None:
             raise UnknownAgent(f"no agent named {chosen!r} (defined: {', '.join(self.names)})")
-        return agent
+        if len(group) == 1:
+            return group[0][2]
+        variant = draw(chosen, session_id, [(v, w) for v, w, _ in group])
+        return next(agent for v, _, agent in group if v == variant)

@@ -46,6 +46,8 @@ def prepare(tree: dict[str, Any], base: Path, env: Mapping[str, str]) -> dict[st
     out = dict(tree)
     for agent in _dicts(out, "definitions"):
         _absolute(agent, "prompt_file", base)
+        for variant in _dicts(agent, "variants"):
+            _absolute(variant, "prompt_file", base)
     for kb in _dicts(out, "knowledge_bases"):
         if isinstance(kb.get("paths"), list):
             kb["paths"] = [str(base / p) if isinstance(p, str) else p for p in kb["paths"]]

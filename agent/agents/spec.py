@@ -63,6 +63,20 @@ class AgentCachePolicy(_Spec, frozen=True):
     tool_results: bool = True
 
 
+class VariantSpec(_Spec, frozen=True):
+    """One arm of an A/B test: what it changes (prompt and/or model) and its ``weight``."""
+
+    name: str
+    weight: float = 1.0
+    prompt: str | None = None
+    prompt_file: str | None = None
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(bool(NAME_RE.fullmatch(self.name)), "name", "1-64 letters, digits, '-' or '_'")
+        _check(self.weight >= 0, "weight", "zero or more")
+
+
 class AgentSpec(_Spec, frozen=True):
     """One named agent: its prompt, model policy, knowledge bases, tools and limits.
 
@@ -82,9 +96,18 @@ class AgentSpec(_Spec, frozen=True):
     allow_write: tuple[str, ...] = ()
     limits: AgentLimits = msgspec.field(default_factory=AgentLimits)
     cache: AgentCachePolicy = msgspec.field(default_factory=AgentCachePolicy)
+    variants: tuple[VariantSpec, ...] = ()
+    """A/B variants (prompt version x model); each conversation keeps the one it drew."""
 
     def __post_init__(self) -> None:
         _check(bool(NAME_RE.fullmatch(self.name)), "name", "1-64 letters, digits, '-' or '_'")
+        names = [v.name for v in self.variants]
+        _check(len(set(names)) == len(names), "variants", "unique variant names")
+        _check(
+            not self.variants or sum(v.weight for v in self.variants) > 0,
+            "variants",
+            "at least one positive weight",
+        )
         _check(
             self.prompt is None or self.prompt_file is None,
             "prompt",

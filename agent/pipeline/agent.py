@@ -174,6 +174,7 @@ class Agent:
             finish_reason=done.finish_reason,
             agent=done.agent,
             calls=done.calls,
+            variant=done.variant,
         )
 
     def stream(

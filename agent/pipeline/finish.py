@@ -123,6 +123,7 @@ async def finish(
         cache_diagnostics=diagnostics(read, write),
         finish_reason=billing.finish_reason or "stop",
         agent=deps.profile.name,
+        variant=deps.profile.variant,
         calls=list(turn.calls),
     )
     return outcome.done

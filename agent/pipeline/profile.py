@@ -31,6 +31,8 @@ class AgentProfile:
 
     name: str = "support"
     version: str = ""
+    variant: str = ""
+    """The A/B variant this is (empty: the agent has none)."""
     planner: Literal["rules", "model"] = "rules"
     model: str = AUTO
     max_tool_calls: int = 8

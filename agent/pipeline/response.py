@@ -88,6 +88,8 @@ class ChatResponse(msgspec.Struct, frozen=True):
     agent: str = ""
     calls: list[CallCost] = msgspec.field(default_factory=list)
     """Every model call of the turn with its cost; ``cost_usd_micros`` is their sum."""
+    variant: str = ""
+    """The agent's A/B variant that answered (empty when it has none)."""
 
 
 class Meta(msgspec.Struct, frozen=True, tag="meta"):
@@ -127,6 +129,7 @@ class Done(msgspec.Struct, frozen=True, tag="done"):
     """``stop``, or ``length`` when ``max_tokens`` cut the answer (as the provider said)."""
     agent: str = ""
     calls: list[CallCost] = msgspec.field(default_factory=list)
+    variant: str = ""
 
 
 class ToolCallEvent(msgspec.Struct, frozen=True, tag="tool_call"):

@@ -185,6 +185,7 @@ async def replay(
         request_id=turn.request_id,
         cache_diagnostics=diagnostics(read, "skipped:hit"),
         agent=deps.profile.name,
+        variant=deps.profile.variant,
     )
     yield outcome.done
 

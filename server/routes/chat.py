@@ -57,12 +57,21 @@ async def post_chat(state: AppState, request: Request, caller: Caller, started: 
         model=body.model,
     )
     agent = state.components.agents.select(
-        body.agent or request.query_params.get("agent"), caller.tenant
+        body.agent or request.query_params.get("agent"), caller.tenant, body.session_id
     )
     limit_headers = await admit(state, caller, chat)
     result = await agent.answer(chat)
     record = answered_record("chat", caller, result, latency_ms=elapsed_ms(started))
     await state.components.cost.accounting.finish(record, caller)
+    await state.components.experiments.record(
+        result.request_id,
+        result.agent,
+        result.variant,
+        cost_usd_micros=result.cost_usd_micros,
+        latency_ms=result.latency_ms.get("total", 0.0),
+        cache_hit=result.cache is not None,
+        fallback=result.used_fallback,
+    )
     return Response(
         _encoder.encode(result),
         media_type="application/json",

@@ -19,7 +19,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cache.errors import StoreUnavailable
+from agent.agents.experiments import VariantStats
+from cache.errors import CacheError, StoreUnavailable
 from metrics.budget import WindowUsage
 from metrics.cost_tracker import CostSnapshot, CostTotals
 from metrics.latency_window import LatencyWindow
@@ -118,7 +119,15 @@ async def build_stats(state: AppState) -> Stats:
         journal_pending=snapshot.journal_pending,
         journal_dropped=tracker.journal_dropped,
         partial=snapshot.partial,
+        variants=await _variants(state),
     )
+
+
+async def _variants(state: AppState) -> list[VariantStats]:
+    try:
+        return await state.components.experiments.summary()
+    except CacheError:
+        return []
 
 
 async def _tenant_view(state: AppState, stats: Stats, tenant: str) -> Stats:
@@ -140,6 +149,7 @@ async def _tenant_view(state: AppState, stats: Stats, tenant: str) -> Stats:
         cost_usd_micros=mine.cost_usd_micros,
         avg_cost_usd_micros=mine.avg_cost_usd_micros,
         estimated_monthly_usd_micros=0,  # tracked for the fleet only
+        variants=[],
         window_spend_usd_micros=0,
         saved_usd_micros=mine.saved_usd_micros,
         cache_saved_usd_micros=mine.cache_saved_usd_micros,

@@ -62,7 +62,7 @@ async def chat_stream(
         cache=query.cache,
         model=query.model,
     )
-    agent = state.components.agents.select(query.agent, caller.tenant)
+    agent = state.components.agents.select(query.agent, caller.tenant, query.session_id)
     limit_headers = await admit(state, caller, chat)
     # Failures before the first event are raised: a plain JSON error with its status.
     first, events, outcome = await start_stream(agent, chat)
@@ -97,6 +97,17 @@ def stream_accounting(
         recorded = True
         record = streamed_record(endpoint, caller, first, outcome, latency_ms=elapsed_ms(started))
         await state.components.cost.accounting.finish(record, caller)
+        done = outcome.done
+        if done is not None:
+            await state.components.experiments.record(
+                done.request_id,
+                done.agent,
+                done.variant,
+                cost_usd_micros=done.cost_usd_micros,
+                latency_ms=done.latency_ms.get("total", 0.0),
+                cache_hit=first.cache is not None,
+                fallback=done.used_fallback,
+            )
 
     return finish
 
