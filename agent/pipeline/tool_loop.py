@@ -76,9 +76,7 @@ async def run_model_turn(
                 and turn.iterations.remaining >= 3  # this call, the tools, the answer
                 and (profile.max_spend_usd_micros is None or spent < profile.max_spend_usd_micros)
             )
-            prepared = _request(
-                deps, turn, route, system, messages, plain, schemas if offer else []
-            )
+            prepared = _request(deps, turn, route, system, messages, plain, schemas, offer)
             turn.iterations.spend("a model call")
             collector = ToolCallCollector()
             async with deps.call.hold(
@@ -142,6 +140,7 @@ def _request(
     messages: list[dict[str, Any]],
     plain: list[Message],
     schemas: list[dict[str, Any]],
+    offer: bool,
 ) -> LLMRequest:
     max_tokens = turn.request.max_tokens or deps.limits.max_completion_tokens
     body: dict[str, Any] = {
@@ -153,8 +152,10 @@ def _request(
         "stream_options": {"include_usage": True},
     }
     if schemas:
+        # Once a limit is reached the tools stay declared (earlier rounds' calls refer to
+        # them) but the model may not call them: it answers with what it has.
         body["tools"] = schemas
-        body["tool_choice"] = "auto"
+        body["tool_choice"] = "auto" if offer else "none"
     if turn.request.user_id:
         body["user"] = turn.request.user_id
     return LLMRequest(

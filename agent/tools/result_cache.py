@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 import msgspec
 
@@ -54,7 +55,9 @@ class StoreToolResultCache:
             found = self._decoder.decode(raw)
         except msgspec.DecodeError:
             return None
-        return msgspec.structs.replace(found, call_id=call.call_id, cached=True, elapsed_ms=0.0)
+        return msgspec.structs.replace(
+            found, call_id=call.call_id, cached=True, elapsed_ms=0.0, started=time.perf_counter()
+        )
 
     async def put(self, call: ToolCall, user: str | None, result: ToolResult) -> None:
         """Store an ``ok`` result for the tool's TTL."""
