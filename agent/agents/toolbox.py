@@ -28,7 +28,7 @@ from agent.kb import (
 from agent.knowledge import KnowledgeBase
 from agent.tools.accounts import DemoAccounts
 from agent.tools.base import Tool, ToolRisk
-from agent.tools.http_tool import HttpTool
+from agent.tools.http_tool import HttpTool, ToolCallFailed
 from agent.tools.kb_search import KnowledgeBaseSearchTool, KnowledgeIndex
 from agent.tools.mcp_tools import open_mcp_server
 from agent.tools.orders import OrderStatusTool
@@ -119,7 +119,7 @@ async def open_toolbox(
     for server in config.mcp_servers:
         try:
             tools = await stack.enter_async_context(open_mcp_server(server))
-        except OSError as exc:
+        except (OSError, ToolCallFailed) as exc:
             raise ValueError(f"MCP server {server.name!r} cannot start: {exc}") from exc
         box.add_mcp(server.name, tools, server.risk)
     for kb in config.knowledge_bases:
