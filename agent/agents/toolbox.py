@@ -119,8 +119,13 @@ async def open_toolbox(
     for server in config.mcp_servers:
         try:
             tools = await stack.enter_async_context(open_mcp_server(server))
-        except (OSError, ToolCallFailed) as exc:
-            raise ValueError(f"MCP server {server.name!r} cannot start: {exc}") from exc
+        except (OSError, ToolCallFailed, ExceptionGroup) as exc:
+            # The SDK's task group wraps what went wrong (e.g. the program exited at once).
+            leaf: BaseException = exc
+            while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+                leaf = leaf.exceptions[0]
+            detail = f"{type(leaf).__name__}: {leaf}"
+            raise ValueError(f"MCP server {server.name!r} cannot start: {detail}") from exc
         box.add_mcp(server.name, tools, server.risk)
     for kb in config.knowledge_bases:
         if kb.kind == "faq":

@@ -3,6 +3,7 @@ are offered with their schemas, called at once (their recorded times overlap), a
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import aiohttp
 import msgspec
 import pytest
 
+from agent.agents import AgentsConfig, open_toolbox
 from agent.tools import ToolCall, ToolRegistry, run_tools_concurrently
 from agent.tools.mcp_tools import McpServerSpec, open_mcp_server
 from server.config import load_settings
+from tests.agent.pipeline.support import HashingEmbedder
 from tests.support.chat import openai_env
 from tests.support.cost_http import sse_data
 from tests.support.gateway import run_gateway
@@ -84,3 +87,12 @@ async def test_mcp_tools_list_with_schemas_and_errors_become_results() -> None:
         )
     assert ok.ok and ok.output is not None and "sku 7: 12 units" in ok.output.content
     assert not failed.ok and "failing on purpose" in (failed.error or "")
+
+
+async def test_a_server_that_cannot_start_is_named_at_start_up() -> None:
+    config = AgentsConfig(
+        mcp_servers=(McpServerSpec("broken", command="/bin/false", startup_timeout_s=5),)
+    )
+    async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
+        with pytest.raises(ValueError, match="MCP server 'broken' cannot start"):
+            await open_toolbox(config, embedder=HashingEmbedder(), session=session, stack=stack)
