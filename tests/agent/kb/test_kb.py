@@ -4,15 +4,25 @@ chunks with overlap, incremental re-ingest, deletes, and hybrid retrieval."""
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 
-from agent.kb import DocumentSearchTool, FileKbStore, delete_documents, ingest, read_documents
+from agent.kb import (
+    DocumentSearchTool,
+    FileKbStore,
+    TTLKbStore,
+    delete_documents,
+    ingest,
+    read_documents,
+)
 from agent.kb.chunking import ENCODING, chunk_documents
 from agent.kb.documents import Document
 from agent.tokens import get_encoding
+from cache.redis_store import RedisTTLStore, create_redis_client
 from tests.agent.pipeline.support import HashingEmbedder
+from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -94,3 +104,23 @@ async def test_hybrid_search_cites_the_chunk(tmp_path: Path) -> None:
     assert "12 minutes" in output.content
     output = await tool.run({"query": "quantum chromodynamics lattice"})
     assert output.sources == []
+
+
+async def test_the_redis_store_keeps_the_snapshot_for_every_replica(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = create_redis_client(redis_server.url, pool_size=2, timeout_s=2.0)
+    redis = RedisTTLStore(client, namespace=f"test:{uuid.uuid4().hex}:", op_timeout_s=2.0)
+    try:
+        writer, reader = TTLKbStore(redis, "docs"), TTLKbStore(redis, "docs")
+        assert await reader.load() is None
+        docs = tmp_path / "docs"
+        shutil.copytree(FIXTURES, docs)
+        snapshot, _ = await ingest(writer, [docs], embedder=HashingEmbedder(), size=64, overlap=8)
+        loaded = await reader.load()
+        assert loaded == snapshot and loaded.matrix().shape == (len(snapshot.chunks), 128)
+        (docs / "care.html").unlink()
+        _, report = await ingest(writer, [docs], embedder=HashingEmbedder(), size=64, overlap=8)
+        assert report.removed == ["care.html"] and report.embedded == 0
+    finally:
+        await redis.aclose()
