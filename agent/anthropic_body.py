@@ -84,11 +84,16 @@ async def read_stream(
     *,
     provider: str,
     skipped: SkippedChunks,
+    native: bool = False,
 ) -> AsyncGenerator[StreamChunk, None]:
     """Anthropic's events as OpenAI chunks (usage chunk included: the core decides whether
     the caller sees it). An event whose data is not a JSON object is left to ``skipped``. A
     stream that ends without ``message_stop`` is finished as if it had come when a
-    ``message_delta`` gave the ``stop_reason``; otherwise it raises `UpstreamError` (cut)."""
+    ``message_delta`` gave the ``stop_reason``; otherwise it raises `UpstreamError` (cut).
+
+    With ``native`` (the caller speaks the Messages API) every event, ``ping`` included,
+    comes as one chunk carrying the event itself (``native``) and its translation, if any.
+    """
     translator = StreamTranslator(
         completion_id=_completion_id(), created=int(time.time()), include_usage=True
     )
@@ -104,15 +109,32 @@ async def read_stream(
             chunks = translator.feed(sse.event, data)
         except StreamError as exc:
             raise _stream_error(exc, provider) from exc
-        for chunk in chunks:
-            model = chunk.get("model") or model
-            yield _stream_chunk(chunk, model)
+        if native:
+            event = (sse.event, sse.data.encode())
+            if not chunks:
+                yield StreamChunk(model=model, native=event, more=sse.more)
+            for index, chunk in enumerate(chunks):
+                model = chunk.get("model") or model
+                own = event if index == 0 else None
+                yield msgspec.structs.replace(
+                    _stream_chunk(chunk, model), native=own, more=sse.more
+                )
+        else:
+            for chunk in chunks:
+                model = chunk.get("model") or model
+                yield _stream_chunk(chunk, model)
         if translator.finished:
             return
     if not stopped:
         raise UpstreamError(f"{provider} stream ended before message_stop", provider=provider)
     for chunk in translator.feed("message_stop", {"type": "message_stop"}):
-        yield _stream_chunk(chunk, chunk.get("model") or model)
+        closing = _stream_chunk(chunk, chunk.get("model") or model)
+        if native:  # the caller's stream ends as Anthropic's would have
+            closing = msgspec.structs.replace(closing, native=("message_stop", _MESSAGE_STOP))
+        yield closing
+
+
+_MESSAGE_STOP = b'{"type":"message_stop"}'
 
 
 def _has_stop_reason(data: dict[str, Any]) -> bool:

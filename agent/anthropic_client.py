@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
+from typing import Any
 
 import aiohttp
+import msgspec
 
 from agent import anthropic_body
 from agent import anthropic_wire as wire
@@ -80,13 +82,29 @@ class AnthropicClient:
     def name(self) -> str:
         return self._name
 
-    async def _post(self, body: bytes) -> bytes:
+    async def _post(self, body: bytes, headers: Mapping[str, str] | None = None) -> bytes:
         # One whole-body call to the provider; errors mapped once (`post_json`).
         return await post_json(
             self._session,
             self._url,
             body=body,
-            headers=self._headers,
+            headers=self._headers_for(headers),
+            timeout_s=self._timeout_s,
+            provider=self._name,
+        )
+
+    def _headers_for(self, forwarded: Mapping[str, str] | None) -> dict[str, str]:
+        # The caller's anthropic-* headers (beta features, version) ride on a native call.
+        return {**self._headers, **forwarded} if forwarded else self._headers
+
+    async def count_tokens(self, body: bytes, headers: Mapping[str, str] | None = None) -> bytes:
+        """Anthropic's answer to ``POST /v1/messages/count_tokens`` for a Messages ``body``
+        (sent as is); raises a `ProviderError` subclass on any failure."""
+        return await post_json(
+            self._session,
+            self._url + "/count_tokens",
+            body=body,
+            headers=self._headers_for(headers),
             timeout_s=self._timeout_s,
             provider=self._name,
         )
@@ -95,8 +113,14 @@ class AnthropicClient:
         """Return the whole answer; raises a `ProviderError` subclass on any failure.
 
         A request carrying a caller's OpenAI ``body`` is translated to the Messages API and
-        answered with the whole completion in OpenAI's shape (`agent.anthropic_body`).
+        answered with the whole completion in OpenAI's shape (`agent.anthropic_body`). A
+        caller's Messages body (``protocol="anthropic"``) is sent as is (`native_body`) and
+        answered with Anthropic's bytes in ``native`` and their OpenAI translation.
         """
+        if request.body is not None and request.protocol == "anthropic":
+            raw = await self._post(native_body(request, request.body), request.headers)
+            response = anthropic_body.decode_response(raw, request, provider=self._name)
+            return msgspec.structs.replace(response, native=raw)
         if request.body is not None:
             body = anthropic_body.encode_request(
                 request,
@@ -130,9 +154,14 @@ class AnthropicClient:
         from ``message_start`` and ``message_delta``) and otherwise raises `UpstreamError`
         (cut). An event whose data is not a JSON object is skipped and counted in
         ``skipped_chunks``. A stream silent for longer than ``idle_timeout_s`` raises
-        `UpstreamTimeout`. Closing the iterator early closes the upstream connection.
+        `UpstreamTimeout`. Closing the iterator early closes the upstream connection. A caller's
+        Messages body is sent as is and every event comes back with its translation.
         """
-        if request.body is not None:
+        native = request.body is not None and request.protocol == "anthropic"
+        if native and request.body is not None:
+            body = native_body(request, request.body)
+            read = self._read_native
+        elif request.body is not None:
             body = anthropic_body.encode_request(
                 request,
                 request.body,
@@ -148,7 +177,7 @@ class AnthropicClient:
             self._session,
             self._url,
             body=body,
-            headers=self._headers,
+            headers=self._headers_for(request.headers if native else None),
             timeout_s=self._timeout_s,
             idle_timeout_s=self._idle_timeout_s,
             provider=self._name,
@@ -166,6 +195,14 @@ class AnthropicClient:
     ) -> AsyncGenerator[StreamChunk, None]:
         skipped = SkippedChunks(self._name, self._count_skipped)
         return anthropic_body.read_stream(events, request, provider=self._name, skipped=skipped)
+
+    def _read_native(
+        self, events: AsyncIterator[SSEEvent], request: LLMRequest
+    ) -> AsyncGenerator[StreamChunk, None]:
+        skipped = SkippedChunks(self._name, self._count_skipped)
+        return anthropic_body.read_stream(
+            events, request, provider=self._name, skipped=skipped, native=True
+        )
 
     async def _read_stream(
         self, events: AsyncIterator[SSEEvent], request: LLMRequest
@@ -232,6 +269,14 @@ class AnthropicClient:
             metadata=wire.Metadata(user_id=request.user) if request.user else None,
             stream=stream,
         )
+
+
+def native_body(request: LLMRequest, body: dict[str, Any]) -> bytes:
+    """The bytes to send for a caller's Messages ``body``: exactly what the caller sent,
+    unless routing or an alias changed the model (then only ``model`` differs)."""
+    if request.raw is not None and body.get("model") == request.model:
+        return request.raw
+    return msgspec.json.encode({**body, "model": request.model})
 
 
 def _finish_reason(stop_reason: str | None) -> str | None:

@@ -62,7 +62,10 @@ def all_finished(delivered: Sequence[StreamChunk]) -> bool:
 def can_continue(request: LLMRequest, delivered: Sequence[StreamChunk], partial: str) -> bool:
     """Whether a stream that broke after ``delivered`` (``partial`` its text) may be
     continued on another model: one choice, plain text so far, and some of the caller's
-    token cap left for the rest."""
+    token cap left for the rest. A Messages stream (``protocol="anthropic"``) is relayed event
+    by event as its provider sent it, which a second attempt could not continue."""
+    if request.protocol == "anthropic":
+        return False
     body = request.body
     if body is not None and body.get("n") not in (None, 1):
         return False

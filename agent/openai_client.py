@@ -10,6 +10,7 @@ import aiohttp
 import msgspec
 
 from agent import openai_wire as wire
+from agent.anthropic_inbound import as_chat_request
 from agent.errors import ProtocolError, UpstreamError
 from agent.http import (
     error_for_status,
@@ -79,8 +80,10 @@ class OpenAIClient:
         """Return the whole answer; raises a `ProviderError` subclass on any failure.
 
         A request carrying the caller's wire ``body`` is sent as that body (its exact bytes
-        when the model is unchanged) and answered with the provider's whole completion.
+        when the model is unchanged) and answered with the provider's whole completion. A
+        Messages body (``protocol="anthropic"``) is translated first (`as_chat_request`).
         """
+        request = as_chat_request(request, provider=self._name)
         if request.body is not None:
             return await self._generate_body(request, request.body)
         body = wire.encoder.encode(_to_wire(request, stream=False))
@@ -136,6 +139,7 @@ class OpenAIClient:
         ``idle_timeout_s`` raises `UpstreamTimeout`. Closing the iterator early closes the
         upstream connection.
         """
+        request = as_chat_request(request, provider=self._name)
         if request.body is not None:
             body = _wire_body(request, request.body, stream=True)
             read = self._relay_stream

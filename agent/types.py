@@ -35,6 +35,13 @@ class LLMRequest(msgspec.Struct, frozen=True):
     which remain a plain-text view for counting and routing."""
     raw: bytes | None = None
     """``body`` exactly as the caller sent it; forwarded as is when the model is unchanged."""
+    protocol: str = "openai"
+    """The wire ``body`` speaks: ``openai`` (Chat Completions) or ``anthropic`` (Messages).
+    An Anthropic client sends an ``anthropic`` body natively; an OpenAI client translates it
+    (`agent.anthropic_inbound`)."""
+    headers: dict[str, str] | None = None
+    """Protocol headers the caller sent for the provider (``anthropic-beta`` and the other
+    ``anthropic-*`` headers), forwarded on a native call."""
 
 
 class LLMResponse(msgspec.Struct, frozen=True):
@@ -51,6 +58,9 @@ class LLMResponse(msgspec.Struct, frozen=True):
     completion: dict[str, Any] | None = None
     """The whole ``chat.completion`` object in OpenAI's shape (every choice, tool calls,
     logprobs, usage details), for callers that speak the wire; ``text`` is its first choice."""
+    native: bytes | None = None
+    """The provider's answer as it sent it, when it speaks the request's ``protocol`` (an
+    Anthropic message for an ``anthropic`` request): the edge relays these bytes."""
 
 
 class StreamChunk(msgspec.Struct, frozen=True):
@@ -76,3 +86,7 @@ class StreamChunk(msgspec.Struct, frozen=True):
     attempt_ended: bool = False
     """The attempt that produced the chunks so far ended (a broken stream continued on the
     next model): what it produced is billed on ``model``; later chunks are another attempt."""
+    native: tuple[str, bytes] | None = None
+    """The provider's own SSE event (name, data) when it speaks the request's ``protocol``
+    (an Anthropic event for an ``anthropic`` request); ``payload`` is its OpenAI translation
+    (None when the event has none, e.g. ``ping``)."""

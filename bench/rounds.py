@@ -13,11 +13,13 @@ from bench.lean_http import lean_closed_loop
 
 
 class Target(NamedTuple):
-    """One server to load: the URL, the headers to send, the PID whose CPU counts."""
+    """One server to load: the URL, the headers to send, the PID whose CPU counts, and its
+    own request bodies (None: the bodies every target shares)."""
 
     url: str
     headers: Mapping[str, str]
     pid: int
+    bodies: Sequence[bytes] | None = None
 
 
 async def rotated_rounds(
@@ -35,7 +37,11 @@ async def rotated_rounds(
     for c in concurrency:
         for target in targets.values():
             await lean_closed_loop(
-                target.url, bodies, headers=target.headers, concurrency=c, duration_s=warmup_s
+                target.url,
+                target.bodies or bodies,
+                headers=target.headers,
+                concurrency=c,
+                duration_s=warmup_s,
             )
         for r in range(rounds):
             shift = r % len(variants)
@@ -43,7 +49,11 @@ async def rotated_rounds(
                 target = targets[variant]
                 cpu_before, client_before = cpu_seconds(target.pid), time.process_time()
                 sample = await lean_closed_loop(
-                    target.url, bodies, headers=target.headers, concurrency=c, duration_s=round_s
+                    target.url,
+                    target.bodies or bodies,
+                    headers=target.headers,
+                    concurrency=c,
+                    duration_s=round_s,
                 )
                 totals[(c, variant)].add(
                     sample,

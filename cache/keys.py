@@ -54,6 +54,10 @@ COST_NAMES: Final = "names:"
 COST_APPLIED: Final = "applied:"
 COST_APPLIED_TTL_S: Final = 86_400.0
 BUDGET_PREFIX: Final = "budget:"
+# Stored OpenAI Responses (``store: true``): RESPONSE_PREFIX + "<tenant>:<response id>", kept
+# RESPONSE_TTL_S by default (OpenAI keeps stored responses for 30 days).
+RESPONSE_PREFIX: Final = "resp:"
+RESPONSE_TTL_S: Final = 30 * 86_400.0
 RATE_LIMIT_PREFIX: Final = "rl:"
 
 # Content classes of cached answers and their default TTLs in seconds; 0 means "never cached".

@@ -160,6 +160,20 @@ class GatewayMetrics:
             ["scope", "period", "threshold"],
             registry=registry,
         )
+        redacted = Counter(
+            "frugal_pii_redacted",
+            "Personal data values redacted by the guard, by direction (input: on their way to "
+            "the provider; output: in a model's answer) and kind.",
+            ["direction", "kind"],
+            registry=registry,
+        )
+        injection = Counter(
+            "frugal_injection_flags",
+            "Prompt-injection rule matches, by source (input, tool), rule and action "
+            "(flagged, blocked, withheld).",
+            ["source", "rule", "action"],
+            registry=registry,
+        )
         self._saved = Counter(
             "frugal_saved_usd_micros",
             "Money saved in micro-USD by cache hits and routing to a cheaper model.",
@@ -186,6 +200,8 @@ class GatewayMetrics:
         self._overhead = _Children(overhead)
         self._budget_used = _Children(budget_used)
         self._budget_alerts = _Children(budget_alerts)
+        self._redacted = _Children(redacted)
+        self._injection = _Children(injection)
         self._cache = {
             (layer, result): cache.labels(layer, result)
             for layer in ("exact", "semantic")
@@ -252,6 +268,15 @@ class GatewayMetrics:
     def count_budget_alert(self, scope: str, period: str, threshold_percent: int) -> None:
         """Count one alert of ``frugal_budget_alerts_total{scope,period,threshold}``."""
         self._budget_alerts.get(scope, period, threshold_percent).inc()
+
+    def count_redacted(self, direction: str, kind: str, count: int) -> None:
+        """Add ``count`` to ``frugal_pii_redacted_total{direction,kind}`` (labels from the
+        guard's fixed lists: bounded)."""
+        self._redacted.get(direction, kind).inc(count)
+
+    def count_injection_flag(self, source: str, rule: str, action: str) -> None:
+        """Count one ``frugal_injection_flags_total{source,rule,action}``."""
+        self._injection.get(source, rule, action).inc()
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition (all workers' merged in multiprocess mode) and its

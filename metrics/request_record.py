@@ -51,14 +51,15 @@ def fault_of(code: str) -> Fault:
 
 
 class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One request to ``/chat``, ``/chat/stream`` or ``/v1/chat/completions``.
+    """One request to ``/chat``, ``/chat/stream``, ``/v1/chat/completions`` or ``/v1/responses``.
 
-    ``endpoint`` is ``chat``, ``chat_stream`` or ``chat_completions``. ``status`` is the HTTP
-    status sent (200 for a stream that later ended with an ``error`` event; ``outcome`` and
-    ``error_code`` say so). ``tier`` is the route tier (``cheap``, ``strong``, ``explicit``,
-    ``cache``) or None when refused before routing. ``exact_lookup``/``semantic_lookup`` say
-    whether that cache was consulted and hit (None: not consulted). ``upstream_ms`` is the time
-    spent in the provider call (None when none was made); `overhead_ms` is the rest.
+    ``endpoint`` is ``chat``, ``chat_stream``, ``chat_completions`` or ``responses``. ``status``
+    is the HTTP status sent (200 for a stream that later ended with an ``error`` event;
+    ``outcome`` and ``error_code`` say so). ``tier`` is the route tier (``cheap``, ``strong``,
+    ``explicit``, ``cache``) or None when refused before routing.
+    ``exact_lookup``/``semantic_lookup`` say whether that cache was consulted and hit (None: not
+    consulted). ``upstream_ms`` is the time spent in the provider call (None when none was
+    made); `overhead_ms` is the rest.
     """
 
     request_id: str

@@ -29,6 +29,7 @@ from agent.core.embeddings import (
     ProviderEmbeddings,
 )
 from agent.embedders import BatchEmbedder, MiniLMEmbedder
+from agent.guard import Guard, build_guard
 from agent.history import ConversationHistory
 from agent.kb import KnowledgeBaseService
 from agent.openai_embedder import OpenAIEmbedder
@@ -42,8 +43,10 @@ from cache.keys import CLASS_DEFAULT, CLASS_FAQ, CLASS_REALTIME, CLASS_SHORT, TT
 from cache.memory import MemoryTTLStore
 from cache.prompt_cache import PromptCache
 from cache.redis_store import RedisTTLStore, create_redis_client
+from cache.response_store import ResponseStore
 from cache.semantic_cache import SemanticCache
 from cache.semantic_replication import RedisSemanticReplicator
+from metrics.guard_counts import GuardCounts
 from metrics.prometheus import GatewayMetrics
 from router import EmbeddingRouter, RuleRouter, load_examples
 from router.base import Router
@@ -77,6 +80,10 @@ class Components:
     replicator: RedisSemanticReplicator | None
     cost: CostControl
     registry: ModelRegistry
+    responses: ResponseStore
+    """Stored ``/v1/responses`` answers, in the same store as the caches (so in Redis when
+    configured: a conversation continues on any replica)."""
+    guard_counts: GuardCounts | None = None
 
 
 @contextlib.asynccontextmanager
@@ -128,6 +135,8 @@ async def build_components(
             ),
         )
         router = await _build_router(settings, embedder)
+        guard_counts = GuardCounts(metrics) if settings.security.policy.active else None
+        guard = _build_guard(settings, guard_counts)
         config = settings.agents if settings.agents.definitions else bundled_support()
         toolbox = await open_toolbox(
             config,
@@ -140,6 +149,7 @@ async def build_components(
         def build(plan: Blueprint) -> Agent:
             answers = plan.spec.cache.answers
             return Agent(
+                guard=guard,
                 llm=llm,
                 router=router,
                 hold_models_for=core_policy.reachable,
@@ -202,6 +212,7 @@ async def build_components(
                 ttl_by_class=ttl_by_class,
             ),
             policy=core_policy,
+            guard=guard,
         )
         embeddings = EmbeddingsCore(
             backends=_local_embeddings(embedder, settings),
@@ -227,7 +238,20 @@ async def build_components(
             replicator,
             cost,
             registry,
+            ResponseStore(store, ttl_s=settings.responses.store_ttl_s),
+            guard_counts,
         )
+
+
+def _build_guard(settings: Settings, counts: GuardCounts | None) -> Guard | None:
+    s = settings.security
+    return build_guard(
+        s.policy,
+        kinds=s.redact_kinds,
+        phone_regions=s.phone_regions,
+        national_ids=s.national_ids,
+        observer=counts,
+    )
 
 
 def _local_embeddings(embedder: Embedder, settings: Settings) -> dict[str, EmbeddingsBackend]:

@@ -1,5 +1,6 @@
 """The app's one error handler: every exception a route raises becomes HTTP here, in the
-shape of the protocol the path speaks (OpenAI's under ``/v1``, Frugal's elsewhere)."""
+shape of the protocol the path speaks (Anthropic's under ``/v1/messages``, OpenAI's elsewhere
+under ``/v1``, Frugal's elsewhere)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from starlette.responses import Response
 
 from cache.errors import AgentError, CacheError
 from metrics.rate_limit import RateLimitExceeded
+from server.anthropic_errors import PATH_PREFIX as ANTHROPIC_PATHS
+from server.anthropic_errors import anthropic_error
 from server.errors import APIError, response_for_exception
 from server.openai_errors import openai_error
 
@@ -21,6 +24,9 @@ def _speaks_openai(request: Request) -> bool:
 
 
 async def _handle_exception(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith(ANTHROPIC_PATHS):
+        status, body, headers = anthropic_error(exc)
+        return Response(body, status_code=status, media_type="application/json", headers=headers)
     if _speaks_openai(request):
         status, body, headers = openai_error(exc)
         return Response(body, status_code=status, media_type="application/json", headers=headers)

@@ -60,6 +60,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "embedding_failed": 503,
     "store_unavailable": 503,
     "iteration_limit_exceeded": 422,
+    "prompt_injection_blocked": 400,
     "internal_error": 500,
 }
 
@@ -118,7 +119,7 @@ def error_for_exception(exc: BaseException) -> tuple[str, str, dict[str, str]]:
         return exc.code, str(exc), headers
     if isinstance(exc, InvalidRequest):
         code = exc.reason if exc.reason in STATUS_BY_CODE else exc.code
-        return code, str(exc), {}
+        return code, str(exc), dict(getattr(exc, "headers", None) or {})
     if isinstance(exc, AgentError | CacheError):
         return exc.code, str(exc), {}
     return "internal_error", "internal error; see the server log for the request id", {}

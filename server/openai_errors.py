@@ -57,12 +57,12 @@ def error_type(status: int) -> str:
     return "invalid_request_error"
 
 
-def openai_error(exc: BaseException) -> tuple[int, bytes, dict[str, str]]:
-    """(status, body, headers) of ``exc`` in OpenAI's shape."""
+def error_parts(exc: BaseException) -> tuple[int, str, str | None, str, dict[str, str]]:
+    """(status, message, param, code, headers) of ``exc``, whatever the protocol's envelope."""
     code, message, headers = error_for_exception(exc)
     status = STATUS_BY_CODE.get(code, 500)
     if status == 422:
-        status = 400  # OpenAI reports every invalid request as 400
+        status = 400  # OpenAI (and Anthropic) report every invalid request as 400
     param = getattr(exc, "param", None)
     if isinstance(exc, InvalidParam) and exc.reason != "invalid_request":
         code = exc.reason
@@ -72,6 +72,12 @@ def openai_error(exc: BaseException) -> tuple[int, bytes, dict[str, str]]:
         log.error("unhandled error on a /v1 endpoint", exc_info=exc)
     if code in _NO_RETRY_CODES:
         headers = {**headers, "x-should-retry": "false"}
+    return status, message, param, code, headers
+
+
+def openai_error(exc: BaseException) -> tuple[int, bytes, dict[str, str]]:
+    """(status, body, headers) of ``exc`` in OpenAI's shape."""
+    status, message, param, code, headers = error_parts(exc)
     body = _encoder.encode(ErrorEnvelope(ErrorDetail(message, error_type(status), param, code)))
     return status, body, headers
 

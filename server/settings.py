@@ -12,11 +12,13 @@ import msgspec
 
 from agent.agents.spec import AgentsConfig
 from agent.model_specs import ModelSpec, ProviderSpec
+from cache.keys import RESPONSE_TTL_S
 from metrics.pricing import ModelPrice
 from router.rules import DEFAULT_BENIGN_PHRASES, DEFAULT_TECHNICAL_KEYWORDS
 from server.settings_base import Section as _Section
 from server.settings_base import check as _check
 from server.settings_policy import AuthSettings, BudgetSettings, CostSettings, LimitsSettings
+from server.settings_security import SecuritySettings
 
 __all__ = [
     "AgentSettings",
@@ -31,7 +33,9 @@ __all__ = [
     "ProviderSettings",
     "RedisSettings",
     "RegistrySettings",
+    "ResponsesSettings",
     "RouterSettings",
+    "SecuritySettings",
     "ServerSettings",
     "Settings",
     "SimulatedSettings",
@@ -90,6 +94,16 @@ class AgentSettings(_Section, frozen=True, forbid_unknown_fields=True):
         _check(self.max_iterations >= 1, "max_iterations", "at least 1")
         _check(self.history_max_turns >= 2, "history_max_turns", "at least 2")
         _check(self.history_ttl_s > 0, "history_ttl_s", "a positive number of seconds")
+
+
+class ResponsesSettings(_Section, frozen=True, forbid_unknown_fields=True):
+    """``/v1/responses``: how long a stored response (``store: true``) can be retrieved and
+    continued with ``previous_response_id`` (OpenAI keeps them 30 days)."""
+
+    store_ttl_s: float = RESPONSE_TTL_S
+
+    def __post_init__(self) -> None:
+        _check(self.store_ttl_s > 0, "store_ttl_s", "a positive number of seconds")
 
 
 class ProviderSettings(_Section, frozen=True, forbid_unknown_fields=True):
@@ -286,10 +300,12 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     embedder: EmbedderSettings = msgspec.field(default_factory=EmbedderSettings)
     router: RouterSettings = msgspec.field(default_factory=RouterSettings)
     agent: AgentSettings = msgspec.field(default_factory=AgentSettings)
+    responses: ResponsesSettings = msgspec.field(default_factory=ResponsesSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     cost: CostSettings = msgspec.field(default_factory=CostSettings)
     budget: BudgetSettings = msgspec.field(default_factory=BudgetSettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
     agents: AgentsConfig = msgspec.field(default_factory=AgentsConfig)
     """Named agents, their tools and knowledge bases (TOML only; see `agent.agents`)."""

@@ -11,6 +11,7 @@ import msgspec
 
 from agent.agents.experiments import VariantStats
 from metrics.cost_tracker import CostTotals
+from metrics.guard_counts import GuardStats
 
 
 class Percentiles(msgspec.Struct, frozen=True):
@@ -100,3 +101,4 @@ class Stats(msgspec.Struct, frozen=True):
     partial: bool = False
     variants: list[VariantStats] = msgspec.field(default_factory=list)
     """A/B variants of configured agents (fleet-wide; not in a tenant's view)."""
+    security: GuardStats = msgspec.field(default_factory=GuardStats)

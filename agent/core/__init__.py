@@ -7,6 +7,7 @@ sequence (`Head`, `Piece`…, `Tail`), so a fix to one path is a fix to both.
 
 from agent.core.core import CompletionCore, CorePolicy, RunOutcome
 from agent.core.events import CoreEvent, Flush, Head, Piece, Tail
+from agent.core.messages_request import decode_messages_request
 from agent.core.request import CompletionRequest, InvalidParam, decode_completion_request
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "RunOutcome",
     "Tail",
     "decode_completion_request",
+    "decode_messages_request",
 ]

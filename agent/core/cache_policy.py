@@ -6,9 +6,16 @@ answers that are safe to replay are cached: deterministic requests (temperature 
 seed) unless the operator opts in to others, one choice unless the operator opts in to
 ``n > 1``, and only when every choice finished with ``stop`` or ``tool_calls`` (never
 ``length``, ``content_filter``, errors or partial streams), and never an answer a fallback
-model gave in the requested model's place. The semantic layer is used only
-for text-only conversations without tool traffic, partitioned by everything but the last
-user message, so two requests share answers only when all their context is identical.
+model gave in the requested model's place.
+
+The protocol the caller speaks is part of every key (``openai.chat`` for Chat Completions,
+``anthropic.messages`` for Messages, plus the forwarded ``anthropic-*`` headers): a Messages
+request is answered only from an entry a Messages request stored, because the two bodies
+express a conversation differently and a translation in between could make two different
+requests collide. Entries hold the OpenAI-shaped completion either way; the edge replays it
+in the caller's protocol. The semantic layer is used only for text-only conversations without
+tool traffic, partitioned by everything but the last user message, so two requests share
+answers only when all their context is identical.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from cache.semantic_cache import SemanticCache
 _log = logging.getLogger(__name__)
 
 PROTOCOL: Final = "openai.chat"
+PROTOCOL_KEYS: Final = {"openai": PROTOCOL, "anthropic": "anthropic.messages"}
+"""The protocol part of the keys, by `CompletionRequest.protocol`."""
 TRANSPORT_FIELDS: Final = frozenset(
     {"model", "stream", "stream_options", "user", "metadata", "store", "service_tier"}
 )
@@ -107,8 +116,8 @@ class WireCache:
             exact_key = self._exact.key_for_wire(
                 tenant=request.tenant,
                 model=request.model,
-                protocol=PROTOCOL,
-                material=_key_encoder.encode(kept),
+                protocol=PROTOCOL_KEYS.get(request.protocol, request.protocol),
+                material=_key_encoder.encode(_material(request, kept)),
             )
         question, partition, semantic_skip = self._semantic_part(request, kept)
         return WireScope(
@@ -140,10 +149,11 @@ class WireCache:
             return None, "", "skipped:not_a_question"
         # The partition is everything but the question: same model, instructions, format,
         # sampling and earlier turns, or no sharing at all.
-        context = dict(kept)
+        context = dict(_material(request, kept))
         context["messages"] = request.body["messages"][:-1]
         digest = hashlib.blake2b(_key_encoder.encode(context), digest_size=12).hexdigest()
-        return last.content, f"{request.model}|{PROTOCOL}|{digest}", ""
+        protocol = PROTOCOL_KEYS.get(request.protocol, request.protocol)
+        return last.content, f"{request.model}|{protocol}|{digest}", ""
 
     async def read(self, scope: WireScope) -> tuple[WireHit | None, str, str]:
         """Exact, then semantic; returns (hit, exact verdict, semantic verdict). Never raises
@@ -239,6 +249,13 @@ class WireCache:
             except (EmbeddingError, CacheError) as exc:
                 _log.warning("semantic cache write failed: %s", exc)
         return f"{'stored' if stored else 'not_stored'}:{content_class}"
+
+
+def _material(request: CompletionRequest, kept: dict[str, Any]) -> dict[str, Any]:
+    # Forwarded protocol headers (``anthropic-beta``) can change the answer: they are keyed.
+    if not request.headers:
+        return kept
+    return {**kept, "__headers__": {k.lower(): v for k, v in request.headers.items()}}
 
 
 def _first_text(completion: dict[str, Any]) -> str:

@@ -35,7 +35,9 @@ from agent.core.costing import (
     routing_savings,
 )
 from agent.core.events import CoreEvent, Flush, Head, Piece, Tail
+from agent.core.guarding import guard_request, guarded_events
 from agent.core.request import CompletionRequest
+from agent.guard import Guard, GuardSession, guard_chunks, guard_response
 from agent.types import LLMRequest, StreamChunk, Usage
 from router.base import Router
 
@@ -109,8 +111,10 @@ class CompletionCore:
         cache: WireCache,
         policy: CorePolicy,
         budget: BudgetHook | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self._call = ProviderCall(llm=llm, costs=costs, budget=budget)
+        self._guard = guard
         self._router = router
         self._costs = costs
         self._cache = cache
@@ -121,17 +125,28 @@ class CompletionCore:
         """The provider-call stage, for callers that assemble their own prompt (the Agent)."""
         return self._call
 
-    async def run(
+    def run(
         self, request: CompletionRequest, outcome: RunOutcome
     ) -> AsyncGenerator[CoreEvent, None]:
         """Yield `Head`, then (for streams) `Piece`s, then `Tail`.
 
-        Raises `InvalidRequest`, `BudgetExceeded` or a `ProviderError` before `Head` (nothing
-        sent yet), or a `ProviderError` after it (the stream broke). Consume it inside
-        ``contextlib.aclosing``: closing it early closes the provider call and bills what was
-        produced.
+        Raises `InvalidRequest` (`PromptInjectionBlocked` among them), `BudgetExceeded` or a
+        `ProviderError` before `Head` (nothing sent yet), or a `ProviderError` after it (the
+        stream broke). Consume it inside ``contextlib.aclosing``: closing it early closes the
+        provider call and bills what was produced.
         """
+        session = self._guard.session() if self._guard is not None else None
+        if session is None:
+            return self._run(request, outcome, None)
+        return guarded_events(session, self._run(request, outcome, session))
+
+    async def _run(
+        self, request: CompletionRequest, outcome: RunOutcome, session: GuardSession | None
+    ) -> AsyncGenerator[CoreEvent, None]:
         request_id = secrets.token_hex(16)
+        if session is not None:  # before the caches: they key on and store redacted text
+            session.request_id = request_id
+            request = guard_request(session, request)
         clock = StageClock()
         created = int(time.time())
         completion_id = f"chatcmpl-{request_id}"
@@ -173,6 +188,8 @@ class CompletionCore:
             user=request.user_id,
             body=request.body,
             raw=request.raw,
+            protocol=request.protocol,
+            headers=request.headers,
         )
         reachable = self._policy.reachable(model)
         if request.model in self._policy.auto_models:
@@ -191,7 +208,10 @@ class CompletionCore:
                 if request.stream:
                     relay = _Relay(request.include_usage, completion_id, created)
                     with clock.stage("llm"):
-                        async with aclosing(self._call.stream(billing, llm_request)) as chunks:
+                        stream = self._call.stream(billing, llm_request)
+                        if session is not None:  # billed on what the provider sent
+                            stream = guard_chunks(session, stream)
+                        async with aclosing(stream) as chunks:
                             # Headers wait for the provider's first event, so a refusal before
                             # it is still a plain HTTP error with its status.
                             first = await anext(chunks, None)
@@ -209,10 +229,14 @@ class CompletionCore:
                                     yield piece
                     yield Flush()  # the whole answer reaches the caller before the cache write
                     completion = relay.completion(billing)
+                    native = None
                 else:
                     yield head
                     with clock.stage("llm"):
                         response = await self._call.generate(billing, llm_request)
+                    if session is not None:
+                        response = guard_response(session, response)
+                    native = response.native
                     completion = response.completion or completion_from_text(
                         response.text,
                         model=response.model,
@@ -249,6 +273,7 @@ class CompletionCore:
                     simulated=billing.simulated,
                     cache_write=written,
                     latency_ms=clock.snapshot(),
+                    native=native,
                 )
         except BaseException as exc:
             if outcome.status != "completed":
@@ -293,6 +318,13 @@ class _Relay:
             return []
         if chunk.attempt_ended:
             return [Flush()]  # the next attempt starts with a wait: send what came so far
+        if chunk.native is not None:
+            # The provider speaks the caller's protocol: its event goes out as is, whatever
+            # it is (ping, block start...); its translation is what the core folds in.
+            if chunk.payload is not None:
+                self._assembler.add(chunk.payload)
+            self._opened = True
+            return [Piece(chunk.payload or {}, None, chunk.more, native=chunk.native)]
         payload = chunk.payload
         out: list[Piece | Flush] = []
         if payload is None:

@@ -27,6 +27,8 @@ class Head:
     fallback_reason: str | None = None
     """Set when a fallback model answers (a stream's head waits for the provider's first
     event, so it is known there; ``model`` is then the fallback model)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """More ``x-frugal-*`` headers a stage wants sent (the guard's redaction counts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,9 @@ class Piece:
     raw: bytes | None = None
     more: bool = False
     """Another piece follows at once: the writer may hold this one to send them together."""
+    native: tuple[str, bytes] | None = None
+    """The provider's own event (SSE name, data) in the request's protocol, to relay as is
+    (``chunk`` is then its OpenAI translation, possibly empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,11 @@ class Tail:
     simulated: bool
     cache_write: str
     latency_ms: dict[str, float] = field(default_factory=dict)
+    native: bytes | None = None
+    """The provider's whole answer in the request's protocol (a fresh, non-streamed answer
+    from a provider that speaks it), to relay as is; None otherwise."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """More ``x-frugal-*`` headers for a whole answer (the guard's output redactions)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,22 +84,33 @@ class CompletionRequest:
     tenant: str = "default"
     cache: str = "default"
     user_id: str | None = None
+    protocol: str = "openai"
+    """``openai`` (a Chat Completions body) or ``anthropic`` (a Messages body, see
+    `agent.core.messages_request`)."""
+    headers: dict[str, str] | None = None
+    """Protocol headers to forward to a provider that speaks ``protocol`` (``anthropic-*``)."""
 
 
-def decode_completion_request(
-    raw: bytes, *, tenant: str = "default", cache: str = "default"
-) -> CompletionRequest:
-    """Decode ``raw``; raises `InvalidParam` naming the first field Frugal cannot act on."""
+def decode_json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` as a JSON object; raises `InvalidParam` for anything else."""
     try:
         body = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         raise InvalidParam(f"the body is not valid JSON: {exc}", param=None) from exc
     if not isinstance(body, dict):
         raise InvalidParam("the body must be a JSON object", param=None)
+    return body
+
+
+def decode_completion_request(
+    raw: bytes, *, tenant: str = "default", cache: str = "default"
+) -> CompletionRequest:
+    """Decode ``raw``; raises `InvalidParam` naming the first field Frugal cannot act on."""
+    body = decode_json_object(raw)
     try:
         view = _view_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise InvalidParam(_without_path(str(exc)), param=param_of(str(exc))) from exc
+        raise InvalidParam(without_path(str(exc)), param=param_of(str(exc))) from exc
     return from_view(body, raw, view, tenant=tenant, cache=cache)
 
 
@@ -181,5 +192,6 @@ def param_of(message: str) -> str | None:
     return path or None
 
 
-def _without_path(message: str) -> str:
+def without_path(message: str) -> str:
+    """A msgspec validation message without its ``$.path`` suffix (`param_of` gives it)."""
     return _PATH.sub("", message)

@@ -20,9 +20,11 @@ import msgspec
 from agent.base import LLMClient
 from agent.core.call import ProviderCall
 from agent.core.costing import BudgetHook, CostModel
+from agent.guard import Guard
 from agent.history import ConversationHistory
 from agent.pipeline.answer_cache import AnswerCache, Invalidation
 from agent.pipeline.finish import TurnDeps
+from agent.pipeline.guarding import restore_tokens
 from agent.pipeline.planner import DEFAULT_PROFILE_KEYWORDS, ToolPlanner
 from agent.pipeline.profile import AgentProfile
 from agent.pipeline.prompt import DEFAULT_SYSTEM_PROMPT, stable_prefix
@@ -86,6 +88,7 @@ class Agent:
         profile_keywords: Sequence[str] = DEFAULT_PROFILE_KEYWORDS,
         replay_tokens_per_event: int = 4,
         profile: AgentProfile | None = None,
+        guard: Guard | None = None,
     ) -> None:
         if max_iterations < 1:
             raise ValueError("max_iterations must be at least 1 (the model call)")
@@ -124,19 +127,23 @@ class Agent:
             replay_words=max(replay_tokens_per_event, 1),
             reachable=hold_models_for,
             profile=self.profile,
+            guard=guard,
         )
 
-    async def answer(self, request: ChatRequest) -> ChatResponse:
+    async def answer(
+        self, request: ChatRequest, *, outcome: StreamOutcome | None = None
+    ) -> ChatResponse:
         """Answer ``request`` in one piece: the turn's events, drained.
 
         Raises `InvalidRequest`, `BudgetExceeded`, or the `ProviderError` left after retries
-        and fallback. Cache and history trouble never fail a request.
+        and fallback. Cache and history trouble never fail a request. ``outcome`` (optional)
+        receives what `stream` reports, e.g. the guard's ``headers``.
         """
-        outcome = StreamOutcome()
+        outcome = outcome if outcome is not None else StreamOutcome()
         meta: Meta | None = None
         parts: list[str] = []
         done: Done | None = None
-        events = run_turn(self._deps, request, outcome, raise_errors=True)
+        events = self._events(request, outcome, raise_errors=True)
         async with aclosing(events):
             async for event in events:
                 match event:
@@ -187,7 +194,17 @@ class Agent:
         the consumer closes the upstream call; the tokens produced so far are billed and
         reported in ``outcome``. Consume it inside ``contextlib.aclosing``.
         """
-        return run_turn(self._deps, request, outcome if outcome is not None else StreamOutcome())
+        return self._events(request, outcome if outcome is not None else StreamOutcome())
+
+    def _events(
+        self, request: ChatRequest, outcome: StreamOutcome, *, raise_errors: bool = False
+    ) -> AsyncGenerator[StreamEvent, None]:
+        guard = self._deps.guard
+        session = guard.session() if guard is not None else None
+        events = run_turn(self._deps, request, outcome, raise_errors=raise_errors, guard=session)
+        if session is None or not session.policy.reversible:
+            return events
+        return restore_tokens(session, events)
 
     async def invalidate_tag(self, tag: str) -> Invalidation:
         """Drop every cached answer built on knowledge-base document ``tag``."""
@@ -195,5 +212,7 @@ class Agent:
 
     async def forget(self, request: ChatRequest) -> Invalidation:
         """Drop the cached answer this (stateless) request would be served from."""
-        turn = await begin(self._deps, msgspec.structs.replace(request, session_id=None))
+        guard = self._deps.guard
+        session = guard.session() if guard is not None else None  # the key is on redacted text
+        turn = await begin(self._deps, msgspec.structs.replace(request, session_id=None), session)
         return await self._deps.cache.forget(turn.scope)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from agent.core.call import Billing, ProviderCall
 from agent.core.costing import Bill, CostModel, bill, routing_savings
 from agent.errors import AgentError, ProviderError, StreamInterrupted
+from agent.guard import Guard
 from agent.history import ConversationHistory
 from agent.pipeline.answer_cache import AnswerCache, CacheRead
 from agent.pipeline.planner import ToolPlanner
@@ -54,6 +55,7 @@ class TurnDeps:
     reachable: Callable[[str], set[str]] | None = None
     """Every model a call to a model may end up on (its fallback chain), for the hold."""
     profile: AgentProfile = field(default_factory=AgentProfile)
+    guard: Guard | None = None
 
 
 def call_cost(purpose: str, billing: Billing, charged: Bill) -> CallCost:
@@ -74,7 +76,8 @@ async def finish(
     charged = billing.charge()
     saved = savings(deps, turn, route, charged, billing)
     sources, tags = sources_and_tags(results)
-    text = billing.text
+    # With the guard on, the caches and the history keep the redacted answer.
+    text = "".join(turn.answer) if turn.guard is not None else billing.text
     with turn.clock.stage("write"):
         content_class = deps.cache.classify(results, used_fallback=billing.used_fallback)
         answer = CachedAnswer(

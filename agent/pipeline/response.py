@@ -190,3 +190,5 @@ class StreamOutcome:
         self.content_class: str | None = None
         self.tools: list[ToolTrace] = []
         self.calls: list[CallCost] = []
+        # More x-frugal-* headers a stage set before the first event (the guard's counts).
+        self.headers: dict[str, str] = {}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from agent.core.clock import StageClock
 from agent.core.costing import Bill
 from agent.errors import IterationLimitExceeded
+from agent.guard import GuardSession
 from agent.history import HistoryRecord
 from agent.pipeline.answer_cache import CacheScope
 from agent.pipeline.planner import ToolPlan
@@ -54,3 +55,6 @@ class Run:
     rounds_usage: Usage = field(default_factory=Usage)
     calls: list[CallCost] = field(default_factory=list)
     """Every finished model call of the turn, in order."""
+    guard: GuardSession | None = None
+    answer: list[str] = field(default_factory=list)
+    """The answer as the caches and the history keep it (redacted when the guard is on)."""

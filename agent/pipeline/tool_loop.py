@@ -18,8 +18,10 @@ import anyio
 
 from agent.core.call import Billing
 from agent.errors import AgentError
+from agent.guard import guard_chunks
 from agent.pipeline.answer_cache import CacheRead
 from agent.pipeline.finish import TurnDeps, call_cost, failed, finish, report
+from agent.pipeline.guarding import guard_tool_results
 from agent.pipeline.prompt import assemble_prompt
 from agent.pipeline.response import (
     Meta,
@@ -91,10 +93,15 @@ async def run_model_turn(
                     meta_sent = True
                     yield Meta(route.model, route, None, turn.request_id)
                 try:
+                    turn.answer.clear()  # the answer is the last round's text
                     with turn.clock.stage("llm"):
-                        async with aclosing(deps.call.stream(billing, prepared)) as chunks:
+                        stream = deps.call.stream(billing, prepared)
+                        if turn.guard is not None:  # billed on what the provider sent
+                            stream = guard_chunks(turn.guard, stream)
+                        async with aclosing(stream) as chunks:
                             async for chunk in chunks:
                                 collector.see(chunk.payload)
+                                turn.answer.append(chunk.text)
                                 if chunk.text:
                                     first = len(billing.produced) == 1
                                     yield Token(chunk.text, billing.model if first else None)
@@ -120,6 +127,8 @@ async def run_model_turn(
             user = turn.request.user_id if turn.request.authenticated else None
             with turn.clock.stage("tools"):
                 done = await run_round(deps.tools, calls, user, profile)
+            if turn.guard is not None:
+                done = guard_tool_results(turn.guard, done)
             for result in done:
                 yield _result_event(result, turn)
             results.extend(done)

@@ -19,9 +19,11 @@ from agent.core.call import Billing
 from agent.core.clock import StageClock
 from agent.core.replay import replay_pieces
 from agent.errors import AgentError
+from agent.guard import GuardSession, guard_chunks
 from agent.history import HistoryRecord
 from agent.pipeline.answer_cache import CacheRead
 from agent.pipeline.finish import TurnDeps, append_history, failed, finish, report
+from agent.pipeline.guarding import guard_tool_results, guard_turn
 from agent.pipeline.planner import ToolPlan
 from agent.pipeline.prompt import assemble_prompt
 from agent.pipeline.request import AUTO_MODEL, ChatRequest, validate_request
@@ -40,15 +42,23 @@ NO_TOOLS = ToolPlan(calls=(), personal=False)
 
 
 async def run_turn(
-    deps: TurnDeps, request: ChatRequest, outcome: StreamOutcome, *, raise_errors: bool = False
+    deps: TurnDeps,
+    request: ChatRequest,
+    outcome: StreamOutcome,
+    *,
+    raise_errors: bool = False,
+    guard: GuardSession | None = None,
 ) -> AsyncGenerator[StreamEvent, None]:
     """Yield `Meta`, `Token`…, then `Done` (or `Error`).
 
     Failures before `Meta` (invalid request, budget refusal, a tool round that cannot run)
     are raised. Later ones become an `Error` event, or are raised with ``raise_errors``.
     However the turn ends, what was produced is billed once and reported in ``outcome``.
+    ``guard`` is the request's guard session (its headers go to ``outcome.headers``).
     """
-    turn = await begin(deps, request)
+    turn = await begin(deps, request, guard)
+    if guard is not None:
+        outcome.headers.update(guard.headers())
     read = await read_cache(deps, turn)
     if read.answer is not None:
         async for event in replay(deps, turn, read, read.answer, outcome):
@@ -61,6 +71,9 @@ async def run_turn(
                 yield event
         return
     results = await gather_tools(deps, turn)
+    if turn.guard is not None:
+        results = guard_tool_results(turn.guard, results)
+        outcome.headers.update(turn.guard.headers())
     prepared = llm_request(deps, turn, route, results)
     models = {route.model, deps.strong_model}
     if deps.reachable is not None:
@@ -79,8 +92,12 @@ async def run_turn(
             turn.iterations.spend("the model call")
             try:
                 with turn.clock.stage("llm"):
-                    async with aclosing(deps.call.stream(billing, prepared)) as chunks:
+                    stream = deps.call.stream(billing, prepared)
+                    if turn.guard is not None:  # billed on what the provider sent
+                        stream = guard_chunks(turn.guard, stream)
+                    async with aclosing(stream) as chunks:
                         async for chunk in chunks:
+                            turn.answer.append(chunk.text)
                             if chunk.text:
                                 first = len(billing.produced) == 1
                                 yield Token(chunk.text, billing.model if first else None)
@@ -96,9 +113,10 @@ async def run_turn(
         raise
 
 
-async def begin(deps: TurnDeps, request: ChatRequest) -> Run:
-    """Validate, load the history, plan the tools and work out the cache keys."""
+async def begin(deps: TurnDeps, request: ChatRequest, guard: GuardSession | None = None) -> Run:
+    """Validate, load the history, guard them, plan the tools and work out the cache keys."""
     clock = StageClock()
+    request_id = secrets.token_hex(16)  # 128 random bits, as uuid4 but cheaper
     if request.model == AUTO_MODEL and deps.profile.model != AUTO_MODEL:
         request = msgspec.structs.replace(request, model=deps.profile.model)
     count_model = deps.cheap_model if request.model == AUTO_MODEL else request.model
@@ -110,6 +128,10 @@ async def begin(deps: TurnDeps, request: ChatRequest) -> Run:
             history = await deps.history.load(
                 request.session_id, tenant=request.tenant, user=request.user_id
             )
+    if guard is not None:  # before the caches, the history and the provider see them
+        guard.request_id = request_id
+        with clock.stage("guard"):
+            request, history = guard_turn(guard, request, history)
     conversation = history.messages + request.messages
     if not request.use_tools:
         plan = NO_TOOLS
@@ -138,7 +160,7 @@ async def begin(deps: TurnDeps, request: ChatRequest) -> Run:
         personal=plan.personal,
     )
     return Run(
-        request_id=secrets.token_hex(16),  # 128 random bits, as uuid4 but cheaper
+        request_id=request_id,
         request=request,
         clock=clock,
         iterations=Iterations(deps.max_iterations),
@@ -146,6 +168,7 @@ async def begin(deps: TurnDeps, request: ChatRequest) -> Run:
         conversation=conversation,
         plan=plan,
         scope=scope,
+        guard=guard,
     )
 
 

@@ -8,7 +8,7 @@ the answer's tokens once they are known (`Accounting.finish` adjusts it).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection, Request
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from agent.pipeline import ChatRequest
 from agent.pipeline.request import AUTO_MODEL
 from agent.tokens import count_message_tokens
+from agent.types import Message
 from metrics.rate_limit import RateLimitExceeded, rate_limit_headers
 from server.accounting import refused_record
 from server.auth import Caller
@@ -37,14 +38,22 @@ async def admit(state: AppState, caller: Caller, chat: ChatRequest) -> dict[str,
 
     Raises `RateLimitExceeded` (429 with ``Retry-After``) when the caller is over a limit.
     """
+    return await admit_messages(state, caller, chat.messages, chat.model)
+
+
+async def admit_messages(
+    state: AppState, caller: Caller, messages: Iterable[Message], model: str
+) -> dict[str, str]:
+    """`admit` for any endpoint: ``messages`` are the prompt's plain-text view, counted with
+    ``model``'s tokenizer (the cheap model's for ``auto``)."""
     cost = state.components.cost
     limiter = cost.limiter
     if limiter is None:
         return {}
     tokens = 0
     if cost.rate_limits.tokens is not None:
-        model = state.settings.models.cheap if chat.model == AUTO_MODEL else chat.model
-        tokens = count_message_tokens(chat.messages, model)
+        counted_as = state.settings.models.cheap if model == AUTO_MODEL else model
+        tokens = count_message_tokens(messages, counted_as)
     decision = await limiter.check(caller.subject, tokens)
     if not decision.allowed:
         raise RateLimitExceeded(decision)

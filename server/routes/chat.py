@@ -8,7 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from agent.pipeline import ChatRequest
+from agent.pipeline import ChatRequest, StreamOutcome
 from agent.types import Message
 from cache.prompt_cache import CacheMode
 from server.accounting import answered_record
@@ -60,7 +60,8 @@ async def post_chat(state: AppState, request: Request, caller: Caller, started: 
         body.agent or request.query_params.get("agent"), caller.tenant, body.session_id
     )
     limit_headers = await admit(state, caller, chat)
-    result = await agent.answer(chat)
+    outcome = StreamOutcome()
+    result = await agent.answer(chat, outcome=outcome)
     record = answered_record("chat", caller, result, latency_ms=elapsed_ms(started))
     await state.components.cost.accounting.finish(record, caller)
     await state.components.experiments.record(
@@ -75,5 +76,5 @@ async def post_chat(state: AppState, request: Request, caller: Caller, started: 
     return Response(
         _encoder.encode(result),
         media_type="application/json",
-        headers={"x-request-id": result.request_id, **limit_headers},
+        headers={"x-request-id": result.request_id, **limit_headers, **outcome.headers},
     )

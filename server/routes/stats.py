@@ -23,6 +23,7 @@ from agent.agents.experiments import VariantStats
 from cache.errors import CacheError, StoreUnavailable
 from metrics.budget import WindowUsage
 from metrics.cost_tracker import CostSnapshot, CostTotals
+from metrics.guard_counts import GuardStats
 from metrics.latency_window import LatencyWindow
 from server.state import app_state
 from server.stats_wire import (
@@ -120,6 +121,7 @@ async def build_stats(state: AppState) -> Stats:
         journal_dropped=tracker.journal_dropped,
         partial=snapshot.partial,
         variants=await _variants(state),
+        security=_guard_stats(state),
     )
 
 
@@ -172,7 +174,13 @@ async def _tenant_view(state: AppState, stats: Stats, tenant: str) -> Stats:
         dropped_cost_records=0,
         journal_pending=0,
         journal_dropped=0,
+        security=GuardStats(enabled=stats.security.enabled),
     )
+
+
+def _guard_stats(state: AppState) -> GuardStats:
+    counts = state.components.guard_counts
+    return GuardStats() if counts is None else counts.snapshot()
 
 
 def _cache_stats(snapshot: CostSnapshot) -> CacheStats:

@@ -72,7 +72,7 @@ async def chat_stream(
         outcome,
         simulated=state.settings.uses_simulated_provider,
         heartbeat_s=state.settings.server.sse_heartbeat_s,
-        headers=limit_headers,
+        headers={**limit_headers, **outcome.headers},
         on_close=stream_accounting(state, "chat_stream", caller, first, outcome, started),
     )
 
