@@ -55,6 +55,7 @@ async def run_tool_server(delay_s: float = 0.25, slow_s: float = 1.0) -> AsyncIt
         timed(0, lambda r: {"user": r.match_info["user_id"], "plan": "pro"}),
     )
     app.router.add_post("/refunds", timed(0, {"refund": "queued"}))
+    app.router.add_get("/contact", timed(0, {"email": "jane.roe@example.com"}))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
