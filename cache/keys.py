@@ -79,3 +79,11 @@ DEFAULT_TTL_BY_CLASS: Final = MappingProxyType(
         CLASS_SHORT: TTL_SHORT_S,
     }
 )
+
+# The batch lane (agent.batch): BATCH_PREFIX + "job:<id>" (the batch and its provider groups),
+# "res:<id>" (a hash: custom_id -> the line's one final result), "active" (the set of batches
+# still running), "index:<tenant>" (a sorted set by creation time), "lease:<id>" (the worker
+# advancing a batch), "stats" (the lane's totals). Kept BATCH_TTL_S after a batch ends.
+BATCH_PREFIX: Final = "batch:"
+BATCH_TTL_S: Final = 30 * 86_400
+BATCH_LEASE_S: Final = 30.0

@@ -15,6 +15,7 @@ from starlette.routing import Mount, Route
 
 from agent.http import create_http_session
 from server.async_library import asyncio_declared
+from server.batch_lane import open_batch_lane
 from server.composition import build_components
 from server.config import load_settings, metrics_multiprocess_dir
 from server.error_handlers import install_error_handlers
@@ -23,12 +24,15 @@ from server.process_tuning import freeze_startup_objects, tune_process
 from server.routes import (
     admin,
     admin_kb,
+    batches,
     chat,
     chat_completions,
     count_tokens,
     embeddings,
     feedback,
+    files,
     health,
+    message_batches,
     messages,
     openai_compat,
     page,
@@ -62,9 +66,10 @@ def create_app(
                     pool_size=p.pool_size, connect_timeout_s=p.connect_timeout_s
                 ) as session,
                 build_components(settings, session, metrics_dir=metrics_dir) as components,
+                open_batch_lane(settings, components, session) as batch,
             ):
                 app.state.frugal = AppState(
-                    settings=settings, components=components, session=session
+                    settings=settings, components=components, session=session, batch=batch
                 )
                 mode = (
                     "SIMULATED provider" if settings.uses_simulated_provider else "real providers"
@@ -101,6 +106,22 @@ def create_app(
                 methods=["GET"],
             ),
             Route("/v1/models", openai_compat.list_models, methods=["GET"]),
+            Route("/v1/files", files.create_file, methods=["POST"]),
+            Route("/v1/files/{file_id}", files.retrieve_file, methods=["GET"]),
+            Route("/v1/files/{file_id}/content", files.file_content, methods=["GET"]),
+            Route("/v1/batches", batches.create_batch, methods=["POST"]),
+            Route("/v1/batches", batches.list_batches, methods=["GET"]),
+            Route("/v1/batches/{batch_id}", batches.retrieve_batch, methods=["GET"]),
+            Route("/v1/batches/{batch_id}/cancel", batches.cancel_batch, methods=["POST"]),
+            Route("/v1/messages/batches", message_batches.create, methods=["POST"]),
+            Route("/v1/messages/batches", message_batches.list_batches, methods=["GET"]),
+            Route("/v1/messages/batches/{batch_id}", message_batches.retrieve, methods=["GET"]),
+            Route(
+                "/v1/messages/batches/{batch_id}/cancel", message_batches.cancel, methods=["POST"]
+            ),
+            Route(
+                "/v1/messages/batches/{batch_id}/results", message_batches.results, methods=["GET"]
+            ),
             Route("/v1/models/{model:path}", openai_compat.get_model, methods=["GET"]),
             Route("/dashboard", page.dashboard, methods=["GET"]),
             Route("/stats", stats.get_stats, methods=["GET"]),

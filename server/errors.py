@@ -33,6 +33,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_max_tokens": 422,
     "max_tokens_too_large": 422,
     "bad_cache_mode": 422,
+    # the batch lane (files and batches): a refused upload or batch, a cancel too late
+    "invalid_batch": 400,
+    "batch_conflict": 409,
     "unknown_field": 422,
     "body_too_large": 413,
     "request_timeout": 408,

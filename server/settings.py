@@ -17,12 +17,14 @@ from metrics.pricing import ModelPrice
 from router.rules import DEFAULT_BENIGN_PHRASES, DEFAULT_TECHNICAL_KEYWORDS
 from server.settings_base import Section as _Section
 from server.settings_base import check as _check
+from server.settings_batch import BatchSettings
 from server.settings_policy import AuthSettings, BudgetSettings, CostSettings, LimitsSettings
 from server.settings_security import SecuritySettings
 
 __all__ = [
     "AgentSettings",
     "AuthSettings",
+    "BatchSettings",
     "BudgetSettings",
     "CacheSettings",
     "CostSettings",
@@ -309,6 +311,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
     agents: AgentsConfig = msgspec.field(default_factory=AgentsConfig)
     """Named agents, their tools and knowledge bases (TOML only; see `agent.agents`)."""
+    batch: BatchSettings = msgspec.field(default_factory=BatchSettings)
 
     @property
     def uses_simulated_provider(self) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import aiohttp
 from starlette.requests import HTTPConnection
 
+from agent.batch import BatchLane
 from server.composition import Components
 from server.settings import Settings
 
@@ -18,6 +19,7 @@ class AppState:
     settings: Settings
     components: Components
     session: aiohttp.ClientSession
+    batch: BatchLane | None = None
 
 
 def app_state(request: HTTPConnection) -> AppState:

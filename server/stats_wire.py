@@ -64,6 +64,21 @@ class SpendPoint(msgspec.Struct, frozen=True):
     usd_micros: int
 
 
+class BatchLaneStats(msgspec.Struct, frozen=True):
+    """The batch lane: lines by outcome and source, what they cost, and what the same lines
+    would have cost sent interactively (``saved_usd_micros`` is the difference)."""
+
+    requests: int
+    completed: int
+    failed: int
+    cache_hits: int
+    provider_batched: int
+    deferred: int
+    cost_usd_micros: int
+    interactive_usd_micros: int
+    saved_usd_micros: int
+
+
 class Stats(msgspec.Struct, frozen=True):
     """Everything ``/stats`` reports."""
 
@@ -102,3 +117,5 @@ class Stats(msgspec.Struct, frozen=True):
     variants: list[VariantStats] = msgspec.field(default_factory=list)
     """A/B variants of configured agents (fleet-wide; not in a tenant's view)."""
     security: GuardStats = msgspec.field(default_factory=GuardStats)
+    batch: BatchLaneStats | None = None
+    """The batch lane's totals (None when the lane is disabled or its store cannot answer)."""

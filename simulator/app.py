@@ -11,10 +11,13 @@ import anyio
 from aiohttp import web
 
 from simulator.admission import admit
+from simulator.anthropic_batches import add_message_batch_routes
 from simulator.anthropic_routes import anthropic_models, count_tokens, messages
+from simulator.batches import add_batch_routes
 from simulator.config import SimConfig
 from simulator.control import add_control_routes
 from simulator.errors import Flavour
+from simulator.files import add_file_routes
 from simulator.openai_embeddings import embeddings
 from simulator.openai_routes import chat_completions, openai_model, openai_models
 from simulator.state import SIM_STATE, SimState
@@ -92,6 +95,9 @@ def create_sim_app(config: SimConfig) -> web.Application:
     app.router.add_get("/v1/models/{model_id}", _model)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
+    add_file_routes(app)
+    add_batch_routes(app)
+    add_message_batch_routes(app)
     add_control_routes(app)
     return app
 

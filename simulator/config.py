@@ -36,6 +36,8 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ``faults_by_model`` gives every request for a model one fault kind (a gateway does not
     forward ``x-sim-fault``); ``context_windows`` caps a model's prompt tokens;
     ``no_prefill_models`` refuse a conversation ending with an assistant message.
+    ``batch_delay_s`` is how long a batch takes at least; a batch line whose ``custom_id``
+    contains ``batch_fail_marker`` fails (a 500 in the batch's error file).
     """
 
     ttft_ms: float = 0.0
@@ -59,8 +61,12 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     faults_by_model: dict[str, str] = msgspec.field(default_factory=dict)
     context_windows: dict[str, int] = msgspec.field(default_factory=dict)
     no_prefill_models: tuple[str, ...] = ()
+    batch_delay_s: float = 1.0
+    batch_fail_marker: str = "sim-fail"
 
     def __post_init__(self) -> None:
+        if self.batch_delay_s < 0:
+            raise ValueError("batch_delay_s must be >= 0")
         if self.ttft_ms < 0 or self.tokens_per_s < 0:
             raise ValueError("ttft_ms and tokens_per_s must be >= 0")
         if self.output_tokens is not None and self.output_tokens < 1:
@@ -179,6 +185,9 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL",
         help="MODEL refuses a conversation ending with an assistant message (repeatable)",
     )
+    parser.add_argument(
+        "--batch-delay-s", type=float, default=1.0, help="least time a batch takes to run"
+    )
 
 
 def _pair(raw: str) -> tuple[str, str]:
@@ -227,4 +236,5 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         faults_by_model=dict(ns.fault_model),
         context_windows=dict(ns.context_window),
         no_prefill_models=tuple(ns.no_prefill),
+        batch_delay_s=ns.batch_delay_s,
     )

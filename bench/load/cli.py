@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 
 from bench.load.runner import DEFAULT_BASE_URL, LoadOptions
-from bench.load.session import REPORT_DIR, exit_code, load_and_report
+from bench.load.session import DEFAULT_BATCH_MODEL, REPORT_DIR, exit_code, load_and_report
 from bench.load.workload import WorkloadError, default_workload_path, read_workload
 
 DEFAULT_MAX_TIME_S = 900.0
@@ -52,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         f"else {DEFAULT_MAX_TIME_S:g} s)",
     )
     parser.add_argument("--api-key", default=None, help="sent as a Bearer token")
+    parser.add_argument(
+        "--batch-share",
+        type=float,
+        default=0.0,
+        help="share (0..1) of single-turn items sent afterwards as one batch (/v1/batches)",
+    )
+    parser.add_argument(
+        "--batch-model", default=DEFAULT_BATCH_MODEL, help="model of the batch lines"
+    )
     parser.add_argument("--strong-model", default=None, help="baseline model (default: asked)")
     parser.add_argument("--json", type=Path, default=None, help="JSON report path")
     parser.add_argument("--html", type=Path, default=None, help="HTML report path")
@@ -94,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"frugal load: {exc}", file=sys.stderr)
         return 2
+    if not 0.0 <= args.batch_share <= 1.0:
+        print("frugal load: --batch-share must be between 0 and 1", file=sys.stderr)
+        return 2
     path = args.workload or default_workload_path()
     try:
         items = read_workload(path)
@@ -111,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 json_path=args.json or REPORT_DIR / f"load-{stamp}.json",
                 html_path=args.html or REPORT_DIR / f"load-{stamp}.html",
                 progress=not args.no_progress,
+                batch_share=args.batch_share,
+                batch_model=args.batch_model,
             ),
             backend="asyncio",
             backend_options={"use_uvloop": True},

@@ -25,6 +25,7 @@ from typing import Literal
 import msgspec
 
 from agent.types import Usage
+from bench.load.batch_share import BatchShare
 from metrics.pricing import PriceTable, cost_of
 
 Mode = Literal["closed", "open"]
@@ -171,6 +172,8 @@ class LoadReport(msgspec.Struct, frozen=True, kw_only=True):
     timeline: list[TimelinePoint]
     stats_check: StatsCheck | None
     records: list[LoadRecord]
+    batch: BatchShare | None = None
+    """The share sent through the batch lane (``--batch-share``), or None."""
 
 
 def percentile(values: list[float], q: int) -> float:

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import TextIO
 
 import anyio
+import msgspec
 
+from bench.load.batch_share import batch_rows, run_batch_share, split
 from bench.load.client import fetch_models, fetch_stats, http_session
 from bench.load.report import (
     LoadRecord,
@@ -27,6 +29,7 @@ from bench.load.summary import format_rows, summary_rows
 from bench.load.workload import WorkloadItem
 
 DEFAULT_STRONG_MODEL = "gpt-4o"
+DEFAULT_BATCH_MODEL = "gpt-4o-mini"
 REPORT_DIR = Path("load-reports")
 _STATS_SETTLE_S = 3.0  # streams are accounted just after their last event reaches us
 
@@ -49,9 +52,15 @@ async def load_and_report(
     progress: bool = True,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    batch_share: float = 0.0,
+    batch_model: str = DEFAULT_BATCH_MODEL,
 ) -> LoadReport:
-    """Read ``/stats``, run the load, read ``/stats`` again, print and write the report."""
+    """Read ``/stats``, run the load, read ``/stats`` again, print and write the report.
+
+    With ``batch_share`` that share of the single-turn items is sent afterwards as one batch
+    through the batch lane (on ``batch_model``), and the report gains its figures."""
     out, err = out or sys.stdout, err or sys.stderr
+    items, batched = split(items, batch_share) if batch_share > 0 else (list(items), [])
     async with http_session(2) as http:
         before = await fetch_stats(http, options.base_url, options.api_key)
         models = await fetch_models(http, options.base_url, options.api_key)
@@ -82,6 +91,16 @@ async def load_and_report(
     )
     report = build_report(result.records, run, stats_check=check)
     rows = summary_rows(report)
+    if batched:
+        share = await run_batch_share(
+            options.base_url,
+            batched,
+            model=batch_model,
+            api_key=options.api_key,
+            timeout_s=options.max_time_s,
+        )
+        report = msgspec.structs.replace(report, batch=share)
+        rows += batch_rows(share)
     print(format_rows(rows), file=out)
     for line in await anyio.to_thread.run_sync(_write_files, report, rows, json_path, html_path):
         print(line, file=out)

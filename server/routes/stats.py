@@ -21,12 +21,14 @@ from starlette.responses import Response
 
 from agent.agents.experiments import VariantStats
 from cache.errors import CacheError, StoreUnavailable
+from metrics.batch_metrics import render_batch_metrics
 from metrics.budget import WindowUsage
 from metrics.cost_tracker import CostSnapshot, CostTotals
 from metrics.guard_counts import GuardStats
 from metrics.latency_window import LatencyWindow
 from server.state import app_state
 from server.stats_wire import (
+    BatchLaneStats,
     BudgetUse,
     CacheStats,
     Percentiles,
@@ -68,6 +70,9 @@ async def get_metrics(request: Request) -> Response:
     except StoreUnavailable:
         pass  # the gauges keep their last values; the counters below are still worth serving
     body, content_type = cost.metrics.render()
+    lane = await _batch_stats(state)
+    if lane is not None:
+        body += render_batch_metrics(msgspec.structs.asdict(lane))
     return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 
@@ -122,6 +127,7 @@ async def build_stats(state: AppState) -> Stats:
         partial=snapshot.partial,
         variants=await _variants(state),
         security=_guard_stats(state),
+        batch=await _batch_stats(state),
     )
 
 
@@ -130,6 +136,16 @@ async def _variants(state: AppState) -> list[VariantStats]:
         return await state.components.experiments.summary()
     except CacheError:
         return []
+
+
+async def _batch_stats(state: AppState) -> BatchLaneStats | None:
+    if state.batch is None:
+        return None
+    try:
+        lane = await state.batch.stats()
+    except CacheError:
+        return None
+    return BatchLaneStats(**msgspec.structs.asdict(lane), saved_usd_micros=lane.saved_usd_micros)
 
 
 async def _tenant_view(state: AppState, stats: Stats, tenant: str) -> Stats:
@@ -165,6 +181,7 @@ async def _tenant_view(state: AppState, stats: Stats, tenant: str) -> Stats:
         by_tier={},
         by_tenant={tenant: mine} if tenant in stats.by_tenant else {},
         by_cache_layer={},
+        batch=None,  # the lane's totals are the fleet's
         spend_series=[],
         latency_ms=Percentiles(),
         ttft_ms=Percentiles(),
