@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-FAQ_PATH = Path(__file__).parent / "data" / "faq.json"
+FAQ_PATH = Path(__file__).resolve().parent.parent / "examples" / "support" / "faq.json"
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _STOPWORD_TEXT = """
@@ -87,7 +87,7 @@ class KnowledgeBase:
 
     @classmethod
     def load_default(cls) -> KnowledgeBase:
-        """The knowledge base shipped in ``agent/data/faq.json`` (loaded once per process)."""
+        """The bundled demo FAQ, ``examples/support/faq.json`` (loaded once per process)."""
         return _load_default()
 
     @property

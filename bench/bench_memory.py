@@ -57,7 +57,7 @@ SAMPLE_S = 10.0
 FILL_SAMPLE_S = 2.0
 HIT_SET = 200
 TARGET_GROWTH = 0.05
-FAQ = Path(__file__).resolve().parent.parent / "agent" / "data" / "faq.json"
+FAQ = Path(__file__).resolve().parent.parent / "examples" / "support" / "faq.json"
 MB = 1024 * 1024
 FILLS: dict[str, Mapping[str, str]] = {"exact": SEMANTIC_OFF, "exact+semantic": {}}
 """Each fill's gateway settings."""

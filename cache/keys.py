@@ -30,6 +30,15 @@ SEM_PREFIX: Final = "sem:"
 # Cached ``/v1/embeddings`` responses: EMBEDDINGS_PREFIX + sha256 hex of the request.
 EMBEDDINGS_PREFIX: Final = "emb:"
 SEM_STREAM: Final = "sem:stream"
+# Cached tool results of configured agents: TOOL_RESULT_PREFIX + sha256 hex of (tool, args,
+# user); the TTL is the tool's own ``cache_ttl_s``.
+TOOL_RESULT_PREFIX: Final = "toolres:"
+# An ingested knowledge base (chunks and vectors, one msgpack snapshot): KB_PREFIX + name.
+KB_PREFIX: Final = "kb:"
+# A/B variants of configured agents: counters AB_PREFIX + "<agent>:<variant>:<field>", and
+# AB_PREFIX + "req:<request id>" naming the variant that answered (kept for feedback).
+AB_PREFIX: Final = "ab:"
+AB_REQUEST_TTL_S: Final = 7 * 86_400.0
 
 # Conversation history, cost counters, budgets and rate-limit windows. A history key is
 # HISTORY_PREFIX + "<tenant>:user=<percent-encoded user>:<session id>", or with ANONYMOUS_USER

@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_cli_arguments(upstream)
     upstream.set_defaults(handler=_upstream)
 
+    from server.kb_cli import add_kb_commands
+
+    add_kb_commands(commands)
     commands.add_parser(
         "calibrate",
         help="precision/recall/false-hit rate per semantic-cache threshold on labelled pairs",

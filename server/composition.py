@@ -15,6 +15,10 @@ import aiohttp
 import anyio
 import redis.asyncio as redis
 
+from agent.agents.catalog import AgentCatalog, Blueprint, blueprint, variant_specs
+from agent.agents.experiments import Experiments
+from agent.agents.loader import bundled_support
+from agent.agents.toolbox import open_toolbox
 from agent.base import Embedder, LLMClient
 from agent.core import CompletionCore, CorePolicy
 from agent.core.cache_policy import WireCache
@@ -27,20 +31,12 @@ from agent.core.embeddings import (
 from agent.embedders import BatchEmbedder, MiniLMEmbedder
 from agent.guard import Guard, build_guard
 from agent.history import ConversationHistory
-from agent.knowledge import KnowledgeBase
+from agent.kb import KnowledgeBaseService
 from agent.openai_embedder import OpenAIEmbedder
 from agent.pipeline import Agent, RequestLimits
 from agent.registry import ModelRegistry
 from agent.registry_prices import RegistryPrices
 from agent.tokens import encoding_for_model
-from agent.tools import (
-    DemoAccounts,
-    KnowledgeBaseSearchTool,
-    KnowledgeIndex,
-    OrderStatusTool,
-    ToolRegistry,
-    UserProfileTool,
-)
 from cache.base import TTLStore
 from cache.failopen import FailOpenStore
 from cache.keys import CLASS_DEFAULT, CLASS_FAQ, CLASS_REALTIME, CLASS_SHORT, TTL_SHORT_S
@@ -60,16 +56,18 @@ from server.settings import Settings
 
 log = logging.getLogger("frugal.server")
 
-# Off-topic FAQ articles only cost prompt tokens; measured MiniLM scores of on-topic
-# questions were 0.36-0.68 and of unrelated ones ~0.1.
-KB_MIN_SCORE = 0.25
-
 
 @dataclass
 class Components:
     """What the routes use; built once per process."""
 
     agent: Agent
+    """The default agent (``agents.select(None, tenant)`` for a tenant's own)."""
+    agents: AgentCatalog
+    knowledge: dict[str, KnowledgeBaseService]
+    """Ingested knowledge bases by name (see ``/admin/kb``)."""
+    experiments: Experiments
+    """A/B counters and feedback of the agents' variants."""
     core: CompletionCore
     embeddings: EmbeddingsCore
     core_policy: CorePolicy
@@ -109,7 +107,7 @@ async def build_components(
             open_cost_control(settings, client, session, metrics=metrics)
         )
         prices = RegistryPrices(registry, cost.prices)
-        embedder, unknown_ratio = await _open_embedder(settings, session, stack)
+        embedder, unknown_ratio = await open_embedder(settings, session, stack)
         ttl_by_class = {
             CLASS_FAQ: settings.cache.ttl_faq_s,
             CLASS_DEFAULT: settings.cache.ttl_default_s,
@@ -124,7 +122,6 @@ async def build_components(
         semantic, replicator = await _open_semantic_cache(
             settings, embedder, unknown_ratio, client, stack
         )
-        tools = await _build_tools(embedder, settings.agent.allowed_risky_tools)
         a = settings.agent
         core_policy = CorePolicy(
             cheap_model=models.cheap,
@@ -140,34 +137,67 @@ async def build_components(
         router = await _build_router(settings, embedder)
         guard_counts = GuardCounts(metrics) if settings.security.policy.active else None
         guard = _build_guard(settings, guard_counts)
-        agent = Agent(
-            guard=guard,
-            llm=llm,
-            router=router,
-            hold_models_for=core_policy.reachable,
-            cheap_model=settings.models.cheap,
-            strong_model=settings.models.strong,
-            costs=prices,
-            budget=cost.budget,
-            tools=tools,
-            prompt_cache=prompt_cache if settings.cache.exact_enabled else None,
-            semantic_cache=semantic,
-            history=ConversationHistory(
-                store,
-                max_turns=a.history_max_turns,
-                ttl_s=a.history_ttl_s,
-                llm=llm,
-                summary_model=settings.models.cheap,
-            ),
-            limits=RequestLimits(
-                max_messages=a.max_messages,
-                max_prompt_tokens=a.max_prompt_tokens,
-                max_completion_tokens=a.max_completion_tokens,
-            ),
-            max_iterations=a.max_iterations,
-            semantic_max_turns=settings.cache.semantic_max_turns,
-            cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
+        config = settings.agents if settings.agents.definitions else bundled_support()
+        toolbox = await open_toolbox(
+            config,
+            embedder=embedder,
+            session=session,
+            stack=stack,
+            kb_store=store if client is not None else None,
         )
+
+        def build(plan: Blueprint) -> Agent:
+            answers = plan.spec.cache.answers
+            return Agent(
+                guard=guard,
+                llm=llm,
+                router=router,
+                hold_models_for=core_policy.reachable,
+                cheap_model=settings.models.cheap,
+                strong_model=settings.models.strong,
+                costs=prices,
+                budget=cost.budget,
+                tools=plan.tools,
+                system_prompt=plan.prompt,
+                profile=plan.profile,
+                prompt_cache=prompt_cache if settings.cache.exact_enabled and answers else None,
+                semantic_cache=semantic if answers else None,
+                history=ConversationHistory(
+                    store,
+                    max_turns=a.history_max_turns,
+                    ttl_s=a.history_ttl_s,
+                    llm=llm,
+                    summary_model=settings.models.cheap,
+                ),
+                limits=RequestLimits(
+                    max_messages=a.max_messages,
+                    max_prompt_tokens=a.max_prompt_tokens,
+                    max_completion_tokens=a.max_completion_tokens,
+                ),
+                max_iterations=plan.max_iterations,
+                semantic_max_turns=settings.cache.semantic_max_turns,
+                cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
+            )
+
+        groups: dict[str, list[tuple[str, float, Agent]]] = {}
+        try:
+            for defined in config.definitions:
+                for variant, weight, spec in variant_specs(defined):
+                    plan = blueprint(
+                        spec,
+                        toolbox,
+                        allowed_risky=a.allowed_risky_tools,
+                        max_iterations=a.max_iterations,
+                        store=store,
+                        variant=variant,
+                    )
+                    groups.setdefault(spec.name, []).append((variant, weight, build(plan)))
+        except ValueError as exc:
+            raise RuntimeError(f"agents: {exc}") from exc
+        agents = AgentCatalog(
+            groups, default=config.default_name, tenant_defaults=config.tenant_defaults
+        )
+        agent = agents.select(None, "")
         core = CompletionCore(
             llm=llm,
             router=router,
@@ -193,6 +223,9 @@ async def build_components(
         )
         yield Components(
             agent,
+            agents,
+            toolbox.knowledge,
+            Experiments(store, agents.arms),
             core,
             embeddings,
             core_policy,
@@ -257,7 +290,7 @@ async def _open_store(
     return client, FailOpenStore(redis_store)
 
 
-async def _open_embedder(
+async def open_embedder(
     settings: Settings, session: aiohttp.ClientSession, stack: contextlib.AsyncExitStack
 ) -> tuple[Embedder, Callable[[str], float] | None]:
     """The batched embedder, and how to measure what share of a text it cannot represent."""
@@ -310,19 +343,6 @@ async def _open_semantic_cache(
     if replicator is not None:
         await stack.enter_async_context(replicator.running(semantic))
     return semantic, replicator
-
-
-async def _build_tools(embedder: Embedder, allowed_risky: tuple[str, ...]) -> ToolRegistry:
-    index = await KnowledgeIndex.build(KnowledgeBase.load_default(), embedder)
-    accounts = DemoAccounts.load_default()
-    return ToolRegistry(
-        [
-            KnowledgeBaseSearchTool(index, min_score=KB_MIN_SCORE),
-            OrderStatusTool(accounts),
-            UserProfileTool(accounts),
-        ],
-        allowed_risky=allowed_risky,
-    )
 
 
 async def _build_router(settings: Settings, embedder: Embedder) -> Router:

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from agent.agents.loader import AgentsFileError, prepare
 from agent.errors import RegistryError
 from metrics.price_overrides import parse_price_overrides
 from server.registry_config import build_registry
@@ -38,7 +39,7 @@ CONVENTIONAL_VARS: dict[str, tuple[str, str]] = {
 
 
 # Sections of nested tables, set in the TOML file only (FRUGAL_* variables cannot hold them).
-TOML_ONLY_SECTIONS = frozenset({"registry"})
+TOML_ONLY_SECTIONS = frozenset({"registry", "agents"})
 
 
 class ConfigError(Exception):
@@ -106,6 +107,12 @@ def load_settings(
 
     source = str(path) if path else "registry"
     _prepare_registry(tree.get("registry", {}), env, source)
+    if "agents" in tree:
+        base = Path(path).resolve().parent if path else Path.cwd()
+        try:
+            tree["agents"] = prepare(tree["agents"], base, env)
+        except AgentsFileError as exc:
+            raise ConfigError(f"{source}: agents: {exc}") from exc
     try:
         settings = msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as exc:
@@ -167,6 +174,9 @@ def _explain(
     text = str(exc)
     if "`$.registry." in text:
         return _explain_registry(text, tree, source)
+    if "`$.agents" in text:
+        place = text.split(" - at `$.", 1)[-1].rstrip("`") if " - at `$." in text else "agents"
+        return f"{source}: {place}: {text.split(' - at `')[0]}"
     match = _PATH_RE.search(text)
     section = match.group(1) if match else ""
     field = match.group(2) if match and match.group(2) else ""

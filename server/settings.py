@@ -10,6 +10,7 @@ from typing import Literal
 
 import msgspec
 
+from agent.agents.spec import AgentsConfig
 from agent.model_specs import ModelSpec, ProviderSpec
 from cache.keys import RESPONSE_TTL_S
 from metrics.pricing import ModelPrice
@@ -311,6 +312,8 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
+    agents: AgentsConfig = msgspec.field(default_factory=AgentsConfig)
+    """Named agents, their tools and knowledge bases (TOML only; see `agent.agents`)."""
     batch: BatchSettings = msgspec.field(default_factory=BatchSettings)
 
     @property

@@ -6,6 +6,9 @@ kind, so the data is the struct's fields as compact JSON without msgspec's ``typ
 - ``meta``: ``{"model", "route": {"tier", "reason", "model"}, "cache", "request_id", "simulated"}``
 - ``token``: ``{"text"}``
 - ``done``: every `Done` field plus ``"cache"`` (the same value as in ``meta``)
+- ``tool_call``: ``{"call_id", "name", "arguments", "round"}`` (model-driven planner)
+- ``tool_result``: ``{"call_id", "name", "ok", "error", "elapsed_ms", "started_ms",
+  "ended_ms", "cached"}``
 - ``error``: ``{"code", "message", "request_id"}``
 """
 
@@ -15,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from agent.pipeline import Done, Error, Meta, StreamEvent, Token
+from agent.pipeline import Done, Error, Meta, StreamEvent, Token, ToolCallEvent, ToolResultEvent
 from agent.pipeline.response import CacheSource
 
 _encoder = msgspec.json.Encoder()
@@ -35,6 +38,10 @@ def encode_event(event: StreamEvent, *, cache: CacheSource | None, simulated: bo
             name, data = b"token", {"text": text}
         case Done():
             name, data = b"done", {**msgspec.structs.asdict(event), "cache": cache}
+        case ToolCallEvent():
+            name, data = b"tool_call", msgspec.structs.asdict(event)
+        case ToolResultEvent():
+            name, data = b"tool_result", msgspec.structs.asdict(event)
         case Error():
             name, data = b"error", msgspec.structs.asdict(event)
     return sse_frame(name, _encoder.encode(data))

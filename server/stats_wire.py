@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from agent.agents.experiments import VariantStats
 from metrics.cost_tracker import CostTotals
 from metrics.guard_counts import GuardStats
 
@@ -113,6 +114,8 @@ class Stats(msgspec.Struct, frozen=True):
     journal_pending: int = 0
     journal_dropped: int = 0
     partial: bool = False
+    variants: list[VariantStats] = msgspec.field(default_factory=list)
+    """A/B variants of configured agents (fleet-wide; not in a tenant's view)."""
     security: GuardStats = msgspec.field(default_factory=GuardStats)
     batch: BatchLaneStats | None = None
     """The batch lane's totals (None when the lane is disabled or its store cannot answer)."""

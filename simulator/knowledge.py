@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-FAQ_PATH = Path(__file__).resolve().parent.parent / "agent" / "data" / "faq.json"
+FAQ_PATH = Path(__file__).resolve().parent.parent / "examples" / "support" / "faq.json"
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _STOPWORDS = frozenset(

@@ -3,10 +3,12 @@
 from agent.pipeline.agent import Agent
 from agent.pipeline.costing import Bill, BudgetHook, CostModel, NoBudget, Reservation
 from agent.pipeline.planner import DEFAULT_PROFILE_KEYWORDS, ToolPlan, ToolPlanner
+from agent.pipeline.profile import AgentProfile
 from agent.pipeline.prompt import DEFAULT_SYSTEM_PROMPT, assemble_prompt, stable_prefix
 from agent.pipeline.request import AUTO_MODEL, ChatRequest, RequestLimits, validate_request
 from agent.pipeline.response import (
     CacheDiagnostics,
+    CallCost,
     ChatResponse,
     Done,
     Error,
@@ -15,6 +17,8 @@ from agent.pipeline.response import (
     StreamEvent,
     StreamOutcome,
     Token,
+    ToolCallEvent,
+    ToolResultEvent,
     ToolTrace,
 )
 
@@ -23,9 +27,11 @@ __all__ = [
     "DEFAULT_PROFILE_KEYWORDS",
     "DEFAULT_SYSTEM_PROMPT",
     "Agent",
+    "AgentProfile",
     "Bill",
     "BudgetHook",
     "CacheDiagnostics",
+    "CallCost",
     "ChatRequest",
     "ChatResponse",
     "CostModel",
@@ -39,8 +45,10 @@ __all__ = [
     "StreamEvent",
     "StreamOutcome",
     "Token",
+    "ToolCallEvent",
     "ToolPlan",
     "ToolPlanner",
+    "ToolResultEvent",
     "ToolTrace",
     "assemble_prompt",
     "stable_prefix",

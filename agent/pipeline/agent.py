@@ -23,8 +23,10 @@ from agent.core.costing import BudgetHook, CostModel
 from agent.guard import Guard
 from agent.history import ConversationHistory
 from agent.pipeline.answer_cache import AnswerCache, Invalidation
+from agent.pipeline.finish import TurnDeps
 from agent.pipeline.guarding import restore_tokens
 from agent.pipeline.planner import DEFAULT_PROFILE_KEYWORDS, ToolPlanner
+from agent.pipeline.profile import AgentProfile
 from agent.pipeline.prompt import DEFAULT_SYSTEM_PROMPT, stable_prefix
 from agent.pipeline.request import ChatRequest, RequestLimits
 from agent.pipeline.response import (
@@ -36,7 +38,7 @@ from agent.pipeline.response import (
     StreamOutcome,
     Token,
 )
-from agent.pipeline.turn import TurnDeps, begin, run_turn
+from agent.pipeline.turn import begin, run_turn
 from agent.tools.base import ToolRegistry
 from cache.keys import DEFAULT_TTL_BY_CLASS
 from cache.prompt_cache import PromptCache
@@ -57,6 +59,8 @@ class Agent:
     and LLM rounds per request. ``limits.max_completion_tokens`` caps every answer: it is sent
     upstream as ``max_tokens`` when a request sets none, so the budget hold is a true worst
     case. Cache hits are replayed to streams ``replay_tokens_per_event`` words at a time.
+    ``profile`` names the configured agent this is (its cache partition, planner, model
+    policy and tool limits; see `AgentProfile`).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class Agent:
         cache_nonzero_temperature: bool = False,
         profile_keywords: Sequence[str] = DEFAULT_PROFILE_KEYWORDS,
         replay_tokens_per_event: int = 4,
+        profile: AgentProfile | None = None,
         guard: Guard | None = None,
     ) -> None:
         if max_iterations < 1:
@@ -91,6 +96,7 @@ class Agent:
         self.cheap_model = cheap_model
         self.strong_model = strong_model
         registry = tools or ToolRegistry(())
+        self.profile = profile or AgentProfile()
         nonzero = (
             prompt_cache.cache_nonzero_temperature if prompt_cache else cache_nonzero_temperature
         )
@@ -113,10 +119,14 @@ class Agent:
             ),
             history=history,
             limits=limits or RequestLimits(),
-            prefix=stable_prefix(system_prompt, registry),
+            # The model-driven planner offers the tools with their schemas instead.
+            prefix=stable_prefix(
+                system_prompt, registry if self.profile.planner == "rules" else ToolRegistry(())
+            ),
             max_iterations=max_iterations,
             replay_words=max(replay_tokens_per_event, 1),
             reachable=hold_models_for,
+            profile=self.profile,
             guard=guard,
         )
 
@@ -145,6 +155,8 @@ class Agent:
                         done = event
                     case Error():  # pragma: no cover - raise_errors turns these into raises
                         raise RuntimeError(event.message)
+                    case _:  # tool calls and results are reported in ``tools`` and ``calls``
+                        pass
         if meta is None or done is None:
             raise RuntimeError("the turn ended without an answer")
         return ChatResponse(
@@ -167,6 +179,9 @@ class Agent:
             tools=outcome.tools,
             cache_diagnostics=done.cache_diagnostics,
             finish_reason=done.finish_reason,
+            agent=done.agent,
+            calls=done.calls,
+            variant=done.variant,
         )
 
     def stream(

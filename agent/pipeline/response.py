@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -27,6 +27,18 @@ class ToolTrace(msgspec.Struct, frozen=True):
     ok: bool
     elapsed_ms: float
     error: str | None = None
+    cached: bool = False
+
+
+class CallCost(msgspec.Struct, frozen=True):
+    """One model call of a turn and what it cost: ``purpose`` is ``tools`` (the model asked
+    for tool calls), ``answer`` (the final answer) or ``summary`` (history compaction)."""
+
+    purpose: str
+    model: str
+    usage: Usage
+    cost_usd_micros: int
+    cost_known: bool = True
 
 
 class CacheDiagnostics(msgspec.Struct, frozen=True):
@@ -73,6 +85,11 @@ class ChatResponse(msgspec.Struct, frozen=True):
     tools: list[ToolTrace] = msgspec.field(default_factory=list)
     cache_diagnostics: CacheDiagnostics = msgspec.field(default_factory=CacheDiagnostics)
     finish_reason: str = "stop"
+    agent: str = ""
+    calls: list[CallCost] = msgspec.field(default_factory=list)
+    """Every model call of the turn with its cost; ``cost_usd_micros`` is their sum."""
+    variant: str = ""
+    """The agent's A/B variant that answered (empty when it has none)."""
 
 
 class Meta(msgspec.Struct, frozen=True, tag="meta"):
@@ -110,6 +127,31 @@ class Done(msgspec.Struct, frozen=True, tag="done"):
     cache_diagnostics: CacheDiagnostics = msgspec.field(default_factory=CacheDiagnostics)
     finish_reason: str = "stop"
     """``stop``, or ``length`` when ``max_tokens`` cut the answer (as the provider said)."""
+    agent: str = ""
+    calls: list[CallCost] = msgspec.field(default_factory=list)
+    variant: str = ""
+
+
+class ToolCallEvent(msgspec.Struct, frozen=True, tag="tool_call"):
+    """The model asked for a tool call (model-driven planner); ``arguments`` as decoded."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    round: int
+
+
+class ToolResultEvent(msgspec.Struct, frozen=True, tag="tool_result"):
+    """A tool call finished: ``started_ms``/``ended_ms`` count from the turn's start."""
+
+    call_id: str
+    name: str
+    ok: bool
+    error: str | None
+    elapsed_ms: float
+    started_ms: float
+    ended_ms: float
+    cached: bool = False
 
 
 class Error(msgspec.Struct, frozen=True, tag="error"):
@@ -120,7 +162,7 @@ class Error(msgspec.Struct, frozen=True, tag="error"):
     request_id: str = ""
 
 
-StreamEvent = Meta | Token | Done | Error
+StreamEvent = Meta | Token | ToolCallEvent | ToolResultEvent | Done | Error
 """Events of `Agent.stream`, a tagged union (``{"type": "token", ...}`` in JSON)."""
 
 StreamStatus = Literal["pending", "completed", "failed", "cancelled"]
@@ -147,5 +189,6 @@ class StreamOutcome:
         self.done: Done | None = None
         self.content_class: str | None = None
         self.tools: list[ToolTrace] = []
+        self.calls: list[CallCost] = []
         # More x-frugal-* headers a stage set before the first event (the guard's counts).
         self.headers: dict[str, str] = {}

@@ -12,6 +12,7 @@ from agent.history import HistoryRecord
 from agent.pipeline.answer_cache import CacheScope
 from agent.pipeline.planner import ToolPlan
 from agent.pipeline.request import ChatRequest
+from agent.pipeline.response import CallCost
 from agent.types import Message, Usage
 
 
@@ -49,6 +50,11 @@ class Run:
     scope: CacheScope
     summary_bill: Bill = field(default_factory=Bill)
     summary_usage: Usage = field(default_factory=Usage)
+    rounds_bill: Bill = field(default_factory=Bill)
+    """What the turn's earlier model calls (those that asked for tools) cost."""
+    rounds_usage: Usage = field(default_factory=Usage)
+    calls: list[CallCost] = field(default_factory=list)
+    """Every finished model call of the turn, in order."""
     guard: GuardSession | None = None
     answer: list[str] = field(default_factory=list)
     """The answer as the caches and the history keep it (redacted when the guard is on)."""

@@ -22,13 +22,14 @@ def sources_and_tags(results: list[ToolResult]) -> tuple[list[str], list[str]]:
         for source in result.output.sources:
             sources.append(source.doc_id)
             if result.name == KB_TOOL:
-                tags.append(source.doc_id)
+                # A cited chunk (``kb:doc@n``) tags the answer with its document.
+                tags.append(source.doc_id.split("@", 1)[0])
     return list(dict.fromkeys(sources)), list(dict.fromkeys(tags))
 
 
 def tool_traces(results: list[ToolResult]) -> list[ToolTrace]:
     """One `ToolTrace` per result, in call order."""
-    return [ToolTrace(r.name, r.ok, round(r.elapsed_ms, 3), r.error) for r in results]
+    return [ToolTrace(r.name, r.ok, round(r.elapsed_ms, 3), r.error, r.cached) for r in results]
 
 
 def diagnostics(read: CacheRead, write: str) -> CacheDiagnostics:

@@ -8,68 +8,37 @@ history append. Each stage takes what the previous one produced and hands its re
 
 from __future__ import annotations
 
-import logging
 import secrets
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass
 
 import anyio
+import msgspec
 
-from agent.core.call import Billing, ProviderCall
+from agent.core.call import Billing
 from agent.core.clock import StageClock
-from agent.core.costing import Bill, CostModel, bill, routing_savings
 from agent.core.replay import replay_pieces
-from agent.errors import AgentError, ProviderError, StreamInterrupted
-from agent.guard import Guard, GuardSession, guard_chunks
-from agent.history import ConversationHistory, HistoryRecord
-from agent.pipeline.answer_cache import AnswerCache, CacheRead
+from agent.errors import AgentError
+from agent.guard import GuardSession, guard_chunks
+from agent.history import HistoryRecord
+from agent.pipeline.answer_cache import CacheRead
+from agent.pipeline.finish import TurnDeps, append_history, failed, finish, report
 from agent.pipeline.guarding import guard_tool_results, guard_turn
-from agent.pipeline.planner import ToolPlan, ToolPlanner
+from agent.pipeline.planner import ToolPlan
 from agent.pipeline.prompt import assemble_prompt
-from agent.pipeline.request import AUTO_MODEL, ChatRequest, RequestLimits, validate_request
-from agent.pipeline.response import Done, Error, Meta, RouteInfo, StreamEvent, StreamOutcome, Token
+from agent.pipeline.request import AUTO_MODEL, ChatRequest, validate_request
+from agent.pipeline.response import Done, Meta, RouteInfo, StreamEvent, StreamOutcome, Token
 from agent.pipeline.run import Iterations, Run
-from agent.pipeline.shaping import (
-    cache_route,
-    diagnostics,
-    sources_and_tags,
-    tool_traces,
-)
-from agent.tools.base import ToolRegistry, ToolResult
+from agent.pipeline.shaping import cache_route, diagnostics
+from agent.pipeline.tool_loop import offers_personal, run_model_turn
+from agent.tools.base import ToolResult
 from agent.tools.fanout import run_tools_concurrently
-from agent.types import LLMRequest, Message
+from agent.types import LLMRequest
 from cache.prompt_cache import CachedAnswer
-from router.base import Router
 
-_log = logging.getLogger(__name__)
+__all__ = ["TurnDeps", "begin", "run_turn"]
 
 NO_TOOLS = ToolPlan(calls=(), personal=False)
-UNREPLAYABLE_FINISH = frozenset({"length", "content_filter"})
-"""Answers cut by the token cap or a filter are never cached: replayed, they would pass for
-complete ones."""
-
-
-@dataclass(frozen=True, slots=True)
-class TurnDeps:
-    """Everything a turn uses, built once by `Agent` from what it was given."""
-
-    call: ProviderCall
-    router: Router
-    costs: CostModel
-    cheap_model: str
-    strong_model: str
-    tools: ToolRegistry
-    planner: ToolPlanner
-    cache: AnswerCache
-    history: ConversationHistory | None
-    limits: RequestLimits
-    prefix: str
-    max_iterations: int
-    replay_words: int
-    reachable: Callable[[str], set[str]] | None = None
-    """Every model a call to a model may end up on (its fallback chain), for the hold."""
-    guard: Guard | None = None
 
 
 async def run_turn(
@@ -96,6 +65,11 @@ async def run_turn(
             yield event
         return
     route = await choose_route(deps, turn)
+    if deps.profile.planner == "model" and turn.request.use_tools and len(deps.tools):
+        async with aclosing(run_model_turn(deps, turn, route, read, outcome, raise_errors)) as ev:
+            async for event in ev:
+                yield event
+        return
     results = await gather_tools(deps, turn)
     if turn.guard is not None:
         results = guard_tool_results(turn.guard, results)
@@ -107,7 +81,7 @@ async def run_turn(
     billing: Billing | None = None
     try:
         async with deps.call.hold(
-            request,
+            turn.request,
             prepared,
             models=models,
             completion_tokens=prepared.max_tokens or deps.limits.max_completion_tokens,
@@ -131,7 +105,7 @@ async def run_turn(
             except AgentError as exc:
                 if raise_errors:
                     raise
-                yield _failed(turn, billing, exc, outcome)
+                yield failed(turn, billing, exc, outcome)
     except BaseException as exc:
         if outcome.status == "pending" and billing is not None:
             cancelled = isinstance(exc, GeneratorExit | anyio.get_cancelled_exc_class())
@@ -143,6 +117,8 @@ async def begin(deps: TurnDeps, request: ChatRequest, guard: GuardSession | None
     """Validate, load the history, guard them, plan the tools and work out the cache keys."""
     clock = StageClock()
     request_id = secrets.token_hex(16)  # 128 random bits, as uuid4 but cheaper
+    if request.model == AUTO_MODEL and deps.profile.model != AUTO_MODEL:
+        request = msgspec.structs.replace(request, model=deps.profile.model)
     count_model = deps.cheap_model if request.model == AUTO_MODEL else request.model
     with clock.stage("validate"):
         validate_request(request, deps.limits, count_model=count_model)
@@ -157,15 +133,19 @@ async def begin(deps: TurnDeps, request: ChatRequest, guard: GuardSession | None
         with clock.stage("guard"):
             request, history = guard_turn(guard, request, history)
     conversation = history.messages + request.messages
-    plan = (
-        deps.planner.plan(
+    if not request.use_tools:
+        plan = NO_TOOLS
+    elif deps.profile.planner == "model":
+        # The model picks the calls after the cache lookup: key per user whenever it may
+        # call a tool that acts for one, and name every tool it is offered.
+        personal = offers_personal(deps.tools) and request.user_id is not None
+        plan = ToolPlan((), personal=personal)
+    else:
+        plan = deps.planner.plan(
             request.messages[-1].content, request.user_id, verified=request.authenticated
         )
-        if request.use_tools
-        else NO_TOOLS
-    )
     system = deps.prefix if not history.summary else f"{deps.prefix}\n\n{history.summary}"
-    tier_key = request.model
+    tier_key = request.model + deps.profile.cache_partition
     if request.max_tokens is not None:
         tier_key += f"|max_tokens={request.max_tokens}"
     scope = deps.cache.scope(
@@ -175,7 +155,7 @@ async def begin(deps: TurnDeps, request: ChatRequest, guard: GuardSession | None
         tier_key=tier_key,
         conversation=conversation,
         system=system,
-        tools=plan.tool_names,
+        tools=plan.tool_names if deps.profile.planner == "rules" else [t.name for t in deps.tools],
         user_id=request.user_id,
         personal=plan.personal,
     )
@@ -227,6 +207,8 @@ async def replay(
         simulated=False,
         request_id=turn.request_id,
         cache_diagnostics=diagnostics(read, "skipped:hit"),
+        agent=deps.profile.name,
+        variant=deps.profile.variant,
     )
     yield outcome.done
 
@@ -250,7 +232,13 @@ async def gather_tools(deps: TurnDeps, turn: Run) -> list[ToolResult]:
         return refused
     turn.iterations.spend("the tool round")
     with turn.clock.stage("tools"):
-        return await run_tools_concurrently(deps.tools, turn.plan.calls) + refused
+        calls = turn.plan.calls
+        return (
+            await run_tools_concurrently(
+                deps.tools, calls, timeout_cap_s=deps.profile.tool_timeout_s
+            )
+            + refused
+        )
 
 
 def withheld_result(name: str) -> ToolResult:
@@ -281,103 +269,3 @@ def llm_request(
         temperature=turn.request.temperature,
         user=turn.request.user_id,
     )
-
-
-async def finish(
-    deps: TurnDeps,
-    turn: Run,
-    route: RouteInfo,
-    results: list[ToolResult],
-    read: CacheRead,
-    billing: Billing,
-    outcome: StreamOutcome,
-) -> Done:
-    """Bill the answer, write the caches and the history, settle, and say so."""
-    charged = billing.charge()
-    saved = savings(deps, turn, route, charged, billing)
-    sources, tags = sources_and_tags(results)
-    text = "".join(turn.answer) if turn.guard is not None else billing.text
-    with turn.clock.stage("write"):
-        content_class = deps.cache.classify(results, used_fallback=billing.used_fallback)
-        answer = CachedAnswer(
-            answer=text,
-            model=billing.model,
-            created_at=0.0,
-            usage=billing.usage,
-            cost_usd_micros=charged.usd_micros,
-            sources=sources,
-        )
-        if billing.finish_reason in UNREPLAYABLE_FINISH:
-            write = f"skipped:finish_reason:{billing.finish_reason}"  # a cut answer is no answer
-        else:
-            write = await deps.cache.write(
-                turn.scope, answer, content_class=content_class, tags=tags
-            )
-        await append_history(deps, turn, text)
-    await deps.call.settle(billing, turn.summary_bill.usd_micros)
-    report(outcome, "completed", turn, billing)
-    outcome.content_class, outcome.tools = content_class, tool_traces(results)
-    total = charged + turn.summary_bill
-    outcome.done = Done(
-        model=billing.model,
-        usage=billing.usage,
-        cost_usd_micros=total.usd_micros,
-        cost_known=total.known,
-        saved_usd_micros=saved,
-        summary_cost_usd_micros=turn.summary_bill.usd_micros,
-        latency_ms=turn.clock.snapshot(),
-        sources=sources,
-        used_fallback=billing.used_fallback,
-        fallback_reason=billing.fallback_reason,
-        simulated=billing.simulated,
-        request_id=turn.request_id,
-        cache_diagnostics=diagnostics(read, write),
-        finish_reason=billing.finish_reason or "stop",
-    )
-    return outcome.done
-
-
-def savings(deps: TurnDeps, turn: Run, route: RouteInfo, charged: Bill, billing: Billing) -> int:
-    if turn.request.model != AUTO_MODEL or route.tier != "cheap":
-        return 0
-    return routing_savings(deps.costs, deps.strong_model, charged, billing.usage)
-
-
-async def append_history(deps: TurnDeps, turn: Run, answer: str) -> None:
-    request = turn.request
-    if deps.history is None or not request.session_id:
-        return
-    turns = [m for m in request.messages if m.role != "system"]
-    turns.append(Message("assistant", answer))
-    compaction = await deps.history.append(
-        request.session_id, turns, tenant=request.tenant, user=request.user_id, base=turn.history
-    )
-    if compaction is not None:
-        turn.summary_usage = compaction.usage
-        turn.summary_bill = bill(deps.costs, compaction.model, compaction.usage)
-
-
-def report(outcome: StreamOutcome, status: str, turn: Run, billing: Billing) -> None:
-    """Copy what was billed into the caller's ``outcome``."""
-    billing.charge_partial()
-    total = billing.bill + turn.summary_bill
-    outcome.status = status  # type: ignore[assignment]  # one of StreamStatus
-    outcome.model = billing.model if billing.called else None
-    outcome.usage = billing.usage
-    outcome.cost_usd_micros, outcome.cost_known = total.usd_micros, total.known
-    outcome.completion_text = billing.text
-    outcome.latency_ms = turn.clock.snapshot()
-
-
-def _failed(turn: Run, billing: Billing, exc: AgentError, outcome: StreamOutcome) -> Error:
-    code = exc.code
-    if (
-        billing.produced
-        and isinstance(exc, ProviderError)
-        and not isinstance(exc, StreamInterrupted)
-    ):
-        code = StreamInterrupted.code  # text already reached the client: not retryable
-    _log.warning("stream %s failed (%s): %s", turn.request_id, code, exc)
-    report(outcome, "failed", turn, billing)
-    outcome.error_code = code
-    return Error(code, str(exc), turn.request_id)

@@ -1,7 +1,7 @@
 """The demo customer accounts behind the order-status and profile tools.
 
 An in-memory, read-only stand-in for a customer database, loaded from
-``agent/data/demo_accounts.json``: ten users and their orders.
+``examples/support/demo_accounts.json``: ten users and their orders.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import Literal
 
 import msgspec
 
-DEMO_ACCOUNTS_PATH = Path(__file__).parent.parent / "data" / "demo_accounts.json"
+DEMO_ACCOUNTS_PATH = (
+    Path(__file__).resolve().parents[2] / "examples" / "support" / "demo_accounts.json"
+)
 
 OrderStatus = Literal["processing", "shipped", "delivered", "refunded"]
 

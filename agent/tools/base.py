@@ -8,11 +8,16 @@ status, a user's profile). Tools never raise through the fan-out: every outcome,
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import msgspec
 
 RiskLevel = Literal["low", "medium", "high"]
+
+ToolRisk = Literal["safe", "personal", "write"]
+"""A configured tool's risk: ``safe`` runs when offered; ``personal`` runs for a verified user
+only (who is sent to the tool; never a user id from the model's arguments); ``write`` also
+needs the agent's ``allow_write`` list. They map onto `RiskLevel` low, medium and high."""
 
 # JSON-schema "type" → the Python types a decoded JSON value of that type can have.
 _JSON_TYPES: Final[Mapping[str, tuple[type, ...]]] = {
@@ -42,11 +47,14 @@ class ToolOutput(msgspec.Struct, frozen=True):
 
 
 class ToolCall(msgspec.Struct, frozen=True):
-    """A request to run tool ``name`` with ``args``; ``call_id`` ties the result back to it."""
+    """A request to run tool ``name`` with ``args``; ``call_id`` ties the result back to it.
+    ``user_id`` is the verified user the call acts for (never taken from the model's
+    arguments): tools acting for a user (`UserTool`) receive it and refuse without one."""
 
     name: str
     args: dict[str, Any]
     call_id: str
+    user_id: str | None = None
 
 
 class ToolResult(msgspec.Struct, frozen=True):
@@ -65,6 +73,10 @@ class ToolResult(msgspec.Struct, frozen=True):
     error: str | None
     elapsed_ms: float
     realtime: bool = False
+    started: float = 0.0
+    """When the call started (``time.perf_counter()`` seconds)."""
+    cached: bool = False
+    """Served from the tool-result cache instead of running the tool."""
 
 
 class Tool(Protocol):
@@ -89,6 +101,22 @@ class Tool(Protocol):
         A miss (unknown order, no matching document) is a normal output saying so. Any
         exception is a tool failure; the fan-out turns it into a not-ok `ToolResult`.
         """
+        ...
+
+
+@runtime_checkable
+class UserTool(Protocol):
+    """A tool that acts for the verified user (personal data, or a write on their behalf).
+
+    The fan-out calls `run_as` instead of ``run``, and refuses the call without a verified
+    user. ``cacheable``/``cache_ttl_s`` say whether its results may be reused per user.
+    """
+
+    name: str
+    acts_for_user: bool
+
+    async def run_as(self, args: Mapping[str, Any], user_id: str) -> ToolOutput:
+        """Like `Tool.run`, for ``user_id`` (the tool sends it where its definition says)."""
         ...
 
 

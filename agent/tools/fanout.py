@@ -15,28 +15,33 @@ from collections.abc import Sequence
 import anyio
 
 from agent.errors import AgentError
-from agent.tools.base import Tool, ToolCall, ToolRegistry, ToolResult
+from agent.tools.base import Tool, ToolCall, ToolRegistry, ToolResult, UserTool
 from cache.errors import CacheError
 
 _log = logging.getLogger(__name__)
 
+NEEDS_USER = (
+    "refused: this tool acts for a verified user (an API key bound to a user, or signed "
+    "x-frugal-user headers), and none is known"
+)
 # Error text goes into prompts and logs; a tool's exception message can be arbitrarily long.
 _MAX_ERROR_CHARS = 200
 
 
 async def run_tools_concurrently(
-    registry: ToolRegistry, calls: Sequence[ToolCall]
+    registry: ToolRegistry, calls: Sequence[ToolCall], *, timeout_cap_s: float | None = None
 ) -> list[ToolResult]:
     """Run ``calls`` concurrently and return one `ToolResult` per call, in input order.
 
     Never raises for a tool's sake: unknown, disallowed or badly-argued calls, timeouts and
     exceptions all become ``ok=False`` results (each logged once). Only cancellation of the
-    caller propagates, after cancelling every tool still running.
+    caller propagates, after cancelling every tool still running. ``timeout_cap_s`` caps
+    every tool's own timeout (an agent's limit).
     """
     results: list[ToolResult | None] = [None] * len(calls)
 
     async def run_at(index: int) -> None:
-        results[index] = await _run_one(registry, calls[index])
+        results[index] = await _run_one(registry, calls[index], timeout_cap_s)
 
     async with anyio.create_task_group() as group:
         for index in range(len(calls)):
@@ -45,23 +50,30 @@ async def run_tools_concurrently(
     return [result for result in results if result is not None]
 
 
-async def _run_one(registry: ToolRegistry, call: ToolCall) -> ToolResult:
+async def _run_one(registry: ToolRegistry, call: ToolCall, cap: float | None) -> ToolResult:
     started = time.perf_counter()
     admitted = registry.admit(call)
     if isinstance(admitted, str):
         return _failed(call, admitted, started)
     tool = admitted
+    acts_for_user = isinstance(tool, UserTool) and tool.acts_for_user
+    if acts_for_user and call.user_id is None:
+        return _failed(call, NEEDS_USER, started, tool)
+    timeout_s = tool.timeout_s if cap is None else min(tool.timeout_s, cap)
     try:
-        with anyio.move_on_after(tool.timeout_s) as deadline:
-            output = await tool.run(call.args)
+        with anyio.move_on_after(timeout_s) as deadline:
+            if isinstance(tool, UserTool) and acts_for_user and call.user_id is not None:
+                output = await tool.run_as(call.args, call.user_id)
+            else:
+                output = await tool.run(call.args)
     except Exception as exc:  # a tool's bug or upstream failure must not cancel its siblings
         if deadline.cancel_called:
             # The tool turned our timeout's cancellation into its own error; report the timeout.
-            return _failed(call, _timeout_text(tool), started, tool)
+            return _failed(call, _timeout_text(timeout_s), started, tool)
         message = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
         return _failed(call, message, started, tool, exc=exc)
     if deadline.cancelled_caught:
-        return _failed(call, _timeout_text(tool), started, tool)
+        return _failed(call, _timeout_text(timeout_s), started, tool)
     return ToolResult(
         call_id=call.call_id,
         name=call.name,
@@ -70,6 +82,7 @@ async def _run_one(registry: ToolRegistry, call: ToolCall) -> ToolResult:
         error=None,
         elapsed_ms=_elapsed_ms(started),
         realtime=tool.realtime,
+        started=started,
     )
 
 
@@ -102,11 +115,12 @@ def _failed(
         error=error,
         elapsed_ms=elapsed_ms,
         realtime=tool.realtime if tool is not None else False,
+        started=started,
     )
 
 
-def _timeout_text(tool: Tool) -> str:
-    return f"timeout after {tool.timeout_s:g} s"
+def _timeout_text(timeout_s: float) -> str:
+    return f"timeout after {timeout_s:g} s"
 
 
 def _elapsed_ms(started: float) -> float:

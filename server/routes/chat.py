@@ -29,6 +29,9 @@ class ChatBody(msgspec.Struct, forbid_unknown_fields=True):
     user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)] | None = None
     cache: CacheMode = "default"
     model: str = "auto"
+    agent: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    """The configured agent to ask (also ``?agent=`` on ``POST /chat``); default: the
+    tenant's or the gateway's default agent."""
 
 
 _decoder = msgspec.json.Decoder(ChatBody)
@@ -53,11 +56,23 @@ async def post_chat(state: AppState, request: Request, caller: Caller, started: 
         cache=body.cache,
         model=body.model,
     )
+    agent = state.components.agents.select(
+        body.agent or request.query_params.get("agent"), caller.tenant, body.session_id
+    )
     limit_headers = await admit(state, caller, chat)
     outcome = StreamOutcome()
-    result = await state.components.agent.answer(chat, outcome=outcome)
+    result = await agent.answer(chat, outcome=outcome)
     record = answered_record("chat", caller, result, latency_ms=elapsed_ms(started))
     await state.components.cost.accounting.finish(record, caller)
+    await state.components.experiments.record(
+        result.request_id,
+        result.agent,
+        result.variant,
+        cost_usd_micros=result.cost_usd_micros,
+        latency_ms=result.latency_ms.get("total", 0.0),
+        cache_hit=result.cache is not None,
+        fallback=result.used_fallback,
+    )
     return Response(
         _encoder.encode(result),
         media_type="application/json",

@@ -19,6 +19,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from agent.agents.experiments import VariantStats
 from cache.errors import CacheError, StoreUnavailable
 from metrics.batch_metrics import render_batch_metrics
 from metrics.budget import WindowUsage
@@ -124,9 +125,17 @@ async def build_stats(state: AppState) -> Stats:
         journal_pending=snapshot.journal_pending,
         journal_dropped=tracker.journal_dropped,
         partial=snapshot.partial,
+        variants=await _variants(state),
         security=_guard_stats(state),
         batch=await _batch_stats(state),
     )
+
+
+async def _variants(state: AppState) -> list[VariantStats]:
+    try:
+        return await state.components.experiments.summary()
+    except CacheError:
+        return []
 
 
 async def _batch_stats(state: AppState) -> BatchLaneStats | None:
@@ -158,6 +167,7 @@ async def _tenant_view(state: AppState, stats: Stats, tenant: str) -> Stats:
         cost_usd_micros=mine.cost_usd_micros,
         avg_cost_usd_micros=mine.avg_cost_usd_micros,
         estimated_monthly_usd_micros=0,  # tracked for the fleet only
+        variants=[],
         window_spend_usd_micros=0,
         saved_usd_micros=mine.saved_usd_micros,
         cache_saved_usd_micros=mine.cache_saved_usd_micros,

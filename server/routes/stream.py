@@ -16,7 +16,16 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from agent.pipeline import Done, Error, Meta, StreamEvent, StreamOutcome, Token
+from agent.pipeline import (
+    Done,
+    Error,
+    Meta,
+    StreamEvent,
+    StreamOutcome,
+    Token,
+    ToolCallEvent,
+    ToolResultEvent,
+)
 from agent.pipeline.request import ChatRequest
 from agent.types import Message
 from server.accounting import streamed_record
@@ -53,9 +62,10 @@ async def chat_stream(
         cache=query.cache,
         model=query.model,
     )
+    agent = state.components.agents.select(query.agent, caller.tenant, query.session_id)
     limit_headers = await admit(state, caller, chat)
     # Failures before the first event are raised: a plain JSON error with its status.
-    first, events, outcome = await start_stream(state.components.agent, chat)
+    first, events, outcome = await start_stream(agent, chat)
     return event_stream_response(
         first,
         events,
@@ -87,6 +97,17 @@ def stream_accounting(
         recorded = True
         record = streamed_record(endpoint, caller, first, outcome, latency_ms=elapsed_ms(started))
         await state.components.cost.accounting.finish(record, caller)
+        done = outcome.done
+        if done is not None:
+            await state.components.experiments.record(
+                done.request_id,
+                done.agent,
+                done.variant,
+                cost_usd_micros=done.cost_usd_micros,
+                latency_ms=done.latency_ms.get("total", 0.0),
+                cache_hit=first.cache is not None,
+                fallback=done.used_fallback,
+            )
 
     return finish
 
@@ -146,7 +167,7 @@ async def _relay(
     try:
         async for event in events:
             match event:
-                case Token() if last is None:
+                case Token() | ToolCallEvent() | ToolResultEvent() if last is None:
                     yield frame(event)
                 case Done() | Error():
                     # Sent once the pipeline has finished, so its accounting is final

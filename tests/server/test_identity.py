@@ -23,7 +23,7 @@ READ_KEY = "acme-read-key-0123456789abcdef"
 SECRET = "acme-signing-secret-0123456789abcdefXYZ"
 pytestmark = pytest.mark.anyio
 
-DEMO = json.loads((Path(__file__).parents[2] / "agent/data/demo_accounts.json").read_text())
+DEMO = json.loads((Path(__file__).parents[2] / "examples/support/demo_accounts.json").read_text())
 
 
 def settings(**auth: Any) -> Settings:
