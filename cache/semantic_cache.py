@@ -6,7 +6,9 @@ cosine at least the threshold, and no negation, antonym, number, id, date, amoun
 differs (`cache.guards`). Payloads are opaque bytes (the caller stores an encoded
 ``CachedAnswer``).
 
-Queries the embedder cannot see are neither looked up nor stored: when more than
+Queries the embedder cannot see whole are neither looked up nor stored: a query longer than the
+embedder's window (its vector would only see the head, so two long prompts differing in the tail
+would score 1.0) is ``too_long``, and when more than
 ``max_unknown_token_ratio`` of a query's tokens are unknown to its vocabulary, its vector says
 little about its meaning. MiniLM is English-only, so Chinese queries are "unrepresentable" for
 it; Chinese semantic caching needs a multilingual embedder through the OpenAI-compatible
@@ -36,7 +38,7 @@ from cache.semantic_index import SemanticIndex
 
 # Above this many entries a search takes milliseconds: run it in a worker thread.
 _THREAD_SEARCH_ABOVE = 20_000  # measured: a 10k two-stage search takes ~0.2 ms inline
-_CANDIDATES = 4
+CANDIDATES = 4  # how many neighbours a lookup asks the rule about
 
 
 class AcceptRule(msgspec.Struct, frozen=True):
@@ -49,9 +51,14 @@ class AcceptRule(msgspec.Struct, frozen=True):
     threshold: float = 0.92
     max_unknown_token_ratio: float = 0.10
     unknown_ratio: Callable[[str], float] | None = None
+    truncated: Callable[[str], bool] | None = None
 
     def unrepresentable(self, text: str) -> str | None:
-        """Return ``"unrepresentable:<ratio>"`` when the embedder cannot see ``text``, else None."""
+        """Return why the embedder cannot see ``text`` whole, else None: ``too_long`` (it
+        exceeds the embedder's window, whose vector would ignore the rest) or
+        ``unrepresentable:<ratio>`` (too many tokens unknown to its vocabulary)."""
+        if self.truncated is not None and self.truncated(text):
+            return "too_long"
         if self.unknown_ratio is None:
             return None
         ratio = self.unknown_ratio(text)
@@ -60,7 +67,8 @@ class AcceptRule(msgspec.Struct, frozen=True):
         return None
 
     def judge(self, query: str, candidate: str, score: float) -> str:
-        """Return ``"hit"`` or why not: ``unrepresentable:<ratio>``, ``below_threshold`` or
+        """Return ``"hit"`` or why not: ``too_long``, ``unrepresentable:<ratio>``,
+        ``below_threshold`` or
         ``guard:<kinds>`` (comma-separated `cache.guards.differences` kinds).
         """
         reason = self.unrepresentable(query) or self.unrepresentable(candidate)
@@ -88,8 +96,8 @@ class SemanticLookup(msgspec.Struct, frozen=True):
     """The outcome of a lookup: ``entry`` on a hit, else None, and why.
 
     ``reason`` is ``hit``, ``empty`` (no candidate in the partition), ``below_threshold``,
-    ``guard:<kinds>`` or ``unrepresentable:<ratio>``; ``score`` is the best candidate's cosine
-    (0.0 when there was none).
+    ``guard:<kinds>``, ``too_long`` or ``unrepresentable:<ratio>``; ``score`` is the best
+    candidate's cosine (0.0 when there was none).
     """
 
     entry: SemanticEntry | None
@@ -122,11 +130,12 @@ class SemanticCache:
         max_entries: int = 100_000,
         max_unknown_token_ratio: float = 0.10,
         unknown_ratio: Callable[[str], float] | None = None,
+        truncated: Callable[[str], bool] | None = None,
         on_store: Callable[[SemanticRecord], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._embedder = embedder
-        self.rule = AcceptRule(threshold, max_unknown_token_ratio, unknown_ratio)
+        self.rule = AcceptRule(threshold, max_unknown_token_ratio, unknown_ratio, truncated)
         self._index = SemanticIndex(embedder.dim, max_entries, clock=clock)
         self._entries: dict[str, SemanticEntry] = {}
         self._on_store = on_store
@@ -236,7 +245,7 @@ class SemanticCache:
     def _search(
         self, vector: npt.ArrayLike, partition: tuple[str, str, str]
     ) -> list[tuple[str, float]]:
-        return self._index.search(vector, partition, k=_CANDIDATES)
+        return self._index.search(vector, partition, k=CANDIDATES)
 
     def _pick(self, text: str, found: list[tuple[str, float]]) -> SemanticLookup:
         # Candidates come best first; the first one the rule accepts wins.
