@@ -23,9 +23,9 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from cache.accept_rule import AcceptRule
 from cache.base import Embedder
 from cache.normalize import normalize_text
-from cache.semantic_cache import AcceptRule
 
 DEFAULT_THRESHOLDS = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))
 _BATCH = 256

@@ -23,6 +23,7 @@ import aiohttp
 import anyio
 import msgspec
 
+from cache.accept_rule import AcceptRule
 from cache.calibrate import (
     DEFAULT_THRESHOLDS,
     CalibrationRow,
@@ -34,7 +35,6 @@ from cache.calibrate import (
     threshold_for,
 )
 from cache.calibrate_scale import ScaleRow, format_scale, scale_curve
-from cache.semantic_cache import AcceptRule
 from server.config import ConfigError, load_settings
 from server.settings import Settings
 
@@ -125,7 +125,10 @@ async def _measure(
     async with contextlib.AsyncExitStack() as stack:
         session = await stack.enter_async_context(aiohttp.ClientSession())
         embedder, unknown_ratio, truncated = await open_embedder(settings, session, stack)
-        rule = AcceptRule(settings.cache.semantic_threshold, max_unknown, unknown_ratio, truncated)
+        c = settings.cache
+        rule = AcceptRule(
+            c.semantic_threshold, max_unknown, unknown_ratio, truncated, c.semantic_ambiguity_margin
+        )
         scored = await score_pairs(pairs, embedder, rule)
         scale = []
         if args.scale:

@@ -284,6 +284,7 @@ async def _open_semantic_cache(
         max_unknown_token_ratio=c.max_unknown_token_ratio,
         unknown_ratio=checks[0],
         truncated=checks[1],
+        ambiguity_margin=c.semantic_ambiguity_margin,
         on_store=replicator.publish if replicator else None,
     )
     if replicator is not None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from cache.accept_rule import AcceptRule
 from cache.calibrate import LabelledPair, calibrate, read_pairs, score_pairs, threshold_for
 from cache.calibrate_scale import scale_curve
-from cache.semantic_cache import AcceptRule
 from tests.cache.test_semantic_cache import HashingEmbedder, non_ascii_ratio
 
 PAIRS = [
@@ -63,9 +63,9 @@ async def test_threshold_for_a_target_precision_is_the_lowest_safe_one() -> None
 @pytest.mark.anyio
 async def test_scale_curve_counts_distractors_served_as_false_hits() -> None:
     pairs = [LabelledPair("where is my parcel", "where is my parcel please", True)]
-    # The distractor is closer to the question than the stored paraphrase is.
+    # The distractor (same words, bag of words: 1.0) is closer than the stored paraphrase.
     rows = await scale_curve(
-        pairs, ["where is my parcel"], [0, 1], HashingEmbedder(), AcceptRule(), [0.8]
+        pairs, ["my parcel: where is"], [0, 1], HashingEmbedder(), AcceptRule(), [0.8]
     )
     alone, crowded = rows
     assert (alone.entries, alone.true_hits, alone.false_hits) == (1, 1, 0)

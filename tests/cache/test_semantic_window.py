@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from agent.embedders import MiniLMEmbedder
 from agent.embedders.minilm_model import MiniLMModel
-from cache.semantic_cache import AcceptRule, SemanticCache
+from cache.accept_rule import AcceptRule
+from cache.semantic_cache import SemanticCache
 
 _DOC = "Policy. " + " ".join(
     f"Section {i}: unused items may be returned within the stated period with the receipt."
