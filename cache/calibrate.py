@@ -1,54 +1,45 @@
 """``frugal calibrate``: measure the semantic cache's accept rule on labelled query pairs.
 
-    frugal calibrate PAIRS.jsonl [--json] [--thresholds 0.80,0.85,0.90,0.92,0.95]
+Each pair says whether one query's answer may serve the other (``same``). Every unique
+(normalised) text is embedded once, in batches; each pair is then judged with `AcceptRule.judge`
+-- the very rule the cache applies, guards, window and vocabulary checks included -- as if ``b``
+were stored and ``a`` asked. The rule's verdict apart from the threshold does not depend on the
+threshold, so it is computed once per pair and each threshold only compares the score.
 
-Each line of PAIRS.jsonl is ``{"a": "...", "b": "...", "same": true|false}``: ``same`` says
-whether one query's answer may serve the other. Every unique (normalised) text is embedded once,
-in batches, then each pair is judged at each threshold by `AcceptRule.judge` — the very rule the
-cache applies, guards and unrepresentable check included — as if ``b`` were stored and ``a``
-asked. Per threshold: precision, recall, false-hit rate (false hits / accepted) and accepted
-count. The packaged example set is ``cache/data/calibration_pairs.jsonl``.
+Per threshold: precision, recall and false-hit rate (false hits / accepted) of the rule, and
+the precision and recall of plain cosine at that threshold (no guards), so what the guards cost
+in recall and buy in precision is visible. `threshold_for` finds the lowest threshold at and
+above which precision stays at a target. Pair isolation hides what a full cache adds; see
+`cache.calibrate_scale` for the measurement against N stored distractors.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+import csv
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
 
-import anyio
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
+from cache.accept_rule import AcceptRule
 from cache.base import Embedder
 from cache.normalize import normalize_text
-from cache.semantic_cache import AcceptRule
 
-DEFAULT_THRESHOLDS = (0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.96)
+DEFAULT_THRESHOLDS = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))
 _BATCH = 256
-
-
-class VocabularyEmbedder(Embedder, Protocol):
-    """An `Embedder` that can also say how much of a text its vocabulary does not cover."""
-
-    def unknown_token_ratio(self, text: str) -> float:
-        """The share of ``text``'s tokens the model does not know (0.0 to 1.0)."""
-        ...
-
-
-EmbedderLoader = Callable[[], AbstractAsyncContextManager[VocabularyEmbedder]]
-"""Opens the embedder to calibrate with (``frugal calibrate`` passes the packaged MiniLM)."""
+_FINE_GRID = np.round(np.arange(0.700, 1.0, 0.001), 3)
+_TRUE_WORDS = frozenset({"1", "true", "yes", "same"})
 
 
 class LabelledPair(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One line of a calibration file."""
+    """One calibration pair; ``source`` says where it came from (free text, not used)."""
 
     a: str
     b: str
     same: bool
+    source: str = ""
 
 
 class CalibrationRow(msgspec.Struct, frozen=True):
@@ -62,10 +53,24 @@ class CalibrationRow(msgspec.Struct, frozen=True):
     precision: float | None
     recall: float | None
     false_hit_rate: float | None
+    cosine_precision: float | None
+    cosine_recall: float | None
+
+
+class PairScores(msgspec.Struct, frozen=True):
+    """Per pair: its cosine, whether the rule accepts it at threshold 0, and its label."""
+
+    scores: list[float]
+    allowed: list[bool]
+    same: list[bool]
 
 
 def read_pairs(path: Path) -> list[LabelledPair]:
-    """Parse a JSONL file of pairs (blank lines skipped); raise ValueError naming a bad line."""
+    """Parse pairs from JSONL (``{"a", "b", "same"[, "source"]}`` per line, blank lines skipped),
+    or from a ``.csv`` / ``.tsv`` file with a header naming ``a``, ``b`` and ``same`` columns
+    (``same`` is 1/0, true/false or yes/no). Raises ValueError naming a bad line."""
+    if path.suffix in (".csv", ".tsv"):
+        return _read_table(path, "\t" if path.suffix == ".tsv" else ",")
     decoder = msgspec.json.Decoder(LabelledPair)
     pairs = []
     for number, line in enumerate(path.read_bytes().splitlines(), start=1):
@@ -78,42 +83,62 @@ def read_pairs(path: Path) -> list[LabelledPair]:
     return pairs
 
 
-async def calibrate(
-    pairs: Sequence[LabelledPair],
-    embedder: Embedder,
-    thresholds: Iterable[float],
-    *,
-    unknown_ratio: Callable[[str], float] | None,
-    max_unknown_token_ratio: float = 0.10,
-) -> list[CalibrationRow]:
-    """Judge every pair at every threshold with the cache's `AcceptRule`; one row per threshold.
+def _read_table(path: Path, delimiter: str) -> list[LabelledPair]:
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        missing = {"a", "b", "same"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: header lacks {', '.join(sorted(missing))}")
+        pairs = []
+        for number, row in enumerate(reader, start=2):
+            if row["a"] is None or row["b"] is None or row["same"] is None:
+                raise ValueError(f"{path}:{number}: too few columns")
+            same = row["same"].strip().lower()
+            pairs.append(
+                LabelledPair(row["a"], row["b"], same in _TRUE_WORDS, row.get("source") or "")
+            )
+        return pairs
 
-    Raises `cache.errors.EmbeddingError` when the embedder fails.
-    """
+
+async def embed_texts(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """Embed ``texts`` in batches; raises `cache.errors.EmbeddingError` when the embedder fails."""
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for start in range(0, len(texts), _BATCH):
+        vectors[start : start + _BATCH] = await embedder.embed(texts[start : start + _BATCH])
+    return vectors
+
+
+async def score_pairs(
+    pairs: Sequence[LabelledPair], embedder: Embedder, rule: AcceptRule
+) -> PairScores:
+    """Embed each unique normalised text once and judge every pair at threshold 0."""
     left = [normalize_text(p.a) for p in pairs]
     right = [normalize_text(p.b) for p in pairs]
     texts = sorted(set(left) | set(right))
     row_of = {text: i for i, text in enumerate(texts)}
-    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    for start in range(0, len(texts), _BATCH):
-        vectors[start : start + _BATCH] = await embedder.embed(texts[start : start + _BATCH])
-    a_rows = vectors[[row_of[t] for t in left]] if pairs else vectors[:0]
-    b_rows = vectors[[row_of[t] for t in right]] if pairs else vectors[:0]
-    scores = np.einsum("ij,ij->i", a_rows, b_rows)
-    ratio = _memoised(unknown_ratio) if unknown_ratio is not None else None
-    positives = sum(p.same for p in pairs)
-    table = []
+    vectors = await embed_texts(embedder, texts)
+    scores = [
+        float(vectors[row_of[a]] @ vectors[row_of[b]]) for a, b in zip(left, right, strict=True)
+    ]
+    at_zero = msgspec.structs.replace(rule, threshold=0.0)
+    allowed = [at_zero.judge(a, b, s) == "hit" for a, b, s in zip(left, right, scores, strict=True)]
+    return PairScores(scores, allowed, [p.same for p in pairs])
+
+
+def table(scored: PairScores, thresholds: Iterable[float]) -> list[CalibrationRow]:
+    """One row per threshold (sorted), from `score_pairs`' output."""
+    score = np.asarray(scored.scores, dtype=np.float64)
+    allowed = np.asarray(scored.allowed, dtype=bool)
+    same = np.asarray(scored.same, dtype=bool)
+    positives = int(same.sum())
+    rows = []
     for threshold in sorted(set(thresholds)):
-        rule = AcceptRule(threshold, max_unknown_token_ratio, ratio)
-        true_hits = false_hits = 0
-        for pair, a, b, score in zip(pairs, left, right, scores, strict=True):
-            if rule.judge(a, b, float(score)) == "hit":
-                if pair.same:
-                    true_hits += 1
-                else:
-                    false_hits += 1
+        above = score >= threshold
+        hit = above & allowed
+        true_hits, false_hits = int((hit & same).sum()), int((hit & ~same).sum())
+        cos_true, cos_all = int((above & same).sum()), int(above.sum())
         accepted = true_hits + false_hits
-        table.append(
+        rows.append(
             CalibrationRow(
                 threshold=threshold,
                 accepted=accepted,
@@ -123,91 +148,54 @@ async def calibrate(
                 precision=true_hits / accepted if accepted else None,
                 recall=true_hits / positives if positives else None,
                 false_hit_rate=false_hits / accepted if accepted else None,
+                cosine_precision=cos_true / cos_all if cos_all else None,
+                cosine_recall=cos_true / positives if positives else None,
             )
         )
-    return table
+    return rows
+
+
+async def calibrate(
+    pairs: Sequence[LabelledPair],
+    embedder: Embedder,
+    thresholds: Iterable[float],
+    *,
+    rule: AcceptRule,
+) -> list[CalibrationRow]:
+    """Judge every pair at every threshold with ``rule`` (its own threshold is ignored).
+
+    Raises `cache.errors.EmbeddingError` when the embedder fails.
+    """
+    return table(await score_pairs(pairs, embedder, rule), thresholds)
+
+
+def threshold_for(scored: PairScores, target_precision: float) -> CalibrationRow | None:
+    """The row of the lowest threshold (0.700 to 0.999, step 0.001) at and above which the
+    rule's precision never falls below ``target_precision``; None if no threshold reaches it."""
+    rows = table(scored, _FINE_GRID.tolist())
+    best = None
+    for row in reversed(rows):
+        if row.precision is not None and row.precision < target_precision:
+            break
+        if row.accepted:
+            best = row
+    return best
 
 
 def format_table(rows: Sequence[CalibrationRow]) -> str:
-    """Render rows as a fixed-width text table."""
+    """Render rows as a fixed-width text table, thresholds to 3 decimals."""
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.1f}%"
 
     lines = [
         f"{'threshold':>9}  {'precision':>9}  {'recall':>7}  {'false-hit':>9}  {'accepted':>8}"
+        f"  {'cos-prec':>8}  {'cos-rec':>7}"
     ]
     for r in rows:
         lines.append(
-            f"{r.threshold:>9.2f}  {pct(r.precision):>9}  {pct(r.recall):>7}  "
-            f"{pct(r.false_hit_rate):>9}  {r.accepted:>8}"
+            f"{r.threshold:>9.3f}  {pct(r.precision):>9}  {pct(r.recall):>7}  "
+            f"{pct(r.false_hit_rate):>9}  {r.accepted:>8}  {pct(r.cosine_precision):>8}  "
+            f"{pct(r.cosine_recall):>7}"
         )
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None, *, load_embedder: EmbedderLoader) -> int:
-    """Run ``frugal calibrate`` with the embedder ``load_embedder`` opens; returns the exit
-    status. The cache cannot pick a model itself: `server.calibrate` passes the packaged one."""
-    parser = argparse.ArgumentParser(
-        prog="frugal calibrate", description="Measure semantic-cache thresholds on labelled pairs."
-    )
-    parser.add_argument("pairs", type=Path, help="JSONL file of {a, b, same} lines")
-    parser.add_argument("--json", action="store_true", help="print the table as JSON")
-    parser.add_argument(
-        "--thresholds",
-        type=_parse_thresholds,
-        default=DEFAULT_THRESHOLDS,
-        help="comma-separated thresholds (default: %(default)s)",
-    )
-    parser.add_argument("--max-unknown-ratio", type=float, default=0.10)
-    args = parser.parse_args(argv)
-    try:
-        pairs = read_pairs(args.pairs)
-    except (OSError, ValueError) as exc:
-        print(f"frugal calibrate: {exc}", file=sys.stderr)
-        return 2
-    rows = anyio.run(_calibrate_with, load_embedder, pairs, args.thresholds, args.max_unknown_ratio)
-    if args.json:
-        print(msgspec.json.encode(rows).decode())
-    else:
-        print(f"{len(pairs)} pairs, {sum(p.same for p in pairs)} labelled same")
-        print(format_table(rows))
-    return 0
-
-
-async def _calibrate_with(
-    load_embedder: EmbedderLoader,
-    pairs: list[LabelledPair],
-    thresholds: Sequence[float],
-    max_unknown: float,
-) -> list[CalibrationRow]:
-    async with load_embedder() as embedder:
-        return await calibrate(
-            pairs,
-            embedder,
-            thresholds,
-            unknown_ratio=embedder.unknown_token_ratio,
-            max_unknown_token_ratio=max_unknown,
-        )
-
-
-def _parse_thresholds(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from exc
-    if not values or not all(0.0 < v <= 1.0 for v in values):
-        raise argparse.ArgumentTypeError("thresholds must be in (0, 1]")
-    return values
-
-
-def _memoised(func: Callable[[str], float]) -> Callable[[str], float]:
-    # Each text is judged once per pair and threshold; its token ratio never changes.
-    seen: dict[str, float] = {}
-
-    def ratio(text: str) -> float:
-        if text not in seen:
-            seen[text] = func(text)
-        return seen[text]
-
-    return ratio

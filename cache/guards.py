@@ -7,7 +7,10 @@ rejects the hit; a missed hit only costs one model call, a false one serves a wr
 
 English is split into words (contractions such as "don't" count as a negation); Chinese is
 scanned longest-first against a small lexicon, after removing common words whose characters
-merely look like negations or numerals (非常, 未来, 一下...). Capitalised names are not compared.
+merely look like negations or numerals (非常, 未来, 一下...). Word order around relation words and
+capitalised names are compared by `cache.guard_structure`. "One" (and "once", "single") is a
+weak number: "which one is cheaper" asks what "which is cheaper" asks, so it only counts when
+the numbers differ without it too ("one ticket" vs "two tickets").
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import TypeAlias
 
+from cache.guard_structure import names_differ, order_differs
+
 _Put: TypeAlias = Callable[[str, str], None]
+_WEAK = "weak_number"
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -31,19 +37,30 @@ def _pairs(text: str) -> tuple[tuple[str, str], ...]:
     return tuple((left, right) for left, right in pairs)
 
 
-_EN_NEGATIONS = frozenset(_words("not no never without cannot none nobody nothing nowhere nor"))
-# A pair differs when the two queries hold different members, or only one holds any member.
-_EN_PAIRS = _pairs(
-    "enable/disable activate/deactivate cancel/keep add/remove increase/decrease "
-    "upgrade/downgrade open/close lock/unlock subscribe/unsubscribe start/stop allow/block "
-    "include/exclude before/after more/less maximum/minimum max/min buy/sell deposit/withdraw "
-    "import/export show/hide accept/reject sign_in/sign_out log_in/log_out over/under "
-    "above/below at_least/at_most "
-    "connect/disconnect install/uninstall pause/resume approve/deny mute/unmute "
-    "follow/unfollow upload/download encrypt/decrypt higher/lower private/public"
+_EN_NEGATIONS = frozenset(
+    _words(
+        "not no never without cannot none nobody nothing nowhere nor "
+        # contractions typed without the apostrophe
+        "dont doesnt didnt cant wont isnt arent wasnt werent havent hasnt hadnt couldnt "
+        "wouldnt shouldnt"
+    )
 )
-# Words too common to count on one side alone (prepositions, "my new phone"): only a swap counts.
-_EN_SWAP_PAIRS = _pairs("on/off up/down old/new first/last early/late send/receive join/leave")
+# A pair differs when the two queries hold different members. Only the marked (negated) side
+# of these counts on its own too: "how do I disable X" against "how do I manage X".
+_EN_PAIRS = _pairs(
+    "enable/disable activate/deactivate lock/unlock subscribe/unsubscribe connect/disconnect "
+    "install/uninstall mute/unmute follow/unfollow encrypt/decrypt"
+)
+# Too common to count on one side alone ("shows up", "before", "more than once", "open an
+# account", "my new phone"): only a swap counts.
+_EN_SWAP_PAIRS = _pairs(
+    "on/off up/down old/new first/last early/late send/receive join/leave cancel/keep "
+    "add/remove increase/decrease upgrade/downgrade open/close start/stop allow/block "
+    "include/exclude before/after more/less maximum/minimum buy/sell deposit/withdraw "
+    "import/export show/hide accept/reject sign_in/sign_out log_in/log_out over/under "
+    "above/below at_least/at_most pause/resume approve/deny upload/download higher/lower "
+    "private/public"
+)
 _ZH_NEGATIONS = _words("不要 不能 不会 不用 没有 无法 不 没 别 未 无 非 莫 勿")
 _ZH_PAIRS = _pairs(
     "开启/关闭 打开/关闭 启用/禁用 激活/停用 取消/保留 增加/减少 添加/删除 升级/降级 上调/下调 "
@@ -72,6 +89,7 @@ _EN_NUMBER_WORDS = MappingProxyType(
     | {"million": "1000000", "once": "1", "twice": "2", "thrice": "3", "half": "0.5"}
     | {"single": "1", "double": "2", "triple": "3"}
 )
+_EN_WEAK_NUMBERS = frozenset(_words("one once single"))
 _EN_TIME_WORDS = frozenset(
     _words(
         "today tomorrow yesterday tonight weekend monday tuesday wednesday thursday friday "
@@ -87,6 +105,7 @@ _CONTRACTION_BASES = MappingProxyType({"ca": "can", "wo": "will", "sha": "shall"
 _EN_ALIASES = MappingProxyType(
     {"login": "log in", "logon": "log in", "logout": "log out", "logoff": "log out"}
     | {"signin": "sign in", "signout": "sign out", "into": "in"}
+    | {"max": "maximum", "min": "minimum"}
 )
 _CURRENCIES = MappingProxyType(
     dict.fromkeys(_words("$ usd dollar dollars bucks 美元"), "usd")
@@ -162,14 +181,30 @@ def differences(query_a: str, query_b: str) -> list[str]:
     """Return the kinds of meaning-changing differences between two queries.
 
     Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``id``, ``date``, ``email``, ``url``,
-    ``phone``, ``money``. An empty list means nothing the guards know about differs.
+    ``phone``, ``money``, ``order``, ``name``. An empty list means nothing the guards know
+    about differs.
     """
     fa, fb = _features(query_a), _features(query_b)
     found: list[str] = []
-    for kind in sorted(fa.keys() | fb.keys()):
+    for kind in sorted((fa.keys() | fb.keys()) - {_WEAK}):
+        if kind == "number" and not _numbers_differ(fa, fb):
+            continue
         if fa.get(kind, Counter()) != fb.get(kind, Counter()):
             found.append(kind)
-    return _antonym_differences(fa, fb, found)
+    found = _antonym_differences(fa, fb, found)
+    if order_differs(query_a, query_b):
+        found.append("order")
+    if names_differ(query_a, query_b):
+        found.append("name")
+    return found
+
+
+def _numbers_differ(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) -> bool:
+    # Weak numbers ("one") count only when the numbers differ without them too.
+    strong_a, strong_b = fa.get("number", Counter()), fb.get("number", Counter())
+    if strong_a == strong_b:
+        return False
+    return strong_a + fa.get(_WEAK, Counter()) != strong_b + fb.get(_WEAK, Counter())
 
 
 def hit_allowed(query_a: str, query_b: str) -> bool:
@@ -192,8 +227,11 @@ def _antonym_differences(
         if have_a == have_b:
             continue
         left, right = pair.removeprefix("ant:").split("/")
-        if (left, right) in _EN_SWAP_PAIRS and not (any(have_a) and any(have_b)):
+        one_sided = not (any(have_a) and any(have_b))
+        if one_sided and (left, right) in _EN_SWAP_PAIRS:
             continue
+        if one_sided and (left, right) in _EN_PAIRS and not (have_a[1] or have_b[1]):
+            continue  # only the unmarked side ("enable") is present, on one side
         plain.append(f"antonym:{left}/{right}")
     return plain
 
@@ -260,7 +298,7 @@ def _scan_english(words: list[str], put: _Put) -> None:
         if word in _EN_NEGATIONS:
             put("negation", "neg")
         if word in _EN_NUMBER_WORDS:
-            put("number", _EN_NUMBER_WORDS[word])
+            put(_WEAK if word in _EN_WEAK_NUMBERS else "number", _EN_NUMBER_WORDS[word])
         if word in _EN_TIME_WORDS:
             put("date", word[:3])
         lemmas.append(_EN_ALIASES.get(word) or _lemma(word))

@@ -6,7 +6,9 @@ cosine at least the threshold, and no negation, antonym, number, id, date, amoun
 differs (`cache.guards`). Payloads are opaque bytes (the caller stores an encoded
 ``CachedAnswer``).
 
-Queries the embedder cannot see are neither looked up nor stored: when more than
+Queries the embedder cannot see whole are neither looked up nor stored: a query longer than the
+embedder's window (its vector would only see the head, so two long prompts differing in the tail
+would score 1.0) is ``too_long``, and when more than
 ``max_unknown_token_ratio`` of a query's tokens are unknown to its vocabulary, its vector says
 little about its meaning. MiniLM is English-only, so Chinese queries are "unrepresentable" for
 it; Chinese semantic caching needs a multilingual embedder through the OpenAI-compatible
@@ -29,49 +31,14 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from cache.accept_rule import AcceptRule, choose
 from cache.base import Embedder
-from cache.guards import differences
 from cache.normalize import normalize_text
 from cache.semantic_index import SemanticIndex
 
 # Above this many entries a search takes milliseconds: run it in a worker thread.
 _THREAD_SEARCH_ABOVE = 20_000  # measured: a 10k two-stage search takes ~0.2 ms inline
-_CANDIDATES = 4
-
-
-class AcceptRule(msgspec.Struct, frozen=True):
-    """The one rule deciding whether a stored query may answer a new one.
-
-    Used by `SemanticCache` for every candidate and by ``frugal calibrate`` for every pair, so
-    calibration measures exactly what the cache does.
-    """
-
-    threshold: float = 0.92
-    max_unknown_token_ratio: float = 0.10
-    unknown_ratio: Callable[[str], float] | None = None
-
-    def unrepresentable(self, text: str) -> str | None:
-        """Return ``"unrepresentable:<ratio>"`` when the embedder cannot see ``text``, else None."""
-        if self.unknown_ratio is None:
-            return None
-        ratio = self.unknown_ratio(text)
-        if ratio > self.max_unknown_token_ratio:
-            return f"unrepresentable:{ratio:.2f}"
-        return None
-
-    def judge(self, query: str, candidate: str, score: float) -> str:
-        """Return ``"hit"`` or why not: ``unrepresentable:<ratio>``, ``below_threshold`` or
-        ``guard:<kinds>`` (comma-separated `cache.guards.differences` kinds).
-        """
-        reason = self.unrepresentable(query) or self.unrepresentable(candidate)
-        if reason is not None:
-            return reason
-        if score < self.threshold:
-            return "below_threshold"
-        found = differences(query, candidate)
-        if found:
-            return "guard:" + ",".join(found)
-        return "hit"
+CANDIDATES = 4  # how many neighbours a lookup asks the rule about
 
 
 class SemanticEntry(msgspec.Struct, frozen=True):
@@ -88,8 +55,8 @@ class SemanticLookup(msgspec.Struct, frozen=True):
     """The outcome of a lookup: ``entry`` on a hit, else None, and why.
 
     ``reason`` is ``hit``, ``empty`` (no candidate in the partition), ``below_threshold``,
-    ``guard:<kinds>`` or ``unrepresentable:<ratio>``; ``score`` is the best candidate's cosine
-    (0.0 when there was none).
+    ``guard:<kinds>``, ``too_long`` or ``unrepresentable:<ratio>``; ``score`` is the best
+    candidate's cosine (0.0 when there was none).
     """
 
     entry: SemanticEntry | None
@@ -122,11 +89,15 @@ class SemanticCache:
         max_entries: int = 100_000,
         max_unknown_token_ratio: float = 0.10,
         unknown_ratio: Callable[[str], float] | None = None,
+        truncated: Callable[[str], bool] | None = None,
+        ambiguity_margin: float = 0.0,
         on_store: Callable[[SemanticRecord], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._embedder = embedder
-        self.rule = AcceptRule(threshold, max_unknown_token_ratio, unknown_ratio)
+        self.rule = AcceptRule(
+            threshold, max_unknown_token_ratio, unknown_ratio, truncated, ambiguity_margin
+        )
         self._index = SemanticIndex(embedder.dim, max_entries, clock=clock)
         self._entries: dict[str, SemanticEntry] = {}
         self._on_store = on_store
@@ -236,21 +207,19 @@ class SemanticCache:
     def _search(
         self, vector: npt.ArrayLike, partition: tuple[str, str, str]
     ) -> list[tuple[str, float]]:
-        return self._index.search(vector, partition, k=_CANDIDATES)
+        return self._index.search(vector, partition, k=CANDIDATES)
 
     def _pick(self, text: str, found: list[tuple[str, float]]) -> SemanticLookup:
-        # Candidates come best first; the first one the rule accepts wins.
         if not found:
             return SemanticLookup(None, 0.0, "empty")
-        first_reason = ""
-        for item_id, score in found:
-            entry = self._entries[item_id]
-            reason = self.rule.judge(text, entry.query, score)
-            if reason == "hit":
-                self._index.touch(item_id)
-                return SemanticLookup(entry, score, "hit")
-            first_reason = first_reason or reason
-        return SemanticLookup(None, found[0][1], first_reason)
+        entries = [self._entries[item_id] for item_id, _ in found]
+        scores = [score for _, score in found]
+        verdicts = [self.rule.judge(text, e.query, s) for e, s in zip(entries, scores, strict=True)]
+        chosen, reason = choose(verdicts, scores, self.rule.ambiguity_margin)
+        if chosen is None:
+            return SemanticLookup(None, scores[0], reason)
+        self._index.touch(entries[chosen].id)
+        return SemanticLookup(entries[chosen], scores[chosen], "hit")
 
 
 def entry_id(tenant: str, tier: str, embedder: str, query: str) -> str:

@@ -107,7 +107,7 @@ async def build_components(
             open_cost_control(settings, client, session, metrics=metrics)
         )
         prices = RegistryPrices(registry, cost.prices)
-        embedder, unknown_ratio = await open_embedder(settings, session, stack)
+        embedder, unknown_ratio, truncated = await open_embedder(settings, session, stack)
         ttl_by_class = {
             CLASS_FAQ: settings.cache.ttl_faq_s,
             CLASS_DEFAULT: settings.cache.ttl_default_s,
@@ -120,7 +120,7 @@ async def build_components(
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
         )
         semantic, replicator = await _open_semantic_cache(
-            settings, embedder, unknown_ratio, client, stack
+            settings, embedder, (unknown_ratio, truncated), client, stack
         )
         a = settings.agent
         core_policy = CorePolicy(
@@ -292,11 +292,13 @@ async def _open_store(
 
 async def open_embedder(
     settings: Settings, session: aiohttp.ClientSession, stack: contextlib.AsyncExitStack
-) -> tuple[Embedder, Callable[[str], float] | None]:
-    """The batched embedder, and how to measure what share of a text it cannot represent."""
+) -> tuple[Embedder, Callable[[str], float] | None, Callable[[str], bool] | None]:
+    """The configured, batched embedder; how to measure what share of a text it cannot
+    represent; and whether a text overflows its window (None: it never truncates silently).
+    Also used by ``frugal calibrate``, so calibration measures the deployed embedder."""
     e = settings.embedder
     inner: Embedder
-    unknown_ratio = None
+    unknown_ratio = truncated = None
     if e.backend == "openai":
         p = settings.providers
         inner = OpenAIEmbedder(
@@ -307,20 +309,20 @@ async def open_embedder(
         )
     else:
         minilm = await stack.enter_async_context(MiniLMEmbedder.load())
-        inner, unknown_ratio = minilm, minilm.unknown_token_ratio
+        inner, unknown_ratio, truncated = minilm, minilm.unknown_token_ratio, minilm.truncated
     batched = BatchEmbedder(
         inner,
         batch_size=e.batch_size,
         max_concurrency=e.max_concurrency,
         delay_between_batches_s=e.batch_delay_s,
     )
-    return batched, unknown_ratio
+    return batched, unknown_ratio, truncated
 
 
 async def _open_semantic_cache(
     settings: Settings,
     embedder: Embedder,
-    unknown_ratio: Callable[[str], float] | None,
+    checks: tuple[Callable[[str], float] | None, Callable[[str], bool] | None],
     client: redis.Redis | None,
     stack: contextlib.AsyncExitStack,
 ) -> tuple[SemanticCache | None, RedisSemanticReplicator | None]:
@@ -337,7 +339,9 @@ async def _open_semantic_cache(
         threshold=c.semantic_threshold,
         max_entries=c.semantic_max_entries,
         max_unknown_token_ratio=c.max_unknown_token_ratio,
-        unknown_ratio=unknown_ratio,
+        unknown_ratio=checks[0],
+        truncated=checks[1],
+        ambiguity_margin=c.semantic_ambiguity_margin,
         on_store=replicator.publish if replicator else None,
     )
     if replicator is not None:

@@ -79,7 +79,7 @@ async def _run(args: argparse.Namespace, settings: Settings, spec: KnowledgeBase
         if args.kb_command == "delete":
             report = await delete_documents(store, args.doc_ids)
         else:
-            embedder, _ = await open_embedder(settings, session, stack)
+            embedder, _, _ = await open_embedder(settings, session, stack)
             paths = list(args.paths) or [Path(p) for p in spec.paths]
             if not paths:
                 print("frugal kb: give PATHs (the knowledge base names none)", file=sys.stderr)

@@ -215,6 +215,7 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
     semantic_threshold: float = 0.92
     semantic_max_entries: int = 100_000
     semantic_max_turns: int = 1
+    semantic_ambiguity_margin: float = 0.01
     max_unknown_token_ratio: float = 0.10
     ttl_faq_s: float = 86_400.0
     ttl_default_s: float = 3_600.0
@@ -226,6 +227,9 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         _check(0.0 < self.semantic_threshold <= 1.0, "semantic_threshold", "in (0, 1]")
         _check(0.0 <= self.max_unknown_token_ratio <= 1.0, "max_unknown_token_ratio", "in [0, 1]")
+        _check(
+            0.0 <= self.semantic_ambiguity_margin <= 1.0, "semantic_ambiguity_margin", "in [0, 1]"
+        )
         _check(self.semantic_max_entries >= 1, "semantic_max_entries", "at least 1")
         _check(self.memory_max_entries >= 1, "memory_max_entries", "at least 1")
         for field in ("ttl_faq_s", "ttl_default_s", "ttl_realtime_s"):

@@ -146,5 +146,9 @@ class MiniLMEmbedder:
         """
         return self.model.unknown_token_ratio(text)
 
+    def truncated(self, text: str) -> bool:
+        """Whether *text* exceeds the 256-token window (its vector would only see the head)."""
+        return self.model.truncated(text)
+
     def _embed_rows(self, texts: list[str]) -> list[Row]:
         return list(self.model.embed(texts))

@@ -82,6 +82,10 @@ class MiniLMModel:
             return 0.0
         return sum(1 for t in ids if t == self._unk_id) / len(ids)
 
+    def truncated(self, text: str) -> bool:
+        """Whether ``text`` is longer than the model's window, so its vector ignores the tail."""
+        return bool(self._tokenizer.encode(text).overflowing)
+
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Return ``(len(texts), 384)`` L2-normalised float32 rows, row *i* for ``texts[i]``."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)

@@ -12,7 +12,8 @@ import pytest
 
 from agent.embedders import MiniLMEmbedder
 from agent.testing import ManualClock
-from cache.semantic_cache import AcceptRule, SemanticCache, SemanticRecord
+from cache.accept_rule import AcceptRule, choose
+from cache.semantic_cache import SemanticCache, SemanticRecord
 
 _STOP = frozenset(re.findall(r"\w+", "how do does can could i my me the a an is are what why was"))
 
@@ -214,3 +215,23 @@ class TestWithMiniLM:
         rule = AcceptRule(unknown_ratio=minilm.unknown_token_ratio)
         verdict = rule.judge("如何开启两步验证", "如何关闭两步验证", 1.0)
         assert verdict.startswith("unrepresentable:")
+
+
+class TestAmbiguity:
+    def test_choose_serves_the_best_accepted_candidate(self) -> None:
+        assert choose(["guard:order", "hit", "hit"], [0.99, 0.95, 0.90], 0.02) == (1, "hit")
+        assert choose(["below_threshold"], [0.5], 0.02) == (None, "below_threshold")
+        assert choose([], [], 0.02) == (None, "empty")
+
+    def test_two_accepted_candidates_within_the_margin_are_ambiguous(self) -> None:
+        assert choose(["hit", "hit"], [0.95, 0.945], 0.01) == (None, "ambiguous")
+        assert choose(["hit", "hit"], [0.95, 0.93], 0.01) == (0, "hit")
+        assert choose(["hit", "hit"], [0.95, 0.95], 0.0) == (0, "hit")  # margin 0: off
+
+    @pytest.mark.anyio
+    async def test_lookup_between_two_stored_questions_misses(self) -> None:
+        cache = make_cache(threshold=0.5, ambiguity_margin=0.05)
+        assert await put(cache, "parcel delivery status", b"one")
+        assert await put(cache, "parcel delivery address", b"two")
+        found = await cache.lookup("parcel delivery", tenant="acme", tier="cheap")
+        assert (found.entry, found.reason) == (None, "ambiguous")

@@ -1,4 +1,4 @@
-"""frugal calibrate: the packaged MiniLM embedder wired to the cache's calibration."""
+"""frugal calibrate: the configured embedder wired to the cache's calibration."""
 
 from __future__ import annotations
 
@@ -8,20 +8,62 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from cache.calibrate import CalibrationRow
-from server.calibrate import main
+from server.calibrate import CalibrationReport, main
+
+_PAIRS = Path(str(files("cache") / "data" / "calibration_pairs.jsonl"))
 
 
-def test_main_prints_json_rows_with_minilm(capsys: pytest.CaptureFixture[str]) -> None:
-    path = Path(str(files("cache") / "data" / "calibration_pairs.jsonl"))
-    assert main([str(path), "--json", "--thresholds", "0.85,0.92"]) == 0
-    rows = msgspec.json.decode(capsys.readouterr().out, type=list[CalibrationRow])
-    assert [r.threshold for r in rows] == [0.85, 0.92]
-    at_default = rows[1]
+def test_main_prints_json_report_with_the_configured_embedder(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert (
+        main([str(_PAIRS), "--json", "--thresholds", "0.85,0.92", "--target-precision", "1"]) == 0
+    )
+    report = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
+    assert report.embedder == "all-MiniLM-L6-v2"
+    assert (report.configured_threshold, report.max_unknown_token_ratio) == (0.92, 0.10)
+    assert [r.threshold for r in report.rows] == [0.85, 0.92]
+    at_default = report.rows[1]
     assert at_default.false_hit_rate == 0.0  # guards stop every labelled near miss
     assert at_default.recall is not None and at_default.recall > 0.6
+    assert report.target is not None and report.target.precision == 1.0
+
+
+def test_max_unknown_ratio_is_configurable(capsys: pytest.CaptureFixture[str]) -> None:
+    # At 1.0 nothing is refused as unrepresentable, so the Chinese pairs reach the guards.
+    assert main([str(_PAIRS), "--json", "--thresholds", "0.5", "--max-unknown-ratio", "1"]) == 0
+    loose = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
+    assert main([str(_PAIRS), "--json", "--thresholds", "0.5"]) == 0
+    strict = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
+    assert loose.max_unknown_token_ratio == 1.0
+    assert loose.rows[0].accepted > strict.rows[0].accepted
+
+
+def test_text_output_shows_three_decimals_and_the_scale_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    distractors = tmp_path / "distractors.txt"
+    distractors.write_text("What time is it in Tokyo?\nPlay some jazz\nHow tall is Everest?\n")
+    args = [
+        str(_PAIRS),
+        "--thresholds",
+        "0.925",
+        "--scale",
+        "0,3",
+        "--distractors",
+        str(distractors),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "    0.925  " in out
+    assert "false hits vs cache size" in out
 
 
 def test_main_rejects_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path / "nope.jsonl")]) == 2
     assert "nope.jsonl" in capsys.readouterr().err
+
+
+def test_scale_without_distractors_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(_PAIRS), "--scale", "10"]) == 2
+    assert "--distractors" in capsys.readouterr().err
