@@ -22,7 +22,7 @@ from bench.faults.clients import bearer, chat, completion_body, new_tag
 from bench.faults.fleet import ACME_KEY, ADA_KEY, BETA_KEY, HANGUP_KEY
 from bench.faults.outcome import Outcome, error_code
 
-DEMO_ACCOUNTS = Path(__file__).resolve().parents[2] / "agent" / "data" / "demo_accounts.json"
+DEMO_ACCOUNTS = Path(__file__).resolve().parents[2] / "examples" / "support" / "demo_accounts.json"
 _ACME_SIGNING = "not-the-operators-secret-0123456789abcdef"
 
 

@@ -263,7 +263,7 @@ class WireRun:
         if self.outcome.accounted:
             return
         self.outcome.accounted = True
-        log_outcome(f"{self.endpoint} stream", self.head.request_id, self.outcome)
+        log_outcome(f"{self.endpoint.replace('_', '.')} stream", self.head.request_id, self.outcome)
         await self._record(tail, streamed=True)
 
     async def _record(self, tail: Tail | None, *, streamed: bool) -> None:
