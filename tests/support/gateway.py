@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,7 +13,6 @@ import uvicorn
 from server.app import create_app
 from server.cli import uvicorn_limits
 from server.settings import Settings
-from tests.support.redis_server import free_port
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,11 @@ class RunningGateway:
 
 @asynccontextmanager
 async def run_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
-    port = free_port()
+    # Bound here and handed to uvicorn, so no other process can take the port in between.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
@@ -35,7 +39,7 @@ async def run_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     )
     server = uvicorn.Server(config)
     async with anyio.create_task_group() as group:
-        group.start_soon(server.serve)
+        group.start_soon(server.serve, [sock])
         # Generous: several xdist workers may be loading MiniLM at once on a busy machine.
         with anyio.fail_after(60):
             while not server.started:
