@@ -75,9 +75,10 @@ class BudgetGuard:
     seconds). ``tenant_overrides`` replace ``tenant_caps`` for the tenants they name. Alerts at
     ``alert_percents`` go to the ``frugal.budget`` log and ``on_alert``.
 
-    When the ledger is unreachable, ``fail_open=True`` (default) admits requests unguarded and
-    ``fail_open=False`` refuses them with `BudgetUnavailable`; either way the failure is
-    counted in ``errors_total`` and logged (at most once per ``log_interval_s``).
+    When the ledger is unreachable, ``fail_open=False`` (default) refuses the requests a cap
+    applies to with `BudgetUnavailable` (a cap nobody can check is not passed), and
+    ``fail_open=True`` admits them unguarded; either way the failure is counted in
+    ``errors_total`` and logged (at most once per ``log_interval_s``).
 
     An unsettled hold stops counting ``hold_ttl_s`` after it was made. ``hold_mode`` says
     what a caller should hold for a call's answer (`output_tokens`): its cap
@@ -95,7 +96,7 @@ class BudgetGuard:
         clock: Callable[[], float] = time.time,
         alert_percents: Sequence[int] = DEFAULT_ALERT_PERCENTS,
         on_alert: AlertCallback | None = None,
-        fail_open: bool = True,
+        fail_open: bool = False,
         expiry_grace_s: float = 900.0,
         log_interval_s: float = 30.0,
         hold_ttl_s: float = 600.0,

@@ -130,7 +130,7 @@ class BudgetSettings(_Section, frozen=True, forbid_unknown_fields=True):
     tenant_overrides: tuple[str, ...] = ()
     alert_percents: tuple[int, ...] = (50, 80, 100)
     alert_webhook_url: str | None = None
-    fail_open: bool = True
+    fail_open: bool = False
     hold_ttl_s: float = 600.0
     hold_mode: Literal["worst_case", "estimated"] = "worst_case"
 

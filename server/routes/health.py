@@ -3,9 +3,11 @@
 Readiness answers "should a load balancer send traffic here": the embedder embeds and every
 model tier has a provider. Redis is not required to serve: while it is down the gateway answers
 uncached, rate-limits per replica and journals cost records locally, so a failing Redis check
-makes the replica *degraded* (200, ``"degraded": ["redis"]``), not unready. Only when a budget is
-enforced with ``fail_open = false`` does Redis become required (then 503). Each check runs under
-its own timeout, concurrently, so a hung dependency makes the probe fail fast instead of hang.
+makes the replica *degraded* (200, ``"degraded": ["redis"]``), not unready. That holds even
+when an enforced budget fails closed (its capped requests are refused until Redis is back): every
+replica shares the one Redis, so taking them out of the balancer would only refuse the uncapped
+traffic too; the check's detail says what the budget does meanwhile. Each check runs under its
+own timeout, concurrently, so a hung dependency makes the probe fail fast instead of hang.
 """
 
 from __future__ import annotations
@@ -45,10 +47,14 @@ class Readiness(msgspec.Struct):
 _encoder = msgspec.json.Encoder()
 
 
-def _redis_required(state: AppState) -> bool:
-    # A budget that fails closed refuses every request while its ledger (Redis) is down.
+def _budget_policy(state: AppState) -> str:
+    # What an enforced budget does while its ledger (Redis) is unreachable.
     budget = state.settings.budget
-    return budget.enabled and not budget.fail_open
+    if not budget.enabled:
+        return ""
+    if budget.fail_open:
+        return "; budgets: admitting capped requests unguarded (fail-open)"
+    return "; budgets: refusing capped requests until Redis answers (fail-closed)"
 
 
 async def readyz(request: Request) -> Response:
@@ -96,7 +102,10 @@ async def readyz(request: Request) -> Response:
         group.start_soon(run, "redis", redis_probe)
         group.start_soon(run, "embedder", embedder_probe)
         group.start_soon(run, "providers", providers_probe)
-    optional = set() if _redis_required(state) else {"redis"}
+    redis_check = checks.get("redis")
+    if redis_check is not None and not redis_check.ok:
+        checks["redis"] = Check(False, redis_check.detail + _budget_policy(state))
+    optional = {"redis"}
     failing = sorted(name for name, check in checks.items() if not check.ok)
     degraded = [name for name in failing if name in optional]
     ready = len(degraded) == len(failing)

@@ -211,6 +211,7 @@ class TestOutage:
             RedisBudgetLedger(client, op_timeout_s=1.0),
             clock=clock,
             global_caps=BudgetCaps(hourly_usd_micros=1000),
+            fail_open=True,
         )
         try:
             before = await budget.reserve(req(), 400)
@@ -241,8 +242,7 @@ class TestOutage:
             RedisBudgetLedger(client, op_timeout_s=1.0),
             clock=ManualClock(NOON),
             global_caps=BudgetCaps(hourly_usd_micros=1000),
-            fail_open=False,
-        )
+        )  # fail-closed is the default
         try:
             own_server.stop()
             with pytest.raises(BudgetUnavailable) as caught:
@@ -258,10 +258,11 @@ class TestOutage:
         client = create_redis_client(own_server.url, pool_size=4, timeout_s=5.0)
         clock = ManualClock(NOON)
         ledger = RedisBudgetLedger(client, op_timeout_s=0.2)
-        open_guard = BudgetGuard(ledger, clock=clock, global_caps=BudgetCaps(hourly_usd_micros=10))
-        closed_guard = BudgetGuard(
-            ledger, clock=clock, global_caps=BudgetCaps(hourly_usd_micros=10), fail_open=False
+        open_guard = BudgetGuard(
+            ledger, clock=clock, global_caps=BudgetCaps(hourly_usd_micros=10), fail_open=True
         )
+        caps = BudgetCaps(hourly_usd_micros=10)
+        closed_guard = BudgetGuard(ledger, clock=clock, global_caps=caps)
         try:
             await open_guard.reserve(req(), 1)  # connect before freezing
             own_server.pause()
