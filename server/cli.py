@@ -17,14 +17,22 @@ if TYPE_CHECKING:
     from server.settings import ServerSettings
 
 
-def uvicorn_limits(server: ServerSettings) -> dict[str, int | None]:
+def uvicorn_limits(server: ServerSettings) -> dict[str, object]:
     """The uvicorn options that bound what slow or idle clients hold: idle keep-alive
     connections close after ``keep_alive_timeout_s``; at ``max_concurrent_connections``
-    connections or in-flight requests (per worker) uvicorn answers 503. Uvicorn has no
-    timeout for reading request headers (see README, "Hostile clients")."""
+    connections or in-flight requests (per worker) uvicorn answers 503; the httptools
+    protocol is `server.connection_guard`'s, which adds the header read timeout and the cap
+    per client address (uvicorn has neither)."""
+    from server.connection_guard import ConnectionGuard, guarded_protocol
+
+    guard = ConnectionGuard(
+        header_timeout_s=server.header_read_timeout_s,
+        max_per_client=server.max_connections_per_client,
+    )
     return {
         "timeout_keep_alive": server.keep_alive_timeout_s,
         "limit_concurrency": server.max_concurrent_connections,
+        "http": guarded_protocol(guard),
     }
 
 
@@ -55,7 +63,6 @@ def _serve(args: argparse.Namespace) -> int:
         "host": host,
         "port": port,
         "loop": "uvloop",
-        "http": "httptools",
         "log_level": settings.server.log_level,
         "access_log": False,
         **uvicorn_limits(settings.server),

@@ -55,14 +55,26 @@ class ServerSettings(_Section, frozen=True, forbid_unknown_fields=True):
     # Hostile clients: the whole body must arrive within this many seconds (408 otherwise);
     # an idle keep-alive connection is closed after keep_alive_timeout_s; at
     # max_concurrent_connections open connections (or requests in flight) uvicorn answers 503.
+    # The request line and headers must arrive within header_read_timeout_s (server.
+    # connection_guard); a client address may hold max_connections_per_client connections.
     body_read_timeout_s: float = 30.0
     keep_alive_timeout_s: int = 5
     max_concurrent_connections: int | None = None
+    header_read_timeout_s: float = 10.0
+    max_connections_per_client: int | None = 256
 
     def __post_init__(self) -> None:
         _check(1 <= self.workers <= 64, "workers", "between 1 and 64")
         _check(self.body_read_timeout_s > 0, "body_read_timeout_s", "a positive number of seconds")
         _check(self.keep_alive_timeout_s >= 1, "keep_alive_timeout_s", "at least 1 second")
+        _check(
+            self.header_read_timeout_s > 0, "header_read_timeout_s", "a positive number of seconds"
+        )
+        _check(
+            self.max_connections_per_client is None or self.max_connections_per_client >= 1,
+            "max_connections_per_client",
+            "at least 1 (or unset for no cap)",
+        )
         _check(
             self.max_concurrent_connections is None or self.max_concurrent_connections >= 1,
             "max_concurrent_connections",

@@ -163,3 +163,101 @@ class TestConnectionLimits:
             # a connection that sends nothing still holds a slot
             async with await connect(gw), http.get(f"{gw.base_url}/healthz") as crowded:
                 assert crowded.status == 503
+
+
+async def drip(stream: SocketStream, data: bytes, *, every_s: float = 0.05) -> int:
+    """Send ``data`` a byte at a time; the number of bytes sent before the server hung up."""
+    sent = 0
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+        for byte in data:
+            await stream.send(bytes([byte]))
+            sent += 1
+            await anyio.sleep(every_s)
+    return sent
+
+
+class TestHeaderReadTimeout:
+    """Defect 11: slow-drip connections were held for as long as the client liked."""
+
+    async def test_dripping_headers_are_cut_while_other_clients_are_served(self) -> None:
+        header = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"y" * 400 + b"\r\n\r\n"
+        gateway = run_gateway(settings(FRUGAL_SERVER_HEADER_READ_TIMEOUT_S="0.5"))
+        async with gateway as gw, await connect(gw) as stream, aiohttp.ClientSession() as http:
+            async with anyio.create_task_group() as group:
+                sent: list[int] = []
+
+                async def dripper() -> None:
+                    sent.append(await drip(stream, header))
+
+                group.start_soon(dripper)
+                for _ in range(5):  # served meanwhile, on other connections
+                    async with http.get(f"{gw.base_url}/healthz") as other:
+                        assert other.status == 200
+                response = await read_response(stream)
+            assert status_of(response) == 408
+            assert b'"request_timeout"' in response
+            assert sent[0] < len(header)  # cut long before the drip was done
+
+    async def test_a_connection_that_sends_nothing_is_closed(self) -> None:
+        gateway = run_gateway(settings(FRUGAL_SERVER_HEADER_READ_TIMEOUT_S="0.3"))
+        async with gateway as gw, await connect(gw) as stream:
+            response = await read_response(stream)
+        assert status_of(response) == 408
+
+    async def test_the_next_request_on_a_kept_alive_connection_is_timed_too(self) -> None:
+        gateway = run_gateway(
+            settings(
+                FRUGAL_SERVER_HEADER_READ_TIMEOUT_S="0.5", FRUGAL_SERVER_KEEP_ALIVE_TIMEOUT_S="30"
+            )
+        )
+        async with gateway as gw, await connect(gw) as stream:
+            await stream.send(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            first = b""
+            while b'"ok"' not in first:
+                first += await stream.receive()
+            second = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"z" * 400
+            async with anyio.create_task_group() as group:
+                group.start_soon(drip, stream, second)
+                response = await read_response(stream)
+                group.cancel_scope.cancel()
+        assert status_of(first) == 200
+        assert status_of(response) == 408
+
+    async def test_a_body_the_route_never_reads_does_not_keep_the_connection(self) -> None:
+        gateway = run_gateway(settings(FRUGAL_SERVER_KEEP_ALIVE_TIMEOUT_S="30"))
+        async with gateway as gw, await connect(gw) as stream:
+            # /healthz reads no body: it answers, then the connection closes instead of
+            # waiting for the 10,000 bytes announced
+            await stream.send(head("/healthz", 10_000, keep_alive=True) + b"{")
+            response = await read_response(stream)
+        assert status_of(response) == 405
+
+
+class TestConnectionsPerClient:
+    async def test_an_address_over_its_cap_is_refused_and_others_are_served(self) -> None:
+        gateway = run_gateway(settings(FRUGAL_SERVER_MAX_CONNECTIONS_PER_CLIENT="2"))
+        async with gateway as gw:
+            first, second = await connect(gw), await connect(gw)
+            async with first, second:
+                async with await connect(gw) as third:
+                    refused = await read_response(third)
+                # another client address is not affected by 127.0.0.1's connections
+                connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+                async with (
+                    aiohttp.ClientSession(connector=connector) as other,
+                    other.get(f"{gw.base_url}/healthz") as response,
+                ):
+                    assert response.status == 200
+            # both closed: 127.0.0.1 may connect again
+            async with aiohttp.ClientSession() as http:
+                with anyio.fail_after(5):
+                    while True:
+                        try:
+                            async with http.get(f"{gw.base_url}/healthz") as again:
+                                if again.status == 200:
+                                    break
+                        except aiohttp.ClientError:
+                            pass
+                        await anyio.sleep(0.05)
+        assert status_of(refused) == 429
+        assert b'"rate_limited"' in refused and b"retry-after: 1" in refused.lower()
