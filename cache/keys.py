@@ -59,6 +59,14 @@ BUDGET_PREFIX: Final = "budget:"
 RESPONSE_PREFIX: Final = "resp:"
 RESPONSE_TTL_S: Final = 30 * 86_400.0
 RATE_LIMIT_PREFIX: Final = "rl:"
+# Failed authentications per client address, shared by the replicas (server.auth_failures_redis):
+# a sorted set AUTH_FAILURE_PREFIX + "ip:" + address of recent failures, and one hash
+# AUTH_FAILURE_PREFIX + "blocked" of the addresses over the limit -> until when (epoch ms).
+AUTH_FAILURE_PREFIX: Final = "authfail:"
+# Recent output token counts per model (metrics.output_samples_redis), for estimated holds:
+# a list OUTPUT_SAMPLES_PREFIX + model, kept OUTPUT_SAMPLES_TTL_S after its last answer.
+OUTPUT_SAMPLES_PREFIX: Final = "outsamples:"
+OUTPUT_SAMPLES_TTL_S: Final = 86_400.0
 
 # Content classes of cached answers and their default TTLs in seconds; 0 means "never cached".
 CLASS_FAQ: Final = "faq"

@@ -10,7 +10,8 @@ is off: every caller is tenant ``default``, rate limits apply per client address
 request's own ``user_id`` is taken as given.
 
 Failed authentications (bad key, bad signature, wrong admin key) are counted per client
-address by a `FailedAuthLimiter`; over the limit every attempt from there is a 429.
+address by a `FailedAuthLimiter` (fleet-wide with Redis); over the limit every attempt from
+there is a 429.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Final
 import msgspec
 from starlette.requests import HTTPConnection
 
-from server.auth_failures import FailedAuthLimiter
+from server.auth_failures import FailedAuthLimiter, FailureLedger
 from server.errors import APIError
 from server.signed_user import USER_HEADER, UserSignatures
 
@@ -62,6 +63,7 @@ class ApiKeys:
         read_keys: Sequence[str] = (),
         admin_key: str | None = None,
         max_failures_per_minute: int = 20,
+        failure_ledger: FailureLedger | None = None,
     ) -> None:
         self._by_digest: dict[bytes, _KeyEntry] = {}
         for entry in entries:
@@ -73,8 +75,9 @@ class ApiKeys:
         }
         self._admin_digest = _digest(admin_key) if admin_key else None
         self._signatures = UserSignatures(signing_keys, window_s=signature_window_s)
-        self.failures = FailedAuthLimiter(max_failures_per_minute)
-        """Failed authentications per client address (admin checks count here too)."""
+        self.failures = FailedAuthLimiter(max_failures_per_minute, shared=failure_ledger)
+        """Failed authentications per client address (admin checks count here too), shared
+        by the replicas through ``failure_ledger`` if given (see `keep_syncing` there)."""
         self._trust_forwarded_for = trust_forwarded_for
 
     @property

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import anyio
@@ -35,6 +36,7 @@ from metrics.rate_limit_memory import MemoryRateLimiter
 from metrics.rate_limit_redis import RedisRateLimiter
 from server.accounting import Accounting
 from server.auth import ApiKeys
+from server.auth_failures_redis import RedisFailureLedger
 from server.settings import BudgetSettings, Settings
 
 
@@ -101,23 +103,47 @@ async def open_cost_control(
         budget = None
         if settings.budget.enabled:
             budget = _budget_guard(settings.budget, _ledger(settings, client), on_alert)
+        auth = _api_keys(settings, client)
+        if client is not None and (auth.enabled or settings.server.admin_key):
+            # Failed authentications count fleet-wide (server.auth_failures).
+            await stack.enter_async_context(_in_background(auth.failures.keep_syncing))
         yield CostControl(
             prices=prices,
             accounting=Accounting(tracker=tracker, metrics=gateway_metrics, limiter=limiter),
             budget=budget,
             limiter=limiter,
             rate_limits=rate_limits,
-            auth=ApiKeys(
-                settings.auth.api_keys,
-                trust_forwarded_for=settings.limits.trust_forwarded_for,
-                signing_keys=settings.auth.user_signing_keys,
-                signature_window_s=settings.auth.user_signature_window_s,
-                read_keys=settings.auth.read_keys,
-                admin_key=settings.server.admin_key,
-                max_failures_per_minute=settings.auth.max_failures_per_minute,
-            ),
+            auth=auth,
             metrics=gateway_metrics,
         )
+
+
+def _api_keys(settings: Settings, client: redis.Redis | None) -> ApiKeys:
+    ledger = None
+    if client is not None:
+        ledger = RedisFailureLedger(
+            client, namespace=settings.redis.key_prefix, op_timeout_s=settings.redis.timeout_s
+        )
+    return ApiKeys(
+        settings.auth.api_keys,
+        trust_forwarded_for=settings.limits.trust_forwarded_for,
+        signing_keys=settings.auth.user_signing_keys,
+        signature_window_s=settings.auth.user_signature_window_s,
+        read_keys=settings.auth.read_keys,
+        admin_key=settings.server.admin_key,
+        max_failures_per_minute=settings.auth.max_failures_per_minute,
+        failure_ledger=ledger,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _in_background(run: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(run)
+        try:
+            yield
+        finally:
+            tasks.cancel_scope.cancel()
 
 
 @contextlib.asynccontextmanager
