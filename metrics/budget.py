@@ -33,7 +33,7 @@ from metrics.budget_alerts import DEFAULT_ALERT_PERCENTS, AlertCallback, AlertNo
 from metrics.budget_errors import BudgetExhausted, BudgetUnavailable
 from metrics.budget_ledger import BudgetLedger
 from metrics.budget_windows import BudgetCaps, Period, Window, WindowPlan, load_zone
-from metrics.output_estimate import HoldMode, OutputEstimate
+from metrics.output_estimate import SYNC_INTERVAL_S, HoldMode, OutputEstimate, OutputSamples
 from metrics.reservation import Reservation, TenantScoped
 
 log = logging.getLogger("frugal.budget")
@@ -82,7 +82,8 @@ class BudgetGuard:
 
     An unsettled hold stops counting ``hold_ttl_s`` after it was made. ``hold_mode`` says
     what a caller should hold for a call's answer (`output_tokens`): its cap
-    (``worst_case``) or the p95 of the model's recent answers (``estimated``).
+    (``worst_case``) or the p95 of the model's recent answers (``estimated``), shared by the
+    replicas through ``output_samples`` if given (see `keep_syncing_outputs`).
     """
 
     def __init__(
@@ -101,12 +102,13 @@ class BudgetGuard:
         log_interval_s: float = 30.0,
         hold_ttl_s: float = 600.0,
         hold_mode: HoldMode = "worst_case",
+        output_samples: OutputSamples | None = None,
     ) -> None:
         if hold_ttl_s <= 0:
             raise ValueError("hold_ttl_s must be positive")
         self._ledger = ledger
         self._hold_ttl = hold_ttl_s
-        self._outputs = OutputEstimate(mode=hold_mode)
+        self._outputs = OutputEstimate(mode=hold_mode, shared=output_samples)
         self._plan = WindowPlan(
             global_caps=global_caps or BudgetCaps(),
             tenant_caps=tenant_caps or BudgetCaps(),
@@ -235,6 +237,15 @@ class BudgetGuard:
     def observe_output(self, model: str, tokens: int) -> None:
         """Record the output tokens of a finished call to ``model`` (for ``estimated`` holds)."""
         self._outputs.observe(model, tokens)
+
+    async def keep_syncing_outputs(self, interval_s: float = SYNC_INTERVAL_S) -> None:
+        """Share the recent answers per model with the other replicas every ``interval_s``
+        (`metrics.output_estimate`); runs until cancelled."""
+        await self._outputs.keep_syncing(interval_s)
+
+    async def sync_outputs(self) -> None:
+        """One round of `keep_syncing_outputs`."""
+        await self._outputs.sync()
 
     async def usage(self, *, tenants: Sequence[str] = ()) -> list[WindowUsage]:
         """The current capped windows: global ones, then those of each of ``tenants``.

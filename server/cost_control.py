@@ -28,6 +28,7 @@ from metrics.cost_journal import CostJournal
 from metrics.cost_store import CostStore, MemoryCostStore
 from metrics.cost_store_redis import RedisCostStore
 from metrics.cost_tracker import CostTracker
+from metrics.output_samples_redis import RedisOutputSamples
 from metrics.price_overrides import price_table
 from metrics.pricing import PriceTable
 from metrics.prometheus import GatewayMetrics
@@ -102,7 +103,11 @@ async def open_cost_control(
 
         budget = None
         if settings.budget.enabled:
-            budget = _budget_guard(settings.budget, _ledger(settings, client), on_alert)
+            samples = _output_samples(settings, client)
+            budget = _budget_guard(settings.budget, _ledger(settings, client), on_alert, samples)
+            if samples is not None:
+                # Estimated holds use the fleet's answers (metrics.output_estimate).
+                await stack.enter_async_context(_in_background(budget.keep_syncing_outputs))
         auth = _api_keys(settings, client)
         if client is not None and (auth.enabled or settings.server.admin_key):
             # Failed authentications count fleet-wide (server.auth_failures).
@@ -176,7 +181,20 @@ def _ledger(settings: Settings, client: redis.Redis | None) -> BudgetLedger:
     )
 
 
-def _budget_guard(b: BudgetSettings, ledger: BudgetLedger, on_alert: AlertCallback) -> BudgetGuard:
+def _output_samples(settings: Settings, client: redis.Redis | None) -> RedisOutputSamples | None:
+    if client is None or settings.budget.hold_mode != "estimated":
+        return None
+    return RedisOutputSamples(
+        client, namespace=settings.redis.key_prefix, op_timeout_s=settings.redis.timeout_s
+    )
+
+
+def _budget_guard(
+    b: BudgetSettings,
+    ledger: BudgetLedger,
+    on_alert: AlertCallback,
+    output_samples: RedisOutputSamples | None,
+) -> BudgetGuard:
     overrides: dict[str, BudgetCaps] = {}
     for entry in b.tenant_overrides:
         tenant, _, caps = entry.partition("=")
@@ -196,6 +214,7 @@ def _budget_guard(b: BudgetSettings, ledger: BudgetLedger, on_alert: AlertCallba
         fail_open=b.fail_open,
         hold_ttl_s=b.hold_ttl_s,
         hold_mode=b.hold_mode,
+        output_samples=output_samples,
     )
 
 
