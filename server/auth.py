@@ -1,7 +1,8 @@
 """API keys: who is calling (the tenant, and the verified user if any) and whom the inbound
 rate limit counts against.
 
-Keys come from ``[auth].api_keys`` as ``tenant:key`` or ``tenant:key:user``; a key with a user
+Keys come from ``[auth].api_keys`` as ``tenant:key`` or ``tenant:key:user`` (the key itself or
+``sha256:<hex>`` of it, `server.key_entries`); a key with a user
 makes that user the verified identity of every request made with it. Otherwise a user is
 verified only through the signed-user headers (`server.signed_user`). Keys are held only as
 SHA-256 digests, so the lookup compares digests (no key-dependent timing on the secret itself)
@@ -16,7 +17,6 @@ there is a 429.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from typing import Final
@@ -26,6 +26,7 @@ from starlette.requests import HTTPConnection
 
 from server.auth_failures import FailedAuthLimiter, FailureLedger
 from server.errors import APIError
+from server.key_entries import configured_digest, presented_digest, split_entry
 from server.signed_user import USER_HEADER, UserSignatures
 
 DEFAULT_TENANT: Final = "default"
@@ -67,11 +68,10 @@ class ApiKeys:
     ) -> None:
         self._by_digest: dict[bytes, _KeyEntry] = {}
         for entry in entries:
-            tenant, _, rest = entry.partition(":")
-            key, _, user = rest.partition(":")
-            self._by_digest[_digest(key)] = _KeyEntry(tenant, user or None)
+            tenant, key, user = split_entry(entry)
+            self._by_digest[configured_digest(key)] = _KeyEntry(tenant, user or None)
         self._read_tenant_by_digest = {
-            _digest(entry.partition(":")[2]): entry.partition(":")[0] for entry in read_keys
+            configured_digest(parts.key): parts.tenant for parts in map(split_entry, read_keys)
         }
         self._admin_digest = _digest(admin_key) if admin_key else None
         self._signatures = UserSignatures(signing_keys, window_s=signature_window_s)
@@ -182,7 +182,7 @@ def _presented_key(request: HTTPConnection) -> str | None:
 
 
 def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()
+    return presented_digest(key)
 
 
 def _unauthorized(message: str) -> APIError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from metrics.price_overrides import parse_price_overrides
+from server.key_entries import configured_digest, is_valid_key, split_entry
 from server.settings_base import OVERRIDE_RE as _OVERRIDE_RE
 from server.settings_base import TENANT_RE as _TENANT_RE
 from server.settings_base import Section as _Section
@@ -15,7 +16,9 @@ from server.settings_base import check as _check
 class AuthSettings(_Section, frozen=True, forbid_unknown_fields=True):
     """Who may call, and who they are.
 
-    ``api_keys``: ``tenant:key`` or ``tenant:key:user`` (a key bound to one verified user).
+    ``api_keys``: ``tenant:key`` or ``tenant:key:user`` (a key bound to one verified user); a
+    key may be given as ``sha256:<hex digest>`` so the configuration never holds it
+    (`server.key_entries`).
     Empty: auth off (every caller is tenant ``default``; rate limits then apply per client IP;
     the request's ``user_id`` is taken as given). ``user_signing_keys``: ``tenant:secret``, the
     HMAC secrets a tenant's backend signs ``x-frugal-user`` with. ``read_keys``: ``tenant:key``
@@ -29,22 +32,25 @@ class AuthSettings(_Section, frozen=True, forbid_unknown_fields=True):
     max_failures_per_minute: int = 20
 
     def __post_init__(self) -> None:
-        keys: set[str] = set()
+        keys: set[bytes] = set()
         for entry in (*self.api_keys, *self.read_keys):
-            tenant, sep, rest = entry.partition(":")
-            key, _, user = rest.partition(":")
+            tenant, key, user = split_entry(entry)
             _check(
-                bool(sep) and _TENANT_RE.fullmatch(tenant) is not None,
+                ":" in entry and _TENANT_RE.fullmatch(tenant) is not None,
                 "api_keys",
                 "entries 'tenant:key' or 'tenant:key:user' with a tenant of letters, digits, "
                 "'.', '_' or '-'",
             )
-            _check(len(key) >= 16, "api_keys", "keys of at least 16 characters")
+            _check(
+                is_valid_key(key),
+                "api_keys",
+                "keys of at least 16 characters, or 'sha256:' and the key's 64 hex digits",
+            )
             _check(
                 entry in self.api_keys or not user, "read_keys", "entries 'tenant:key' (no user)"
             )
             _check(len(user) <= 200, "api_keys", "users of at most 200 characters")
-            keys.add(key)
+            keys.add(configured_digest(key))
         _check(
             len(keys) == len(self.api_keys) + len(self.read_keys),
             "api_keys",
