@@ -9,7 +9,8 @@ kind, so the data is the struct's fields as compact JSON without msgspec's ``typ
 - ``tool_call``: ``{"call_id", "name", "arguments", "round"}`` (model-driven planner)
 - ``tool_result``: ``{"call_id", "name", "ok", "error", "elapsed_ms", "started_ms",
   "ended_ms", "cached"}``
-- ``error``: ``{"code", "message", "request_id"}``
+- ``error``: ``{"code", "message", "request_id", "cost_usd_micros"}`` (what the failed answer
+  was billed, so a caller's sum of ``done`` and ``error`` costs equals ``/stats``)
 """
 
 from __future__ import annotations
@@ -24,11 +25,18 @@ from agent.pipeline.response import CacheSource
 _encoder = msgspec.json.Encoder()
 
 
-def encode_event(event: StreamEvent, *, cache: CacheSource | None, simulated: bool) -> bytes:
+def encode_event(
+    event: StreamEvent,
+    *,
+    cache: CacheSource | None,
+    simulated: bool,
+    failed_cost_usd_micros: int = 0,
+) -> bytes:
     """The SSE frame for ``event``.
 
     ``cache`` (the stream's cache layer, from its `Meta`) is added to ``done``; ``simulated``
-    (whether the gateway answers from its simulated provider) is added to ``meta``.
+    (whether the gateway answers from its simulated provider) is added to ``meta``;
+    ``failed_cost_usd_micros`` (what a failed stream was billed) to ``error``.
     """
     data: dict[str, Any]
     match event:
@@ -43,7 +51,8 @@ def encode_event(event: StreamEvent, *, cache: CacheSource | None, simulated: bo
         case ToolResultEvent():
             name, data = b"tool_result", msgspec.structs.asdict(event)
         case Error():
-            name, data = b"error", msgspec.structs.asdict(event)
+            name = b"error"
+            data = {**msgspec.structs.asdict(event), "cost_usd_micros": failed_cost_usd_micros}
     return sse_frame(name, _encoder.encode(data))
 
 

@@ -180,7 +180,13 @@ async def _relay(
         last = Error("internal_error", "the answer ended unexpectedly", first.request_id)
     if before_last is not None:
         await before_last()
-    yield frame(last)
+    if isinstance(last, Error):  # the run is over and billed: say what it cost
+        cost = outcome.cost_usd_micros
+        yield encode_event(
+            last, cache=first.cache, simulated=simulated, failed_cost_usd_micros=cost
+        )
+    else:
+        yield frame(last)
 
 
 def _internal_failure(exc: Exception, request_id: str, outcome: StreamOutcome) -> Error:

@@ -352,6 +352,7 @@ async def test_unexpected_failure_ends_with_an_internal_error_event(
         "code": "internal_error",
         "message": error["message"],
         "request_id": "req-1",
+        "cost_usd_micros": 0,  # nothing was billed
     }
     assert "secret" not in error["message"] and "Traceback" not in error["message"]
     assert pipeline.closed
