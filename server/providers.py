@@ -17,6 +17,7 @@ from agent.registry_client import RegistryClient
 from agent.retry import RetryPolicy
 from agent.simulated import SimulatedClient
 from agent.simulation import Pace
+from agent.traced_client import TracedClient
 from server.registry_config import (
     ANTHROPIC_DEFAULT_BASE_URL,
     OPENAI_DEFAULT_BASE_URL,
@@ -49,7 +50,10 @@ def build_provider(
             client = simulated
         else:
             client = _http_client(settings, session, spec)
-        clients[spec.name] = _paced(settings, spec, client)
+        client = _paced(settings, spec, client)
+        if settings.tracing.enabled:  # every attempt its own span (none of this when off)
+            client = TracedClient(client, system=spec.kind)
+        clients[spec.name] = client
     return RegistryClient(registry, clients)
 
 
