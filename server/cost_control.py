@@ -49,6 +49,8 @@ class CostControl:
     rate_limits: RateLimits
     auth: ApiKeys
     metrics: GatewayMetrics
+    alert_webhook: AlertWebhook | None = None
+    """The budget alert sender, when configured (its failures are on ``/metrics``)."""
 
 
 @contextlib.asynccontextmanager
@@ -117,6 +119,7 @@ async def open_cost_control(
                 max_failures_per_minute=settings.auth.max_failures_per_minute,
             ),
             metrics=gateway_metrics,
+            alert_webhook=webhook,
         )
 
 
