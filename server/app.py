@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
@@ -90,8 +91,8 @@ def create_app(
                 try:
                     yield
                 finally:
-                    if tracing is not None:
-                        tracing.shutdown()
+                    if tracing is not None:  # flushing exports over HTTP: off the loop
+                        await anyio.to_thread.run_sync(tracing.shutdown)
 
     app = Starlette(
         routes=[

@@ -4,13 +4,16 @@ exporter) in front of the simulator, which records the headers it received."""
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -264,3 +267,66 @@ async def test_without_tracing_no_traceparent_reaches_the_provider(tmp_path: Pat
             [received] = await stack.received()
             assert "traceparent" not in received["headers"]
             assert exporter.get_finished_spans() == ()
+
+
+class _Collector(ThreadingHTTPServer):
+    """An OTLP/HTTP traces receiver on its own thread (the exporter posts from the SDK's)."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _CollectorHandler)
+        self.requests: list[ExportTraceServiceRequest] = []
+
+
+class _CollectorHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        assert isinstance(self.server, _Collector) and self.path == "/v1/traces"
+        self.server.requests.append(ExportTraceServiceRequest.FromString(body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+async def test_spans_reach_an_otlp_collector_over_http(tmp_path: Path) -> None:
+    collector = _Collector()
+    thread = threading.Thread(target=collector.serve_forever, daemon=True)
+    thread.start()
+    try:
+        async with run_simulator(SimConfig(tokens_per_s=400.0, output_tokens=8)) as sim:
+            path = tmp_path / "frugal.toml"
+            path.write_text(CONFIG.format(sim=sim.base_url))
+            endpoint = f"http://127.0.0.1:{collector.server_address[1]}/v1/traces"
+            env = {
+                **ENV,
+                "FRUGAL_CONFIG": str(path),
+                "FRUGAL_TRACING_OTLP_ENDPOINT": endpoint,
+                "FRUGAL_TRACING_SERVICE_NAME": "frugal-test",
+            }
+            traceparent, trace_id, _ = new_traceparent()
+            async with run_gateway(load_settings(env)) as gateway, aiohttp.ClientSession() as http:
+                stack = Stack(sim, gateway, http, InMemorySpanExporter())
+                await stack.complete(PRIMARY, "Hi?", stream=False, traceparent=traceparent)
+            # The gateway's shutdown flushed the batch to the collector.
+    finally:
+        collector.shutdown()
+        collector.server_close()
+    spans = [
+        (resource.resource, span)
+        for request in collector.requests
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    names = {span.name for _, span in spans if span.trace_id.hex() == trace_id}
+    assert {"POST /v1/chat/completions", "llm", f"chat {PRIMARY}"} <= names
+    services = {
+        attribute.value.string_value
+        for resource, _ in spans
+        for attribute in resource.attributes
+        if attribute.key == "service.name"
+    }
+    assert services == {"frugal-test"}
