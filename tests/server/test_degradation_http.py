@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import anyio
 import pytest
 
 from server.config import load_settings
@@ -22,7 +23,7 @@ from tests.support.cost_http import (
     with_keys,
 )
 from tests.support.gateway import run_gateway
-from tests.support.redis_server import ControllableRedisServer
+from tests.support.redis_server import ControllableRedisServer, RedisServer
 from tests.support.simulator import run_simulator
 
 pytestmark = pytest.mark.anyio
@@ -142,3 +143,31 @@ class TestProviderFailure:
                     "primary_error:upstream_error": 2,
                     "circuit_open": 1,
                 }
+
+
+class TestReplication:
+    async def test_a_replica_reports_the_entries_it_received_and_their_lag(
+        self, http: aiohttp.ClientSession, redis_server: RedisServer
+    ) -> None:
+        env = {
+            "FRUGAL_REDIS_URL": redis_server.url,
+            "FRUGAL_REDIS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:10]}:",
+            "FRUGAL_REDIS_TIMEOUT_S": "2",
+        }
+        async with (
+            run_gateway(with_keys(fast_settings(**env))) as first,
+            run_gateway(with_keys(fast_settings(**env))) as second,
+        ):
+            before = await metrics_of(http, second.base_url)
+            assert before.total("frugal_semantic_cache_entries") == 0
+            await Gateway(http, first.base_url, headers=bearer(ACME_KEY)).chat(
+                "How do I reset my password?"
+            )
+            with anyio.fail_after(10):
+                while (seen := await metrics_of(http, second.base_url)).total(
+                    "frugal_semantic_cache_entries"
+                ) < 1:
+                    await anyio.sleep(0.05)
+            lag = seen.total("frugal_semantic_replication_lag_seconds")
+            assert 0 <= lag < 10
+            assert seen.total("frugal_dropped_events_total", kind="semantic_replication") == 0
