@@ -135,6 +135,9 @@ def span(
 ) -> Iterator[Span]:
     """A child of the current span, current inside the block (which must not ``yield``
     from a generator: use `open_span` and `use` there)."""
+    if _active.get() is None:  # untraced: one context-variable read
+        yield NO_SPAN
+        return
     with open_span(name, attributes, client=client) as opened, use(opened):
         yield opened
 
