@@ -29,6 +29,7 @@ from agent.errors import (
     UpstreamTimeout,
 )
 from agent.sse import SSEEvent, iter_sse_events
+from agent.tracing import trace_headers
 
 # Keep error bodies in exception messages short enough for logs.
 _MAX_ERROR_MESSAGE = 500
@@ -227,10 +228,14 @@ async def post_json(
     provider: str,
 ) -> bytes:
     """POST ``body`` and return the whole response body; errors (status and transport) are
-    mapped once to `ProviderError` subclasses naming ``provider``."""
+    mapped once to `ProviderError` subclasses naming ``provider``. A traced request sends
+    the current span's ``traceparent`` along."""
     with map_aiohttp_errors(provider):
         async with session.post(
-            url, data=body, headers=headers, timeout=json_timeout(session, timeout_s)
+            url,
+            data=body,
+            headers=trace_headers(headers),
+            timeout=json_timeout(session, timeout_s),
         ) as response:
             await raise_for_status(response, provider=provider)
             return await response.read()
@@ -258,7 +263,10 @@ async def post_stream(
     """
     with map_aiohttp_errors(provider):
         async with session.post(
-            url, data=body, headers=headers, timeout=stream_timeout(session, timeout_s)
+            url,
+            data=body,
+            headers=trace_headers(headers),
+            timeout=stream_timeout(session, timeout_s),
         ) as response:
             finished = False
             try:

@@ -14,6 +14,7 @@ import numpy.typing as npt
 from agent import openai_wire as wire
 from agent.errors import EmbeddingError, ProtocolError, ProviderError
 from agent.http import json_timeout, map_aiohttp_errors, raise_for_status
+from agent.tracing import trace_headers
 
 
 class OpenAIEmbedder:
@@ -76,7 +77,7 @@ class OpenAIEmbedder:
             async with self._session.post(
                 self._url,
                 data=body,
-                headers=self._headers,
+                headers=trace_headers(self._headers),  # joins the request's trace, if any
                 timeout=json_timeout(self._session, self._timeout_s),
             ) as response:
                 await raise_for_status(response, provider="openai-embeddings")

@@ -18,9 +18,15 @@ class StoreUnavailable(CacheError):
     """The backing store (Redis) could not be reached or answered too slowly.
 
     Callers on the request path catch this and serve without the cache (fail open).
+    ``op`` names the Redis operation that failed (``unknown`` when none was given), for the
+    per-operation error counts on ``/metrics``.
     """
 
     code = "store_unavailable"
+
+    def __init__(self, message: str, *, op: str = "unknown") -> None:
+        super().__init__(message)
+        self.op = op
 
 
 class AgentError(Exception):

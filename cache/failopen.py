@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from cache.base import TTLStore
@@ -34,6 +35,7 @@ class FailOpenStore:
     ) -> None:
         self.inner = inner
         self.errors_total = 0
+        self.errors_by_op: Counter[str] = Counter()  # the same failures by Redis operation
         self._log_interval = log_interval_s
         self._clock = clock
         self._last_log_at: float | None = None
@@ -103,6 +105,7 @@ class FailOpenStore:
 
     def _failed(self, exc: StoreUnavailable) -> None:
         self.errors_total += 1
+        self.errors_by_op[exc.op] += 1
         self._unlogged += 1
         self._failing = True
         now = self._clock()

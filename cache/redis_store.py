@@ -180,9 +180,9 @@ def redis_op(op: str, timeout_s: float) -> Iterator[None]:
         with anyio.fail_after(timeout_s):
             yield
     except TimeoutError as exc:
-        raise StoreUnavailable(f"redis {op} took longer than {timeout_s}s") from exc
+        raise StoreUnavailable(f"redis {op} took longer than {timeout_s}s", op=op) from exc
     except (RedisError, OSError) as exc:
-        raise StoreUnavailable(f"redis {op} failed: {exc}") from exc
+        raise StoreUnavailable(f"redis {op} failed: {exc}", op=op) from exc
 
 
 def _ttl_ms(ttl: float | None) -> int | None:

@@ -18,6 +18,7 @@ import logging
 import math
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
@@ -90,6 +91,8 @@ class RedisSemanticReplicator:
         self.dropped_total = 0  # writes lost: queue full, not running, or Redis failed
         self.rejected_total = 0  # undecodable or unusable entries and events
         self.errors_total = 0  # failed or timed-out Redis operations
+        self.errors_by_op: Counter[str] = Counter()  # the same by operation
+        self.lag_s: float | None = None  # age of the last entry from another replica, applied
         self._client = client
         self._embedder = embedder_name
         self._wire = SemanticWire(namespace)
@@ -293,6 +296,7 @@ class RedisSemanticReplicator:
             last_id = message_id
             if fields.get(ORIGIN_FIELD) == self._origin:
                 continue  # our own write: already in this cache
+            self.lag_s = _age_s(message_id)
             try:
                 event = self._wire.decode_event(fields.get(EVENT_FIELD, b""))
             except msgspec.DecodeError:
@@ -356,6 +360,7 @@ class RedisSemanticReplicator:
 
     def _failed(self, exc: StoreUnavailable) -> None:
         self.errors_total += 1
+        self.errors_by_op[exc.op] += 1
         self._unlogged += 1
         self._failing = True
         now = self._clock()
@@ -391,3 +396,12 @@ def _first_id(messages: Any) -> bytes | None:
         return None
     message_id = messages[0][0]
     return message_id if isinstance(message_id, bytes) else str(message_id).encode()
+
+
+def _age_s(message_id: bytes) -> float:
+    # A stream id starts with Redis' clock in milliseconds when the event was added.
+    try:
+        added_ms = int(message_id.split(b"-", 1)[0])
+    except ValueError:
+        return 0.0
+    return max(0.0, time.time() - added_ms / 1000)

@@ -20,7 +20,7 @@ import logging
 import math
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, NamedTuple, NoReturn
 
@@ -119,6 +119,8 @@ class BudgetGuard:
         self._clock = clock
         self._alerts = AlertNotifier(ledger, percents=alert_percents, callback=on_alert)
         self._fail_open = fail_open
+        self.errors_by_op: Counter[str] = Counter()  # ledger failures by operation
+        self.fail_open_total = 0  # requests admitted unguarded while the ledger was down
         self._holds: dict[str, _Hold] = {}
         # Settlements the ledger could not take (and releases of holds whose reservation
         # failed midway, which the ledger may have made all the same): retried in order.
@@ -167,6 +169,7 @@ class BudgetGuard:
             # it then (a hold id settled first can no longer be held).
             self._unsettled.append((tuple(windows), token, 0))
             if self._fail_open:
+                self.fail_open_total += 1
                 return Reservation(reserved_usd_micros=worst_case_usd_micros)
             raise BudgetUnavailable("the budget store is unavailable") from exc
         if blocked:
@@ -298,6 +301,7 @@ class BudgetGuard:
 
     def _store_failed(self, op: str, exc: StoreUnavailable) -> None:
         self.errors_total += 1
+        self.errors_by_op[op] += 1
         self._unlogged += 1
         now = self._clock()
         if now - self._last_log_at < self._log_interval:

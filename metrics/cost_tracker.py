@@ -16,6 +16,7 @@ import logging
 import math
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Final, Literal
 
@@ -171,6 +172,7 @@ class CostTracker:
         shared = store is not None and not isinstance(store, MemoryCostStore)
         self._local = MemoryCostStore(max_names=max_names) if shared else None
         self._lost = 0
+        self.errors_by_op: Counter[str] = Counter()  # failed store writes by Redis operation
         self._failing = False
         self._wake: anyio.Event | None = None  # set when the store answers again
 
@@ -261,6 +263,7 @@ class CostTracker:
         return replayed
 
     async def _keep(self, entry: JournalEntry, exc: StoreUnavailable) -> None:
+        self.errors_by_op[exc.op] += 1
         if not self._failing:
             self._failing = True
             where = "journaling" if self._journal else "dropping"

@@ -22,6 +22,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics import MetricWrapperBase
 
+from metrics.degradation import DegradationMetrics
 from metrics.prometheus_multiprocess import merged_registry, values_are_shared
 from metrics.request_record import RequestRecord
 
@@ -40,6 +41,7 @@ OVERHEAD_BUCKETS: Final = (
 NO_LABEL: Final = "none"
 OTHER_MODELS: Final = "other"
 _TOKEN_TYPES: Final = ("input", "cached_input", "cache_write", "output")
+_MAX_REASONS: Final = 50
 
 _M = TypeVar("_M", bound=MetricWrapperBase)
 
@@ -184,11 +186,16 @@ class GatewayMetrics:
             "Requests whose token counts were estimated locally (no provider usage).",
             registry=registry,
         )
-        self._fallbacks = Counter(
+        fallbacks = Counter(
             "frugal_fallbacks",
-            "Requests answered by the fallback provider.",
+            "Requests answered by a fallback model, by reason (primary_timeout, "
+            "primary_rate_limited, circuit_open, context_window, primary_error:<code>, "
+            "midstream:<code>).",
+            ["reason"],
             registry=registry,
         )
+        self.degradation = DegradationMetrics(registry)
+        """Breakers, replication, journal, Redis errors, fail-open decisions, webhooks."""
         self._requests = _Children(requests)
         self._tokens = _Children(tokens)
         self._cost = _Children(cost)
@@ -202,6 +209,8 @@ class GatewayMetrics:
         self._budget_alerts = _Children(budget_alerts)
         self._redacted = _Children(redacted)
         self._injection = _Children(injection)
+        self._fallbacks = _Children(fallbacks)
+        self._reasons: set[str] = set()
         self._cache = {
             (layer, result): cache.labels(layer, result)
             for layer in ("exact", "semantic")
@@ -226,7 +235,7 @@ class GatewayMetrics:
         if record.error_code is not None:
             self._errors.get(record.fault or "caller", record.error_code).inc()
         if record.used_fallback:
-            self._fallbacks.inc()
+            self._fallbacks.get(self._reason_label(record.fallback_reason)).inc()
         if record.saved_usd_micros > 0:
             self._saved.inc(record.saved_usd_micros)
         self._observe_spend(record)
@@ -258,6 +267,15 @@ class GatewayMetrics:
         if len(self._models) < self._max_models:
             self._models.add(model)
             return model
+        return OTHER_MODELS
+
+    def _reason_label(self, reason: str | None) -> str:
+        # Reasons come from a fixed list and the error codes; capped all the same.
+        if reason is None:
+            return NO_LABEL
+        if reason in self._reasons or len(self._reasons) < _MAX_REASONS:
+            self._reasons.add(reason)
+            return reason
         return OTHER_MODELS
 
     def set_budget_use(self, scope: str, period: str, fraction: float) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -85,6 +86,8 @@ class RedisRateLimiter:
             raise ValueError("op_timeout_s must be positive")
         self.limits = limits
         self.errors_total = 0
+        self.errors_by_op: Counter[str] = Counter()  # the same failures by Redis operation
+        self.fail_open_total = 0  # checks answered without Redis (local limits or none)
         self._namespace = namespace
         self._clock = clock
         self._timeout = op_timeout_s
@@ -152,6 +155,7 @@ class RedisRateLimiter:
         return "" if self._clock is None else str(round(self._clock() * 1000))
 
     async def _degraded(self, subject: str, tokens: int) -> RateDecision:
+        self.fail_open_total += 1
         if self._fallback is None:
             return RateDecision(allowed=True, degraded=True)
         decision = await self._fallback.check(subject, tokens)
@@ -164,6 +168,7 @@ class RedisRateLimiter:
             with redis_op(op, self._timeout):
                 yield
         except StoreUnavailable as exc:
+            self.errors_by_op[exc.op] += 1
             self._failed(str(exc))
             return
         if self._failing:

@@ -79,6 +79,7 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     cost_known: bool = True
     saved_usd_micros: int = 0
     used_fallback: bool = False
+    fallback_reason: str | None = None
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     upstream_ms: float | None = None

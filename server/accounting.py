@@ -111,6 +111,7 @@ def answered_record(
         cost_known=result.cost_known,
         saved_usd_micros=result.saved_usd_micros,
         used_fallback=result.used_fallback,
+        fallback_reason=result.fallback_reason,
         latency_ms=latency_ms,
         upstream_ms=result.latency_ms.get("llm"),
     )
@@ -144,6 +145,7 @@ def streamed_record(
         cost_known=outcome.cost_known,
         saved_usd_micros=done.saved_usd_micros if done is not None else 0,
         used_fallback=done.used_fallback if done is not None else False,
+        fallback_reason=done.fallback_reason if done is not None else None,
         latency_ms=latency_ms,
         ttft_ms=outcome.latency_ms.get("ttft"),
         upstream_ms=outcome.latency_ms.get("llm"),
@@ -179,6 +181,7 @@ def wire_record(
         cost_known=outcome.cost_known,
         saved_usd_micros=tail.saved_usd_micros if tail is not None else 0,
         used_fallback=tail.used_fallback if tail is not None else False,
+        fallback_reason=tail.fallback_reason if tail is not None else None,
         latency_ms=latency_ms,
         ttft_ms=outcome.ttft_ms,
         upstream_ms=outcome.upstream_ms,

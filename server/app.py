@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
+import anyio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from agent.http import create_http_session
@@ -43,6 +46,11 @@ from server.routes import (
 )
 from server.settings import Settings
 from server.state import AppState
+from server.tracing_middleware import TracingMiddleware
+from server.tracing_setup import build_tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("frugal.server")
 
@@ -52,10 +60,13 @@ def create_app(
     *,
     metrics_dir: str | None = None,
     on_ready: Callable[[], None] | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> Starlette:
     """Build the HTTP app for ``settings``; resources open in the lifespan. ``metrics_dir``
     is the shared Prometheus directory when several worker processes serve the app;
-    ``on_ready`` runs once start-up is done (`frugal serve` freezes start-up objects there)."""
+    ``on_ready`` runs once start-up is done (`frugal serve` freezes start-up objects there);
+    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests)."""
+    tracing = build_tracing(settings.tracing, exporter=span_exporter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -77,7 +88,11 @@ def create_app(
                 log.info("frugal ready on %s (%s)", settings.server.port, mode)
                 if on_ready is not None:
                     on_ready()
-                yield
+                try:
+                    yield
+                finally:
+                    if tracing is not None:  # flushing exports over HTTP: off the loop
+                        await anyio.to_thread.run_sync(tracing.shutdown)
 
     app = Starlette(
         routes=[
@@ -135,6 +150,9 @@ def create_app(
             Mount("/static", app=page.PageAssets(), name="static"),
         ],
         lifespan=lifespan,
+        middleware=[]
+        if tracing is None
+        else [Middleware(TracingMiddleware, tracer=tracing.tracer)],
     )
     install_error_handlers(app)
     return app

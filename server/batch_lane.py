@@ -189,8 +189,8 @@ async def open_batch_lane(
     )
 
     async def finished(job: BatchJob) -> None:
-        if webhook is not None:
-            await webhook.send(job.batch)
+        if webhook is not None and not await webhook.send(job.batch):
+            components.cost.metrics.degradation.count_webhook_failure("batch")
 
     retry = RetryPolicy(max_attempts=b.deferred_max_attempts, base_s=b.deferred_backoff_s)
     deferred = DeferredLines(

@@ -20,6 +20,7 @@ from agent.agents.experiments import Experiments
 from agent.agents.loader import bundled_support
 from agent.agents.toolbox import open_toolbox
 from agent.base import Embedder, LLMClient
+from agent.breaker import ModelBreakers
 from agent.core import CompletionCore, CorePolicy
 from agent.core.cache_policy import WireCache
 from agent.core.embeddings import (
@@ -51,7 +52,12 @@ from metrics.prometheus import GatewayMetrics
 from router import EmbeddingRouter, RuleRouter, load_examples
 from router.base import Router
 from server.cost_control import CostControl, open_cost_control
-from server.providers import OPENAI_DEFAULT_BASE_URL, build_llm_client, build_registry
+from server.providers import (
+    OPENAI_DEFAULT_BASE_URL,
+    build_breakers,
+    build_llm_client,
+    build_registry,
+)
 from server.settings import Settings
 
 log = logging.getLogger("frugal.server")
@@ -84,6 +90,8 @@ class Components:
     """Stored ``/v1/responses`` answers, in the same store as the caches (so in Redis when
     configured: a conversation continues on any replica)."""
     guard_counts: GuardCounts | None = None
+    breakers: ModelBreakers | None = None
+    """The models' circuit breakers (their states are on ``/metrics``)."""
 
 
 @contextlib.asynccontextmanager
@@ -94,7 +102,8 @@ async def build_components(
     the Prometheus directory shared by several worker processes (None: one process)."""
     async with contextlib.AsyncExitStack() as stack:
         registry = build_registry(settings)
-        llm = build_llm_client(settings, session, registry)
+        breakers = build_breakers(settings)
+        llm = build_llm_client(settings, session, registry, breakers=breakers)
         # Load the tokenizers now (~0.7 s), off the loop, instead of in the first request.
         models = settings.models
         for model in dict.fromkeys((models.cheap, models.strong, models.fallback)):
@@ -240,6 +249,7 @@ async def build_components(
             registry,
             ResponseStore(store, ttl_s=settings.responses.store_ttl_s),
             guard_counts,
+            breakers=breakers,
         )
 
 

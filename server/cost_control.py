@@ -52,6 +52,8 @@ class CostControl:
     rate_limits: RateLimits
     auth: ApiKeys
     metrics: GatewayMetrics
+    alert_webhook: AlertWebhook | None = None
+    """The budget alert sender, when configured (its failures are on ``/metrics``)."""
 
 
 @contextlib.asynccontextmanager
@@ -120,6 +122,7 @@ async def open_cost_control(
             rate_limits=rate_limits,
             auth=auth,
             metrics=gateway_metrics,
+            alert_webhook=webhook,
         )
 
 

@@ -17,6 +17,7 @@ from agent.registry_client import RegistryClient
 from agent.retry import RetryPolicy
 from agent.simulated import SimulatedClient
 from agent.simulation import Pace
+from agent.traced_client import TracedClient
 from server.registry_config import (
     ANTHROPIC_DEFAULT_BASE_URL,
     OPENAI_DEFAULT_BASE_URL,
@@ -27,6 +28,7 @@ from server.settings import Settings
 __all__ = [
     "ANTHROPIC_DEFAULT_BASE_URL",
     "OPENAI_DEFAULT_BASE_URL",
+    "build_breakers",
     "build_llm_client",
     "build_provider",
     "build_registry",
@@ -49,7 +51,10 @@ def build_provider(
             client = simulated
         else:
             client = _http_client(settings, session, spec)
-        clients[spec.name] = _paced(settings, spec, client)
+        client = _paced(settings, spec, client)
+        if settings.tracing.enabled:  # every attempt its own span (none of this when off)
+            client = TracedClient(client, system=spec.kind)
+        clients[spec.name] = client
     return RegistryClient(registry, clients)
 
 
@@ -100,11 +105,23 @@ def _paced(settings: Settings, spec: ProviderSpec, client: LLMClient) -> LLMClie
     return RateLimitedClient(client, limiter)
 
 
+def build_breakers(settings: Settings) -> ModelBreakers:
+    """One circuit breaker per model, as ``[fallback]`` configures them."""
+    f = settings.fallback
+    return ModelBreakers(
+        failure_threshold=f.breaker_failure_threshold, cooldown_s=f.breaker_cooldown_s
+    )
+
+
 def build_llm_client(
-    settings: Settings, session: aiohttp.ClientSession, registry: ModelRegistry
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    registry: ModelRegistry,
+    *,
+    breakers: ModelBreakers | None = None,
 ) -> FallbackClient:
     """The registry's providers wrapped in retries, a circuit breaker and each model's
-    fallback chain."""
+    fallback chain (``breakers``: the ones to use, e.g. to report their states)."""
     provider = build_provider(settings, session, registry)
     f = settings.fallback
     retry = RetryPolicy(
@@ -113,9 +130,7 @@ def build_llm_client(
         max_delay_s=f.backoff_max_s,
         total_deadline_s=f.total_deadline_s,
     )
-    breakers = ModelBreakers(
-        failure_threshold=f.breaker_failure_threshold, cooldown_s=f.breaker_cooldown_s
-    )
+    breakers = breakers or build_breakers(settings)
     return FallbackClient(
         provider,
         provider,

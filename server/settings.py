@@ -20,6 +20,7 @@ from server.settings_base import check as _check
 from server.settings_batch import BatchSettings
 from server.settings_policy import AuthSettings, BudgetSettings, CostSettings, LimitsSettings
 from server.settings_security import SecuritySettings
+from server.settings_tracing import TracingSettings
 
 __all__ = [
     "AgentSettings",
@@ -41,6 +42,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SimulatedSettings",
+    "TracingSettings",
 ]
 
 
@@ -331,6 +333,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     agents: AgentsConfig = msgspec.field(default_factory=AgentsConfig)
     """Named agents, their tools and knowledge bases (TOML only; see `agent.agents`)."""
     batch: BatchSettings = msgspec.field(default_factory=BatchSettings)
+    tracing: TracingSettings = msgspec.field(default_factory=TracingSettings)
 
     @property
     def uses_simulated_provider(self) -> bool:

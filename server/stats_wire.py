@@ -114,6 +114,9 @@ class Stats(msgspec.Struct, frozen=True):
     journal_pending: int = 0
     journal_dropped: int = 0
     partial: bool = False
+    partial_parts: list[str] = msgspec.field(default_factory=list)
+    """What ``partial`` covers: ``totals`` (money, calls and breakdowns are this replica's
+    own records), ``budget`` (windows left out), ``variants``, ``batch`` (left out)."""
     variants: list[VariantStats] = msgspec.field(default_factory=list)
     """A/B variants of configured agents (fleet-wide; not in a tenant's view)."""
     security: GuardStats = msgspec.field(default_factory=GuardStats)

@@ -33,11 +33,12 @@ import msgspec
 from agent.core.events import CacheLayer
 from agent.core.request import CompletionRequest
 from agent.errors import EmbeddingError
+from agent.tracing import Span, span
 from agent.types import Usage
 from cache.errors import CacheError
 from cache.keys import CLASS_DEFAULT, DEFAULT_TTL_BY_CLASS
 from cache.prompt_cache import CachedAnswer, PromptCache
-from cache.semantic_cache import SemanticCache
+from cache.semantic_cache import SemanticCache, SemanticLookup
 
 _log = logging.getLogger(__name__)
 
@@ -172,7 +173,9 @@ class WireCache:
         exact = "disabled"
         if self._exact is not None and scope.exact_key is not None:
             try:
-                found = await self._exact.lookup(scope.exact_key)
+                with span("cache.exact") as traced:
+                    found = await self._exact.lookup(scope.exact_key)
+                    traced.set_attribute("frugal.cache.result", "miss" if found is None else "hit")
             except CacheError as exc:
                 _log.warning("exact cache read failed: %s", exc)
                 found, exact = None, "error:" + exc.code
@@ -187,9 +190,11 @@ class WireCache:
         if self._semantic is None or scope.semantic_question is None:
             return None, exact, scope.skip or "disabled"
         try:
-            lookup = await self._semantic.lookup(
-                scope.semantic_question, tenant=scope.tenant, tier=scope.partition
-            )
+            with span("cache.semantic") as traced:
+                lookup = await self._semantic.lookup(
+                    scope.semantic_question, tenant=scope.tenant, tier=scope.partition
+                )
+                _describe_lookup(traced, lookup)
         except EmbeddingError as exc:
             _log.warning("semantic cache lookup failed: %s", exc)
             return None, exact, "error:" + exc.code
@@ -273,3 +278,11 @@ def _first_text(completion: dict[str, Any]) -> str:
         if isinstance(content, str):
             return content
     return ""
+
+
+def _describe_lookup(traced: Span, lookup: SemanticLookup) -> None:
+    # The verdict the response reports: a partition with no candidate is a plain miss.
+    reason = "miss" if lookup.reason == "empty" else lookup.reason
+    result = "hit" if lookup.entry is not None else reason
+    traced.set_attribute("frugal.cache.result", result)
+    traced.set_attribute("frugal.cache.score", round(lookup.score, 4))

@@ -20,6 +20,7 @@ from agent.base import LLMClient
 from agent.core.clock import StageClock
 from agent.core.costing import Bill, BudgetHook, CostModel, NoBudget, Reservation, bill
 from agent.tokens import count_message_tokens, count_text_tokens
+from agent.tracing import NO_SPAN, Span, open_span, span, use
 from agent.types import LLMRequest, LLMResponse, StreamChunk, Usage
 from metrics.reservation import TenantScoped
 
@@ -61,6 +62,7 @@ class Billing:
         self.called = False  # the provider was asked: from here on it may bill us
         self.charged = False
         self.settled = False
+        self.span: Span = NO_SPAN  # the call's ``llm`` span: provider attempts are its children
         self._started = time.perf_counter()
 
     def observe(self, chunk: StreamChunk) -> None:
@@ -168,14 +170,21 @@ class ProviderCall:
         """Reserve the worst case (raises `BudgetExceeded`), yield the `Billing`, and on the
         way out bill what an unfinished call produced and settle the hold (shielded).
         ``hold_id`` names the hold (one per call, e.g. the request id)."""
-        reservation = await self._reserve(owner, request, models, completion_tokens, clock, hold_id)
-        billing = Billing(self.costs, request, reservation, clock)
-        try:
-            yield billing
-        finally:
-            billing.charge_partial()
-            with anyio.move_on_after(CLEANUP_GRACE_S, shield=True):
-                await self.settle(billing)
+        # Not current: the caller yields inside the hold (see `agent.tracing`).
+        with open_span("llm", {"gen_ai.request.model": request.model}) as traced:
+            with use(traced):
+                reservation = await self._reserve(
+                    owner, request, models, completion_tokens, clock, hold_id
+                )
+            billing = Billing(self.costs, request, reservation, clock)
+            billing.span = traced
+            try:
+                yield billing
+            finally:
+                billing.charge_partial()
+                with anyio.move_on_after(CLEANUP_GRACE_S, shield=True):
+                    await self.settle(billing)
+                _describe(traced, billing)
 
     async def settle(self, billing: Billing, extra_usd_micros: int = 0) -> None:
         """Replace the hold by what was billed (plus ``extra``, e.g. a history summary)."""
@@ -195,7 +204,8 @@ class ProviderCall:
     async def generate(self, billing: Billing, request: LLMRequest) -> LLMResponse:
         """The whole answer, noted on ``billing``."""
         billing.called = True
-        response = await self.llm.generate(request)
+        with use(billing.span):
+            response = await self.llm.generate(request)
         billing.answered(response)
         return response
 
@@ -204,16 +214,20 @@ class ProviderCall:
     ) -> AsyncGenerator[StreamChunk, None]:
         """The provider's chunks, noted on ``billing``; closing this closes the provider call."""
         billing.called = True
-        chunks = self.llm.stream(request)
+        chunks = aiter(self.llm.stream(request))
         try:
-            async for chunk in chunks:
+            while True:
+                with use(billing.span):  # current only while the provider's stream runs
+                    chunk = await anext(chunks, None)
+                if chunk is None:
+                    break
                 billing.observe(chunk)
                 yield chunk
             billing.ended()
         finally:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
-                with anyio.move_on_after(CLEANUP_GRACE_S, shield=True):
+                with use(billing.span), anyio.move_on_after(CLEANUP_GRACE_S, shield=True):
                     await aclose()
 
     async def _reserve(
@@ -227,7 +241,7 @@ class ProviderCall:
     ) -> Reservation | None:
         if isinstance(self.budget, NoBudget):
             return None  # nothing to hold: skip counting the prompt on the hot path
-        with clock.stage("budget"):
+        with clock.stage("budget"), span("budget"):
             prompt = count_message_tokens(request.messages, request.model, system=request.system)
             prices = (
                 self.costs.cost_usd_micros(
@@ -240,3 +254,15 @@ class ProviderCall:
             )
             worst = max((p for p in prices if p is not None), default=0)
             return await self.budget.reserve(owner, worst, hold_id=hold_id)
+
+
+def _describe(traced: Span, billing: Billing) -> None:
+    # What the call came to, in GenAI semantic-convention terms plus Frugal's money.
+    traced.set_attribute("gen_ai.response.model", billing.model)
+    traced.set_attribute("gen_ai.usage.input_tokens", billing.usage.prompt)
+    traced.set_attribute("gen_ai.usage.output_tokens", billing.usage.completion)
+    traced.set_attribute("frugal.cost_usd_micros", billing.bill.usd_micros)
+    traced.set_attribute("frugal.usage_estimated", billing.usage.estimated)
+    traced.set_attribute("frugal.used_fallback", billing.used_fallback)
+    if billing.fallback_reason:
+        traced.set_attribute("frugal.fallback_reason", billing.fallback_reason)

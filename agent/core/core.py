@@ -38,6 +38,7 @@ from agent.core.events import CoreEvent, Flush, Head, Piece, Tail
 from agent.core.guarding import guard_request, guarded_events
 from agent.core.request import CompletionRequest
 from agent.guard import Guard, GuardSession, guard_chunks, guard_response
+from agent.tracing import span
 from agent.types import LLMRequest, StreamChunk, Usage
 from router.base import Router
 
@@ -178,8 +179,10 @@ class CompletionCore:
                 latency_ms=clock.snapshot(),
             )
             return
-        with clock.stage("route"):
+        with clock.stage("route"), span("route") as traced:
             model, tier, reason = await self._route(request)
+            traced.set_attribute("frugal.route.tier", tier)
+            traced.set_attribute("frugal.route.model", model)
         llm_request = LLMRequest(
             model=model,
             messages=request.messages,

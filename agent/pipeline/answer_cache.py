@@ -23,12 +23,13 @@ from agent.errors import EmbeddingError
 from agent.pipeline.planner import KB_TOOL
 from agent.pipeline.response import CacheSource
 from agent.tools.base import ToolResult
+from agent.tracing import Span, span
 from agent.types import Message
 from cache.errors import CacheError
 from cache.keys import CLASS_DEFAULT, CLASS_FAQ, CLASS_REALTIME, CLASS_SHORT, DEFAULT_TTL_BY_CLASS
 from cache.normalize import normalize_text
 from cache.prompt_cache import CachedAnswer, CacheMode, PromptCache, should_read, should_write
-from cache.semantic_cache import SemanticCache, SemanticEntry
+from cache.semantic_cache import SemanticCache, SemanticEntry, SemanticLookup
 
 _log = logging.getLogger(__name__)
 
@@ -157,7 +158,9 @@ class AnswerCache:
         exact = "disabled"
         if self._exact is not None and scope.exact_key is not None:
             try:
-                found = await self._exact.lookup(scope.exact_key)
+                with span("cache.exact") as traced:
+                    found = await self._exact.lookup(scope.exact_key)
+                    traced.set_attribute("frugal.cache.result", "miss" if found is None else "hit")
             except CacheError as exc:
                 _log.warning("exact cache read failed: %s", exc)
                 found, exact = None, "error:" + exc.code
@@ -168,9 +171,11 @@ class AnswerCache:
         if self._semantic is None or scope.semantic_query is None:
             return CacheRead(None, None, exact, scope.semantic_skip)
         try:
-            lookup = await self._semantic.lookup(
-                scope.semantic_query, tenant=scope.tenant, tier=scope.tier_key
-            )
+            with span("cache.semantic") as traced:
+                lookup = await self._semantic.lookup(
+                    scope.semantic_query, tenant=scope.tenant, tier=scope.tier_key
+                )
+                _describe_lookup(traced, lookup)
         except EmbeddingError as exc:
             _log.warning("semantic cache lookup failed: %s", exc)
             return CacheRead(None, None, exact, "error:" + exc.code)
@@ -270,3 +275,11 @@ class AnswerCache:
         if self._exact is not None:
             return self._exact.ttl_for(content_class)
         return self._ttl_by_class.get(content_class, self._ttl_by_class.get(CLASS_DEFAULT, 0.0))
+
+
+def _describe_lookup(traced: Span, lookup: SemanticLookup) -> None:
+    # The verdict the response reports: a partition with no candidate is a plain miss.
+    reason = "miss" if lookup.reason == "empty" else lookup.reason
+    result = "hit" if lookup.entry is not None else reason
+    traced.set_attribute("frugal.cache.result", result)
+    traced.set_attribute("frugal.cache.score", round(lookup.score, 4))

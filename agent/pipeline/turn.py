@@ -33,6 +33,7 @@ from agent.pipeline.shaping import cache_route, diagnostics
 from agent.pipeline.tool_loop import offers_personal, run_model_turn
 from agent.tools.base import ToolResult
 from agent.tools.fanout import run_tools_concurrently
+from agent.tracing import span
 from agent.types import LLMRequest
 from cache.prompt_cache import CachedAnswer
 
@@ -214,15 +215,22 @@ async def replay(
 
 
 async def choose_route(deps: TurnDeps, turn: Run) -> RouteInfo:
-    with turn.clock.stage("route"):
-        model = turn.request.model
-        if model != AUTO_MODEL:
-            tier = {deps.cheap_model: "cheap", deps.strong_model: "strong"}.get(model)
-            return RouteInfo(tier or "explicit", "explicit model", model)
-        decision = await deps.router.route(
-            turn.conversation, earlier_turns=turn.history.summarized_user_turns
-        )
-        return RouteInfo(decision.tier, decision.reason, decision.model)
+    with turn.clock.stage("route"), span("route") as traced:
+        info = await _route(deps, turn)
+        traced.set_attribute("frugal.route.tier", info.tier)
+        traced.set_attribute("frugal.route.model", info.model)
+        return info
+
+
+async def _route(deps: TurnDeps, turn: Run) -> RouteInfo:
+    model = turn.request.model
+    if model != AUTO_MODEL:
+        tier = {deps.cheap_model: "cheap", deps.strong_model: "strong"}.get(model)
+        return RouteInfo(tier or "explicit", "explicit model", model)
+    decision = await deps.router.route(
+        turn.conversation, earlier_turns=turn.history.summarized_user_turns
+    )
+    return RouteInfo(decision.tier, decision.reason, decision.model)
 
 
 async def gather_tools(deps: TurnDeps, turn: Run) -> list[ToolResult]:

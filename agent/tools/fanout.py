@@ -16,6 +16,7 @@ import anyio
 
 from agent.errors import AgentError
 from agent.tools.base import Tool, ToolCall, ToolRegistry, ToolResult, UserTool
+from agent.tracing import span
 from cache.errors import CacheError
 
 _log = logging.getLogger(__name__)
@@ -51,6 +52,15 @@ async def run_tools_concurrently(
 
 
 async def _run_one(registry: ToolRegistry, call: ToolCall, cap: float | None) -> ToolResult:
+    with span(f"tool {call.name}", {"gen_ai.tool.name": call.name}) as traced:
+        result = await _run_tool(registry, call, cap)
+        traced.set_attribute("frugal.tool.ok", result.ok)
+        if result.error is not None:
+            traced.set_attribute("error.type", "tool_error")
+        return result
+
+
+async def _run_tool(registry: ToolRegistry, call: ToolCall, cap: float | None) -> ToolResult:
     started = time.perf_counter()
     admitted = registry.admit(call)
     if isinstance(admitted, str):

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from agent.pipeline import ChatRequest
 from agent.pipeline.request import AUTO_MODEL
 from agent.tokens import count_message_tokens
+from agent.tracing import span
 from agent.types import Message
 from metrics.rate_limit import RateLimitExceeded, rate_limit_headers
 from server.accounting import refused_record
@@ -46,6 +47,13 @@ async def admit_messages(
 ) -> dict[str, str]:
     """`admit` for any endpoint: ``messages`` are the prompt's plain-text view, counted with
     ``model``'s tokenizer (the cheap model's for ``auto``)."""
+    with span("admission"):  # a refusal marks the span failed (error.type rate_limited)
+        return await _admit(state, caller, messages, model)
+
+
+async def _admit(
+    state: AppState, caller: Caller, messages: Iterable[Message], model: str
+) -> dict[str, str]:
     cost = state.components.cost
     limiter = cost.limiter
     if limiter is None:

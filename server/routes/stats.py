@@ -26,6 +26,7 @@ from metrics.budget import WindowUsage
 from metrics.cost_tracker import CostSnapshot, CostTotals
 from metrics.guard_counts import GuardStats
 from metrics.latency_window import LatencyWindow
+from server.degradation import degradation_snapshot
 from server.state import app_state
 from server.stats_wire import (
     BatchLaneStats,
@@ -69,6 +70,7 @@ async def get_metrics(request: Request) -> Response:
             cost.metrics.set_budget_use(_scope(use), use.period, fraction)
     except StoreUnavailable:
         pass  # the gauges keep their last values; the counters below are still worth serving
+    cost.metrics.degradation.refresh(degradation_snapshot(state.components))
     body, content_type = cost.metrics.render()
     lane = await _batch_stats(state)
     if lane is not None:
@@ -81,11 +83,15 @@ async def build_stats(state: AppState) -> Stats:
     flagged ``partial``, when the store cannot answer."""
     accounting = state.components.cost.accounting
     tracker = accounting.tracker
+    missing: list[str] = []  # the parts Redis could not give: see `Stats.partial_parts`
     try:
         snapshot = await tracker.snapshot()
         windows = await _budget_windows(state, tenants=tuple(snapshot.by_tenant))
     except StoreUnavailable:
         snapshot, windows = await tracker.local_snapshot(), []
+        missing += ["totals", "budget"] if state.components.cost.budget else ["totals"]
+    variants = await _variants(state, missing)
+    batch = await _batch_stats(state, missing)
     totals = snapshot.totals
     return Stats(
         simulated=state.settings.uses_simulated_provider,
@@ -124,26 +130,30 @@ async def build_stats(state: AppState) -> Stats:
         dropped_cost_records=snapshot.dropped_records,
         journal_pending=snapshot.journal_pending,
         journal_dropped=tracker.journal_dropped,
-        partial=snapshot.partial,
-        variants=await _variants(state),
+        partial=snapshot.partial or bool(missing),
+        partial_parts=missing,
+        variants=variants,
         security=_guard_stats(state),
-        batch=await _batch_stats(state),
+        batch=batch,
     )
 
 
-async def _variants(state: AppState) -> list[VariantStats]:
+async def _variants(state: AppState, missing: list[str]) -> list[VariantStats]:
     try:
         return await state.components.experiments.summary()
     except CacheError:
+        missing.append("variants")
         return []
 
 
-async def _batch_stats(state: AppState) -> BatchLaneStats | None:
+async def _batch_stats(state: AppState, missing: list[str] | None = None) -> BatchLaneStats | None:
     if state.batch is None:
         return None
     try:
         lane = await state.batch.stats()
     except CacheError:
+        if missing is not None:
+            missing.append("batch")
         return None
     return BatchLaneStats(**msgspec.structs.asdict(lane), saved_usd_micros=lane.saved_usd_micros)
 

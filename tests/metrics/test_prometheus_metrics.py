@@ -65,8 +65,8 @@ RECORDS = (
     rec("semantic-hit", tier="cache", cache_layer="semantic", exact_lookup="miss",
         semantic_lookup="hit", model="gpt-4o", saved_usd_micros=3250, latency_ms=20.0),
     rec("fallback", tier="strong", model=MINI, used_fallback=True,
-        usage=Usage(prompt=400, completion=100), cost_usd_micros=120,
-        latency_ms=1000.0, upstream_ms=992.0),
+        fallback_reason="primary_timeout", usage=Usage(prompt=400, completion=100),
+        cost_usd_micros=120, latency_ms=1000.0, upstream_ms=992.0),
     rec("unpriced", "chat_completions", tier="explicit", model=LLAMA, cost_known=False,
         usage=Usage(prompt=10, completion=5, estimated=True), latency_ms=250.0,
         upstream_ms=240.0),
@@ -143,7 +143,7 @@ class TestObserve:
             (("tier", "strong"),): 2,
             (("tier", "explicit"),): 1,
         }
-        assert observed.value("frugal_fallbacks_total") == 1
+        assert observed.series("frugal_fallbacks_total") == {(("reason", "primary_timeout"),): 1}
 
     def test_errors_by_fault_and_code(self, observed: Exposition) -> None:
         assert observed.series("frugal_errors_total") == {
@@ -253,9 +253,9 @@ def test_instances_do_not_share_values() -> None:
     first.observe(RECORDS[0])
     second.observe(RECORDS[4])
     assert render(first).value("frugal_cost_usd_micros_total", model=MINI) == 900
-    assert render(first).series("frugal_fallbacks_total") == {(): 0}
+    assert render(first).series("frugal_fallbacks_total") == {}
     assert render(second).value("frugal_cost_usd_micros_total", model=MINI) == 120
-    assert render(second).value("frugal_fallbacks_total") == 1
+    assert render(second).value("frugal_fallbacks_total", reason="primary_timeout") == 1
 
 
 # A worker: records one request with `completion` output tokens (and as many micro-USD),
@@ -269,6 +269,7 @@ directory, completion, budget, show = sys.argv[1], int(sys.argv[2]), float(sys.a
 metrics = GatewayMetrics(multiprocess_dir=directory)
 metrics.observe(RequestRecord(
     request_id="r", endpoint="chat", tier="cheap", model="gpt-4o-mini", used_fallback=True,
+    fallback_reason="circuit_open",
     usage=Usage(prompt=100, completion=completion), cost_usd_micros=completion,
     latency_ms=200.0, upstream_ms=190.0, ttft_ms=50.0,
 ))
@@ -309,7 +310,7 @@ class TestMultiprocess:
             assert exposition.value("frugal_tokens_total", type="input", model=MINI) == 300
             assert exposition.value("frugal_tokens_total", type="output", model=MINI) == 60
             assert exposition.value("frugal_cost_usd_micros_total", model=MINI) == 60
-            assert exposition.value("frugal_fallbacks_total") == 3
+            assert exposition.value("frugal_fallbacks_total", reason="circuit_open") == 3
             duration = "frugal_request_duration_seconds"
             assert exposition.value(f"{duration}_count", endpoint="chat") == 3
             assert exposition.value(f"{duration}_sum", endpoint="chat") == pytest.approx(0.6)

@@ -6,6 +6,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import uvicorn
@@ -13,6 +14,9 @@ import uvicorn
 from server.app import create_app
 from server.cli import uvicorn_limits
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 
 @dataclass(frozen=True)
@@ -22,14 +26,16 @@ class RunningGateway:
 
 
 @asynccontextmanager
-async def run_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
+async def run_gateway(
+    settings: Settings, *, span_exporter: SpanExporter | None = None
+) -> AsyncIterator[RunningGateway]:
     # Bound here and handed to uvicorn, so no other process can take the port in between.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, span_exporter=span_exporter),
         host="127.0.0.1",
         port=port,
         log_level="warning",
