@@ -4,8 +4,10 @@ the msgspec type of its body and answer, its media types and the statuses it can
 Wire bodies that Frugal relays (chat completions, messages, responses, embeddings) are
 described by the lenient views Frugal decodes them with: the fields it reads, every other
 field allowed and passed on. Those views are private to their decoders; the description
-reads them on purpose, so it cannot drift from what is decoded. `tests/server/test_openapi.py` checks that this table and the
-app's routes name the same (path, method) pairs, so a new route cannot be left out.
+reads them on purpose, so it cannot drift from what is decoded.
+
+`tests/server/test_openapi.py` checks that this table and the app's routes name the same
+(path, method) pairs, so a new route cannot be left out.
 """
 
 from __future__ import annotations
