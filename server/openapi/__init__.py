@@ -2,6 +2,7 @@
 wire types (served at ``GET /openapi.json``, rendered at ``GET /docs``)."""
 
 from server.openapi.document import build_document, document_json
-from server.openapi.operations import OPERATIONS, Operation
+from server.openapi.operation import Operation
+from server.openapi.operations import OPERATIONS
 
 __all__ = ["OPERATIONS", "Operation", "build_document", "document_json"]

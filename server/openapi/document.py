@@ -18,7 +18,8 @@ from agent import anthropic_wire, openai_wire
 from agent.core import messages_request, request
 from agent.core.embeddings import _EmbeddingsView
 from server import anthropic_errors, errors, openai_errors
-from server.openapi.operations import JSON, OPERATIONS, Operation, Schema, Wire
+from server.openapi.operation import JSON, Operation, Schema, Wire
+from server.openapi.operations import OPERATIONS
 
 _REF_TEMPLATE: Final = "#/components/schemas/{name}"
 _PATH_PARAM: Final = re.compile(r"{([^}]+)}")
@@ -162,10 +163,10 @@ def _operation(op: Operation, refs: dict[type, dict[str, Any]]) -> dict[str, Any
     if params:
         entry["parameters"] = params
     if op.body is not None:
-        entry["requestBody"] = {
-            "required": True,
-            "content": {op.body_media: {"schema": _schema(op.body, refs)}},
-        }
+        media: dict[str, Any] = {"schema": _schema(op.body, refs)}
+        if op.example is not None:
+            media["example"] = op.example
+        entry["requestBody"] = {"required": True, "content": {op.body_media: media}}
     if op.admin:
         entry["security"] = _KEYED
     elif 401 in op.errors:

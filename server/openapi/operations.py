@@ -12,8 +12,7 @@ reads them on purpose, so it cannot drift from what is decoded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Final
 
 from agent.anthropic_wire import Message as AnthropicMessage
 from agent.batch.wire import BatchObject, FileObject
@@ -33,6 +32,19 @@ from server.openapi.inline import (
     RESPONSE_OBJECT,
     RESPONSES_REQUEST,
 )
+from server.openapi.operation import (
+    AUTH,
+    BATCH_LANE,
+    BODY,
+    CACHE_HEADER,
+    HTML,
+    JSON,
+    LIMITED,
+    SSE,
+    UPSTREAM,
+    Operation,
+    Param,
+)
 from server.routes.admin import InvalidateBody, InvalidateResult
 from server.routes.admin_kb import DeleteBody, KbChange
 from server.routes.batches import BatchCreate
@@ -43,64 +55,7 @@ from server.routes.health import Readiness
 from server.routes.openai_compat import ModelCard, ModelList
 from server.stats_wire import Stats
 
-Wire = Literal["frugal", "openai", "anthropic"]
-"""Whose error envelope the path answers with (`server.error_handlers`)."""
-
-Schema = type | dict[str, Any]
-"""A msgspec type (its JSON schema is generated) or an inline JSON schema."""
-
-JSON: Final = "application/json"
-SSE: Final = "text/event-stream"
-HTML: Final = "text/html"
-
-# Error statuses, grouped by what causes them.
-BODY: Final = (400, 408, 413)  # malformed, too slow, too large
-AUTH: Final = (401,)  # with [auth] on
-LIMITED: Final = (429,)  # the inbound rate limit
-UPSTREAM: Final = (502, 503, 504)  # the provider failed, a breaker is open, a budget refused
-BATCH_LANE: Final = (404,)  # the lane is disabled, or the id is unknown
-
-
-@dataclass(frozen=True)
-class Param:
-    """A query or header parameter (path parameters come from the path template)."""
-
-    name: str
-    where: Literal["query", "header"]
-    schema: dict[str, Any]
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One (path, method) of the HTTP API."""
-
-    path: str
-    method: Literal["get", "post", "delete"]
-    summary: str
-    tag: str
-    wire: Wire
-    ok: dict[str, Schema | None]
-    """The 200 answer by media type (None: bytes not described by a schema)."""
-    errors: tuple[int, ...] = ()
-    body: Schema | None = None
-    body_media: str = JSON
-    params: tuple[Param, ...] = ()
-    admin: bool = False
-    """Needs the admin key (``FRUGAL_SERVER_ADMIN_KEY``)."""
-    extra_ok_status: tuple[int, ...] = field(default=())
-    """Other statuses answered with the ok shape (``/readyz``'s 503)."""
-    long_query: bool = False
-    """Takes long text in the query: a request line over the HTTP server's limit (64 KiB)
-    is refused by the server itself, with a plain-text 400."""
-
-
-CACHE_HEADER: Final = Param(
-    "x-frugal-cache",
-    "header",
-    {"enum": ["default", "no-cache", "no-store"]},
-    "Frugal's cache mode for this request: read and write (default), skip reading, or skip both.",
-)
+_HELLO: Final = [{"role": "user", "content": "How do I reset my password?"}]
 _LIMIT_100: Final = {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
 _TEXT: Final = {"type": "string"}
 
@@ -133,6 +88,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         (*BODY, 404, 422, *AUTH, *LIMITED, *UPSTREAM),
         body=ChatBody,
         params=(Param("agent", "query", _TEXT, "The configured agent to ask."),),
+        example={"message": "How do I reset my password?", "session_id": "s-1"},
     ),
     Operation(
         "/chat/stream",
@@ -154,6 +110,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         {JSON: FeedbackResult},
         (*BODY, 404, 422, *AUTH),
         body=FeedbackBody,
+        example={"request_id": "req-from-a-chat-answer", "score": 5},
     ),
     Operation(
         "/stats", "get", "Cost, cache and latency summary", "operate", "frugal", {JSON: Stats}, AUTH
@@ -182,6 +139,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         {JSON: InvalidateResult},
         (*BODY, 404, 422, *AUTH, 429, 503),
         body=InvalidateBody,
+        example={"tag": "faq/passwords.md"},
         admin=True,
     ),
     *(
@@ -213,6 +171,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         (*BODY, 404, *AUTH, *LIMITED, *UPSTREAM),
         body=request._BodyView,
         params=(CACHE_HEADER,),
+        example={"model": "auto", "messages": _HELLO},
     ),
     Operation(
         "/v1/embeddings",
@@ -223,6 +182,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         {JSON: EmbeddingResponse},
         (*BODY, 404, *AUTH, *LIMITED, *UPSTREAM),
         body=_EmbeddingsView,
+        example={"model": "all-MiniLM-L6-v2", "input": ["How do I reset my password?"]},
     ),
     Operation(
         "/v1/responses",
@@ -234,6 +194,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         (*BODY, 404, *AUTH, *LIMITED, *UPSTREAM),
         body=RESPONSES_REQUEST,
         params=(CACHE_HEADER,),
+        example={"model": "auto", "input": "How do I reset my password?"},
     ),
     Operation(
         "/v1/responses/{response_id}",
@@ -309,6 +270,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         {JSON: BatchObject},
         (*BODY, *BATCH_LANE, *AUTH, *LIMITED, 503),
         body=BatchCreate,
+        example={"input_file_id": "file-abc", "endpoint": "/v1/chat/completions"},
     ),
     Operation(
         "/v1/batches",
@@ -349,6 +311,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         (*BODY, 404, *AUTH, *LIMITED, *UPSTREAM),
         body=messages_request._BodyView,
         params=(CACHE_HEADER,),
+        example={"model": "auto", "max_tokens": 256, "messages": _HELLO},
     ),
     Operation(
         "/v1/messages/count_tokens",
@@ -359,6 +322,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         {JSON: InputTokens},
         (*BODY, 404, *AUTH, *LIMITED, *UPSTREAM),
         body=messages_request._BodyView,
+        example={"model": "auto", "messages": _HELLO},
     ),
     Operation(
         "/v1/messages/batches",
@@ -369,6 +333,14 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         {JSON: MESSAGE_BATCH},
         (*BODY, *BATCH_LANE, *AUTH, *LIMITED, 503),
         body=MESSAGE_BATCH_CREATE,
+        example={
+            "requests": [
+                {
+                    "custom_id": "q1",
+                    "params": {"model": "auto", "max_tokens": 64, "messages": _HELLO},
+                }
+            ]
+        },
     ),
     Operation(
         "/v1/messages/batches",

@@ -67,6 +67,9 @@ function operationCard(spec, path, method, op) {
   if (op.requestBody) {
     for (const [media, body] of Object.entries(op.requestBody.content)) {
       card.append(el("h4", {}, `Body (${media})`), schemaTree(spec, body.schema));
+      if (body.example !== undefined) {
+        card.append(el("h4", {}, "Example"), el("pre", {}, JSON.stringify(body.example, null, 2)));
+      }
     }
   }
   card.append(el("h4", {}, "Responses"));
