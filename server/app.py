@@ -23,6 +23,7 @@ from server.composition import build_components
 from server.config import load_settings, metrics_multiprocess_dir
 from server.error_handlers import install_error_handlers
 from server.logging_setup import configure_logging
+from server.openapi import endpoints as docs
 from server.process_tuning import freeze_startup_objects, tune_process
 from server.routes import (
     admin,
@@ -143,6 +144,8 @@ def create_app(
             Route("/metrics", stats.get_metrics, methods=["GET"]),
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
+            Route("/openapi.json", docs.openapi_json, methods=["GET"]),
+            Route("/docs", docs.docs, methods=["GET"]),
             Route("/admin/cache/invalidate", admin.invalidate, methods=["POST"]),
             Route("/admin/kb/{name}/ingest", admin_kb.ingest, methods=["POST"]),
             Route("/admin/kb/{name}/reload", admin_kb.reload, methods=["POST"]),

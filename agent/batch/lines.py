@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from agent import untrusted_json
 from agent.batch.wire import LineResult, LineStatus
 
 _decoder = msgspec.json.Decoder()
@@ -42,7 +43,7 @@ def parse_input(content: bytes, endpoint: str) -> tuple[list[Line], list[str]]:
         if not raw.strip():
             continue
         try:
-            item = _decoder.decode(raw)
+            item = untrusted_json.decode(raw, _decoder)
         except msgspec.DecodeError:
             problems.append(f"line {number}: not valid JSON")
             continue
@@ -93,7 +94,7 @@ def provider_results(content: bytes) -> dict[str, tuple[int, dict[str, Any]]]:
         if not raw.strip():
             continue
         try:
-            item = _decoder.decode(raw)
+            item = untrusted_json.decode(raw, _decoder)
         except msgspec.DecodeError:
             continue  # one torn line must not lose the others; it ends as a missing line
         if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):

@@ -18,6 +18,7 @@ import aiohttp
 import msgspec
 import numpy as np
 
+from agent import untrusted_json
 from agent.base import Embedder
 from agent.core.costing import CostModel
 from agent.core.request import InvalidParam, check_model_name, param_of
@@ -203,8 +204,8 @@ class EmbeddingsCore:
 
 def _decode(raw: bytes) -> tuple[dict[str, Any], _EmbeddingsView]:
     try:
-        body = msgspec.json.decode(raw)
-        view = _view_decoder.decode(raw)
+        body = untrusted_json.decode(raw, untrusted_json.ANY)
+        view = untrusted_json.decode(raw, _view_decoder)
     except msgspec.ValidationError as exc:
         raise InvalidParam(str(exc), param=param_of(str(exc))) from exc
     except msgspec.DecodeError as exc:

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import msgspec
 
+from agent import untrusted_json
 from agent.core.request import (
     CompletionRequest,
     InvalidParam,
@@ -69,7 +70,7 @@ def decode_messages_request(
     """
     body = decode_json_object(raw)
     try:
-        view = _view_decoder.decode(raw)
+        view = untrusted_json.decode(raw, _view_decoder)
     except msgspec.ValidationError as exc:
         raise InvalidParam(without_path(str(exc)), param=param_of(str(exc))) from exc
     check_model_name(view.model)

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import msgspec
 
+from agent import untrusted_json
 from agent.errors import InvalidModelName, InvalidRequest
 from agent.model_specs import validate_model_name
 from agent.types import Message
@@ -94,7 +95,7 @@ class CompletionRequest:
 def decode_json_object(raw: bytes) -> dict[str, Any]:
     """``raw`` as a JSON object; raises `InvalidParam` for anything else."""
     try:
-        body = msgspec.json.decode(raw)
+        body = untrusted_json.decode(raw, untrusted_json.ANY)
     except msgspec.DecodeError as exc:
         raise InvalidParam(f"the body is not valid JSON: {exc}", param=None) from exc
     if not isinstance(body, dict):
@@ -108,7 +109,7 @@ def decode_completion_request(
     """Decode ``raw``; raises `InvalidParam` naming the first field Frugal cannot act on."""
     body = decode_json_object(raw)
     try:
-        view = _view_decoder.decode(raw)
+        view = untrusted_json.decode(raw, _view_decoder)
     except msgspec.ValidationError as exc:
         raise InvalidParam(without_path(str(exc)), param=param_of(str(exc))) from exc
     return from_view(body, raw, view, tenant=tenant, cache=cache)

@@ -15,6 +15,7 @@ import anyio
 import msgspec
 from starlette.requests import ClientDisconnect, Request
 
+from agent import untrusted_json
 from server.errors import APIError
 
 T = TypeVar("T")
@@ -54,7 +55,7 @@ def decode_body(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     if not raw.strip():
         raise APIError("invalid_json", "request body is empty; expected a JSON object")
     try:
-        return decoder.decode(raw)
+        return untrusted_json.decode(raw, decoder)
     except msgspec.ValidationError as exc:
         text = str(exc)
         code = (

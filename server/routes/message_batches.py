@@ -10,6 +10,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from agent import untrusted_json
 from agent.batch.anthropic_shape import UnsupportedParams, chat_body, message_batch, result
 from server.auth import Caller
 from server.errors import APIError
@@ -41,7 +42,7 @@ async def create(state: AppState, request: Request, caller: Caller, started: flo
         timeout_s=state.settings.server.body_read_timeout_s,
     )
     try:
-        body = _decoder.decode(raw)
+        body = untrusted_json.decode(raw, _decoder)
     except msgspec.DecodeError as exc:
         raise APIError("invalid_json", f"malformed JSON: {exc}") from exc
     requests = body.get("requests") if isinstance(body, dict) else None
