@@ -74,7 +74,9 @@ def create_app(
                 mode = (
                     "SIMULATED provider" if settings.uses_simulated_provider else "real providers"
                 )
-                log.info("frugal ready on %s (%s)", settings.server.port, mode)
+                log.info(
+                    "frugal ready on http://%s:%s (%s)", settings.server.host, settings.server.port, mode
+                )
                 if on_ready is not None:
                     on_ready()
                 yield

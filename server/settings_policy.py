@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from metrics.budget_windows import load_zone
 from metrics.price_overrides import parse_price_overrides
 from server.settings_base import OVERRIDE_RE as _OVERRIDE_RE
 from server.settings_base import TENANT_RE as _TENANT_RE
@@ -135,6 +136,14 @@ class BudgetSettings(_Section, frozen=True, forbid_unknown_fields=True):
     hold_mode: Literal["worst_case", "estimated"] = "worst_case"
 
     def __post_init__(self) -> None:
+        try:
+            load_zone(self.timezone)
+        except ValueError:
+            _check(
+                False,
+                "timezone",
+                f"an IANA time zone such as UTC or Europe/Paris, not {self.timezone!r}",
+            )
         _check(self.hold_ttl_s > 0, "hold_ttl_s", "a positive number of seconds")
         for field in (
             "global_hourly_usd_micros",
