@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -34,11 +35,15 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.config import ConfigError, export_metrics_dir, load_settings
+    from server.config import (
+        ConfigError,
+        export_metrics_dir,
+        export_session_secret,
+        load_settings,
+    )
+    from server.config_cli import config_error_line
     from server.logging_setup import configure_logging
     from server.process_tuning import freeze_startup_objects, tune_process
-
-    from server.config_cli import config_error_line
 
     try:
         settings = load_settings()
@@ -79,6 +84,8 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.auth.session_secret is None:
+        export_session_secret(secrets.token_urlsafe(32))
     # Every worker must see the shared Prometheus directory before it imports
     # prometheus_client (see metrics.prometheus_multiprocess); workers inherit the environment.
     metrics_dir = tempfile.mkdtemp(prefix="frugal-metrics-")

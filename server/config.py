@@ -102,6 +102,12 @@ def export_server_address(host: str, port: int) -> None:
     os.environ[env_var_name("server", "port")] = str(port)
 
 
+def export_session_secret(secret: str) -> None:
+    """Give worker processes started later one sign-in cookie key (unset, each would draw its
+    own and a browser's session would hold on one worker only)."""
+    os.environ[env_var_name("auth", "session_secret")] = secret
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
 ) -> Settings:

@@ -115,6 +115,8 @@ async def open_cost_control(
                 read_keys=settings.auth.read_keys,
                 admin_key=settings.server.admin_key,
                 max_failures_per_minute=settings.auth.max_failures_per_minute,
+                session_secret=settings.auth.session_secret,
+                session_ttl_s=settings.auth.session_ttl_s,
             ),
             metrics=gateway_metrics,
         )

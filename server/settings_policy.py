@@ -20,7 +20,9 @@ class AuthSettings(_Section, frozen=True, forbid_unknown_fields=True):
     Empty: auth off (every caller is tenant ``default``; rate limits then apply per client IP;
     the request's ``user_id`` is taken as given). ``user_signing_keys``: ``tenant:secret``, the
     HMAC secrets a tenant's backend signs ``x-frugal-user`` with. ``read_keys``: ``tenant:key``
-    pairs that may read that tenant's ``/stats``.
+    pairs that may read that tenant's ``/stats``. ``session_secret``: the HMAC key of the
+    browser pages' sign-in cookie (the same on every replica; unset: random per process), which
+    expires after ``session_ttl_s``.
     """
 
     api_keys: tuple[str, ...] = ()
@@ -28,8 +30,16 @@ class AuthSettings(_Section, frozen=True, forbid_unknown_fields=True):
     user_signature_window_s: int = 300
     read_keys: tuple[str, ...] = ()
     max_failures_per_minute: int = 20
+    session_secret: str | None = None
+    session_ttl_s: int = 3600
 
     def __post_init__(self) -> None:
+        _check(
+            self.session_secret is None or len(self.session_secret) >= 32,
+            "session_secret",
+            "at least 32 characters (or unset for a random one per process)",
+        )
+        _check(60 <= self.session_ttl_s <= 86_400, "session_ttl_s", "between 60 and 86400 seconds")
         keys: set[str] = set()
         for entry in (*self.api_keys, *self.read_keys):
             tenant, sep, rest = entry.partition(":")

@@ -18,8 +18,8 @@ from pathlib import Path
 import aiohttp
 import anyio
 
-from bench.load.runner import DEFAULT_BASE_URL, LoadOptions
 from bench.load.client import http_session
+from bench.load.runner import DEFAULT_BASE_URL, LoadOptions
 from bench.load.session import DEFAULT_BATCH_MODEL, REPORT_DIR, exit_code, load_and_report
 from bench.load.workload import WorkloadError, default_workload_path, read_workload
 
