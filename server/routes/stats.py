@@ -35,6 +35,7 @@ from server.stats_wire import (
     SpendPoint,
     Stats,
     TokenStats,
+    section_scopes,
 )
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ async def build_stats(state: AppState) -> Stats:
         variants=await _variants(state),
         security=_guard_stats(state),
         batch=await _batch_stats(state),
+        scope=section_scopes(partial=snapshot.partial),
     )
 
 
