@@ -186,7 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``frugal`` command; when stdout's reader has gone (``frugal load | head``),
     stop quietly instead of ending in a BrokenPipeError traceback."""
     try:
-        return _run(list(sys.argv[1:] if argv is None else argv))
+        status = _run(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # a pipe is block-buffered: a closed reader shows up here
+        return status
     except BaseException as exc:
         if not _is_broken_pipe(exc):
             raise
