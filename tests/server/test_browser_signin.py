@@ -4,6 +4,7 @@ signing in on the dashboard with a tenant read key."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator
 
@@ -110,19 +111,23 @@ class TestSessionCookie:
                 assert response.status == 422  # JSON only: no other site's plain form
         other = SessionSigner("another-secret-0123456789abcdef-0123456", ttl_s=3600)
         past = SessionSigner(SECRET, ttl_s=60, clock=lambda: time.time() - 3600)
-        admin_digest = __import__("hashlib").sha256(ADMIN_KEY.encode()).digest()
+        admin_digest = hashlib.sha256(ADMIN_KEY.encode()).digest()
         for token in (
             other.issue("admin", admin_digest)[0],  # forged: not our secret
             past.issue("admin", admin_digest)[0],  # ours, but expired
             "garbage",
         ):
-            async with aiohttp.ClientSession(cookies={COOKIE_NAME: token}) as http:
-                async with http.get(f"{gateway.base_url}/stats") as response:
-                    assert response.status == 401
+            async with (
+                aiohttp.ClientSession(cookies={COOKIE_NAME: token}) as http,
+                http.get(f"{gateway.base_url}/stats") as response,
+            ):
+                assert response.status == 401
         genuine = SessionSigner(SECRET, ttl_s=60).issue("admin", admin_digest)[0]
-        async with aiohttp.ClientSession(cookies={COOKIE_NAME: genuine}) as http:
-            async with http.get(f"{gateway.base_url}/stats") as response:
-                assert response.status == 200
+        async with (
+            aiohttp.ClientSession(cookies={COOKIE_NAME: genuine}) as http,
+            http.get(f"{gateway.base_url}/stats") as response,
+        ):
+            assert response.status == 200
 
     async def test_pages_are_the_sign_in_form_until_signed_in(
         self, gateway: RunningGateway
@@ -142,9 +147,11 @@ class TestSessionCookie:
                 assert response.status == 204
             async with http.get(f"{gateway.base_url}/dashboard") as response:
                 assert response.status == 401
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{gateway.base_url}/", headers=bearer(ACME_KEY)) as response:
-                assert response.status == 200
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{gateway.base_url}/", headers=bearer(ACME_KEY)) as response,
+        ):
+            assert response.status == 200
 
 
 @pytest.fixture(scope="module")

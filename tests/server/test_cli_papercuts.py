@@ -113,16 +113,22 @@ def test_load_with_nothing_listening_fails_and_writes_no_report(tmp_path: Path) 
     assert not (tmp_path / "report.json").exists() and not (tmp_path / "report.html").exists()
 
 
+def start_with_closed_stdout(command: list[str]) -> subprocess.Popen[bytes]:
+    """``command`` writing into a pipe whose reader is gone (`| head` that read enough)."""
+    process = subprocess.Popen(
+        command,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    process.stdout.close()
+    return process
+
+
 async def test_load_piped_into_a_reader_that_goes_away_ends_quietly(tmp_path: Path) -> None:
     async with run_gateway(fast_settings()) as gw:
-        process = subprocess.Popen(
-            load_command(gw.base_url, tmp_path),
-            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert process.stdout is not None
-        process.stdout.close()  # `| head` that has read what it wanted
+        process = start_with_closed_stdout(load_command(gw.base_url, tmp_path))
         with anyio.fail_after(120):
             _, errors = await anyio.to_thread.run_sync(process.communicate)
     text = errors.decode()
