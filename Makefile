@@ -22,13 +22,15 @@ $(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# The port: PORT, else FRUGAL_SERVER_PORT (environment, FRUGAL_CONFIG file or .env), else 8000.
 run: $(STAMP)
-	$(BIN)/frugal serve --host 127.0.0.1 --port 8000
+	$(BIN)/frugal serve $(if $(PORT),--port $(PORT))
 
-# Load the running gateway (default http://127.0.0.1:8000) with the bundled workload;
-# pass options with ARGS, e.g. make load ARGS="--endpoint openai --concurrency 32".
+# Load the running gateway (http://127.0.0.1 on the same port as `make run`) with the bundled
+# workload; pass options with ARGS, e.g. make load ARGS="--endpoint openai --concurrency 32".
+# Exits non-zero, writing no report, when nothing answers there.
 load: $(STAMP)
-	$(BIN)/frugal load $(ARGS)
+	$(BIN)/frugal load $(if $(PORT),--base-url http://127.0.0.1:$(PORT)) $(ARGS)
 
 # Simulator with realistic latency + gateway + load run + report; stops what it started.
 demo: $(STAMP)

@@ -42,6 +42,7 @@ from server.routes import (
     page,
     responses,
     responses_stored,
+    session,
     stats,
     stream,
 )
@@ -86,7 +87,12 @@ def create_app(
                 mode = (
                     "SIMULATED provider" if settings.uses_simulated_provider else "real providers"
                 )
-                log.info("frugal ready on %s (%s)", settings.server.port, mode)
+                log.info(
+                    "frugal ready on http://%s:%s (%s)",
+                    settings.server.host,
+                    settings.server.port,
+                    mode,
+                )
                 if on_ready is not None:
                     on_ready()
                 try:
@@ -139,6 +145,9 @@ def create_app(
                 "/v1/messages/batches/{batch_id}/results", message_batches.results, methods=["GET"]
             ),
             Route("/v1/models/{model:path}", openai_compat.get_model, methods=["GET"]),
+            Route("/auth/session", session.sign_in, methods=["POST"]),
+            Route("/auth/session", session.current, methods=["GET"]),
+            Route("/auth/session", session.sign_out, methods=["DELETE"]),
             Route("/dashboard", page.dashboard, methods=["GET"]),
             Route("/stats", stats.get_stats, methods=["GET"]),
             Route("/metrics", stats.get_metrics, methods=["GET"]),

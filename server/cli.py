@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -15,6 +17,7 @@ import anyio
 
 if TYPE_CHECKING:
     from server.settings import ServerSettings
+    from server.settings import Settings as ServerSettingsTree
 
 
 def uvicorn_limits(server: ServerSettings) -> dict[str, object]:
@@ -40,17 +43,26 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.config import ConfigError, export_metrics_dir, load_settings
+    from server.config import (
+        ConfigError,
+        export_metrics_dir,
+        export_session_secret,
+        load_settings,
+    )
+    from server.config_cli import config_error_line
     from server.logging_setup import configure_logging
     from server.process_tuning import freeze_startup_objects, tune_process
 
     try:
         settings = load_settings()
+        # Command-line overrides go into the settings (and, for worker processes that load
+        # their own, into the environment) so every log line says where it really listens.
+        settings = apply_serve_overrides(settings, host=args.host, port=args.port)
     except ConfigError as exc:
-        print(f"frugal: configuration error: {exc}", file=sys.stderr)
+        print(config_error_line(exc), file=sys.stderr)
         return 2
-    host = args.host or settings.server.host
-    port = args.port or settings.server.port
+    host = settings.server.host
+    port = settings.server.port
     workers = args.workers or settings.server.workers
     configure_logging(settings.server.log_level)
     if settings.uses_simulated_provider:
@@ -79,6 +91,8 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.auth.session_secret is None:
+        export_session_secret(secrets.token_urlsafe(32))
     # Every worker must see the shared Prometheus directory before it imports
     # prometheus_client (see metrics.prometheus_multiprocess); workers inherit the environment.
     metrics_dir = tempfile.mkdtemp(prefix="frugal-metrics-")
@@ -93,6 +107,25 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def apply_serve_overrides(
+    settings: ServerSettingsTree, *, host: str | None, port: int | None
+) -> ServerSettingsTree:
+    """``settings`` with ``frugal serve --host/--port`` applied (also exported for workers)."""
+    import msgspec
+
+    from server.config import ConfigError, export_server_address
+
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"--port: expected a TCP port between 1 and 65535 (got {port})")
+    server = msgspec.structs.replace(
+        settings.server,
+        host=host if host is not None else settings.server.host,
+        port=port if port is not None else settings.server.port,
+    )
+    export_server_address(server.host, server.port)
+    return msgspec.structs.replace(settings, server=server)
 
 
 def _upstream(args: argparse.Namespace) -> int:
@@ -136,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     from server.kb_cli import add_kb_commands
 
     add_kb_commands(commands)
+    from server.config_cli import add_config_commands
+
+    add_config_commands(commands)
     commands.add_parser(
         "calibrate",
         help="precision/recall/false-hit rate per semantic-cache threshold on labelled pairs",
@@ -149,8 +185,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SIGPIPE_EXIT = 141
+"""Exit status when the reader of stdout went away (128 + SIGPIPE, as a shell tool's)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
+    """Run one ``frugal`` command; when stdout's reader has gone (``frugal load | head``),
+    stop quietly instead of ending in a BrokenPipeError traceback."""
+    try:
+        status = _run(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # a pipe is block-buffered: a closed reader shows up here
+        return status
+    except BaseException as exc:
+        if not _is_broken_pipe(exc):
+            raise
+        # Python would still try to flush stdout at exit and report that failure too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return SIGPIPE_EXIT
+
+
+def _is_broken_pipe(exc: BaseException) -> bool:
+    if isinstance(exc, BrokenPipeError):
+        return True
+    if isinstance(exc, BaseExceptionGroup):  # raised inside a task group
+        return all(_is_broken_pipe(inner) for inner in exc.exceptions)
+    return False
+
+
+def _run(arguments: list[str]) -> int:
     if arguments[:1] == ["calibrate"]:
         # calibrate owns its own argument parser (it is also runnable on its own).
         from server.calibrate import main as calibrate_main

@@ -186,6 +186,7 @@ async def build_components(
                 max_iterations=plan.max_iterations,
                 semantic_max_turns=settings.cache.semantic_max_turns,
                 cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
+                simulated=settings.uses_simulated_provider,
             )
 
         groups: dict[str, list[tuple[str, float, Agent]]] = {}

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from dotenv import dotenv_values
 
 from agent.agents.loader import AgentsFileError, prepare
 from agent.errors import RegistryError
 from metrics.price_overrides import parse_price_overrides
+from server.config_hints import accepted_values
 from server.registry_config import build_registry
 from server.settings import Settings
 
@@ -27,6 +29,9 @@ ENV_PREFIX = "FRUGAL_"
 METRICS_DIR_VAR = "PROMETHEUS_MULTIPROC_DIR"
 """Set by ``frugal serve --workers N`` (N > 1) so every worker's Prometheus metrics are shared."""
 CONFIG_FILE_VAR = "FRUGAL_CONFIG"
+DOTENV_FILE = ".env"
+"""Read from the working directory when settings come from the process environment; the
+process's own variables win over the file's."""
 
 # Conventional names other tools already use; they win over FRUGAL_* spellings.
 CONVENTIONAL_VARS: dict[str, tuple[str, str]] = {
@@ -75,11 +80,42 @@ def export_metrics_dir(path: str) -> None:
     os.environ[METRICS_DIR_VAR] = path
 
 
+def process_environment(dotenv: str | Path = DOTENV_FILE) -> dict[str, str]:
+    """This process's variables over those of the ``dotenv`` file (when it exists), so a
+    ``.env`` copied from ``.env.example`` works without exporting anything."""
+    path = Path(dotenv)
+    from_file: dict[str, str] = {}
+    if path.is_file():
+        try:
+            values = dotenv_values(path, encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        # A bare `NAME` line has no value (None): it sets nothing.
+        from_file = {name: value for name, value in values.items() if value is not None}
+    return {**from_file, **os.environ}
+
+
+def export_server_address(host: str, port: int) -> None:
+    """Publish ``frugal serve --host/--port`` to worker processes started later (each loads
+    its own settings from the environment)."""
+    os.environ[env_var_name("server", "host")] = host
+    os.environ[env_var_name("server", "port")] = str(port)
+
+
+def export_session_secret(secret: str) -> None:
+    """Give worker processes started later one sign-in cookie key (unset, each would draw its
+    own and a browser's session would hold on one worker only)."""
+    os.environ[env_var_name("auth", "session_secret")] = secret
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
 ) -> Settings:
-    """Build the settings; raise `ConfigError` naming the offending variable on a bad value."""
-    env = dict(os.environ if environ is None else environ)
+    """Build the settings; raise `ConfigError` naming the offending variable on a bad value.
+
+    Without ``environ``: this process's environment over the ``.env`` file of the working
+    directory (`process_environment`)."""
+    env = dict(process_environment() if environ is None else environ)
     tree: dict[str, dict[str, Any]] = {}
     origin: dict[tuple[str, str], str] = {}
 
@@ -161,6 +197,7 @@ def _merge_toml(
             _put(tree, origin, (section, field), value, f"{path} [{section}].{field}")
 
 
+_TYPE_MISMATCH_RE = re.compile(r"^(Expected `[^`]+`, got `[^`]+`|Invalid enum value .*)$")
 _PATH_RE = re.compile(r"at `\$\.(\w+)(?:\.(\w+))?`")
 _POST_INIT_RE = re.compile(r"^(\w+): (expected .*?)(?: - at `|$)")
 
@@ -190,6 +227,11 @@ def _explain(
         return f"invalid configuration: {detail}"
     where = (section, field)
     name = origin.get(where, env_var_name(section, field))
+    accepted = accepted_values(section, field)
+    if accepted and not post_init and _TYPE_MISMATCH_RE.match(detail):
+        # msgspec names the Python type; say what would have been accepted, and what was given.
+        given = tree.get(section, {}).get(field)
+        return f"{name}: expected {accepted} (got {given!r})"
     return f"{name}: {detail[0].lower()}{detail[1:]}"
 
 

@@ -141,6 +141,8 @@ def _api_keys(settings: Settings, client: redis.Redis | None) -> ApiKeys:
         admin_key=settings.server.admin_key,
         max_failures_per_minute=settings.auth.max_failures_per_minute,
         failure_ledger=ledger,
+        session_secret=settings.auth.session_secret,
+        session_ttl_s=settings.auth.session_ttl_s,
     )
 
 

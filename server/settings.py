@@ -141,6 +141,18 @@ class ProviderSettings(_Section, frozen=True, forbid_unknown_fields=True):
         _check(self.connect_timeout_s > 0, "connect_timeout_s", "a positive number of seconds")
         _check(self.read_timeout_s > 0, "read_timeout_s", "a positive number of seconds")
         _check(self.pool_size >= 1, "pool_size", "at least 1")
+        # A forced provider mode with nothing to reach that provider would start, then fail
+        # every request; say which setting is missing instead.
+        for provider, upper in (("openai", "OPENAI"), ("anthropic", "ANTHROPIC")):
+            _check(
+                self.mode != provider
+                or bool(
+                    getattr(self, f"{provider}_api_key") or getattr(self, f"{provider}_base_url")
+                ),
+                f"{provider}_api_key",
+                f"a key when mode is {provider} (set {upper}_API_KEY, or {upper}_BASE_URL for a "
+                "server without keys; mode accepts auto, simulated, openai, anthropic)",
+            )
         for field in ("openai_base_url", "anthropic_base_url"):
             url = getattr(self, field)
             _check(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from metrics.budget_windows import load_zone
 from metrics.price_overrides import parse_price_overrides
 from server.key_entries import configured_digest, is_valid_key, split_entry
 from server.settings_base import OVERRIDE_RE as _OVERRIDE_RE
@@ -22,7 +23,9 @@ class AuthSettings(_Section, frozen=True, forbid_unknown_fields=True):
     Empty: auth off (every caller is tenant ``default``; rate limits then apply per client IP;
     the request's ``user_id`` is taken as given). ``user_signing_keys``: ``tenant:secret``, the
     HMAC secrets a tenant's backend signs ``x-frugal-user`` with. ``read_keys``: ``tenant:key``
-    pairs that may read that tenant's ``/stats``.
+    pairs that may read that tenant's ``/stats``. ``session_secret``: the HMAC key of the
+    browser pages' sign-in cookie (the same on every replica; unset: random per process), which
+    expires after ``session_ttl_s``.
     """
 
     api_keys: tuple[str, ...] = ()
@@ -30,8 +33,16 @@ class AuthSettings(_Section, frozen=True, forbid_unknown_fields=True):
     user_signature_window_s: int = 300
     read_keys: tuple[str, ...] = ()
     max_failures_per_minute: int = 20
+    session_secret: str | None = None
+    session_ttl_s: int = 3600
 
     def __post_init__(self) -> None:
+        _check(
+            self.session_secret is None or len(self.session_secret) >= 32,
+            "session_secret",
+            "at least 32 characters (or unset for a random one per process)",
+        )
+        _check(60 <= self.session_ttl_s <= 86_400, "session_ttl_s", "between 60 and 86400 seconds")
         keys: set[bytes] = set()
         for entry in (*self.api_keys, *self.read_keys):
             tenant, key, user = split_entry(entry)
@@ -141,6 +152,14 @@ class BudgetSettings(_Section, frozen=True, forbid_unknown_fields=True):
     hold_mode: Literal["worst_case", "estimated"] = "worst_case"
 
     def __post_init__(self) -> None:
+        try:
+            load_zone(self.timezone)
+        except ValueError:
+            _check(
+                False,
+                "timezone",
+                f"an IANA time zone such as UTC or Europe/Paris, not {self.timezone!r}",
+            )
         _check(self.hold_ttl_s > 0, "hold_ttl_s", "a positive number of seconds")
         for field in (
             "global_hourly_usd_micros",

@@ -2,7 +2,8 @@
 
 Money is integer micro-USD. ``totals``/``by_*`` come from the shared `CostTracker` (every
 replica adds into one total when Redis is configured); ``latency_ms``, ``ttft_ms``,
-``overhead_ms`` and ``errors`` describe this replica only (its recent requests).
+``overhead_ms`` and ``errors`` describe this replica only (its recent requests). ``scope``
+says which is which in the JSON itself.
 """
 
 from __future__ import annotations
@@ -79,6 +80,62 @@ class BatchLaneStats(msgspec.Struct, frozen=True):
     saved_usd_micros: int
 
 
+FLEET = "fleet"
+"""Shared by every replica on the same Redis (one total, whichever replica answers)."""
+REPLICA = "replica"
+"""This replica's own (its recent requests or what happened in this process)."""
+_PER_REPLICA = frozenset(
+    {
+        "latency_ms",
+        "ttft_ms",
+        "overhead_ms",
+        "errors",
+        "security",
+        "dropped_cost_records",
+        "journal_pending",
+        "journal_dropped",
+    }
+)
+UNSCOPED = frozenset(
+    {"simulated", "generated_at", "window_s", "budget_enabled", "partial", "scope"}
+)
+"""Fields of `Stats` that describe the answer itself rather than a figure."""
+_SHARED = (
+    "calls",
+    "tokens",
+    "cost_usd_micros",
+    "avg_cost_usd_micros",
+    "estimated_monthly_usd_micros",
+    "window_spend_usd_micros",
+    "saved_usd_micros",
+    "cache_saved_usd_micros",
+    "routing_saved_usd_micros",
+    "unpriced_calls",
+    "estimated_usage_calls",
+    "fallbacks",
+    "cache",
+    "routes",
+    "by_model",
+    "by_tier",
+    "by_tenant",
+    "by_cache_layer",
+    "spend_series",
+    "budget",
+    "variants",
+    "batch",
+)
+
+
+def section_scopes(*, partial: bool) -> dict[str, str]:
+    """``/stats``' ``scope``: for each section, ``fleet`` or ``replica``. Money, counts and
+    budgets are the fleet's, except when ``partial`` (Redis did not answer: this replica's own
+    records); latency, errors and the guard's counts are always this replica's."""
+    shared = REPLICA if partial else FLEET
+    scopes = dict.fromkeys(_SHARED, shared)
+    scopes.update(dict.fromkeys(sorted(_PER_REPLICA), REPLICA))
+    return scopes
+
+
 class Stats(msgspec.Struct, frozen=True):
     """Everything ``/stats`` reports."""
 
@@ -122,3 +179,6 @@ class Stats(msgspec.Struct, frozen=True):
     security: GuardStats = msgspec.field(default_factory=GuardStats)
     batch: BatchLaneStats | None = None
     """The batch lane's totals (None when the lane is disabled or its store cannot answer)."""
+    scope: dict[str, str] = msgspec.field(default_factory=dict)
+    """Per section, ``fleet`` (every replica on the same Redis) or ``replica`` (this one);
+    see `section_scopes`."""

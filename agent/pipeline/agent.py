@@ -60,7 +60,8 @@ class Agent:
     upstream as ``max_tokens`` when a request sets none, so the budget hold is a true worst
     case. Cache hits are replayed to streams ``replay_tokens_per_event`` words at a time.
     ``profile`` names the configured agent this is (its cache partition, planner, model
-    policy and tool limits; see `AgentProfile`).
+    policy and tool limits; see `AgentProfile`). ``simulated``: the provider is the simulated
+    one, so answers replayed from the cache say ``simulated`` as fresh ones do.
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class Agent:
         replay_tokens_per_event: int = 4,
         profile: AgentProfile | None = None,
         guard: Guard | None = None,
+        simulated: bool = False,
     ) -> None:
         if max_iterations < 1:
             raise ValueError("max_iterations must be at least 1 (the model call)")
@@ -128,6 +130,7 @@ class Agent:
             reachable=hold_models_for,
             profile=self.profile,
             guard=guard,
+            simulated=simulated,
         )
 
     async def answer(

@@ -56,6 +56,9 @@ class TurnDeps:
     """Every model a call to a model may end up on (its fallback chain), for the hold."""
     profile: AgentProfile = field(default_factory=AgentProfile)
     guard: Guard | None = None
+    simulated: bool = False
+    """Whether answers come from a simulated provider; a cache hit reports it too, as the
+    stream's ``meta`` event does (the cached answer was produced by that provider)."""
 
 
 def call_cost(purpose: str, billing: Billing, charged: Bill) -> CallCost:

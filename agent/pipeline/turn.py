@@ -205,7 +205,7 @@ async def replay(
         sources=list(cached.sources),
         used_fallback=False,
         fallback_reason=None,
-        simulated=False,
+        simulated=deps.simulated,
         request_id=turn.request_id,
         cache_diagnostics=diagnostics(read, "skipped:hit"),
         agent=deps.profile.name,

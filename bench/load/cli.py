@@ -9,13 +9,16 @@ was answered or when the hard time limit stopped the run, 2 on bad arguments.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import aiohttp
 import anyio
 
+from bench.load.client import http_session
 from bench.load.runner import DEFAULT_BASE_URL, LoadOptions
 from bench.load.session import DEFAULT_BATCH_MODEL, REPORT_DIR, exit_code, load_and_report
 from bench.load.workload import WorkloadError, default_workload_path, read_workload
@@ -29,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="frugal load",
         description="Send a workload to the gateway; report speed, cache hits, routes and money.",
     )
-    parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help="the gateway")
+    parser.add_argument(
+        "--base-url",
+        default=_default_base_url(),
+        help="the gateway (default: 127.0.0.1 on PORT or FRUGAL_SERVER_PORT, else 8000)",
+    )
     parser.add_argument(
         "--endpoint",
         choices=("chat", "stream", "openai"),
@@ -112,6 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, WorkloadError) as exc:
         print(f"frugal load: {exc}", file=sys.stderr)
         return 2
+    problem = anyio.run(gateway_problem, options.base_url, backend="asyncio")
+    if problem is not None:
+        # Nothing to measure: say so instead of writing a report of zeros.
+        print(
+            f"frugal load: no gateway answers at {options.base_url} ({problem}); start one "
+            "(make run) or pass --base-url; no report written",
+            file=sys.stderr,
+        )
+        return 1
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
         report = anyio.run(
@@ -133,6 +149,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nfrugal load: interrupted", file=sys.stderr)
         return 130
     return exit_code(report)
+
+
+async def gateway_problem(base_url: str, timeout_s: float = 5.0) -> str | None:
+    """Why nothing usable answers ``GET /healthz`` at ``base_url``, or None when it does."""
+    try:
+        async with http_session(1) as http:
+            timeout = aiohttp.ClientTimeout(total=timeout_s)
+            async with http.get(f"{base_url.rstrip('/')}/healthz", timeout=timeout) as answer:
+                if answer.status != 200:
+                    return f"GET /healthz answered {answer.status}"
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _default_base_url() -> str:
+    # The port `make run` / `frugal serve` picked: PORT, then FRUGAL_SERVER_PORT.
+    port = os.environ.get("PORT") or os.environ.get("FRUGAL_SERVER_PORT")
+    return f"http://127.0.0.1:{port}" if port else DEFAULT_BASE_URL
 
 
 def _max_time(duration_s: float | None, timeout_s: float) -> float:

@@ -5,8 +5,10 @@ with no key configured the endpoint does not exist (404). One of:
 
 - ``{"tag": "<doc id>"}`` (or ``"doc_id"``): every answer built on that knowledge-base
   document, in the exact and the semantic cache, on every replica;
-- ``{"message": "...", "model": "auto", "user_id": ...}``: the answer cached for exactly that
-  single-turn question.
+- ``{"message": "...", "model": "auto", "user_id": ..., "tenant": "acme"}``: the answer cached
+  for exactly that single-turn question, in that tenant's cache (default: tenant
+  ``default``, which is every caller's while auth is off). Tenants' caches are apart, so
+  one tenant's answer is dropped without touching another's.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from starlette.responses import Response
 from agent.pipeline import AUTO_MODEL, ChatRequest
 from agent.pipeline.answer_cache import Invalidation
 from agent.types import Message
-from server.auth import admin_key_matches
+from server.auth import DEFAULT_TENANT, admin_key_matches
 from server.errors import APIError, response_for_exception
 from server.routes.body import decode_body, read_limited_body
 from server.state import app_state
@@ -28,6 +30,7 @@ from server.state import app_state
 _MAX_ADMIN_BODY = 64 * 1024
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=32_000)]
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+_Tenant = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
 class InvalidateBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -36,6 +39,7 @@ class InvalidateBody(msgspec.Struct, forbid_unknown_fields=True):
     message: _Text | None = None
     model: _Id = AUTO_MODEL
     user_id: _Id | None = None
+    tenant: _Tenant = DEFAULT_TENANT
 
 
 class InvalidateResult(msgspec.Struct):
@@ -59,8 +63,13 @@ async def invalidate(request: Request) -> Response:
         removed: Invalidation
         if body.message is not None:
             question = ChatRequest(
-                messages=(Message("user", body.message),), model=body.model, user_id=body.user_id
+                messages=(Message("user", body.message),),
+                model=body.model,
+                user_id=body.user_id,
+                tenant=body.tenant,
             )
+            # The tenant's own default agent keys its answers under its own cache partition.
+            agent = state.components.agents.select(None, body.tenant)
             removed = await agent.forget(question)
         else:
             removed = await agent.invalidate_tag(chosen[0])

@@ -29,9 +29,17 @@ if TYPE_CHECKING:
     from server.state import AppState
 
 
-def identify(state: AppState, request: HTTPConnection, *, query_key: str | None = None) -> Caller:
+def identify(
+    state: AppState,
+    request: HTTPConnection,
+    *,
+    query_key: str | None = None,
+    allow_cookie: bool = False,
+) -> Caller:
     """The caller of ``request`` (raises `APIError` ``unauthorized``)."""
-    return state.components.cost.auth.identify(request, query_key=query_key)
+    return state.components.cost.auth.identify(
+        request, query_key=query_key, allow_cookie=allow_cookie
+    )
 
 
 async def admit(state: AppState, caller: Caller, chat: ChatRequest) -> dict[str, str]:
@@ -99,12 +107,13 @@ AdmittedHandler = Callable[["AppState", Request, Caller, float], Awaitable[Respo
 
 
 def accounted(
-    endpoint: str, *, query_key_param: str | None = None
+    endpoint: str, *, query_key_param: str | None = None, browser: bool = False
 ) -> Callable[[AdmittedHandler], Callable[[Request], Awaitable[Response]]]:
     """The one wrapper every API route goes through: it identifies the caller (from the
     key, or the ``query_key_param`` query parameter for an EventSource, which cannot send
-    headers), runs the handler with the app's typed state, and records a request that fails
-    before an answer once, then re-raises it for the app's error handler to answer."""
+    headers; with ``browser`` also the chat page's session cookie), runs the handler with
+    the app's typed state, and records a request that fails before an answer once, then
+    re-raises it for the app's error handler to answer."""
 
     def wrap(handler: AdmittedHandler) -> Callable[[Request], Awaitable[Response]]:
         async def route(request: Request) -> Response:
@@ -113,7 +122,7 @@ def accounted(
             caller: Caller | None = None
             try:
                 key = request.query_params.get(query_key_param) if query_key_param else None
-                caller = identify(state, request, query_key=key)
+                caller = identify(state, request, query_key=key, allow_cookie=browser)
                 return await handler(state, request, caller, started)
             except Exception as exc:
                 await account_failure(state, endpoint, caller, exc, started)

@@ -3,7 +3,8 @@ the static files they load from ``/static`` (uPlot is vendored under ``static/ve
 
 The page is plain HTML plus one script and one stylesheet from ``server/static``, so the
 Content-Security-Policy can forbid every inline script and style and every other origin.
-The script talks to ``GET /chat/stream`` with an ``EventSource``.
+The script talks to ``GET /chat/stream`` with an ``EventSource``. With auth on, both pages
+are the sign-in form (``signin.html``) until the browser holds a session cookie.
 """
 
 from __future__ import annotations
@@ -37,9 +38,24 @@ PAGE_HEADERS = {
 
 
 async def index(request: Request) -> Response:
-    """The chat page, with a strict CSP and ``Cache-Control: no-cache``."""
-    page = files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], "index.html")
-    return FileResponse(str(page), media_type="text/html", headers=PAGE_HEADERS)
+    """The chat page, with a strict CSP and ``Cache-Control: no-cache``; with auth on and no
+    API key (header or sign-in cookie), the sign-in form instead (401)."""
+    if not app_state(request).components.cost.auth.page_allowed(request, operator=False):
+        return _sign_in_page()
+    return _static_page("index.html")
+
+
+def _static_page(name: str, status_code: int = 200) -> Response:
+    page = files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], name)
+    return FileResponse(
+        str(page), status_code=status_code, media_type="text/html", headers=PAGE_HEADERS
+    )
+
+
+def _sign_in_page() -> Response:
+    # 401 with a form: the page posts the key to /auth/session, which sets the session
+    # cookie, then loads the page again (see server.session_cookie).
+    return _static_page("signin.html", status_code=401)
 
 
 async def dashboard(request: Request) -> Response:
@@ -47,11 +63,13 @@ async def dashboard(request: Request) -> Response:
 
     It polls ``GET /stats`` from this origin and draws with the uPlot copy vendored in
     ``server/static/vendor`` (uPlot styles its elements through the CSSOM, which the policy
-    allows; it injects no ``<style>`` or inline script). With auth on it needs the admin key.
+    allows; it injects no ``<style>`` or inline script). With auth on it needs the admin key
+    or a tenant read key (then ``/stats`` shows that tenant only), from the headers or the
+    sign-in cookie; without one it is the sign-in form (401).
     """
-    app_state(request).components.cost.auth.stats_scope(request, allow_read_key=False)
-    page = files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], "dashboard.html")
-    return FileResponse(str(page), media_type="text/html", headers=PAGE_HEADERS)
+    if not app_state(request).components.cost.auth.page_allowed(request, operator=True):
+        return _sign_in_page()
+    return _static_page("dashboard.html")
 
 
 class PageAssets(StaticFiles):

@@ -36,6 +36,7 @@ from server.stats_wire import (
     SpendPoint,
     Stats,
     TokenStats,
+    section_scopes,
 )
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ async def build_stats(state: AppState) -> Stats:
         variants=variants,
         security=_guard_stats(state),
         batch=batch,
+        scope=section_scopes(partial=snapshot.partial),
     )
 
 

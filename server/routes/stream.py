@@ -45,7 +45,7 @@ from server.state import AppState
 log = logging.getLogger("frugal.server")
 
 
-@accounted("chat_stream", query_key_param=STREAM_KEY_PARAM)
+@accounted("chat_stream", query_key_param=STREAM_KEY_PARAM, browser=True)
 async def chat_stream(
     state: AppState, request: Request, caller: Caller, started: float
 ) -> Response:

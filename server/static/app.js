@@ -131,6 +131,17 @@
     ask(question);
   });
 
+  // With auth on the page was reached through a sign-in (a session cookie): offer to end it.
+  const signOut = document.getElementById("sign-out");
+  fetch("/auth/session", { credentials: "same-origin" })
+    .then((answer) => answer.json())
+    .then((session) => { signOut.hidden = !session.signed_in; })
+    .catch(() => {});
+  signOut.addEventListener("click", async () => {
+    await fetch("/auth/session", { method: "DELETE", credentials: "same-origin" });
+    location.reload();
+  });
+
   document.getElementById("new-chat").addEventListener("click", () => {
     if (stopStreaming) stopStreaming();
     sessionId = newSessionId();
