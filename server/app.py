@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from agent.http import create_http_session
@@ -18,6 +19,7 @@ from server.async_library import asyncio_declared
 from server.batch_lane import open_batch_lane
 from server.composition import build_components
 from server.config import load_settings, metrics_multiprocess_dir
+from server.drain import Drain, DrainMiddleware
 from server.error_handlers import install_error_handlers
 from server.logging_setup import configure_logging
 from server.process_tuning import freeze_startup_objects, tune_process
@@ -52,10 +54,13 @@ def create_app(
     *,
     metrics_dir: str | None = None,
     on_ready: Callable[[], None] | None = None,
+    drain: Drain | None = None,
 ) -> Starlette:
     """Build the HTTP app for ``settings``; resources open in the lifespan. ``metrics_dir``
     is the shared Prometheus directory when several worker processes serve the app;
-    ``on_ready`` runs once start-up is done (`frugal serve` freezes start-up objects there)."""
+    ``on_ready`` runs once start-up is done (`frugal serve` freezes start-up objects there);
+    ``drain`` is the drain state `frugal serve`'s SIGTERM handling shares with ``/readyz``."""
+    drain = drain or Drain()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,7 +140,9 @@ def create_app(
             Mount("/static", app=page.PageAssets(), name="static"),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(DrainMiddleware, drain=drain)],
     )
+    app.state.drain = drain
     install_error_handlers(app)
     return app
 

@@ -1,5 +1,9 @@
 """Liveness (`/healthz`) and readiness (`/readyz`).
 
+Liveness only says the process serves HTTP: it never checks a dependency, so a Redis or
+provider outage never gets replicas restarted. Readiness turns 503 while a replica drains after
+SIGTERM (`server.drain`) or cannot serve.
+
 Readiness answers "should a load balancer send traffic here": the embedder embeds and every
 model tier has a provider. Redis is not required to serve: while it is down the gateway answers
 uncached, rate-limits per replica and journals cost records locally, so a failing Redis check
@@ -17,6 +21,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server.drain import Drain
 from server.providers import provider_for_model
 from server.state import AppState, app_state
 
@@ -96,6 +101,10 @@ async def readyz(request: Request) -> Response:
         group.start_soon(run, "redis", redis_probe)
         group.start_soon(run, "embedder", embedder_probe)
         group.start_soon(run, "providers", providers_probe)
+    drain = request.app.state.drain
+    if isinstance(drain, Drain) and drain.draining:
+        # SIGTERM: the balancer must stop sending here while requests in flight finish.
+        checks["drain"] = Check(False, "draining after SIGTERM")
     optional = set() if _redis_required(state) else {"redis"}
     failing = sorted(name for name, check in checks.items() if not check.ok)
     degraded = [name for name in failing if name in optional]
