@@ -8,9 +8,11 @@ working as soon as Redis answers again.
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 import anyio
 import redis.asyncio as redis
@@ -20,6 +22,8 @@ from redis.exceptions import RedisError
 
 from cache.errors import StoreUnavailable
 from cache.keys import DEFAULT_NAMESPACE, TAG_PREFIX
+
+T = TypeVar("T")
 
 # Add ARGV[2] (a key) to the tag set KEYS[1] and make the set live at least as long as that
 # key: a new set takes the key's TTL, an existing one is only ever extended (GT), and a key
@@ -124,12 +128,12 @@ class RedisTTLStore:
         """Delete every live key stored with ``tag``; return how many were deleted."""
         tag_key = self._key(TAG_PREFIX + tag)
         with redis_op("delete_tag", self._timeout):
-            members = list(await self._client.smembers(tag_key))
+            members = list(await _done(self._client.smembers(tag_key)))
             if not members:
                 return 0
             deleted = await self._delete_each(members)
             # SREM, not DEL: a key tagged while this ran stays findable by the tag.
-            await self._client.srem(tag_key, *members)
+            await _done(self._client.srem(tag_key, *members))
         return deleted
 
     async def _delete_each(self, full_keys: Sequence[str | bytes]) -> int:
@@ -184,6 +188,11 @@ def redis_op(op: str, timeout_s: float) -> Iterator[None]:
         raise StoreUnavailable(f"redis {op} took longer than {timeout_s}s") from exc
     except (RedisError, OSError) as exc:
         raise StoreUnavailable(f"redis {op} failed: {exc}") from exc
+
+
+async def _done(reply: Awaitable[T] | T) -> T:
+    # redis-py types its commands as "awaitable or not" (sync and async clients share them).
+    return await reply if inspect.isawaitable(reply) else reply
 
 
 def _ttl_ms(ttl: float | None) -> int | None:
