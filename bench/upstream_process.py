@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 
 def free_port() -> int:
@@ -17,25 +18,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def spawn_listening(
+    command: Sequence[str],
+    port: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    start_s: float = 20,
+    log: IO[bytes] | None = None,
+    detached: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` and return once it accepts connections on ``port`` (killed, and an
+    error raised, when it exits or is not listening within ``start_s``). ``log`` takes its
+    output (discarded by default); ``detached`` puts it in a session of its own, so it
+    outlives the caller (`bench.cluster`)."""
+    output = log if log is not None else subprocess.DEVNULL
+    process = subprocess.Popen(
+        list(command), env=env, stdout=output, stderr=output, start_new_session=detached
+    )
+    deadline = time.monotonic() + start_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise RuntimeError(f"{command[0]} did not start listening") from None
+            time.sleep(0.05)
+
+
 @contextmanager
 def listening_process(
     command: Sequence[str], port: int, *, env: Mapping[str, str] | None = None, start_s: float = 20
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` until the block ends; enter (with its process) once it accepts
     connections on ``port``."""
-    process = subprocess.Popen(
-        list(command), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = spawn_listening(command, port, env=env, start_s=start_s)
     try:
-        deadline = time.monotonic() + start_s
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{command[0]} did not start listening") from None
-                time.sleep(0.05)
         yield process
     finally:
         process.terminate()

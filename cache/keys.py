@@ -45,7 +45,10 @@ AB_REQUEST_TTL_S: Final = 7 * 86_400.0
 # in the middle when no user is known, so sessions are scoped per (tenant, user).
 HISTORY_PREFIX: Final = "hist:"
 ANONYMOUS_USER: Final = "anonymous"
-COST_PREFIX: Final = "cost:"
+# Braces: a Redis Cluster hash tag. Every key of the cost totals, of the budget ledger and of
+# the batch lane is in one slot of its own, so their scripts and transactions (several keys
+# each) run on Redis Cluster; see README "Sizing".
+COST_PREFIX: Final = "{cost}:"
 # The set of names admitted to one cost dimension: COST_PREFIX + COST_NAMES + dimension.
 COST_NAMES: Final = "names:"
 # The ids of the cost records added in one spend bucket: COST_PREFIX + COST_APPLIED + bucket.
@@ -53,7 +56,7 @@ COST_NAMES: Final = "names:"
 # after it is recognised if it had reached Redis after all (e.g. the reply timed out).
 COST_APPLIED: Final = "applied:"
 COST_APPLIED_TTL_S: Final = 86_400.0
-BUDGET_PREFIX: Final = "budget:"
+BUDGET_PREFIX: Final = "{budget}:"
 # Stored OpenAI Responses (``store: true``): RESPONSE_PREFIX + "<tenant>:<response id>", kept
 # RESPONSE_TTL_S by default (OpenAI keeps stored responses for 30 days).
 RESPONSE_PREFIX: Final = "resp:"
@@ -92,6 +95,6 @@ DEFAULT_TTL_BY_CLASS: Final = MappingProxyType(
 # "res:<id>" (a hash: custom_id -> the line's one final result), "active" (the set of batches
 # still running), "index:<tenant>" (a sorted set by creation time), "lease:<id>" (the worker
 # advancing a batch), "stats" (the lane's totals). Kept BATCH_TTL_S after a batch ends.
-BATCH_PREFIX: Final = "batch:"
+BATCH_PREFIX: Final = "{batch}:"
 BATCH_TTL_S: Final = 30 * 86_400
 BATCH_LEASE_S: Final = 30.0

@@ -8,9 +8,11 @@ working as soon as Redis answers again.
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 import anyio
 import redis.asyncio as redis
@@ -21,39 +23,24 @@ from redis.exceptions import RedisError
 from cache.errors import StoreUnavailable
 from cache.keys import DEFAULT_NAMESPACE, TAG_PREFIX
 
-# SET the value, then add the key to each tag set and make the tag set live at least as long as
-# the key: a new set takes the key's TTL, an existing one is only ever extended (GT), and a key
-# without TTL makes its tag sets persistent. ARGV: value, ttl ms ("" = none), key.
-_SET_TAGGED = """
-local ttl = ARGV[2]
+T = TypeVar("T")
+
+# Add ARGV[2] (a key) to the tag set KEYS[1] and make the set live at least as long as that
+# key: a new set takes the key's TTL, an existing one is only ever extended (GT), and a key
+# without TTL makes the set persistent. ARGV: ttl ms ("" = none), member. One key per script
+# call, so tag sets and entries may live in different Redis Cluster slots.
+_ADD_TO_TAG = """
+local ttl = ARGV[1]
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[2])
 if ttl == '' then
-  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('PERSIST', KEYS[1])
+elseif existed == 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
 else
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-end
-for i = 2, #KEYS do
-  local existed = redis.call('EXISTS', KEYS[i])
-  redis.call('SADD', KEYS[i], ARGV[3])
-  if ttl == '' then
-    redis.call('PERSIST', KEYS[i])
-  elseif existed == 0 then
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  else
-    redis.call('PEXPIRE', KEYS[i], ttl, 'GT')
-  end
+  redis.call('PEXPIRE', KEYS[1], ttl, 'GT')
 end
 return 1
-"""
-
-# Delete every member of the tag set, then the set; return how many members still existed.
-_DELETE_TAG = """
-local members = redis.call('SMEMBERS', KEYS[1])
-local deleted = 0
-for i = 1, #members, 500 do
-  deleted = deleted + redis.call('DEL', unpack(members, i, math.min(i + 499, #members)))
-end
-redis.call('DEL', KEYS[1])
-return deleted
 """
 
 
@@ -95,8 +82,7 @@ class RedisTTLStore:
         self._client = client
         self._namespace = namespace
         self._timeout = op_timeout_s
-        self._set_tagged = client.register_script(_SET_TAGGED)
-        self._delete_tag = client.register_script(_DELETE_TAG)
+        self._add_to_tag = client.register_script(_ADD_TO_TAG)
 
     @property
     def namespace(self) -> str:
@@ -121,8 +107,14 @@ class RedisTTLStore:
                 await self._client.set(full, value, px=ttl_ms)
                 return
             tag_keys = [self._key(TAG_PREFIX + tag) for tag in dict.fromkeys(tags)]
-            args: list[bytes | str] = [value, "" if ttl_ms is None else str(ttl_ms), full]
-            await self._set_tagged(keys=[full, *tag_keys], args=args)
+            ttl_arg = "" if ttl_ms is None else str(ttl_ms)
+            # The tag sets first: once the entry exists, invalidating any of its tags finds it.
+            # One key per command (no MULTI): the keys may be on different cluster nodes.
+            async with self._client.pipeline(transaction=False) as pipe:
+                for tag_key in tag_keys:
+                    await self._add_to_tag(keys=[tag_key], args=[ttl_arg, full], client=pipe)
+                await pipe.execute()
+            await self._client.set(full, value, px=ttl_ms)
 
     async def delete(self, key: str) -> bool:
         """Delete one key; return whether it existed."""
@@ -130,18 +122,31 @@ class RedisTTLStore:
 
     async def delete_many(self, keys: Sequence[str]) -> int:
         """Delete the keys; return how many existed."""
-        unique = [self._key(key) for key in dict.fromkeys(keys)]
-        if not unique:
-            return 0
-        with redis_op("DEL", self._timeout):
-            deleted: int = await self._client.delete(*unique)
-        return deleted
+        return await self._delete_each([self._key(key) for key in dict.fromkeys(keys)])
 
     async def delete_tag(self, tag: str) -> int:
         """Delete every live key stored with ``tag``; return how many were deleted."""
+        tag_key = self._key(TAG_PREFIX + tag)
         with redis_op("delete_tag", self._timeout):
-            deleted = await self._delete_tag(keys=[self._key(TAG_PREFIX + tag)])
-        return int(deleted)
+            members = list(await _done(self._client.smembers(tag_key)))
+            if not members:
+                return 0
+            deleted = await self._delete_each(members)
+            # SREM, not DEL: a key tagged while this ran stays findable by the tag.
+            await _done(self._client.srem(tag_key, *members))
+        return deleted
+
+    async def _delete_each(self, full_keys: Sequence[str | bytes]) -> int:
+        # One DEL per key in one pipeline: a multi-key DEL fails on Redis Cluster when the
+        # keys are in different slots.
+        if not full_keys:
+            return 0
+        with redis_op("DEL", self._timeout):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in full_keys:
+                    pipe.delete(key)
+                results = await pipe.execute()
+        return sum(int(r) for r in results)
 
     async def incr_by(self, key: str, amount: int, ttl: float | None) -> int:
         """Atomically add ``amount`` (a new key starts at 0 with ``ttl``); return the new value."""
@@ -183,6 +188,11 @@ def redis_op(op: str, timeout_s: float) -> Iterator[None]:
         raise StoreUnavailable(f"redis {op} took longer than {timeout_s}s", op=op) from exc
     except (RedisError, OSError) as exc:
         raise StoreUnavailable(f"redis {op} failed: {exc}", op=op) from exc
+
+
+async def _done(reply: Awaitable[T] | T) -> T:
+    # redis-py types its commands as "awaitable or not" (sync and async clients share them).
+    return await reply if inspect.isawaitable(reply) else reply
 
 
 def _ttl_ms(ttl: float | None) -> int | None:

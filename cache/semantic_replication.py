@@ -207,22 +207,27 @@ class RedisSemanticReplicator:
         drained.set()
 
     async def _write(self, batch: Sequence[_Op]) -> None:
-        # Entry and announcement go in one MULTI/EXEC: a reader never sees an event whose
-        # entry was not written, and one replica's writes keep their order.
+        # Entries first, then their announcements, as two pipelines rather than one MULTI/EXEC
+        # (on Redis Cluster the entries live on other nodes than the stream): the second starts
+        # once the first is done, so a reader never sees an event whose entry was not written,
+        # and one replica's events keep their order (one stream key, one pipeline).
         wire = self._wire
+        events: list[PutEvent | DeleteEvent] = []
         try:
             with self._guard("publish"):
-                async with self._client.pipeline(transaction=True) as pipe:
+                async with self._client.pipeline(transaction=False) as pipe:
                     for op in batch:
-                        event: PutEvent | DeleteEvent
                         if isinstance(op, SemanticRecord):
                             op_id = entry_id(op.tenant, op.tier, op.embedder, op.query)
                             value = wire.encode_entry(op)
                             pipe.set(wire.entry_key(op_id), value, px=_ttl_ms(op.ttl_s))
-                            event = PutEvent(op_id, op.embedder)
+                            events.append(PutEvent(op_id, op.embedder))
                         else:
                             pipe.delete(wire.entry_key(op.id))
-                            event = op
+                            events.append(op)
+                    await pipe.execute()
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for event in events:
                         fields: dict[FieldT, EncodableT] = {
                             ORIGIN_FIELD: self._origin,
                             EVENT_FIELD: wire.encode_event(event),

@@ -1,10 +1,10 @@
 """`RedisBudgetLedger`: budget counters shared by every replica through one Redis.
 
-Each window is a hash ``<namespace>budget:<period>:<start>:<scope>`` with fields ``spent`` and
-``reserved``, and a sorted set ``<namespace>budget:holds:<window>`` of the holds in it by expiry
+Each window is a hash ``<namespace>{budget}:<period>:<start>:<scope>`` with fields ``spent`` and
+``reserved``, and a sorted set ``<namespace>{budget}:holds:<window>`` of the holds in it by expiry
 (``reserved`` is their sum, corrected when expired holds are pruned at the next reservation);
-``<namespace>budget:hold:<id>`` keeps one hold's state so it is held and settled once. Alert
-marks are plain keys ``<namespace>budget:alert:<percent>:<window>``. Every key carries a TTL a
+``<namespace>{budget}:hold:<id>`` keeps one hold's state so it is held and settled once. Alert
+marks are plain keys ``<namespace>{budget}:alert:<percent>:<window>``. Every key carries a TTL a
 little longer than its window. The check-and-add of a reservation across all of a request's
 windows is one Lua script, so no interleaving of replicas can pass a cap. Redis
 errors and timeouts become `cache.errors.StoreUnavailable` here and nowhere else.

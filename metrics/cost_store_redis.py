@@ -1,6 +1,6 @@
 """`RedisCostStore`: cost counters in Redis, so every replica adds into one total.
 
-Layout under ``namespace + COST_PREFIX`` (``frugal:cost:`` by default):
+Layout under ``namespace + COST_PREFIX`` (``frugal:{cost}:`` by default):
 
 - ``<dimension>``: a hash per dimension of `DIMENSIONS`; field ``<counter>:<name>`` (counter
   names hold no ``:``, so a tenant or model name may), value an integer grown by ``HINCRBY``;

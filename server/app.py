@@ -21,6 +21,7 @@ from server.async_library import asyncio_declared
 from server.batch_lane import open_batch_lane
 from server.composition import build_components
 from server.config import load_settings, metrics_multiprocess_dir
+from server.drain import Drain, DrainMiddleware
 from server.error_handlers import install_error_handlers
 from server.logging_setup import configure_logging
 from server.openapi import endpoints as docs
@@ -63,11 +64,15 @@ def create_app(
     metrics_dir: str | None = None,
     on_ready: Callable[[], None] | None = None,
     span_exporter: SpanExporter | None = None,
+    drain: Drain | None = None,
 ) -> Starlette:
     """Build the HTTP app for ``settings``; resources open in the lifespan. ``metrics_dir``
     is the shared Prometheus directory when several worker processes serve the app;
     ``on_ready`` runs once start-up is done (`frugal serve` freezes start-up objects there);
-    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests)."""
+    ``span_exporter`` replaces the OTLP exporter when tracing is on (tests);
+    ``drain`` is the drain state `frugal serve`'s SIGTERM handling shares with ``/readyz``."""
+
+    drain = drain or Drain()
     tracing = build_tracing(settings.tracing, exporter=span_exporter)
 
     @contextlib.asynccontextmanager
@@ -162,10 +167,10 @@ def create_app(
             Mount("/static", app=page.PageAssets(), name="static"),
         ],
         lifespan=lifespan,
-        middleware=[]
-        if tracing is None
-        else [Middleware(TracingMiddleware, tracer=tracing.tracer)],
+        middleware=[Middleware(DrainMiddleware, drain=drain)]
+        + ([] if tracing is None else [Middleware(TracingMiddleware, tracer=tracing.tracer)]),
     )
+    app.state.drain = drain
     install_error_handlers(app)
     return app
 

@@ -80,10 +80,19 @@ def _serve(args: argparse.Namespace) -> int:
         **uvicorn_limits(settings.server),
     }
     if workers == 1:
+        from server.drain import Drain, DrainingServer
+
         tune_process()
-        app = create_app(settings, on_ready=freeze_startup_objects)
-        uvicorn.run(app, **common)  # type: ignore[arg-type]
-        return 0
+        drain = Drain()
+        app = create_app(settings, on_ready=freeze_startup_objects, drain=drain)
+        config = uvicorn.Config(
+            app,
+            timeout_graceful_shutdown=settings.server.drain_grace_s,  # type: ignore[arg-type]
+            **common,  # type: ignore[arg-type]
+        )
+        server = DrainingServer(config, drain, notice_s=settings.server.drain_notice_s)
+        server.run()
+        return 0 if server.started else 3
     if settings.redis.url is None:
         print(
             "frugal: several workers need FRUGAL_REDIS_URL (or REDIS_URL), so that they share "

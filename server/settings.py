@@ -64,8 +64,15 @@ class ServerSettings(_Section, frozen=True, forbid_unknown_fields=True):
     max_concurrent_connections: int | None = None
     header_read_timeout_s: float = 10.0
     max_connections_per_client: int | None = 256
+    # SIGTERM (frugal serve, one worker): /readyz answers 503 at once; requests are still
+    # served for drain_notice_s (the load balancer's time to notice), then the listener closes
+    # and requests in flight get drain_grace_s to finish. See server.drain.
+    drain_notice_s: float = 2.0
+    drain_grace_s: float = 30.0
 
     def __post_init__(self) -> None:
+        _check(self.drain_notice_s >= 0, "drain_notice_s", "zero or more seconds")
+        _check(self.drain_grace_s > 0, "drain_grace_s", "a positive number of seconds")
         _check(1 <= self.workers <= 64, "workers", "between 1 and 64")
         _check(self.body_read_timeout_s > 0, "body_read_timeout_s", "a positive number of seconds")
         _check(self.keep_alive_timeout_s >= 1, "keep_alive_timeout_s", "at least 1 second")

@@ -29,6 +29,7 @@ from agent.batch.base import BatchStore, ResultStore
 from agent.batch.deferred import DeferredLines, RetryPolicy
 from agent.batch.lines import Line
 from cache.errors import StoreUnavailable
+from cache.keys import BATCH_PREFIX
 
 log = logging.getLogger("frugal.batch")
 
@@ -66,7 +67,7 @@ class ArqDeferredQueue:
 
     def queue_name(self, provider: str) -> str:
         """The arq queue of ``provider``'s deferred lines."""
-        return f"{self._namespace}batch:queue:{provider}"
+        return f"{self._namespace}{BATCH_PREFIX}queue:{provider}"
 
     async def enqueue(self, batch_id: str, tenant: str, provider: str, line: Line) -> None:
         """Queue one line (again is a no-op while its job exists or its result is kept).
@@ -81,7 +82,9 @@ class ArqDeferredQueue:
                 tenant,
                 line.custom_id,
                 line.body,
-                _job_id=f"{self._namespace}batch:{batch_id}:{line.custom_id}",
+                # The {batch} hash tag in the job id puts arq's job, in-progress and result
+                # keys in the queue's Redis Cluster slot (arq moves them together).
+                _job_id=f"{self._namespace}{BATCH_PREFIX}{batch_id}:{line.custom_id}",
                 _queue_name=self.queue_name(provider),
             )
         except (RedisError, OSError) as exc:

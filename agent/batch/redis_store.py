@@ -55,7 +55,7 @@ def _mapped() -> Iterator[None]:
 
 
 class RedisBatchStore:
-    """A `BatchStore` and `ResultStore` under ``namespace`` + ``batch:``."""
+    """A `BatchStore` and `ResultStore` under ``namespace`` + ``{batch}:``."""
 
     def __init__(self, client: redis.Redis, *, namespace: str = DEFAULT_NAMESPACE) -> None:
         self._client = client

@@ -1,5 +1,9 @@
 """Liveness (`/healthz`) and readiness (`/readyz`).
 
+Liveness only says the process serves HTTP: it never checks a dependency, so a Redis or
+provider outage never gets replicas restarted. Readiness turns 503 while a replica drains after
+SIGTERM (`server.drain`) or cannot serve.
+
 Readiness answers "should a load balancer send traffic here": the embedder embeds and every
 model tier has a provider. Redis is not required to serve: while it is down the gateway answers
 uncached, rate-limits per replica and journals cost records locally, so a failing Redis check
@@ -19,6 +23,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server.drain import Drain
 from server.providers import provider_for_model
 from server.state import AppState, app_state
 
@@ -105,6 +110,10 @@ async def readyz(request: Request) -> Response:
     redis_check = checks.get("redis")
     if redis_check is not None and not redis_check.ok:
         checks["redis"] = Check(False, redis_check.detail + _budget_policy(state))
+    drain = request.app.state.drain
+    if isinstance(drain, Drain) and drain.draining:
+        # SIGTERM: the balancer must stop sending here while requests in flight finish.
+        checks["drain"] = Check(False, "draining after SIGTERM")
     optional = {"redis"}
     failing = sorted(name for name, check in checks.items() if not check.ok)
     degraded = [name for name in failing if name in optional]

@@ -27,6 +27,7 @@ from metrics.cost_tracker import CostSnapshot, CostTotals
 from metrics.guard_counts import GuardStats
 from metrics.latency_window import LatencyWindow
 from server.degradation import degradation_snapshot
+from server.drain import Drain
 from server.state import app_state
 from server.stats_wire import (
     BatchLaneStats,
@@ -76,6 +77,9 @@ async def get_metrics(request: Request) -> Response:
     lane = await _batch_stats(state)
     if lane is not None:
         body += render_batch_metrics(msgspec.structs.asdict(lane))
+    drain = request.app.state.drain
+    if isinstance(drain, Drain):
+        body += drain.render_metrics()
     return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 

@@ -62,7 +62,7 @@ async def hour_counters(
 ) -> tuple[int, int]:
     scope = "g" if tenant is None else f"t:{tenant}"
     spent, reserved = await client.hmget(
-        f"{namespace}budget:hour:{int(NOON)}:{scope}", ["spent", "reserved"]
+        f"{namespace}{{budget}}:hour:{int(NOON)}:{scope}", ["spent", "reserved"]
     )
     return int(spent or 0), int(reserved or 0)
 
@@ -190,11 +190,11 @@ class TestKeys:
         )
         window = f"hour:{int(NOON)}:g"
         assert keys == [
-            f"{namespace}budget:alert:100:{window}",
-            f"{namespace}budget:alert:50:{window}",
-            f"{namespace}budget:alert:80:{window}",
-            f"{namespace}budget:hold:r1",  # settled: kept as long as the window
-            f"{namespace}budget:{window}",
+            f"{namespace}{{budget}}:alert:100:{window}",
+            f"{namespace}{{budget}}:alert:50:{window}",
+            f"{namespace}{{budget}}:alert:80:{window}",
+            f"{namespace}{{budget}}:hold:r1",  # settled: kept as long as the window
+            f"{namespace}{{budget}}:{window}",
         ]
         # 50 minutes left in the hour plus 5 minutes of grace.
         for key in keys:
@@ -303,7 +303,7 @@ class TestCancellation:
                 own_server.resume()
             assert caller.cancelled_caught
             # The script ran (the window exists) and its hold was released.
-            assert await client.exists(f"{namespace}budget:hour:{int(NOON)}:g") == 1
+            assert await client.exists(f"{namespace}{{budget}}:hour:{int(NOON)}:g") == 1
             assert await hour_counters(client, namespace) == (0, 0)
         finally:
             own_server.resume()

@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from agent.testing import ManualClock
 from agent.types import Usage
 from cache.errors import StoreUnavailable
+from cache.keys import COST_PREFIX
 from cache.redis_store import create_redis_client
 from metrics.cost_store_redis import RedisCostStore
 from metrics.cost_tracker import MONTH_S, CallRecord, CostTracker
@@ -109,7 +110,7 @@ class TestSharedTotals:
         await tracker.record(CallRecord(model="gpt-4o", tier="strong", cost_usd_micros=5))
         keys = [key async for key in client.scan_iter(match=namespace + "*")]
         assert keys
-        assert all(key.decode().startswith(namespace + "cost:") for key in keys)
+        assert all(key.decode().startswith(namespace + COST_PREFIX) for key in keys)
         for key in keys:
             assert await client.pttl(key) > 0
 
