@@ -133,7 +133,8 @@ class BatchRunner:
         # Parsed once per process (off the event loop), dropped when the batch ends.
         lines = self._inputs.get(job.batch.id)
         if lines is None:
-            content = await self._files.content(job.batch.input_file_id) or b""
+            content = await self._files.content(job.batch.input_file_id, tenant=job.tenant)
+            content = content or b""
             parsed = await anyio.to_thread.run_sync(parse_input, content, job.batch.endpoint)
             lines = self._inputs[job.batch.id] = parsed[0]
         return lines
@@ -199,12 +200,16 @@ class BatchRunner:
         if output:
             name = f"{batch.id}_output.jsonl"
             batch.output_file_id = (
-                await self._files.add(output, filename=name, purpose="batch_output")
+                await self._files.add(
+                    output, tenant=job.tenant, filename=name, purpose="batch_output"
+                )
             ).id
         if errors:
             name = f"{batch.id}_error.jsonl"
             batch.error_file_id = (
-                await self._files.add(errors, filename=name, purpose="batch_output")
+                await self._files.add(
+                    errors, tenant=job.tenant, filename=name, purpose="batch_output"
+                )
             ).id
         states = [results[line.custom_id].status for line in lines]
         batch.request_counts = RequestCounts(

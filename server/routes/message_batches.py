@@ -62,7 +62,9 @@ async def create(state: AppState, request: Request, caller: Caller, started: flo
             "body": chat,
         }
         lines.append(_encoder.encode(line))
-    upload = await lane.upload(b"\n".join(lines), filename="message-batch.jsonl", purpose="batch")
+    upload = await lane.upload(
+        caller.tenant, b"\n".join(lines), filename="message-batch.jsonl", purpose="batch"
+    )
     batch = await lane.create(
         caller.tenant,
         input_file_id=upload.id,
@@ -125,7 +127,7 @@ async def results(state: AppState, request: Request, caller: Caller, started: fl
     out: list[bytes] = []
     for file_id in (batch.output_file_id, batch.error_file_id):
         if file_id is not None:
-            for line in (await lane.file_content(file_id)).splitlines():
+            for line in (await lane.file_content(caller.tenant, file_id)).splitlines():
                 if line.strip():
                     out.append(_encoder.encode(result(_decoder.decode(line))))
     return Response(b"\n".join(out) + b"\n", media_type="application/binary")

@@ -187,7 +187,9 @@ class TestIdempotentSubmission:
         # provider has the batch, Frugal does not know its id.
         files = LocalFiles(str(tmp_path / "files"))
         lines = [chat_line(f"i{i}", f"idempotent {i}") for i in range(2)]
-        upload = await files.add(jsonl(lines), filename="in.jsonl", purpose="batch")
+        upload = await files.add(
+            jsonl(lines), tenant="default", filename="in.jsonl", purpose="batch"
+        )
         key = "batch_crashed-0"
         async with aiohttp.ClientSession() as http:
             api = OpenAIBatchAPI(http, base_url=f"{batch_sim.base_url}/v1", api_key="k")
