@@ -32,7 +32,6 @@ from agent.batch.arq_queue import ArqDeferredQueue
 from agent.batch.base import BatchStore, ResultStore
 from agent.batch.lines import Line
 from agent.batch.wire import BatchJob, BatchStats, LineResult
-from agent.core import decode_completion_request
 from agent.core.cache_policy import WireCache
 from agent.registry import ModelRegistry
 from agent.registry_prices import RegistryPrices
@@ -149,7 +148,7 @@ async def open_batch_lane(
 
     async def hold_for(model: str, lines: list[Line]) -> int:
         # The group's worst case at the batch price: whole prompts plus each answer's cap.
-        requests = [decode_completion_request(line.raw) for line in lines]
+        requests = [line.request("default") for line in lines]
         prompts = await anyio.to_thread.run_sync(  # token counting is CPU work
             lambda: [count_message_tokens(request.messages, model) for request in requests]
         )

@@ -81,6 +81,7 @@ class ArqDeferredQueue:
                 tenant,
                 line.custom_id,
                 line.body,
+                protocol=line.protocol,
                 _job_id=f"{self._namespace}batch:{batch_id}:{line.custom_id}",
                 _queue_name=self.queue_name(provider),
             )
@@ -146,7 +147,13 @@ class ArqDeferredQueue:
         )
 
     async def _job(
-        self, ctx: dict[str, Any], batch_id: str, tenant: str, custom_id: str, body: Any
+        self,
+        ctx: dict[str, Any],
+        batch_id: str,
+        tenant: str,
+        custom_id: str,
+        body: Any,
+        protocol: str = "openai",
     ) -> str:
         # One try of one line; a retryable failure before the last try is tried again later.
         job = await self._store.get_job(batch_id)
@@ -155,7 +162,7 @@ class ArqDeferredQueue:
         if custom_id in await self._results.results(batch_id):
             return "already answered"
         attempt = int(ctx.get("job_try", 1))
-        line = Line(custom_id, body)
+        line = Line(custom_id, body, protocol)
         last = attempt >= self._retry.max_attempts
         result = await self._lines.attempt(batch_id, tenant, line, last=last)
         if result is None:

@@ -14,19 +14,16 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 import anyio
+import msgspec
 
 from agent.batch.lines import Line, failed
+from agent.batch.provider_wire import caller_answer
 from agent.batch.wire import LineResult
-from agent.core import (
-    CompletionCore,
-    CompletionRequest,
-    RunOutcome,
-    Tail,
-    decode_completion_request,
-)
+from agent.core import CompletionCore, CompletionRequest, RunOutcome, Tail
 from agent.errors import AgentError, BudgetExceeded, InvalidRequest, ProviderError
 
 log = logging.getLogger("frugal.batch")
+_decoder = msgspec.json.Decoder()
 
 DeadLetter = Callable[[str, LineResult], Awaitable[None]]
 """Records a line that failed for good: (batch id, its failed result)."""
@@ -95,7 +92,7 @@ class DeferredLines:
         """One try: the line's final result, or None when it failed in a way worth trying
         again and this is not the ``last`` try. Never raises for the line's own failure."""
         try:
-            request = decode_completion_request(line.raw, tenant=tenant)
+            request = line.request(tenant)
             async with self._limiter(request.model):
                 return await self._once(request, line)
         except ProviderError as exc:
@@ -118,12 +115,13 @@ class DeferredLines:
         if tail is None:
             raise AssertionError("the core ended a run without its tail")
         interactive = tail.cost_usd_micros + tail.saved_usd_micros
+        native = _decoder.decode(tail.native) if tail.native is not None else None
         return LineResult(
             line.custom_id,
             "completed",
             "cache" if tail.cache_write == "skipped:hit" else "deferred",
             200,
-            tail.completion,
+            caller_answer(tail.completion, line.protocol, native=native),
             model=tail.model,
             cost_usd_micros=tail.cost_usd_micros,
             interactive_usd_micros=interactive,

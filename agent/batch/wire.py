@@ -21,7 +21,12 @@ BatchStatus = Literal[
 ]
 TERMINAL_BATCH: Final = frozenset({"completed", "failed", "expired", "cancelled"})
 TERMINAL_PROVIDER: Final = frozenset({"completed", "failed", "expired", "cancelled"})
-ENDPOINTS: Final = ("/v1/chat/completions",)
+ENDPOINTS: Final = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
+"""The endpoints a batch's lines may call, and the protocol of their bodies
+(`agent.core.CompletionRequest.protocol`): ``/v1/messages`` carries Anthropic's Message
+Batches."""
+OPENAI_ENDPOINTS: Final = ("/v1/chat/completions",)
+"""The endpoints ``/v1/batches`` accepts (OpenAI's shapes)."""
 COMPLETION_WINDOWS: Final = {"24h": 24 * 3600}
 
 
