@@ -69,6 +69,11 @@ class ResultStore(Protocol):
         """The newest ``limit`` dead letters as (batch id, result); empty when none."""
         ...
 
+    async def count_wait(self, reason: str) -> None:
+        """Count a deferred line put off for ``reason`` (``retry``, ``rate_limited`` or
+        ``budget``) in the totals; a store failure is logged, not raised."""
+        ...
+
 
 class DeferredQueue(Protocol):
     """Where deferred lines wait for a worker (`agent.batch.arq_queue.ArqDeferredQueue`)."""

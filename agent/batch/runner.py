@@ -182,11 +182,14 @@ class BatchRunner:
 
     async def _answer_deferred(self, job: BatchJob, lines: dict[str, Line]) -> None:
         done = await self._results.results(job.batch.id)
-        todo = [cid for cid in job.deferred if cid not in done][:_DEFERRED_PER_STEP]
+        todo = [
+            cid for cid in job.deferred if cid not in done and self._deferred.due(job.batch.id, cid)
+        ][:_DEFERRED_PER_STEP]
 
         async def one(custom_id: str) -> None:
-            result = await self._deferred.answer(job.batch.id, job.tenant, lines[custom_id])
-            await self._results.add_result(job.batch.id, result)
+            result = await self._deferred.answer_due(job.batch.id, job.tenant, lines[custom_id])
+            if result is not None:  # else put off: a later step tries it again
+                await self._results.add_result(job.batch.id, result)
 
         async with anyio.create_task_group() as group:
             for custom_id in todo:
@@ -226,6 +229,7 @@ class BatchRunner:
             batch.status, batch.completed_at = "completed", now
         await self._store.put_job(job, active=False)
         self._inputs.pop(batch.id, None)
+        self._deferred.forget(batch.id)
         log.info("batch %s %s: %s", batch.id, batch.status, batch.request_counts)
         if self._on_finished is not None:
             await self._on_finished(job)

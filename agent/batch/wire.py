@@ -136,7 +136,8 @@ class LineResult(msgspec.Struct, omit_defaults=True):
 
 
 class BatchStats(msgspec.Struct):
-    """The lane's totals for ``/stats`` and ``/metrics``: lines by source, money."""
+    """The lane's totals for ``/stats`` and ``/metrics``: lines by source, money, and how
+    often deferred lines waited."""
 
     requests: int = 0
     completed: int = 0
@@ -146,6 +147,12 @@ class BatchStats(msgspec.Struct):
     deferred: int = 0
     cost_usd_micros: int = 0
     interactive_usd_micros: int = 0
+    deferred_retries: int = 0
+    """Deferred lines tried again after a retryable failure."""
+    deferred_rate_waits: int = 0
+    """Deferred lines put off by their provider's queue limits (RPM/TPM)."""
+    deferred_budget_waits: int = 0
+    """Deferred lines put off until a budget window has room (``wait_for_budget``)."""
 
     @property
     def saved_usd_micros(self) -> int:
