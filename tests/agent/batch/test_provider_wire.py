@@ -54,26 +54,27 @@ class TestProviderBody:
             provider_body(line, upstream_model="claude-haiku-4-5", wire="anthropic")
 
 
-class TestAnswerShapes:
-    message = {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-haiku-4-5",
-        "content": [{"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": "x"}}],
-        "stop_reason": "tool_use",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 10, "output_tokens": 5},
-    }
+MESSAGE: dict[str, Any] = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-haiku-4-5",
+    "content": [{"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": "x"}}],
+    "stop_reason": "tool_use",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 10, "output_tokens": 5},
+}
 
+
+class TestAnswerShapes:
     def test_a_native_answer_is_kept_for_a_messages_line(self) -> None:
-        completion, answer = answer_shapes(self.message, wire="anthropic", protocol="anthropic")
-        assert answer == self.message
+        completion, answer = answer_shapes(MESSAGE, wire="anthropic", protocol="anthropic")
+        assert answer == MESSAGE
         assert completion["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "lookup"
         assert completion["usage"]["prompt_tokens"] == 10
 
     def test_an_openai_answer_becomes_a_message_for_a_messages_line(self) -> None:
-        completion, _ = answer_shapes(self.message, wire="anthropic", protocol="openai")
+        completion, _ = answer_shapes(MESSAGE, wire="anthropic", protocol="openai")
         same, answer = answer_shapes(completion, wire="openai", protocol="anthropic")
         assert same is completion
         assert answer["type"] == "message" and answer["content"][0]["type"] == "tool_use"
