@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
+from server.config import load_settings
 from simulator import SimConfig
 from tests.support.batch import (
     chat_line,
@@ -101,3 +102,30 @@ class TestDeferredQueue:
         assert (lane["provider_batched"], lane["deferred"]) == (1, 3)
         hour = next(use for use in stats["budget"] if use["period"] == "hour")
         assert hour["reserved_usd_micros"] == 0 and 0 < hour["spent_usd_micros"] <= 12_000
+
+    async def test_without_redis_the_in_process_queue_paces_the_same_way(
+        self, tmp_path: Path
+    ) -> None:
+        async with run_simulator(SimConfig(batch_delay_s=0.1)) as sim:
+            settings = load_settings(
+                {
+                    "OPENAI_BASE_URL": f"{sim.base_url}/v1",
+                    "OPENAI_API_KEY": "k",
+                    "FRUGAL_CACHE_SEMANTIC_ENABLED": "false",
+                    "FRUGAL_BATCH_FILES_DIR": str(tmp_path / "files"),
+                    "FRUGAL_BATCH_TICK_S": "0.05",
+                    "FRUGAL_BATCH_DEFERRED_LIMITS": "auto=2/",
+                    "FRUGAL_BATCH_DEFERRED_LIMIT_WINDOW_S": "1.0",
+                }
+            )
+            async with run_gateway(settings) as gw:
+                lines = [chat_line(f"m{i}", f"in process {i}", model="auto") for i in range(4)]
+
+                def run(client: OpenAI) -> tuple[Any, dict[str, Any]]:
+                    done = wait_done(client, submit(client, lines).id)
+                    return done, read_lines(client, done.output_file_id)
+
+                done, out = await sdk(gw.base_url, run)
+                stats = await get_json(f"{gw.base_url}/stats")
+        assert done.status == "completed" and set(out) == {f"m{i}" for i in range(4)}
+        assert stats["batch"]["deferred"] == 4 and stats["batch"]["deferred_rate_waits"] >= 1
