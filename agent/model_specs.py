@@ -16,7 +16,7 @@ from agent.errors import InvalidModelName
 from metrics.pricing import ModelPrice
 
 ProviderKind = Literal["openai", "anthropic", "simulated"]
-ModelKind = Literal["chat", "embedding"]
+ModelKind = Literal["chat", "embedding", "rerank"]
 
 MAX_MODEL_NAME_CHARS: Final = 256
 _MODEL_NAME_RE: Final = re.compile(r"[A-Za-z0-9._:/@+-]+", re.ASCII)

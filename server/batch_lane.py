@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import anyio
+import redis.asyncio as redis
 
 from agent.batch import (
     BatchLane,
@@ -30,9 +31,9 @@ from agent.batch import (
 from agent.batch.anthropic_batches import AnthropicBatchAPI
 from agent.batch.arq_queue import ArqDeferredQueue
 from agent.batch.base import BatchStore, ResultStore
+from agent.batch.deferred import QueueLimits
 from agent.batch.lines import Line
 from agent.batch.wire import BatchJob, BatchStats, LineResult
-from agent.core import decode_completion_request
 from agent.core.cache_policy import WireCache
 from agent.registry import ModelRegistry
 from agent.registry_prices import RegistryPrices
@@ -41,10 +42,14 @@ from agent.types import Usage
 from cache.keys import CLASS_DEFAULT, CLASS_FAQ, CLASS_REALTIME, CLASS_SHORT, TTL_SHORT_S
 from metrics.batch_pricing import BatchPrices
 from metrics.cost_tracker import CallRecord, CostTracker
+from metrics.rate_limit import RateLimiter, RateLimits
+from metrics.rate_limit_memory import MemoryRateLimiter
+from metrics.rate_limit_redis import RedisRateLimiter
 from server.batch_webhook import BatchWebhook
 from server.composition import Components
 from server.registry_config import ANTHROPIC_DEFAULT_BASE_URL, OPENAI_DEFAULT_BASE_URL
 from server.settings import Settings
+from server.settings_batch import BatchSettings
 
 log = logging.getLogger("frugal.batch")
 _TENANTS_KEPT = 10_000
@@ -90,6 +95,10 @@ class TrackedResults:
         """The newest dead letters."""
         return await self._inner.dead_letters(limit)
 
+    async def count_wait(self, reason: str) -> None:
+        """Count a deferred line put off."""
+        await self._inner.count_wait(reason)
+
     async def _tenant(self, batch_id: str) -> str:
         tenant = self._tenants.get(batch_id)
         if tenant is None:
@@ -98,6 +107,32 @@ class TrackedResults:
             job = await self._store.get_job(batch_id)
             tenant = self._tenants[batch_id] = job.tenant if job is not None else "default"
         return tenant
+
+
+def queue_limits(
+    b: BatchSettings, client: redis.Redis | None, namespace: str
+) -> dict[str, QueueLimits]:
+    """Each configured provider's deferred-queue limits; the request and token windows are
+    counted in Redis when there is one (shared by every replica), else in this process."""
+    out: dict[str, QueueLimits] = {}
+    for provider, limit in b.limits_by_provider().items():
+        limits = RateLimits(
+            requests=limit.requests, tokens=limit.tokens, window_s=b.deferred_limit_window_s
+        )
+        limiter: RateLimiter | None = None
+        if limits.enabled:
+            local = MemoryRateLimiter(limits)
+            limiter = (
+                RedisRateLimiter(client, limits, namespace=namespace, fallback=local)
+                if client is not None
+                else local
+            )
+        out[provider] = QueueLimits(
+            concurrency=limit.concurrency,
+            limiter=limiter,
+            counts_tokens=limit.tokens is not None,
+        )
+    return out
 
 
 def batch_apis(
@@ -149,7 +184,7 @@ async def open_batch_lane(
 
     async def hold_for(model: str, lines: list[Line]) -> int:
         # The group's worst case at the batch price: whole prompts plus each answer's cap.
-        requests = [decode_completion_request(line.raw) for line in lines]
+        requests = [line.request("default") for line in lines]
         prompts = await anyio.to_thread.run_sync(  # token counting is CPU work
             lambda: [count_message_tokens(request.messages, model) for request in requests]
         )
@@ -197,8 +232,12 @@ async def open_batch_lane(
         components.core,
         provider_of=provider_of,
         per_provider=b.deferred_concurrency,
+        limits=queue_limits(b, components.redis, settings.redis.key_prefix),
         retry=retry,
+        wait_for_budget=b.wait_for_budget,
+        wait_max_s=b.deferred_wait_max_s,
         dead_letter=results.dead_letter,
+        waited=results.count_wait,
     )
     queue = None
     if settings.redis.url is not None:
@@ -209,7 +248,6 @@ async def open_batch_lane(
             store=raw_store,
             results=results,
             retry=retry,
-            per_provider=b.deferred_concurrency,
             poll_s=b.tick_s,
         )
     runner = BatchRunner(

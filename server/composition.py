@@ -52,6 +52,7 @@ from metrics.prometheus import GatewayMetrics
 from router import EmbeddingRouter, RuleRouter, load_examples
 from router.base import Router
 from server.cost_control import CostControl, open_cost_control
+from server.kb_rerank import provider_reranker
 from server.providers import (
     OPENAI_DEFAULT_BASE_URL,
     build_breakers,
@@ -153,6 +154,7 @@ async def build_components(
             session=session,
             stack=stack,
             kb_store=store if client is not None else None,
+            reranker_for=lambda spec: provider_reranker(registry, session, prices, spec),
         )
 
         def build(plan: Blueprint) -> Agent:

@@ -78,6 +78,9 @@ class BatchLaneStats(msgspec.Struct, frozen=True):
     cost_usd_micros: int
     interactive_usd_micros: int
     saved_usd_micros: int
+    deferred_retries: int = 0
+    deferred_rate_waits: int = 0
+    deferred_budget_waits: int = 0
 
 
 FLEET = "fleet"

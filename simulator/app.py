@@ -20,6 +20,7 @@ from simulator.errors import Flavour
 from simulator.files import add_file_routes
 from simulator.openai_embeddings import embeddings
 from simulator.openai_routes import chat_completions, openai_model, openai_models
+from simulator.rerank import rerank
 from simulator.responses_routes import responses
 from simulator.state import SIM_STATE, SimState
 
@@ -92,6 +93,7 @@ def create_sim_app(config: SimConfig) -> web.Application:
     app[SIM_STATE] = SimState(config)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/rerank", rerank)
     app.router.add_post("/v1/responses", responses)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/v1/models/{model_id}", _model)

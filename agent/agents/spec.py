@@ -124,6 +124,21 @@ class BuiltinToolSpec(_Spec, frozen=True):
     timeout_s: float = 1.0
 
 
+class RerankSpec(_Spec, frozen=True):
+    """The optional rerank step of a ``documents`` knowledge base: the best ``candidates``
+    fused chunks go to registry model ``model`` (served by an OpenAI-compatible provider's
+    ``/rerank``), which orders them; ``timeout_s`` bounds the call (on failure the fused
+    order stands)."""
+
+    model: str
+    candidates: int = 20
+    timeout_s: float = 3.0
+
+    def __post_init__(self) -> None:
+        _check(2 <= self.candidates <= 100, "candidates", "between 2 and 100")
+        _check(self.timeout_s > 0, "timeout_s", "a positive number of seconds")
+
+
 class KnowledgeBaseSpec(_Spec, frozen=True):
     """A knowledge base: ``faq`` (a JSON array of FAQ articles, the demo) or ``documents``
     (folders and files ingested by ``frugal kb ingest``: md, txt, html, pdf, jsonl, csv)."""
@@ -137,12 +152,15 @@ class KnowledgeBaseSpec(_Spec, frozen=True):
     overlap_tokens: int = 50
     top_k: int = 4
     min_score: float = 0.25
+    rerank: RerankSpec | None = None
+    """Rerank the fused candidates with a model (off by default)."""
 
     def __post_init__(self) -> None:
         _check(bool(NAME_RE.fullmatch(self.name)), "name", "1-64 letters, digits, '-' or '_'")
         _check(self.chunk_tokens >= 16, "chunk_tokens", "at least 16")
         _check(0 <= self.overlap_tokens < self.chunk_tokens, "overlap_tokens", "< chunk_tokens")
         _check(1 <= self.top_k <= 10, "top_k", "between 1 and 10")
+        _check(self.rerank is None or self.kind == "documents", "rerank", "a documents KB")
 
 
 class AgentsConfig(_Spec, frozen=True):

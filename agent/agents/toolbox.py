@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import aiohttp
 import msgspec
 
-from agent.agents.spec import AgentsConfig
+from agent.agents.spec import AgentsConfig, RerankSpec
 from agent.base import Embedder
 from agent.kb import (
     DocumentError,
@@ -25,6 +25,7 @@ from agent.kb import (
     KnowledgeBaseService,
     TTLKbStore,
 )
+from agent.kb.rerank import Reranker
 from agent.knowledge import KnowledgeBase
 from agent.tools.accounts import DemoAccounts
 from agent.tools.base import Tool, ToolRisk
@@ -97,9 +98,12 @@ async def open_toolbox(
     session: aiohttp.ClientSession,
     stack: contextlib.AsyncExitStack,
     kb_store: TTLStore | None = None,
+    reranker_for: Callable[[RerankSpec], Reranker] | None = None,
 ) -> Toolbox:
     """Build every tool ``config`` declares; raises `ValueError` for a file it cannot read.
-    Ingested knowledge bases live in ``kb_store`` (Redis) when given, else in files."""
+    Ingested knowledge bases live in ``kb_store`` (Redis) when given, else in files; a
+    knowledge base's ``rerank`` step gets its `Reranker` from ``reranker_for`` (which raises
+    `ValueError` for a model that cannot rerank)."""
     box = Toolbox()
     accounts: dict[str, DemoAccounts] = {}
     for spec in config.builtin_tools:
@@ -139,7 +143,19 @@ async def open_toolbox(
             if kb_store is not None
             else FileKbStore(Path(kb.store or Path(".frugal") / "kb" / kb.name))
         )
-        search = DocumentSearchTool(kb.name, embedder, top_k=kb.top_k, min_score=kb.min_score)
+        reranker = None
+        if kb.rerank is not None:
+            if reranker_for is None:
+                raise ValueError(f"knowledge base {kb.name!r}: rerank is not available here")
+            reranker = reranker_for(kb.rerank)
+        search = DocumentSearchTool(
+            kb.name,
+            embedder,
+            top_k=kb.top_k,
+            min_score=kb.min_score,
+            reranker=reranker,
+            rerank_candidates=kb.rerank.candidates if kb.rerank is not None else 0,
+        )
         service = KnowledgeBaseService(
             kb.name,
             store,

@@ -1,25 +1,23 @@
 """`AnthropicBatchAPI`: Anthropic's Message Batches as a `ProviderBatchAPI`, so lines for
 Anthropic models are billed at Anthropic's batch price too.
 
-The lines are OpenAI chat bodies: each is translated to a Messages request (the same
-translation interactive calls use), sent under a positional id (``r<index>``; Anthropic only
-takes ``[A-Za-z0-9_-]{1,64}``), and each result translated back to a ``chat.completion``.
-Anthropic batches carry no metadata, so an interrupted submission cannot be looked up
-(`can_find` is False): the group's lines then fail rather than risk a second submission.
+It takes Messages bodies (`agent.batch.provider_wire` made them: a Messages line as the caller
+wrote it, a Chat Completions line translated like an interactive call), sends them under a
+positional id (``r<index>``; Anthropic only takes ``[A-Za-z0-9_-]{1,64}``), and gives the
+results back as Anthropic wrote them. Anthropic batches carry no metadata, so an interrupted
+submission cannot be looked up (`can_find` is False): the group's lines then fail rather than
+risk a second submission.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, Final
 
 import aiohttp
 import msgspec
 
-from agent.anthropic_translate.errors import UntranslatableField
-from agent.anthropic_translate.request import openai_to_anthropic_request
-from agent.anthropic_translate.response import anthropic_to_openai_response
-from agent.errors import ProtocolError, UntranslatableRequest
+from agent.batch.provider_wire import ProviderWire
+from agent.errors import ProtocolError
 from agent.http import json_timeout, map_aiohttp_errors, raise_for_status
 
 API_VERSION: Final = "2023-06-01"
@@ -30,6 +28,7 @@ _encoder = msgspec.json.Encoder()
 class AnthropicBatchAPI:
     """A `ProviderBatchAPI` on Anthropic's ``/v1/messages/batches`` at ``base_url``."""
 
+    wire: ProviderWire = "anthropic"
     positional = True
     """Results come back under ``r<index>`` in the order the lines were submitted."""
     can_find = False
@@ -42,34 +41,19 @@ class AnthropicBatchAPI:
         api_key: str,
         provider: str = "anthropic",
         timeout_s: float = 60.0,
-        default_max_tokens: int = 4096,
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/") + "/v1/messages/batches"
         self._headers = {"x-api-key": api_key, "anthropic-version": API_VERSION}
         self._provider = provider
         self._timeout = json_timeout(session, timeout_s)
-        self._default_max_tokens = default_max_tokens
 
     async def submit(self, lines: bytes, *, idempotency_key: str) -> str:
-        """Translate and send the lines as one message batch; its id. Raises
-        `UntranslatableRequest` when a line uses a field Anthropic cannot express."""
-        requests = []
-        for index, raw in enumerate(line for line in lines.splitlines() if line.strip()):
-            body = _decoder.decode(raw)["body"]
-            try:
-                params = openai_to_anthropic_request(
-                    body,
-                    model=body["model"],
-                    default_max_tokens=self._default_max_tokens,
-                    stream=False,
-                )
-            except UntranslatableField as exc:
-                raise UntranslatableRequest(
-                    exc.message, param=exc.param, provider=self._provider
-                ) from exc
-            params.pop("stream", None)
-            requests.append({"custom_id": f"r{index}", "params": params})
+        """Send the lines' Messages bodies as one message batch; its id."""
+        requests = [
+            {"custom_id": f"r{index}", "params": _decoder.decode(raw)["body"]}
+            for index, raw in enumerate(line for line in lines.splitlines() if line.strip())
+        ]
         created = await self._json("POST", "", json={"requests": requests})
         return _text(created, "id")
 
@@ -95,8 +79,9 @@ class AnthropicBatchAPI:
         return {"id": batch_id, "status": status, "output_file_id": batch_id}
 
     async def content(self, file_id: str) -> bytes:
-        """The batch's results as OpenAI batch output lines (canceled and expired requests
-        are left out: the group ends them from the batch's status)."""
+        """The batch's results as OpenAI batch output lines whose bodies are Anthropic's
+        ``message``s (canceled and expired requests are left out: the group ends them from
+        the batch's status)."""
         with map_aiohttp_errors(self._provider):
             async with self._session.get(
                 f"{self._base}/{file_id}/results", headers=self._headers, timeout=self._timeout
@@ -111,12 +96,7 @@ class AnthropicBatchAPI:
             result = item.get("result") or {}
             kind = result.get("type")
             if kind == "succeeded":
-                answer = anthropic_to_openai_response(
-                    result["message"],
-                    completion_id=f"chatcmpl-{result['message'].get('id', '')}",
-                    created=int(time.time()),
-                )
-                response_line = {"status_code": 200, "body": answer}
+                response_line = {"status_code": 200, "body": result["message"]}
             elif kind == "errored":
                 response_line = {"status_code": 500, "body": {"error": result.get("error")}}
             else:

@@ -3,7 +3,10 @@ provider, each worked by an arq `Worker` with ``max_jobs`` = the provider's conc
 
 Why arq: its job ids make enqueueing idempotent (a line queued again after a restart, or by
 another replica, is not queued twice), it retries with a per-try delay (`arq.Retry`) up to
-``max_tries``, it speaks redis-py (already ours) and runs in process. A job that fails for
+``max_tries``, it defers jobs (``_defer_by``), it speaks redis-py (already ours) and runs in
+process. A line its provider's rate limit or the budget puts off is queued again as a fresh
+job deferred by the wait (its id gains ``:d<n>``), carrying its tries so far, so waiting never
+uses up the line's tries. A job that fails for
 good goes to the dead letters and ends its line ``failed``; a line's result is recorded once
 (`ResultStore.add_result`), so a job run twice after a crash still counts once.
 
@@ -28,6 +31,7 @@ from redis.exceptions import RedisError
 from agent.batch.base import BatchStore, ResultStore
 from agent.batch.deferred import DeferredLines, RetryPolicy
 from agent.batch.lines import Line
+from agent.batch.wire import LineResult
 from cache.errors import StoreUnavailable
 from cache.keys import BATCH_PREFIX
 
@@ -50,7 +54,6 @@ class ArqDeferredQueue:
         store: BatchStore,
         results: ResultStore,
         retry: RetryPolicy,
-        per_provider: int,
         poll_s: float,
     ) -> None:
         # No retries inside arq's connect: `_serve` retries with its own backoff.
@@ -61,7 +64,6 @@ class ArqDeferredQueue:
         self._results = results
         self._store = store
         self._retry = retry
-        self._per_provider = per_provider
         self._poll_s = poll_s
         self._pool: ArqRedis | None = None
 
@@ -73,8 +75,26 @@ class ArqDeferredQueue:
         """Queue one line (again is a no-op while its job exists or its result is kept).
 
         Raises `StoreUnavailable` while Redis cannot be reached (the runner tries again)."""
+        await self._put(batch_id, tenant, provider, line, attempts=0, deferrals=0, delay_s=None)
+
+    async def _put(
+        self,
+        batch_id: str,
+        tenant: str,
+        provider: str,
+        line: Line,
+        *,
+        attempts: int,
+        deferrals: int,
+        delay_s: float | None,
+    ) -> None:
+        # A line put off is queued again as a fresh job (``:d<n>``, so queueing it twice is
+        # still a no-op) carrying its tries so far: arq counts only real tries per job.
         if self._pool is None:
             raise StoreUnavailable("the deferred queue is not connected to Redis")
+        # The {batch} hash tag in the job id puts arq's job, in-progress and result keys in
+        # the queue's Redis Cluster slot (arq moves them together).
+        job_id = f"{self._namespace}{BATCH_PREFIX}{batch_id}:{line.custom_id}"
         try:
             await self._pool.enqueue_job(
                 JOB_FUNCTION,
@@ -82,10 +102,12 @@ class ArqDeferredQueue:
                 tenant,
                 line.custom_id,
                 line.body,
-                # The {batch} hash tag in the job id puts arq's job, in-progress and result
-                # keys in the queue's Redis Cluster slot (arq moves them together).
-                _job_id=f"{self._namespace}{BATCH_PREFIX}{batch_id}:{line.custom_id}",
+                protocol=line.protocol,
+                attempts=attempts,
+                deferrals=deferrals,
+                _job_id=job_id + (f":d{deferrals}" if deferrals else ""),
                 _queue_name=self.queue_name(provider),
+                _defer_by=delay_s,
             )
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"deferred queue: {exc}") from exc
@@ -140,7 +162,7 @@ class ArqDeferredQueue:
             queue_name=self.queue_name(provider),
             redis_pool=pool,
             handle_signals=False,
-            max_jobs=self._per_provider,
+            max_jobs=self._lines.concurrency(provider),
             max_tries=self._retry.max_attempts,
             poll_delay=self._poll_s,
             job_timeout=600,
@@ -149,19 +171,41 @@ class ArqDeferredQueue:
         )
 
     async def _job(
-        self, ctx: dict[str, Any], batch_id: str, tenant: str, custom_id: str, body: Any
+        self,
+        ctx: dict[str, Any],
+        batch_id: str,
+        tenant: str,
+        custom_id: str,
+        body: Any,
+        protocol: str = "openai",
+        attempts: int = 0,
+        deferrals: int = 0,
     ) -> str:
-        # One try of one line; a retryable failure before the last try is tried again later.
+        # One try of one line; a retryable failure before the last try is tried again later
+        # by arq, a line put off (rate limit, budget) is queued again as a later job.
         job = await self._store.get_job(batch_id)
         if job is None or job.cancel_requested:
             return "batch gone or cancelled"  # the runner ends its lines
         if custom_id in await self._results.results(batch_id):
             return "already answered"
-        attempt = int(ctx.get("job_try", 1))
-        line = Line(custom_id, body)
-        last = attempt >= self._retry.max_attempts
-        result = await self._lines.attempt(batch_id, tenant, line, last=last)
-        if result is None:
-            raise Retry(defer=self._retry.delay(attempt))
-        await self._results.add_result(batch_id, result)
-        return result.status
+        attempt = attempts + int(ctx.get("job_try", 1))
+        line = Line(custom_id, body, protocol)
+        outcome = await self._lines.attempt(
+            batch_id, tenant, line, attempt=attempt, deferrals=deferrals
+        )
+        if isinstance(outcome, LineResult):
+            await self._results.add_result(batch_id, outcome)
+            return outcome.status
+        if outcome.attempted:
+            raise Retry(defer=outcome.delay_s)
+        provider = self._lines.provider_for(line)
+        await self._put(
+            batch_id,
+            tenant,
+            provider,
+            line,
+            attempts=attempt - 1,
+            deferrals=deferrals + 1,
+            delay_s=outcome.delay_s,
+        )
+        return f"put off ({outcome.reason}) for {outcome.delay_s:.1f} s"

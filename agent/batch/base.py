@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from agent.batch.lines import Line
+from agent.batch.provider_wire import ProviderWire
 from agent.batch.wire import BatchJob, BatchStats, LineResult
 
 
@@ -68,6 +69,11 @@ class ResultStore(Protocol):
         """The newest ``limit`` dead letters as (batch id, result); empty when none."""
         ...
 
+    async def count_wait(self, reason: str) -> None:
+        """Count a deferred line put off for ``reason`` (``retry``, ``rate_limited`` or
+        ``budget``) in the totals; a store failure is logged, not raised."""
+        ...
+
 
 class DeferredQueue(Protocol):
     """Where deferred lines wait for a worker (`agent.batch.arq_queue.ArqDeferredQueue`)."""
@@ -78,14 +84,16 @@ class DeferredQueue(Protocol):
 
 
 class ProviderBatchAPI(Protocol):
-    """One provider's own batch API (OpenAI's files + batches).
+    """One provider's own batch API (OpenAI's files + batches, Anthropic's message batches).
 
     Every method raises `agent.errors.ProviderError` (or a subclass) when the provider
-    refuses or cannot be reached. ``positional``: results come back under ``r<index>`` (the
-    line's position in the submitted file), not the caller's custom_id. ``can_find``: `find`
-    can look an earlier submission up.
+    refuses or cannot be reached. ``wire``: the protocol of the bodies it takes and of the
+    answers in its output (``openai`` or ``anthropic``). ``positional``: results come back
+    under ``r<index>`` (the line's position in the submitted file), not the caller's
+    custom_id. ``can_find``: `find` can look an earlier submission up.
     """
 
+    wire: ProviderWire
     positional: bool
     can_find: bool
 

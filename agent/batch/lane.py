@@ -43,22 +43,25 @@ class BatchLane:
         self._files = files
         self.runner = runner
 
-    async def upload(self, content: bytes, *, filename: str, purpose: str) -> FileObject:
-        """Keep an uploaded file. Raises `InvalidBatch` for a purpose other than ``batch``."""
+    async def upload(
+        self, tenant: str, content: bytes, *, filename: str, purpose: str
+    ) -> FileObject:
+        """Keep an uploaded file, owned by ``tenant``. Raises `InvalidBatch` for a purpose
+        other than ``batch``."""
         if purpose not in PURPOSES:
             raise InvalidBatch(f"purpose must be one of {', '.join(PURPOSES)}")
-        return await self._files.add(content, filename=filename, purpose=purpose)
+        return await self._files.add(content, tenant=tenant, filename=filename, purpose=purpose)
 
-    async def file(self, file_id: str) -> FileObject:
-        """A file's object. Raises `BatchNotFound`."""
-        file = await self._files.get(file_id)
+    async def file(self, tenant: str, file_id: str) -> FileObject:
+        """A file's object. Raises `BatchNotFound` (also for another tenant's)."""
+        file = await self._files.get(file_id, tenant=tenant)
         if file is None:
             raise BatchNotFound(f"No such File object: {file_id[:100]}")
         return file
 
-    async def file_content(self, file_id: str) -> bytes:
-        """A file's bytes. Raises `BatchNotFound`."""
-        content = await self._files.content(file_id)
+    async def file_content(self, tenant: str, file_id: str) -> bytes:
+        """A file's bytes. Raises `BatchNotFound` (also for another tenant's)."""
+        content = await self._files.content(file_id, tenant=tenant)
         if content is None:
             raise BatchNotFound(f"No such File object: {file_id[:100]}")
         return content
@@ -83,7 +86,7 @@ class BatchLane:
         window = COMPLETION_WINDOWS.get(completion_window)
         if window is None:
             raise InvalidBatch(f"completion_window must be one of {', '.join(COMPLETION_WINDOWS)}")
-        content = await self._files.content(input_file_id)
+        content = await self._files.content(input_file_id, tenant=tenant)
         if content is None:
             raise InvalidBatch(f"input file {input_file_id[:100]} not found")
         lines, problems = parse_input(content, endpoint)

@@ -10,7 +10,8 @@ from typing import Any
 import msgspec
 
 from agent import untrusted_json
-from agent.batch.wire import LineResult, LineStatus
+from agent.batch.wire import ENDPOINTS, LineResult, LineStatus
+from agent.core import CompletionRequest, decode_completion_request, decode_messages_request
 
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
@@ -19,15 +20,24 @@ MAX_LINES = 50_000
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One request of a batch: the caller's ``custom_id`` and chat completion body."""
+    """One request of a batch: the caller's ``custom_id`` and body, in ``protocol``
+    (``openai``: a Chat Completions body; ``anthropic``: a Messages body)."""
 
     custom_id: str
     body: dict[str, Any]
+    protocol: str = "openai"
 
     @property
     def raw(self) -> bytes:
         """The body as JSON bytes."""
         return _encoder.encode(self.body)
+
+    def request(self, tenant: str) -> CompletionRequest:
+        """The line as the completion core carries it (decoded like the interactive endpoint
+        of its protocol). Raises `agent.core.InvalidParam`."""
+        if self.protocol == "anthropic":
+            return decode_messages_request(self.raw, tenant=tenant)
+        return decode_completion_request(self.raw, tenant=tenant)
 
 
 def parse_input(content: bytes, endpoint: str) -> tuple[list[Line], list[str]]:
@@ -39,6 +49,7 @@ def parse_input(content: bytes, endpoint: str) -> tuple[list[Line], list[str]]:
     lines: list[Line] = []
     problems: list[str] = []
     seen: set[str] = set()
+    protocol = ENDPOINTS.get(endpoint, "openai")
     for number, raw in enumerate(content.splitlines(), start=1):
         if not raw.strip():
             continue
@@ -58,7 +69,7 @@ def parse_input(content: bytes, endpoint: str) -> tuple[list[Line], list[str]]:
             problems.append(f"line {number}: body must be a JSON object")
         else:
             seen.add(custom_id)
-            lines.append(Line(custom_id, item["body"]))
+            lines.append(Line(custom_id, item["body"], protocol))
     if not lines and not problems:
         problems.append("the input file holds no requests")
     if len(lines) > MAX_LINES:
@@ -66,20 +77,13 @@ def parse_input(content: bytes, endpoint: str) -> tuple[list[Line], list[str]]:
     return lines, problems[:100]
 
 
-def provider_jsonl(lines: list[Line], upstream_model: str) -> bytes:
-    """The input file of a provider batch: the caller's bodies, the model as the provider
-    names it."""
+def provider_jsonl(bodies: list[tuple[str, dict[str, Any]]], url: str) -> bytes:
+    """The input file of a provider batch: one ``(custom_id, body)`` per line, each a
+    ``POST`` to ``url`` (bodies as `agent.batch.provider_wire.provider_body` made them)."""
     return b"".join(
-        _encoder.encode(
-            {
-                "custom_id": line.custom_id,
-                "method": "POST",
-                "url": "/v1/chat/completions",
-                "body": {**line.body, "model": upstream_model},
-            }
-        )
+        _encoder.encode({"custom_id": custom_id, "method": "POST", "url": url, "body": body})
         + b"\n"
-        for line in lines
+        for custom_id, body in bodies
     )
 
 

@@ -7,7 +7,7 @@ import time
 
 import msgspec
 
-from agent.batch.redis_store import DEAD_LETTERS_KEPT, stat_increments
+from agent.batch.redis_store import DEAD_LETTERS_KEPT, WAIT_FIELDS, stat_increments
 from agent.batch.wire import BatchJob, BatchStats, LineResult
 
 
@@ -83,6 +83,11 @@ class MemoryBatchStore:
     async def dead_letters(self, limit: int) -> list[tuple[str, LineResult]]:
         """The newest ``limit`` dead letters as (batch id, result); empty when none."""
         return self._dead[:limit]
+
+    async def count_wait(self, reason: str) -> None:
+        """Count a deferred line put off for ``reason``."""
+        field = WAIT_FIELDS[reason]
+        setattr(self._stats, field, getattr(self._stats, field) + 1)
 
     async def stats(self) -> BatchStats:
         """The lane's totals (zeros when nothing ran)."""

@@ -11,6 +11,7 @@ from typing import Any, Final
 import aiohttp
 import msgspec
 
+from agent.batch.provider_wire import ProviderWire
 from agent.errors import ProtocolError
 from agent.http import json_timeout, map_aiohttp_errors, raise_for_status
 
@@ -23,6 +24,7 @@ _decoder = msgspec.json.Decoder()
 class OpenAIBatchAPI:
     """A `ProviderBatchAPI` at ``base_url`` (ending in ``/v1``) with ``api_key``."""
 
+    wire: ProviderWire = "openai"
     positional = False
     can_find = True
 

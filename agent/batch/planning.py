@@ -13,9 +13,10 @@ import anyio
 from agent.batch.base import ResultStore
 from agent.batch.lines import Line, failed
 from agent.batch.provider_groups import ProviderGroups
+from agent.batch.provider_wire import caller_answer
 from agent.batch.wire import BatchJob, LineResult, ProviderGroup
 from agent.core.cache_policy import WireCache
-from agent.core.request import CompletionRequest, InvalidParam, decode_completion_request
+from agent.core.request import CompletionRequest, InvalidParam
 from agent.errors import InvalidModelName, ModelNotFound
 
 Route = Callable[[str], "tuple[str, str, str] | None"]
@@ -70,7 +71,7 @@ class LinePlanner:
     async def _sort(self, job: BatchJob, line: Line) -> tuple[str, str, str] | str | None:
         # A group key, "deferred", or None when the line already has its result.
         try:
-            request = decode_completion_request(line.raw, tenant=job.tenant)
+            request = line.request(job.tenant)
             target = self._route(request.model)
         except InvalidParam as exc:
             refusal = failed(line.custom_id, "invalid_request", str(exc), status_code=400)
@@ -94,11 +95,12 @@ class LinePlanner:
     ) -> tuple[str, str, str] | str | None:
         hit, _, _ = await self._cache.read(self._cache.scope(request))
         if hit is not None:
-            body = {
+            completion = {
                 **hit.completion,
                 "id": f"chatcmpl-{secrets.token_hex(16)}",
                 "created": int(time.time()),
             }
+            body = caller_answer(completion, line.protocol)
             answer = LineResult(
                 line.custom_id,
                 "completed",

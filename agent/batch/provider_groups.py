@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agent.anthropic_translate import UntranslatableField
 from agent.batch.base import ProviderBatchAPI, ResultStore
 from agent.batch.lines import Line, failed, provider_jsonl, provider_results
+from agent.batch.provider_wire import URLS, ProviderWire, answer_shapes, provider_body
 from agent.batch.wire import (
     TERMINAL_PROVIDER,
     BatchJob,
@@ -27,7 +29,6 @@ from agent.batch.wire import (
 )
 from agent.core.cache_policy import WireCache
 from agent.core.costing import BudgetHook, Reservation
-from agent.core.request import decode_completion_request
 from agent.errors import BudgetExceeded, ProviderError
 from agent.openai_wire import usage_from_dict
 from metrics.batch_pricing import BatchPrices
@@ -106,6 +107,12 @@ class ProviderGroups:
             if found is not None:
                 await self._submitted(group, found, save)
                 return
+        if group.state == "pending":
+            await self._drop_untranslatable(job, group, lines, api.wire)
+            if not group.custom_ids:
+                group.state = "done"
+                await save()
+                return
         members = [lines[custom_id] for custom_id in group.custom_ids]
         if group.state == "pending":
             worst = await self._hold_for(group.model, members)
@@ -124,9 +131,15 @@ class ProviderGroups:
             group.state, group.reserved_usd_micros = "submitting", worst
             await save()
         try:
+            bodies = [
+                (
+                    line.custom_id,
+                    provider_body(line, upstream_model=group.upstream_model, wire=api.wire),
+                )
+                for line in members
+            ]
             provider_id = await api.submit(
-                provider_jsonl(members, group.upstream_model),
-                idempotency_key=group.idempotency_key,
+                provider_jsonl(bodies, URLS[api.wire]), idempotency_key=group.idempotency_key
             )
         except ProviderError as exc:
             if exc.retryable:
@@ -138,6 +151,23 @@ class ProviderGroups:
             await self._fail_all(job, group, exc.code, str(exc), status, save)
             return
         await self._submitted(group, provider_id, save)
+
+    async def _drop_untranslatable(
+        self, job: BatchJob, group: ProviderGroup, lines: dict[str, Line], wire: ProviderWire
+    ) -> None:
+        # A line the provider's protocol cannot express fails alone (400, naming the field),
+        # before the group is held or sent; the others go on.
+        kept = []
+        for custom_id in group.custom_ids:
+            try:
+                provider_body(lines[custom_id], upstream_model=group.upstream_model, wire=wire)
+            except UntranslatableField as exc:
+                message = f"{exc} (model {group.model} is served by {group.provider})"
+                result = failed(custom_id, "invalid_request", message, status_code=400)
+                await self._results.add_result(job.batch.id, result)
+            else:
+                kept.append(custom_id)
+        group.custom_ids = kept
 
     async def _submitted(self, group: ProviderGroup, provider_id: str, save: SaveJob) -> None:
         group.state, group.provider_batch_id, group.polls = "submitted", provider_id, 0
@@ -186,7 +216,7 @@ class ProviderGroups:
                     source="provider_batch",
                 )
             else:
-                result = await self._answered(job, group, lines[custom_id], *answer)
+                result = await self._answered(job, group, lines[custom_id], api.wire, *answer)
             if await self._results.add_result(job.batch.id, result):
                 spent += result.cost_usd_micros
         await self._settle(job.tenant, group, spent)
@@ -204,19 +234,26 @@ class ProviderGroups:
         group.next_poll_at = 0.0
 
     async def _answered(
-        self, job: BatchJob, group: ProviderGroup, line: Line, status: int, body: dict[str, Any]
+        self,
+        job: BatchJob,
+        group: ProviderGroup,
+        line: Line,
+        wire: ProviderWire,
+        status: int,
+        body: dict[str, Any],
     ) -> LineResult:
         if status != 200:
             return LineResult(line.custom_id, "failed", "provider_batch", status, body)
-        usage = usage_from_dict(body.get("usage") or {})
+        completion, answer = answer_shapes(body, wire=wire, protocol=line.protocol)
+        usage = usage_from_dict(completion.get("usage") or {})
         cost = self._prices.cost_usd_micros(group.model, usage) or 0
         interactive = self._prices.interactive_usd_micros(group.model, usage) or 0
-        request = decode_completion_request(line.raw, tenant=job.tenant)
-        choices = body.get("choices") or []
+        request = line.request(job.tenant)
+        choices = completion.get("choices") or []
         finish = tuple(c.get("finish_reason") for c in choices if isinstance(c, dict))
         await self._cache.write(
             self._cache.scope(request),
-            dict(body),
+            dict(completion),
             model=group.model,
             usage=usage,
             cost_usd_micros=cost,
@@ -228,7 +265,7 @@ class ProviderGroups:
             "completed",
             "provider_batch",
             200,
-            dict(body),
+            dict(answer),
             model=group.model,
             cost_usd_micros=cost,
             interactive_usd_micros=interactive,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 from collections.abc import Awaitable, Iterator
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import msgspec
 import redis.asyncio as redis
@@ -21,6 +22,13 @@ _job_decoder = msgspec.json.Decoder(BatchJob)
 _result_decoder = msgspec.json.Decoder(LineResult)
 _encoder = msgspec.json.Encoder()
 DEAD_LETTERS_KEPT = 10_000
+WAIT_FIELDS: Final = {
+    "retry": "deferred_retries",
+    "rate_limited": "deferred_rate_waits",
+    "budget": "deferred_budget_waits",
+}
+"""The `BatchStats` field counting each reason a deferred line waited."""
+log = logging.getLogger("frugal.batch")
 
 
 class DeadLetter(msgspec.Struct):
@@ -157,6 +165,14 @@ class RedisBatchStore:
             raw = await _done(self._client.lrange(self._key("dead"), 0, limit - 1))
         letters = [_dead_decoder.decode(item) for item in raw]
         return [(letter.batch_id, letter.result) for letter in letters]
+
+    async def count_wait(self, reason: str) -> None:
+        """Count a deferred line put off for ``reason``; a store failure is only logged."""
+        try:
+            with _mapped():
+                await _done(self._client.hincrby(self._key("stats"), WAIT_FIELDS[reason], 1))
+        except StoreUnavailable as exc:
+            log.warning("batch store: a deferred wait was not counted: %s", exc)
 
     async def stats(self) -> BatchStats:
         """The lane's totals (zeros when nothing ran)."""

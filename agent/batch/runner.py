@@ -133,7 +133,8 @@ class BatchRunner:
         # Parsed once per process (off the event loop), dropped when the batch ends.
         lines = self._inputs.get(job.batch.id)
         if lines is None:
-            content = await self._files.content(job.batch.input_file_id) or b""
+            content = await self._files.content(job.batch.input_file_id, tenant=job.tenant)
+            content = content or b""
             parsed = await anyio.to_thread.run_sync(parse_input, content, job.batch.endpoint)
             lines = self._inputs[job.batch.id] = parsed[0]
         return lines
@@ -181,11 +182,14 @@ class BatchRunner:
 
     async def _answer_deferred(self, job: BatchJob, lines: dict[str, Line]) -> None:
         done = await self._results.results(job.batch.id)
-        todo = [cid for cid in job.deferred if cid not in done][:_DEFERRED_PER_STEP]
+        todo = [
+            cid for cid in job.deferred if cid not in done and self._deferred.due(job.batch.id, cid)
+        ][:_DEFERRED_PER_STEP]
 
         async def one(custom_id: str) -> None:
-            result = await self._deferred.answer(job.batch.id, job.tenant, lines[custom_id])
-            await self._results.add_result(job.batch.id, result)
+            result = await self._deferred.answer_due(job.batch.id, job.tenant, lines[custom_id])
+            if result is not None:  # else put off: a later step tries it again
+                await self._results.add_result(job.batch.id, result)
 
         async with anyio.create_task_group() as group:
             for custom_id in todo:
@@ -199,12 +203,16 @@ class BatchRunner:
         if output:
             name = f"{batch.id}_output.jsonl"
             batch.output_file_id = (
-                await self._files.add(output, filename=name, purpose="batch_output")
+                await self._files.add(
+                    output, tenant=job.tenant, filename=name, purpose="batch_output"
+                )
             ).id
         if errors:
             name = f"{batch.id}_error.jsonl"
             batch.error_file_id = (
-                await self._files.add(errors, filename=name, purpose="batch_output")
+                await self._files.add(
+                    errors, tenant=job.tenant, filename=name, purpose="batch_output"
+                )
             ).id
         states = [results[line.custom_id].status for line in lines]
         batch.request_counts = RequestCounts(
@@ -221,6 +229,7 @@ class BatchRunner:
             batch.status, batch.completed_at = "completed", now
         await self._store.put_job(job, active=False)
         self._inputs.pop(batch.id, None)
+        self._deferred.forget(batch.id)
         log.info("batch %s %s: %s", batch.id, batch.status, batch.request_counts)
         if self._on_finished is not None:
             await self._on_finished(job)

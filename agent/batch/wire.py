@@ -21,7 +21,12 @@ BatchStatus = Literal[
 ]
 TERMINAL_BATCH: Final = frozenset({"completed", "failed", "expired", "cancelled"})
 TERMINAL_PROVIDER: Final = frozenset({"completed", "failed", "expired", "cancelled"})
-ENDPOINTS: Final = ("/v1/chat/completions",)
+ENDPOINTS: Final = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
+"""The endpoints a batch's lines may call, and the protocol of their bodies
+(`agent.core.CompletionRequest.protocol`): ``/v1/messages`` carries Anthropic's Message
+Batches."""
+OPENAI_ENDPOINTS: Final = ("/v1/chat/completions",)
+"""The endpoints ``/v1/batches`` accepts (OpenAI's shapes)."""
 COMPLETION_WINDOWS: Final = {"24h": 24 * 3600}
 
 
@@ -131,7 +136,8 @@ class LineResult(msgspec.Struct, omit_defaults=True):
 
 
 class BatchStats(msgspec.Struct):
-    """The lane's totals for ``/stats`` and ``/metrics``: lines by source, money."""
+    """The lane's totals for ``/stats`` and ``/metrics``: lines by source, money, and how
+    often deferred lines waited."""
 
     requests: int = 0
     completed: int = 0
@@ -141,6 +147,12 @@ class BatchStats(msgspec.Struct):
     deferred: int = 0
     cost_usd_micros: int = 0
     interactive_usd_micros: int = 0
+    deferred_retries: int = 0
+    """Deferred lines tried again after a retryable failure."""
+    deferred_rate_waits: int = 0
+    """Deferred lines put off by their provider's queue limits (RPM/TPM)."""
+    deferred_budget_waits: int = 0
+    """Deferred lines put off until a budget window has room (``wait_for_budget``)."""
 
     @property
     def saved_usd_micros(self) -> int:

@@ -8,7 +8,7 @@ Shared by the single-call turn (`agent.pipeline.turn`) and the model-driven tool
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agent.core.call import Billing, ProviderCall
@@ -98,7 +98,7 @@ async def finish(
                 turn.scope, answer, content_class=content_class, tags=tags
             )
         await append_history(deps, turn, text)
-    await deps.call.settle(billing, turn.summary_bill.usd_micros)
+    await deps.call.settle(billing, turn.summary_bill.usd_micros + turn.unheld_bill.usd_micros)
     turn.calls.append(call_cost("answer", billing, charged))
     if turn.summary_usage.total:
         turn.calls.append(
@@ -133,6 +133,23 @@ async def finish(
         calls=list(turn.calls),
     )
     return outcome.done
+
+
+def charge_tool_calls(turn: Run, results: Sequence[ToolResult]) -> None:
+    """Record the model calls a round's tools paid for themselves (a knowledge base's
+    rerank) under the turn: among its calls, in its cost, and in what the answer's hold
+    settles (they had no hold of their own). A result reused from the cache cost nothing."""
+    for result in results:
+        if result.cached or result.output is None:
+            continue
+        for call in result.output.calls:
+            spent = Bill(call.cost_usd_micros, call.cost_known)
+            turn.calls.append(
+                CallCost(call.purpose, call.model, call.usage, spent.usd_micros, spent.known)
+            )
+            turn.rounds_bill = turn.rounds_bill + spent
+            turn.rounds_usage = turn.rounds_usage + call.usage
+            turn.unheld_bill = turn.unheld_bill + spent
 
 
 def savings(deps: TurnDeps, turn: Run, route: RouteInfo, charged: Bill, billing: Billing) -> int:

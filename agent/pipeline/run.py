@@ -55,6 +55,9 @@ class Run:
     rounds_usage: Usage = field(default_factory=Usage)
     calls: list[CallCost] = field(default_factory=list)
     """Every finished model call of the turn, in order."""
+    unheld_bill: Bill = field(default_factory=Bill)
+    """What the turn's tools spent on models themselves (a rerank): no hold of its own, so
+    the answer's hold settles it."""
     guard: GuardSession | None = None
     answer: list[str] = field(default_factory=list)
     """The answer as the caches and the history keep it (redacted when the guard is on)."""

@@ -20,7 +20,14 @@ from agent.core.call import Billing
 from agent.errors import AgentError
 from agent.guard import guard_chunks
 from agent.pipeline.answer_cache import CacheRead
-from agent.pipeline.finish import TurnDeps, call_cost, failed, finish, report
+from agent.pipeline.finish import (
+    TurnDeps,
+    call_cost,
+    charge_tool_calls,
+    failed,
+    finish,
+    report,
+)
 from agent.pipeline.guarding import guard_tool_results
 from agent.pipeline.prompt import assemble_prompt
 from agent.pipeline.response import (
@@ -127,6 +134,7 @@ async def run_model_turn(
             user = turn.request.user_id if turn.request.authenticated else None
             with turn.clock.stage("tools"):
                 done = await run_round(deps.tools, calls, user, profile)
+            charge_tool_calls(turn, done)
             if turn.guard is not None:
                 done = guard_tool_results(turn.guard, done)
             for result in done:

@@ -22,7 +22,14 @@ from agent.errors import AgentError
 from agent.guard import GuardSession, guard_chunks
 from agent.history import HistoryRecord
 from agent.pipeline.answer_cache import CacheRead
-from agent.pipeline.finish import TurnDeps, append_history, failed, finish, report
+from agent.pipeline.finish import (
+    TurnDeps,
+    append_history,
+    charge_tool_calls,
+    failed,
+    finish,
+    report,
+)
 from agent.pipeline.guarding import guard_tool_results, guard_turn
 from agent.pipeline.planner import ToolPlan
 from agent.pipeline.prompt import assemble_prompt
@@ -240,13 +247,11 @@ async def gather_tools(deps: TurnDeps, turn: Run) -> list[ToolResult]:
         return refused
     turn.iterations.spend("the tool round")
     with turn.clock.stage("tools"):
-        calls = turn.plan.calls
-        return (
-            await run_tools_concurrently(
-                deps.tools, calls, timeout_cap_s=deps.profile.tool_timeout_s
-            )
-            + refused
+        done = await run_tools_concurrently(
+            deps.tools, turn.plan.calls, timeout_cap_s=deps.profile.tool_timeout_s
         )
+    charge_tool_calls(turn, done)
+    return done + refused
 
 
 def withheld_result(name: str) -> ToolResult:

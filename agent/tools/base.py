@@ -12,6 +12,8 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from agent.types import Usage
+
 RiskLevel = Literal["low", "medium", "high"]
 
 ToolRisk = Literal["safe", "personal", "write"]
@@ -39,11 +41,24 @@ class Source(msgspec.Struct, frozen=True):
     score: float
 
 
+class ModelCall(msgspec.Struct, frozen=True):
+    """A paid model call a tool made itself (a knowledge base's rerank): the turn records it
+    among its calls and adds its cost (``cost_known`` False: the model has no price)."""
+
+    purpose: str
+    model: str
+    usage: Usage
+    cost_usd_micros: int
+    cost_known: bool = True
+
+
 class ToolOutput(msgspec.Struct, frozen=True):
-    """What a tool produced: prompt-ready text plus the sources behind it."""
+    """What a tool produced: prompt-ready text plus the sources behind it, and the model
+    calls it paid for on the way (``calls``)."""
 
     content: str
     sources: list[Source] = msgspec.field(default_factory=list)
+    calls: list[ModelCall] = msgspec.field(default_factory=list)
 
 
 class ToolCall(msgspec.Struct, frozen=True):

@@ -9,6 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from agent.batch.wire import OPENAI_ENDPOINTS
 from server.auth import Caller
 from server.errors import APIError
 from server.routes.admission import accounted
@@ -47,6 +48,8 @@ async def create_batch(
         timeout_s=state.settings.server.body_read_timeout_s,
     )
     body = decode_body(raw, _create_decoder)
+    if body.endpoint not in OPENAI_ENDPOINTS:  # /v1/messages lines come through message batches
+        raise APIError("invalid_batch", f"endpoint must be one of {', '.join(OPENAI_ENDPOINTS)}")
     batch = await lane.create(
         caller.tenant,
         input_file_id=body.input_file_id,

@@ -1,5 +1,6 @@
 """``/v1/files`` in OpenAI's shape: upload a batch input (multipart), read a file's object,
-download its bytes (inputs, and the batch lane's output and error files)."""
+download its bytes (inputs, and the batch lane's output and error files). A file belongs to
+the tenant that uploaded it (or whose batch wrote it): any other caller gets a 404."""
 
 from __future__ import annotations
 
@@ -61,7 +62,10 @@ async def create_file(
     if upload is None or purpose is None:
         raise APIError("invalid_batch", "both 'file' and 'purpose' are required")
     file = await lane.upload(
-        upload[1], filename=upload[0] or "upload.jsonl", purpose=purpose[1].decode(errors="replace")
+        caller.tenant,
+        upload[1],
+        filename=upload[0] or "upload.jsonl",
+        purpose=purpose[1].decode(errors="replace"),
     )
     return Response(_encoder.encode(file), media_type="application/json")
 
@@ -70,8 +74,8 @@ async def create_file(
 async def retrieve_file(
     state: AppState, request: Request, caller: Caller, started: float
 ) -> Response:
-    """GET /v1/files/{file_id}."""
-    file = await lane_of(state).file(request.path_params["file_id"])
+    """GET /v1/files/{file_id} (the caller's tenant's files only)."""
+    file = await lane_of(state).file(caller.tenant, request.path_params["file_id"])
     return Response(_encoder.encode(file), media_type="application/json")
 
 
@@ -79,6 +83,6 @@ async def retrieve_file(
 async def file_content(
     state: AppState, request: Request, caller: Caller, started: float
 ) -> Response:
-    """GET /v1/files/{file_id}/content: the file's bytes."""
-    content = await lane_of(state).file_content(request.path_params["file_id"])
+    """GET /v1/files/{file_id}/content: the file's bytes (the caller's tenant's only)."""
+    content = await lane_of(state).file_content(caller.tenant, request.path_params["file_id"])
     return Response(content, media_type="application/octet-stream")

@@ -1,6 +1,8 @@
 """``/v1/messages/batches`` in Anthropic's shape, over the same batch lane as ``/v1/batches``:
-the requests become chat completion lines (text conversations), and the results come back as
-Anthropic's JSONL, so the ``anthropic`` SDK's ``messages.batches`` helpers work unchanged."""
+each request's ``params`` is a ``/v1/messages`` line as sent (tools, images, documents, system
+blocks: anything ``/v1/messages`` takes), checked like an interactive Messages request, and the
+results come back as Anthropic's JSONL, so the ``anthropic`` SDK's ``messages.batches`` helpers
+work unchanged."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from agent import untrusted_json
-from agent.batch.anthropic_shape import UnsupportedParams, chat_body, message_batch, result
+from agent.batch.anthropic_shape import message_batch, result
+from agent.core import InvalidParam, decode_messages_request
 from server.auth import Caller
 from server.errors import APIError
 from server.routes.admission import accounted
@@ -21,7 +24,7 @@ from server.state import AppState
 
 _encoder: Final = msgspec.json.Encoder()
 _decoder: Final = msgspec.json.Decoder()
-ENDPOINT: Final = "/v1/chat/completions"
+ENDPOINT: Final = "/v1/messages"
 
 
 def _json(payload: object) -> Response:
@@ -52,18 +55,20 @@ async def create(state: AppState, request: Request, caller: Caller, started: flo
     for index, item in enumerate(requests):
         if not isinstance(item, dict) or not isinstance(item.get("params"), dict):
             raise APIError("invalid_batch", f"requests[{index}] needs custom_id and params")
-        try:
-            chat = chat_body(item["params"])
-        except UnsupportedParams as exc:
+        try:  # refused at once, as Anthropic does, and as /v1/messages would
+            decode_messages_request(_encoder.encode(item["params"]), tenant=caller.tenant)
+        except InvalidParam as exc:
             raise APIError("invalid_batch", f"requests[{index}].params: {exc}") from exc
         line: dict[str, Any] = {
             "custom_id": item.get("custom_id"),
             "method": "POST",
             "url": ENDPOINT,
-            "body": chat,
+            "body": item["params"],
         }
         lines.append(_encoder.encode(line))
-    upload = await lane.upload(b"\n".join(lines), filename="message-batch.jsonl", purpose="batch")
+    upload = await lane.upload(
+        caller.tenant, b"\n".join(lines), filename="message-batch.jsonl", purpose="batch"
+    )
     batch = await lane.create(
         caller.tenant,
         input_file_id=upload.id,
@@ -126,7 +131,7 @@ async def results(state: AppState, request: Request, caller: Caller, started: fl
     out: list[bytes] = []
     for file_id in (batch.output_file_id, batch.error_file_id):
         if file_id is not None:
-            for line in (await lane.file_content(file_id)).splitlines():
+            for line in (await lane.file_content(caller.tenant, file_id)).splitlines():
                 if line.strip():
                     out.append(_encoder.encode(result(_decoder.decode(line))))
     return Response(b"\n".join(out) + b"\n", media_type="application/binary")

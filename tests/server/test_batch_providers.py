@@ -34,6 +34,9 @@ from tests.support.simulator import RunningSimulator
 
 pytestmark = pytest.mark.anyio
 
+# A 1x1 transparent PNG.
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+
 __all__ = ["batch_sim", "prefix"]  # fixtures, used by name
 
 
@@ -131,14 +134,10 @@ class TestAnthropicSdk:
                     found = {
                         r.custom_id: r.result for r in client.messages.batches.results(batch.id)
                     }
-                    with pytest.raises(anthropic.BadRequestError):
+                    bad = {k: v for k, v in params(MODEL, "x").items() if k != "max_tokens"}
+                    with pytest.raises(anthropic.BadRequestError):  # checked like /v1/messages
                         client.messages.batches.create(
-                            requests=[
-                                {
-                                    "custom_id": "x",
-                                    "params": {**params(MODEL, "x"), "tools": []},
-                                }
-                            ]
+                            requests=[{"custom_id": "x", "params": bad}]  # type: ignore[list-item]
                         )
                     return batch, found, client.messages.batches.list(limit=5)
 
@@ -149,4 +148,92 @@ class TestAnthropicSdk:
         assert found["g1"].message.model == MODEL
         assert listed.data[0].id == batch.id
         received = batch_sim.stats().requests
+        assert received["messages.batches"] == 1 and received["batches"] == 1
+
+    async def test_tool_and_image_lines_travel_whole_natively_or_translated(
+        self, batch_sim: RunningSimulator, redis_server: RedisServer, tmp_path: Path, prefix: str
+    ) -> None:
+        settings = lane_settings(
+            batch_sim,
+            redis_server,
+            tmp_path / "files",
+            prefix,
+            ANTHROPIC_BASE_URL=batch_sim.base_url,
+            ANTHROPIC_API_KEY="k",
+        )
+        tool = {
+            "name": "order_status",
+            "description": "Status of an order by id",
+            "input_schema": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        }
+        image = {
+            "type": "image",
+            "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+        }
+
+        def tool_params(model: str) -> dict[str, Any]:
+            return {
+                "model": model,
+                "max_tokens": 64,
+                "system": [
+                    {
+                        "type": "text",
+                        "text": "Use the tools.",
+                        "cache_control": {"type": "ephemeral"},
+                    }
+                ],
+                "tools": [tool],
+                "tool_choice": {"type": "any"},
+                "messages": [{"role": "user", "content": "Where is order 1234?"}],
+            }
+
+        def image_params(model: str) -> dict[str, Any]:
+            content = [{"type": "text", "text": "What is in this picture?"}, image]
+            return {
+                "model": model,
+                "max_tokens": 64,
+                "messages": [{"role": "user", "content": content}],
+            }
+
+        requests = [
+            {"custom_id": "tool-native", "params": tool_params("claude-haiku-4-5")},
+            {"custom_id": "image-native", "params": image_params("claude-haiku-4-5")},
+            {"custom_id": "tool-openai", "params": tool_params(MODEL)},
+            {"custom_id": "image-openai", "params": image_params(MODEL)},
+            {"custom_id": "tool-deferred", "params": tool_params("auto")},
+        ]
+        async with run_gateway(settings) as gw:
+
+            def run() -> dict[str, Any]:
+                with Anthropic(base_url=gw.base_url, api_key="k", max_retries=0) as client:
+                    created = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+                    deadline = time.monotonic() + 20
+                    batch = created
+                    while batch.processing_status != "ended":
+                        assert time.monotonic() < deadline, batch
+                        time.sleep(0.05)
+                        batch = client.messages.batches.retrieve(created.id)
+                    return {
+                        r.custom_id: r.result for r in client.messages.batches.results(batch.id)
+                    }
+
+            found = await anyio.to_thread.run_sync(run)
+        assert {r.type for r in found.values()} == {"succeeded"}, found
+        for custom_id in ("tool-native", "tool-openai", "tool-deferred"):
+            message = found[custom_id].message
+            assert message.stop_reason == "tool_use", custom_id
+            calls = [block for block in message.content if block.type == "tool_use"]
+            assert calls and calls[0].name == "order_status" and "order_id" in calls[0].input
+        for custom_id in ("image-native", "image-openai"):
+            message = found[custom_id].message
+            assert message.content[0].type == "text" and message.content[0].text
+            assert message.usage.input_tokens > 0
+        assert found["tool-native"].message.id.startswith("msg_")
+        assert found["tool-native"].message.model.startswith("claude")
+        received = batch_sim.stats().requests
+        # The Anthropic lines in one message batch as written, the OpenAI ones in one batch.
         assert received["messages.batches"] == 1 and received["batches"] == 1

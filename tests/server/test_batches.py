@@ -16,6 +16,7 @@ from openai import OpenAI
 
 from agent.batch import LocalFiles, OpenAIBatchAPI, RedisBatchStore
 from agent.batch.lines import parse_input, provider_jsonl
+from agent.batch.provider_wire import URLS, provider_body
 from agent.batch.wire import BatchJob, BatchObject, ProviderGroup, RequestCounts
 from agent.openai_wire import usage_from_dict
 from metrics.batch_pricing import batch_price
@@ -187,12 +188,18 @@ class TestIdempotentSubmission:
         # provider has the batch, Frugal does not know its id.
         files = LocalFiles(str(tmp_path / "files"))
         lines = [chat_line(f"i{i}", f"idempotent {i}") for i in range(2)]
-        upload = await files.add(jsonl(lines), filename="in.jsonl", purpose="batch")
+        upload = await files.add(
+            jsonl(lines), tenant="default", filename="in.jsonl", purpose="batch"
+        )
         key = "batch_crashed-0"
         async with aiohttp.ClientSession() as http:
             api = OpenAIBatchAPI(http, base_url=f"{batch_sim.base_url}/v1", api_key="k")
             parsed, _ = parse_input(jsonl(lines), "/v1/chat/completions")
-            await api.submit(provider_jsonl(parsed, MODEL), idempotency_key=key)
+            bodies = [
+                (ln.custom_id, provider_body(ln, upstream_model=MODEL, wire="openai"))
+                for ln in parsed
+            ]
+            await api.submit(provider_jsonl(bodies, URLS["openai"]), idempotency_key=key)
         now = int(time.time())
         job = BatchJob(
             batch=BatchObject(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from agent.batch.lines import Line, failed, parse_input, provider_jsonl, provider_results, render
+from agent.batch.provider_wire import URLS, provider_body
 from agent.batch.wire import LineResult
 
 ENDPOINT = "/v1/chat/completions"
@@ -47,12 +48,11 @@ class TestParseInput:
 
 class TestProviderFiles:
     def test_the_provider_gets_its_own_model_name_and_the_callers_ids(self) -> None:
-        content = provider_jsonl([Line("x", {"model": "alias", "temperature": 0})], "gpt-4o-mini")
-        sent = json.loads(content)
-        assert sent["custom_id"] == "x" and sent["body"] == {
-            "model": "gpt-4o-mini",
-            "temperature": 0,
-        }
+        line = Line("x", {"model": "alias", "temperature": 0, "stream": False})
+        body = provider_body(line, upstream_model="gpt-4o-mini", wire="openai")
+        sent = json.loads(provider_jsonl([("x", body)], URLS["openai"]))
+        assert sent["custom_id"] == "x" and sent["url"] == "/v1/chat/completions"
+        assert sent["body"] == {"model": "gpt-4o-mini", "temperature": 0}
 
     def test_answers_and_errors_map_back_to_custom_ids(self) -> None:
         content = b"\n".join(
