@@ -39,6 +39,7 @@ from server.routes import (
     responses,
     responses_stored,
     stats,
+    stats_history,
     stream,
 )
 from server.settings import Settings
@@ -125,6 +126,7 @@ def create_app(
             Route("/v1/models/{model:path}", openai_compat.get_model, methods=["GET"]),
             Route("/dashboard", page.dashboard, methods=["GET"]),
             Route("/stats", stats.get_stats, methods=["GET"]),
+            Route("/stats/history", stats_history.get_history, methods=["GET"]),
             Route("/metrics", stats.get_metrics, methods=["GET"]),
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),

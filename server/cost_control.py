@@ -27,6 +27,9 @@ from metrics.cost_journal import CostJournal
 from metrics.cost_store import CostStore, MemoryCostStore
 from metrics.cost_store_redis import RedisCostStore
 from metrics.cost_tracker import CostTracker
+from metrics.history import History
+from metrics.history_redis import RedisHistoryStore
+from metrics.history_store import HistoryStore, MemoryHistoryStore
 from metrics.price_overrides import price_table
 from metrics.pricing import PriceTable
 from metrics.prometheus import GatewayMetrics
@@ -49,6 +52,8 @@ class CostControl:
     rate_limits: RateLimits
     auth: ApiKeys
     metrics: GatewayMetrics
+    history: History
+    """The dashboard's per-minute history (in Redis when configured)."""
 
 
 @contextlib.asynccontextmanager
@@ -76,12 +81,14 @@ async def open_cost_control(
             max_bytes=settings.cost.journal_max_bytes,
         )
         await journal.open()
+    history = _history(settings, client)
     tracker = CostTracker(
         _cost_store(settings, client),
         window_s=settings.cost.window_s,
         bucket_s=settings.cost.bucket_s,
         journal=journal,
         max_names=settings.cost.max_label_values,
+        history=history,
     )
     async with contextlib.AsyncExitStack() as stack:
         if journal is not None:
@@ -117,6 +124,7 @@ async def open_cost_control(
                 max_failures_per_minute=settings.auth.max_failures_per_minute,
             ),
             metrics=gateway_metrics,
+            history=history,
         )
 
 
@@ -140,6 +148,16 @@ def _cost_store(settings: Settings, client: redis.Redis | None) -> CostStore:
         op_timeout_s=settings.redis.timeout_s,
         max_names=settings.cost.max_label_values,
     )
+
+
+def _history(settings: Settings, client: redis.Redis | None) -> History:
+    store: HistoryStore = MemoryHistoryStore()
+    if client is not None:
+        store = RedisHistoryStore(
+            client, namespace=settings.redis.key_prefix, op_timeout_s=settings.redis.timeout_s
+        )
+    d = settings.dashboard
+    return History(store, bucket_s=d.history_bucket_s, retention_s=d.history_retention_s)
 
 
 def _ledger(settings: Settings, client: redis.Redis | None) -> BudgetLedger:
