@@ -18,6 +18,7 @@ from metrics.savings import BASELINES, SavedSplit, split_saving
 from server.config import load_settings
 from server.settings import AuthSettings
 from tests.server.test_agent_variants_http import CONFIG as VARIANTS_CONFIG
+from tests.support.batch import batch_sim, chat_line, lane_settings, prefix, sdk, submit, wait_done
 from tests.support.cost_http import (
     ACME_KEY,
     ADMIN_KEY,
@@ -29,8 +30,11 @@ from tests.support.cost_http import (
 )
 from tests.support.gateway import run_gateway
 from tests.support.redis_server import RedisServer
+from tests.support.simulator import RunningSimulator
 
 pytestmark = pytest.mark.anyio
+
+__all__ = ["batch_sim", "prefix"]  # fixtures, used by name
 
 ACME_READ_KEY = "acme-read-0123456789abcdef"
 ADMIN = bearer(ADMIN_KEY)
@@ -164,3 +168,31 @@ async def test_variants_are_on_metrics(http: aiohttp.ClientSession, tmp_path: Pa
         assert samples["frugal_variant_fallbacks", variant] == row["fallbacks"]
         assert ("frugal_variant_mean_score", variant) not in samples  # no feedback yet
     assert sum(row["requests"] for row in rows.values()) == 6
+
+
+async def test_the_batch_lane_saving_is_one_figure_everywhere(
+    http: aiohttp.ClientSession,
+    batch_sim: RunningSimulator,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    prefix: str,
+) -> None:
+    settings = lane_settings(batch_sim, redis_server, tmp_path / "files", prefix)
+    async with run_gateway(settings) as gw:
+        # Asked interactively first: the same batch line is then answered from the cache.
+        first = chat_line("hit", "batch question 0")["body"]
+        async with http.post(f"{gw.base_url}/v1/chat/completions", json=first) as response:
+            assert response.status == 200
+        lines = [chat_line("hit", "batch question 0")] + [
+            chat_line(f"b{i}", f"batch question {i}") for i in (1, 2)
+        ]
+        await sdk(gw.base_url, lambda client: wait_done(client, submit(client, lines).id))
+        _, stats = await get(http, f"{gw.base_url}/stats")
+        _, history = await get(http, f"{gw.base_url}/stats/history?window=15m")
+    lane = stats["batch"]
+    assert (lane["requests"], lane["cache_hits"], lane["provider_batched"]) == (3, 1, 2)
+    # The lane's "saved vs interactive" is the batch mechanism of /stats and of the history.
+    assert lane["saved_usd_micros"] > lane["cost_usd_micros"] > 0
+    assert stats["saved"]["batch"] == lane["saved_usd_micros"]
+    assert stats["by_tier"]["batch"]["calls"] == 3
+    assert sum(p["saved"]["batch"] for p in history["points"]) == lane["saved_usd_micros"]
