@@ -158,7 +158,8 @@
 
     // Only the options that differ from uPlot's defaults: it copies undefined values too.
     seriesOptions(label, color) {
-      const options = { label, stroke: color, width: 2, spanGaps: false,
+      // Points always shown: an interval between two empty ones has no line to draw.
+      const options = { label, stroke: color, width: 2, points: { show: true, size: 5 },
         value: (u, v) => (v == null ? "–" : this.format.legend(v)) };
       if (this.bars) {
         options.fill = `${color}99`;
