@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,8 +17,10 @@ import anyio
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Route
 
+from agent.agents import SUPPORT_AGENT_FILE
 from server.config import load_settings
 from server.routes.page import CONTENT_SECURITY_POLICY
+from tests.server.test_agent_variants_http import CONFIG as VARIANTS_CONFIG
 from tests.support.browser import launch_chromium
 from tests.support.cost_http import ACME_KEY, ADMIN_KEY, BETA_KEY, bearer, with_keys
 from tests.support.gateway import RunningGateway, run_gateway
@@ -164,6 +167,7 @@ async def test_dashboard_and_its_assets_are_served_under_the_strict_policy(
             assert response.headers["x-content-type-options"] == "nosniff"
         assets = {
             "/static/dashboard.js": "javascript",
+            "/static/dashboard-chart.js": "javascript",
             "/static/dashboard.css": "text/css",
             "/static/vendor/uPlot.iife.min.js": "javascript",
             "/static/vendor/uPlot.min.css": "text/css",
@@ -186,6 +190,7 @@ async def test_dashboard_and_its_assets_are_served_under_the_strict_policy(
         "/static/vendor/uPlot.min.css",
         "/static/dashboard.css",
         "/static/vendor/uPlot.iife.min.js",
+        "/static/dashboard-chart.js",
         "/static/dashboard.js",
         "/",
     ]
@@ -308,11 +313,14 @@ async def test_stats_outage_shows_a_banner_and_polling_recovers(
 
 
 async def test_history_survives_a_reload_and_the_tenant_selector_filters(
-    browser: Browser,
+    browser: Browser, tmp_path: Path
 ) -> None:
     """Charts come from the server: a reloaded page draws the same history at once, and
-    choosing a tenant (kept in the address across a reload) cuts every figure to it."""
-    settings = with_keys(load_settings(FAST))
+    choosing a tenant (kept in the address across a reload) cuts every figure to it. The
+    agent runs an A/B test, whose variants the page lists."""
+    config = tmp_path / "frugal.toml"
+    config.write_text(VARIANTS_CONFIG.format(support=SUPPORT_AGENT_FILE))
+    settings = with_keys(load_settings(FAST, config_file=config))
     context = await browser.new_context(extra_http_headers=bearer(ADMIN_KEY))
     try:
         async with run_gateway(settings) as gw, aiohttp.ClientSession() as http:
@@ -347,6 +355,12 @@ async def test_history_survives_a_reload_and_the_tenant_selector_filters(
                 assert state["charts"][name]["series"] == before[name]["series"], name
             options = await page.eval_on_selector_all("#tenant option", "o => o.map(x => x.value)")
             assert options == ["", "acme", "beta"]
+            variants = page.locator("#variant-rows tr")
+            assert await page.is_visible("#variants") and await variants.count() == 2
+            answered = sum(v["requests"] for v in state["stats"]["variants"])
+            assert answered == 4 and {
+                await v.get_attribute("data-variant") for v in await variants.all()
+            } == {"ab/cheap", "ab/strong"}
 
             # One tenant: tiles, charts and savings follow the selector; the address keeps it.
             await page.select_option("#tenant", "acme")
