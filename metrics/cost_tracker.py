@@ -268,12 +268,13 @@ class CostTracker:
         with anyio.CancelScope(shield=True):
             if self._local is not None:
                 await _add(self._local, entry)
-            await self._add_history(call, now)
             try:
                 await _add(self._store, entry)
             except StoreUnavailable as exc:
                 await self._keep(entry, exc)
+                self.history_dropped += self._history is not None  # the same store: down too
                 return
+            await self._add_history(call, now)
         if self._failing:
             self._failing = False
             _log.info("cost store available again (%d records lost so far)", self.dropped_records)

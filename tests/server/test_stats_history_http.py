@@ -1,6 +1,7 @@
 """The dashboard's server side over real HTTP: ``/stats/history`` (per tenant, shared by two
-replicas on one real Redis and kept across a restart), ``/stats?tenant=``, the savings split
-by mechanism, and the A/B variants on ``/metrics``."""
+replicas on one real Redis and kept across a restart, partial during an outage),
+``/stats?tenant=``, the savings split by mechanism (the batch lane's included), and the A/B
+variants on ``/metrics``."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from tests.support.cost_http import (
     with_keys,
 )
 from tests.support.gateway import run_gateway
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import ControllableRedisServer, RedisServer
 from tests.support.simulator import RunningSimulator
 
 pytestmark = pytest.mark.anyio
@@ -196,3 +197,28 @@ async def test_the_batch_lane_saving_is_one_figure_everywhere(
     assert stats["saved"]["batch"] == lane["saved_usd_micros"]
     assert stats["by_tier"]["batch"]["calls"] == 3
     assert sum(p["saved"]["batch"] for p in history["points"]) == lane["saved_usd_micros"]
+
+
+async def test_history_during_a_redis_outage_is_partial_not_an_error(
+    http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    with ControllableRedisServer() as server:
+        settings = fast_settings(
+            FRUGAL_REDIS_URL=server.url,
+            FRUGAL_REDIS_KEY_PREFIX=f"t-{uuid.uuid4().hex[:10]}:",
+            FRUGAL_REDIS_TIMEOUT_S="0.5",
+            FRUGAL_COST_JOURNAL_DIR=str(tmp_path),
+        )
+        async with run_gateway(settings) as gw:
+            await ask(http, gw.base_url, "How do I reset my password?")
+            server.stop()
+            await ask(http, gw.base_url, "Outage question?")
+            status, view = await get(http, f"{gw.base_url}/stats/history")
+            assert (status, view["partial"], view["points"]) == (200, True, [])
+            _, stats = await get(http, f"{gw.base_url}/stats")
+            assert stats["partial"] is True and stats["history_dropped"] == 1
+            server.start()  # empty: the minute of the outage is not replayed into the charts
+            await ask(http, gw.base_url, "After the outage?")
+            status, view = await get(http, f"{gw.base_url}/stats/history")
+    assert (status, view["partial"]) == (200, False)
+    assert sum(p["calls"] for p in view["points"]) == 1
