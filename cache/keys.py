@@ -57,6 +57,9 @@ COST_NAMES: Final = "names:"
 COST_APPLIED: Final = "applied:"
 COST_APPLIED_TTL_S: Final = 86_400.0
 BUDGET_PREFIX: Final = "{budget}:"
+# Dashboard history (metrics.history): one hash per scope and minute,
+# STATS_HISTORY_PREFIX + "<scope>:<bucket>" (scope "*" or "t:<tenant>"), kept a day by default.
+STATS_HISTORY_PREFIX: Final = "stathist:"
 # Stored OpenAI Responses (``store: true``): RESPONSE_PREFIX + "<tenant>:<response id>", kept
 # RESPONSE_TTL_S by default (OpenAI keeps stored responses for 30 days).
 RESPONSE_PREFIX: Final = "resp:"

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import anyio
 import msgspec
@@ -27,6 +27,7 @@ from cache.errors import StoreUnavailable
 from cache.types import Usage
 from metrics.cost_journal import CostJournal, JournalEntry
 from metrics.cost_store import DEFAULT_MAX_NAMES, CostStore, MemoryCostStore
+from metrics.savings import SavedSplit, saved_split
 
 _log = logging.getLogger(__name__)
 
@@ -39,6 +40,14 @@ NO_CACHE: Final = "none"
 CacheLayer = Literal["exact", "semantic"]
 
 
+class CallSink(Protocol):
+    """Something else every recorded call is added to (the dashboard's `metrics.history`)."""
+
+    async def add(self, call: CallRecord, now: float) -> None:
+        """Add ``call`` at wall-clock ``now``; may raise `StoreUnavailable`."""
+        ...
+
+
 class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     """The accounting of one request, as the pipeline reported it.
 
@@ -47,7 +56,9 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     ``cost_known`` is false some model had no price and the call counts as unpriced.
     ``cache_saved_usd_micros`` is what a cache hit's answer originally cost;
     ``routing_saved_usd_micros`` what the strong model would have cost minus the actual cost.
-    ``used_fallback``: the secondary model answered.
+    ``batch_saved_usd_micros`` what a batch-lane line saved against its interactive price.
+    ``used_fallback``: the secondary model answered. ``latency_ms``/``ttft_ms`` (when known)
+    feed the dashboard history's latency histogram. See `metrics.savings` for the definitions.
     """
 
     model: str
@@ -59,11 +70,19 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     cost_known: bool = True
     cache_saved_usd_micros: int = 0
     routing_saved_usd_micros: int = 0
+    batch_saved_usd_micros: int = 0
     used_fallback: bool = False
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
 
     def __post_init__(self) -> None:
         if (
-            min(self.cost_usd_micros, self.cache_saved_usd_micros, self.routing_saved_usd_micros)
+            min(
+                self.cost_usd_micros,
+                self.cache_saved_usd_micros,
+                self.routing_saved_usd_micros,
+                self.batch_saved_usd_micros,
+            )
             < 0
         ):
             raise ValueError("costs and savings are zero or more micro-USD")
@@ -73,7 +92,8 @@ class CostTotals(msgspec.Struct, frozen=True):
     """Sums over a set of calls. ``prompt_tokens`` includes the cached and cache-write tokens
     (as `Usage.prompt` does). ``cost_usd_micros`` is a lower bound when ``unpriced_calls`` > 0.
     ``avg_cost_usd_micros`` is ``cost_usd_micros // calls`` (floor; 0 without calls);
-    ``saved_usd_micros`` is cache plus routing savings; ``estimated_usage_calls`` counts calls
+    ``saved_usd_micros`` is cache plus routing plus batch savings (`split` gives them by
+    mechanism, as `metrics.savings` defines them); ``estimated_usage_calls`` counts calls
     whose tokens we counted ourselves (e.g. a stream cut before the provider's usage);
     ``fallbacks`` calls the secondary model answered."""
 
@@ -88,8 +108,20 @@ class CostTotals(msgspec.Struct, frozen=True):
     cost_usd_micros: int = 0
     cache_saved_usd_micros: int = 0
     routing_saved_usd_micros: int = 0
+    exact_saved_usd_micros: int = 0
+    semantic_saved_usd_micros: int = 0
+    batch_saved_usd_micros: int = 0
     saved_usd_micros: int = 0
     avg_cost_usd_micros: int = 0
+
+    def split(self) -> SavedSplit:
+        """The savings by mechanism."""
+        return saved_split(
+            self.exact_saved_usd_micros,
+            self.semantic_saved_usd_micros,
+            self.routing_saved_usd_micros,
+            self.batch_saved_usd_micros,
+        )
 
     @classmethod
     def from_counters(cls, counters: Mapping[str, int]) -> CostTotals:
@@ -98,7 +130,9 @@ class CostTotals(msgspec.Struct, frozen=True):
         calls, cost = known["calls"], known["cost_usd_micros"]
         return cls(
             **known,
-            saved_usd_micros=known["cache_saved_usd_micros"] + known["routing_saved_usd_micros"],
+            saved_usd_micros=known["cache_saved_usd_micros"]
+            + known["routing_saved_usd_micros"]
+            + known["batch_saved_usd_micros"],
             avg_cost_usd_micros=cost // calls if calls else 0,
         )
 
@@ -159,6 +193,7 @@ class CostTracker:
         clock: Callable[[], float] = time.time,
         journal: CostJournal | None = None,
         max_names: int = DEFAULT_MAX_NAMES,
+        history: CallSink | None = None,
     ) -> None:
         if bucket_s < 1 or window_s < bucket_s or window_s % bucket_s:
             raise ValueError("window_s must be a positive multiple of bucket_s (>= 1 s)")
@@ -168,6 +203,9 @@ class CostTracker:
         self._buckets = window_s // bucket_s
         self._clock = clock
         self._journal = journal
+        self._history = history
+        self.history_dropped = 0
+        """Calls the history could not take (store down): their minutes read low."""
         # This process's own records, for `local_snapshot` when a shared store cannot answer.
         shared = store is not None and not isinstance(store, MemoryCostStore)
         self._local = MemoryCostStore(max_names=max_names) if shared else None
@@ -196,6 +234,7 @@ class CostTracker:
         must still be billed); bounded by the store's own timeout; never raises for the store."""
         now = self._clock()
         usage = call.usage
+        cached = call.cache_saved_usd_micros
         counters = {
             "calls": 1,
             "unpriced_calls": 0 if call.cost_known else 1,
@@ -208,6 +247,9 @@ class CostTracker:
             "cost_usd_micros": call.cost_usd_micros,
             "cache_saved_usd_micros": call.cache_saved_usd_micros,
             "routing_saved_usd_micros": call.routing_saved_usd_micros,
+            "exact_saved_usd_micros": cached if call.cache_layer == "exact" else 0,
+            "semantic_saved_usd_micros": cached if call.cache_layer == "semantic" else 0,
+            "batch_saved_usd_micros": call.batch_saved_usd_micros,
         }
         names = {
             "all": "all",
@@ -232,12 +274,25 @@ class CostTracker:
                 await _add(self._store, entry)
             except StoreUnavailable as exc:
                 await self._keep(entry, exc)
+                self.history_dropped += self._history is not None  # the same store: down too
                 return
+            await self._add_history(call, now)
         if self._failing:
             self._failing = False
             _log.info("cost store available again (%d records lost so far)", self.dropped_records)
         if self.journal_pending and self._wake is not None:
             self._wake.set()
+
+    async def _add_history(self, call: CallRecord, now: float) -> None:
+        if self._history is None:
+            return
+        try:
+            await self._history.add(call, now)
+        except StoreUnavailable as exc:
+            # Charts are not money: a lost minute is counted, not journaled.
+            if not self.history_dropped:
+                _log.warning("dashboard history unavailable, dropping points: %s", exc)
+            self.history_dropped += 1
 
     async def keep_replaying(self, interval_s: float) -> None:
         """Replay the journal whenever a record reaches the store again, and at least every

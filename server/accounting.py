@@ -21,6 +21,7 @@ from metrics.latency_window import LatencyWindow
 from metrics.prometheus import GatewayMetrics
 from metrics.rate_limit import RateLimiter
 from metrics.request_record import Lookup, Outcome, RequestRecord
+from metrics.savings import split_saving
 from server.auth import Caller
 from server.request_log import log_request
 
@@ -77,7 +78,7 @@ def _billable(record: RequestRecord) -> bool:
 
 
 def _call_record(record: RequestRecord) -> CallRecord:
-    cached = record.cache_layer is not None
+    saved = split_saving(record.cache_layer, record.saved_usd_micros)
     return CallRecord(
         model=record.model or "none",
         tier=record.tier or "none",
@@ -86,9 +87,11 @@ def _call_record(record: RequestRecord) -> CallRecord:
         usage=record.usage,
         cost_usd_micros=record.cost_usd_micros,
         cost_known=record.cost_known,
-        cache_saved_usd_micros=record.saved_usd_micros if cached else 0,
-        routing_saved_usd_micros=0 if cached else record.saved_usd_micros,
+        cache_saved_usd_micros=saved.exact_cache + saved.semantic_cache,
+        routing_saved_usd_micros=saved.routing,
         used_fallback=record.used_fallback,
+        latency_ms=record.latency_ms,
+        ttft_ms=record.ttft_ms,
     )
 
 

@@ -45,6 +45,7 @@ from server.routes import (
     responses_stored,
     session,
     stats,
+    stats_history,
     stream,
 )
 from server.settings import Settings
@@ -155,6 +156,7 @@ def create_app(
             Route("/auth/session", session.sign_out, methods=["DELETE"]),
             Route("/dashboard", page.dashboard, methods=["GET"]),
             Route("/stats", stats.get_stats, methods=["GET"]),
+            Route("/stats/history", stats_history.get_history, methods=["GET"]),
             Route("/metrics", stats.get_metrics, methods=["GET"]),
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),

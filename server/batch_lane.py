@@ -45,6 +45,7 @@ from metrics.cost_tracker import CallRecord, CostTracker
 from metrics.rate_limit import RateLimiter, RateLimits
 from metrics.rate_limit_memory import MemoryRateLimiter
 from metrics.rate_limit_redis import RedisRateLimiter
+from metrics.savings import split_saving
 from server.batch_webhook import BatchWebhook
 from server.composition import Components
 from server.registry_config import ANTHROPIC_DEFAULT_BASE_URL, OPENAI_DEFAULT_BASE_URL
@@ -56,8 +57,9 @@ _TENANTS_KEPT = 10_000
 
 
 class TrackedResults:
-    """A `ResultStore` that also books each newly recorded paid line in the cost tracker
-    (tier ``batch``), so ``/stats`` spend and budgets' reports include the batch lane."""
+    """A `ResultStore` that also books each newly recorded answered line in the cost tracker
+    (tier ``batch``), so ``/stats`` spend, savings (`metrics.savings`: interactive minus batch
+    price, all of it for a cache answer) and the dashboard history include the batch lane."""
 
     def __init__(self, inner: ResultStore, store: BatchStore, tracker: CostTracker) -> None:
         self._inner = inner
@@ -68,13 +70,17 @@ class TrackedResults:
     async def add_result(self, batch_id: str, result: LineResult) -> bool:
         """Record ``result`` once; book it when it was recorded and paid for."""
         added = await self._inner.add_result(batch_id, result)
-        if added and result.source in ("provider_batch", "deferred") and result.model:
+        answered = result.source in ("provider_batch", "deferred") or result.status == "completed"
+        if added and answered and result.model:
             await self._tracker.record(
                 CallRecord(
                     model=result.model,
                     tier="batch",
                     tenant=await self._tenant(batch_id),
                     cost_usd_micros=result.cost_usd_micros,
+                    batch_saved_usd_micros=split_saving(
+                        None, result.saved_usd_micros, batch=True
+                    ).batch,
                 )
             )
         return added

@@ -28,6 +28,9 @@ from metrics.cost_journal import CostJournal
 from metrics.cost_store import CostStore, MemoryCostStore
 from metrics.cost_store_redis import RedisCostStore
 from metrics.cost_tracker import CostTracker
+from metrics.history import History
+from metrics.history_redis import RedisHistoryStore
+from metrics.history_store import HistoryStore, MemoryHistoryStore
 from metrics.output_samples_redis import RedisOutputSamples
 from metrics.price_overrides import price_table
 from metrics.pricing import PriceTable
@@ -52,6 +55,8 @@ class CostControl:
     rate_limits: RateLimits
     auth: ApiKeys
     metrics: GatewayMetrics
+    history: History
+    """The dashboard's per-minute history (in Redis when configured)."""
     alert_webhook: AlertWebhook | None = None
     """The budget alert sender, when configured (its failures are on ``/metrics``)."""
 
@@ -81,12 +86,14 @@ async def open_cost_control(
             max_bytes=settings.cost.journal_max_bytes,
         )
         await journal.open()
+    history = _history(settings, client)
     tracker = CostTracker(
         _cost_store(settings, client),
         window_s=settings.cost.window_s,
         bucket_s=settings.cost.bucket_s,
         journal=journal,
         max_names=settings.cost.max_label_values,
+        history=history,
     )
     async with contextlib.AsyncExitStack() as stack:
         if journal is not None:
@@ -123,6 +130,7 @@ async def open_cost_control(
             auth=auth,
             metrics=gateway_metrics,
             alert_webhook=webhook,
+            history=history,
         )
 
 
@@ -176,6 +184,16 @@ def _cost_store(settings: Settings, client: redis.Redis | None) -> CostStore:
         op_timeout_s=settings.redis.timeout_s,
         max_names=settings.cost.max_label_values,
     )
+
+
+def _history(settings: Settings, client: redis.Redis | None) -> History:
+    store: HistoryStore = MemoryHistoryStore()
+    if client is not None:
+        store = RedisHistoryStore(
+            client, namespace=settings.redis.key_prefix, op_timeout_s=settings.redis.timeout_s
+        )
+    d = settings.dashboard
+    return History(store, bucket_s=d.history_bucket_s, retention_s=d.history_retention_s)
 
 
 def _ledger(settings: Settings, client: redis.Redis | None) -> BudgetLedger:

@@ -18,6 +18,7 @@ from router.rules import DEFAULT_BENIGN_PHRASES, DEFAULT_TECHNICAL_KEYWORDS
 from server.settings_base import Section as _Section
 from server.settings_base import check as _check
 from server.settings_batch import BatchSettings
+from server.settings_dashboard import DashboardSettings
 from server.settings_policy import AuthSettings, BudgetSettings, CostSettings, LimitsSettings
 from server.settings_security import SecuritySettings
 from server.settings_tracing import TracingSettings
@@ -353,6 +354,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True):
     """Named agents, their tools and knowledge bases (TOML only; see `agent.agents`)."""
     batch: BatchSettings = msgspec.field(default_factory=BatchSettings)
     tracing: TracingSettings = msgspec.field(default_factory=TracingSettings)
+    dashboard: DashboardSettings = msgspec.field(default_factory=DashboardSettings)
 
     @property
     def uses_simulated_provider(self) -> bool:

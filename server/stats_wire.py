@@ -13,6 +13,7 @@ import msgspec
 from agent.agents.experiments import VariantStats
 from metrics.cost_tracker import CostTotals
 from metrics.guard_counts import GuardStats
+from metrics.savings import BASELINES, SavedSplit
 
 
 class Percentiles(msgspec.Struct, frozen=True):
@@ -185,3 +186,11 @@ class Stats(msgspec.Struct, frozen=True):
     scope: dict[str, str] = msgspec.field(default_factory=dict)
     """Per section, ``fleet`` (every replica on the same Redis) or ``replica`` (this one);
     see `section_scopes`."""
+    saved: SavedSplit = msgspec.field(default_factory=SavedSplit)
+    """``saved_usd_micros`` by mechanism (`metrics.savings`); ``saved.total`` equals it."""
+    saved_baselines: dict[str, str] = msgspec.field(default_factory=lambda: dict(BASELINES))
+    """What each mechanism's saving is measured against, one sentence each."""
+    tenant: str | None = None
+    """The one tenant these figures are cut down to (None: every tenant)."""
+    history_dropped: int = 0
+    """Calls this replica could not add to the dashboard history (store unavailable)."""

@@ -24,6 +24,7 @@ from agent.types import Usage
 from bench.load.report import LoadRecord, StatsFigures
 from bench.load.workload import WorkloadItem
 from metrics.request_record import fault_of
+from metrics.savings import SavedSplit
 
 Endpoint = Literal["chat", "stream", "openai"]
 
@@ -131,6 +132,7 @@ class _Stats(msgspec.Struct):
     calls: int
     cost_usd_micros: int
     fallbacks: int = 0
+    saved: SavedSplit = SavedSplit()
 
 
 class _ModelCard(msgspec.Struct):
@@ -400,7 +402,8 @@ def _take_completion(body: _Completion, answer: _Answer) -> None:
 async def fetch_stats(
     session: aiohttp.ClientSession, base_url: str, api_key: str | None = None
 ) -> tuple[StatsFigures, int] | None:
-    """``GET /stats``: calls and cost (and fallbacks, apart), or None when unavailable."""
+    """``GET /stats``: calls, cost and savings by mechanism (and fallbacks, apart), or None
+    when unavailable."""
     body = await _get(session, f"{base_url.rstrip('/')}/stats", api_key)
     try:
         stats = None if body is None else _stats.decode(body)
@@ -409,7 +412,7 @@ async def fetch_stats(
     return (
         None
         if stats is None
-        else (StatsFigures(stats.calls, stats.cost_usd_micros), stats.fallbacks)
+        else (StatsFigures(stats.calls, stats.cost_usd_micros, stats.saved), stats.fallbacks)
     )
 
 

@@ -3,7 +3,13 @@
 Percentiles are nearest-rank (the smallest value with at least q% of the samples at or below
 it), so a small run's figures can be checked by hand. Money is integer micro-USD.
 
-The baseline is "the same answered requests, all sent to the strong model, no gateway cache":
+"Saved" is `metrics.savings`' one definition, the same sum ``/stats`` and the dashboard show:
+each answer's ``saved_usd_micros`` under the mechanism that saved it (exact cache, semantic
+cache, routing; the batch share under batch), so the report and ``/stats`` agree for the same
+traffic (`check_stats` checks it).
+
+Apart from it, a larger what-if: "the same answered requests, all sent to the strong model,
+no gateway cache" (it also counts the routing a cache hit's original answer went through):
 
 - a miss is re-priced from its own tokens at the strong model's price (``miss_repriced``);
 - a cache hit reports no tokens, only ``saved_usd_micros`` (the original answer's cost) and
@@ -27,6 +33,7 @@ import msgspec
 from agent.types import Usage
 from bench.load.batch_share import BatchShare
 from metrics.pricing import PriceTable, cost_of
+from metrics.savings import SavedSplit, split_saving
 
 Mode = Literal["closed", "open"]
 
@@ -114,20 +121,28 @@ class CacheSummary(msgspec.Struct, frozen=True):
 
 
 class MoneySummary(msgspec.Struct, frozen=True):
-    """Cost as served vs the strong-model, no-cache baseline (None: strong model unpriced)."""
+    """Cost as served, what it saved (`metrics.savings`, by mechanism), and the what-if of
+    every request on the strong model without a cache (None: strong model unpriced) with how
+    far below it the served cost is."""
 
     served_usd_micros: int
-    baseline_usd_micros: int | None
-    saved_usd_micros: int | None
-    saved_percent: float | None
+    saved: SavedSplit
+    strong_no_cache_usd_micros: int | None
+    below_strong_no_cache_percent: float | None
     baseline_model: str
     baseline_methods: dict[str, int]
     note: str
 
 
+def saved_by_mechanism(answered: Iterable[LoadRecord]) -> SavedSplit:
+    """What the answers saved, by mechanism, as ``/stats`` adds it up."""
+    return sum((split_saving(r.cache, r.saved_usd_micros) for r in answered), SavedSplit())
+
+
 class StatsFigures(msgspec.Struct, frozen=True):
     calls: int
     cost_usd_micros: int
+    saved: SavedSplit = SavedSplit()
 
 
 class StatsCheck(msgspec.Struct, frozen=True):
@@ -216,18 +231,21 @@ def cache_summary(answered: list[LoadRecord]) -> CacheSummary:
 def baseline_money(
     answered: list[LoadRecord], strong_model: str, prices: PriceTable | None = None
 ) -> MoneySummary:
-    """Served cost vs the strong-model, no-cache baseline (see the module docstring)."""
+    """Served cost, its savings, and the strong-model, no-cache what-if (see the module
+    docstring)."""
     table = prices or PriceTable()
     served = sum(r.cost_usd_micros for r in answered)
+    saved_split = saved_by_mechanism(answered)
     strong = table.price_for(strong_model)
     note = (
-        f"baseline: every answered request sent to {strong_model} with no gateway cache; "
+        "saved: each answer's saving under the mechanism that made it, as /stats counts it; "
+        f"what-if: every answered request sent to {strong_model} with no gateway cache, "
         "misses re-priced from their tokens, hits from the original answer "
         "(see baseline_methods)"
     )
     if strong is None:
-        note = f"no price known for {strong_model}: no baseline"
-        return MoneySummary(served, None, None, None, strong_model, {}, note)
+        note = f"no price known for {strong_model}: no what-if"
+        return MoneySummary(served, saved_split, None, None, strong_model, {}, note)
     misses = [r for r in answered if r.cache is None]
     by_message: dict[tuple[str, str | None], Usage] = {}
     by_group: dict[str, Usage] = {}
@@ -268,18 +286,22 @@ def baseline_money(
             else:
                 num, den = strong.output, original.output
             baseline += -(-r.saved_usd_micros * num // den) if den else r.saved_usd_micros
-    saved = baseline - served
-    percent = round(100 * saved / baseline, 2) if baseline else 0.0
-    return MoneySummary(served, baseline, saved, percent, strong_model, dict(methods), note)
+    percent = round(100 * (baseline - served) / baseline, 2) if baseline else 0.0
+    return MoneySummary(served, saved_split, baseline, percent, strong_model, dict(methods), note)
 
 
 def check_stats(
     answered: list[LoadRecord], before: StatsFigures, after: StatsFigures, **extra: int | None
 ) -> StatsCheck:
-    """Compare the ``/stats`` delta with the answered count and the sum of their costs."""
-    expected = StatsFigures(len(answered), sum(r.cost_usd_micros for r in answered))
+    """Compare the ``/stats`` delta with the answered count, the sum of their costs and their
+    savings by mechanism."""
+    expected = StatsFigures(
+        len(answered), sum(r.cost_usd_micros for r in answered), saved_by_mechanism(answered)
+    )
     observed = StatsFigures(
-        after.calls - before.calls, after.cost_usd_micros - before.cost_usd_micros
+        after.calls - before.calls,
+        after.cost_usd_micros - before.cost_usd_micros,
+        after.saved - before.saved,
     )
     note = (
         ""
@@ -349,6 +371,13 @@ def _timeline(records: list[LoadRecord], wall_s: float) -> list[TimelinePoint]:
         slot = min(max(int(r.finished_s), 0), seconds - 1)
         (ok if r.ok else errors)[slot] += 1
     return [TimelinePoint(s, ok[s], errors[s]) for s in range(seconds)]
+
+
+def with_batch_share(report: LoadReport, share: BatchShare) -> LoadReport:
+    """``report`` with the batch share's figures, its saving under ``batch``."""
+    extra = split_saving(None, share.saved_usd_micros, batch=True)
+    money = msgspec.structs.replace(report.money, saved=report.money.saved + extra)
+    return msgspec.structs.replace(report, batch=share, money=money)
 
 
 def write_json(report: LoadReport, path: Path) -> None:

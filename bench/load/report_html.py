@@ -198,9 +198,13 @@ def render_html(report: LoadReport, summary: list[tuple[str, str]]) -> str:
     cache = report.cache
     money = report.money
     cost_rows = [("as served", money.served_usd_micros, COLORS["served"])]
-    if money.baseline_usd_micros is not None:
+    if money.strong_no_cache_usd_micros is not None:
         cost_rows.append(
-            (f"all {money.baseline_model}", money.baseline_usd_micros, COLORS["baseline"])
+            (
+                f"what-if: all {money.baseline_model}, no cache",
+                money.strong_no_cache_usd_micros,
+                COLORS["baseline"],
+            )
         )
     routes = [
         (tier, n, _PALETTE[i % len(_PALETTE)]) for i, (tier, n) in enumerate(report.routes.items())
@@ -242,7 +246,7 @@ def render_html(report: LoadReport, summary: list[tuple[str, str]]) -> str:
             ),
         ),
         _figure("route-mix", "Route mix", _hbars(routes)),
-        _figure("cost", "Cost vs baseline (micro-USD)", _hbars(cost_rows, " µUSD")),
+        _figure("cost", "Cost vs the what-if (micro-USD)", _hbars(cost_rows, " µUSD")),
     ]
     kinds = [
         (kind, ", ".join(f"{t} {n}" for t, n in tiers.items()))

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TextIO
 
 import anyio
-import msgspec
 
 from bench.load.batch_share import batch_rows, run_batch_share, split
 from bench.load.client import fetch_models, fetch_stats, http_session
@@ -21,6 +20,7 @@ from bench.load.report import (
     StatsFigures,
     build_report,
     check_stats,
+    with_batch_share,
     write_json,
 )
 from bench.load.report_html import write_html
@@ -99,8 +99,8 @@ async def load_and_report(
             api_key=options.api_key,
             timeout_s=options.max_time_s,
         )
-        report = msgspec.structs.replace(report, batch=share)
-        rows += batch_rows(share)
+        report = with_batch_share(report, share)
+        rows = summary_rows(report) + batch_rows(share)
     print(format_rows(rows), file=out)
     for line in await anyio.to_thread.run_sync(_write_files, report, rows, json_path, html_path):
         print(line, file=out)

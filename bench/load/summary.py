@@ -50,22 +50,28 @@ def summary_rows(report: LoadReport) -> list[tuple[str, str]]:
         ),
         ("cost served", f"{usd(money.served_usd_micros)} ({money.served_usd_micros} µUSD)"),
     ]
-    if money.baseline_usd_micros is not None and money.saved_usd_micros is not None:
+    saved = money.saved
+    rows.append(
+        (
+            "saved",
+            f"{usd(saved.total)} ({saved.total} µUSD): exact cache {usd(saved.exact_cache)}  "
+            f"semantic cache {usd(saved.semantic_cache)}  routing {usd(saved.routing)}  "
+            f"batch {usd(saved.batch)}  (as /stats and the dashboard count it)",
+        )
+    )
+    what_if = money.strong_no_cache_usd_micros
+    if what_if is not None and money.below_strong_no_cache_percent is not None:
         rows += [
             (
-                "baseline",
-                f"{usd(money.baseline_usd_micros)} ({money.baseline_usd_micros} µUSD)"
-                f": all to {money.baseline_model} ({run.strong_model_source}), no cache",
+                "what-if",
+                f"{usd(what_if)} ({what_if} µUSD) with all to {money.baseline_model} "
+                f"({run.strong_model_source}) and no cache; served is "
+                f"{money.below_strong_no_cache_percent:.1f}% below it",
             ),
-            (
-                "saved",
-                f"{usd(money.saved_usd_micros)} ({money.saved_usd_micros} µUSD) = "
-                f"{money.saved_percent:.1f}%",
-            ),
-            ("baseline by", _counts(money.baseline_methods)),
+            ("what-if by", _counts(money.baseline_methods)),
         ]
     else:
-        rows.append(("baseline", money.note))
+        rows.append(("what-if", money.note))
     if report.realtime_cache_hits:
         rows.append(
             ("WARNING", f"{report.realtime_cache_hits} realtime questions served from cache")

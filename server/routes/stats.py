@@ -26,8 +26,10 @@ from metrics.budget import WindowUsage
 from metrics.cost_tracker import CostSnapshot, CostTotals
 from metrics.guard_counts import GuardStats
 from metrics.latency_window import LatencyWindow
+from metrics.variant_metrics import render_variant_metrics
 from server.degradation import degradation_snapshot
 from server.drain import Drain
+from server.errors import APIError
 from server.state import app_state
 from server.stats_wire import (
     BatchLaneStats,
@@ -50,7 +52,7 @@ _encoder = msgspec.json.Encoder()
 async def get_stats(request: Request) -> Response:
     """The `Stats` of this deployment (``partial`` when Redis cannot answer)."""
     state: AppState = app_state(request)
-    tenant = state.components.cost.auth.stats_scope(request, allow_read_key=True)
+    tenant = requested_tenant(request, state)
     stats = await build_stats(state)
     if tenant is not None:
         stats = await _tenant_view(state, stats, tenant)
@@ -59,6 +61,17 @@ async def get_stats(request: Request) -> Response:
         media_type="application/json",
         headers={"Cache-Control": "no-store"},
     )
+
+
+def requested_tenant(request: Request, state: AppState) -> str | None:
+    """The tenant a stats request is cut down to: a read key's own tenant, or the admin's
+    (or, auth off, anyone's) ``?tenant=`` choice; None for every tenant. A read key asking
+    for another tenant is refused (403 ``forbidden``)."""
+    scope = state.components.cost.auth.stats_scope(request, allow_read_key=True)
+    asked = request.query_params.get("tenant") or None
+    if scope is not None and asked not in (None, scope):
+        raise APIError("forbidden", "a tenant read key sees its own tenant only")
+    return scope or asked
 
 
 async def get_metrics(request: Request) -> Response:
@@ -80,6 +93,7 @@ async def get_metrics(request: Request) -> Response:
     drain = request.app.state.drain
     if isinstance(drain, Drain):
         body += drain.render_metrics()
+    body += render_variant_metrics(await _variants(state, []))
     return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 
@@ -116,6 +130,8 @@ async def build_stats(state: AppState) -> Stats:
         saved_usd_micros=totals.saved_usd_micros,
         cache_saved_usd_micros=totals.cache_saved_usd_micros,
         routing_saved_usd_micros=totals.routing_saved_usd_micros,
+        saved=totals.split(),
+        history_dropped=tracker.history_dropped,
         unpriced_calls=totals.unpriced_calls,
         estimated_usage_calls=totals.estimated_usage_calls,
         fallbacks=totals.fallbacks,
@@ -173,6 +189,8 @@ async def _tenant_view(state: AppState, stats: Stats, tenant: str) -> Stats:
         windows = []
     return msgspec.structs.replace(
         stats,
+        tenant=tenant,
+        saved=mine.split(),
         calls=mine.calls,
         tokens=TokenStats(
             input=mine.prompt_tokens,

@@ -1,19 +1,24 @@
-// Frugal cost dashboard: polls GET /stats and draws it with the vendored uPlot.
+// Frugal cost dashboard: polls GET /stats (the tiles, savings, batch lane, variants, budgets)
+// and GET /stats/history (every chart: per-minute aggregates kept by the server, so a reload
+// or another replica shows the same lines) and draws them with the vendored uPlot.
 // Money arrives as integer micro-USD; it is formatted from the integer, and turned into a
 // float only to place points on a chart. Every text reaches the DOM through textContent.
-// `?interval=<ms>` sets the polling period (tests poll fast); the state the page has built
-// is readable as `window.__frugalDashboard`.
+// `?interval=<ms>` sets the polling period (tests poll fast), `?tenant=` and `?window=` the
+// selectors (kept in the address, so a reload keeps them); the state the page has built is
+// readable as `window.__frugalDashboard`.
 "use strict";
 
 (() => {
   const DEFAULT_INTERVAL_MS = 2000;
-  const MAX_POINTS = 900; // 30 min of history at the default period
-  const PALETTE = ["#2f6f4f", "#2563eb", "#d97706", "#9333ea", "#dc2626", "#0891b2",
-    "#65a30d", "#db2777"];
 
-  const intervalMs = pollInterval(new URLSearchParams(window.location.search).get("interval"));
+  const query = new URLSearchParams(window.location.search);
+  const intervalMs = pollInterval(query.get("interval"));
+  const WINDOWS = ["15m", "1h", "6h", "24h"];
   const state = {
     intervalMs,
+    tenant: query.get("tenant") || "", // "" = every tenant
+    window: WINDOWS.includes(query.get("window")) ? query.get("window") : "1h",
+    history: null, // the last /stats/history body
     polls: 0, // successful polls
     failures: 0, // failed polls since the page loaded
     lastError: null,
@@ -69,219 +74,215 @@
 
   // --- charts -----------------------------------------------------------------------------
 
-  const foreground = () => window.getComputedStyle(document.body).color;
-  const GRID = "rgba(127, 127, 127, 0.25)";
-
-  // One uPlot chart over time. Series can appear later (a new model, a new route): the chart
-  // is then rebuilt, the new series back-filled with `missing` for the earlier points.
-  class TimeChart {
-    constructor(name, { format, missing = null, bars = false, maxY = null }) {
-      this.name = name;
-      this.el = document.getElementById(`chart-${name}`);
-      this.format = formats[format];
-      this.missing = missing;
-      this.bars = bars;
-      this.maxY = maxY;
-      this.xs = [];
-      this.columns = new Map(); // series label -> values aligned with xs
-      this.halfStep = 30; // seconds; see replace()
-      this.plot = null;
-      this.info = { series: [], colors: [], points: 0, last: {}, max: 0, draws: 0 };
-      state.charts[name] = this.info;
-      new ResizeObserver(() => this.resize()).observe(this.el);
-    }
-
-    clear() {
-      this.xs = [];
-      this.columns = new Map();
-    }
-
-    // Appends one point per series; series absent from `values` get `absent`. A series new
-    // to the chart gets `missing` where others had data, and a gap where none had.
-    push(t, values, absent = this.missing) {
-      const columns = [...this.columns.values()];
-      for (const label of Object.keys(values)) {
-        if (this.columns.has(label)) continue;
-        const hadData = (i) => columns.some((column) => column[i] != null);
-        const backfill = this.xs.map((x, i) => (hadData(i) ? this.missing : null));
-        this.columns.set(label, backfill);
-      }
-      this.xs.push(t);
-      for (const [label, column] of this.columns) {
-        column.push(label in values ? values[label] : absent);
-      }
-      if (this.xs.length > MAX_POINTS) {
-        this.xs.shift();
-        for (const column of this.columns.values()) column.shift();
-      }
-      this.render();
-    }
-
-    // Replaces the whole history (a series the server already keeps, like spend buckets).
-    replace(xs, values) {
-      this.clear();
-      this.xs = xs;
-      // Bars are centred on their x: pad the x range by half the spacing so none is cut.
-      const gaps = xs.slice(1).map((x, i) => x - xs[i]).filter((gap) => gap > 0);
-      this.halfStep = gaps.length ? Math.min(...gaps) / 2 : 30;
-      for (const [label, column] of Object.entries(values)) this.columns.set(label, column);
-      this.render();
-    }
-
-    render() {
-      const labels = [...this.columns.keys()];
-      const data = [this.xs, ...labels.map((label) => this.columns.get(label))];
-      if (!this.plot || labels.join("\n") !== this.info.series.join("\n")) {
-        this.build(labels, data);
-      } else {
-        this.plot.setData(data);
-      }
-      this.describe(labels);
-    }
-
-    describe(labels) {
-      const numbers = [...this.columns.values()].flat().filter((v) => typeof v === "number");
-      this.info.series = labels;
-      this.info.points = this.xs.length;
-      this.info.max = numbers.length ? Math.max(...numbers) : 0;
-      this.info.last = Object.fromEntries(labels.map((l) => [l, this.columns.get(l).at(-1)]));
-    }
-
-    build(labels, data) {
-      if (this.plot) this.plot.destroy();
-      const ink = foreground();
-      this.info.colors = labels.map((label, i) => PALETTE[i % PALETTE.length]);
-      const axis = { stroke: ink, grid: { stroke: GRID }, ticks: { stroke: GRID } };
-      const maxY = this.maxY;
-      this.plot = new window.uPlot(
-        {
-          width: this.width(),
-          height: 220,
-          series: [
-            {},
-            ...labels.map((label, i) => this.seriesOptions(label, PALETTE[i % PALETTE.length])),
-          ],
-          scales: {
-            x: { time: true, range: (u, lo, hi) => this.xRange(lo, hi) },
-            y: { range: (u, lo, hi) => [0, maxY ?? (hi > 0 ? hi * 1.15 : 1)] },
-          },
-          axes: [axis, { ...axis, size: 64, values: (u, splits) => splits.map(this.format.axis) }],
-          hooks: { draw: [() => (this.info.draws += 1)] },
-        },
-        data,
-        this.el,
-      );
-    }
-
-    // Only the options that differ from uPlot's defaults: it copies undefined values too.
-    seriesOptions(label, color) {
-      const options = { label, stroke: color, width: 2,
-        value: (u, v) => (v == null ? "–" : this.format.legend(v)) };
-      if (this.bars) {
-        options.fill = `${color}99`;
-        options.paths = window.uPlot.paths.bars({ size: [0.7, 48] });
-        options.points = { show: false };
-      }
-      return options;
-    }
-
-    xRange(lo, hi) {
-      if (this.bars) return [lo - this.halfStep, hi + this.halfStep];
-      return lo === hi ? [lo - 30, hi + 30] : [lo, hi];
-    }
-
-    width() {
-      return Math.max(240, Math.floor(this.el.clientWidth));
-    }
-
-    resize() {
-      if (this.plot && this.plot.width !== this.width()) {
-        this.plot.setSize({ width: this.width(), height: 220 });
-      }
-    }
-  }
-
+  const chart = (name, options) => new window.FrugalTimeChart(
+    name, { ...options, format: formats[options.format] }, (state.charts[name] = {}));
   const charts = {
-    spend: new TimeChart("spend", { format: "usd", missing: 0 }),
-    buckets: new TimeChart("buckets", { format: "usd", bars: true }),
-    cache: new TimeChart("cache", { format: "percent", maxY: 100 }),
-    routes: new TimeChart("routes", { format: "percent", missing: 0, maxY: 100 }),
-    latency: new TimeChart("latency", { format: "ms" }),
+    spend: chart("spend", { format: "usd" }),
+    buckets: chart("buckets", { format: "usd", bars: true }),
+    saved: chart("saved", { format: "usd" }),
+    cache: chart("cache", { format: "percent", maxY: 100 }),
+    routes: chart("routes", { format: "percent", maxY: 100 }),
+    latency: chart("latency", { format: "ms" }),
   };
 
-  function mapValues(object, fn) {
-    return Object.fromEntries(Object.entries(object).map(([k, v]) => [k, fn(v)]));
-  }
+  const MECHANISMS = {
+    exact_cache: "exact cache",
+    semantic_cache: "semantic cache",
+    routing: "routing",
+    batch: "batch",
+  };
+
+  const sum = (values) => values.reduce((a, b) => a + b, 0);
 
   function listing(object, fn) {
     const entries = Object.entries(object);
     return entries.length ? entries.map(([k, v]) => `${k} ${fn(v)}`).join(" · ") : "none yet";
   }
 
-  function updateCharts(stats) {
-    const t = stats.generated_at;
-    const spent = mapValues(stats.by_model, (totals) => totals.cost_usd_micros / 1e6);
-    charts.spend.push(t, spent);
-    setText("spend-summary", listing(stats.by_model, (m) => usd(m.cost_usd_micros)));
+  // Every chart from the history points (oldest first, one per `step_s`, empty ones too).
+  function updateCharts(history) {
+    const points = history.points;
+    const xs = points.map((p) => p.t);
+    const minutes = Math.round(history.window_s / 60);
+    const span = minutes >= 60 ? `${minutes / 60} h` : `${minutes} min`;
 
-    const points = stats.spend_series;
-    const bucketSpend = points.map((p) => p.usd_micros / 1e6);
-    charts.buckets.replace(points.map((p) => p.t), { spend: bucketSpend });
-    const recent = points.reduce((sum, p) => sum + p.usd_micros, 0);
-    setText("buckets-summary", `${usd(recent)} over the last ${points.length} intervals`);
+    // Spend by model, cumulative over the window.
+    const models = [...new Set(points.flatMap((p) => Object.keys(p.cost_by_model)))].sort();
+    const running = Object.fromEntries(models.map((m) => [m, 0]));
+    const spend = Object.fromEntries(models.map((m) => [m, []]));
+    for (const p of points) {
+      for (const m of models) {
+        running[m] += p.cost_by_model[m] || 0;
+        spend[m].push(running[m] / 1e6);
+      }
+    }
+    charts.spend.replace(xs, spend);
+    const totals = Object.fromEntries(models.map((m) => [m, running[m]]));
+    setText("spend-summary", `${listing(totals, usd)} in the last ${span}`);
 
-    const answered = stats.calls > 0;
-    const rate = (r) => (answered ? r * 100 : null);
-    charts.cache.push(t, {
-      any: rate(stats.cache.hit_rate),
-      exact: rate(stats.cache.exact_hit_rate),
-      semantic: rate(stats.cache.semantic_hit_rate),
+    charts.buckets.replace(xs, { spend: points.map((p) => p.cost_usd_micros / 1e6) });
+    const spent = sum(points.map((p) => p.cost_usd_micros));
+    setText("buckets-summary", `${usd(spent)} over ${points.length} intervals of`
+      + ` ${history.step_s / 60} min`);
+
+    const saved = Object.fromEntries(Object.entries(MECHANISMS).map(([key, label]) =>
+      [label, points.map((p) => p.saved[key] / 1e6)]));
+    charts.saved.replace(xs, saved);
+    setText("saved-summary", `${usd(sum(points.map((p) => p.saved.total)))} saved in the`
+      + ` last ${span}`);
+
+    const rate = (p, hits) => (p.calls ? (100 * hits) / p.calls : null);
+    charts.cache.replace(xs, {
+      any: points.map((p) => rate(p, p.exact_hits + p.semantic_hits)),
+      exact: points.map((p) => rate(p, p.exact_hits)),
+      semantic: points.map((p) => rate(p, p.semantic_hits)),
     });
-    setText("cache-summary", `${percent(stats.cache.hit_rate)} of calls answered from the cache`);
+    const calls = sum(points.map((p) => p.calls));
+    const hits = sum(points.map((p) => p.exact_hits + p.semantic_hits));
+    setText("cache-summary", `${percent(calls ? hits / calls : 0)} of ${count(calls)} calls`
+      + ` answered from the cache in the last ${span}`);
 
-    const routed = Object.values(stats.routes).reduce((a, b) => a + b, 0);
-    if (routed) charts.routes.push(t, mapValues(stats.routes, (n) => (100 * n) / routed));
-    else charts.routes.push(t, {}, null);
-    const share = (n) => `${count(n)} (${percent(routed ? n / routed : 0)})`;
-    setText("routes-summary", listing(stats.routes, share));
+    const tiers = [...new Set(points.flatMap((p) => Object.keys(p.by_tier)))].sort();
+    charts.routes.replace(xs, Object.fromEntries(tiers.map((tier) =>
+      [tier, points.map((p) => rate(p, p.by_tier[tier] || 0))])));
+    const routed = Object.fromEntries(tiers.map((t) => [t, sum(points.map((p) =>
+      p.by_tier[t] || 0))]));
+    setText("routes-summary", listing(routed, (n) => `${count(n)} (${percent(calls ? n / calls
+      : 0)})`));
 
-    const lat = stats.latency_ms;
-    const ttft = stats.ttft_ms;
-    const sampled = (p, value) => (p.count > 0 ? value : null);
-    charts.latency.push(t, {
-      p50: sampled(lat, lat.p50),
-      p95: sampled(lat, lat.p95),
-      p99: sampled(lat, lat.p99),
-      "TTFT p50": sampled(ttft, ttft.p50),
-      "TTFT p95": sampled(ttft, ttft.p95),
+    charts.latency.replace(xs, {
+      p50: points.map((p) => p.latency_p50_ms),
+      p95: points.map((p) => p.latency_p95_ms),
+      "TTFT p50": points.map((p) => p.ttft_p50_ms),
     });
-    setText("latency-summary", lat.count
-      ? `p50 ${lat.p50.toFixed(1)} ms · p95 ${lat.p95.toFixed(1)} ms`
-        + ` · p99 ${lat.p99.toFixed(1)} ms`
-        + ` over the last ${count(lat.count)} requests; `
-        + (ttft.count ? `TTFT p50 ${ttft.p50.toFixed(1)} ms` : "no streamed answers yet")
-      : "no requests yet");
+    const sampled = points.filter((p) => p.latency_p50_ms != null);
+    const last = sampled.at(-1);
+    setText("latency-summary", last
+      ? `latest interval: p50 ≈ ${last.latency_p50_ms.toFixed(1)} ms,`
+        + ` p95 ≈ ${last.latency_p95_ms.toFixed(1)} ms (estimated from a histogram)`
+      : "no requests in this window");
+
+    const who = history.tenant ? `tenant ${history.tenant}` : "all tenants";
+    setText("history-note", `Charts: ${who}, last ${span} in ${history.step_s / 60}-min`
+      + ` points, kept by the server for ${history.retention_s / 3600} h`
+      + " (every replica and a reload show the same).");
   }
+
+  // --- savings, batch lane and variants ----------------------------------------------------
+
+  function updateSavings(stats) {
+    const rows = Object.entries(MECHANISMS).map(([key, label]) => {
+      const row = document.createElement("tr");
+      row.dataset.mechanism = key;
+      row.dataset.micros = String(stats.saved[key]);
+      const cells = [label, usd(stats.saved[key]), stats.saved_baselines[key] || ""];
+      cells.forEach((text, i) => {
+        const cell = document.createElement(i === 0 ? "th" : "td");
+        if (i === 0) cell.scope = "row";
+        cell.className = ["", "money", "why"][i];
+        cell.textContent = text;
+        row.append(cell);
+      });
+      return row;
+    });
+    document.getElementById("saved-rows").replaceChildren(...rows);
+  }
+
+  function updateBatch(stats) {
+    const lane = stats.batch;
+    const kpi = setText("kpi-batch", lane ? `${count(lane.requests)} requests` : "–");
+    kpi.dataset.value = lane ? String(lane.requests) : "";
+    setText("kpi-batch-detail", lane
+      ? `cost ${usd(lane.cost_usd_micros)} · saved ${usd(lane.saved_usd_micros)} vs interactive`
+      : (stats.tenant ? "fleet-wide only" : "lane disabled"));
+  }
+
+  function cell(text) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    return td;
+  }
+
+  function updateVariants(stats) {
+    const section = document.getElementById("variants");
+    section.hidden = stats.variants.length === 0;
+    const ms = (v) => (v == null ? "–" : `${v.toFixed(1)} ms`);
+    document.getElementById("variant-rows").replaceChildren(...stats.variants.map((v) => {
+      const row = document.createElement("tr");
+      row.dataset.variant = `${v.agent}/${v.variant}`;
+      row.append(cell(v.agent), cell(v.variant), cell(count(v.requests)),
+        cell(usd(v.cost_usd_micros)),
+        cell(v.requests ? usd(Math.floor(v.cost_usd_micros / v.requests)) : "–"),
+        cell(ms(v.mean_latency_ms)), cell(count(v.cache_hits)), cell(count(v.fallbacks)),
+        cell(count(v.feedback)), cell(v.mean_score == null ? "–" : v.mean_score.toFixed(2)));
+      return row;
+    }));
+  }
+
+  // --- selectors --------------------------------------------------------------------------
+
+  const tenantSelect = document.getElementById("tenant");
+  const windowSelect = document.getElementById("window");
+  windowSelect.value = state.window;
+
+  function updateTenants(stats, history) {
+    const names = new Set([...Object.keys(stats.tenant ? {} : stats.by_tenant),
+      ...history.tenants]);
+    if (state.tenant) names.add(state.tenant);
+    const wanted = ["", ...[...names].sort()];
+    const have = [...tenantSelect.options].map((o) => o.value);
+    if (wanted.join("\n") === have.join("\n")) return;
+    tenantSelect.replaceChildren(...wanted.map((name) => {
+      const option = document.createElement("option");
+      option.value = name;
+      option.textContent = name || "All tenants";
+      return option;
+    }));
+    tenantSelect.value = state.tenant;
+  }
+
+  function choose() {
+    state.tenant = tenantSelect.value;
+    state.window = windowSelect.value;
+    const url = new URL(window.location.href);
+    for (const [key, value] of [["tenant", state.tenant], ["window", state.window]]) {
+      if (value) url.searchParams.set(key, value);
+      else url.searchParams.delete(key);
+    }
+    window.history.replaceState(null, "", url);
+    window.clearTimeout(state.timer);
+    poll();
+  }
+  tenantSelect.addEventListener("change", choose);
+  windowSelect.addEventListener("change", choose);
 
   // --- tiles and budgets ------------------------------------------------------------------
 
-  function updateTiles(stats) {
+  function updateTiles(stats, history) {
     setText("kpi-calls", count(stats.calls)).dataset.value = String(stats.calls);
     const tokens = stats.tokens;
     setText("kpi-tokens", `${count(tokens.input)} in (${count(tokens.cached_input)} cached)`
       + ` · ${count(tokens.output)} out`);
     setMoney("kpi-cost", stats.cost_usd_micros);
-    setText("kpi-window", `${usd(stats.window_spend_usd_micros)} in the last`
-      + ` ${Math.round(stats.window_s / 60)} min`);
+    setText("kpi-window", stats.tenant ? `tenant ${stats.tenant}`
+      : `${usd(stats.window_spend_usd_micros)} in the last ${Math.round(stats.window_s / 60)} min`);
     setMoney("kpi-avg", stats.avg_cost_usd_micros);
     setMoney("kpi-monthly", stats.estimated_monthly_usd_micros);
     setMoney("kpi-saved", stats.saved_usd_micros);
-    setText("kpi-saved-split", `cache ${usd(stats.cache_saved_usd_micros)}`
-      + ` · routing ${usd(stats.routing_saved_usd_micros)}`);
-    setText("kpi-exact", percent(stats.cache.exact_hit_rate));
-    setText("kpi-exact-count", `${count(stats.cache.exact_hits)} hits`);
-    setText("kpi-semantic", percent(stats.cache.semantic_hit_rate));
-    setText("kpi-semantic-count", `${count(stats.cache.semantic_hits)} hits`);
+    setText("kpi-saved-split", Object.entries(MECHANISMS)
+      .map(([key, label]) => `${label} ${usd(stats.saved[key])}`).join(" · "));
+    // A tenant's /stats has no cache breakdown: its hits come from the history window.
+    const windowed = Boolean(stats.tenant);
+    const points = history.points;
+    const calls = windowed ? sum(points.map((p) => p.calls)) : stats.calls;
+    const exact = windowed ? sum(points.map((p) => p.exact_hits)) : stats.cache.exact_hits;
+    const semantic = windowed ? sum(points.map((p) => p.semantic_hits))
+      : stats.cache.semantic_hits;
+    const where = windowed ? " in the window" : "";
+    setText("kpi-exact", percent(calls ? exact / calls : 0)).dataset.value = String(exact);
+    setText("kpi-exact-count", `${count(exact)} hits${where}`);
+    setText("kpi-semantic", percent(calls ? semantic / calls : 0));
+    setText("kpi-semantic-count", `${count(semantic)} hits${where}`);
     setText("kpi-fallbacks", count(stats.fallbacks));
     const unpriced = setText("kpi-unpriced", count(stats.unpriced_calls));
     unpriced.closest(".tile").classList.toggle("warn", stats.unpriced_calls > 0);
@@ -335,37 +336,53 @@
     banner.hidden = false;
   }
 
-  function update(stats) {
-    // Fewer calls than before: the totals were reset (or another store answered).
-    if (state.stats && stats.calls < state.stats.calls) {
-      Object.values(charts).forEach((chart) => chart.clear());
-    }
+  function update(stats, history) {
     state.stats = stats;
-    updateTiles(stats);
-    updateCharts(stats);
+    state.history = history;
+    updateTenants(stats, history);
+    updateTiles(stats, history);
+    updateSavings(stats);
+    updateBatch(stats);
+    updateVariants(stats);
+    if (!history.partial) updateCharts(history); // else keep what is drawn
     updateBudgets(stats);
     const at = new Date(stats.generated_at * 1000).toLocaleTimeString();
     setText("updated", `updated ${at} · every ${intervalMs / 1000} s`);
   }
 
+  async function getJson(path) {
+    const response = await fetch(path, {
+      cache: "no-store",
+      headers: { accept: "application/json" },
+      signal: AbortSignal.timeout(Math.max(10_000, 3 * intervalMs)),
+    });
+    if (!response.ok) throw new Error(`${path.split("?")[0]}: HTTP ${response.status}`);
+    return response.json();
+  }
+
   async function poll() {
+    const asked = { tenant: state.tenant, window: state.window };
     try {
-      const response = await fetch("/stats", {
-        cache: "no-store",
-        headers: { accept: "application/json" },
-        signal: AbortSignal.timeout(Math.max(10_000, 3 * intervalMs)),
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      update(await response.json());
+      const tenant = asked.tenant ? `tenant=${encodeURIComponent(asked.tenant)}` : "";
+      const [stats, history] = await Promise.all([
+        getJson(`/stats${tenant ? `?${tenant}` : ""}`),
+        getJson(`/stats/history?window=${asked.window}${tenant ? `&${tenant}` : ""}`),
+      ]);
+      // A selector changed while this poll was out: its answer is for the old choice.
+      if (asked.tenant !== state.tenant || asked.window !== state.window) return;
+      update(stats, history);
       state.polls += 1;
       document.getElementById("banner").hidden = true;
     } catch (error) {
       state.failures += 1;
       state.lastError = String(error);
-      showBanner(`Could not load /stats (${error.message || error}); retrying every`
+      showBanner(`Could not load the figures (${error.message || error}); retrying every`
         + ` ${intervalMs / 1000} s. The figures shown are from the last successful update.`);
     } finally {
-      window.setTimeout(poll, intervalMs);
+      if (asked.tenant === state.tenant && asked.window === state.window) {
+        window.clearTimeout(state.timer);
+        state.timer = window.setTimeout(poll, intervalMs);
+      }
     }
   }
 

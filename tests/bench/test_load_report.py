@@ -22,10 +22,15 @@ from bench.load.report import (
 )
 from bench.load.report_html import render_html
 from bench.load.summary import format_rows, summary_rows, usd
+from metrics.savings import SavedSplit, saved_split
 
 # Per token: gpt-4o 2.5 µUSD in / 10 out; gpt-4o-mini 0.15 in / 0.6 out (DEFAULT_PRICES).
 CHEAP_USAGE = Usage(prompt=1000, completion=100)  # mini: 150 + 60 = 210; gpt-4o: 2500 + 1000
 STRONG_USAGE = Usage(prompt=2000, completion=200)  # gpt-4o: 5000 + 2000 = 7000
+
+
+def money_saved() -> SavedSplit:
+    return saved_split(7210, 630, 3290, 0)
 
 
 def record(index: int, **fields: object) -> LoadRecord:
@@ -48,6 +53,7 @@ def records() -> list[LoadRecord]:
             ttft_ms=50.0,
             usage=CHEAP_USAGE,
             cost_usd_micros=210,
+            saved_usd_micros=3290,  # routed to the cheap model: 3500 on gpt-4o - 210
             finished_s=0.2,
             **cheap,
         ),
@@ -200,12 +206,16 @@ class TestBuildReport:
             "semantic": {"semantic": 1},
         }
 
-    def test_money_against_the_strong_model_baseline(self) -> None:
+    def test_saved_is_split_by_mechanism_as_stats_counts_it(self) -> None:
+        money = build_report(records(), run_info()).money
+        assert money.saved == saved_split(210 + 7000, 210 + 420, 3290, 0)
+        assert money.saved.total == 11_130
+
+    def test_money_against_the_strong_model_what_if(self) -> None:
         money = build_report(records(), run_info()).money
         assert money.served_usd_micros == 210 + 7000
-        assert money.baseline_usd_micros == 3500 + 7000 + 3500 + 3500 + 7000 + 7000
-        assert money.saved_usd_micros == 31_500 - 7210
-        assert money.saved_percent == 77.11  # 24290 / 31500
+        assert money.strong_no_cache_usd_micros == 3500 + 7000 + 3500 + 3500 + 7000 + 7000
+        assert money.below_strong_no_cache_percent == 77.11  # (31500 - 7210) / 31500
         assert money.baseline_methods == {
             "miss_repriced": 2,
             "hit_repriced_tokens": 2,
@@ -216,7 +226,9 @@ class TestBuildReport:
     def test_unpriced_strong_model_gives_no_baseline(self) -> None:
         money = baseline_money([r for r in records() if r.ok], "no-such-model")
         assert money.served_usd_micros == 7210
-        assert money.baseline_usd_micros is None and money.saved_percent is None
+        assert money.strong_no_cache_usd_micros is None
+        assert money.below_strong_no_cache_percent is None
+        assert money.saved.total == 11_130  # savings need no price of the strong model
 
     def test_timeline_buckets_by_finish_second(self) -> None:
         timeline = build_report(records(), run_info()).timeline
@@ -226,9 +238,17 @@ class TestBuildReport:
 class TestStatsCheck:
     def test_matching_delta_is_ok(self) -> None:
         answered = [r for r in records() if r.ok]
-        check = check_stats(answered, StatsFigures(10, 1000), StatsFigures(16, 8210))
+        before = StatsFigures(10, 1000, saved_split(1, 1, 1, 1))
+        after = StatsFigures(16, 8210, saved_split(7211, 631, 3291, 1))
+        check = check_stats(answered, before, after)
         assert check.ok
-        assert check.expected == check.observed == StatsFigures(6, 7210)
+        assert check.expected == check.observed == StatsFigures(6, 7210, money_saved())
+
+    def test_a_saving_counted_elsewhere_is_a_mismatch(self) -> None:
+        answered = [r for r in records() if r.ok]
+        # Same total, but /stats booked the exact hits' saving as routing.
+        after = StatsFigures(6, 7210, saved_split(0, 630, 3290 + 7210, 0))
+        assert not check_stats(answered, StatsFigures(0, 0), after).ok
 
     def test_mismatch_is_reported(self) -> None:
         answered = [r for r in records() if r.ok]
@@ -243,7 +263,9 @@ class TestStatsCheck:
 class TestOutputs:
     def test_terminal_table_shows_savings(self) -> None:
         text = format_rows(summary_rows(build_report(records(), run_info())))
-        assert "saved        $0.024290 (24290 µUSD) = 77.1%" in text
+        assert "saved        $0.011130 (11130 µUSD): exact cache $0.007210  " in text
+        assert "semantic cache $0.000630  routing $0.003290  batch $0.000000" in text
+        assert "with all to gpt-4o (--strong-model) and no cache; served is 77.1% below it" in text
         assert "by fault: provider 1  client 1" in text
         assert "WARNING      1 realtime questions served from cache" in text
         assert usd(-1_500_001) == "-$1.500001"

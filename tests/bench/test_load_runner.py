@@ -91,8 +91,11 @@ async def test_small_run_counts_hits_and_agrees_with_stats(tmp_path: Path) -> No
     assert report.stats_check is not None and report.stats_check.ok
     assert report.stats_check.observed.calls == 20
     assert report.stats_check.observed.cost_usd_micros == report.money.served_usd_micros > 0
-    assert report.money.baseline_usd_micros is not None
-    assert report.money.baseline_usd_micros > report.money.served_usd_micros
+    assert report.money.strong_no_cache_usd_micros is not None
+    assert report.money.strong_no_cache_usd_micros > report.money.served_usd_micros
+    # One definition of "saved": the report's split is /stats' (the check compares them).
+    assert report.stats_check.observed.saved == report.money.saved
+    assert report.money.saved.exact_cache > 0
     assert report.run.stopped_by == "requests" and exit_code(report) == 0
     assert (tmp_path / "r" / "load.json").stat().st_size > 0
     page = (tmp_path / "r" / "load.html").read_text()

@@ -1,4 +1,5 @@
-"""The cost dashboard: its headers and vendored files over HTTP, and the live page in Chromium."""
+"""The cost dashboard: its headers and vendored files over HTTP, and the live page in Chromium
+(charts drawn from the server's history, kept across a reload; the tenant selector)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,9 +17,12 @@ import anyio
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Route
 
+from agent.agents import SUPPORT_AGENT_FILE
 from server.config import load_settings
 from server.routes.page import CONTENT_SECURITY_POLICY
+from tests.server.test_agent_variants_http import CONFIG as VARIANTS_CONFIG
 from tests.support.browser import launch_chromium
+from tests.support.cost_http import ACME_KEY, ADMIN_KEY, BETA_KEY, bearer, with_keys
 from tests.support.gateway import RunningGateway, run_gateway
 
 pytestmark = pytest.mark.anyio
@@ -162,6 +167,7 @@ async def test_dashboard_and_its_assets_are_served_under_the_strict_policy(
             assert response.headers["x-content-type-options"] == "nosniff"
         assets = {
             "/static/dashboard.js": "javascript",
+            "/static/dashboard-chart.js": "javascript",
             "/static/dashboard.css": "text/css",
             "/static/vendor/uPlot.iife.min.js": "javascript",
             "/static/vendor/uPlot.min.css": "text/css",
@@ -184,6 +190,7 @@ async def test_dashboard_and_its_assets_are_served_under_the_strict_policy(
         "/static/vendor/uPlot.min.css",
         "/static/dashboard.css",
         "/static/vendor/uPlot.iife.min.js",
+        "/static/dashboard-chart.js",
         "/static/dashboard.js",
         "/",
     ]
@@ -203,42 +210,58 @@ async def test_charts_fill_with_live_data_after_a_few_requests(browser: Browser)
         await wait_until(page, "window.__frugalDashboard.polls >= 1")
         answers = [await ask(http, gw.base_url, q) for q in questions]
         streamed = await ask_streaming(http, gw.base_url, "Where is my order?")
-        # A poll between the misses and the repeats, so the series have several points.
-        polls = (await dashboard_state(page))["polls"]
-        await wait_until(page, f"window.__frugalDashboard.polls > {polls}")
         answers += [await ask(http, gw.base_url, q) for q in questions[:2]]
+        calls = len(answers) + 1
         await wait_until(
             page,
-            f"(window.__frugalDashboard.stats || {{}}).calls === {len(answers) + 1}"
-            " && window.__frugalDashboard.charts.spend.points >= 3",
+            f"(window.__frugalDashboard.stats || {{}}).calls === {calls} && "
+            "window.__frugalDashboard.history.points.reduce((n, p) => n + p.calls, 0)"
+            f" === {calls}",
         )
         state = await dashboard_state(page)
         painted = await page.evaluate(PAINTED)
 
-        # The tiles show exactly what the responses were billed.
+        # The tiles show exactly what the responses were billed and saved.
         billed = sum(a["cost_usd_micros"] for a in answers) + streamed["cost_usd_micros"]
+        saved = sum(a["saved_usd_micros"] for a in answers) + streamed["saved_usd_micros"]
+        exact_saved = sum(a["saved_usd_micros"] for a in answers if a["cache"] == "exact")
         assert billed > 0
         assert [a["cache"] for a in answers[-2:]] == ["exact", "exact"]
-        assert await page.get_attribute("#kpi-calls", "data-value") == str(len(answers) + 1)
+        assert await page.get_attribute("#kpi-calls", "data-value") == str(calls)
         assert await page.get_attribute("#kpi-cost", "data-micros") == str(billed)
         assert USD.match(await page.text_content("#kpi-cost") or "")
-        saved = int(await page.get_attribute("#kpi-saved", "data-micros") or 0)
-        assert saved >= answers[0]["cost_usd_micros"] + answers[1]["cost_usd_micros"]
-        assert (await page.text_content("#kpi-saved-split") or "").startswith("cache $")
+        assert await page.get_attribute("#kpi-saved", "data-micros") == str(saved)
+        assert (await page.text_content("#kpi-saved-split") or "").startswith("exact cache $")
         assert await page.text_content("#kpi-exact") == "33.3%"  # 2 of 6 calls
         assert await page.is_visible("[data-testid=simulated]")
         assert not await page.is_visible("[data-testid=banner]")
 
-        # Every chart has data above zero, and its canvas shows its series' colours.
+        # Savings by mechanism, each with the baseline it is measured against.
+        rows = page.locator("#saved-rows tr")
+        assert await rows.count() == 4
+        exact_row = page.locator("#saved-rows tr[data-mechanism=exact_cache]")
+        assert await exact_row.get_attribute("data-micros") == str(exact_saved)
+        assert "cached answer's own price" in (await exact_row.text_content() or "")
+        routing_row = page.locator("#saved-rows tr[data-mechanism=routing]")
+        assert "strong model's price" in (await routing_row.text_content() or "")
+
+        # The batch lane's tile (enabled, nothing sent yet).
+        assert await page.get_attribute("#kpi-batch", "data-value") == "0"
+        assert "saved $0.000000 vs interactive" in (
+            await page.text_content("#kpi-batch-detail") or ""
+        )
+
+        # Every chart is drawn from the server's history and shows its series' colours.
         charts = state["charts"]
         models = {a["model"] for a in answers[:3]} | {streamed["model"]}
         assert models <= set(charts["spend"]["series"])
         assert sum(charts["spend"]["last"][m] for m in models) == pytest.approx(billed / 1e6)
-        assert charts["cache"]["last"]["exact"] == pytest.approx(33.33)
-        assert sum(charts["routes"]["last"].values()) == pytest.approx(100.0)
+        assert charts["saved"]["series"] == ["exact cache", "semantic cache", "routing", "batch"]
+        assert charts["cache"]["max"] > 0 and charts["routes"]["max"] > 0
         assert charts["latency"]["last"]["p50"] > 0
         assert charts["latency"]["last"]["TTFT p50"] > 0
         for name, chart in charts.items():
+            assert chart["points"] == 60, name  # the default window: an hour of minutes
             assert chart["max"] > 0, name
             assert chart["draws"] > 0, name
             assert painted[name]["width"] > 0 and painted[name]["height"] > 0, name
@@ -287,3 +310,79 @@ async def test_stats_outage_shows_a_banner_and_polling_recovers(
     # Chromium logs each refused poll itself; nothing else may fail.
     refusal = "console: Failed to load resource: the server responded with a status of 503"
     assert problems == [f"{refusal} (Service Unavailable)"] * 2
+
+
+async def test_history_survives_a_reload_and_the_tenant_selector_filters(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Charts come from the server: a reloaded page draws the same history at once, and
+    choosing a tenant (kept in the address across a reload) cuts every figure to it. The
+    agent runs an A/B test, whose variants the page lists."""
+    config = tmp_path / "frugal.toml"
+    config.write_text(VARIANTS_CONFIG.format(support=SUPPORT_AGENT_FILE))
+    settings = with_keys(load_settings(FAST, config_file=config))
+    context = await browser.new_context(extra_http_headers=bearer(ADMIN_KEY))
+    try:
+        async with run_gateway(settings) as gw, aiohttp.ClientSession() as http:
+            for key, question in (
+                (ACME_KEY, "How do I reset my password?"),
+                (ACME_KEY, "Can I cancel my order?"),
+                (ACME_KEY, "How do I reset my password?"),
+                (BETA_KEY, "Where is my order?"),
+            ):
+                async with http.post(
+                    f"{gw.base_url}/chat", json={"message": question}, headers=bearer(key)
+                ) as response:
+                    assert response.status == 200
+            page = await context.new_page()
+            await page.add_init_script(TRACK_CSP)
+            await page.goto(f"{gw.base_url}/dashboard?interval={POLL_MS}")
+            history_calls = (
+                "window.__frugalDashboard.history.points.reduce((n, p) => n + p.calls, 0)"
+            )
+            await wait_until(page, f"window.__frugalDashboard.polls >= 1 && {history_calls} === 4")
+            before = (await dashboard_state(page))["charts"]
+
+            # A page loaded afresh (polling once a minute, so this is its first and only
+            # poll) draws the whole history at once.
+            await page.goto(f"{gw.base_url}/dashboard?interval=60000")
+            await wait_until(page, "window.__frugalDashboard.polls >= 1")
+            state = await dashboard_state(page)
+            assert state["polls"] == 1
+            assert sum(p["calls"] for p in state["history"]["points"]) == 4
+            for name in ("spend", "buckets", "saved", "cache", "routes"):
+                assert state["charts"][name]["max"] == pytest.approx(before[name]["max"]), name
+                assert state["charts"][name]["series"] == before[name]["series"], name
+            options = await page.eval_on_selector_all("#tenant option", "o => o.map(x => x.value)")
+            assert options == ["", "acme", "beta"]
+            variants = page.locator("#variant-rows tr")
+            assert await page.is_visible("#variants") and await variants.count() == 2
+            answered = sum(v["requests"] for v in state["stats"]["variants"])
+            assert answered == 4 and {
+                await v.get_attribute("data-variant") for v in await variants.all()
+            } == {"ab/cheap", "ab/strong"}
+
+            # One tenant: tiles, charts and savings follow the selector; the address keeps it.
+            await page.select_option("#tenant", "acme")
+            await wait_until(page, "(window.__frugalDashboard.history || {}).tenant === 'acme'")
+            state = await dashboard_state(page)
+            assert sum(p["calls"] for p in state["history"]["points"]) == 3
+            assert state["stats"]["tenant"] == "acme" and state["stats"]["calls"] == 3
+            assert await page.get_attribute("#kpi-calls", "data-value") == "3"
+            assert await page.get_attribute("#kpi-exact", "data-value") == "1"
+            assert "tenant=acme" in page.url
+            await page.select_option("#window", "15m")
+            await wait_until(page, "window.__frugalDashboard.history.window_s === 900")
+            assert "window=15m" in page.url
+            await page.reload()
+            await wait_until(page, "window.__frugalDashboard.polls >= 1")
+            assert await page.input_value("#tenant") == "acme"
+            assert await page.input_value("#window") == "15m"
+            state = await dashboard_state(page)
+            assert (
+                state["history"]["tenant"] == "acme" and state["charts"]["buckets"]["points"] == 15
+            )
+            assert await page.get_attribute("#kpi-calls", "data-value") == "3"
+            assert await page.evaluate("window.__cspViolations") == []
+    finally:
+        await context.close()
