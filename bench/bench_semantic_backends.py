@@ -17,12 +17,14 @@ before (so exact and semantic both miss, and each miss embeds, searches and stor
 store), ``POST /v1/chat/completions``, closed loop at c=1 and c=32, rounds alternating between
 the two gateways. Only responses whose ``x-frugal-cache`` says ``miss`` count.
 
-``python -m bench.bench_semantic_backends [--full] [--sizes 10000 ...] [--no-e2e]``
+``python -m bench.bench_semantic_backends [--full] [--sizes 10000 ...] [--no-e2e] [--no-index]
+[--before REF]`` (``--before``: also a gateway checked out at REF, e.g. before embed-once).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import random
 import sys
@@ -36,6 +38,7 @@ import numpy as np
 import redis.asyncio as redis
 
 from agent.embedders.blas_threads import limit_blas_threads
+from bench.baseline import baseline_tree
 from bench.bench_semantic_index import DIM, PART, _Corpus
 from bench.gateway_process import (
     CACHE_HEADER,
@@ -122,7 +125,7 @@ async def _redis_row(url: str, n: int, rows: F32, queries: F32) -> str:
         await client.flushall()
         used = int((await client.info("memory"))["used_memory"])
         backend = RedisVectorBackend(
-            client, dim=DIM, embedder=PART[2], namespace=f"bench{n}:", op_timeout_s=5.0
+            client, dim=DIM, embedder=PART[2], namespace=f"bench{n}:", op_timeout_s=300.0
         )
         rate = await _fill(backend, rows)
         searched = await _search(backend, rows, queries)
@@ -225,10 +228,10 @@ class _Loop:
             self.cpu += cpu_seconds(gw.pid) - cpu_before
 
 
-async def _end_to_end(sem: Server, off: Server) -> None:
-    bodies = [completion_body(q) for q in unique_questions(80_000, seed=17)]
-    loops = {"off": _Loop(bodies[:40_000]), "semantic": _Loop(bodies[40_000:])}
-    gateways = {"off": off, "semantic": sem}
+async def _end_to_end(gateways: dict[str, Server]) -> None:
+    per = 30_000
+    bodies = [completion_body(q) for q in unique_questions(per * len(gateways), seed=17)]
+    loops = {name: _Loop(bodies[i * per : (i + 1) * per]) for i, name in enumerate(gateways)}
     print(
         f"{'miss, unique questions':<24}  {'c':>3}  {'p50 ms':>7}  {'p99 ms':>7}  {'req/s':>7}"
         f"  {'CPU ms/req':>10}  responses"
@@ -250,7 +253,7 @@ async def _end_to_end(sem: Server, off: Server) -> None:
                 total.cpu += live.cpu
         for name, total in results.items():
             served = sum(total.layers.values())
-            label = "semantic on (default)" if name == "semantic" else "semantic off"
+            label = {"semantic": "semantic on (default)", "off": "semantic off"}.get(name, name)
             rate = len(total.latencies) / total.elapsed
             print(
                 f"{label:<24}  {c:>3}  {pct(total.latencies, 0.5):>7.2f}"
@@ -262,13 +265,21 @@ async def _end_to_end(sem: Server, off: Server) -> None:
         print(f"{'':<24}  {c:>3}  semantic layer adds {added:+.2f} ms p50 to a miss", flush=True)
 
 
-def _e2e() -> None:
-    with (
-        simulator() as upstream,
-        gateway(upstream.url) as sem,
-        gateway(upstream.url, SEMANTIC_OFF) as off,
-    ):
-        anyio.run(_end_to_end, sem, off)
+def _e2e(before: str | None) -> None:
+    """``before``: a git ref whose gateway runs as a third variant (e.g. the commit before
+    embed-once), in the same run."""
+    with contextlib.ExitStack() as stack:
+        upstream = stack.enter_context(simulator())
+        gateways = {
+            "off": stack.enter_context(gateway(upstream.url, SEMANTIC_OFF)),
+            "semantic": stack.enter_context(gateway(upstream.url)),
+        }
+        if before is not None:
+            tree = stack.enter_context(baseline_tree(before))
+            gateways[f"semantic on @{before}"] = stack.enter_context(
+                gateway(upstream.url, source=tree)
+            )
+        anyio.run(_end_to_end, gateways)
 
 
 def main(argv: Sequence[str] = ()) -> None:
@@ -277,13 +288,14 @@ def main(argv: Sequence[str] = ()) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", help="entry counts to measure")
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end miss rows")
     parser.add_argument("--no-index", action="store_true", help="skip the backend rows")
+    parser.add_argument("--before", help="git ref of a gateway to add to the miss rows")
     args = parser.parse_args(list(argv))
     limit_blas_threads(1)
     sizes = args.sizes or (FULL_SIZES if args.full else SIZES)
     if not args.no_index:
         anyio.run(_backends, sizes)
     if not args.no_e2e:
-        _e2e()
+        _e2e(args.before)
 
 
 if __name__ == "__main__":
