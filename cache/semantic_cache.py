@@ -1,10 +1,10 @@
 """`SemanticCache`: answers for questions that mean the same, guarded against false hits.
 
-A lookup embeds the normalised query, searches the in-process `SemanticIndex` partition of its
-``(tenant, tier, embedder)`` and serves the best candidate that `AcceptRule.judge` accepts:
-cosine at least the threshold, and no negation, antonym, number, id, date, amount... that
-differs (`cache.guards`). Payloads are opaque bytes (the caller stores an encoded
-``CachedAnswer``).
+A lookup embeds the normalised query, searches the ``(tenant, tier, embedder)`` partition of
+its `cache.semantic_backend.SemanticBackend` (in process, or Redis's vector index) and serves
+the best candidate that `AcceptRule.judge` accepts: cosine at least the threshold, and no
+negation, antonym, number, id, date, amount... that differs (`cache.guards`). Payloads are
+opaque bytes (the caller stores an encoded ``CachedAnswer``).
 
 Queries the embedder cannot see whole are neither looked up nor stored: a query longer than the
 embedder's window (its vector would only see the head, so two long prompts differing in the tail
@@ -14,19 +14,19 @@ little about its meaning. MiniLM is English-only, so Chinese queries are "unrepr
 it; Chinese semantic caching needs a multilingual embedder through the OpenAI-compatible
 embeddings client (`agent.openai_embedder`), with no ``unknown_ratio`` check.
 
-Sharing across replicas is left to a layer above: `store` reports each new entry to
-``on_store`` (e.g. to publish it to Redis), and `add_local` inserts an entry received from
-elsewhere without reporting it again.
+A miss embeds once: `lookup` leaves the vector in a `QueryVector` that `store` reuses.
+
+With the in-process backend, sharing across replicas is left to a layer above: `store`
+reports each new entry to ``on_store`` (e.g. to publish it to Redis), and `add_local` inserts
+an entry received from elsewhere without reporting it again. Redis's vector index needs none
+of that: every replica searches the same index.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-import anyio
 import msgspec
 import numpy as np
 import numpy.typing as npt
@@ -34,21 +34,19 @@ import numpy.typing as npt
 from cache.accept_rule import AcceptRule, choose
 from cache.base import Embedder
 from cache.normalize import normalize_text
-from cache.semantic_index import SemanticIndex
+from cache.semantic_backend import F32, MemoryBackend, SemanticBackend, SemanticEntry
 
-# Above this many entries a search takes milliseconds: run it in a worker thread.
-_THREAD_SEARCH_ABOVE = 20_000  # measured: a 10k two-stage search takes ~0.2 ms inline
 CANDIDATES = 4  # how many neighbours a lookup asks the rule about
 
-
-class SemanticEntry(msgspec.Struct, frozen=True):
-    """A stored answer: the normalised query it answered and the caller's payload."""
-
-    id: str
-    query: str
-    payload: bytes
-    tenant: str
-    tier: str
+__all__ = [
+    "CANDIDATES",
+    "QueryVector",
+    "SemanticCache",
+    "SemanticEntry",
+    "SemanticLookup",
+    "SemanticRecord",
+    "entry_id",
+]
 
 
 class SemanticLookup(msgspec.Struct, frozen=True):
@@ -78,8 +76,21 @@ class SemanticRecord(msgspec.Struct, frozen=True):
     ttl_s: float
 
 
+class QueryVector:
+    """One request's question and its vector, so that a miss embeds once: the lookup fills
+    it, the store after the answer reuses it. Hand the same object to both calls."""
+
+    __slots__ = ("embedder", "text", "vector")
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+        self.embedder: str | None = None
+        self.vector: F32 | None = None
+
+
 class SemanticCache:
-    """Similarity cache over an `Embedder`, in process, bounded, with per-entry TTLs."""
+    """Similarity cache over an `Embedder` and a `SemanticBackend` (in process by default),
+    with per-entry TTLs."""
 
     def __init__(
         self,
@@ -92,56 +103,72 @@ class SemanticCache:
         truncated: Callable[[str], bool] | None = None,
         ambiguity_margin: float = 0.0,
         on_store: Callable[[SemanticRecord], Awaitable[None]] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        backend: SemanticBackend | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._embedder = embedder
         self.rule = AcceptRule(
             threshold, max_unknown_token_ratio, unknown_ratio, truncated, ambiguity_margin
         )
-        self._index = SemanticIndex(embedder.dim, max_entries, clock=clock)
-        self._entries: dict[str, SemanticEntry] = {}
+        if backend is None:
+            backend = (
+                MemoryBackend(embedder.dim, max_entries)
+                if clock is None
+                else MemoryBackend(embedder.dim, max_entries, clock=clock)
+            )
+        self.backend = backend
         self._on_store = on_store
-        self._clock = clock
-        self._lock = anyio.Lock()  # the index is not thread-safe; searches may run in a thread
 
     @property
     def entry_count(self) -> int:
-        """Entries held (expired ones linger until evicted or purged)."""
-        return len(self._entries)
+        """Entries held in this process (expired ones linger until evicted or purged); 0 for
+        a backend outside the process."""
+        return len(self.backend) if isinstance(self.backend, MemoryBackend) else 0
 
-    async def lookup(self, query: str, *, tenant: str, tier: str) -> SemanticLookup:
+    async def lookup(
+        self, query: str, *, tenant: str, tier: str, memo: QueryVector | None = None
+    ) -> SemanticLookup:
         """Return the best guarded hit for ``query`` in ``(tenant, tier)``, or why there is none.
 
-        Raises `cache.errors.EmbeddingError` when the embedder fails.
+        ``memo`` keeps the query's vector for a `store` of the same request. Raises
+        `cache.errors.EmbeddingError` when the embedder fails and `cache.errors.CacheError`
+        when a remote backend does.
         """
         text = normalize_text(query)
         reason = self.rule.unrepresentable(text)
         if reason is not None:
             return SemanticLookup(None, 0.0, reason)
         partition = (tenant, tier, self._embedder.name)
-        if not self._entries:
+        if not self.backend.may_hold(partition):
             return SemanticLookup(None, 0.0, "empty")
-        vector = (await self._embedder.embed([text]))[0]
-        async with self._lock:
-            if len(self._index) > _THREAD_SEARCH_ABOVE:
-                found = await anyio.to_thread.run_sync(self._search, vector, partition)
-            else:
-                found = self._search(vector, partition)
-            return self._pick(text, found)
+        vector = await self._vector(text, memo)
+        found = await self.backend.search(vector, partition, CANDIDATES)
+        return await self._pick(text, found)
 
     async def store(
-        self, query: str, payload: bytes, *, tenant: str, tier: str, ttl_s: float
+        self,
+        query: str,
+        payload: bytes,
+        *,
+        tenant: str,
+        tier: str,
+        ttl_s: float,
+        tags: Sequence[str] = (),
+        memo: QueryVector | None = None,
     ) -> bool:
-        """Embed and keep ``payload`` for ``ttl_s`` seconds; report it to ``on_store``.
+        """Keep ``payload`` for ``ttl_s`` seconds; report it to ``on_store``.
 
+        Embeds ``query`` unless ``memo`` holds its vector from this request's lookup.
         Returns False (storing nothing) when ``ttl_s`` is not positive or the query is
         unrepresentable. Raises `cache.errors.EmbeddingError` when the embedder fails.
         """
         text = normalize_text(query)
         if ttl_s <= 0 or self.rule.unrepresentable(text) is not None:
             return False
-        vector = (await self._embedder.embed([text]))[0]
-        await self.add_local(text, vector, payload, tenant=tenant, tier=tier, ttl_s=ttl_s)
+        vector = await self._vector(text, memo)
+        await self.add_local(
+            text, vector, payload, tenant=tenant, tier=tier, ttl_s=ttl_s, tags=tags
+        )
         if self._on_store is not None:
             record = SemanticRecord(
                 text,
@@ -164,61 +191,66 @@ class SemanticCache:
         tenant: str,
         tier: str,
         ttl_s: float,
+        tags: Sequence[str] = (),
     ) -> None:
-        """Insert an already-embedded entry into this process only (no ``on_store`` call).
+        """Insert an already-embedded entry (no ``on_store`` call): a replicator's way in.
 
         ``query`` is taken as normalised; ``vector`` must come from this cache's embedder.
         """
-        item_id = entry_id(tenant, tier, self._embedder.name, query)
-        expires_at = self._clock() + ttl_s if math.isfinite(ttl_s) else math.inf
-        async with self._lock:
-            evicted = self._index.add(
-                item_id, vector, (tenant, tier, self._embedder.name), expires_at
-            )
-            for old in evicted:
-                self._entries.pop(old, None)
-            self._entries[item_id] = SemanticEntry(item_id, query, payload, tenant, tier)
+        name = self._embedder.name
+        entry = SemanticEntry(
+            entry_id(tenant, tier, name, query), query, payload, tenant, tier, tuple(tags)
+        )
+        unit = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if unit.shape[0] != self._embedder.dim:
+            raise ValueError(f"expected a vector of {self._embedder.dim} floats")
+        await self.backend.add(entry, unit, (tenant, tier, name), ttl_s)
 
     async def remove(self, query: str, *, tenant: str, tier: str) -> bool:
         """Forget the entry stored for exactly this query; return whether there was one."""
         item_id = entry_id(tenant, tier, self._embedder.name, normalize_text(query))
-        async with self._lock:
-            self._entries.pop(item_id, None)
-            return self._index.remove(item_id)
+        return await self.backend.remove(item_id)
 
     async def remove_where(self, predicate: Callable[[SemanticEntry], bool]) -> list[SemanticEntry]:
         """Forget every entry ``predicate`` accepts (e.g. answers built on an edited document);
         return them, so a replicator can announce the deletions to other replicas."""
-        async with self._lock:
-            doomed = [entry for entry in self._entries.values() if predicate(entry)]
-            for entry in doomed:
-                del self._entries[entry.id]
-                self._index.remove(entry.id)
-        return doomed
+        return await self.backend.remove_where(predicate)
+
+    async def remove_tag(
+        self, tag: str, tags_of: Callable[[SemanticEntry], Sequence[str]]
+    ) -> list[SemanticEntry]:
+        """Forget every entry stored with ``tag`` (``tags_of`` reads tags out of a payload for
+        entries that came without them); return them."""
+        return await self.backend.remove_tag(tag, tags_of)
 
     async def purge_expired(self) -> int:
-        """Drop expired entries now (they are otherwise reclaimed lazily); return how many."""
-        async with self._lock:
-            purged = self._index.purge_expired()
-            for item_id in purged:
-                self._entries.pop(item_id, None)
-            return len(purged)
+        """Drop expired in-process entries now (a remote backend expires its own); return
+        how many."""
+        if isinstance(self.backend, MemoryBackend):
+            return await self.backend.purge_expired()
+        return 0
 
-    def _search(
-        self, vector: npt.ArrayLike, partition: tuple[str, str, str]
-    ) -> list[tuple[str, float]]:
-        return self._index.search(vector, partition, k=CANDIDATES)
+    async def _vector(self, text: str, memo: QueryVector | None) -> F32:
+        name = self._embedder.name
+        kept = None if memo is None else memo.vector
+        if kept is not None and memo is not None and (memo.text, memo.embedder) == (text, name):
+            return kept
+        vector: F32 = np.asarray((await self._embedder.embed([text]))[0], dtype=np.float32)
+        if memo is not None:
+            memo.text, memo.embedder, memo.vector = text, name, vector
+        return vector
 
-    def _pick(self, text: str, found: list[tuple[str, float]]) -> SemanticLookup:
+    async def _pick(self, text: str, found: list[tuple[SemanticEntry, float]]) -> SemanticLookup:
+        # One code path for every backend: the threshold and the guards judge each candidate.
         if not found:
             return SemanticLookup(None, 0.0, "empty")
-        entries = [self._entries[item_id] for item_id, _ in found]
+        entries = [entry for entry, _ in found]
         scores = [score for _, score in found]
         verdicts = [self.rule.judge(text, e.query, s) for e, s in zip(entries, scores, strict=True)]
         chosen, reason = choose(verdicts, scores, self.rule.ambiguity_margin)
         if chosen is None:
             return SemanticLookup(None, scores[0], reason)
-        self._index.touch(entries[chosen].id)
+        await self.backend.touch(entries[chosen].id)
         return SemanticLookup(entries[chosen], scores[chosen], "hit")
 
 

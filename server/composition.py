@@ -59,6 +59,7 @@ from server.providers import (
     build_llm_client,
     build_registry,
 )
+from server.semantic_store import open_vector_backend
 from server.settings import Settings
 
 log = logging.getLogger("frugal.server")
@@ -342,8 +343,9 @@ async def _open_semantic_cache(
     c = settings.cache
     if not c.semantic_enabled:
         return None, None
+    vectors = await open_vector_backend(settings, embedder, client)
     replicator = None
-    if client is not None:
+    if client is not None and vectors is None:  # a shared index needs no replication
         replicator = RedisSemanticReplicator(
             client, embedder_name=embedder.name, namespace=settings.redis.key_prefix
         )
@@ -356,6 +358,7 @@ async def _open_semantic_cache(
         truncated=checks[1],
         ambiguity_margin=c.semantic_ambiguity_margin,
         on_store=replicator.publish if replicator else None,
+        backend=vectors,
     )
     if replicator is not None:
         await stack.enter_async_context(replicator.running(semantic))

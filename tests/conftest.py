@@ -10,6 +10,7 @@ import pytest
 
 from agent.embedders.blas_threads import limit_blas_threads
 from tests.support.redis_server import RedisServer, start_redis_server
+from tests.support.search_server import start_search_server
 from tests.support.simulator import RunningSimulator, run_simulator
 
 
@@ -37,6 +38,14 @@ def anyio_backend() -> str:
 def redis_server() -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port, one per test worker."""
     with start_redis_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def search_server() -> Iterator[RedisServer]:
+    """A real Valkey with the search module (vector indexes) on a free loopback port, one per
+    test worker."""
+    with start_search_server() as server:
         yield server
 
 

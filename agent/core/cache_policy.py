@@ -25,7 +25,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgspec
@@ -38,7 +38,7 @@ from agent.types import Usage
 from cache.errors import CacheError
 from cache.keys import CLASS_DEFAULT, DEFAULT_TTL_BY_CLASS
 from cache.prompt_cache import CachedAnswer, PromptCache
-from cache.semantic_cache import SemanticCache, SemanticLookup
+from cache.semantic_cache import QueryVector, SemanticCache, SemanticLookup
 
 _log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ _answer_decoder: Final = msgspec.json.Decoder(CachedAnswer)
 @dataclass(frozen=True, slots=True)
 class WireScope:
     """Where one request may be read from and written to; a None key means that layer is
-    not used, and ``skip`` says why (``skipped:<reason>``)."""
+    not used, and ``skip`` says why (``skipped:<reason>``). ``question_vector`` carries the
+    question's embedding from the read to the write, so a miss embeds once."""
 
     readable: bool
     writable: bool
@@ -69,6 +70,7 @@ class WireScope:
     partition: str
     tenant: str
     skip: str
+    question_vector: QueryVector = field(default_factory=QueryVector)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +194,13 @@ class WireCache:
         try:
             with span("cache.semantic") as traced:
                 lookup = await self._semantic.lookup(
-                    scope.semantic_question, tenant=scope.tenant, tier=scope.partition
+                    scope.semantic_question,
+                    tenant=scope.tenant,
+                    tier=scope.partition,
+                    memo=scope.question_vector,
                 )
                 _describe_lookup(traced, lookup)
-        except EmbeddingError as exc:
+        except (EmbeddingError, CacheError) as exc:
             _log.warning("semantic cache lookup failed: %s", exc)
             return None, exact, "error:" + exc.code
         if lookup.entry is None:
@@ -258,6 +263,7 @@ class WireCache:
                     tenant=scope.tenant,
                     tier=scope.partition,
                     ttl_s=ttl,
+                    memo=scope.question_vector,
                 )
                 stored = fresh or stored
             except (EmbeddingError, CacheError) as exc:

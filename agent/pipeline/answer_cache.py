@@ -15,7 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -29,7 +29,7 @@ from cache.errors import CacheError
 from cache.keys import CLASS_DEFAULT, CLASS_FAQ, CLASS_REALTIME, CLASS_SHORT, DEFAULT_TTL_BY_CLASS
 from cache.normalize import normalize_text
 from cache.prompt_cache import CachedAnswer, CacheMode, PromptCache, should_read, should_write
-from cache.semantic_cache import SemanticCache, SemanticEntry, SemanticLookup
+from cache.semantic_cache import QueryVector, SemanticCache, SemanticEntry, SemanticLookup
 
 _log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ class CacheScope:
     ``exact_key`` is None when the exact cache is off; ``semantic_query`` is None when the
     semantic cache may not be used, with the reason in ``semantic_skip``. ``tier_key`` is the
     semantic partition: the requested model, plus a digest of any caller system messages.
+    ``question_vector`` carries the question's embedding from the read to the write, so a
+    miss embeds once.
     """
 
     mode: CacheMode
@@ -50,6 +52,7 @@ class CacheScope:
     exact_key: str | None
     semantic_query: str | None
     semantic_skip: str
+    question_vector: QueryVector = field(default_factory=QueryVector)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +176,13 @@ class AnswerCache:
         try:
             with span("cache.semantic") as traced:
                 lookup = await self._semantic.lookup(
-                    scope.semantic_query, tenant=scope.tenant, tier=scope.tier_key
+                    scope.semantic_query,
+                    tenant=scope.tenant,
+                    tier=scope.tier_key,
+                    memo=scope.question_vector,
                 )
                 _describe_lookup(traced, lookup)
-        except EmbeddingError as exc:
+        except (EmbeddingError, CacheError) as exc:
             _log.warning("semantic cache lookup failed: %s", exc)
             return CacheRead(None, None, exact, "error:" + exc.code)
         score = round(lookup.score, 4) if lookup.entry is not None or lookup.score else None
@@ -233,6 +239,8 @@ class AnswerCache:
                         tenant=scope.tenant,
                         tier=scope.tier_key,
                         ttl_s=ttl,
+                        tags=tags,
+                        memo=scope.question_vector,
                     )
                     or stored
                 )
@@ -249,7 +257,7 @@ class AnswerCache:
         exact = await self._exact.invalidate_tag(tag) if self._exact is not None else 0
         semantic: list[SemanticEntry] = []
         if self._semantic is not None:
-            semantic = await self._semantic.remove_where(lambda e: tag in self._tags(e.payload))
+            semantic = await self._semantic.remove_tag(tag, lambda e: self._tags(e.payload))
         return Invalidation(exact, semantic)
 
     async def forget(self, scope: CacheScope) -> Invalidation:
