@@ -98,10 +98,21 @@ _PER_REPLICA = frozenset(
         "dropped_cost_records",
         "journal_pending",
         "journal_dropped",
+        "history_dropped",
     }
 )
 UNSCOPED = frozenset(
-    {"simulated", "generated_at", "window_s", "budget_enabled", "partial", "scope"}
+    {
+        "simulated",
+        "generated_at",
+        "window_s",
+        "budget_enabled",
+        "partial",
+        "partial_parts",
+        "scope",
+        "tenant",
+        "saved_baselines",
+    }
 )
 """Fields of `Stats` that describe the answer itself rather than a figure."""
 _SHARED = (
@@ -114,6 +125,7 @@ _SHARED = (
     "saved_usd_micros",
     "cache_saved_usd_micros",
     "routing_saved_usd_micros",
+    "saved",
     "unpriced_calls",
     "estimated_usage_calls",
     "fallbacks",

@@ -135,7 +135,10 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
 
 def _responses(op: Operation, refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
     content = {media: {"schema": _schema(schema, refs)} for media, schema in op.ok.items()}
-    responses: dict[str, Any] = {"200": {"description": "OK", "content": content}}
+    success: dict[str, Any] = {"description": HTTPStatus(op.ok_status).phrase}
+    if content:
+        success["content"] = content
+    responses: dict[str, Any] = {str(op.ok_status): success}
     for status in op.extra_ok_status:
         responses[str(status)] = {"description": HTTPStatus(status).phrase, "content": content}
     error = {JSON: {"schema": refs[ERROR_TYPES[op.wire]]}}

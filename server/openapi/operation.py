@@ -51,6 +51,8 @@ class Operation:
     params: tuple[Param, ...] = ()
     admin: bool = False
     """Needs the admin key (``FRUGAL_SERVER_ADMIN_KEY``)."""
+    ok_status: int = 200
+    """The success status (204 answers with no body: leave ``ok`` empty)."""
     extra_ok_status: tuple[int, ...] = field(default=())
     """Other statuses answered with the ok shape (``/readyz``'s 503)."""
     example: dict[str, Any] | None = None

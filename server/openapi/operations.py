@@ -20,6 +20,7 @@ from agent.core import messages_request, request
 from agent.core.embeddings import _EmbeddingsView
 from agent.openai_wire import ChatCompletion, EmbeddingResponse
 from agent.pipeline.response import ChatResponse
+from metrics.history import HistoryView
 from server.openapi.inline import (
     DELETED,
     FILE_UPLOAD,
@@ -53,6 +54,7 @@ from server.routes.count_tokens import InputTokens
 from server.routes.feedback import FeedbackBody, FeedbackResult
 from server.routes.health import Readiness
 from server.routes.openai_compat import ModelCard, ModelList
+from server.routes.session import SessionInfo, SignInBody
 from server.stats_wire import Stats
 
 _HELLO: Final = [{"role": "user", "content": "How do I reset my password?"}]
@@ -115,6 +117,32 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation(
         "/stats", "get", "Cost, cache and latency summary", "operate", "frugal", {JSON: Stats}, AUTH
     ),
+    Operation(
+        "/stats/history",
+        "get",
+        "The dashboard's per-minute history",
+        "operate",
+        "frugal",
+        {JSON: HistoryView},
+        (403, 422, *AUTH),
+        params=(
+            Param("window", "query", {"type": "string"}, "15m, 1h, 6h, 24h or seconds"),
+            Param("tenant", "query", _TEXT, "cut to one tenant"),
+        ),
+    ),
+    Operation(
+        "/auth/session",
+        "post",
+        "Browser sign-in: a key in, a signed session cookie out",
+        "pages",
+        "frugal",
+        {JSON: SessionInfo},
+        (*BODY, 404, 422, *AUTH, *LIMITED),
+        body=SignInBody,
+        example={"key": "the-api-key-of-this-browser"},
+    ),
+    Operation("/auth/session", "get", "Who is signed in", "pages", "frugal", {JSON: SessionInfo}),
+    Operation("/auth/session", "delete", "Sign out", "pages", "frugal", {}, ok_status=204),
     Operation(
         "/metrics", "get", "Prometheus metrics", "operate", "frugal", {"text/plain": None}, AUTH
     ),

@@ -48,6 +48,7 @@ class TestRedisOutage:
                     FRUGAL_COST_JOURNAL_DIR=str(tmp_path),
                     FRUGAL_COST_JOURNAL_REPLAY_INTERVAL_S="600",
                     FRUGAL_BUDGET_GLOBAL_DAILY_USD_MICROS="100000000",
+                    FRUGAL_BUDGET_FAIL_OPEN="true",  # fail-closed is the default
                     FRUGAL_LIMITS_REQUESTS_PER_WINDOW="1000",
                 )
             )
