@@ -97,11 +97,24 @@ def map_aiohttp_errors(provider: str) -> Iterator[None]:
         raise error_for_status(exc.status, exc.message, provider=provider) from exc
     except (aiohttp.ClientError, OSError) as exc:
         # ClientConnectionError, ServerDisconnectedError, ClientPayloadError, ClientOSError...
+        # The caller sees what went wrong, not our network details (addresses, library
+        # text): those go to the log.
+        _log.warning("%s connection failed: %s: %s", provider, type(exc).__name__, exc)
         raise UpstreamError(
-            f"{provider} connection failed: {type(exc).__name__}: {exc}", provider=provider
+            f"{provider} connection failed ({_connection_failure(exc)})", provider=provider
         ) from exc
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
         raise ProtocolError(f"{provider} sent an invalid body: {exc}", provider=provider) from exc
+
+
+def _connection_failure(exc: Exception) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "could not connect"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the provider closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the response body was cut short"
+    return "the connection broke"
 
 
 class _ErrorDetail(msgspec.Struct):

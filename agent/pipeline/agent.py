@@ -151,7 +151,7 @@ class Agent:
             async for event in events:
                 match event:
                     case Meta():
-                        meta = event
+                        meta = outcome.meta = event
                     case Token(text=text):
                         parts.append(text)
                     case Done():

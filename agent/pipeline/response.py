@@ -187,6 +187,9 @@ class StreamOutcome:
         self.latency_ms: dict[str, float] = {}
         # The final event when the stream completed: savings, fallback and cache diagnostics.
         self.done: Done | None = None
+        # The first event, once `Agent.answer` has seen it: what an abandoned answer is
+        # accounted under (its request id, route and cache layer).
+        self.meta: Meta | None = None
         self.content_class: str | None = None
         self.tools: list[ToolTrace] = []
         self.calls: list[CallCost] = []

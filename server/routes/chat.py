@@ -11,10 +11,12 @@ from starlette.responses import Response
 from agent.pipeline import ChatRequest, StreamOutcome
 from agent.types import Message
 from cache.prompt_cache import CacheMode
-from server.accounting import answered_record
+from server.accounting import answered_record, streamed_record
 from server.auth import Caller, claimed_user
+from server.errors import APIError
 from server.routes.admission import accounted, admit, elapsed_ms
 from server.routes.body import decode_body, read_limited_body
+from server.routes.disconnect import ClientGone, unless_client_leaves
 from server.state import AppState
 
 MAX_MESSAGE_CHARS = 32_000
@@ -61,7 +63,10 @@ async def post_chat(state: AppState, request: Request, caller: Caller, started: 
     )
     limit_headers = await admit(state, caller, chat)
     outcome = StreamOutcome()
-    result = await agent.answer(chat, outcome=outcome)
+    try:
+        result = await unless_client_leaves(request, lambda: agent.answer(chat, outcome=outcome))
+    except ClientGone:
+        return await _abandoned(state, caller, outcome, started)
     record = answered_record("chat", caller, result, latency_ms=elapsed_ms(started))
     await state.components.cost.accounting.finish(record, caller)
     await state.components.experiments.record(
@@ -78,3 +83,15 @@ async def post_chat(state: AppState, request: Request, caller: Caller, started: 
         media_type="application/json",
         headers={"x-request-id": result.request_id, **limit_headers, **outcome.headers},
     )
+
+
+async def _abandoned(
+    state: AppState, caller: Caller, outcome: StreamOutcome, started: float
+) -> Response:
+    # The client left: the turn was cancelled, and what its upstream calls produced until
+    # then is billed like a cancelled stream's. Nobody reads the 499.
+    if outcome.meta is None:  # gone before the turn began: nothing was produced
+        raise APIError("client_closed_request", "the client closed the connection")
+    record = streamed_record("chat", caller, outcome.meta, outcome, latency_ms=elapsed_ms(started))
+    await state.components.cost.accounting.finish(record, caller)
+    return Response(status_code=499)

@@ -234,8 +234,11 @@ class TestFaults:
             port = listener.extra(anyio.abc.SocketAttribute.local_port)
             await listener.aclose()
         client = OpenAIClient(session, base_url=f"http://127.0.0.1:{port}/v1", api_key="k")
-        with pytest.raises(UpstreamError, match="connection failed"):
+        with pytest.raises(UpstreamError, match="connection failed") as raised:
             await client.generate(REQUEST)
+        # What reaches the caller names the failure, not our addresses or library text.
+        assert str(raised.value) == "openai connection failed (could not connect)"
+        assert str(port) not in str(raised.value)
 
 
 class TestCancellation:

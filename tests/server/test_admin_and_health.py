@@ -67,24 +67,20 @@ class TestReadiness:
                 run_gateway(settings(REDIS_URL=server.url)) as gw,
                 aiohttp.ClientSession() as http,
             ):
-                ready = await http.get(f"{gw.base_url}/readyz")
-                assert ready.status == 200
-                assert (await ready.json())["degraded"] == []
+                status, body = await get_json(http, f"{gw.base_url}/readyz")
+                assert status == 200 and body["degraded"] == []
                 server.stop()
-                down = await http.get(f"{gw.base_url}/readyz")
-                body = await down.json()
+                status, body = await get_json(http, f"{gw.base_url}/readyz")
                 # Still serving (uncached, costs journaled): keep it in the load balancer.
-                assert down.status == 200
+                assert status == 200
                 assert body["status"] == "degraded"
                 assert body["degraded"] == ["redis"]
                 assert body["checks"]["redis"]["ok"] is False
                 assert body["checks"]["embedder"]["ok"] is True
-                assert (await http.get(f"{gw.base_url}/healthz")).status == 200
+                assert (await get_json(http, f"{gw.base_url}/healthz"))[0] == 200
                 server.start()
                 with anyio.fail_after(10):
-                    while (await (await http.get(f"{gw.base_url}/readyz")).json())[
-                        "status"
-                    ] != "ready":
+                    while (await get_json(http, f"{gw.base_url}/readyz"))[1]["status"] != "ready":
                         await anyio.sleep(0.1)
 
     async def test_a_budget_that_fails_closed_stays_ready_and_says_so(self) -> None:
@@ -94,11 +90,16 @@ class TestReadiness:
             assert env.budget.fail_open is False  # fail-closed is the default
             async with run_gateway(env) as gw, aiohttp.ClientSession() as http:
                 server.stop()
-                down = await http.get(f"{gw.base_url}/readyz")
-                body = await down.json()
-        assert down.status == 200
+                status, body = await get_json(http, f"{gw.base_url}/readyz")
+        assert status == 200
         assert body["status"] == "degraded" and body["degraded"] == ["redis"]
         assert "fail-closed" in body["checks"]["redis"]["detail"]
+
+
+async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    """Status and JSON body of a GET, the connection released before returning."""
+    async with http.get(url) as response:
+        return response.status, await response.json()
 
 
 class TestInvalidation:

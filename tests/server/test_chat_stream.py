@@ -8,6 +8,7 @@ cache entries, and the real-wire tests set the simulator's knobs they need.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -292,6 +293,36 @@ class TestOverTheWire:
         assert 0 < outcome.usage.completion < 300
         assert outcome.usage.estimated is True  # the provider's count never arrived
         assert outcome.cost_usd_micros > 0
+
+    async def test_an_abandoned_json_answer_stops_the_upstream_and_is_billed_once(
+        self, upstream: RunningSimulator, wired: RunningGateway
+    ) -> None:
+        # Defect 15 of #16: POST /chat kept its upstream call running after the client left.
+        configure(upstream, SimConfig(output_tokens=300, tokens_per_s=100.0))
+        async with aiohttp.ClientSession() as http:
+            before = (await (await http.get(f"{wired.base_url}/stats")).json())["calls"]
+        async with aiohttp.ClientSession() as http:
+            with anyio.move_on_after(1.0):
+                await http.post(
+                    f"{wired.base_url}/chat",
+                    json={"message": f"Can I pay by card {uuid.uuid4().hex[:6]}?"},
+                )
+        # The session is closed: the connection is gone, six seconds before the answer.
+        await wait_for(lambda: upstream.stats().streams_cancelled == 1)
+        (record,) = upstream.stats().streams
+        assert 0 < record.sent_tokens < record.planned_tokens == 300
+
+        async def counted() -> dict[str, Any]:
+            async with aiohttp.ClientSession() as http:
+                return dict(await (await http.get(f"{wired.base_url}/stats")).json())
+
+        with anyio.fail_after(10):
+            while (stats := await counted())["calls"] == before:
+                await anyio.sleep(0.05)
+        assert stats["calls"] == before + 1
+        assert stats["cost_usd_micros"] > 0  # the produced tokens are billed
+        await anyio.sleep(0.3)
+        assert (await counted())["calls"] == before + 1  # once, not again as an error
 
 
 # -- the response's own failure handling, with a stand-in pipeline ---------------------------

@@ -18,6 +18,7 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Route
 
 from agent.agents import SUPPORT_AGENT_FILE
+from agent.agents.experiments import draw
 from server.config import load_settings
 from server.routes.page import CONTENT_SECURITY_POLICY
 from tests.server.test_agent_variants_http import CONFIG as VARIANTS_CONFIG
@@ -324,14 +325,18 @@ async def test_history_survives_a_reload_and_the_tenant_selector_filters(
     context = await browser.new_context(extra_http_headers=bearer(ADMIN_KEY))
     try:
         async with run_gateway(settings) as gw, aiohttp.ClientSession() as http:
-            for key, question in (
-                (ACME_KEY, "How do I reset my password?"),
-                (ACME_KEY, "Can I cancel my order?"),
-                (ACME_KEY, "How do I reset my password?"),
-                (BETA_KEY, "Where is my order?"),
+            # Without a session the variant is drawn at random, and each variant caches
+            # apart: the repeated question goes in two sessions that draw the same variant.
+            first, again = same_variant_sessions("ab", [("cheap", 1.0), ("strong", 1.0)])
+            for key, question, session in (
+                (ACME_KEY, "How do I reset my password?", first),
+                (ACME_KEY, "Can I cancel my order?", None),
+                (ACME_KEY, "How do I reset my password?", again),
+                (BETA_KEY, "Where is my order?", None),
             ):
+                body = {"message": question, "session_id": session}
                 async with http.post(
-                    f"{gw.base_url}/chat", json={"message": question}, headers=bearer(key)
+                    f"{gw.base_url}/chat", json=body, headers=bearer(key)
                 ) as response:
                     assert response.status == 200
             page = await context.new_page()
@@ -386,3 +391,11 @@ async def test_history_survives_a_reload_and_the_tenant_selector_filters(
             assert await page.evaluate("window.__cspViolations") == []
     finally:
         await context.close()
+
+
+def same_variant_sessions(agent: str, arms: list[tuple[str, float]]) -> tuple[str, str]:
+    """Two session ids that `draw` gives the same variant of ``agent``."""
+    first = "dash-s-0"
+    wanted = draw(agent, first, arms)
+    again = next(f"dash-s-{i}" for i in range(1, 100) if draw(agent, f"dash-s-{i}", arms) == wanted)
+    return first, again
