@@ -1,9 +1,9 @@
 """Property tests of the hold/settle arithmetic of both budget ledgers (hypothesis).
 
 For any interleaving of reserves, settles (at most what was held) and expiries (a replica that
-dies holding money: its hold is never settled, the clock passes its TTL) across two instances,
-no window's spent, nor spent plus the live holds, ever passes its cap, and once every hold is
-settled or expired nothing is reserved. The Redis case runs two ledgers with their own clients
+dies holding money: its hold is never settled and the clock passes its TTL, and so every hold
+the clock passed) across two instances, no window's spent, nor spent plus the live holds, ever
+passes its cap, and once every hold is settled or expired nothing is reserved. The Redis case runs two ledgers with their own clients
 (two replicas) on the session's real redis-server.
 """
 
@@ -115,6 +115,13 @@ async def run(ops: Sequence[Op], instances: Sequence[BudgetLedger], prefix: str)
                 _, expires_at = model.open.pop(op.hold)
                 model.done.add(op.hold)
                 model.now = max(model.now, expires_at)
+                # Every other hold the clock has passed expires with it: a live replica
+                # settles long before its hold's TTL (the TTL outlasts the request deadline),
+                # so only a dead one leaves a hold to expire.
+                for other, (_, other_expiry) in list(model.open.items()):
+                    if other_expiry <= model.now:
+                        del model.open[other]
+                        model.done.add(other)
             case _:
                 continue
         await check(ledger, model.now)

@@ -34,23 +34,26 @@ async def run_gateway(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings, span_exporter=span_exporter),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        **uvicorn_limits(settings.server),  # type: ignore[arg-type]
-    )
-    server = uvicorn.Server(config)
-    async with anyio.create_task_group() as group:
-        group.start_soon(server.serve, [sock])
-        # Generous: several xdist workers may be loading MiniLM at once on a busy machine.
-        with anyio.fail_after(60):
-            while not server.started:
-                await anyio.sleep(0.01)
-        try:
-            yield RunningGateway(f"http://127.0.0.1:{port}", settings)
-        finally:
-            server.should_exit = True
+    try:
+        config = uvicorn.Config(
+            create_app(settings, span_exporter=span_exporter),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            **uvicorn_limits(settings.server),  # type: ignore[arg-type]
+        )
+        server = uvicorn.Server(config)
+        async with anyio.create_task_group() as group:
+            group.start_soon(server.serve, [sock])
+            # Generous: several xdist workers may be loading MiniLM at once on a busy machine.
+            with anyio.fail_after(60):
+                while not server.started:
+                    await anyio.sleep(0.01)
+            try:
+                yield RunningGateway(f"http://127.0.0.1:{port}", settings)
+            finally:
+                server.should_exit = True
+    finally:
+        sock.close()  # uvicorn closes it when it served; not when start-up failed
