@@ -3,8 +3,8 @@
 For any interleaving of reserves, settles (at most what was held) and expiries (a replica that
 dies holding money: its hold is never settled and the clock passes its TTL, and so every hold
 the clock passed) across two instances, no window's spent, nor spent plus the live holds, ever
-passes its cap, and once every hold is settled or expired nothing is reserved. The Redis case runs two ledgers with their own clients
-(two replicas) on the session's real redis-server.
+passes its cap, and once every hold is settled or expired nothing is reserved. The Redis case
+runs two ledgers with their own clients (two replicas) on the session's real redis-server.
 """
 
 from __future__ import annotations
