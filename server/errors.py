@@ -88,10 +88,16 @@ class APIError(Exception):
 
     @property
     def status(self) -> int:
-        return STATUS_BY_CODE.get(self.code, 400)
+        """The HTTP status it is answered with (the one `error_response` sends)."""
+        return status_of(self.code)
 
 
 _encoder = msgspec.json.Encoder()
+
+
+def status_of(code: str) -> int:
+    """The HTTP status of an error ``code``; a code missing from the table is our bug: 500."""
+    return STATUS_BY_CODE.get(code, 500)
 
 
 def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -99,7 +105,7 @@ def error_response(code: str, message: str, headers: dict[str, str] | None = Non
     body = _encoder.encode(ErrorEnvelope(ErrorBody(code=code, message=message)))
     return Response(
         body,
-        status_code=STATUS_BY_CODE.get(code, 500),
+        status_code=status_of(code),
         media_type="application/json",
         headers=headers,
     )

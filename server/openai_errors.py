@@ -20,7 +20,7 @@ from agent.errors import (
     StreamInterrupted,
     UpstreamTimeout,
 )
-from server.errors import STATUS_BY_CODE, error_for_exception
+from server.errors import error_for_exception, status_of
 
 log = logging.getLogger("frugal.server")
 
@@ -60,7 +60,7 @@ def error_type(status: int) -> str:
 def error_parts(exc: BaseException) -> tuple[int, str, str | None, str, dict[str, str]]:
     """(status, message, param, code, headers) of ``exc``, whatever the protocol's envelope."""
     code, message, headers = error_for_exception(exc)
-    status = STATUS_BY_CODE.get(code, 500)
+    status = status_of(code)
     if status == 422:
         status = 400  # OpenAI (and Anthropic) report every invalid request as 400
     param = getattr(exc, "param", None)

@@ -22,7 +22,7 @@ from agent.types import Message
 from metrics.rate_limit import RateLimitExceeded, rate_limit_headers
 from server.accounting import refused_record
 from server.auth import Caller
-from server.errors import STATUS_BY_CODE, error_for_exception
+from server.errors import error_for_exception, status_of
 from server.state import app_state
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ async def account_failure(
         endpoint,
         caller,
         code,
-        STATUS_BY_CODE.get(code, 500),
+        status_of(code),
         latency_ms=elapsed_ms(started),
         request_id=request_id,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from server.errors import STATUS_BY_CODE
+from server.errors import STATUS_BY_CODE, APIError, error_response
 from tests.support.cost_http import fast_settings
 from tests.support.gateway import run_gateway
 
@@ -66,3 +66,9 @@ async def test_chat_answers_what_the_readme_says() -> None:
                 seen[body] = ((await response.json())["error"]["code"], response.status)
     assert {body: code for body, (code, _) in seen.items()} == dict(CHAT_REFUSALS)
     assert all(status in table[code] for code, status in seen.values()), seen
+
+
+@pytest.mark.parametrize("code", [*STATUS_BY_CODE, "a_code_nobody_mapped"])
+def test_an_api_errors_status_is_the_status_it_is_answered_with(code: str) -> None:
+    # Defect 15 of #16: APIError.status said 400 where the answer was a 500.
+    assert APIError(code, "m").status == error_response(code, "m").status_code
