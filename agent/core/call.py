@@ -18,7 +18,16 @@ import anyio
 
 from agent.base import LLMClient
 from agent.core.clock import StageClock
-from agent.core.costing import Bill, BudgetHook, CostModel, NoBudget, Reservation, bill
+from agent.core.costing import (
+    Bill,
+    BudgetHook,
+    CallCostModel,
+    CostModel,
+    NoBudget,
+    PerCallCosts,
+    Reservation,
+    bill,
+)
 from agent.tokens import count_message_tokens, count_text_tokens
 from agent.tracing import NO_SPAN, Span, open_span, span, use
 from agent.types import LLMRequest, LLMResponse, StreamChunk, Usage
@@ -38,7 +47,11 @@ class Billing:
         reservation: Reservation | None,
         clock: StageClock,
     ) -> None:
-        self._costs = costs
+        # Priced knowing where the call was sent: a provider's model name may be shared by two
+        # registry models at two prices (`agent.registry_prices`).
+        self._costs: CostModel = (
+            costs.for_call(request.model) if isinstance(costs, PerCallCosts) else costs
+        )
         self._request = request
         self.reservation = reservation
         self._clock = clock
@@ -108,7 +121,10 @@ class Billing:
         that ended before it included."""
         current = self._billable_usage()
         self.usage = self._ended_usage + current if self._ended_usage.total else current
-        self.bill = self._ended + bill(self._costs, self.model, current)
+        costs = self._costs
+        if self.used_fallback and isinstance(costs, CallCostModel):
+            costs = costs.after_fallback()
+        self.bill = self._ended + bill(costs, self.model, current)
         self.charged = True
         return self.bill
 

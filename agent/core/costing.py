@@ -25,6 +25,24 @@ class CostModel(Protocol):
 
 
 @runtime_checkable
+class CallCostModel(CostModel, Protocol):
+    """A `CostModel` scoped to one call (`PerCallCosts.for_call`)."""
+
+    def after_fallback(self) -> CostModel:
+        """The prices once a fallback model answered (the asked-for one did not)."""
+        ...
+
+
+@runtime_checkable
+class PerCallCosts(CostModel, Protocol):
+    """A `CostModel` that prices each call knowing which model it was sent to."""
+
+    def for_call(self, requested: str) -> CallCostModel:
+        """The prices of one call to ``requested`` (and its fallback chain)."""
+        ...
+
+
+@runtime_checkable
 class BudgetHook(Protocol):
     """Reserves money before a request and settles the real amount after it."""
 
