@@ -94,7 +94,11 @@ async def check(ledger: BudgetLedger, now: float) -> list[tuple[int, int]]:
     return counters
 
 
-async def run(ops: Sequence[Op], instances: Sequence[BudgetLedger], prefix: str) -> None:
+async def run(
+    ops: Sequence[Op], instances: Sequence[BudgetLedger], prefix: str
+) -> list[list[tuple[int, int]]]:
+    """Play ``ops``, checking the caps after each; then settle what is open and return each
+    instance's final (spent, reserved) per window."""
     model = Model()
     for op in ops:
         ledger = instances[getattr(op, "instance", 0)]
@@ -128,9 +132,10 @@ async def run(ops: Sequence[Op], instances: Sequence[BudgetLedger], prefix: str)
     for hold in list(model.open):  # the rest end as settles of their whole hold
         amount, _ = model.open.pop(hold)
         await instances[hold % 2].settle(WINDOWS, f"{prefix}{hold}", amount, model.now)
-    for ledger in instances:
-        counters = await check(ledger, model.now)
+    finals = [await check(ledger, model.now) for ledger in instances]
+    for counters in finals:
         assert [reserved for _, reserved in counters] == [0, 0]
+    return finals
 
 
 @settings(
@@ -139,7 +144,9 @@ async def run(ops: Sequence[Op], instances: Sequence[BudgetLedger], prefix: str)
 @given(ops=OPS)
 async def test_memory_ledger_never_passes_a_cap_and_drains(ops: list[Op]) -> None:
     ledger = MemoryBudgetLedger()
-    await run(ops, [ledger, ledger], "h")
+    finals = await run(ops, [ledger, ledger], "h")
+    for window, (spent, reserved) in zip(WINDOWS, finals[0], strict=True):
+        assert reserved == 0 and 0 <= spent <= window.cap_usd_micros
 
 
 @settings(
@@ -156,7 +163,11 @@ async def test_two_redis_ledgers_never_pass_a_cap_and_drain(
     clients = [create_redis_client(redis_server.url, pool_size=2, timeout_s=2.0) for _ in "ab"]
     try:
         ledgers = [RedisBudgetLedger(c, namespace=namespace, op_timeout_s=2.0) for c in clients]
-        await run(ops, ledgers, "h")
+        finals = await run(ops, ledgers, "h")
+        # Both replicas read the same windows from the one Redis.
+        assert finals[0] == finals[1]
+        for window, (spent, reserved) in zip(WINDOWS, finals[0], strict=True):
+            assert reserved == 0 and 0 <= spent <= window.cap_usd_micros
     finally:
         for client in clients:
             await client.aclose()
