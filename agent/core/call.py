@@ -47,11 +47,7 @@ class Billing:
         reservation: Reservation | None,
         clock: StageClock,
     ) -> None:
-        # Priced knowing where the call was sent: a provider's model name may be shared by two
-        # registry models at two prices (`agent.registry_prices`).
-        self._costs: CostModel = (
-            costs.for_call(request.model) if isinstance(costs, PerCallCosts) else costs
-        )
+        self._costs = costs
         self._request = request
         self.reservation = reservation
         self._clock = clock
@@ -170,6 +166,9 @@ class ProviderCall:
     def __init__(self, *, llm: LLMClient, costs: CostModel, budget: BudgetHook | None) -> None:
         self.llm = llm
         self.costs = costs
+        # Priced knowing where each call was sent: a provider's model name may be shared by
+        # two registry models at two prices (`agent.registry_prices`). Checked once, here.
+        self._per_call = costs if isinstance(costs, PerCallCosts) else None
         self.budget: BudgetHook = budget or NoBudget()
 
     @asynccontextmanager
@@ -192,7 +191,8 @@ class ProviderCall:
                 reservation = await self._reserve(
                     owner, request, models, completion_tokens, clock, hold_id
                 )
-            billing = Billing(self.costs, request, reservation, clock)
+            costs = self._per_call.for_call(request.model) if self._per_call else self.costs
+            billing = Billing(costs, request, reservation, clock)
             billing.span = traced
             try:
                 yield billing
