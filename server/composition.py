@@ -322,7 +322,7 @@ async def open_embedder(
             model=e.model,
         )
     else:
-        minilm = await stack.enter_async_context(MiniLMEmbedder.load())
+        minilm = await stack.enter_async_context(MiniLMEmbedder.load(runtime=e.runtime))
         inner, unknown_ratio, truncated = minilm, minilm.unknown_token_ratio, minilm.truncated
     batched = BatchEmbedder(
         inner,

@@ -274,6 +274,8 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
 class EmbedderSettings(_Section, frozen=True, forbid_unknown_fields=True):
     backend: Literal["local", "openai"] = "local"
     model: str = "all-MiniLM-L6-v2"
+    # Local MiniLM only: "auto" = int8 in onnxruntime when it agrees with float32 on this CPU.
+    runtime: Literal["auto", "int8", "float32"] = "auto"
     batch_size: int = 100
     max_concurrency: int = 4
     batch_delay_s: float = 0.0

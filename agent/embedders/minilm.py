@@ -21,14 +21,14 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.embedders.microbatch import MicroBatcher
-from agent.embedders.minilm_model import MODEL_NAME, MiniLMModel
+from agent.embedders.minilm_model import MODEL_NAME, MiniLMModel, Runtime
 from agent.errors import EmbeddingError
 
 Row = npt.NDArray[np.float32]
 
 
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 run locally in numpy: 384-d unit vectors, no network, no torch.
+    """all-MiniLM-L6-v2 run locally (numpy or onnxruntime): 384-d unit vectors, no network.
 
     Implements `agent.base.Embedder`; only usable inside ``async with``.
     """
@@ -38,12 +38,14 @@ class MiniLMEmbedder:
         model: MiniLMModel | None = None,
         *,
         model_dir: Path | None = None,
+        runtime: Runtime = "float32",
         concurrency: int = 2,
         max_batch: int = 64,
         linger_s: float = 0.0,
     ) -> None:
         self._model = model
         self._model_dir = model_dir
+        self._runtime: Runtime = runtime
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._max_batch = max_batch
         self._batcher: MicroBatcher[str, Row] = MicroBatcher(
@@ -61,23 +63,29 @@ class MiniLMEmbedder:
         cls,
         model_dir: Path | None = None,
         *,
+        runtime: Runtime = "float32",
         concurrency: int = 2,
         max_batch: int = 64,
         linger_s: float = 0.0,
     ) -> MiniLMEmbedder:
         """An embedder for the bundled (or given) checkpoint; weights load on ``async with``.
 
+        *runtime*: see `MiniLMModel.load` (the server's default is ``auto``, i.e. int8).
         *concurrency* forward passes run at once (set it to the cores to give embedding);
         *linger_s* holds a lone request that long hoping for company (measured: no gain with
         ``concurrency`` >= 2, so 0 by default).
         """
         return cls(
-            model_dir=model_dir, concurrency=concurrency, max_batch=max_batch, linger_s=linger_s
+            model_dir=model_dir,
+            runtime=runtime,
+            concurrency=concurrency,
+            max_batch=max_batch,
+            linger_s=linger_s,
         )
 
     async def __aenter__(self) -> Self:
         if self._model is None:
-            self._model = await anyio.to_thread.run_sync(MiniLMModel.load, self._model_dir)
+            self._model = await anyio.to_thread.run_sync(self._load)
         await self._batcher.__aenter__()
         self._running = True
         return self
@@ -91,10 +99,13 @@ class MiniLMEmbedder:
         self._running = False
         return await self._batcher.__aexit__(exc_type, exc, tb)
 
+    def _load(self) -> MiniLMModel:
+        return MiniLMModel.load(self._model_dir, runtime=self._runtime)
+
     @property
     def name(self) -> str:
-        """``all-MiniLM-L6-v2``."""
-        return MODEL_NAME
+        """``all-MiniLM-L6-v2``, or ``all-MiniLM-L6-v2-int8`` once the int8 pass is loaded."""
+        return MODEL_NAME if self._model is None else self._model.name
 
     @property
     def dim(self) -> int:

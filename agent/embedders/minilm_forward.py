@@ -9,6 +9,8 @@ elementwise work (GELU, LayerNorm, softmax) runs in place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -16,6 +18,8 @@ from agent.embedders.minilm_weights import LayerWeights, MiniLMWeights
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
+# Sees each dense layer's packed input rows: (layer index, "qkv" | "out" | "up" | "down", rows).
+Probe = Callable[[int, str, F32], None]
 
 # Abramowitz & Stegun 7.1.26: erf(z) = 1 - t*(a1 + t*(a2 + ...)) * exp(-z*z), t = 1/(1 + p*z),
 # for z >= 0, absolute error below 1.5e-7, i.e. float32 precision. numpy has no erf and BERT's
@@ -138,19 +142,28 @@ def _linear(x: F32, w: F32, b: F32) -> F32:
     return y
 
 
-def _layer(x: F32, w: LayerWeights, batch: Batch, heads: int, eps: float) -> F32:
-    qkv = _linear(x, w.qkv_w, w.qkv_b)
-    attn = _linear(_attention(qkv, batch, heads), w.attn_out_w, w.attn_out_b)
+def _layer(
+    x: F32, w: LayerWeights, batch: Batch, heads: int, eps: float, probe: tuple[Probe, int] | None
+) -> F32:
+    def seen(name: str, rows: F32) -> F32:
+        if probe is not None:
+            probe[0](probe[1], name, rows)
+        return rows
+
+    qkv = _linear(seen("qkv", x), w.qkv_w, w.qkv_b)
+    attn = _linear(seen("out", _attention(qkv, batch, heads)), w.attn_out_w, w.attn_out_b)
     attn += x
     layer_norm_(attn, w.attn_ln_g, w.attn_ln_b, eps)
-    inner = gelu_(_linear(attn, w.up_w, w.up_b))
-    out = _linear(inner, w.down_w, w.down_b)
+    inner = gelu_(_linear(seen("up", attn), w.up_w, w.up_b))
+    out = _linear(seen("down", inner), w.down_w, w.down_b)
     out += attn
     return layer_norm_(out, w.out_ln_g, w.out_ln_b, eps)
 
 
-def encode(weights: MiniLMWeights, token_ids: list[list[int]]) -> F32:
+def encode(weights: MiniLMWeights, token_ids: list[list[int]], probe: Probe | None = None) -> F32:
     """Embed tokenised texts (each with its [CLS]/[SEP]); returns ``(len, hidden)`` unit rows.
+
+    *probe*, if given, sees every dense layer's input (to measure activation ranges).
 
     A text's vector does not depend on what it is batched with: padding never enters the dense
     layers, attention masks it out, and the mean covers only the text's own tokens.
@@ -167,8 +180,8 @@ def encode(weights: MiniLMWeights, token_ids: list[list[int]]) -> F32:
     x = weights.word_embeddings[flat_ids]
     x += weights.position_embeddings[positions]
     layer_norm_(x, weights.embed_ln_g, weights.embed_ln_b, eps)
-    for layer in weights.layers:
-        x = _layer(x, layer, batch, weights.num_heads, eps)
+    for i, layer in enumerate(weights.layers):
+        x = _layer(x, layer, batch, weights.num_heads, eps, None if probe is None else (probe, i))
 
     pooled = np.add.reduceat(x[: batch.tokens], batch.starts, axis=0)
     pooled /= batch.lengths[:, None].astype(np.float32)

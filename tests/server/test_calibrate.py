@@ -20,7 +20,7 @@ def test_main_prints_json_report_with_the_configured_embedder(
         main([str(_PAIRS), "--json", "--thresholds", "0.85,0.92", "--target-precision", "1"]) == 0
     )
     report = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
-    assert report.embedder == "all-MiniLM-L6-v2"
+    assert report.embedder == "all-MiniLM-L6-v2-int8"  # the default runtime, as served
     assert (report.configured_threshold, report.max_unknown_token_ratio) == (0.92, 0.10)
     assert [r.threshold for r in report.rows] == [0.85, 0.92]
     at_default = report.rows[1]

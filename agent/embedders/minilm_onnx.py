@@ -1,0 +1,140 @@
+"""The int8 all-MiniLM-L6-v2 forward pass in onnxruntime: ~1.5 ms for a short question.
+
+Built at load from the same weights as the numpy pass, with no exported file and no network:
+1. every dense layer's input range per channel comes from `data/minilm_activation_ranges.npz`,
+   measured by the float32 numpy pass on the bundled `data/activation_texts.txt` (regenerate with
+   ``python -m agent.embedders.minilm_ranges``; a checkpoint other than the bundled one is measured
+   at load instead, ~2 s);
+2. `minilm_graph.build_graph` writes the graph with int8 dense layers scaled from those ranges;
+3. onnxruntime loads it with one intra-op thread per call (the embedder runs one call per core);
+4. a self-check embeds a few texts both ways and refuses the int8 pass if any cosine falls
+   below `MIN_AGREEMENT` (an int8 kernel that saturates on some CPU, say), so the caller falls
+   back to float32 instead of serving wrong vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from agent.embedders.minilm_forward import encode
+from agent.embedders.minilm_graph import (
+    ATTENTION_MASK,
+    INPUT_IDS,
+    OUTPUT,
+    ActivationRanges,
+    build_graph,
+)
+from agent.embedders.minilm_weights import MiniLMWeights
+
+F32 = npt.NDArray[np.float32]
+# The int8 pass must agree with float32 at least this well on every self-check text; measured
+# 0.992 at worst on the 48 reference sentences (a 4-token "Thanks!"), 0.998 on average.
+MIN_AGREEMENT = 0.98
+_SELF_CHECK_TEXTS = 12
+# Texts per float32 pass while measuring ranges (keeps the attention grid small).
+_RANGE_BATCH = 16
+
+
+class Int8Unusable(RuntimeError):
+    """The int8 pass disagrees with float32 on this machine; use the float32 pass."""
+
+
+_DATA = resources.files("agent.embedders").joinpath("data")
+RANGES_FILE = "minilm_activation_ranges.npz"
+_LINEARS = ("qkv", "out", "up", "down")
+
+
+def activation_texts() -> list[str]:
+    """The bundled texts whose activations set the int8 scales (see ``data/README.md``)."""
+    raw = _DATA.joinpath("activation_texts.txt").read_text()
+    return [line for line in raw.splitlines() if line.strip()]
+
+
+def fingerprint(weights: MiniLMWeights) -> str:
+    """Identifies a checkpoint cheaply enough for every load (~30 ms)."""
+    digest = hashlib.sha256(weights.word_embeddings.tobytes())
+    digest.update(weights.layers[-1].down_w.tobytes())
+    return digest.hexdigest()
+
+
+def ranges_for(weights: MiniLMWeights, calibration_ids: list[list[int]]) -> ActivationRanges:
+    """The bundled ranges when they were measured on *weights*, else measured now."""
+    saved = np.load(io.BytesIO(_DATA.joinpath(RANGES_FILE).read_bytes()))
+    if str(saved["fingerprint"]) != fingerprint(weights):
+        return measure_ranges(weights, calibration_ids)
+    return [{n: saved[f"{i}.{n}"] for n in _LINEARS} for i in range(len(weights.layers))]
+
+
+def write_ranges(weights: MiniLMWeights, calibration_ids: list[list[int]], path: Path) -> None:
+    """Measure the ranges on *weights* and save them with its fingerprint."""
+    ranges = measure_ranges(weights, calibration_ids)
+    arrays: dict[str, npt.NDArray[np.generic]] = {
+        f"{i}.{n}": r[n] for i, r in enumerate(ranges) for n in _LINEARS
+    }
+    arrays["fingerprint"] = np.asarray(fingerprint(weights))
+    np.savez_compressed(path, allow_pickle=False, **arrays)
+
+
+def measure_ranges(weights: MiniLMWeights, token_ids: list[list[int]]) -> ActivationRanges:
+    """Per layer and dense layer, the largest absolute value each input channel took."""
+    ranges: ActivationRanges = [{} for _ in weights.layers]
+
+    def probe(layer: int, name: str, rows: F32) -> None:
+        seen = np.abs(rows).max(axis=0)
+        old = ranges[layer].get(name)
+        ranges[layer][name] = seen if old is None else np.maximum(old, seen)
+
+    ordered = sorted(token_ids, key=len)
+    for start in range(0, len(ordered), _RANGE_BATCH):
+        encode(weights, ordered[start : start + _RANGE_BATCH], probe)
+    return ranges
+
+
+class Int8Forward:
+    """Embeds token ids with the int8 graph; thread-safe (onnxruntime sessions are)."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self._session = session
+
+    @classmethod
+    def build(cls, weights: MiniLMWeights, calibration_ids: list[list[int]]) -> Int8Forward:
+        """Measure ranges on *calibration_ids*, build the graph, start a session, self-check.
+
+        Raises `Int8Unusable` when the int8 vectors disagree with float32 on this machine.
+        """
+        model = build_graph(weights, ranges_for(weights, calibration_ids))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # warnings about unused initializers are noise here
+        session = ort.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        forward = cls(session)
+        check = sorted(calibration_ids, key=len)[:: len(calibration_ids) // _SELF_CHECK_TEXTS]
+        check = check[:_SELF_CHECK_TEXTS]  # short to long, but not the longest (fast to check)
+        agreement = float(np.min(np.sum(forward(check) * encode(weights, check), axis=1)))
+        if agreement < MIN_AGREEMENT:
+            raise Int8Unusable(
+                f"int8 MiniLM agrees with float32 only to cosine {agreement:.4f} on this machine"
+            )
+        return forward
+
+    def __call__(self, token_ids: list[list[int]]) -> F32:
+        """``(len(token_ids), 384)`` unit rows; padding never changes a text's vector."""
+        longest = max(len(ids) for ids in token_ids)
+        ids = np.zeros((len(token_ids), longest), dtype=np.int64)
+        mask = np.zeros((len(token_ids), longest), dtype=np.float32)
+        for row, text_ids in enumerate(token_ids):
+            ids[row, : len(text_ids)] = text_ids
+            mask[row, : len(text_ids)] = 1.0
+        out = self._session.run([OUTPUT], {INPUT_IDS: ids, ATTENTION_MASK: mask})[0]
+        return np.ascontiguousarray(out, dtype=np.float32)
