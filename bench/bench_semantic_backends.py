@@ -11,7 +11,8 @@ Memory: the in-process index's arrays (``nbytes``) and the process RSS growth wh
 for Redis, ``used_memory`` growth (hashes + index) and FT.INFO's vector index size.
 
 Part 2, a default-config cache miss end to end: ``frugal serve`` with stock settings (semantic
-layer on, in-process index) next to one with ``FRUGAL_CACHE_SEMANTIC_ENABLED=false``, both on
+layer on, in-process index, int8 embedder) next to one with ``FRUGAL_CACHE_SEMANTIC_ENABLED=false``
+and one with the float32 numpy embedder (``FRUGAL_EMBEDDER_RUNTIME=float32``), all on
 an instant simulated upstream, in the same run. Every request is a question never asked
 before (so exact and semantic both miss, and each miss embeds, searches and stores: lookup +
 store), ``POST /v1/chat/completions``, closed loop at c=1 and c=32, rounds alternating between
@@ -56,6 +57,8 @@ from bench.search_process import start_search_server
 from cache.semantic_backend import F32, MemoryBackend, SemanticBackend, SemanticEntry
 from cache.semantic_redis import RedisVectorBackend
 
+# The embedder before the int8 runtime became the default, as a third gateway in the same run.
+FLOAT32_EMBEDDER = {"FRUGAL_EMBEDDER_RUNTIME": "float32"}
 SIZES = (10_000, 100_000)
 FULL_SIZES = (*SIZES, 1_000_000)
 QUERIES = 400
@@ -229,7 +232,7 @@ class _Loop:
 
 
 async def _end_to_end(gateways: dict[str, Server]) -> None:
-    per = 30_000
+    per = 60_000
     bodies = [completion_body(q) for q in unique_questions(per * len(gateways), seed=17)]
     loops = {name: _Loop(bodies[i * per : (i + 1) * per]) for i, name in enumerate(gateways)}
     print(
@@ -253,7 +256,11 @@ async def _end_to_end(gateways: dict[str, Server]) -> None:
                 total.cpu += live.cpu
         for name, total in results.items():
             served = sum(total.layers.values())
-            label = {"semantic": "semantic on (default)", "off": "semantic off"}.get(name, name)
+            label = {
+                "semantic": "semantic on (default)",
+                "off": "semantic off",
+                "float32": "semantic on, float32",
+            }.get(name, name)
             rate = len(total.latencies) / total.elapsed
             print(
                 f"{label:<24}  {c:>3}  {pct(total.latencies, 0.5):>7.2f}"
@@ -273,6 +280,7 @@ def _e2e(before: str | None) -> None:
         gateways = {
             "off": stack.enter_context(gateway(upstream.url, SEMANTIC_OFF)),
             "semantic": stack.enter_context(gateway(upstream.url)),
+            "float32": stack.enter_context(gateway(upstream.url, FLOAT32_EMBEDDER)),
         }
         if before is not None:
             tree = stack.enter_context(baseline_tree(before))

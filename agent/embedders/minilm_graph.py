@@ -26,6 +26,7 @@ F32 = npt.NDArray[np.float32]
 ActivationRanges = list[dict[str, F32]]
 
 OPSET = 17
+MS_DOMAIN = "com.microsoft"  # onnxruntime's own fused operators
 INPUT_IDS = "input_ids"
 ATTENTION_MASK = "attention_mask"
 OUTPUT = "embeddings"
@@ -84,8 +85,9 @@ def _linear(g: _Graph, x: str, w: F32, b: F32, act_max: F32 | None) -> str:
     w_q = np.clip(np.round(smoothed / w_scale), -127, 127).astype(np.int8)
     row_max = g.op("ReduceMax", [g.op("Abs", [x])], axes=[-1], keepdims=1)
     x_scale = g.op("Mul", [g.op("Max", [row_max, g.const(_f32(1e-12))]), g.const(_f32(1 / 127))])
-    shifted = g.op("Add", [g.op("Round", [g.op("Div", [x, x_scale])]), g.const(_f32(128.0))])
-    x_q = g.op("Cast", [shifted], to=TensorProto.UINT8)
+    # x / scale is in [-127, 127]; + 128.5 then Cast (which truncates) rounds to [1, 255].
+    scaled = g.op("Mul", [x, g.op("Reciprocal", [x_scale])])
+    x_q = g.op("Cast", [g.op("Add", [scaled, g.const(_f32(128.5))])], to=TensorProto.UINT8)
     acc = g.op("MatMulInteger", [x_q, g.const(w_q), g.const(np.asarray(128, dtype=np.uint8))])
     y = g.op("Mul", [g.op("Cast", [acc], to=TensorProto.FLOAT), x_scale])
     y = g.op("Mul", [y, g.const(w_scale.astype(np.float32))])
@@ -123,10 +125,7 @@ def _layer(
         epsilon=eps,
     )
     up = _linear(g, attn, w.up_w, w.up_b, act("up"))
-    # exact GELU: x * 0.5 * (1 + erf(x / sqrt(2)))
-    erf = g.op("Erf", [g.op("Mul", [up, g.const(_f32(1.0 / math.sqrt(2.0)))])])
-    half = g.op("Mul", [g.op("Add", [erf, g.const(_f32(1.0))]), g.const(_f32(0.5))])
-    inner = g.op("Mul", [up, half])
+    inner = g.op("Gelu", [up], domain=MS_DOMAIN)  # the exact (erf) GELU, one kernel
     out = _linear(g, inner, w.down_w, w.down_b, act("down"))
     return g.op(
         "LayerNormalization",
@@ -182,7 +181,9 @@ def build_graph(weights: MiniLMWeights, ranges: ActivationRanges | None = None) 
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", weights.hidden])],
         initializer=g.inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)]
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +32,7 @@ INT8_MODEL_NAME = f"{MODEL_NAME}-int8"
 Runtime = Literal["auto", "int8", "float32"]
 Forward = Callable[[list[list[int]]], npt.NDArray[np.float32]]
 _log = logging.getLogger(__name__)
+_ENCODINGS_KEPT = 4096
 # Sentence-transformers' max_seq_length for this model (sentence_bert_config.json).
 DEFAULT_MAX_TOKENS = 256
 # Per chunk: at most this many texts, and texts x longest^2 at most this (the attention score
@@ -54,6 +55,9 @@ class MiniLMModel:
         self.name = name
         self._forward: Forward = forward or partial(encode, weights)
         self._tokenizer = tokenizer
+        # A request's text is tokenised by the window and vocabulary checks of its lookup and
+        # store and by the forward pass: once is enough (~50 us each).
+        self._encode = lru_cache(maxsize=_ENCODINGS_KEPT)(tokenizer.encode)
         self._unk_id = tokenizer.token_to_id("[UNK]")
         self._special_ids = frozenset(tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
 
@@ -102,7 +106,7 @@ class MiniLMModel:
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Word-piece ids per text, with [CLS]/[SEP], truncated; exactly what the model sees."""
         if len(texts) == 1:
-            return [self._tokenizer.encode(texts[0]).ids]
+            return [self._encode(texts[0]).ids]
         return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
 
     def unknown_token_ratio(self, text: str) -> float:
@@ -110,14 +114,14 @@ class MiniLMModel:
 
         A high ratio (Chinese, emoji-only) means the vector says little about the text.
         """
-        ids = [t for t in self._tokenizer.encode(text).ids if t not in self._special_ids]
+        ids = [t for t in self._encode(text).ids if t not in self._special_ids]
         if not ids:
             return 0.0
         return sum(1 for t in ids if t == self._unk_id) / len(ids)
 
     def truncated(self, text: str) -> bool:
         """Whether ``text`` is longer than the model's window, so its vector ignores the tail."""
-        return bool(self._tokenizer.encode(text).overflowing)
+        return bool(self._encode(text).overflowing)
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Return ``(len(texts), 384)`` L2-normalised float32 rows, row *i* for ``texts[i]``."""
