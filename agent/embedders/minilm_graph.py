@@ -11,7 +11,6 @@ Inputs: ``input_ids`` int64 ``(B, T)`` and ``attention_mask`` float32 ``(B, T)``
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
