@@ -25,6 +25,7 @@ of that: every replica searches the same index.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
@@ -35,8 +36,10 @@ from cache.accept_rule import AcceptRule, choose
 from cache.base import Embedder
 from cache.normalize import normalize_text
 from cache.semantic_backend import F32, MemoryBackend, SemanticBackend, SemanticEntry
+from cache.verified_hits import VerdictLog, Verifier
 
 CANDIDATES = 4  # how many neighbours a lookup asks the rule about
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "CANDIDATES",
@@ -53,13 +56,16 @@ class SemanticLookup(msgspec.Struct, frozen=True):
     """The outcome of a lookup: ``entry`` on a hit, else None, and why.
 
     ``reason`` is ``hit``, ``empty`` (no candidate in the partition), ``below_threshold``,
-    ``guard:<kinds>``, ``too_long`` or ``unrepresentable:<ratio>``; ``score`` is the best
-    candidate's cosine (0.0 when there was none).
+    ``guard:<kinds>``, ``too_long``, ``unrepresentable:<ratio>``, or with a verifier
+    ``verifier:refused`` (this entry was judged wrong at a score as high),
+    ``verifier:rejected`` (judged wrong now) or ``verifier:error``; ``score`` is the best
+    candidate's cosine (0.0 when there was none). ``verified`` says a verifier was asked.
     """
 
     entry: SemanticEntry | None
     score: float
     reason: str
+    verified: bool = False
 
 
 class SemanticRecord(msgspec.Struct, frozen=True):
@@ -105,11 +111,22 @@ class SemanticCache:
         on_store: Callable[[SemanticRecord], Awaitable[None]] | None = None,
         backend: SemanticBackend | None = None,
         clock: Callable[[], float] | None = None,
+        verifier: Verifier | None = None,
+        verdicts: VerdictLog | None = None,
+        verify_floor: float = 0.80,
     ) -> None:
         self._embedder = embedder
+        # With a verifier, the guards still judge every candidate, but from the floor up: the
+        # verdict log and the verifier decide between the floor and certainty.
         self.rule = AcceptRule(
-            threshold, max_unknown_token_ratio, unknown_ratio, truncated, ambiguity_margin
+            verify_floor if verifier is not None else threshold,
+            max_unknown_token_ratio,
+            unknown_ratio,
+            truncated,
+            ambiguity_margin,
         )
+        self._verifier = verifier
+        self.verdicts = verdicts or (VerdictLog(0.05) if verifier is not None else None)
         if backend is None:
             backend = (
                 MemoryBackend(embedder.dim, max_entries)
@@ -143,7 +160,7 @@ class SemanticCache:
             return SemanticLookup(None, 0.0, "empty")
         vector = await self._vector(text, memo)
         found = await self.backend.search(vector, partition, CANDIDATES)
-        return await self._pick(text, found)
+        return await self._pick(text, found, tenant)
 
     async def store(
         self,
@@ -240,7 +257,9 @@ class SemanticCache:
             memo.text, memo.embedder, memo.vector = text, name, vector
         return vector
 
-    async def _pick(self, text: str, found: list[tuple[SemanticEntry, float]]) -> SemanticLookup:
+    async def _pick(
+        self, text: str, found: list[tuple[SemanticEntry, float]], tenant: str
+    ) -> SemanticLookup:
         # One code path for every backend: the threshold and the guards judge each candidate.
         if not found:
             return SemanticLookup(None, 0.0, "empty")
@@ -250,8 +269,24 @@ class SemanticCache:
         chosen, reason = choose(verdicts, scores, self.rule.ambiguity_margin)
         if chosen is None:
             return SemanticLookup(None, scores[0], reason)
-        await self.backend.touch(entries[chosen].id)
-        return SemanticLookup(entries[chosen], scores[chosen], "hit")
+        entry, score = entries[chosen], scores[chosen]
+        verified = False
+        if self._verifier is not None and self.verdicts is not None:
+            decision = self.verdicts.decide(entry.id, score)
+            if decision == "refuse":
+                return SemanticLookup(None, score, "verifier:refused")
+            if decision == "ask":
+                verified = True
+                try:
+                    right = await self._verifier.verify(text, entry, tenant=tenant)
+                except Exception as exc:  # a failing verifier is a miss, never a wrong hit
+                    _log.warning("semantic verifier failed: %s", exc)
+                    return SemanticLookup(None, score, "verifier:error", verified)
+                self.verdicts.record(entry.id, score, right)
+                if not right:
+                    return SemanticLookup(None, score, "verifier:rejected", verified)
+        await self.backend.touch(entry.id)
+        return SemanticLookup(entry, score, "hit", verified)
 
 
 def entry_id(tenant: str, tier: str, embedder: str, query: str) -> str:

@@ -23,12 +23,14 @@ from agent.base import Embedder, LLMClient
 from agent.breaker import ModelBreakers
 from agent.core import CompletionCore, CorePolicy
 from agent.core.cache_policy import WireCache
+from agent.core.call import ProviderCall
 from agent.core.embeddings import (
     EmbeddingsBackend,
     EmbeddingsCore,
     LocalEmbeddings,
     ProviderEmbeddings,
 )
+from agent.core.judge import ModelJudge
 from agent.embedders import BatchEmbedder, MiniLMEmbedder
 from agent.guard import Guard, build_guard
 from agent.history import ConversationHistory
@@ -47,6 +49,7 @@ from cache.redis_store import RedisTTLStore, create_redis_client
 from cache.response_store import ResponseStore
 from cache.semantic_cache import SemanticCache
 from cache.semantic_replication import RedisSemanticReplicator
+from cache.verified_hits import VerdictLog
 from metrics.guard_counts import GuardCounts
 from metrics.prometheus import GatewayMetrics
 from router import EmbeddingRouter, RuleRouter, load_examples
@@ -130,8 +133,15 @@ async def build_components(
             ttl_by_class=ttl_by_class,
             cache_nonzero_temperature=settings.cache.cache_nonzero_temperature,
         )
+        judge = None
+        if settings.cache.semantic_verify_model is not None:
+            judge = ModelJudge(
+                ProviderCall(llm=llm, costs=prices, budget=cost.budget),
+                registry.resolve(settings.cache.semantic_verify_model).spec.name,
+                cost.accounting.tracker.record,
+            )
         semantic, replicator = await _open_semantic_cache(
-            settings, embedder, (unknown_ratio, truncated), client, stack
+            settings, embedder, (unknown_ratio, truncated), client, stack, judge
         )
         a = settings.agent
         core_policy = CorePolicy(
@@ -339,6 +349,7 @@ async def _open_semantic_cache(
     checks: tuple[Callable[[str], float] | None, Callable[[str], bool] | None],
     client: redis.Redis | None,
     stack: contextlib.AsyncExitStack,
+    judge: ModelJudge | None,
 ) -> tuple[SemanticCache | None, RedisSemanticReplicator | None]:
     c = settings.cache
     if not c.semantic_enabled:
@@ -359,6 +370,9 @@ async def _open_semantic_cache(
         ambiguity_margin=c.semantic_ambiguity_margin,
         on_store=replicator.publish if replicator else None,
         backend=vectors,
+        verifier=judge,
+        verdicts=VerdictLog(c.semantic_max_error_rate) if judge is not None else None,
+        verify_floor=c.semantic_verify_floor,
     )
     if replicator is not None:
         await stack.enter_async_context(replicator.running(semantic))

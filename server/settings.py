@@ -251,6 +251,11 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
     semantic_max_turns: int = 1
     semantic_ambiguity_margin: float = 0.01
     semantic_backend: Literal["auto", "memory", "redis"] = "auto"
+    # A model name turns on verified semantic hits (`cache.verified_hits`): between the floor
+    # and certainty, that model judges whether a cached answer fits, within max_error_rate.
+    semantic_verify_model: str | None = None
+    semantic_max_error_rate: float = 0.05
+    semantic_verify_floor: float = 0.80
     max_unknown_token_ratio: float = 0.10
     ttl_faq_s: float = 86_400.0
     ttl_default_s: float = 3_600.0
@@ -266,6 +271,8 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
             0.0 <= self.semantic_ambiguity_margin <= 1.0, "semantic_ambiguity_margin", "in [0, 1]"
         )
         _check(self.semantic_max_entries >= 1, "semantic_max_entries", "at least 1")
+        _check(0.0 < self.semantic_max_error_rate < 1.0, "semantic_max_error_rate", "in (0, 1)")
+        _check(0.0 < self.semantic_verify_floor <= 1.0, "semantic_verify_floor", "in (0, 1]")
         _check(self.memory_max_entries >= 1, "memory_max_entries", "at least 1")
         for field in ("ttl_faq_s", "ttl_default_s", "ttl_realtime_s"):
             _check(getattr(self, field) >= 0, field, "zero (do not cache) or more seconds")

@@ -14,6 +14,7 @@ from typing import Any
 
 from simulator.answer import PlannedAnswer, compose_answer, continue_prefill, plan_text
 from simulator.json_schema_instance import schema_instance
+from simulator.judge import is_judge_prompt, judge_reply
 from simulator.tokens import count_text_tokens
 from simulator.tool_calls import PlannedCall, ToolChoice, ToolOffer, plan_calls
 
@@ -113,6 +114,9 @@ def _reply(
         if REFUSAL_TRIGGER in conversation.question:
             refusal = plan_text(REFUSAL_TEXT, model)
             return Reply(refusal, refusal=True, reasoning_tokens=reasoning)
+    if conversation.asks and is_judge_prompt(conversation.question):
+        verdict = plan_text(judge_reply(conversation.question), model, max_tokens=shape.max_tokens)
+        return Reply(verdict, reasoning_tokens=reasoning)
     if conversation.tool_results:
         quotes = [f"Based on {label}: {content}" for label, content in conversation.tool_results]
         text = " ".join(quotes)

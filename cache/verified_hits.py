@@ -1,0 +1,123 @@
+"""`VerdictLog`: when a semantic candidate may be served without asking a verifier.
+
+In the spirit of vCache ("verified semantic prompt caching"): the operator sets an error bound
+δ (``max_error_rate``) instead of trusting one global threshold. Candidates that pass the
+guards at cosine >= ``floor`` are in the gray zone; a verifier (a small model asked "does this
+cached answer answer that question?") decides them, and every verdict is kept twice:
+
+* **per entry**: an entry judged wrong at score s refuses every later query scoring <= s at once
+  (its own threshold is above s); an entry judged right at least `Wilson`-enough times at scores
+  <= s is served at s without asking (a popular answer learns its own, lower, threshold);
+* **pooled by score**: verdicts of all entries in bins of 0.01; the served-from score is the
+  lowest t whose verdicts at t and above bound the error rate at <= δ (one-sided 95 % Wilson
+  upper bound), and every score >= t is served without asking (a hit's chance of being wrong
+  does not grow with its cosine, so the rate above t bounds it at any higher score). That is
+  the global threshold learned from the verifier, and the statistic bounding the false-hit
+  rate of served hits.
+
+Everything else is asked, and a small share (``explore_rate``) of what the pooled evidence
+would serve is asked anyway, so the estimate keeps learning if traffic drifts. Verdicts are kept
+in process, so each replica learns on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import OrderedDict
+from typing import Literal, Protocol
+
+from cache.semantic_backend import SemanticEntry
+
+Decision = Literal["serve", "refuse", "ask"]
+
+_Z = 1.645  # one-sided 95 %
+_BINS = 100  # score bins of 0.01 over [0, 1]
+_PER_ENTRY = 128  # verdicts kept per entry (the most recent): enough to prove 1 %
+
+
+class Verifier(Protocol):
+    """Decides whether a cached answer answers a new question (e.g. a small model as judge)."""
+
+    async def verify(self, question: str, entry: SemanticEntry, *, tenant: str) -> bool:
+        """True when ``entry``'s answer is right for ``question``; raises when it cannot tell
+        (the lookup is then a miss)."""
+        ...
+
+
+def wilson_upper(failures: int, trials: int) -> float:
+    """One-sided 95 % upper bound of a failure rate seen ``failures`` times in ``trials``."""
+    if trials <= 0:
+        return 1.0
+    p = failures / trials
+    z2 = _Z * _Z
+    centre = p + z2 / (2 * trials)
+    spread = _Z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials))
+    return min(1.0, (centre + spread) / (1 + z2 / trials))
+
+
+def _bin(score: float) -> int:
+    return min(_BINS - 1, max(0, int(score * _BINS)))
+
+
+class VerdictLog:
+    """Verifier verdicts by entry and by score, and the decision they support."""
+
+    def __init__(
+        self,
+        max_error_rate: float,
+        *,
+        explore_rate: float = 0.02,
+        max_entries: int = 100_000,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not 0.0 < max_error_rate < 1.0:
+            raise ValueError("max_error_rate must be in (0, 1)")
+        if not 0.0 <= explore_rate <= 1.0:
+            raise ValueError("explore_rate must be in [0, 1]")
+        self.max_error_rate = max_error_rate
+        self.explore_rate = explore_rate
+        self._rng = rng or random.Random()
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, list[tuple[float, bool]]] = OrderedDict()
+        self._right = [0] * _BINS
+        self._wrong = [0] * _BINS
+        self._served_from: float | None = None
+        self._stale = False
+        self.asked = 0
+
+    def decide(self, entry_id: str, score: float) -> Decision:
+        """``serve`` (no verifier needed), ``refuse`` (known wrong here) or ``ask``."""
+        seen = self._entries.get(entry_id, ())
+        if any(not ok and s >= score for s, ok in seen):
+            return "refuse"
+        served_from = self.served_from()
+        if served_from is not None and score >= served_from:
+            return "ask" if self._rng.random() < self.explore_rate else "serve"
+        below = sum(1 for s, ok in seen if ok and s <= score)
+        if below and wilson_upper(0, below) <= self.max_error_rate:
+            return "serve"
+        return "ask"
+
+    def record(self, entry_id: str, score: float, ok: bool) -> None:
+        """Keep one verdict on ``entry_id`` at ``score``."""
+        self.asked += 1
+        (self._right if ok else self._wrong)[_bin(score)] += 1
+        self._stale = True
+        seen = self._entries.pop(entry_id, [])
+        seen.append((score, ok))
+        self._entries[entry_id] = seen[-_PER_ENTRY:]
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def served_from(self) -> float | None:
+        """The lowest score now served without asking (pooled evidence), None if none yet."""
+        if self._stale:
+            self._stale = False
+            self._served_from = None
+            wrong = right = 0
+            for b in range(_BINS - 1, -1, -1):  # suffix sums, from the top bin down
+                wrong, right = wrong + self._wrong[b], right + self._right[b]
+                if wilson_upper(wrong, wrong + right) <= self.max_error_rate:
+                    self._served_from = b / _BINS
+        return self._served_from
