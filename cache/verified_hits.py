@@ -118,6 +118,7 @@ class VerdictLog:
             wrong = right = 0
             for b in range(_BINS - 1, -1, -1):  # suffix sums, from the top bin down
                 wrong, right = wrong + self._wrong[b], right + self._right[b]
-                if wilson_upper(wrong, wrong + right) <= self.max_error_rate:
+                judged_here = self._wrong[b] + self._right[b] > 0  # no proof below the evidence
+                if judged_here and wilson_upper(wrong, wrong + right) <= self.max_error_rate:
                     self._served_from = b / _BINS
         return self._served_from

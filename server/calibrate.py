@@ -3,12 +3,15 @@
     frugal calibrate PAIRS [PAIRS ...] [--json] [--thresholds 0.90,0.92,0.95]
                      [--target-precision 0.99] [--max-unknown-ratio R]
                      [--scale 0,1000,10000 --distractors TEXTS]
+                     [--verify [--max-error-rate 0.05] [--verify-floor 0.8]
+                      [--judge-accuracy 0.95]]
 
 The embedder, its window and vocabulary checks, and ``max_unknown_token_ratio`` are those the
 configuration (environment and ``FRUGAL_CONFIG`` TOML, as for ``frugal serve``) deploys; the
 measurement itself lives in `cache.calibrate` and `cache.calibrate_scale`. PAIRS are JSONL, CSV
 or TSV files (see `cache.calibrate.read_pairs`); DISTRACTORS is a text file, one query a line,
-or a pairs file (both sides are used).
+or a pairs file (both sides are used). ``--verify`` also replays the pairs through verified
+hits (`cache.calibrate_verified`), with the label as the judge.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from cache.calibrate import (
     threshold_for,
 )
 from cache.calibrate_scale import ScaleRow, format_scale, scale_curve
+from cache.calibrate_verified import VerifiedRun, format_run, replay
 from server.config import ConfigError, load_settings
 from server.settings import Settings
 
@@ -51,6 +55,7 @@ class CalibrationReport(msgspec.Struct, frozen=True):
     target_precision: float | None
     target: CalibrationRow | None
     scale: list[ScaleRow]
+    verified: VerifiedRun | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale", type=_parse_sizes, default=(), help="distractor counts, e.g. 0,1000,10000"
     )
     parser.add_argument("--distractors", type=Path, help="texts to fill the index with (--scale)")
+    parser.add_argument(
+        "--verify", action="store_true", help="replay the pairs through verified hits"
+    )
+    parser.add_argument(
+        "--max-error-rate", type=float, help="default: the configured semantic_max_error_rate"
+    )
+    parser.add_argument(
+        "--verify-floor", type=float, help="default: the configured semantic_verify_floor"
+    )
+    parser.add_argument(
+        "--judge-accuracy", type=float, default=1.0, help="how often the judge is right"
+    )
     return parser
 
 
@@ -108,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report.scale:
         print("false hits vs cache size (top-4 neighbours, the first accepted is served):")
         print(format_scale(report.scale))
+    if report.verified is not None:
+        print(format_run(report.verified))
     return 0
 
 
@@ -138,6 +157,15 @@ async def _measure(
     target = None
     if args.target_precision is not None:
         target = threshold_for(scored, args.target_precision)
+    verified = None
+    if args.verify:
+        verified = replay(
+            pairs,
+            scored,
+            max_error_rate=args.max_error_rate or c.semantic_max_error_rate,
+            floor=args.verify_floor or c.semantic_verify_floor,
+            judge_accuracy=args.judge_accuracy,
+        )
     return CalibrationReport(
         embedder=embedder.name,
         configured_threshold=settings.cache.semantic_threshold,
@@ -148,6 +176,7 @@ async def _measure(
         target_precision=args.target_precision,
         target=target,
         scale=scale,
+        verified=verified,
     )
 
 

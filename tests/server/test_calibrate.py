@@ -67,3 +67,15 @@ def test_main_rejects_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_scale_without_distractors_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(_PAIRS), "--scale", "10"]) == 2
     assert "--distractors" in capsys.readouterr().err
+
+
+def test_verify_replays_the_pairs_with_the_label_as_judge(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([str(_PAIRS), "--json", "--verify", "--max-error-rate", "0.1"]) == 0
+    report = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
+    run = report.verified
+    assert run is not None and run.max_error_rate == 0.1 and run.floor == 0.8
+    assert run.judge_calls >= 1 and run.served_wrong == 0  # a perfect judge serves no wrong
+    at_default = next(row for row in report.rows if row.threshold == 0.92)
+    assert run.recall is not None and run.recall >= (at_default.recall or 0.0)
