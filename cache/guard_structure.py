@@ -9,7 +9,9 @@ Celsius" share every word (cosine 0.995), and so do "from savings to checking" a
   the other query has a relation whose arguments hold the same two words the other way round
   ("Celsius to Fahrenheit" / "Fahrenheit to Celsius"). Both queries must state the relation:
   a reordering with no relation word reversed ("for data science, the best way to learn
-  Python", active against passive) is left to the score.
+  Python", active against passive) is left to the score. One more order counts: the same
+  content words where two of them swap places around a third ("the dog chases the cat" /
+  "the cat chases the dog").
 * **Names.** A capitalised word that does not start a sentence, or an all-capitals word, is
   taken as a name. Every name of one query must occur (in any case) in the other. A query
   written in Title Case or in capitals throughout gives no names of its own (its capitals say
@@ -45,13 +47,32 @@ _Relation = tuple[frozenset[str], frozenset[str]]
 
 
 def order_differs(query_a: str, query_b: str) -> bool:
-    """Whether a relation of one query (X to Y, from X, X than Y) is reversed in the other."""
-    relations_b = _relations(_lower_words(query_b))
-    for left_a, right_a in _relations(_lower_words(query_a)):
+    """Whether a relation of one query (X to Y, from X, X than Y) is reversed in the other, or
+    the two roles around one word are swapped (the dog chases the cat / the cat chases the
+    dog)."""
+    words_a, words_b = _lower_words(query_a), _lower_words(query_b)
+    relations_b = _relations(words_b)
+    for left_a, right_a in _relations(words_a):
         for left_b, right_b in relations_b:
             if left_a & right_b and right_a & left_b:
                 return True
-    return False
+    return _roles_swapped(_content(words_a), _content(words_b))
+
+
+def _content(words: list[str]) -> list[str]:
+    return [w for w in words if w not in _FUNCTION and w not in _RELATIONS]
+
+
+def _roles_swapped(content_a: list[str], content_b: list[str]) -> bool:
+    # X M Y in one query and Y M X in the other, as consecutive content words: the same three
+    # words with the two ends exchanged around the same middle one.
+    if sorted(content_a) != sorted(content_b):
+        return False
+    triples_b = set(zip(content_b, content_b[1:], content_b[2:], strict=False))
+    return any(
+        x != y and (y, m, x) in triples_b
+        for x, m, y in zip(content_a, content_a[1:], content_a[2:], strict=False)
+    )
 
 
 def names_differ(query_a: str, query_b: str) -> bool:

@@ -53,6 +53,9 @@ REJECTED = [
     ("How many grams are in an ounce?", "How many ounces are in a gram?", "order"),
     ("Is Python faster than Java?", "Is Java faster than Python?", "order"),
     ("flights from Boston to Denver", "flights from Denver to Boston", "order"),
+    # roles swapped around a verb, no relation word (issue 17, held-out adversarial probe)
+    ("Why is the dog chasing the cat?", "Why is the cat chasing the dog?", "order"),
+    ("Does Alice owe Bob money?", "Does Bob owe Alice money?", "order"),
     (
         "Transfer $5 from my checking account to my credit card",
         "Transfer $5 from my credit card to my checking account",
@@ -107,6 +110,9 @@ ALLOWED = [
     ("What is the capital of France?", "What's France's capital?"),
     ("I'm not in the UK, can I get a card?", "Can I get a card if I'm not in the UK?"),
     ("How Do I Reset My Password In Gmail", "how do I reset my password in gmail"),
+    # the same words reordered without two roles swapping around a third
+    ("best laptop for students", "for students, the best laptop"),
+    ("How do I reset my password?", "My password: how do I reset it?"),
 ]
 
 
