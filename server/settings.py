@@ -251,6 +251,7 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
     semantic_max_turns: int = 1
     semantic_ambiguity_margin: float = 0.01
     semantic_backend: Literal["auto", "memory", "redis"] = "auto"
+    semantic_show_match: bool = False
     max_unknown_token_ratio: float = 0.10
     ttl_faq_s: float = 86_400.0
     ttl_default_s: float = 3_600.0
