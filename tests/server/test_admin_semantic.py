@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from server.config import load_settings
+from server.openapi import build_document
 from server.settings import Settings
 from tests.support.gateway import run_gateway
 from tests.support.redis_server import RedisServer
@@ -239,3 +240,10 @@ class TestOnRedisVectorIndex:
             assert await v1(http, a.base_url, PARAPHRASE, **probe) == "miss"
             _, left = await listing(http, a.base_url)
             assert [e["question"] for e in left["entries"]] == ["do you ship to Canada?"]
+
+
+def test_the_openapi_document_describes_the_listing() -> None:
+    operation = build_document()["paths"]["/admin/cache/semantic"]["get"]
+    assert [p["name"] for p in operation["parameters"]] == ["tenant", "tag", "q", "limit"]
+    assert operation["security"] and "200" in operation["responses"]
+    assert operation["responses"]["422"]["content"]["application/json"]

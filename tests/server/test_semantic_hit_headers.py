@@ -16,6 +16,7 @@ from multidict import CIMultiDictProxy
 from cache.normalize import normalize_text
 from server.cache_headers import MATCHED_HEADER, SCORE_HEADER, encode_matched
 from server.config import load_settings
+from server.openapi import build_document
 from tests.support.gateway import run_gateway
 
 pytestmark = pytest.mark.anyio
@@ -112,3 +113,12 @@ class TestEncodeMatched:
 
     def test_a_lone_surrogate_does_not_fail_the_header(self) -> None:
         assert unquote(encode_matched("why \ud800 here")) == "why ? here"
+
+
+class TestDescribed:
+    @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/responses"])
+    def test_the_openapi_document_names_the_headers(self, path: str) -> None:
+        headers = build_document()["paths"][path]["post"]["responses"]["200"]["headers"]
+        assert {"x-frugal-cache", SCORE_HEADER, MATCHED_HEADER} <= set(headers)
+        assert "FRUGAL_CACHE_SEMANTIC_SHOW_MATCH" in headers[MATCHED_HEADER]["description"]
+        assert re.fullmatch(headers[SCORE_HEADER]["schema"]["pattern"], "0.9634")
