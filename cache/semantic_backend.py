@@ -25,6 +25,9 @@ from cache.semantic_index import SemanticIndex
 # Above this many entries a search takes milliseconds: run it in a worker thread.
 _THREAD_SEARCH_ABOVE = 20_000  # measured: a 10k two-stage search takes ~0.2 ms inline
 
+DEFAULT_LISTED = 100  # entries an operator's listing returns unless asked for another count
+MAX_LISTED = 1000  # the most one listing (or one removal by ids) may name
+
 Partition = tuple[str, str, str]
 """``(tenant, tier, embedder)``: entries are only ever compared within one."""
 F32 = npt.NDArray[np.float32]
@@ -40,6 +43,18 @@ class SemanticEntry(msgspec.Struct, frozen=True):
     tenant: str
     tier: str
     tags: tuple[str, ...] = ()
+
+
+class ListedEntry(msgspec.Struct, frozen=True):
+    """A live entry as an operator sees it: what it answered, where, and for how long still
+    (``expires_in_s`` None: no expiry). No payload, no vector."""
+
+    id: str
+    query: str
+    tenant: str
+    tier: str
+    tags: tuple[str, ...]
+    expires_in_s: float | None
 
 
 class SemanticBackend(Protocol):
@@ -73,8 +88,8 @@ class SemanticBackend(Protocol):
         """Note that ``entry_id`` served a hit (eviction spares it once)."""
         ...
 
-    async def remove(self, entry_id: str) -> bool:
-        """Forget one entry; return whether it was there."""
+    async def remove(self, entry_ids: Sequence[str]) -> list[SemanticEntry]:
+        """Forget the entries with these ids; return those that were there (none: empty)."""
         ...
 
     async def remove_where(self, predicate: Callable[[SemanticEntry], bool]) -> list[SemanticEntry]:
@@ -86,6 +101,21 @@ class SemanticBackend(Protocol):
     ) -> list[SemanticEntry]:
         """Forget and return every entry tagged ``tag``; ``tags_of`` reads an entry's tags
         when the backend does not index them itself."""
+        ...
+
+    async def list_entries(
+        self,
+        *,
+        tenant: str | None = None,
+        tag: str | None = None,
+        contains: str | None = None,
+        limit: int = DEFAULT_LISTED,
+        tags_of: Callable[[SemanticEntry], Sequence[str]] | None = None,
+    ) -> list[ListedEntry]:
+        """Up to ``limit`` live entries, newest first, of ``tenant``, tagged ``tag``, whose
+        question holds ``contains`` (case-insensitive); each filter applies when given. An
+        admin path: may scan every entry. ``tags_of`` as for `remove_tag`. Empty when none
+        match; ValueError when ``limit`` is not in ``[1, MAX_LISTED]``."""
         ...
 
 
@@ -125,15 +155,23 @@ class MemoryBackend:
         async with self._lock:
             for old in self._index.add(entry.id, vector, partition, expires_at):
                 self._entries.pop(old, None)
+            # Re-inserted, not updated in place: the dict's order is then the order of writes,
+            # which is what a listing's "newest first" reads.
+            self._entries.pop(entry.id, None)
             self._entries[entry.id] = entry
 
     async def touch(self, entry_id: str) -> None:
         self._index.touch(entry_id)
 
-    async def remove(self, entry_id: str) -> bool:
+    async def remove(self, entry_ids: Sequence[str]) -> list[SemanticEntry]:
+        removed = []
         async with self._lock:
-            self._entries.pop(entry_id, None)
-            return self._index.remove(entry_id)
+            for entry_id in dict.fromkeys(entry_ids):
+                entry = self._entries.pop(entry_id, None)
+                self._index.remove(entry_id)
+                if entry is not None:
+                    removed.append(entry)
+        return removed
 
     async def remove_where(self, predicate: Callable[[SemanticEntry], bool]) -> list[SemanticEntry]:
         async with self._lock:
@@ -149,6 +187,41 @@ class MemoryBackend:
         # Entries replicated from another process carry their tags only inside the payload.
         return await self.remove_where(lambda e: tag in e.tags or tag in tags_of(e))
 
+    async def list_entries(
+        self,
+        *,
+        tenant: str | None = None,
+        tag: str | None = None,
+        contains: str | None = None,
+        limit: int = DEFAULT_LISTED,
+        tags_of: Callable[[SemanticEntry], Sequence[str]] | None = None,
+    ) -> list[ListedEntry]:
+        check_limit(limit)
+        needle = contains.casefold() if contains else None
+        found: list[ListedEntry] = []
+        async with self._lock:
+            now = self._clock()
+            for entry in reversed(self._entries.values()):
+                if tenant is not None and entry.tenant != tenant:
+                    continue
+                if needle is not None and needle not in entry.query.casefold():
+                    continue
+                expires_at = self._index.expires_at(entry.id)
+                if expires_at is None or expires_at <= now:
+                    continue
+                # Entries replicated from another process carry their tags only inside the
+                # payload.
+                tags = entry.tags or (tuple(tags_of(entry)) if tags_of is not None else ())
+                if tag is not None and tag not in tags:
+                    continue
+                left = expires_at - now if math.isfinite(expires_at) else None
+                found.append(
+                    ListedEntry(entry.id, entry.query, entry.tenant, entry.tier, tags, left)
+                )
+                if len(found) == limit:
+                    break
+        return found
+
     async def purge_expired(self) -> int:
         """Drop expired entries now (they are otherwise reclaimed lazily); return how many."""
         async with self._lock:
@@ -156,3 +229,9 @@ class MemoryBackend:
             for item_id in purged:
                 self._entries.pop(item_id, None)
             return len(purged)
+
+
+def check_limit(limit: int) -> None:
+    """ValueError unless ``limit`` is a count one listing or removal may ask for."""
+    if not 1 <= limit <= MAX_LISTED:
+        raise ValueError(f"limit must be between 1 and {MAX_LISTED}")

@@ -226,7 +226,12 @@ class SemanticCache:
     async def remove(self, query: str, *, tenant: str, tier: str) -> bool:
         """Forget the entry stored for exactly this query; return whether there was one."""
         item_id = entry_id(tenant, tier, self._embedder.name, normalize_text(query))
-        return await self.backend.remove(item_id)
+        return bool(await self.backend.remove([item_id]))
+
+    async def remove_ids(self, entry_ids: Sequence[str]) -> list[SemanticEntry]:
+        """Forget the entries with these ids (e.g. picked from `list_entries`); return those
+        that were there, so a replicator can announce the deletions."""
+        return await self.backend.remove(entry_ids)
 
     async def remove_where(self, predicate: Callable[[SemanticEntry], bool]) -> list[SemanticEntry]:
         """Forget every entry ``predicate`` accepts (e.g. answers built on an edited document);

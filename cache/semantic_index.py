@@ -140,6 +140,12 @@ class SemanticIndex:
         self._release(slot)
         return True
 
+    def expires_at(self, entry_id: str) -> float | None:
+        """When ``entry_id`` expires, on this index's clock (``inf``: never); None when it is
+        not held. An expired entry not yet evicted still answers."""
+        slot = self._slot_of.get(entry_id)
+        return None if slot is None else float(self._expires[slot])
+
     def touch(self, entry_id: str) -> None:
         """Mark ``entry_id`` as used, so eviction passes over it once."""
         slot = self._slot_of.get(entry_id)

@@ -9,6 +9,8 @@ Each entry is a hash under ``namespace + "semv:" + <embedder digest> + ":" + <en
 * ``tenant``: TAG, for an operator listing or flushing one tenant;
 * ``tags``: TAG, digests of the invalidation tags (knowledge-base document ids); digests, so
   no tag needs escaping in a query;
+* ``ts``: NUMERIC SORTABLE, the wall-clock second it was written, so an operator's listing
+  comes newest first (an index made before this field existed gets it with ``FT.ALTER``);
 * ``q``, ``tier``, ``p``, ``tg``: the normalised question, the tier, the payload and the tags
   themselves (not indexed).
 
@@ -23,21 +25,34 @@ from __future__ import annotations
 
 import hashlib
 import math
+import string
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+import msgspec
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
 from cache.keys import DEFAULT_NAMESPACE
 from cache.redis_store import redis_op
-from cache.semantic_backend import F32, Partition, SemanticEntry
+from cache.semantic_backend import (
+    DEFAULT_LISTED,
+    F32,
+    ListedEntry,
+    Partition,
+    SemanticEntry,
+    check_limit,
+)
 
 _HNSW_M: Final = 16
 _HNSW_EF_CONSTRUCTION: Final = 100  # each store inserts on Redis's main thread
 _HNSW_EF_RUNTIME: Final = 64  # k is 4: a wider beam keeps recall near 1 at 1M entries
+_TS_FIELD: Final = ("ts", "NUMERIC", "SORTABLE")
 _PAGE: Final = 1000  # entries per FT.SEARCH page on the admin paths
 _FIELDS: Final = ("q", "tier", "tenant", "p", "tg")
+_LISTED_FIELDS: Final = ("q", "tier", "tenant", "tg")  # a listing shows no payload
+_TAG_SPECIAL: Final = frozenset(string.punctuation + string.whitespace)
 _TAG_SEP: Final = ","  # between digests in the indexed ``tags`` field
 _RAW_TAG_SEP: Final = "\x1f"  # between the tags themselves in ``tg``
 
@@ -84,6 +99,7 @@ class RedisVectorBackend:
             "part", "TAG",
             "tenant", "TAG",
             "tags", "TAG", "SEPARATOR", _TAG_SEP,
+            *_TS_FIELD,
         )  # fmt: skip
         with redis_op("FT.CREATE", max(self._timeout, 2.0)):
             try:
@@ -95,7 +111,17 @@ class RedisVectorBackend:
             except ResponseError as exc:
                 if "already exists" not in str(exc).lower():
                     raise
+                await self._add_ts_field()
         self._ready = True
+
+    async def _add_ts_field(self) -> None:
+        # An index created by an older Frugal has no ``ts``: add it (replicas still on the old
+        # code ignore it; entries written without it list last).
+        try:
+            await _command(self._client, "FT.ALTER", self.index_name, "SCHEMA", "ADD", *_TS_FIELD)
+        except ResponseError as exc:
+            if "duplicate field" not in str(exc).lower():
+                raise
 
     async def search(
         self, vector: F32, partition: Partition, k: int
@@ -150,14 +176,34 @@ class RedisVectorBackend:
             "q": entry.query,
             "tier": entry.tier,
             "p": entry.payload,
+            "ts": repr(time.time()),
         }
 
     async def touch(self, entry_id: str) -> None:
         """Nothing to do: Redis evicts by its own ``maxmemory-policy``."""
 
-    async def remove(self, entry_id: str) -> bool:
-        with redis_op("DEL", self._timeout):
-            return bool(await self._client.delete(self.key_prefix + entry_id))
+    async def remove(self, entry_ids: Sequence[str]) -> list[SemanticEntry]:
+        keys = [self.key_prefix + entry_id for entry_id in dict.fromkeys(entry_ids)]
+        if not keys:
+            return []
+        # Read and delete in one transaction: what is returned is exactly what was deleted.
+        with redis_op("DEL", max(self._timeout, 2.0) if len(keys) > 1 else self._timeout):
+            async with self._client.pipeline(transaction=True) as pipe:
+                for key in keys:
+                    pipe.hmget(key, list(_FIELDS))
+                pipe.delete(*keys)
+                replies = await pipe.execute()
+        removed = []
+        for key, values in zip(keys, replies[:-1], strict=True):
+            fields = {
+                name.encode(): value
+                for name, value in zip(_FIELDS, values, strict=True)
+                if value is not None
+            }
+            entry = self._entry(key.encode(), fields)
+            if entry is not None:
+                removed.append(entry)
+        return removed
 
     async def remove_where(self, predicate: Callable[[SemanticEntry], bool]) -> list[SemanticEntry]:
         return await self._remove_matching("*", predicate)
@@ -167,6 +213,82 @@ class RedisVectorBackend:
     ) -> list[SemanticEntry]:
         # Every entry stored here was stored with its tags: the index answers alone.
         return await self._remove_matching(f"@tags:{{{_digest(tag)}}}", lambda _: True)
+
+    async def list_entries(
+        self,
+        *,
+        tenant: str | None = None,
+        tag: str | None = None,
+        contains: str | None = None,
+        limit: int = DEFAULT_LISTED,
+        tags_of: Callable[[SemanticEntry], Sequence[str]] | None = None,
+    ) -> list[ListedEntry]:
+        # Tenant and tag are filtered by the index; the question's substring here (``q`` is
+        # not indexed as text: a full-text index would cost memory on every entry).
+        check_limit(limit)
+        await self.ensure_index()
+        filters = []
+        if tenant:
+            filters.append(f"@tenant:{{{_tag_literal(tenant)}}}")
+        if tag is not None:
+            filters.append(f"@tags:{{{_digest(tag)}}}")
+        query = " ".join(filters) or "*"
+        needle = contains.casefold() if contains else None
+        page_size = limit if needle is None else _PAGE
+        found: dict[str, ListedEntry] = {}
+        offset = 0
+        while len(found) < limit:
+            with redis_op("FT.SEARCH", max(self._timeout, 2.0)):
+                reply = await _command(
+                    self._client,
+                    "FT.SEARCH", self.index_name, query,
+                    "SORTBY", "ts", "DESC",
+                    "RETURN", str(len(_LISTED_FIELDS)), *_LISTED_FIELDS,
+                    "LIMIT", str(offset), str(page_size), "DIALECT", "2",
+                )  # fmt: skip
+            page = _documents(reply)
+            for key, fields in page:
+                listed = self._listed(key, fields)
+                if listed is None or (tenant is not None and listed.tenant != tenant):
+                    continue  # gone meanwhile, or a tenant differing in case (TAGs fold it)
+                if needle is None or needle in listed.query.casefold():
+                    found[key.decode()] = listed
+                if len(found) == limit:
+                    break
+            if len(page) < page_size:
+                break
+            offset += page_size
+        return await self._with_ttls(found)
+
+    async def _with_ttls(self, found: dict[str, ListedEntry]) -> list[ListedEntry]:
+        if not found:
+            return []
+        with redis_op("PTTL", max(self._timeout, 2.0)):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in found:
+                    pipe.pttl(key)
+                ttls = await pipe.execute()
+        listed = []
+        for entry, pttl in zip(found.values(), ttls, strict=True):
+            if pttl == -2 or pttl == 0:
+                continue  # expired since the search
+            expires_in_s = None if pttl == -1 else pttl / 1000
+            listed.append(msgspec.structs.replace(entry, expires_in_s=expires_in_s))
+        return listed
+
+    def _listed(self, key: bytes, fields: dict[bytes, bytes]) -> ListedEntry | None:
+        try:
+            tags = fields.get(b"tg", b"")
+            return ListedEntry(
+                id=key.decode().removeprefix(self.key_prefix),
+                query=fields[b"q"].decode(),
+                tenant=fields[b"tenant"].decode(),
+                tier=fields[b"tier"].decode(),
+                tags=tuple(tags.decode().split(_RAW_TAG_SEP)) if tags else (),
+                expires_in_s=None,
+            )
+        except (KeyError, UnicodeDecodeError):
+            return None
 
     async def count(self) -> int:
         """Entries the index holds now (``FT.SEARCH … LIMIT 0 0``)."""
@@ -237,6 +359,12 @@ async def _command(client: redis.Redis, *args: str | bytes) -> Any:
     # redis-py leaves execute_command untyped; module commands (FT.*) have no typed wrapper
     # in the async client that returns the raw reply this module parses.
     return await client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def _tag_literal(value: str) -> str:
+    # Inside ``{…}`` a TAG query treats ASCII punctuation and spaces as syntax: escape them.
+    # Other characters must stay as they are (an escaped "ï" matches nothing).
+    return "".join("\\" + char if char in _TAG_SPECIAL else char for char in value)
 
 
 def _partition_tag(partition: Partition) -> str:

@@ -29,6 +29,7 @@ from server.process_tuning import freeze_startup_objects, tune_process
 from server.routes import (
     admin,
     admin_kb,
+    admin_semantic,
     batches,
     chat,
     chat_completions,
@@ -163,6 +164,7 @@ def create_app(
             Route("/openapi.json", docs.openapi_json, methods=["GET"]),
             Route("/docs", docs.docs, methods=["GET"]),
             Route("/admin/cache/invalidate", admin.invalidate, methods=["POST"]),
+            Route("/admin/cache/semantic", admin_semantic.list_semantic, methods=["GET"]),
             Route("/admin/kb/{name}/ingest", admin_kb.ingest, methods=["POST"]),
             Route("/admin/kb/{name}/reload", admin_kb.reload, methods=["POST"]),
             Route("/admin/kb/{name}/delete", admin_kb.delete, methods=["POST"]),

@@ -256,6 +256,7 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
     semantic_verify_model: str | None = None
     semantic_max_error_rate: float = 0.05
     semantic_verify_floor: float = 0.80
+    semantic_show_match: bool = False
     max_unknown_token_ratio: float = 0.10
     ttl_faq_s: float = 86_400.0
     ttl_default_s: float = 3_600.0

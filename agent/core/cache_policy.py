@@ -75,13 +75,15 @@ class WireScope:
 
 @dataclass(frozen=True, slots=True)
 class WireHit:
-    """A cached completion and where it came from."""
+    """A cached completion and where it came from; a semantic hit also carries its cosine
+    and the stored question it answered."""
 
     completion: dict[str, Any]
     layer: CacheLayer
     saved_usd_micros: int
     model: str
     score: float | None = None
+    question: str | None = None
 
 
 class WireCache:
@@ -212,7 +214,12 @@ class WireCache:
         if answer.completion is None:
             return None, exact, "miss"
         hit = WireHit(
-            answer.completion, "semantic", answer.cost_usd_micros, answer.model, lookup.score
+            answer.completion,
+            "semantic",
+            answer.cost_usd_micros,
+            answer.model,
+            lookup.score,
+            lookup.entry.query,
         )
         return hit, exact, "hit"
 

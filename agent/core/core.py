@@ -156,7 +156,15 @@ class CompletionCore:
             hit, exact, semantic = await self._cache.read(scope)
         if hit is not None:
             yield Head(
-                request_id, hit.model, "cache", f"{hit.layer} cache hit", hit.layer, exact, semantic
+                request_id,
+                hit.model,
+                "cache",
+                f"{hit.layer} cache hit",
+                hit.layer,
+                exact,
+                semantic,
+                score=hit.score,
+                matched=hit.question,
             )
             completion = {**hit.completion, "id": completion_id, "created": created}
             if request.stream:

@@ -29,6 +29,11 @@ class Head:
     event, so it is known there; ``model`` is then the fallback model)."""
     headers: dict[str, str] = field(default_factory=dict)
     """More ``x-frugal-*`` headers a stage wants sent (the guard's redaction counts)."""
+    score: float | None = None
+    """On a semantic hit: the cosine between the question and the one it matched."""
+    matched: str | None = None
+    """On a semantic hit: the stored (normalised) question it matched. It may be another
+    caller's text, so the edge shows it only when the operator allows it."""
 
 
 @dataclass(frozen=True, slots=True)

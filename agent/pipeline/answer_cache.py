@@ -80,6 +80,19 @@ class _Tags(msgspec.Struct):
     tags: list[str] = msgspec.field(default_factory=list)
 
 
+_tags_decoder = msgspec.json.Decoder(_Tags)
+
+
+def payload_tags(payload: bytes) -> list[str]:
+    """The invalidation tags inside a semantic entry's payload (an encoded `CachedAnswer`);
+    empty when it holds none or is not one. Entries replicated from another replica carry
+    their tags only there."""
+    try:
+        return _tags_decoder.decode(payload).tags
+    except msgspec.DecodeError:
+        return []
+
+
 class AnswerCache:
     """Reads and writes answers in the exact and semantic caches (either may be None)."""
 
@@ -101,7 +114,6 @@ class AnswerCache:
         self._any_t = cache_nonzero_temperature
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(CachedAnswer)
-        self._tags_decoder = msgspec.json.Decoder(_Tags)
 
     def scope(
         self,
@@ -257,7 +269,7 @@ class AnswerCache:
         exact = await self._exact.invalidate_tag(tag) if self._exact is not None else 0
         semantic: list[SemanticEntry] = []
         if self._semantic is not None:
-            semantic = await self._semantic.remove_tag(tag, lambda e: self._tags(e.payload))
+            semantic = await self._semantic.remove_tag(tag, lambda e: payload_tags(e.payload))
         return Invalidation(exact, semantic)
 
     async def forget(self, scope: CacheScope) -> Invalidation:
@@ -272,12 +284,6 @@ class AnswerCache:
                 lambda e: (e.tenant, e.tier, e.query) == (scope.tenant, scope.tier_key, query)
             )
         return Invalidation(exact, semantic)
-
-    def _tags(self, payload: bytes) -> list[str]:
-        try:
-            return self._tags_decoder.decode(payload).tags
-        except msgspec.DecodeError:
-            return []
 
     def _ttl(self, content_class: str) -> float:
         if self._exact is not None:

@@ -138,6 +138,10 @@ def _responses(op: Operation, refs: dict[type, dict[str, Any]]) -> dict[str, Any
     success: dict[str, Any] = {"description": HTTPStatus(op.ok_status).phrase}
     if content:
         success["content"] = content
+    if op.headers:
+        success["headers"] = {
+            h.name: {"description": h.description, "schema": h.schema} for h in op.headers
+        }
     responses: dict[str, Any] = {str(op.ok_status): success}
     for status in op.extra_ok_status:
         responses[str(status)] = {"description": HTTPStatus(status).phrase, "content": content}

@@ -35,6 +35,15 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Header:
+    """A header the success answer may carry."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str
+
+
+@dataclass(frozen=True)
 class Operation:
     """One (path, method) of the HTTP API."""
 
@@ -60,6 +69,8 @@ class Operation:
     long_query: bool = False
     """Takes long text in the query: a request line over the HTTP server's limit (64 KiB)
     is refused by the server itself, with a plain-text 400."""
+    headers: tuple[Header, ...] = ()
+    """Headers of the success answer worth describing (Frugal's cache verdict)."""
 
 
 CACHE_HEADER: Final = Param(
@@ -67,4 +78,25 @@ CACHE_HEADER: Final = Param(
     "header",
     {"enum": ["default", "no-cache", "no-store"]},
     "Frugal's cache mode for this request: read and write (default), skip reading, or skip both.",
+)
+
+CACHE_ANSWER_HEADERS: Final = (
+    Header(
+        "x-frugal-cache",
+        {"enum": ["exact", "semantic", "miss"]},
+        "Which cache answered: the exact one, the semantic one (a paraphrase), or none.",
+    ),
+    Header(
+        "x-frugal-cache-score",
+        {"type": "string", "pattern": r"^[0-9]\.[0-9]{4}$"},
+        "On a semantic hit only: the cosine between the question and the stored one it"
+        " matched, 4 decimals.",
+    ),
+    Header(
+        "x-frugal-cache-matched",
+        {"type": "string", "maxLength": 1024},
+        "On a semantic hit, only with FRUGAL_CACHE_SEMANTIC_SHOW_MATCH=true (it may be another"
+        " user's question): the stored, normalised question it matched, percent-encoded UTF-8,"
+        " cut between characters at 1,024 characters.",
+    ),
 )

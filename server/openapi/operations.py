@@ -37,6 +37,7 @@ from server.openapi.operation import (
     AUTH,
     BATCH_LANE,
     BODY,
+    CACHE_ANSWER_HEADERS,
     CACHE_HEADER,
     HTML,
     JSON,
@@ -48,6 +49,7 @@ from server.openapi.operation import (
 )
 from server.routes.admin import InvalidateBody, InvalidateResult
 from server.routes.admin_kb import DeleteBody, KbChange
+from server.routes.admin_semantic import SemanticListing
 from server.routes.batches import BatchCreate
 from server.routes.chat import ChatBody
 from server.routes.count_tokens import InputTokens
@@ -161,13 +163,36 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation(
         "/admin/cache/invalidate",
         "post",
-        "Drop cached answers by document tag or by question",
+        "Drop cached answers by document tag, by question or by semantic entry id",
         "admin",
         "frugal",
         {JSON: InvalidateResult},
         (*BODY, 404, 422, *AUTH, 429, 503),
         body=InvalidateBody,
         example={"tag": "faq/passwords.md"},
+        admin=True,
+    ),
+    Operation(
+        "/admin/cache/semantic",
+        "get",
+        "List live semantic-cache entries, newest first",
+        "admin",
+        "frugal",
+        {JSON: SemanticListing},
+        (404, 422, *AUTH, 429, 503),
+        params=(
+            Param("tenant", "query", {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}),
+            Param("tag", "query", {"type": "string", "minLength": 1, "maxLength": 200}),
+            Param(
+                "q",
+                "query",
+                {"type": "string", "minLength": 1, "maxLength": 1000},
+                "A piece of the question, any case.",
+            ),
+            Param(
+                "limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
+            ),
+        ),
         admin=True,
     ),
     *(
@@ -199,6 +224,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         (*BODY, 404, *AUTH, *LIMITED, *UPSTREAM),
         body=request._BodyView,
         params=(CACHE_HEADER,),
+        headers=CACHE_ANSWER_HEADERS,
         example={"model": "auto", "messages": _HELLO},
     ),
     Operation(
@@ -222,6 +248,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         (*BODY, 404, *AUTH, *LIMITED, *UPSTREAM),
         body=RESPONSES_REQUEST,
         params=(CACHE_HEADER,),
+        headers=CACHE_ANSWER_HEADERS,
         example={"model": "auto", "input": "How do I reset my password?"},
     ),
     Operation(
@@ -339,6 +366,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         (*BODY, 404, *AUTH, *LIMITED, *UPSTREAM),
         body=messages_request._BodyView,
         params=(CACHE_HEADER,),
+        headers=CACHE_ANSWER_HEADERS,
         example={"model": "auto", "max_tokens": 256, "messages": _HELLO},
     ),
     Operation(

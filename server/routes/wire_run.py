@@ -24,6 +24,7 @@ from agent.core.events import CoreEvent
 from agent.errors import ModelNotFound
 from server.accounting import wire_record
 from server.auth import Caller
+from server.cache_headers import semantic_hit_headers
 from server.errors import APIError
 from server.pipeline_stream import log_outcome
 from server.relay_response import CLOSE_GRACE_S, RelayResponse
@@ -63,11 +64,13 @@ def check_model(state: AppState, model: str) -> None:
         )
 
 
-def head_headers(head: Head) -> dict[str, str]:
-    """What is known before the first byte: cache layer, model, route, request id, and on a
-    stream whether a fallback model answers."""
+def head_headers(head: Head, *, show_match: bool = False) -> dict[str, str]:
+    """What is known before the first byte: cache layer (with a semantic hit's score, and
+    with ``show_match`` the question it matched), model, route, request id, and on a stream
+    whether a fallback model answers."""
     headers = {
         CACHE_HEADER: head.cache or "miss",
+        **semantic_hit_headers(head.score, head.matched, show_match=show_match),
         "x-frugal-model": head.model,
         "x-frugal-route": head.tier,
         "x-frugal-request-id": head.request_id,
@@ -197,7 +200,8 @@ class WireRun:
     @property
     def headers(self) -> dict[str, str]:
         """The rate-limit and ``x-frugal-*`` headers known before the first byte."""
-        return {**self.limit_headers, **head_headers(self.head)}
+        show_match = self.state.settings.cache.semantic_show_match
+        return {**self.limit_headers, **head_headers(self.head, show_match=show_match)}
 
     async def whole(self) -> Tail:
         """The complete answer's `Tail`, accounted."""
