@@ -3,14 +3,15 @@
     async with MiniLMEmbedder.load() as embedder:
         vectors = await embedder.embed(["Where is my order?"])
 
-Entering loads the weights in a worker thread (~0.2 s) unless a loaded `MiniLMModel` was
-given, and starts the micro-batch worker; leaving stops it. Concurrent small ``embed`` calls are
-merged into one forward pass; up to ``concurrency`` passes run at once (one per core, each
-single-threaded BLAS — see `blas_threads`).
+Entering loads the model in a worker thread (once per process and runtime: embedders share it)
+unless a loaded `MiniLMModel` was given, and starts the micro-batch worker; leaving stops it.
+Concurrent small ``embed`` calls are merged into one forward pass; up to ``concurrency``
+passes run at once (one per core, each single-threaded — see `blas_threads`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,13 @@ from agent.embedders.minilm_model import MODEL_NAME, MiniLMModel, Runtime
 from agent.errors import EmbeddingError
 
 Row = npt.NDArray[np.float32]
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_model(model_dir: Path | None, runtime: Runtime) -> MiniLMModel:
+    # A loaded model is read-only and thread-safe, so embedders of one process (the gateway's,
+    # a test's several gateways) share it: one load (~1.5 s for int8) and one copy in memory.
+    return MiniLMModel.load(model_dir, runtime=runtime)
 
 
 class MiniLMEmbedder:
@@ -100,7 +108,7 @@ class MiniLMEmbedder:
         return await self._batcher.__aexit__(exc_type, exc, tb)
 
     def _load(self) -> MiniLMModel:
-        return MiniLMModel.load(self._model_dir, runtime=self._runtime)
+        return _shared_model(self._model_dir, self._runtime)
 
     @property
     def name(self) -> str:

@@ -164,13 +164,21 @@ def perturb(
     return normalise(cos * rows + np.sqrt(1 - cos * cos) * normalise(noise))
 
 
+# Both stage-1 paths: every code word over every row, and (as above 262,144 slots) the first
+# word narrowing the rows down before the full codes rank them.
+STAGE_ONE = pytest.mark.parametrize(
+    "opts", [{}, {"prefilter_above": 1000, "prefilter_keep": 2048}], ids=["full", "prefilter"]
+)
+
+
+@STAGE_ONE
 class TestTwoStageSearch:
     """Indexes big enough that a Hamming shortlist picks the rows rescored."""
 
-    def test_top1_matches_brute_force_for_close_neighbours(self) -> None:
+    def test_top1_matches_brute_force_for_close_neighbours(self, opts: dict[str, int]) -> None:
         rng = np.random.default_rng(42)
         rows = clustered(rng, 20_000)
-        index = SemanticIndex(384, len(rows))
+        index = SemanticIndex(384, len(rows), **opts)
         for i, row in enumerate(rows):
             index.add(str(i), row, PART)
         queries = perturb(rng, rows[rng.integers(0, len(rows), 2000)], 0.85, 0.995)
@@ -186,12 +194,14 @@ class TestTwoStageSearch:
             assert score == pytest.approx(best_score[j], abs=1e-3)
         assert checked > 1500
 
-    def test_a_crowd_just_below_does_not_hide_the_close_neighbour(self) -> None:
+    def test_a_crowd_just_below_does_not_hide_the_close_neighbour(
+        self, opts: dict[str, int]
+    ) -> None:
         # 2000 rows at cosine 0.78-0.845 around each query, one at 0.855-0.87: in Hamming
         # distance hundreds of the crowd rank ahead of it, more than the fixed shortlist holds.
         rng = np.random.default_rng(7)
         queries = normalise(rng.standard_normal((6, 384)))
-        index = SemanticIndex(384, 20_000)
+        index = SemanticIndex(384, 20_000, **opts)
         for n, query in enumerate(queries):
             crowd = perturb(rng, np.repeat(query[None], 2000, axis=0), 0.78, 0.845)
             for i, row in enumerate(crowd):
@@ -200,9 +210,9 @@ class TestTwoStageSearch:
         for n, query in enumerate(queries):
             assert index.search(query, PART, k=1)[0][0] == f"target{n}"
 
-    def test_partitions_and_expiry_mask_the_shortlist(self) -> None:
+    def test_partitions_and_expiry_mask_the_shortlist(self, opts: dict[str, int]) -> None:
         clock = ManualClock()
-        index = SemanticIndex(384, 10_000, clock=clock)
+        index = SemanticIndex(384, 10_000, clock=clock, **opts)
         rows = clustered(np.random.default_rng(1), 3000)
         for i, row in enumerate(rows):
             index.add(f"a{i}", row, PART)
@@ -214,8 +224,8 @@ class TestTwoStageSearch:
         assert found[0][0] == "a7"
         assert all(entry_id.startswith("a") for entry_id, _ in found)
 
-    def test_many_identical_rows_still_return_k(self) -> None:
-        index = SemanticIndex(384, 5000)
+    def test_many_identical_rows_still_return_k(self, opts: dict[str, int]) -> None:
+        index = SemanticIndex(384, 5000, **opts)
         same = unit(1, 384)
         for i in range(4000):
             index.add(f"dup{i}", same, PART)
