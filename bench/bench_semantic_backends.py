@@ -1,6 +1,7 @@
 """Semantic-cache backends side by side, and what a cache miss costs end to end.
 
-Part 1, the vector backends at 10k and 100k entries (1M with ``--full``): the in-process index
+Part 1, the vector backends at 10k, 100k and 1M entries (``--quick``: not 1M; filling Redis's
+HNSW index with 1M entries takes ~10 minutes): the in-process index
 (`cache.semantic_backend.MemoryBackend`, the embedded default) and Redis's vector index
 (`cache.semantic_redis.RedisVectorBackend`: HNSW, COSINE, FLOAT32) on a throwaway Valkey 8.1
 with the RediSearch module (`bench.search_process`). Both are called the way a lookup calls
@@ -18,7 +19,7 @@ before (so exact and semantic both miss, and each miss embeds, searches and stor
 store), ``POST /v1/chat/completions``, closed loop at c=1 and c=32, rounds alternating between
 the two gateways. Only responses whose ``x-frugal-cache`` says ``miss`` count.
 
-``python -m bench.bench_semantic_backends [--full] [--sizes 10000 ...] [--no-e2e] [--no-index]
+``python -m bench.bench_semantic_backends [--quick] [--sizes 10000 ...] [--no-e2e] [--no-index]
 [--before REF]`` (``--before``: also a gateway checked out at REF, e.g. before embed-once).
 """
 
@@ -292,14 +293,14 @@ def _e2e(before: str | None) -> None:
 
 def main(argv: Sequence[str] = ()) -> None:
     parser = argparse.ArgumentParser(prog="bench_semantic_backends")
-    parser.add_argument("--full", action="store_true", help="also 1M entries")
+    parser.add_argument("--quick", action="store_true", help="10k and 100k entries only")
     parser.add_argument("--sizes", type=int, nargs="+", help="entry counts to measure")
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end miss rows")
     parser.add_argument("--no-index", action="store_true", help="skip the backend rows")
     parser.add_argument("--before", help="git ref of a gateway to add to the miss rows")
     args = parser.parse_args(list(argv))
     limit_blas_threads(1)
-    sizes = args.sizes or (FULL_SIZES if args.full else SIZES)
+    sizes = args.sizes or (SIZES if args.quick else FULL_SIZES)
     if not args.no_index:
         anyio.run(_backends, sizes)
     if not args.no_e2e:

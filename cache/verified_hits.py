@@ -7,7 +7,8 @@ cached answer answer that question?") decides them, and every verdict is kept tw
 
 * **per entry**: an entry judged wrong at score s refuses every later query scoring <= s at once
   (its own threshold is above s); an entry judged right at least `Wilson`-enough times at scores
-  <= s is served at s without asking (a popular answer learns its own, lower, threshold);
+  <= s is served at s without asking (a popular answer learns its own, lower, threshold); a
+  question already judged right for an entry (the same cosine) is served again without asking;
 * **pooled by score**: verdicts of all entries in bins of 0.01; the served-from score is the
   lowest t whose verdicts at t and above bound the error rate at <= δ (one-sided 95 % Wilson
   upper bound), and every score >= t is served without asking (a hit's chance of being wrong
@@ -33,6 +34,7 @@ Decision = Literal["serve", "refuse", "ask"]
 
 _Z = 1.645  # one-sided 95 %
 _BINS = 100  # score bins of 0.01 over [0, 1]
+_SAME_SCORE = 1e-6  # a question's cosine to an entry is deterministic: equal means the same
 _PER_ENTRY = 128  # verdicts kept per entry (the most recent): enough to prove 1 %
 
 
@@ -91,6 +93,8 @@ class VerdictLog:
         seen = self._entries.get(entry_id, ())
         if any(not ok and s >= score for s, ok in seen):
             return "refuse"
+        if any(ok and abs(s - score) < _SAME_SCORE for s, ok in seen):
+            return "serve"  # this very question (same cosine to this entry) was judged right
         served_from = self.served_from()
         if served_from is not None and score >= served_from:
             return "ask" if self._rng.random() < self.explore_rate else "serve"

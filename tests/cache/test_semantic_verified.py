@@ -56,6 +56,20 @@ async def test_a_gray_zone_candidate_is_served_once_the_verifier_agrees() -> Non
     assert verifier.asked == [(CLOSE, STORED, "t")]
 
 
+async def test_a_question_judged_right_is_served_again_without_asking() -> None:
+    verifier = ScriptedVerifier(True)
+    cache = await stored(verified_cache(verifier))
+    first = await cache.lookup(CLOSE, tenant="t", tier="p")
+    again = await cache.lookup(CLOSE, tenant="t", tier="p")
+    assert (first.reason, first.verified, again.reason, again.verified) == (
+        "hit",
+        True,
+        "hit",
+        False,
+    )
+    assert len(verifier.asked) == 1
+
+
 async def test_a_rejected_entry_is_refused_later_without_asking_again() -> None:
     verifier = ScriptedVerifier(False)
     cache = await stored(verified_cache(verifier))
