@@ -70,10 +70,14 @@ class RedisVectorBackend:
         embedder: str,
         namespace: str = DEFAULT_NAMESPACE,
         op_timeout_s: float = 0.25,
+        ef_runtime: int = _HNSW_EF_RUNTIME,
     ) -> None:
         if op_timeout_s <= 0:
             raise ValueError("op_timeout_s must be positive")
+        if ef_runtime < 1:
+            raise ValueError("ef_runtime must be at least 1")
         self._client = client
+        self._ef = ef_runtime
         self._dim = dim
         self._timeout = op_timeout_s
         # Vectors of two embedders never share an index (their dimensions may even differ).
@@ -127,7 +131,9 @@ class RedisVectorBackend:
         self, vector: F32, partition: Partition, k: int
     ) -> list[tuple[SemanticEntry, float]]:
         await self.ensure_index()
-        query = f"(@part:{{{_partition_tag(partition)}}})=>[KNN {k} @vec $q AS score]"
+        # The beam width travels with each query: indexes made with another EF_RUNTIME agree.
+        knn = f"KNN {k} @vec $q EF_RUNTIME {self._ef} AS score"
+        query = f"(@part:{{{_partition_tag(partition)}}})=>[{knn}]"
         with redis_op("FT.SEARCH", self._timeout):
             reply = await _command(
                 self._client,
