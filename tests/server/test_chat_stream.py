@@ -196,7 +196,9 @@ class TestStreamEvents:
         first_token = kinds.index("token")
         pings = [data for kind, data in stream.items[:first_token] if kind == ":"]
         assert len(pings) >= 2 and all(ping.startswith("ping") for ping in pings)
-        assert kinds[0] == "meta" and kinds[-1] == "done"
+        # A heartbeat may still go out between `done` and the close (a comment: clients skip it).
+        events = [kind for kind in kinds if kind != ":"]
+        assert events[0] == "meta" and events[-1] == "done"
 
     async def test_head_runs_no_pipeline(self, embedded: RunningGateway) -> None:
         async with (
