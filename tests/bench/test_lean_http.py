@@ -27,7 +27,9 @@ class Seen:
 
     bodies: list[bytes] = field(default_factory=list)
     answered: int = 0
-    peers: set[object] = field(default_factory=set)
+    # Connections by identity, each kept alive so no id is reused (peer addresses can be:
+    # hundreds of short connections a second cycle through the client's ephemeral ports).
+    connections: dict[int, object] = field(default_factory=dict)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -46,7 +48,7 @@ def make_app(seen: Seen) -> web.Application:
     async def record(request: web.Request) -> bytes:
         body = await request.read()
         seen.bodies.append(body)
-        seen.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        seen.connections[id(request.transport)] = request.transport
         return body
 
     async def echo(request: web.Request) -> web.Response:
@@ -128,7 +130,7 @@ class TestLeanClosedLoop:
             assert sample.errors == 0
             assert len(sample.latencies_ms) == server.seen.answered > 10
             assert set(server.seen.bodies) == {b"a", b"bb", b"ccc"}
-            assert len(server.seen.peers) == 4  # one keep-alive connection per worker
+            assert len(server.seen.connections) == 4  # one keep-alive connection per worker
             assert sample.elapsed_s >= 0.3
             assert sample.rate == pytest.approx(len(sample.latencies_ms) / sample.elapsed_s)
 
@@ -157,7 +159,7 @@ class TestLeanClosedLoop:
         )
         assert sample.errors == 0
         assert len(sample.latencies_ms) == server.seen.answered > 2
-        assert len(server.seen.peers) == server.seen.answered  # a fresh connection each time
+        assert len(server.seen.connections) == server.seen.answered  # a fresh one each time
 
     async def test_start_offsets_the_round_robin(self, server: RunningServer) -> None:
         bodies = [b"0", b"1", b"2", b"3"]
