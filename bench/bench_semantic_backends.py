@@ -249,7 +249,7 @@ class _Loop:
 
 
 async def _end_to_end(gateways: dict[str, Server]) -> None:
-    per = 60_000
+    per = 200_000 // len(gateways)  # the word lists make 201,600 distinct questions
     bodies = [completion_body(q) for q in unique_questions(per * len(gateways), seed=17)]
     loops = {name: _Loop(bodies[i * per : (i + 1) * per]) for i, name in enumerate(gateways)}
     print(
