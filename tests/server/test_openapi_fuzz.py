@@ -73,7 +73,9 @@ def _fuzz(operation: APIOperation, mode: schemathesis.GenerationMode, base_url: 
         try:
             run()
         except (Exception, FailureGroup) as exc:  # reported with every other operation's
-            return f"{operation.label} ({mode}): {exc}"
+            # A flaky verdict wraps the failures it saw: name them, or the report says nothing.
+            inner = "; ".join(f"{e!r}"[:500] for e in getattr(exc, "exceptions", ()))
+            return f"{operation.label} ({mode}): {exc}" + (f" [{inner}]" if inner else "")
     return None
 
 
