@@ -6,7 +6,10 @@ connection that sends nothing, so a client dripping its headers holds a connecti
 as it likes. No request exists yet at that point, so the app cannot see it: the protocol is the
 only layer that can. The body has its own deadline in the app (`server.routes.body`); a body
 the app never read (it answered first) is not waited for: the connection closes after the
-answer, instead of letting the drip go on.
+answer, instead of letting the drip go on. It closes gently ("lingering close", as nginx does):
+the answer and a FIN go out, and whatever the client still sends is read and dropped for up to
+`LINGER_S` (or `LINGER_BYTES`). Closing at once with unread bytes arriving would make the kernel
+reset the connection, and a reset throws away the answer the client has not read yet.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 log = logging.getLogger("frugal.connections")
 
 RETRY_AFTER_S = 1
+LINGER_S = 2.0
+LINGER_BYTES = 1 << 20
 
 
 @dataclass
@@ -74,6 +79,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._counted_as: str | None = None
         self._header_timer: asyncio.TimerHandle | None = None
         self._message_complete = True
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self._lingered: int | None = None  # bytes dropped while lingering; None: not lingering
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -94,6 +101,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
         if self._counted_as is not None:
             self._guard.release(self._counted_as)
             self._counted_as = None
@@ -113,12 +123,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._message_complete = True
         super().on_message_complete()
 
+    def data_received(self, data: bytes) -> None:
+        if self._lingered is None:
+            super().data_received(data)
+            return
+        self._lingered += len(data)  # the rest of a body nobody reads: dropped
+        if self._lingered > LINGER_BYTES:
+            self.transport.close()
+
     def on_response_complete(self) -> None:
         # Answered before the body was all in (a refusal, or a route that reads no body):
         # close rather than keep reading a body nobody wants, which a drip could make endless.
         if not self._message_complete and not self.transport.is_closing():
-            self.transport.close()
+            self._close_lingering()
         super().on_response_complete()
+
+    def _close_lingering(self) -> None:
+        self._cancel_header_timer()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self._lingered = 0
+        self.transport.write_eof()  # after the answer still buffered
+        self._linger_timer = self.loop.call_later(LINGER_S, self.transport.close)
 
     def _arm_header_timer(self) -> None:
         self._header_timer = self.loop.call_later(

@@ -232,6 +232,26 @@ class TestHeaderReadTimeout:
             response = await read_response(stream)
         assert status_of(response) == 405
 
+    async def test_the_rest_of_an_unread_body_does_not_reset_the_answer(self) -> None:
+        # The answer sits unread in the client's buffer while the rest of the body goes out.
+        # A server that closed at once would answer those bytes with a reset, and a reset
+        # throws the unread answer away (a client then sees "connection reset by peer").
+        gateway = run_gateway(settings(FRUGAL_SERVER_KEEP_ALIVE_TIMEOUT_S="30"))
+        async with gateway as gw, await connect(gw) as stream:
+            await stream.send(head("/healthz", 20_000, keep_alive=True) + b"{")
+            await anyio.sleep(0.3)  # answered, and (without lingering) closed by now
+            await stream.send(b" " * 19_999)
+            await anyio.sleep(0.3)
+            received = b""
+            with anyio.fail_after(10):
+                while True:
+                    try:
+                        received += await stream.receive()
+                    except anyio.EndOfStream:
+                        break
+        assert status_of(received) == 405
+        assert received.endswith(b"}")  # the whole JSON error body
+
 
 class TestConnectionsPerClient:
     async def test_an_address_over_its_cap_is_refused_and_others_are_served(self) -> None:
