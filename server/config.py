@@ -19,7 +19,8 @@ import msgspec
 from dotenv import dotenv_values
 
 from agent.agents.loader import AgentsFileError, prepare
-from agent.errors import RegistryError
+from agent.errors import ModelNotFound, RegistryError
+from agent.registry import ModelRegistry
 from metrics.price_overrides import parse_price_overrides
 from server.config_hints import accepted_values
 from server.registry_config import build_registry
@@ -154,11 +155,26 @@ def load_settings(
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(exc, origin, tree, source)) from exc
     try:
-        build_registry(settings)
+        registry = build_registry(settings)
     except (RegistryError, ValueError) as exc:
         place = f"{source}: registry" if settings.registry.declared else "registry (default)"
         raise ConfigError(f"{place}: {exc}") from exc
+    _check_verify_model(settings, registry)
     return settings
+
+
+def _check_verify_model(settings: Settings, registry: ModelRegistry) -> None:
+    # The semantic cache's judge is resolved when the app starts: a typo must not get that far.
+    name = settings.cache.semantic_verify_model
+    if name is None:
+        return
+    var = env_var_name("cache", "semantic_verify_model")
+    try:
+        spec = registry.resolve(name).spec
+    except ModelNotFound as exc:
+        raise ConfigError(f"{var}: {exc} (name a chat model of the registry)") from exc
+    if spec.kind != "chat":
+        raise ConfigError(f"{var}: {name!r} is an {spec.kind} model; the judge must chat")
 
 
 def _env_value(raw: str, *, is_list: bool) -> Any:

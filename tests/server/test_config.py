@@ -117,3 +117,14 @@ def test_only_the_config_loader_reads_the_environment() -> None:
             if "os.environ" in source or "os.getenv" in source:
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("model", "says"),
+    [("no-such-model", "is not served here"), ("text-embedding-3-small", "must chat")],
+)
+def test_the_semantic_judge_must_be_a_chat_model_of_the_registry(model: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=f"FRUGAL_CACHE_SEMANTIC_VERIFY_MODEL: .*{says}"):
+        load_settings({"FRUGAL_CACHE_SEMANTIC_VERIFY_MODEL": model})
+    chosen = load_settings({"FRUGAL_CACHE_SEMANTIC_VERIFY_MODEL": "gpt-4o-mini"})
+    assert chosen.cache.semantic_verify_model == "gpt-4o-mini"
