@@ -80,8 +80,7 @@ class ModelJudge:
             hold_id=f"verify-{secrets.token_hex(8)}",
         ) as billing:
             response = await self._call.generate(billing, request)
-            charged = billing.charge()
-            await self._call.settle(billing)
+            charged = billing.charge()  # the hold settles on the way out
         await self._record(
             CallRecord(
                 model=billing.model,

@@ -16,17 +16,12 @@ import pytest
 from server.config import load_settings
 from server.openapi import build_document
 from server.settings import Settings
+from tests.support.cost_http import FAST_SIMULATED as FAST
 from tests.support.gateway import run_gateway
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 
-FAST = {
-    "FRUGAL_SIMULATED_CHEAP_TTFT_MS": "0",
-    "FRUGAL_SIMULATED_STRONG_TTFT_MS": "0",
-    "FRUGAL_SIMULATED_CHEAP_TOKENS_PER_S": "100000",
-    "FRUGAL_SIMULATED_STRONG_TOKENS_PER_S": "100000",
-}
 ADMIN_KEY = "test-admin-key-0123456789"
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 QUESTION = "How do I reset my password?"

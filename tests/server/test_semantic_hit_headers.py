@@ -17,16 +17,11 @@ from cache.normalize import normalize_text
 from server.cache_headers import MATCHED_HEADER, SCORE_HEADER, encode_matched
 from server.config import load_settings
 from server.openapi import build_document
+from tests.support.cost_http import FAST_SIMULATED as FAST
 from tests.support.gateway import run_gateway
 
 pytestmark = pytest.mark.anyio
 
-FAST = {
-    "FRUGAL_SIMULATED_CHEAP_TTFT_MS": "0",
-    "FRUGAL_SIMULATED_STRONG_TTFT_MS": "0",
-    "FRUGAL_SIMULATED_CHEAP_TOKENS_PER_S": "100000",
-    "FRUGAL_SIMULATED_STRONG_TOKENS_PER_S": "100000",
-}
 QUESTION = "How do I reset my password?"
 PARAPHRASE = "How can I reset my password?"
 
