@@ -21,9 +21,13 @@ Celsius" share every word (cosine 0.995), and so do "from savings to checking" a
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|->|→")
 _SENTENCE_END = re.compile(r"[.!?:;]\s*$")
+_POSSESSIVE = re.compile(r"['’]s$")
+_KEPT = 4096  # queries whose words and names stay cached: a lookup compares one with several
 
 
 def _word_set(text: str) -> frozenset[str]:
@@ -59,7 +63,7 @@ def order_differs(query_a: str, query_b: str) -> bool:
     return _roles_swapped(_content(words_a), _content(words_b))
 
 
-def _content(words: list[str]) -> list[str]:
+def _content(words: Sequence[str]) -> list[str]:
     return [w for w in words if w not in _FUNCTION and w not in _RELATIONS]
 
 
@@ -77,23 +81,24 @@ def _roles_swapped(content_a: list[str], content_b: list[str]) -> bool:
 
 def names_differ(query_a: str, query_b: str) -> bool:
     """Whether a name in one query is missing from the other (see the module docstring)."""
-    words_a, words_b = set(_lower_words(query_a)), set(_lower_words(query_b))
+    words_a, words_b = frozenset(_lower_words(query_a)), frozenset(_lower_words(query_b))
     return not (_names(query_a) <= words_b and _names(query_b) <= words_a)
 
 
-def _lower_words(text: str) -> list[str]:
-    return [_bare(w.lower()) for w in _WORD.findall(text)]
+@lru_cache(maxsize=_KEPT)
+def _lower_words(text: str) -> tuple[str, ...]:
+    return tuple(_bare(w.lower()) for w in _WORD.findall(text))
 
 
 def _bare(word: str) -> str:
     # "France's" and "France" name the same thing; "grams" and "gram" the same unit.
-    word = re.sub(r"['’]s$", "", word)
+    word = _POSSESSIVE.sub("", word)
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         return word[:-1]
     return word
 
 
-def _relations(words: list[str]) -> list[_Relation]:
+def _relations(words: Sequence[str]) -> list[_Relation]:
     found = []
     for i, word in enumerate(words):
         if word not in _RELATIONS:
@@ -105,7 +110,7 @@ def _relations(words: list[str]) -> list[_Relation]:
     return found
 
 
-def _arguments(words: list[str], positions: range) -> frozenset[str]:
+def _arguments(words: Sequence[str], positions: range) -> frozenset[str]:
     picked: list[str] = []
     for j in positions:
         if words[j] in _RELATIONS or len(picked) == _ARGS:
@@ -115,14 +120,15 @@ def _arguments(words: list[str], positions: range) -> frozenset[str]:
     return frozenset(picked)
 
 
-def _names(text: str) -> set[str]:
+@lru_cache(maxsize=_KEPT)
+def _names(text: str) -> frozenset[str]:
     tokens = [
         (m.group(), i == 0 or bool(_SENTENCE_END.search(text[: m.start()])))
         for i, m in enumerate(_WORD.finditer(text))
     ]
     inner = [t for t, first in tokens if not first and t[0].isalpha()]
     if len(inner) >= 3 and sum(t[0].isupper() for t in inner) * 5 > 3 * len(inner):
-        return set()  # Title Case or shouting: capitals carry no information here
+        return frozenset()  # Title Case or shouting: capitals carry no information here
     names = set()
     for token, starts_sentence in tokens:
         if not token[0].isupper() or re.split(r"['’]", token)[0] == "I":
@@ -130,4 +136,4 @@ def _names(text: str) -> set[str]:
         shouted = len(token) > 1 and token.isupper()
         if not starts_sentence or shouted:
             names.add(_bare(token.lower()))
-    return names
+    return frozenset(names)

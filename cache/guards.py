@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TypeAlias
 
@@ -168,6 +169,8 @@ def _zh_lexicon() -> MappingProxyType[str, str]:
 
 _ZH_LEXICON = _zh_lexicon()
 _ZH_MAX_TERM = max(len(w) for w in _ZH_LEXICON)
+_FEATURES_KEPT = 4096  # queries whose guard features stay cached
+_ZH_STARTS = frozenset(w[0] for w in _ZH_LEXICON)  # a text with none of these has no term
 # Chinese pairs sharing a member (打开/开启 -> 关闭) need both pair ids on that member.
 _ZH_SHARED = MappingProxyType(
     {
@@ -236,7 +239,11 @@ def _antonym_differences(
     return plain
 
 
+@lru_cache(maxsize=_FEATURES_KEPT)
 def _features(text: str) -> dict[str, Counter[str]]:
+    """What each guard reads off one query; cached, as a lookup compares its query with several
+    candidates and a cached question is compared again on every lookup that finds it. The
+    result is shared: callers only read it."""
     feats: dict[str, Counter[str]] = {}
 
     def put(kind: str, value: str) -> None:
@@ -265,6 +272,8 @@ def _money_key(value: str) -> str:
 
 def _scan_chinese(text: str, put: _Put) -> str:
     """Count lexicon terms longest-first; return the text with every matched term blanked."""
+    if _ZH_STARTS.isdisjoint(text):  # most English queries: no per-character walk
+        return text
     out: list[str] = []
     i = 0
     while i < len(text):

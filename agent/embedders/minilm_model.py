@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -33,12 +33,23 @@ Runtime = Literal["auto", "int8", "float32"]
 Forward = Callable[[list[list[int]]], npt.NDArray[np.float32]]
 _log = logging.getLogger(__name__)
 _ENCODINGS_KEPT = 4096
+_CACHED_BATCH = 16  # token_ids of up to this many texts go through the per-text cache
 # Sentence-transformers' max_seq_length for this model (sentence_bert_config.json).
 DEFAULT_MAX_TOKENS = 256
 # Per chunk: at most this many texts, and texts x longest^2 at most this (the attention score
 # grid is 12 heads x that many float32, here ~12 MB).
 MAX_CHUNK_TEXTS = 64
 MAX_CHUNK_ATTENTION = 1 << 18
+
+
+class _Tokens(NamedTuple):
+    """What the model and the cache's checks need from one text's tokenisation, read out of the
+    tokenizer's `Encoding` once: its ``ids`` and ``overflowing`` properties build new Python
+    objects on every access (~10 us a lookup made them cost ~0.25 ms per request)."""
+
+    ids: list[int]
+    truncated: bool
+    unknown_ratio: float
 
 
 class MiniLMModel:
@@ -55,9 +66,10 @@ class MiniLMModel:
         self.name = name
         self._forward: Forward = forward or partial(encode, weights)
         self._tokenizer = tokenizer
-        # A request's text is tokenised by the window and vocabulary checks of its lookup and
-        # store and by the forward pass: once is enough (~50 us each).
-        self._encode = lru_cache(maxsize=_ENCODINGS_KEPT)(tokenizer.encode)
+        # A request's text is tokenised by the window and vocabulary checks of its lookup, its
+        # store and every candidate it is compared with, and by the forward pass: once is
+        # enough (~50 us each).
+        self._tokens = lru_cache(maxsize=_ENCODINGS_KEPT)(self._tokenise)
         self._unk_id = tokenizer.token_to_id("[UNK]")
         self._special_ids = frozenset(tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
 
@@ -105,23 +117,29 @@ class MiniLMModel:
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Word-piece ids per text, with [CLS]/[SEP], truncated; exactly what the model sees."""
-        if len(texts) == 1:
-            return [self._encode(texts[0]).ids]
-        return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        if len(texts) > _CACHED_BATCH:  # bulk (documents, calibration): not worth keeping
+            return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        # A request's few texts are already cached by its checks (and encode_batch would start
+        # the tokenizer's own thread pool on cores the forward pass is using).
+        return [self._tokens(text).ids for text in texts]
 
     def unknown_token_ratio(self, text: str) -> float:
         """Fraction of the text's word pieces (not [CLS]/[SEP]) that are [UNK]; 0.0 if none.
 
         A high ratio (Chinese, emoji-only) means the vector says little about the text.
         """
-        ids = [t for t in self._encode(text).ids if t not in self._special_ids]
-        if not ids:
-            return 0.0
-        return sum(1 for t in ids if t == self._unk_id) / len(ids)
+        return self._tokens(text).unknown_ratio
 
     def truncated(self, text: str) -> bool:
         """Whether ``text`` is longer than the model's window, so its vector ignores the tail."""
-        return bool(self._encode(text).overflowing)
+        return self._tokens(text).truncated
+
+    def _tokenise(self, text: str) -> _Tokens:
+        encoding = self._tokenizer.encode(text)
+        ids = encoding.ids
+        pieces = [t for t in ids if t not in self._special_ids]
+        unknown = sum(1 for t in pieces if t == self._unk_id) / len(pieces) if pieces else 0.0
+        return _Tokens(ids, bool(encoding.overflowing), unknown)
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Return ``(len(texts), 384)`` L2-normalised float32 rows, row *i* for ``texts[i]``."""
