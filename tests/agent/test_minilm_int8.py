@@ -58,7 +58,8 @@ def test_pair_similarities_stay_near_reference(
 def test_a_vector_does_not_depend_on_its_batch(
     int8: MiniLMModel, reference: dict[str, Any]
 ) -> None:
-    # Activations are quantized per token, so neighbours and padding change nothing.
+    # Each text runs on its own (its activation scales are its own), so neighbours and padding
+    # change nothing.
     texts = reference["sentences"][:12]
     together = int8.embed(texts)
     alone = np.stack([int8.embed([t])[0] for t in texts])
