@@ -96,9 +96,12 @@ class BatchEmbedder:
             if error is not None:
                 failed.extend(range(start, start + len(chunk)))
 
-        async with anyio.create_task_group() as tg:
-            for start in range(0, len(texts), self._batch_size):
-                tg.start_soon(run_slice, start, texts[start : start + self._batch_size])
+        if 0 < len(texts) <= self._batch_size:  # one slice (a request's query): no task to start
+            await run_slice(0, texts)
+        else:
+            async with anyio.create_task_group() as tg:
+                for start in range(0, len(texts), self._batch_size):
+                    tg.start_soon(run_slice, start, texts[start : start + self._batch_size])
         if failed:
             failed.sort()
             raise EmbeddingError(
