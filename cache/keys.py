@@ -27,6 +27,14 @@ TAG_PREFIX: Final = "tag:"
 
 # Semantic cache entries and the stream that announces them to other replicas.
 SEM_PREFIX: Final = "sem:"
+# Verified-hit verdicts shared by the replicas (cache.verdicts_redis), per embedder digest:
+# VERDICT_PREFIX + "<digest>:e:<entry id>" is a list of one entry's newest verdicts, and
+# VERDICT_PREFIX + "<digest>:bins" a hash of the pooled counts by score bin. A write refreshes
+# the TTL: verdicts outlive the entries they judge (an hour by default, a day for FAQ answers)
+# and the pooled counts survive quiet nights, yet what a retired embedder or an expired entry
+# leaves behind is gone within a week.
+VERDICT_PREFIX: Final = "verdict:"
+VERDICT_TTL_S: Final = 7 * 86_400.0
 # Cached ``/v1/embeddings`` responses: EMBEDDINGS_PREFIX + sha256 hex of the request.
 EMBEDDINGS_PREFIX: Final = "emb:"
 SEM_STREAM: Final = "sem:stream"

@@ -36,7 +36,7 @@ from cache.accept_rule import AcceptRule, choose
 from cache.base import Embedder
 from cache.normalize import normalize_text
 from cache.semantic_backend import F32, MemoryBackend, SemanticBackend, SemanticEntry
-from cache.verified_hits import VerdictLog, Verifier
+from cache.verified_hits import MemoryVerdicts, VerdictLog, Verdicts, Verifier
 
 CANDIDATES = 4  # how many neighbours a lookup asks the rule about
 _log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class SemanticCache:
         backend: SemanticBackend | None = None,
         clock: Callable[[], float] | None = None,
         verifier: Verifier | None = None,
-        verdicts: VerdictLog | None = None,
+        verdicts: Verdicts | None = None,
         verify_floor: float = 0.80,
     ) -> None:
         self._embedder = embedder
@@ -126,7 +126,9 @@ class SemanticCache:
             ambiguity_margin,
         )
         self._verifier = verifier
-        self.verdicts = verdicts or (VerdictLog(0.05) if verifier is not None else None)
+        if verdicts is None and verifier is not None:
+            verdicts = MemoryVerdicts(VerdictLog(0.05))
+        self.verdicts = verdicts
         if backend is None:
             backend = (
                 MemoryBackend(embedder.dim, max_entries)
@@ -277,7 +279,7 @@ class SemanticCache:
         entry, score = entries[chosen], scores[chosen]
         verified = False
         if self._verifier is not None and self.verdicts is not None:
-            decision = self.verdicts.decide(entry.id, score)
+            decision = await self.verdicts.decide(entry.id, score)
             if decision == "refuse":
                 return SemanticLookup(None, score, "verifier:refused")
             if decision == "ask":
@@ -287,7 +289,7 @@ class SemanticCache:
                 except Exception as exc:  # a failing verifier is a miss, never a wrong hit
                     _log.warning("semantic verifier failed: %s", exc)
                     return SemanticLookup(None, score, "verifier:error", verified)
-                self.verdicts.record(entry.id, score, right)
+                await self.verdicts.record(entry.id, score, right)
                 if not right:
                     return SemanticLookup(None, score, "verifier:rejected", verified)
         await self.backend.touch(entry.id)

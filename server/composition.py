@@ -49,7 +49,8 @@ from cache.redis_store import RedisTTLStore, create_redis_client
 from cache.response_store import ResponseStore
 from cache.semantic_cache import SemanticCache
 from cache.semantic_replication import RedisSemanticReplicator
-from cache.verified_hits import VerdictLog
+from cache.verdicts_redis import RedisVerdicts
+from cache.verified_hits import MemoryVerdicts, VerdictLog, Verdicts
 from metrics.guard_counts import GuardCounts
 from metrics.prometheus import GatewayMetrics
 from router import EmbeddingRouter, RuleRouter, load_examples
@@ -371,12 +372,26 @@ async def _open_semantic_cache(
         on_store=replicator.publish if replicator else None,
         backend=vectors,
         verifier=judge,
-        verdicts=VerdictLog(c.semantic_max_error_rate) if judge is not None else None,
+        verdicts=_verdicts(settings, embedder, client) if judge is not None else None,
         verify_floor=c.semantic_verify_floor,
     )
     if replicator is not None:
         await stack.enter_async_context(replicator.running(semantic))
     return semantic, replicator
+
+
+def _verdicts(settings: Settings, embedder: Embedder, client: redis.Redis | None) -> Verdicts:
+    # With Redis, every replica learns from the verdicts of all (one judge call per verdict).
+    log = VerdictLog(settings.cache.semantic_max_error_rate)
+    if client is None:
+        return MemoryVerdicts(log)
+    return RedisVerdicts(
+        client,
+        log,
+        embedder_name=embedder.name,
+        namespace=settings.redis.key_prefix,
+        op_timeout_s=settings.redis.timeout_s,
+    )
 
 
 async def _build_router(settings: Settings, embedder: Embedder) -> Router:

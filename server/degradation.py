@@ -12,6 +12,7 @@ from agent.breaker import ModelBreakers
 from agent.errors import AgentError
 from agent.registry import ModelRegistry
 from cache.failopen import FailOpenStore
+from cache.verdicts_redis import RedisVerdicts
 from metrics.degradation import DegradationSnapshot
 from metrics.rate_limit_redis import RedisRateLimiter
 from server.composition import Components
@@ -43,6 +44,8 @@ def degradation_snapshot(components: Components) -> DegradationSnapshot:
     if replicator is not None:
         _add(redis_errors, "replication", replicator.errors_by_op)
         dropped["semantic_replication"] = replicator.dropped_total
+    if semantic is not None and isinstance(semantic.verdicts, RedisVerdicts):
+        _add(redis_errors, "verdicts", semantic.verdicts.errors_by_op)
     return DegradationSnapshot(
         breakers=_breakers(components.breakers, components.registry),
         redis_errors=redis_errors,

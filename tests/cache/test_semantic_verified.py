@@ -6,7 +6,7 @@ import pytest
 
 from cache.semantic_backend import SemanticEntry
 from cache.semantic_cache import SemanticCache
-from cache.verified_hits import VerdictLog
+from cache.verified_hits import MemoryVerdicts, VerdictLog
 from tests.cache.test_semantic_cache import HashingEmbedder
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +36,7 @@ def verified_cache(verifier: ScriptedVerifier) -> SemanticCache:
         HashingEmbedder(),
         threshold=0.95,
         verifier=verifier,
-        verdicts=VerdictLog(0.05, explore_rate=0.0),
+        verdicts=MemoryVerdicts(VerdictLog(0.05, explore_rate=0.0)),
         verify_floor=0.8,
     )
 
@@ -85,7 +85,8 @@ async def test_a_failing_verifier_is_a_miss_never_a_hit() -> None:
     cache = await stored(verified_cache(verifier))
     found = await cache.lookup(CLOSE, tenant="t", tier="p")
     assert (found.entry, found.reason) == (None, "verifier:error")
-    assert cache.verdicts is not None and cache.verdicts.asked == 0  # no verdict recorded
+    assert isinstance(cache.verdicts, MemoryVerdicts)
+    assert cache.verdicts.log.asked == 0  # no verdict recorded
 
 
 async def test_below_the_floor_nobody_is_asked() -> None:
@@ -109,7 +110,11 @@ async def test_proven_scores_are_served_without_the_verifier() -> None:
     for i in range(60):  # earlier verdicts, all right, from 0.80 up
         log.record(f"other{i}", 0.80, True)
     cache = SemanticCache(
-        HashingEmbedder(), threshold=0.95, verifier=verifier, verdicts=log, verify_floor=0.8
+        HashingEmbedder(),
+        threshold=0.95,
+        verifier=verifier,
+        verdicts=MemoryVerdicts(log),
+        verify_floor=0.8,
     )
     await stored(cache)
     found = await cache.lookup(CLOSE, tenant="t", tier="p")
