@@ -279,7 +279,8 @@ class SemanticCache:
         entry, score = entries[chosen], scores[chosen]
         verified = False
         if self._verifier is not None and self.verdicts is not None:
-            decision = await self.verdicts.decide(entry.id, score)
+            judged = verdict_key(entry)
+            decision = await self.verdicts.decide(judged, score)
             if decision == "refuse":
                 return SemanticLookup(None, score, "verifier:refused")
             if decision == "ask":
@@ -289,11 +290,18 @@ class SemanticCache:
                 except Exception as exc:  # a failing verifier is a miss, never a wrong hit
                     _log.warning("semantic verifier failed: %s", exc)
                     return SemanticLookup(None, score, "verifier:error", verified)
-                await self.verdicts.record(entry.id, score, right)
+                await self.verdicts.record(judged, score, right)
                 if not right:
                     return SemanticLookup(None, score, "verifier:rejected", verified)
         await self.backend.touch(entry.id)
         return SemanticLookup(entry, score, "hit", verified)
+
+
+def verdict_key(entry: SemanticEntry) -> str:
+    """What a verdict is about: the entry *and* its answer. The same question stored again with
+    another answer (after expiry, say) starts with no verdicts instead of inheriting them."""
+    answer = hashlib.blake2b(entry.payload, digest_size=8).hexdigest()
+    return f"{entry.id}.{answer}"
 
 
 def entry_id(tenant: str, tier: str, embedder: str, query: str) -> str:

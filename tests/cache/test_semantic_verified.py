@@ -120,3 +120,14 @@ async def test_proven_scores_are_served_without_the_verifier() -> None:
     found = await cache.lookup(CLOSE, tenant="t", tier="p")
     assert (found.reason, found.verified) == ("hit", False)
     assert verifier.asked == []
+
+
+async def test_an_entry_stored_again_with_another_answer_starts_without_verdicts() -> None:
+    verifier = ScriptedVerifier(False, True)
+    cache = await stored(verified_cache(verifier))
+    rejected = await cache.lookup(CLOSE, tenant="t", tier="p")
+    assert await cache.store(STORED, b"a better answer", tenant="t", tier="p", ttl_s=60)
+    again = await cache.lookup(CLOSE, tenant="t", tier="p")
+    assert (rejected.reason, again.reason, again.verified) == ("verifier:rejected", "hit", True)
+    assert again.entry is not None and again.entry.payload == b"a better answer"
+    assert len(verifier.asked) == 2  # the verdict on the old answer does not refuse the new one
