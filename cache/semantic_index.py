@@ -61,8 +61,8 @@ F32 = npt.NDArray[np.float32]
 
 
 class _Plan(NamedTuple):
-    """How wide a search's stage 1 casts: the ``want`` nearest rows and every row within
-    ``guard`` bits; a partition of at most ``exact_up_to`` live rows is rescored whole."""
+    """Stage 1 keeps the ``want`` nearest rows and those within ``guard`` bits (all of them up
+    to ``exact_up_to`` live rows)."""
 
     want: int
     exact_up_to: int
@@ -270,7 +270,6 @@ class SemanticIndex:
         live = high if dead is None else high - int(np.count_nonzero(dead))
         if live <= max(plan.want, plan.exact_up_to):
             return np.arange(high) if dead is None else np.flatnonzero(~dead)
-        dead_value = 64 * self._words + 1
         sign = self._sign_of(query)
         dist = self._dist[:high]
         xor, pop = self._xor[:high], self._pop[:high]
@@ -282,7 +281,7 @@ class SemanticIndex:
             else:
                 np.add(dist, pop, out=dist)
         if dead is not None:
-            np.copyto(dist, dead_value, where=dead)
+            np.copyto(dist, 64 * self._words + 1, where=dead)
         return self._nearest(dist, plan)
 
     def _prefiltered(
@@ -290,12 +289,9 @@ class SemanticIndex:
     ) -> npt.NDArray[np.intp]:
         """Stage 1 for large indexes. A partition holding few of the slots is found first and
         ranked by full codes, as a small index would be. Otherwise the first 64-bit word alone
-        keeps about ``prefilter_keep`` of the partition's nearest rows (one pass instead of one
-        per word, in L2-sized blocks), whose full codes then rank them.
-
-        A row at cosine 0.85 differs in ~11 of 64 bits (sd 3); the kept share of unrelated rows
-        sits ~9 bits closer than their mean of 32, so it is missed with probability < 1e-4.
-        """
+        keeps about ``prefilter_keep`` of the partition's nearest rows (one pass in L2-sized
+        blocks), whose full codes then rank them. A row at cosine 0.85 differs in ~11 of 64
+        bits (sd 3): it is kept unless the cut-off falls several bits lower (see `_cutoff`)."""
         now = self._clock()
         count = self._counts.get(code, 0)
         if count * _SPARSE_SHARE <= high:
@@ -363,9 +359,8 @@ class SemanticIndex:
     def _nearest(self, dist: npt.NDArray[np.uint16], plan: _Plan) -> npt.NDArray[np.intp]:
         """Positions in ``dist`` of the shortlist (see `_shortlist`); dead rows are at
         ``64 * words + 1``."""
-        # Two order statistics give the cut-off, by two single-kth np.partition calls (a quarter
-        # of np.bincount's cost; numpy's multi-kth partition is 10x slower). The guard keeps a
-        # crowd at cosine ~0.8 from pushing out the one at 0.86.
+        # Single-kth np.partition calls: a quarter of np.bincount's cost, a tenth of one
+        # multi-kth call. The guard keeps a crowd at ~0.8 from pushing out the one at 0.86.
         want, over, head = plan.want, _MAX_RESCORE, dist  # over: the first row unaffordable
         affordable = 64 * self._words
         if dist.size > over:
