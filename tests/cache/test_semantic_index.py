@@ -8,6 +8,7 @@ import pytest
 
 from agent.testing import ManualClock
 from cache import semantic_index
+from cache.semantic_backend import MemoryBackend, SemanticEntry
 from cache.semantic_index import SemanticIndex
 
 DIM = 16
@@ -336,3 +337,22 @@ class TestLargeIndexStageOne:
             searched.add(str(i), row, PART)
         for row in rows[::7]:
             assert searched.search(row, PART, k=4) == plain.search(row, PART, k=4)
+
+
+class TestMemoryBackendFloor:
+    @pytest.mark.anyio
+    async def test_a_floor_keeps_hits_and_still_reports_the_best_miss(self) -> None:
+        rng = np.random.default_rng(11)
+        rows = clustered(rng, 3000)
+        backend = MemoryBackend(384, len(rows))
+        for i, row in enumerate(rows):
+            entry = SemanticEntry(str(i), f"q{i}", b"", "acme", "cheap")
+            await backend.add(entry, row, PART, float("inf"))
+        close = perturb(rng, rows[[5, 50, 500]], 0.95, 0.99)
+        for query in close:
+            floored = await backend.search(query, PART, 4, floor=0.92)
+            plain = await backend.search(query, PART, 4)
+            assert floored[0][0].id == plain[0][0].id and floored[0][1] >= 0.92
+        # Nothing near: still k candidates below the floor, so a miss keeps its best score.
+        missed = await backend.search(clustered(rng, 100)[0], PART, 4, floor=0.92)
+        assert len(missed) == 4 and all(score < 0.92 for _, score in missed)
