@@ -10,6 +10,7 @@ replica shares.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -73,9 +74,11 @@ class SemanticBackend(Protocol):
         ...
 
     async def search(
-        self, vector: F32, partition: Partition, k: int
+        self, vector: F32, partition: Partition, k: int, *, floor: float | None = None
     ) -> list[tuple[SemanticEntry, float]]:
-        """Up to ``k`` live entries of ``partition`` with their cosine to ``vector``, best first."""
+        """Up to ``k`` live entries of ``partition`` with their cosine to ``vector``, best first
+        (empty on a miss). ``floor``: the lowest score the caller acts on; a backend may then
+        find lower-scoring entries less exhaustively (or ignore it)."""
         ...
 
     async def add(
@@ -139,13 +142,14 @@ class MemoryBackend:
         return bool(self._entries)
 
     async def search(
-        self, vector: F32, partition: Partition, k: int
+        self, vector: F32, partition: Partition, k: int, *, floor: float | None = None
     ) -> list[tuple[SemanticEntry, float]]:
+        search = functools.partial(self._index.search, vector, partition, k, floor=floor)
         async with self._lock:
             if len(self._index) > _THREAD_SEARCH_ABOVE:
-                found = await anyio.to_thread.run_sync(self._index.search, vector, partition, k)
+                found = await anyio.to_thread.run_sync(search)
             else:
-                found = self._index.search(vector, partition, k)
+                found = search()
             return [(self._entries[item_id], score) for item_id, score in found]
 
     async def add(

@@ -161,7 +161,8 @@ class SemanticCache:
         if not self.backend.may_hold(partition):
             return SemanticLookup(None, 0.0, "empty")
         vector = await self._vector(text, memo)
-        found = await self.backend.search(vector, partition, CANDIDATES)
+        # Only candidates at the rule's threshold can be accepted: the backend may skim the rest.
+        found = await self.backend.search(vector, partition, CANDIDATES, floor=self.rule.threshold)
         return await self._pick(text, found, tenant)
 
     async def store(

@@ -13,7 +13,10 @@ included, stays inside its memory budget):
 A search ranks every live row of the partition by Hamming distance (stage 1, ~10 bytes of
 memory traffic per row), then rescores from the int8 rows the best `_CANDIDATES` and any other
 row close enough that it might score >= `_SURE_COSINE` (stage 2). A partition with at most
-`_EXACT_UP_TO` live rows is rescored whole, i.e. exactly.
+`_EXACT_UP_TO` live rows is rescored whole, i.e. exactly. A caller that only acts on scores
+above a floor (the cache's threshold) has just the ``k`` nearest and the rows that might reach
+the floor rescored. Above `_PREFILTER_ABOVE` slots, stage 1 first keeps the nearest rows by one
+code word (`SemanticIndex._prefiltered`).
 
 Each entry belongs to a partition (any hashable, e.g. ``(tenant, tier, embedder)``), encoded as
 a small int; a search only returns live entries of its partition. When full, expired entries
@@ -23,9 +26,11 @@ clock hand evicts the first entry whose bit is clear, clearing bits as it passes
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Hashable
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -37,14 +42,31 @@ _CANDIDATES = 512  # stage-2 rescoring is ~0.1 ms for these; recall is measured 
 _EXACT_UP_TO = _CANDIDATES
 _MAX_RESCORE = 4096  # the most rows stage 2 rescores (~0.5 ms), however dense the neighbourhood
 _SURE_COSINE = 0.85  # rows at least this close are shortlisted all but surely (see _guard)
+# With a floor, a partition this small is rescored whole: past it, stage 1 plus the few
+# rows it shortlists cost less than rescoring every row.
+_EXACT_WITH_FLOOR = 64
 # Above this many slots, stage 1 first narrows the rows down with one code word.
 _PREFILTER_ABOVE = 1 << 18
 _PREFILTER_KEEP = 1 << 12
-_PREFILTER_SAMPLE = 16
+_PREFILTER_SAMPLE = 32  # the cut-off's sample is about 1 row in this many
+_SAMPLE_RUNS = 64  # ... taken as this many runs of consecutive slots (a strided read costs more)
+_BLOCK = 1 << 16  # rows per prefilter step: its scratch (~650 KB) stays in L2 between the ops
+# A partition holding at most 1 slot in this many is found by its rows first (a cheap pass over
+# the partition codes), then ranked by full codes like a small index.
+_SPARSE_SHARE = 64
 _HAND_STRIDE = 4096  # CLOCK inspects this many used bits per numpy step
 _ROTATION_SEED = 0x5EED  # any fixed seed: codes only need to agree within one process
 
 F32 = npt.NDArray[np.float32]
+
+
+class _Plan(NamedTuple):
+    """Stage 1 keeps the ``want`` nearest rows and those within ``guard`` bits (all of them up
+    to ``exact_up_to`` live rows)."""
+
+    want: int
+    exact_up_to: int
+    guard: int
 
 
 class SemanticIndex:
@@ -76,15 +98,24 @@ class SemanticIndex:
         # and nothing is ever copied to grow. Codes are stored word-major so that stage 1 runs
         # one contiguous pass per 64-bit word.
         self._codes = np.zeros((self._words, max_entries), dtype=np.uint64)
+        # An index that may prefilter also keeps them row-major (+48 bytes a row): ranking the
+        # few thousand rows kept then reads one cache line a row, not one per word (~0.15 ms).
+        prefilters = max_entries > prefilter_above
+        self._row_codes = np.zeros((max_entries if prefilters else 0, self._words), np.uint64)
         self._rows = np.zeros((max_entries, dim), dtype=np.int8)
         self._scale = np.zeros(max_entries, dtype=np.float32)
         self._part = np.zeros(max_entries, dtype=np.int32)
         self._expires = np.zeros(max_entries, dtype=np.float64)
         self._used = np.zeros(max_entries, dtype=np.bool_)  # CLOCK's second-chance bits
-        # Stage-1 scratch, reused by every search.
-        self._xor = np.zeros(max_entries, dtype=np.uint64)
-        self._pop = np.zeros(max_entries, dtype=np.uint8)
-        self._dist = np.zeros(max_entries, dtype=np.uint16)
+        # Stage-1 scratch, reused by every search: whole rows up to prefilter_above, blocks above.
+        scratch = min(max_entries, max(prefilter_above, _BLOCK))
+        self._xor = np.zeros(scratch, dtype=np.uint64)
+        self._pop = np.zeros(scratch, dtype=np.uint8)
+        self._dist = np.zeros(scratch, dtype=np.uint16)
+        self._kept = np.zeros(min(max_entries, _BLOCK), dtype=np.bool_)
+        self._counts: dict[int, int] = {}  # partition code -> slots holding it, expired included
+        # The last vector coded and its code: a miss searches, then adds, the same vector.
+        self._coded: tuple[F32, npt.NDArray[np.uint64]] | None = None
         self._ids: list[str | None] = []  # slot -> id, for slots [0, high)
         self._slot_of: dict[str, int] = {}
         self._free: list[int] = []  # released slots below high
@@ -109,8 +140,8 @@ class SemanticIndex:
     def nbytes(self) -> int:
         """Bytes of the numpy arrays, counted whole though only written rows are resident."""
         arrays = (
-            self._codes, self._rows, self._scale, self._part, self._expires, self._used,
-            self._xor, self._pop, self._dist, self._rotation,
+            self._codes, self._row_codes, self._rows, self._scale, self._part, self._expires,
+            self._used, self._xor, self._pop, self._dist, self._kept, self._rotation,
         )  # fmt: skip
         return sum(int(a.nbytes) for a in arrays)
 
@@ -133,11 +164,17 @@ class SemanticIndex:
             self._used[slot] = False
         else:
             self._used[slot] = True  # replacing counts as a use, as it did for LRU
-        self._codes[:, slot] = self._sign_code(unit)
-        peak = float(np.max(np.abs(unit)))
-        quantised = np.rint(unit * np.float32(127.0 / peak)).astype(np.int8)
-        self._rows[slot] = quantised
-        self._scale[slot] = 1.0 / float(np.linalg.norm(quantised.astype(np.float32)))
+            self._counts[int(self._part[slot])] -= 1
+        self._counts[code] = self._counts.get(code, 0) + 1
+        sign = self._sign_of(unit)
+        self._codes[:, slot] = sign
+        if self._row_codes.shape[0]:
+            self._row_codes[slot] = sign
+        # Rounded in place: the float32 copy holds the int8 values exactly, so its norm is theirs.
+        scaled = unit * np.float32(127.0 / float(np.max(np.abs(unit))))
+        np.rint(scaled, out=scaled)
+        self._rows[slot] = scaled
+        self._scale[slot] = 1.0 / float(np.sqrt(np.dot(scaled, scaled)))
         self._part[slot] = code
         self._expires[slot] = expires_at
         self._earliest_expiry = min(self._earliest_expiry, expires_at)
@@ -182,22 +219,34 @@ class SemanticIndex:
         k: int = 4,
         *,
         min_score: float | None = None,
+        floor: float | None = None,
     ) -> list[tuple[str, float]]:
         """Return up to ``k`` ``(id, cosine)`` pairs, best first, among live entries of
         ``partition``; with ``min_score``, only those scoring at least that. Empty on a miss.
 
-        Approximate only in which rows get rescored: see `_CANDIDATES`.
+        Approximate only in which rows get rescored: see `_CANDIDATES`. ``floor`` is the lowest
+        score the caller acts on (``min_score`` implies one): then the rows rescored are the
+        ``k`` nearest in Hamming distance plus those close enough that they might score the
+        floor (see `_guard_distance`), far fewer than `_CANDIDATES` unless the neighbourhood is
+        crowded; results below the floor are then only the best of those few.
         """
         code = self._partitions.get(partition)
         high = len(self._ids)
         if code is None or high == 0 or k < 1:
             return []
         query = _unit(vector, self.dim)
-        cand = self._shortlist(query, code, high, max(_CANDIDATES, k))
+        if min_score is not None:
+            floor = min_score if floor is None else max(floor, min_score)
+        if floor is None:
+            plan = _Plan(max(_CANDIDATES, k), _EXACT_UP_TO, self._guard)
+        else:
+            guard = _guard_distance(64 * self._words, min(max(floor, -1.0), 1.0))
+            plan = _Plan(k, _EXACT_WITH_FLOOR, guard)
+        cand = self._shortlist(query, code, high, plan)
         if cand.size == 0:
             return []
-        rows = self._rows[cand].astype(np.float32)
-        scores = (rows @ query) * self._scale[cand]
+        rows = np.take(self._rows, cand, axis=0).astype(np.float32)
+        scores = (rows @ query) * np.take(self._scale, cand)
         if min_score is not None:
             keep = scores >= min_score
             cand, scores = cand[keep], scores[keep]
@@ -207,17 +256,21 @@ class SemanticIndex:
         order = np.argsort(-scores, kind="stable")
         return [(str(self._ids[cand[i]]), float(scores[i])) for i in order]
 
-    def _shortlist(self, query: F32, code: int, high: int, want: int) -> npt.NDArray[np.intp]:
-        """Stage 1: slots of the ``want`` live rows of partition ``code`` nearest in Hamming
-        distance to ``query``; all of them when there are few (then the search is exact)."""
-        dead = self._part[:high] != code
-        if high > self._prefilter_above:  # expiry is checked on the few rows it keeps
-            return self._prefiltered(self._sign_code(query), dead, high, want)
-        dead |= self._expires[:high] <= self._clock()
-        if high - np.count_nonzero(dead) <= max(want, _EXACT_UP_TO):
-            return np.flatnonzero(~dead)
-        dead_value = 64 * self._words + 1
-        sign = self._sign_code(query)
+    def _shortlist(self, query: F32, code: int, high: int, plan: _Plan) -> npt.NDArray[np.intp]:
+        """Stage 1: slots of the ``plan.want`` live rows of partition ``code`` nearest in
+        Hamming distance to ``query``, widened to those within ``plan.guard``; all of them when
+        there are few (then the search is exact)."""
+        if high > self._prefilter_above:
+            return self._prefiltered(self._sign_of(query), code, high, plan)
+        now = self._clock()
+        dead: npt.NDArray[np.bool_] | None = None
+        if not (self._counts.get(code) == high and now < self._earliest_expiry):
+            dead = self._part[:high] != code
+            dead |= self._expires[:high] <= now
+        live = high if dead is None else high - int(np.count_nonzero(dead))
+        if live <= max(plan.want, plan.exact_up_to):
+            return np.arange(high) if dead is None else np.flatnonzero(~dead)
+        sign = self._sign_of(query)
         dist = self._dist[:high]
         xor, pop = self._xor[:high], self._pop[:high]
         for word, q in enumerate(sign):
@@ -227,55 +280,106 @@ class SemanticIndex:
                 np.copyto(dist, pop)
             else:
                 np.add(dist, pop, out=dist)
-        np.copyto(dist, dead_value, where=dead)
-        return self._nearest(dist, want, dead_value)
+        if dead is not None:
+            np.copyto(dist, 64 * self._words + 1, where=dead)
+        return self._nearest(dist, plan)
 
     def _prefiltered(
-        self, sign: npt.NDArray[np.uint64], dead: npt.NDArray[np.bool_], high: int, want: int
+        self, sign: npt.NDArray[np.uint64], code: int, high: int, plan: _Plan
     ) -> npt.NDArray[np.intp]:
-        """Stage 1 for large indexes: the first 64-bit word alone keeps the ``prefilter_keep``
-        nearest live rows (one pass instead of one per word), whose full codes then rank them.
+        """Stage 1 for large indexes. A partition holding few of the slots is found first and
+        ranked by full codes, as a small index would be. Otherwise the first 64-bit word alone
+        keeps about ``prefilter_keep`` of the partition's nearest rows (one pass in L2-sized
+        blocks), whose full codes then rank them. A row at cosine 0.85 differs in ~11 of 64
+        bits (sd 3): it is kept unless the cut-off falls several bits lower (see `_cutoff`)."""
+        now = self._clock()
+        count = self._counts.get(code, 0)
+        if count * _SPARSE_SHARE <= high:
+            slots = np.flatnonzero(self._part[:high] == code)
+            if now >= self._earliest_expiry:
+                slots = slots[self._expires[slots] > now]
+            return self._ranked(sign, slots, plan)
+        cutoff = self._cutoff(sign[0], code, high, count)
+        # Mostly other partitions' rows: drop them block by block, else from the few kept.
+        mixed = 2 * count < high
+        codes, part, found = self._codes[0], self._part, []
+        for start in range(0, high, _BLOCK):
+            stop = min(start + _BLOCK, high)
+            m = stop - start
+            xor, pop, kept = self._xor[:m], self._pop[:m], self._kept[:m]
+            np.bitwise_xor(codes[start:stop], sign[0], out=xor)
+            np.bitwise_count(xor, out=pop)
+            np.less_equal(pop, cutoff, out=kept)
+            if mixed:
+                kept &= part[start:stop] == code
+            hits = np.flatnonzero(kept)
+            hits += start
+            found.append(hits)
+        slots = np.concatenate(found)
+        if not mixed and count < high:
+            slots = slots[np.take(part, slots) == code]
+        if now >= self._earliest_expiry:
+            slots = slots[np.take(self._expires, slots) > now]
+        return self._ranked(sign, slots, plan)
 
-        A row at cosine 0.85 differs in ~11 of 64 bits (sd 3); the kept share of unrelated rows
-        sits ~9 bits closer than their mean of 32, so it is missed with probability < 1e-4.
-        """
-        xor, pop = self._xor[:high], self._pop[:high]
-        np.bitwise_xor(self._codes[0, :high], sign[0], out=xor)
-        np.bitwise_count(xor, out=pop)
-        np.copyto(pop, 65, where=dead)
-        # The cut-off from a 1-in-16 sample of the distances (a histogram of every row costs
-        # more than the rest of the search); the rows kept are then about prefilter_keep.
-        sample = pop[::_PREFILTER_SAMPLE]
-        below = np.cumsum(np.bincount(sample, minlength=66)[:65])
-        wanted = self._prefilter_keep * sample.size // high
-        cutoff = min(int(np.searchsorted(below, wanted)), 64)  # 65: the dead
-        kept = np.flatnonzero(pop <= cutoff)
-        kept = kept[self._expires[kept] > self._clock()]
-        codes = self._codes[:, kept]
-        np.bitwise_xor(codes, sign[:, None], out=codes)
-        dist = np.bitwise_count(codes).sum(axis=0, dtype=np.uint16)
-        return kept[self._nearest(dist, want, 64 * self._words + 1)]
+    def _cutoff(self, word: np.uint64, code: int, high: int, count: int) -> int:
+        """The first-word distance below which about ``prefilter_keep`` of the partition's
+        ``count`` rows fall, estimated from a sample of the slots (a histogram of every row
+        costs more than the rest of the search)."""
+        runs = min(_SAMPLE_RUNS, high)
+        every = high // runs
+        length = max(1, every // _PREFILTER_SAMPLE)
+        pop = np.bitwise_count(
+            self._codes[0, : runs * every].reshape(runs, every)[:, :length] ^ word
+        )
+        if count < high:
+            other = self._part[: runs * every].reshape(runs, every)[:, :length] != code
+            np.copyto(pop, 65, where=other)
+        below = np.cumsum(np.bincount(pop.ravel(), minlength=66)[:65])
+        wanted = max(1, self._prefilter_keep * int(below[-1]) // count)  # none sampled: 1
+        return min(int(np.searchsorted(below, wanted)), 64)  # 64: every row of the partition
 
-    def _nearest(
-        self, dist: npt.NDArray[np.uint16], want: int, dead_value: int
+    def _ranked(
+        self, sign: npt.NDArray[np.uint64], slots: npt.NDArray[np.intp], plan: _Plan
     ) -> npt.NDArray[np.intp]:
-        """Positions in ``dist`` of the shortlist (see `_shortlist`)."""
-        # A histogram of distances (at most bits + 2 bins) finds the cut-off faster than
-        # argpartition over every row.
-        # The shortlist is the `want` nearest rows, widened to every row within the guard
-        # distance (so a crowd of rows at cosine ~0.8 cannot push out the one at 0.86), as far
-        # as `_MAX_RESCORE` allows.
-        below = np.cumsum(np.bincount(dist, minlength=dead_value + 1)[:dead_value])
-        affordable = int(np.searchsorted(below, _MAX_RESCORE, side="right")) - 1
-        cutoff = max(int(np.searchsorted(below, want)), min(self._guard, affordable))
+        """The shortlist among live ``slots`` of the partition, by full codes."""
+        if slots.size <= max(plan.want, plan.exact_up_to):
+            return slots
+        if self._row_codes.shape[0]:  # mode="clip": the slots are valid, skip the checks
+            codes = np.take(self._row_codes, slots, axis=0, mode="clip")
+            np.bitwise_xor(codes, sign, out=codes)
+            pop = np.ascontiguousarray(np.bitwise_count(codes).T)
+        else:
+            codes = np.take(self._codes, slots, axis=1, mode="clip")
+            np.bitwise_xor(codes, sign[:, None], out=codes)
+            pop = np.bitwise_count(codes)
+        dist = pop.sum(axis=0, dtype=np.uint16)
+        return slots[self._nearest(dist, plan)]
+
+    def _nearest(self, dist: npt.NDArray[np.uint16], plan: _Plan) -> npt.NDArray[np.intp]:
+        """Positions in ``dist`` of the shortlist (see `_shortlist`); dead rows are at
+        ``64 * words + 1``."""
+        # Single-kth np.partition calls: a quarter of np.bincount's cost, a tenth of one
+        # multi-kth call. The guard keeps a crowd at ~0.8 from pushing out the one at 0.86.
+        want, over, head = plan.want, _MAX_RESCORE, dist  # over: the first row unaffordable
+        affordable = 64 * self._words
+        if dist.size > over:
+            head = np.partition(dist, over)
+            affordable = int(head[over]) - 1
+            head = head[:over] if want <= over else head
+        cutoff = max(int(np.partition(head, want - 1)[want - 1]), min(plan.guard, affordable))
         cand = np.flatnonzero(dist <= cutoff)
         if cand.size > max(want, _MAX_RESCORE):  # many ties at the cut-off: keep any of them
             cand = np.sort(cand[np.argpartition(dist[cand], want - 1)[:want]])
         return cand
 
-    def _sign_code(self, unit: F32) -> npt.NDArray[np.uint64]:
-        bits = np.packbits((unit @ self._rotation) > 0, bitorder="little")
-        return bits.view(np.uint64)
+    def _sign_of(self, unit: F32) -> npt.NDArray[np.uint64]:
+        """The sign code; the last one again for the same vector (a miss's search, then add)."""
+        if self._coded is not None and np.array_equal(self._coded[0], unit):
+            return self._coded[1]
+        sign = np.packbits((unit @ self._rotation) > 0, bitorder="little").view(np.uint64)
+        self._coded = (unit.copy(), sign)
+        return sign
 
     def _claim_slot(self, evicted: list[str]) -> int:
         if self._free:
@@ -309,6 +413,7 @@ class SemanticIndex:
         assert entry_id is not None
         del self._slot_of[entry_id]
         self._ids[slot] = None
+        self._counts[int(self._part[slot])] -= 1
         self._part[slot] = _FREE
         self._free.append(slot)
         return entry_id
@@ -323,6 +428,7 @@ def _rotation(dim: int, bits: int) -> F32:
     return np.ascontiguousarray(gaussian, dtype=np.float32)
 
 
+@functools.lru_cache(maxsize=64)  # callers pass few distinct floors
 def _guard_distance(bits: int, cosine: float) -> int:
     """A Hamming distance that rows at least ``cosine`` close to the query exceed only with
     probability ~3e-5: each bit differs with probability angle / pi, so the distance is about

@@ -128,8 +128,9 @@ class RedisVectorBackend:
                 raise
 
     async def search(
-        self, vector: F32, partition: Partition, k: int
+        self, vector: F32, partition: Partition, k: int, *, floor: float | None = None
     ) -> list[tuple[SemanticEntry, float]]:
+        # ``floor`` is ignored: HNSW's beam already bounds the work.
         await self.ensure_index()
         # The beam width travels with each query: indexes made with another EF_RUNTIME agree.
         knn = f"KNN {k} @vec $q EF_RUNTIME {self._ef} AS score"

@@ -7,6 +7,8 @@ import numpy.typing as npt
 import pytest
 
 from agent.testing import ManualClock
+from cache import semantic_index
+from cache.semantic_backend import MemoryBackend, SemanticEntry
 from cache.semantic_index import SemanticIndex
 
 DIM = 16
@@ -233,3 +235,124 @@ class TestTwoStageSearch:
         found = index.search(same, PART, k=4)
         assert len(found) == 4
         assert all(entry_id.startswith("dup") and score > 0.999 for entry_id, score in found)
+
+    @pytest.mark.parametrize("floor", [0.8, 0.92])
+    def test_a_floor_finds_what_an_exhaustive_search_finds_above_it(
+        self, opts: dict[str, int], floor: float
+    ) -> None:
+        rng = np.random.default_rng(3)
+        rows = clustered(rng, 8000)
+        index = SemanticIndex(384, len(rows), **opts)
+        for i, row in enumerate(rows):
+            index.add(str(i), row, PART)
+        picked = rows[rng.integers(0, len(rows), 120)]
+        queries = np.concatenate([perturb(rng, picked[:80], 0.75, 0.99), picked[80:]])
+        checked = 0
+        for query in queries:
+            # k covering every row rescores every row: the exhaustive answer.
+            above = [hit for hit in index.search(query, PART, k=len(rows))[:4] if hit[1] >= floor]
+            found = index.search(query, PART, k=4, floor=floor)
+            assert_same([hit for hit in found if hit[1] >= floor], above)
+            assert_same(index.search(query, PART, k=4, min_score=floor), above)
+            checked += len(above)
+        assert checked > 50
+
+    def test_moved_and_removed_entries_leave_the_partition(self, opts: dict[str, int]) -> None:
+        rows = clustered(np.random.default_rng(4), 3000)
+        index = SemanticIndex(384, len(rows), **opts)
+        for i, row in enumerate(rows):
+            index.add(str(i), row, PART)
+        index.add("10", rows[10], ("other", "cheap", "fake"))
+        index.remove("20")
+        assert "10" not in {entry_id for entry_id, _ in index.search(rows[10], PART, k=50)}
+        assert "20" not in {entry_id for entry_id, _ in index.search(rows[20], PART, k=50)}
+        assert index.search(rows[10], ("other", "cheap", "fake"), k=4)[0][0] == "10"
+
+
+def assert_same(found: list[tuple[str, float]], expected: list[tuple[str, float]]) -> None:
+    """The same hits; scores equal but for BLAS's summation order over more or fewer rows."""
+    assert [entry_id for entry_id, _ in found] == [entry_id for entry_id, _ in expected]
+    assert [score for _, score in found] == pytest.approx([score for _, score in expected])
+
+
+def big_index(slots: int) -> SemanticIndex:
+    return SemanticIndex(384, slots, prefilter_above=1000, prefilter_keep=2048)
+
+
+class TestLargeIndexStageOne:
+    """The prefilter's partition handling, at the scale tests can afford (prefilter from 1k)."""
+
+    def test_a_small_partition_inside_a_big_index_is_searched_whole(self) -> None:
+        rng = np.random.default_rng(5)
+        index = big_index(20_000)
+        for i, row in enumerate(clustered(rng, 15_000)):
+            index.add(f"a{i}", row, PART)
+        small = ("acme", "cheap", "small")
+        for i, row in enumerate(clustered(rng, 230)):  # at most 1/64 of the slots
+            index.add(f"s{i}", row, small)
+        # Fresh rows of new topics: nothing is close, so only a whole search finds the best.
+        for query in clustered(rng, 60):
+            assert_same(index.search(query, small, k=4), index.search(query, small, k=230)[:4])
+
+    def test_a_mid_sized_partition_keeps_its_close_neighbours(self) -> None:
+        rng = np.random.default_rng(6)
+        index = big_index(40_000)
+        for i, row in enumerate(clustered(rng, 30_000)):
+            index.add(f"a{i}", row, PART)
+        middle = ("acme", "cheap", "middle")
+        rows = clustered(rng, 4000)  # more than 1/64 of the slots, less than half
+        for i, row in enumerate(rows):
+            index.add(f"m{i}", row, middle)
+        queries = perturb(rng, rows[rng.integers(0, len(rows), 300)], 0.85, 0.995)
+        truth = rows @ queries.T
+        for j, query in enumerate(queries):
+            if truth[:, j].max() >= 0.85:
+                assert index.search(query, middle, k=1)[0][0] == f"m{np.argmax(truth[:, j])}"
+
+    def test_the_prefilter_does_not_depend_on_its_block_size(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        rng = np.random.default_rng(9)
+        index = big_index(8000)
+        other = ("acme", "cheap", "other")
+        for i, row in enumerate(clustered(rng, 5000)):
+            index.add(f"p{i}", row, PART)
+        for i, row in enumerate(clustered(rng, 1500)):
+            index.add(f"o{i}", row, other)  # a minority: its rows are masked block by block
+        queries = clustered(rng, 100)[:40]
+
+        def searches() -> list[list[tuple[str, float]]]:
+            return [index.search(q, part, k=8) for q in queries for part in (PART, other)]
+
+        whole = searches()
+        monkeypatch.setattr(semantic_index, "_BLOCK", 777)
+        assert searches() == whole
+
+    def test_a_search_then_an_add_of_the_same_vector_stores_the_same_code(self) -> None:
+        rows = clustered(np.random.default_rng(8), 600)
+        plain, searched = SemanticIndex(384, 600), SemanticIndex(384, 600)
+        for i, row in enumerate(rows):
+            plain.add(str(i), row, PART)
+            searched.search(row, PART, k=4)
+            searched.add(str(i), row, PART)
+        for row in rows[::7]:
+            assert searched.search(row, PART, k=4) == plain.search(row, PART, k=4)
+
+
+class TestMemoryBackendFloor:
+    @pytest.mark.anyio
+    async def test_a_floor_keeps_hits_and_still_reports_the_best_miss(self) -> None:
+        rng = np.random.default_rng(11)
+        rows = clustered(rng, 3000)
+        backend = MemoryBackend(384, len(rows))
+        for i, row in enumerate(rows):
+            entry = SemanticEntry(str(i), f"q{i}", b"", "acme", "cheap")
+            await backend.add(entry, row, PART, float("inf"))
+        close = perturb(rng, rows[[5, 50, 500]], 0.95, 0.99)
+        for query in close:
+            floored = await backend.search(query, PART, 4, floor=0.92)
+            plain = await backend.search(query, PART, 4)
+            assert floored[0][0].id == plain[0][0].id and floored[0][1] >= 0.92
+        # Nothing near: still k candidates below the floor, so a miss keeps its best score.
+        missed = await backend.search(clustered(rng, 100)[0], PART, 4, floor=0.92)
+        assert len(missed) == 4 and all(score < 0.92 for _, score in missed)
