@@ -28,7 +28,7 @@ import math
 import string
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 import redis.asyncio as redis
@@ -45,6 +45,8 @@ from cache.semantic_backend import (
     check_limit,
 )
 
+VectorType = Literal["FLOAT32", "FLOAT16"]
+_DTYPES: Final[dict[str, str]] = {"FLOAT32": "<f4", "FLOAT16": "<f2"}
 _HNSW_M: Final = 16
 _HNSW_EF_CONSTRUCTION: Final = 100  # each store inserts on Redis's main thread
 _HNSW_EF_RUNTIME: Final = 64  # k is 4: a wider beam keeps recall near 1 at 1M entries
@@ -71,6 +73,7 @@ class RedisVectorBackend:
         namespace: str = DEFAULT_NAMESPACE,
         op_timeout_s: float = 0.25,
         ef_runtime: int = _HNSW_EF_RUNTIME,
+        vector_type: VectorType = "FLOAT32",
     ) -> None:
         if op_timeout_s <= 0:
             raise ValueError("op_timeout_s must be positive")
@@ -78,12 +81,17 @@ class RedisVectorBackend:
             raise ValueError("ef_runtime must be at least 1")
         self._client = client
         self._ef = ef_runtime
+        self._type = vector_type
+        self._dtype = _DTYPES[vector_type]
         self._dim = dim
         self._timeout = op_timeout_s
         # Vectors of two embedders never share an index (their dimensions may even differ).
         model = _digest(embedder)
-        self.index_name = f"{namespace}semidx:{model}"
-        self.key_prefix = f"{namespace}semv:{model}:"
+        # Another vector type is another index over other keys: a FLOAT16 index cannot read
+        # the FLOAT32 blobs of the same entries.
+        kind = "" if vector_type == "FLOAT32" else vector_type.lower()
+        self.index_name = f"{namespace}semidx{kind}:{model}"
+        self.key_prefix = f"{namespace}semv{kind}:{model}:"
         self._ready = False
 
     def may_hold(self, partition: Partition) -> bool:
@@ -97,7 +105,7 @@ class RedisVectorBackend:
         schema = (
             "SCHEMA",
             "vec", "VECTOR", "HNSW", "12",
-            "TYPE", "FLOAT32", "DIM", str(self._dim), "DISTANCE_METRIC", "COSINE",
+            "TYPE", self._type, "DIM", str(self._dim), "DISTANCE_METRIC", "COSINE",
             "M", str(_HNSW_M), "EF_CONSTRUCTION", str(_HNSW_EF_CONSTRUCTION),
             "EF_RUNTIME", str(_HNSW_EF_RUNTIME),
             "part", "TAG",
@@ -139,7 +147,7 @@ class RedisVectorBackend:
             reply = await _command(
                 self._client,
                 "FT.SEARCH", self.index_name, query,
-                "PARAMS", "2", "q", _blob(vector),
+                "PARAMS", "2", "q", _blob(vector, self._dtype),
                 "SORTBY", "score", "ASC",
                 "RETURN", str(len(_FIELDS) + 1), "score", *_FIELDS,
                 "LIMIT", "0", str(k), "DIALECT", "2",
@@ -175,7 +183,7 @@ class RedisVectorBackend:
         self, entry: SemanticEntry, vector: F32, partition: Partition
     ) -> dict[str | bytes, bytes | str]:
         return {
-            "vec": _blob(vector),
+            "vec": _blob(vector, self._dtype),
             "part": _partition_tag(partition),
             "tenant": entry.tenant,
             "tags": _TAG_SEP.join(_digest(tag) for tag in entry.tags),
@@ -383,8 +391,8 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _blob(vector: F32) -> bytes:
-    return vector.astype("<f4", copy=False).tobytes()
+def _blob(vector: F32, dtype: str) -> bytes:
+    return vector.astype(dtype, copy=False).tobytes()
 
 
 def _documents(reply: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import quote
 
+CACHE_HEADER: Final = "x-frugal-cache"  # the request's cache mode; the answer's cache layer
 SCORE_HEADER: Final = "x-frugal-cache-score"
 MATCHED_HEADER: Final = "x-frugal-cache-matched"
 MATCHED_MAX_CHARS: Final = 1024

@@ -8,11 +8,12 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from agent.pipeline import ChatRequest, StreamOutcome
+from agent.pipeline import ChatRequest, ChatResponse, StreamOutcome
 from agent.types import Message
 from cache.prompt_cache import CacheMode
 from server.accounting import answered_record, streamed_record
 from server.auth import Caller, claimed_user
+from server.cache_headers import CACHE_HEADER, semantic_hit_headers
 from server.errors import APIError
 from server.routes.admission import accounted, admit, elapsed_ms
 from server.routes.body import decode_body, read_limited_body
@@ -81,8 +82,21 @@ async def post_chat(state: AppState, request: Request, caller: Caller, started: 
     return Response(
         _encoder.encode(result),
         media_type="application/json",
-        headers={"x-request-id": result.request_id, **limit_headers, **outcome.headers},
+        headers={
+            "x-request-id": result.request_id,
+            **_cache_headers(result),
+            **limit_headers,
+            **outcome.headers,
+        },
     )
+
+
+def _cache_headers(result: ChatResponse) -> dict[str, str]:
+    # The same headers as the wire routes, so a client reads a hit the same way everywhere;
+    # the matched question is not in the answer, so /chat gives only the score.
+    score = result.cache_diagnostics.semantic_score if result.cache == "semantic" else None
+    headers = {CACHE_HEADER: result.cache or "miss"}
+    return headers | semantic_hit_headers(score, None, show_match=False)
 
 
 async def _abandoned(

@@ -24,7 +24,7 @@ from agent.core.events import CoreEvent
 from agent.errors import ModelNotFound
 from server.accounting import wire_record
 from server.auth import Caller
-from server.cache_headers import semantic_hit_headers
+from server.cache_headers import CACHE_HEADER, semantic_hit_headers
 from server.errors import APIError
 from server.pipeline_stream import log_outcome
 from server.relay_response import CLOSE_GRACE_S, RelayResponse
@@ -34,7 +34,6 @@ from server.state import AppState
 
 log = logging.getLogger("frugal.server")
 
-CACHE_HEADER: Final = "x-frugal-cache"
 CACHE_MODES: Final = ("default", "no-cache", "no-store")
 _encoder: Final = msgspec.json.Encoder()
 

@@ -8,10 +8,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
+import numpy as np
 import pytest
 import redis.asyncio as redis
 
-from cache.semantic_backend import MemoryBackend
+from cache.semantic_backend import MemoryBackend, SemanticEntry
 from cache.semantic_cache import SemanticCache, entry_id
 from cache.semantic_redis import RedisVectorBackend, has_query_engine
 from tests.cache.test_semantic_cache import HashingEmbedder, non_ascii_ratio
@@ -188,3 +189,32 @@ async def test_replacing_an_entry_resets_its_ttl_and_tags(
 def _key(cache: SemanticCache, normalised: str) -> str:
     assert isinstance(cache.backend, RedisVectorBackend)
     return cache.backend.key_prefix + entry_id("acme", "cheap", "hashing-bow", normalised)
+
+
+async def test_a_float16_index_scores_as_float32_does_in_its_own_index(
+    client: redis.Redis, namespace: str
+) -> None:
+    rng = np.random.default_rng(7)
+    rows = rng.standard_normal((40, 16)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    query = rows[3] + 0.2 * rng.standard_normal(16).astype(np.float32)
+    query /= np.linalg.norm(query)
+    part = ("acme", "cheap", "e")
+    found, names = {}, set()
+    for kind in ("FLOAT32", "FLOAT16"):
+        backend = RedisVectorBackend(
+            client, dim=16, embedder="e", namespace=namespace, vector_type=kind
+        )
+        names.add(backend.index_name)
+        for i, row in enumerate(rows):
+            await backend.add(
+                SemanticEntry(f"{i:02d}", f"q{i}", b"p", "acme", "cheap"), row, part, 60
+            )
+        found[kind] = await backend.search(query, part, 4)
+    exact = np.argsort(-(rows @ query))[:4]
+    for kind in ("FLOAT32", "FLOAT16"):
+        assert [int(e.id) for e, _ in found[kind]] == exact.tolist()
+    for (_, half), (_, single) in zip(found["FLOAT16"], found["FLOAT32"], strict=True):
+        assert abs(half - single) < 2e-3  # half precision: ~3 significant digits a component
+    assert len(names) == 2  # two indexes over two sets of keys: neither reads the other's blobs
+    assert len(await client.keys(f"{namespace}semvfloat16:*")) == 40

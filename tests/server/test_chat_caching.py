@@ -81,3 +81,33 @@ async def test_redis_going_away_keeps_requests_succeeding() -> None:
             await ask(gw.base_url, "Do you ship internationally?")
             again = await ask(gw.base_url, "Do you ship internationally?")
             assert again["cache"] == "exact"
+
+
+async def test_chat_names_the_cache_layer_and_the_score_in_headers() -> None:
+    async with run_gateway(settings()) as gw, aiohttp.ClientSession() as http:
+        seen = []
+        for message in (
+            "How do I reset my password?",
+            "How do I reset my password?",
+            "How can I reset my password?",
+        ):
+            response = await http.post(f"{gw.base_url}/chat", json={"message": message})
+            body = await response.json()
+            seen.append(
+                (
+                    response.headers["x-frugal-cache"],
+                    response.headers.get("x-frugal-cache-score"),
+                    body["cache"],
+                    body["cache_diagnostics"]["semantic_score"],
+                )
+            )
+    (miss, _, miss_body, _), (exact, exact_score, exact_body, _), semantic = seen
+    assert (miss, miss_body, exact, exact_body, exact_score) == (
+        "miss",
+        None,
+        "exact",
+        "exact",
+        None,
+    )
+    assert semantic[0] == semantic[2] == "semantic"
+    assert semantic[1] == f"{semantic[3]:.4f}" and float(semantic[1]) >= 0.9
