@@ -1,4 +1,5 @@
-"""Local all-MiniLM-L6-v2: single-query latency, batch throughput, micro-batching, memory.
+"""Local all-MiniLM-L6-v2: single-query latency, batch throughput, micro-batching, memory;
+then the int8 onnxruntime pass (the default runtime) against the float32 one.
 
 All in one process and one sitting, so the rows compare: a 12-word query alone (p50/p99), 32
 queries as one call, then many callers each embedding one query at a time through
@@ -127,6 +128,39 @@ def main() -> None:
     rows.append(("model load", f"{load_s:.2f} s"))
     rows.append(("RSS after load (before -> after)", f"{rss_before:.0f} -> {rss_after:.0f} MB"))
     print(f"all-MiniLM-L6-v2, numpy float32 forward pass (1-min load before: {load_before:.1f})")
+    _print(rows)
+    print("all-MiniLM-L6-v2-int8, onnxruntime (the default runtime), same sitting")
+    _print(_int8_rows(model))
+
+
+def _int8_rows(float32: MiniLMModel) -> list[tuple[str, str]]:
+    """The int8 pass next to float32: one query, alternating the two, then micro-batched."""
+    int8 = MiniLMModel.load(runtime="int8")
+    one = [QUERIES[0]]
+    lat8: list[float] = []
+    lat32: list[float] = []
+    for _ in range(5):  # alternate, so both see the same machine
+        lat8 += _latencies_ms(lambda: int8.embed(one), 100)
+        lat32 += _latencies_ms(lambda: float32.embed(one), 20)
+    rows = [
+        (
+            "single 12-word query: int8 / float32",
+            f"p50 {_pct(lat8, 50):.2f} / {_pct(lat32, 50):.2f} ms"
+            f"  p99 {_pct(lat8, 99):.2f} / {_pct(lat32, 99):.2f} ms",
+        )
+    ]
+    for callers, forwards in ((32, 2), (32, 1)):
+        rate, per_pass, cpu_ms = anyio.run(_concurrent_rate, int8, callers, forwards, 0.0)
+        rows.append(
+            (
+                f"micro-batched, {callers} callers, {forwards} forward(s)",
+                f"{rate:.0f} q/s  ({per_pass:.1f} texts/pass, {cpu_ms:.2f} CPU ms/q)",
+            )
+        )
+    return rows
+
+
+def _print(rows: list[tuple[str, str]]) -> None:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")

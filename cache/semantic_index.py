@@ -26,7 +26,6 @@ clock hand evicts the first entry whose bit is clear, clearing bits as it passes
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Callable, Hashable
@@ -34,6 +33,8 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+
+from cache.sign_codes import F32, guard_distance, rotation, sample_cutoff, unit_vector
 
 _FREE = 0  # partition code of an unused slot; real partitions count from 1
 _CANDIDATES = 512  # stage-2 rescoring is ~0.1 ms for these; recall is measured in the bench
@@ -48,16 +49,11 @@ _EXACT_WITH_FLOOR = 64
 # Above this many slots, stage 1 first narrows the rows down with one code word.
 _PREFILTER_ABOVE = 1 << 18
 _PREFILTER_KEEP = 1 << 12
-_PREFILTER_SAMPLE = 32  # the cut-off's sample is about 1 row in this many
-_SAMPLE_RUNS = 64  # ... taken as this many runs of consecutive slots (a strided read costs more)
 _BLOCK = 1 << 16  # rows per prefilter step: its scratch (~650 KB) stays in L2 between the ops
 # A partition holding at most 1 slot in this many is found by its rows first (a cheap pass over
 # the partition codes), then ranked by full codes like a small index.
 _SPARSE_SHARE = 64
 _HAND_STRIDE = 4096  # CLOCK inspects this many used bits per numpy step
-_ROTATION_SEED = 0x5EED  # any fixed seed: codes only need to agree within one process
-
-F32 = npt.NDArray[np.float32]
 
 
 class _Plan(NamedTuple):
@@ -92,8 +88,8 @@ class SemanticIndex:
         self._clock = clock
         self._prefilter_above, self._prefilter_keep = prefilter_above, prefilter_keep
         self._words = -(-dim // 64)
-        self._rotation = _rotation(dim, 64 * self._words)
-        self._guard = _guard_distance(64 * self._words, _SURE_COSINE)
+        self._rotation = rotation(dim, 64 * self._words)
+        self._guard = guard_distance(64 * self._words, _SURE_COSINE)
         # Reserved whole: np.zeros maps untouched pages lazily, so RSS follows the rows written
         # and nothing is ever copied to grow. Codes are stored word-major so that stage 1 runs
         # one contiguous pass per 64-bit word.
@@ -153,7 +149,7 @@ class SemanticIndex:
         expires_at: float = math.inf,
     ) -> list[str]:
         """Insert or replace ``entry_id``; return the ids evicted to make room (usually none)."""
-        unit = _unit(vector, self.dim)
+        unit = unit_vector(vector, self.dim)
         code = self._partitions.setdefault(partition, len(self._partitions) + 1)
         evicted: list[str] = []
         slot = self._slot_of.get(entry_id)
@@ -227,20 +223,20 @@ class SemanticIndex:
         Approximate only in which rows get rescored: see `_CANDIDATES`. ``floor`` is the lowest
         score the caller acts on (``min_score`` implies one): then the rows rescored are the
         ``k`` nearest in Hamming distance plus those close enough that they might score the
-        floor (see `_guard_distance`), far fewer than `_CANDIDATES` unless the neighbourhood is
+        floor (see `cache.sign_codes.guard_distance`), far fewer than `_CANDIDATES` unless the neighbourhood is
         crowded; results below the floor are then only the best of those few.
         """
         code = self._partitions.get(partition)
         high = len(self._ids)
         if code is None or high == 0 or k < 1:
             return []
-        query = _unit(vector, self.dim)
+        query = unit_vector(vector, self.dim)
         if min_score is not None:
             floor = min_score if floor is None else max(floor, min_score)
         if floor is None:
             plan = _Plan(max(_CANDIDATES, k), _EXACT_UP_TO, self._guard)
         else:
-            guard = _guard_distance(64 * self._words, min(max(floor, -1.0), 1.0))
+            guard = guard_distance(64 * self._words, min(max(floor, -1.0), 1.0))
             plan = _Plan(k, _EXACT_WITH_FLOOR, guard)
         cand = self._shortlist(query, code, high, plan)
         if cand.size == 0:
@@ -299,7 +295,10 @@ class SemanticIndex:
             if now >= self._earliest_expiry:
                 slots = slots[self._expires[slots] > now]
             return self._ranked(sign, slots, plan)
-        cutoff = self._cutoff(sign[0], code, high, count)
+        first, part = self._codes[0, :high], self._part[:high]
+        cutoff = sample_cutoff(
+            first, None if count == high else part, sign[0], code, count, self._prefilter_keep
+        )
         # Mostly other partitions' rows: drop them block by block, else from the few kept.
         mixed = 2 * count < high
         codes, part, found = self._codes[0], self._part, []
@@ -321,23 +320,6 @@ class SemanticIndex:
         if now >= self._earliest_expiry:
             slots = slots[np.take(self._expires, slots) > now]
         return self._ranked(sign, slots, plan)
-
-    def _cutoff(self, word: np.uint64, code: int, high: int, count: int) -> int:
-        """The first-word distance below which about ``prefilter_keep`` of the partition's
-        ``count`` rows fall, estimated from a sample of the slots (a histogram of every row
-        costs more than the rest of the search)."""
-        runs = min(_SAMPLE_RUNS, high)
-        every = high // runs
-        length = max(1, every // _PREFILTER_SAMPLE)
-        pop = np.bitwise_count(
-            self._codes[0, : runs * every].reshape(runs, every)[:, :length] ^ word
-        )
-        if count < high:
-            other = self._part[: runs * every].reshape(runs, every)[:, :length] != code
-            np.copyto(pop, 65, where=other)
-        below = np.cumsum(np.bincount(pop.ravel(), minlength=66)[:65])
-        wanted = max(1, self._prefilter_keep * int(below[-1]) // count)  # none sampled: 1
-        return min(int(np.searchsorted(below, wanted)), 64)  # 64: every row of the partition
 
     def _ranked(
         self, sign: npt.NDArray[np.uint64], slots: npt.NDArray[np.intp], plan: _Plan
@@ -417,31 +399,3 @@ class SemanticIndex:
         self._part[slot] = _FREE
         self._free.append(slot)
         return entry_id
-
-
-def _rotation(dim: int, bits: int) -> F32:
-    """A fixed random projection to ``bits`` hyperplanes (orthonormal when bits <= dim, which
-    keeps the bits as independent as they can be)."""
-    gaussian = np.random.default_rng(_ROTATION_SEED).standard_normal((dim, bits))
-    if bits <= dim:
-        gaussian = np.linalg.qr(gaussian)[0]
-    return np.ascontiguousarray(gaussian, dtype=np.float32)
-
-
-@functools.lru_cache(maxsize=64)  # callers pass few distinct floors
-def _guard_distance(bits: int, cosine: float) -> int:
-    """A Hamming distance that rows at least ``cosine`` close to the query exceed only with
-    probability ~3e-5: each bit differs with probability angle / pi, so the distance is about
-    binomial; this is its mean plus four standard deviations."""
-    p = math.acos(cosine) / math.pi
-    return math.ceil(bits * p + 4 * math.sqrt(bits * p * (1 - p)))
-
-
-def _unit(vector: npt.ArrayLike, dim: int) -> F32:
-    v = np.asarray(vector, dtype=np.float32).reshape(-1)
-    if v.shape[0] != dim:
-        raise ValueError(f"expected a vector of {dim} floats, got {v.shape[0]}")
-    norm = float(np.linalg.norm(v))
-    if not math.isfinite(norm) or norm == 0.0:
-        raise ValueError("vector must be finite and non-zero")
-    return v / np.float32(norm)
