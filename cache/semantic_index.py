@@ -223,8 +223,9 @@ class SemanticIndex:
         Approximate only in which rows get rescored: see `_CANDIDATES`. ``floor`` is the lowest
         score the caller acts on (``min_score`` implies one): then the rows rescored are the
         ``k`` nearest in Hamming distance plus those close enough that they might score the
-        floor (see `cache.sign_codes.guard_distance`), far fewer than `_CANDIDATES` unless the neighbourhood is
-        crowded; results below the floor are then only the best of those few.
+        floor (see `cache.sign_codes.guard_distance`), far fewer than `_CANDIDATES` unless
+        the neighbourhood is crowded; results below the floor are then only the best of those
+        few.
         """
         code = self._partitions.get(partition)
         high = len(self._ids)
