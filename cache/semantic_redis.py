@@ -1,9 +1,12 @@
 """`RedisVectorBackend`: the semantic cache's entries in Redis's Query Engine, one index that
 every replica searches (no replication code: a write on one replica is a hit on the next).
 
-Each entry is a hash under ``namespace + "semv:" + <embedder digest> + ":" + <entry id>``:
+Each entry is a hash under ``namespace + "semvfloat16:" + <embedder digest> + ":" + <entry id>``
+(``"semv:"`` for a FLOAT32 index, whose index name lacks the suffix too):
 
-* ``vec``: the float32 vector, indexed ``VECTOR HNSW`` with ``DISTANCE_METRIC COSINE``;
+* ``vec``: the vector in half precision (``vector_type``, FLOAT16 by default: ~35 % less
+  memory at 1M entries and faster distances; scores move by < 1e-3), indexed ``VECTOR HNSW``
+  with ``DISTANCE_METRIC COSINE``;
 * ``part``: TAG, a digest of ``(tenant, tier, embedder)``; a search only ever sees its own
   partition (``(@part:{…})=>[KNN k @vec $q AS score]``), so context never leaks across;
 * ``tenant``: TAG, for an operator listing or flushing one tenant;
@@ -73,7 +76,7 @@ class RedisVectorBackend:
         namespace: str = DEFAULT_NAMESPACE,
         op_timeout_s: float = 0.25,
         ef_runtime: int = _HNSW_EF_RUNTIME,
-        vector_type: VectorType = "FLOAT32",
+        vector_type: VectorType = "FLOAT16",
     ) -> None:
         if op_timeout_s <= 0:
             raise ValueError("op_timeout_s must be positive")

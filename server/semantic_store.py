@@ -53,6 +53,9 @@ async def open_vector_backend(
         embedder=embedder.name,
         namespace=settings.redis.key_prefix,
         op_timeout_s=settings.redis.timeout_s,
+        vector_type="FLOAT16"
+        if settings.cache.semantic_redis_vector_type == "float16"
+        else "FLOAT32",
     )
     try:
         await backend.ensure_index()

@@ -224,9 +224,10 @@ class TestRedisOnly:
         client = redis.Redis.from_url(search_server.url)
         embedder = HashingEmbedder()
         namespace = f"old{uuid.uuid4().hex[:8]}:"
-        vectors = RedisVectorBackend(
-            client, dim=embedder.dim, embedder=embedder.name, namespace=namespace
-        )
+        vectors = RedisVectorBackend(  # an older Frugal's index held FLOAT32 vectors
+            client, dim=embedder.dim, embedder=embedder.name, namespace=namespace,
+            vector_type="FLOAT32",
+        )  # fmt: skip
         try:
             # The schema an older Frugal created: no ``ts``; and one entry it wrote.
             await client.execute_command(  # type: ignore[no-untyped-call]

@@ -79,7 +79,8 @@ async def test_insert_then_knn_finds_it_within_its_partition_only(
 
     hit = await cache.lookup("how can i reset my password", tenant="acme", tier="cheap")
     assert hit.reason == "hit" and hit.entry is not None
-    assert hit.entry.payload == b"reset" and hit.score == pytest.approx(1.0, abs=1e-4)
+    # FLOAT16 vectors (the default): the same text scores 1 within half precision.
+    assert hit.entry.payload == b"reset" and hit.score == pytest.approx(1.0, abs=2e-3)
     assert await answer(cache, "How do I reset my password?", tenant="globex") == b"other"
     # Another tier (model, instructions, format...) is another partition: nothing to find.
     miss = await cache.lookup("How do I reset my password?", tenant="acme", tier="strong")
