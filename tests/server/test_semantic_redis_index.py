@@ -64,7 +64,8 @@ async def test_a_paraphrase_on_b_hits_the_entry_a_stored(search_server: RedisSer
     assert second["cache"] == "semantic" and second["answer"] == first["answer"]
     client = redis.Redis.from_url(search_server.url)
     try:
-        assert prefix.encode() + b"semidxfloat16:" in b" ".join(await client.execute_command("FT._LIST"))
+        indexes = b" ".join(await client.execute_command("FT._LIST"))
+        assert prefix.encode() + b"semidxfloat16:" in indexes
         # The entries are hashes in the index, not a replication stream.
         assert not await client.exists(prefix + "sem:stream")
     finally:
