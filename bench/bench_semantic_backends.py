@@ -4,8 +4,8 @@ Part 1, the vector backends at 10k, 100k and 1M entries (``--quick``: not 1M; fi
 HNSW index with 1M entries takes ~10 minutes): the in-process index
 (`cache.semantic_backend.MemoryBackend`, the embedded default) and Redis's vector index
 (`cache.semantic_redis.RedisVectorBackend`: HNSW, COSINE, FLOAT16, its default) on a throwaway
-Valkey 8.1 with the RediSearch module (`bench.search_process`). Both are called the way a lookup calls
-them (``search(vector, partition, k=4)``, the Redis one over a loopback round trip), on the
+Valkey 8.1 with the RediSearch module (`bench.search_process`). Both are called the way a lookup
+calls them (``search(vector, partition, k=4)``, the Redis one over a loopback round trip), on the
 synthetic sentence-embedding-like corpus of `bench.bench_semantic_index` (384 dims). "r@1" is
 how often the top hit is brute-force float32's, over queries whose best cosine is >= 0.85;
 "~best" how often the top hit scores within 0.005 of the best (a near-duplicate of the best row
