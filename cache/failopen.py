@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from cache.base import TTLStore
 from cache.errors import StoreUnavailable
+from cache.outage_log import OutageLog
 
 _log = logging.getLogger(__name__)
 
@@ -34,13 +35,13 @@ class FailOpenStore:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.inner = inner
-        self.errors_total = 0
-        self.errors_by_op: Counter[str] = Counter()  # the same failures by Redis operation
-        self._log_interval = log_interval_s
-        self._clock = clock
-        self._last_log_at: float | None = None
-        self._unlogged = 0
-        self._failing = False
+        self._outage = OutageLog(
+            _log,
+            "cache store unavailable, serving uncached",
+            "cache store available again",
+            interval_s=log_interval_s,
+            clock=clock,
+        )
 
     async def get(self, key: str) -> bytes | None:
         """Return the value, or ``None`` when missing, expired or the store is unavailable."""
@@ -103,22 +104,18 @@ class FailOpenStore:
         self._succeeded()
         return value
 
+    @property
+    def errors_total(self) -> int:
+        """Failed or timed-out Redis operations."""
+        return self._outage.errors_total
+
+    @property
+    def errors_by_op(self) -> Counter[str]:
+        """The same failures by Redis operation."""
+        return self._outage.errors_by_op
+
     def _failed(self, exc: StoreUnavailable) -> None:
-        self.errors_total += 1
-        self.errors_by_op[exc.op] += 1
-        self._unlogged += 1
-        self._failing = True
-        now = self._clock()
-        if self._last_log_at is None or now - self._last_log_at >= self._log_interval:
-            _log.warning(
-                "cache store unavailable, serving uncached (%d errors since last report): %s",
-                self._unlogged,
-                exc,
-            )
-            self._last_log_at = now
-            self._unlogged = 0
+        self._outage.failed(exc)
 
     def _succeeded(self) -> None:
-        if self._failing:
-            self._failing = False
-            _log.info("cache store available again after %d errors", self.errors_total)
+        self._outage.succeeded()

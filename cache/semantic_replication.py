@@ -33,6 +33,7 @@ from redis.typing import EncodableT, FieldT
 from cache.errors import StoreUnavailable
 from cache.keys import DEFAULT_NAMESPACE
 from cache.normalize import normalize_text
+from cache.outage_log import OutageLog
 from cache.redis_store import redis_op
 from cache.semantic_cache import SemanticCache, SemanticEntry, SemanticRecord, entry_id
 from cache.semantic_wire import (
@@ -90,8 +91,6 @@ class RedisSemanticReplicator:
         self.applied_total = 0  # entries and deletions received from Redis and applied
         self.dropped_total = 0  # writes lost: queue full, not running, or Redis failed
         self.rejected_total = 0  # undecodable or unusable entries and events
-        self.errors_total = 0  # failed or timed-out Redis operations
-        self.errors_by_op: Counter[str] = Counter()  # the same by operation
         self.lag_s: float | None = None  # age of the last entry from another replica, applied
         self._client = client
         self._embedder = embedder_name
@@ -103,11 +102,13 @@ class RedisSemanticReplicator:
         self._queue_size = queue_size
         self._max_backoff = max_backoff_s
         self._flush_timeout = flush_timeout_s
-        self._log_interval = log_interval_s
-        self._clock = clock
-        self._last_log_at: float | None = None
-        self._unlogged = 0
-        self._failing = False
+        self._outage = OutageLog(
+            _log,
+            "semantic cache replication paused, serving from this replica",
+            "semantic cache replication resumed",
+            interval_s=log_interval_s,
+            clock=clock,
+        )
         self._send: MemoryObjectSendStream[_Op] | None = None
         self._cache: SemanticCache | None = None
 
@@ -363,26 +364,21 @@ class RedisSemanticReplicator:
     def _guard(self, op: str, timeout_s: float | None = None) -> AbstractContextManager[None]:
         return redis_op(op, timeout_s or self._timeout)
 
+    @property
+    def errors_total(self) -> int:
+        """Failed or timed-out Redis operations."""
+        return self._outage.errors_total
+
+    @property
+    def errors_by_op(self) -> Counter[str]:
+        """The same failures by Redis operation."""
+        return self._outage.errors_by_op
+
     def _failed(self, exc: StoreUnavailable) -> None:
-        self.errors_total += 1
-        self.errors_by_op[exc.op] += 1
-        self._unlogged += 1
-        self._failing = True
-        now = self._clock()
-        if self._last_log_at is None or now - self._last_log_at >= self._log_interval:
-            _log.warning(
-                "semantic cache replication paused, serving from this replica "
-                "(%d errors since last report): %s",
-                self._unlogged,
-                exc,
-            )
-            self._last_log_at = now
-            self._unlogged = 0
+        self._outage.failed(exc)
 
     def _succeeded(self) -> None:
-        if self._failing:
-            self._failing = False
-            _log.info("semantic cache replication resumed after %d errors", self.errors_total)
+        self._outage.succeeded()
 
 
 def _ttl_ms(ttl_s: float) -> int | None:

@@ -31,6 +31,7 @@ import redis.asyncio as redis
 
 from cache.errors import StoreUnavailable
 from cache.keys import DEFAULT_NAMESPACE, VERDICT_PREFIX, VERDICT_TTL_S
+from cache.outage_log import OutageLog
 from cache.redis_store import redis_op
 from cache.verified_hits import BINS, PER_ENTRY, Decision, VerdictLog, score_bin
 
@@ -64,18 +65,19 @@ class RedisVerdicts:
             raise ValueError("op_timeout_s must be positive and refresh_s not negative")
         digest = hashlib.blake2b(embedder_name.encode(), digest_size=12).hexdigest()
         self.log = log
-        self.errors_total = 0
-        self.errors_by_op: Counter[str] = Counter()
         self._client = client
         self._prefix = f"{namespace}{VERDICT_PREFIX}{digest}:"
         self.bins_key = self._prefix + "bins"
         self._timeout = op_timeout_s
         self._refresh_s = refresh_s
-        self._log_interval = log_interval_s
         self._clock = clock
         self._read_bins_at: float | None = None
-        self._logged_at: float | None = None
-        self._unlogged = 0
+        self._outage = OutageLog(
+            _log,
+            "shared verdicts unavailable, deciding on this replica's own",
+            interval_s=log_interval_s,
+            clock=clock,
+        )
         # Wrong verdicts whose write failed, by bin: added to every pooled count read later.
         self._unshared_wrong = [0] * BINS
 
@@ -131,20 +133,18 @@ class RedisVerdicts:
                 self._unshared_wrong[b] += 1
             self._failed(exc)
 
+    @property
+    def errors_total(self) -> int:
+        """Failed or timed-out Redis operations."""
+        return self._outage.errors_total
+
+    @property
+    def errors_by_op(self) -> Counter[str]:
+        """The same failures by Redis operation."""
+        return self._outage.errors_by_op
+
     def _failed(self, exc: StoreUnavailable) -> None:
-        self.errors_total += 1
-        self.errors_by_op[exc.op] += 1
-        self._unlogged += 1
-        now = self._clock()
-        if self._logged_at is None or now - self._logged_at >= self._log_interval:
-            _log.warning(
-                "shared verdicts unavailable, deciding on this replica's own "
-                "(%d errors since last report): %s",
-                self._unlogged,
-                exc,
-            )
-            self._logged_at = now
-            self._unlogged = 0
+        self._outage.failed(exc)
 
 
 def _encode(score: float, ok: bool) -> bytes:
