@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 
 from cache.base import TTLStore
 from cache.errors import StoreUnavailable
-from cache.outage_log import OutageLog
+from cache.outage_log import OutageLog, ReportsOutages
 
 _log = logging.getLogger(__name__)
 
 
-class FailOpenStore:
+class FailOpenStore(ReportsOutages):
     """A `cache.base.TTLStore` that answers a miss when the inner store is unavailable.
 
     On `StoreUnavailable`: ``get`` returns ``None``, ``set`` does nothing, deletes return 0 /
@@ -48,9 +47,9 @@ class FailOpenStore:
         try:
             value = await self.inner.get(key)
         except StoreUnavailable as exc:
-            self._failed(exc)
+            self._outage.failed(exc)
             return None
-        self._succeeded()
+        self._outage.succeeded()
         return value
 
     async def set(
@@ -60,18 +59,18 @@ class FailOpenStore:
         try:
             await self.inner.set(key, value, ttl, tags=tags)
         except StoreUnavailable as exc:
-            self._failed(exc)
+            self._outage.failed(exc)
             return
-        self._succeeded()
+        self._outage.succeeded()
 
     async def delete(self, key: str) -> bool:
         """Delete one key; ``False`` when it did not exist or the store is unavailable."""
         try:
             existed = await self.inner.delete(key)
         except StoreUnavailable as exc:
-            self._failed(exc)
+            self._outage.failed(exc)
             return False
-        self._succeeded()
+        self._outage.succeeded()
         return existed
 
     async def delete_many(self, keys: Sequence[str]) -> int:
@@ -79,9 +78,9 @@ class FailOpenStore:
         try:
             deleted = await self.inner.delete_many(keys)
         except StoreUnavailable as exc:
-            self._failed(exc)
+            self._outage.failed(exc)
             return 0
-        self._succeeded()
+        self._outage.succeeded()
         return deleted
 
     async def delete_tag(self, tag: str) -> int:
@@ -89,9 +88,9 @@ class FailOpenStore:
         try:
             deleted = await self.inner.delete_tag(tag)
         except StoreUnavailable as exc:
-            self._failed(exc)
+            self._outage.failed(exc)
             return 0
-        self._succeeded()
+        self._outage.succeeded()
         return deleted
 
     async def incr_by(self, key: str, amount: int, ttl: float | None) -> int:
@@ -99,23 +98,8 @@ class FailOpenStore:
         try:
             value = await self.inner.incr_by(key, amount, ttl)
         except StoreUnavailable as exc:
-            self._failed(exc)
+            self._outage.failed(exc)
             raise
-        self._succeeded()
+        self._outage.succeeded()
         return value
 
-    @property
-    def errors_total(self) -> int:
-        """Failed or timed-out Redis operations."""
-        return self._outage.errors_total
-
-    @property
-    def errors_by_op(self) -> Counter[str]:
-        """The same failures by Redis operation."""
-        return self._outage.errors_by_op
-
-    def _failed(self, exc: StoreUnavailable) -> None:
-        self._outage.failed(exc)
-
-    def _succeeded(self) -> None:
-        self._outage.succeeded()

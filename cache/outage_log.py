@@ -58,3 +58,20 @@ class OutageLog:
             self._failing = False
             if self._recovered_text is not None:
                 self._log.info("%s after %d errors", self._recovered_text, self.errors_total)
+
+
+class ReportsOutages:
+    """For a component holding an `OutageLog` as ``_outage``: its counts, as ``/metrics`` and
+    the tests read them."""
+
+    _outage: OutageLog
+
+    @property
+    def errors_total(self) -> int:
+        """Failed or timed-out Redis operations."""
+        return self._outage.errors_total
+
+    @property
+    def errors_by_op(self) -> Counter[str]:
+        """The same failures by Redis operation."""
+        return self._outage.errors_by_op

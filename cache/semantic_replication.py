@@ -18,7 +18,6 @@ import logging
 import math
 import time
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
@@ -33,7 +32,7 @@ from redis.typing import EncodableT, FieldT
 from cache.errors import StoreUnavailable
 from cache.keys import DEFAULT_NAMESPACE
 from cache.normalize import normalize_text
-from cache.outage_log import OutageLog
+from cache.outage_log import OutageLog, ReportsOutages
 from cache.redis_store import redis_op
 from cache.semantic_cache import SemanticCache, SemanticEntry, SemanticRecord, entry_id
 from cache.semantic_wire import (
@@ -55,7 +54,7 @@ _MIN_BACKOFF_S = 0.05
 _Op = SemanticRecord | DeleteEvent
 
 
-class RedisSemanticReplicator:
+class RedisSemanticReplicator(ReportsOutages):
     """Mirrors a `SemanticCache` through Redis so that N replicas share one cache.
 
     Wire it as the cache's ``on_store`` (``SemanticCache(..., on_store=replicator.publish)``),
@@ -237,10 +236,10 @@ class RedisSemanticReplicator:
                     await pipe.execute()
         except StoreUnavailable as exc:
             self.dropped_total += len(batch)
-            self._failed(exc)
+            self._outage.failed(exc)
             return
         self.published_total += len(batch)
-        self._succeeded()
+        self._outage.succeeded()
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -258,11 +257,11 @@ class RedisSemanticReplicator:
                     continue
                 recovering = False
                 last_id = await self._read_once(cache, last_id)
-                self._succeeded()
+                self._outage.succeeded()
                 backoff = _MIN_BACKOFF_S
             except StoreUnavailable as exc:
                 settled.set()
-                self._failed(exc)
+                self._outage.failed(exc)
                 recovering = True
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
@@ -364,21 +363,6 @@ class RedisSemanticReplicator:
     def _guard(self, op: str, timeout_s: float | None = None) -> AbstractContextManager[None]:
         return redis_op(op, timeout_s or self._timeout)
 
-    @property
-    def errors_total(self) -> int:
-        """Failed or timed-out Redis operations."""
-        return self._outage.errors_total
-
-    @property
-    def errors_by_op(self) -> Counter[str]:
-        """The same failures by Redis operation."""
-        return self._outage.errors_by_op
-
-    def _failed(self, exc: StoreUnavailable) -> None:
-        self._outage.failed(exc)
-
-    def _succeeded(self) -> None:
-        self._outage.succeeded()
 
 
 def _ttl_ms(ttl_s: float) -> int | None:

@@ -23,7 +23,6 @@ import hashlib
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -31,7 +30,7 @@ import redis.asyncio as redis
 
 from cache.errors import StoreUnavailable
 from cache.keys import DEFAULT_NAMESPACE, VERDICT_PREFIX, VERDICT_TTL_S
-from cache.outage_log import OutageLog
+from cache.outage_log import OutageLog, ReportsOutages
 from cache.redis_store import redis_op
 from cache.verified_hits import BINS, PER_ENTRY, Decision, VerdictLog, score_bin
 
@@ -40,7 +39,7 @@ _log = logging.getLogger(__name__)
 _TTL_MS = int(VERDICT_TTL_S * 1000)
 
 
-class RedisVerdicts:
+class RedisVerdicts(ReportsOutages):
     """A `cache.verified_hits.Verdicts` shared through Redis, deciding with ``log``.
 
     ``embedder_name`` separates the verdicts of two embedders (their cosines mean different
@@ -102,7 +101,7 @@ class RedisVerdicts:
         except StoreUnavailable as exc:
             if due:
                 self._read_bins_at = now  # retried after refresh_s, not on every lookup
-            self._failed(exc)
+            self._outage.failed(exc)
             return self.log.decide(entry_id, score)
         self.log.adopt(entry_id, _verdicts(replies[0]))
         if due:
@@ -131,20 +130,8 @@ class RedisVerdicts:
         except StoreUnavailable as exc:
             if not ok:
                 self._unshared_wrong[b] += 1
-            self._failed(exc)
+            self._outage.failed(exc)
 
-    @property
-    def errors_total(self) -> int:
-        """Failed or timed-out Redis operations."""
-        return self._outage.errors_total
-
-    @property
-    def errors_by_op(self) -> Counter[str]:
-        """The same failures by Redis operation."""
-        return self._outage.errors_by_op
-
-    def _failed(self, exc: StoreUnavailable) -> None:
-        self._outage.failed(exc)
 
 
 def _encode(score: float, ok: bool) -> bytes:
