@@ -8,6 +8,7 @@ concurrency, no per-request parsing) because it shares the machine with the serv
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -77,12 +78,28 @@ def gateway(
         yield Server(f"http://127.0.0.1:{port}", process.pid)
 
 
+def family(pid: int) -> list[int]:
+    """``pid`` and its live child processes (a gateway's embedder helper), recursively."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        for task in Path(f"/proc/{pids[i]}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                pids.extend(int(child) for child in task.read_text().split())
+        i += 1
+    return pids
+
+
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of process ``pid`` (all its threads) so far."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    """User plus system CPU time so far of process ``pid`` (all its threads) and its live
+    children: the gateway's cost includes its embedder helper's."""
+    total = 0.0
+    for member in family(pid):
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{member}/stat").read_text()
+            # Fields after the parenthesised command name; utime and stime are fields 14, 15.
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return total
 
 
 def machine_load() -> str:
@@ -91,11 +108,16 @@ def machine_load() -> str:
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident set size of process ``pid`` (``VmRSS``)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    """Resident set size (``VmRSS``) of process ``pid`` plus its live children's."""
+    total = 0
+    for member in family(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    if total == 0:
+        raise RuntimeError(f"no VmRSS for process {pid}")
+    return total
 
 
 class _Pair(msgspec.Struct):

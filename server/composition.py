@@ -333,7 +333,9 @@ async def open_embedder(
             model=e.model,
         )
     else:
-        minilm = await stack.enter_async_context(MiniLMEmbedder.load(runtime=e.runtime))
+        minilm = await stack.enter_async_context(
+            MiniLMEmbedder.load(runtime=e.runtime, helper_process=e.helper_process)
+        )
         inner, unknown_ratio, truncated = minilm, minilm.unknown_token_ratio, minilm.truncated
     batched = BatchEmbedder(
         inner,

@@ -287,6 +287,9 @@ class EmbedderSettings(_Section, frozen=True, forbid_unknown_fields=True):
     model: str = "all-MiniLM-L6-v2"
     # Local MiniLM only: "auto" = int8 in onnxruntime when it agrees with float32 on this CPU.
     runtime: Literal["auto", "int8", "float32"] = "auto"
+    # Local MiniLM only: forward passes in a helper process, so they never hold the gateway's
+    # GIL (false: in the gateway's own threads, one process less).
+    helper_process: bool = True
     batch_size: int = 100
     max_concurrency: int = 4
     batch_delay_s: float = 0.0

@@ -7,6 +7,10 @@ Entering loads the model in a worker thread (once per process and runtime: embed
 unless a loaded `MiniLMModel` was given, and starts the micro-batch worker; leaving stops it.
 Concurrent small ``embed`` calls are merged into one forward pass; up to ``concurrency``
 passes run at once (one per core, each single-threaded — see `blas_threads`).
+
+With ``helper_process=True`` (the gateway's default) the forward passes run in a helper process
+instead (`agent.embedders.forward_process`, one per process, shared): this process only
+tokenises, and its event loop no longer shares the GIL with the passes.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ import anyio
 import numpy as np
 import numpy.typing as npt
 
+from agent.embedders.forward_client import ForwardClient
+from agent.embedders.forward_process import ForwardProcess, shared_forward_process
 from agent.embedders.microbatch import MicroBatcher
 from agent.embedders.minilm_model import MODEL_NAME, MiniLMModel, Runtime
+from agent.embedders.minilm_tokens import MiniLMTokens
+from agent.embedders.minilm_weights import default_model_dir
 from agent.errors import EmbeddingError
 
 Row = npt.NDArray[np.float32]
@@ -33,6 +41,11 @@ def _shared_model(model_dir: Path | None, runtime: Runtime) -> MiniLMModel:
     # A loaded model is read-only and thread-safe, so embedders of one process (the gateway's,
     # a test's several gateways) share it: one load (~1.5 s for int8) and one copy in memory.
     return MiniLMModel.load(model_dir, runtime=runtime)
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_tokens(model_dir: Path | None) -> MiniLMTokens:
+    return MiniLMTokens.load(model_dir or default_model_dir())
 
 
 class MiniLMEmbedder:
@@ -50,8 +63,14 @@ class MiniLMEmbedder:
         concurrency: int = 2,
         max_batch: int = 64,
         linger_s: float = 0.0,
+        helper_process: bool = False,
     ) -> None:
         self._model = model
+        self._helper_process = helper_process and model is None
+        self._helper: ForwardProcess | None = None
+        self._client: ForwardClient | None = None
+        self._helper_name = MODEL_NAME
+        self._tokens: MiniLMTokens | None = None if model is None else model.tokens
         self._model_dir = model_dir
         self._runtime: Runtime = runtime
         self._limiter = anyio.CapacityLimiter(concurrency)
@@ -75,13 +94,14 @@ class MiniLMEmbedder:
         concurrency: int = 2,
         max_batch: int = 64,
         linger_s: float = 0.0,
+        helper_process: bool = False,
     ) -> MiniLMEmbedder:
         """An embedder for the bundled (or given) checkpoint; weights load on ``async with``.
 
         *runtime*: see `MiniLMModel.load` (the server's default is ``auto``, i.e. int8).
         *concurrency* forward passes run at once (set it to the cores to give embedding);
         *linger_s* holds a lone request that long hoping for company (measured: no gain with
-        ``concurrency`` >= 2, so 0 by default).
+        ``concurrency`` >= 2, so 0 by default); *helper_process*: see the module docstring.
         """
         return cls(
             model_dir=model_dir,
@@ -89,11 +109,20 @@ class MiniLMEmbedder:
             concurrency=concurrency,
             max_batch=max_batch,
             linger_s=linger_s,
+            helper_process=helper_process,
         )
 
     async def __aenter__(self) -> Self:
-        if self._model is None:
+        if self._helper_process:
+            self._helper = await anyio.to_thread.run_sync(
+                shared_forward_process, self._runtime, self._model_dir
+            )
+            self._tokens = _shared_tokens(self._model_dir)
+            self._helper_name = self._helper.hello().name  # fixed: it keys the cache
+            self._client = await ForwardClient(self._helper).__aenter__()
+        elif self._model is None:
             self._model = await anyio.to_thread.run_sync(self._load)
+            self._tokens = self._model.tokens
         await self._batcher.__aenter__()
         self._running = True
         return self
@@ -105,7 +134,12 @@ class MiniLMEmbedder:
         tb: TracebackType | None,
     ) -> bool | None:
         self._running = False
-        return await self._batcher.__aexit__(exc_type, exc, tb)
+        client, self._client = self._client, None
+        try:
+            return await self._batcher.__aexit__(exc_type, exc, tb)
+        finally:  # entered before the batcher, so left after it
+            if client is not None:
+                await client.__aexit__(None, None, None)
 
     def _load(self) -> MiniLMModel:
         return _shared_model(self._model_dir, self._runtime)
@@ -113,6 +147,8 @@ class MiniLMEmbedder:
     @property
     def name(self) -> str:
         """``all-MiniLM-L6-v2``, or ``all-MiniLM-L6-v2-int8`` once the int8 pass is loaded."""
+        if self._helper is not None:
+            return self._helper_name
         return MODEL_NAME if self._model is None else self._model.name
 
     @property
@@ -126,6 +162,18 @@ class MiniLMEmbedder:
         if self._model is None:
             raise EmbeddingError("MiniLMEmbedder used before its weights were loaded")
         return self._model
+
+    @property
+    def tokens(self) -> MiniLMTokens:
+        """The tokenizer; raises `EmbeddingError` before ``async with``."""
+        if self._tokens is None:
+            raise EmbeddingError("MiniLMEmbedder used before its tokenizer was loaded")
+        return self._tokens
+
+    @property
+    def helper(self) -> ForwardProcess | None:
+        """The helper process running the forward passes (None: they run in threads here)."""
+        return self._helper
 
     @property
     def forward_passes(self) -> int:
@@ -145,6 +193,8 @@ class MiniLMEmbedder:
                 "MiniLMEmbedder is not running; use `async with`",
                 failed_indexes=list(range(len(texts))),
             )
+        if self._client is not None:
+            return await self._embed_in_helper(self._client, texts)
         try:
             if len(texts) > self._max_batch:
                 self._direct_calls += 1
@@ -158,16 +208,27 @@ class MiniLMEmbedder:
             ) from exc
         return np.stack(rows)
 
+    async def _embed_in_helper(
+        self, client: ForwardClient, texts: Sequence[str]
+    ) -> npt.NDArray[np.float32]:
+        self._direct_calls += 1
+        try:
+            return await client.forward(self.tokens.token_ids(texts))
+        except RuntimeError as exc:  # ForwardUnavailable, or the helper's pass failed
+            raise EmbeddingError(
+                f"{MODEL_NAME} failed: {exc}", failed_indexes=list(range(len(texts)))
+            ) from exc
+
     def unknown_token_ratio(self, text: str) -> float:
         """Fraction of *text*'s word pieces the vocabulary maps to [UNK] (0.0 for no pieces).
 
         Cheap (one tokenisation, tens of microseconds), so it runs inline.
         """
-        return self.model.unknown_token_ratio(text)
+        return self.tokens.unknown_token_ratio(text)
 
     def truncated(self, text: str) -> bool:
         """Whether *text* exceeds the 256-token window (its vector would only see the head)."""
-        return self.model.truncated(text)
+        return self.tokens.truncated(text)
 
     def _embed_rows(self, texts: list[str]) -> list[Row]:
         return list(self.model.embed(texts))

@@ -1,0 +1,184 @@
+"""MiniLM forward passes in a helper process: the same vectors, and a helper that fails fast,
+comes back, refuses strangers and never outlives its gateway."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import numpy as np
+import pytest
+
+from agent.embedders import MiniLMEmbedder, MiniLMModel
+from agent.embedders.forward_client import ForwardClient
+from agent.embedders.forward_process import (
+    ForwardProcess,
+    ForwardUnavailable,
+    shared_forward_process,
+)
+from agent.embedders.forward_wire import (
+    LENGTH,
+    Auth,
+    ForwardRequest,
+    encode_frame,
+)
+from agent.embedders.minilm_model import INT8_MODEL_NAME
+from agent.errors import EmbeddingError
+
+pytestmark = pytest.mark.anyio
+
+TEXTS = [
+    "Where is my order?",
+    "How do I reset my password?",
+    "Thanks!",
+    "",
+    "?",
+    "convert Celsius to Fahrenheit",
+    "我的卡被吞了",
+    "word " * 400,  # past the 256-token window
+]
+
+
+@pytest.fixture(scope="module")
+def int8() -> MiniLMModel:
+    return MiniLMModel.load(runtime="int8")
+
+
+async def test_helper_vectors_are_the_in_thread_vectors(int8: MiniLMModel) -> None:
+    async with MiniLMEmbedder.load(runtime="int8", helper_process=True) as embedder:
+        assert embedder.helper is not None and embedder.helper.pid is not None
+        assert embedder.name == INT8_MODEL_NAME
+        got = await embedder.embed(TEXTS)
+        assert embedder.truncated(TEXTS[-1]) and not embedder.truncated(TEXTS[0])
+        assert embedder.unknown_token_ratio(TEXTS[6]) > 0.5
+    np.testing.assert_array_equal(got, int8.embed(TEXTS))
+    got[0, 0] = 0.5  # the rows are the caller's to change
+
+
+async def test_concurrent_callers_each_get_their_own_rows(int8: MiniLMModel) -> None:
+    texts = [f"question {i}: how do I move {i} dollars to savings?" for i in range(48)]
+    rows: dict[int, np.ndarray] = {}
+    async with MiniLMEmbedder.load(runtime="int8", helper_process=True) as embedder:
+
+        async def one(i: int) -> None:
+            rows[i] = (await embedder.embed([texts[i]]))[0]
+
+        async with anyio.create_task_group() as group:
+            for i in range(len(texts)):
+                group.start_soon(one, i)
+        bulk = await embedder.embed(texts * 12)  # one frame of ~40 KB
+    expected = int8.embed(texts)
+    np.testing.assert_array_equal(np.stack([rows[i] for i in range(len(texts))]), expected)
+    np.testing.assert_array_equal(bulk, np.tile(expected, (12, 1)))
+
+
+async def test_a_cancelled_call_leaves_the_connection_usable(int8: MiniLMModel) -> None:
+    async with MiniLMEmbedder.load(runtime="int8", helper_process=True) as embedder:
+        with anyio.move_on_after(0.0005) as scope:
+            await embedder.embed(["long " * 200] * 30)
+        assert scope.cancelled_caught
+        got = await embedder.embed(["Where is my order?"])
+    np.testing.assert_array_equal(got, int8.embed(["Where is my order?"]))
+
+
+async def test_an_embedder_that_left_refuses_calls() -> None:
+    embedder = MiniLMEmbedder.load(runtime="int8", helper_process=True)
+    async with embedder:
+        pass
+    with pytest.raises(EmbeddingError):
+        await embedder.embed(["hello"])
+
+
+async def test_a_killed_helper_fails_calls_at_once_then_comes_back(int8: MiniLMModel) -> None:
+    helper = ForwardProcess("int8", restart_backoff_s=0.2)
+    await anyio.to_thread.run_sync(helper.start)
+    tokens = int8.tokens
+    ids = tokens.token_ids(["Where is my order?"])
+    try:
+        async with ForwardClient(helper) as client:
+            first = await client.forward(ids)
+            old = helper.pid
+            assert old is not None
+            os.kill(old, signal.SIGKILL)
+            with anyio.fail_after(5):  # the connection breaks: no call waits for a timeout
+                while True:
+                    try:
+                        await client.forward(ids)
+                    except ForwardUnavailable:
+                        break
+                    await anyio.sleep(0.01)
+            with anyio.fail_after(60):  # restarted in the background
+                while True:
+                    try:
+                        again = await client.forward(ids)
+                        break
+                    except ForwardUnavailable:
+                        await anyio.sleep(0.05)
+        assert helper.starts == 2 and helper.pid not in (None, old)
+        np.testing.assert_array_equal(again, first)
+    finally:
+        helper.close()
+    with pytest.raises(ForwardUnavailable):
+        helper.hello()
+
+
+async def test_a_connection_without_the_token_gets_nothing() -> None:
+    helper = await anyio.to_thread.run_sync(shared_forward_process, "auto", None)
+    address = helper.hello().address
+    for first in (Auth("not-the-token"), ForwardRequest(0, [[101, 102]])):
+        stream = await anyio.connect_unix(address)
+        try:
+            request = encode_frame(ForwardRequest(1, [[101, 2073, 102]]))
+            await stream.send(encode_frame(first) + request)
+            with (
+                anyio.fail_after(10),
+                pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)),
+            ):
+                head = await stream.receive(LENGTH.size)  # the helper hung up: no reply
+                raise AssertionError(f"the helper answered a stranger: {head!r}")
+        finally:
+            await stream.aclose()
+
+
+def test_the_helper_exits_when_its_gateway_dies(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from agent.embedders.forward_process import ForwardProcess\n"
+        "h = ForwardProcess('int8'); h.start()\n"
+        "print(h.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, cwd=tmp_path
+    )
+    try:
+        assert owner.stdout is not None
+        helper_pid = int(owner.stdout.readline())
+        assert _running(helper_pid)
+        owner.kill()  # SIGKILL: no atexit, no cleanup; only the closed pipe tells the helper
+        owner.wait()
+        deadline = time.monotonic() + 20
+        while _running(helper_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(helper_pid)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        assert owner.stdout is not None
+        owner.stdout.close()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
