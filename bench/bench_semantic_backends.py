@@ -15,12 +15,13 @@ Memory: the in-process index's arrays (``nbytes``) and the process RSS growth wh
 for Redis, ``used_memory`` growth (hashes + index) and FT.INFO's vector index size.
 
 Part 2, a default-config cache miss end to end: ``frugal serve`` with stock settings (semantic
-layer on, in-process index, int8 embedder) next to one with ``FRUGAL_CACHE_SEMANTIC_ENABLED=false``
+layer on, in-process index, int8 embedder in its helper process) next to one with
+``FRUGAL_CACHE_SEMANTIC_ENABLED=false``, one with the forward passes in the gateway's threads (``FRUGAL_EMBEDDER_HELPER_PROCESS=false``)
 and one with the float32 numpy embedder (``FRUGAL_EMBEDDER_RUNTIME=float32``), all on
 an instant simulated upstream, in the same run. Every request is a question never asked
 before (so exact and semantic both miss, and each miss embeds, searches and stores: lookup +
 store), ``POST /v1/chat/completions``, closed loop at c=1 and c=32, rounds alternating between
-the two gateways. Only responses whose ``x-frugal-cache`` says ``miss`` count.
+the gateways. CPU counts each gateway's process and its helper. Only responses whose ``x-frugal-cache`` says ``miss`` count.
 
 ``python -m bench.bench_semantic_backends [--quick] [--sizes 10000 ...] [--no-e2e] [--no-index]
 [--before REF] [--memory-runs N]`` (``--before``: also a gateway checked out at REF, e.g. before
@@ -64,6 +65,8 @@ from cache.semantic_redis import RedisVectorBackend
 
 # The embedder before the int8 runtime became the default, as a third gateway in the same run.
 FLOAT32_EMBEDDER = {"FRUGAL_EMBEDDER_RUNTIME": "float32"}
+# Forward passes in the gateway's own threads, as before the helper process became the default.
+IN_THREADS = {"FRUGAL_EMBEDDER_HELPER_PROCESS": "false"}
 WIDE_EF = 200  # a second pass over the Redis index with a wider HNSW beam
 SIZES = (10_000, 100_000)
 FULL_SIZES = (*SIZES, 1_000_000)
@@ -285,6 +288,7 @@ async def _end_to_end(gateways: dict[str, Server]) -> None:
             label = {
                 "semantic": "semantic on (default)",
                 "off": "semantic off",
+                "in threads": "semantic on, no helper",
                 "float32": "semantic on, float32",
             }.get(name, name)
             rate = len(total.latencies) / total.elapsed
@@ -306,6 +310,7 @@ def _e2e(before: str | None) -> None:
         gateways = {
             "off": stack.enter_context(gateway(upstream.url, SEMANTIC_OFF)),
             "semantic": stack.enter_context(gateway(upstream.url)),
+            "in threads": stack.enter_context(gateway(upstream.url, IN_THREADS)),
             "float32": stack.enter_context(gateway(upstream.url, FLOAT32_EMBEDDER)),
         }
         if before is not None:
