@@ -16,12 +16,13 @@ for Redis, ``used_memory`` growth (hashes + index) and FT.INFO's vector index si
 
 Part 2, a default-config cache miss end to end: ``frugal serve`` with stock settings (semantic
 layer on, in-process index, int8 embedder in its helper process) next to one with
-``FRUGAL_CACHE_SEMANTIC_ENABLED=false``, one with the forward passes in the gateway's threads (``FRUGAL_EMBEDDER_HELPER_PROCESS=false``)
-and one with the float32 numpy embedder (``FRUGAL_EMBEDDER_RUNTIME=float32``), all on
-an instant simulated upstream, in the same run. Every request is a question never asked
-before (so exact and semantic both miss, and each miss embeds, searches and stores: lookup +
-store), ``POST /v1/chat/completions``, closed loop at c=1 and c=32, rounds alternating between
-the gateways. CPU counts each gateway's process and its helper. Only responses whose ``x-frugal-cache`` says ``miss`` count.
+``FRUGAL_CACHE_SEMANTIC_ENABLED=false``, one with the forward passes in the gateway's threads
+(``FRUGAL_EMBEDDER_HELPER_PROCESS=false``) and one with the float32 numpy embedder
+(``FRUGAL_EMBEDDER_RUNTIME=float32``), all on an instant simulated upstream, in the same run.
+Every request is a question never asked before (so exact and semantic both miss, and each miss
+embeds, searches and stores: lookup + store), ``POST /v1/chat/completions``, closed loop at c=1
+and c=32, rounds alternating between the gateways. CPU counts each gateway's process and its
+helper. Only responses whose ``x-frugal-cache`` says ``miss`` count.
 
 ``python -m bench.bench_semantic_backends [--quick] [--sizes 10000 ...] [--no-e2e] [--no-index]
 [--before REF] [--memory-runs N]`` (``--before``: also a gateway checked out at REF, e.g. before

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import anyio
 import anyio.abc
@@ -19,19 +19,32 @@ import numpy as np
 import numpy.typing as npt
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from agent.embedders.forward_process import ForwardProcess, ForwardUnavailable
+from agent.embedders.forward_process import ForwardUnavailable
 from agent.embedders.forward_wire import (
     LENGTH,
     Auth,
     ForwardReply,
     ForwardRequest,
     FrameError,
+    Hello,
     body_length,
     decode_body,
     encode_frame,
 )
 
 F32 = npt.NDArray[np.float32]
+_SEND_TIMEOUT_S = 10.0
+
+
+class Helper(Protocol):
+    """Where the helper listens and how to prove we may use it (`ForwardProcess` is one)."""
+
+    @property
+    def token(self) -> str: ...
+
+    def hello(self) -> Hello:
+        """The running helper's `Hello`; raises `ForwardUnavailable` while it is down."""
+        ...
 
 
 class _Call:
@@ -62,7 +75,7 @@ class _Connection:
 class ForwardClient:
     """Use as ``async with ForwardClient(helper) as client: await client.forward(ids)``."""
 
-    def __init__(self, helper: ForwardProcess) -> None:
+    def __init__(self, helper: Helper) -> None:
         self._helper = helper
         self._ids = itertools.count()
         self._connection: _Connection | None = None
@@ -100,9 +113,9 @@ class ForwardClient:
         call_id = next(self._ids)
         call = _Call()
         connection.calls[call_id] = call
+        frame = encode_frame(ForwardRequest(call_id, list(ids)))
         try:
-            async with connection.send_lock:  # frames must not interleave
-                await connection.stream.send(encode_frame(ForwardRequest(call_id, list(ids))))
+            await self._send(connection, frame)
             await call.done.wait()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             connection.fail(ForwardUnavailable(f"lost the forward-pass helper: {exc!r}"))
@@ -112,6 +125,19 @@ class ForwardClient:
             raise call.error
         assert call.rows is not None
         return call.rows
+
+    async def _send(self, connection: _Connection, frame: bytes) -> None:
+        """Write one whole frame. A caller cancelled mid-write must not leave half a frame on
+        the stream (every later frame would be garbage), so the write is shielded, for at most
+        ``_SEND_TIMEOUT_S``; a helper that reads nothing that long loses the connection."""
+        async with connection.send_lock:  # frames must not interleave
+            with anyio.CancelScope(shield=True) as scope:
+                scope.deadline = anyio.current_time() + _SEND_TIMEOUT_S
+                await connection.stream.send(frame)
+            if scope.cancelled_caught:
+                connection.fail(ForwardUnavailable("the forward-pass helper stopped reading"))
+                await connection.stream.aclose()
+                raise ForwardUnavailable("the forward-pass helper stopped reading")
 
     async def _connected(self) -> _Connection:
         connection = self._connection

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import numpy as np
 import pytest
 
-from agent.embedders import MiniLMEmbedder, MiniLMModel
+from agent.embedders import MiniLMEmbedder, MiniLMModel, forward_client
 from agent.embedders.forward_client import ForwardClient
 from agent.embedders.forward_process import (
     ForwardProcess,
@@ -25,6 +26,7 @@ from agent.embedders.forward_wire import (
     LENGTH,
     Auth,
     ForwardRequest,
+    Hello,
     encode_frame,
 )
 from agent.embedders.minilm_model import INT8_MODEL_NAME
@@ -182,3 +184,45 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state not in ("Z", "X")
+
+
+class _Deaf:
+    """A 'helper' that accepts connections and never reads or answers."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.token = "t"
+
+    def hello(self) -> Hello:
+        return Hello(name="deaf", dim=384, address=self.address)
+
+
+async def test_a_helper_that_stops_reading_costs_the_connection_not_the_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(forward_client, "_SEND_TIMEOUT_S", 0.3)
+    address = f"\0frugal-test-{os.getpid()}-{time.monotonic_ns()}"
+    accepted: list[anyio.abc.SocketStream] = []
+    async with (
+        await anyio.create_unix_listener(address) as listener,
+        anyio.create_task_group() as tg,
+    ):
+
+        async def hold(stream: anyio.abc.SocketStream) -> None:
+            accepted.append(stream)  # read nothing: the socket buffer fills
+
+        tg.start_soon(listener.serve, hold)
+        async with ForwardClient(_Deaf(address)) as client:
+            huge = [[101] + [2000] * 254 + [102]] * 20_000  # a frame far past any socket buffer
+            began = anyio.current_time()
+            with anyio.move_on_after(0.05):  # cancelled mid-write: the write finishes or fails
+                await client.forward(huge)
+            waited = anyio.current_time() - began
+            assert waited >= 0.25, "the half-written frame was abandoned, not shielded"
+            assert len(accepted) == 1
+            # The stream was given up: the next call connects again (and, this helper being
+            # deaf, fails the same way instead of hanging).
+            with pytest.raises(ForwardUnavailable):
+                await client.forward(huge)
+        assert len(accepted) == 2
+        tg.cancel_scope.cancel()
