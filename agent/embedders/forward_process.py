@@ -58,7 +58,8 @@ class ForwardProcess:
             self._command += ["--model-dir", str(model_dir)]
         self._start_timeout_s = start_timeout_s
         self._restart_backoff_s = restart_backoff_s
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the fields below; held only briefly
+        self._start_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._hello: Hello | None = None
         self._token = ""
@@ -93,17 +94,25 @@ class ForwardProcess:
 
         Raises `ForwardUnavailable` if it exits or stays silent past ``start_timeout_s``.
         """
-        with self._lock:
-            if self._closed:
-                raise ForwardUnavailable("the forward-pass helper was closed")
-            if self._hello is not None:
-                return
-            self._last_start = time.monotonic()
-            self.starts += 1
+        with self._start_lock:  # one start at a time; `_lock` is never held while waiting
+            with self._lock:
+                if self._closed:
+                    raise ForwardUnavailable("the forward-pass helper was closed")
+                if self._hello is not None:
+                    return
+                self._last_start = time.monotonic()
+                self.starts += 1
             token = secrets.token_hex(16)
             process = self._spawn(token)
-            self._hello = _read_hello(process, self._start_timeout_s)
-            self._process, self._token = process, token
+            hello = _read_hello(process, self._start_timeout_s)
+            with self._lock:
+                closed = self._closed
+                if not closed:  # the token first: a caller that sees the hello needs it
+                    self._process, self._token = process, token
+                    self._hello = hello
+            if closed:
+                _stop(process)
+                raise ForwardUnavailable("the forward-pass helper was closed")
         threading.Thread(
             target=self._watch, args=(process,), name=f"forward-watch-{process.pid}", daemon=True
         ).start()
