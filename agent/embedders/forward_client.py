@@ -34,6 +34,11 @@ from agent.embedders.forward_wire import (
 
 F32 = npt.NDArray[np.float32]
 _SEND_TIMEOUT_S = 10.0
+# A request's reply, once sent: ~1.5 ms for a query, ~0.1 s for a full chunk, plus its place in
+# the queue. Past this the helper is taken as hung and replaced.
+_REPLY_TIMEOUT_S = 10.0
+_CHUNK_TOKENS = 1024
+_CHUNK_TEXTS = 64
 
 
 class Helper(Protocol):
@@ -44,6 +49,10 @@ class Helper(Protocol):
 
     def hello(self) -> Hello:
         """The running helper's `Hello`; raises `ForwardUnavailable` while it is down."""
+        ...
+
+    def stalled(self, pid: int) -> None:
+        """Helper *pid* left a request unanswered for ``_REPLY_TIMEOUT_S``: replace it."""
         ...
 
 
@@ -57,9 +66,10 @@ class _Call:
 
 
 class _Connection:
-    def __init__(self, stream: anyio.abc.SocketStream, dim: int) -> None:
+    def __init__(self, stream: anyio.abc.SocketStream, dim: int, pid: int) -> None:
         self.stream = stream
         self.dim = dim
+        self.pid = pid
         self.calls: dict[int, _Call] = {}
         self.send_lock = anyio.Lock()
         self.broken = False
@@ -108,7 +118,18 @@ class ForwardClient:
 
     async def forward(self, ids: Sequence[list[int]]) -> F32:
         """``(len(ids), dim)`` unit rows for tokenised texts. Raises `ForwardUnavailable`, or
-        `RuntimeError` with the helper's message if its pass failed."""
+        `RuntimeError` with the helper's message if its pass failed.
+
+        Bulk input (a knowledge base, ``/v1/embeddings``) goes as several requests of at most
+        ``_CHUNK_TOKENS`` tokens, one after another: the helper answers a connection's requests
+        in order, so a query waits behind one chunk (~0.1 s at most), never behind the bulk.
+        """
+        chunks = _chunks(ids)
+        if len(chunks) == 1:
+            return await self._request(ids)
+        return np.concatenate([await self._request(ids[a:b]) for a, b in chunks])
+
+    async def _request(self, ids: Sequence[list[int]]) -> F32:
         connection = await self._connected()
         call_id = next(self._ids)
         call = _Call()
@@ -116,7 +137,12 @@ class ForwardClient:
         frame = encode_frame(ForwardRequest(call_id, list(ids)))
         try:
             await self._send(connection, frame)
-            await call.done.wait()
+            with anyio.move_on_after(_REPLY_TIMEOUT_S) as waited:
+                await call.done.wait()
+            if waited.cancelled_caught:
+                # Its pid, not "the" helper: a new one may have started meanwhile.
+                self._helper.stalled(connection.pid)
+                connection.fail(ForwardUnavailable("the forward-pass helper stopped answering"))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             connection.fail(ForwardUnavailable(f"lost the forward-pass helper: {exc!r}"))
         finally:
@@ -155,7 +181,7 @@ class ForwardClient:
                 await stream.send(encode_frame(Auth(self._helper.token)))
             except OSError as exc:
                 raise ForwardUnavailable(f"cannot reach the forward-pass helper: {exc}") from exc
-            connection = _Connection(stream, hello.dim)
+            connection = _Connection(stream, hello.dim, hello.pid)
             self._connection = connection
             self._tg.start_soon(self._read_replies, connection)
             return connection
@@ -184,3 +210,17 @@ class ForwardClient:
             rows = np.frombuffer(reply.vectors, dtype="<f4").reshape(-1, connection.dim)
             call.rows = rows.copy()  # writable, like every other embedder's rows
         call.done.set()
+
+
+def _chunks(ids: Sequence[list[int]]) -> list[tuple[int, int]]:
+    """``[start, stop)`` runs of *ids* of at most ``_CHUNK_TEXTS`` texts and ``_CHUNK_TOKENS``
+    tokens (a longer text goes alone)."""
+    runs: list[tuple[int, int]] = []
+    start, tokens = 0, 0
+    for i, text in enumerate(ids):
+        if i > start and (i - start >= _CHUNK_TEXTS or tokens + len(text) > _CHUNK_TOKENS):
+            runs.append((start, i))
+            start, tokens = i, 0
+        tokens += len(text)
+    runs.append((start, len(ids)))
+    return runs

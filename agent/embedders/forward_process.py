@@ -117,6 +117,15 @@ class ForwardProcess:
             target=self._watch, args=(process,), name=f"forward-watch-{process.pid}", daemon=True
         ).start()
 
+    def stalled(self, pid: int) -> None:
+        """Kill helper *pid* if it is still the running one (it stopped answering: stuck, or
+        stopped by a signal); it is then started again like one that died."""
+        with self._lock:
+            process = self._process
+        if process is not None and process.pid == pid and process.poll() is None:
+            _log.warning("the forward-pass helper (pid %d) stopped answering; replacing it", pid)
+            process.kill()
+
     def close(self) -> None:
         """Stop the helper (closing its stdin ends it); later calls raise `ForwardUnavailable`."""
         with self._lock:

@@ -19,12 +19,13 @@ MAX_FRAME_BYTES = 1 << 28  # a bulk request of ~30k long texts; larger is a brok
 
 
 class Hello(msgspec.Struct, frozen=True, tag="hello"):
-    """The helper is ready: the model it loaded (``all-MiniLM-L6-v2-int8`` when int8) and the
-    abstract unix socket it listens on."""
+    """The helper is ready: the model it loaded (``all-MiniLM-L6-v2-int8`` when int8), the
+    abstract unix socket it listens on, and its pid."""
 
     name: str
     dim: int
     address: str
+    pid: int
 
 
 class Auth(msgspec.Struct, frozen=True, tag="auth"):

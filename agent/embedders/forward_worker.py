@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -75,7 +76,7 @@ async def serve(model: MiniLMModel, token: str) -> None:
     """Listen until stdin ends."""
     address = f"\0frugal-forward-{secrets.token_hex(8)}"
     server = await asyncio.start_unix_server(_Server(model, token).handle, path=address)
-    sys.stdout.buffer.write(encode_frame(Hello(name=model.name, dim=model.dim, address=address)))
+    sys.stdout.buffer.write(encode_frame(Hello(model.name, model.dim, address, os.getpid())))
     sys.stdout.buffer.flush()
     async with server:
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)

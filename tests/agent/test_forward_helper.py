@@ -192,15 +192,21 @@ class _Deaf:
     def __init__(self, address: str) -> None:
         self.address = address
         self.token = "t"
+        self.stalls: list[int] = []
 
     def hello(self) -> Hello:
-        return Hello(name="deaf", dim=384, address=self.address)
+        return Hello(name="deaf", dim=384, address=self.address, pid=4242)
+
+    def stalled(self, pid: int) -> None:
+        self.stalls.append(pid)
 
 
 async def test_a_helper_that_stops_reading_costs_the_connection_not_the_stream(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(forward_client, "_SEND_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(forward_client, "_CHUNK_TOKENS", 10**9)  # one frame, past any buffer
+    monkeypatch.setattr(forward_client, "_CHUNK_TEXTS", 10**9)
     address = f"\0frugal-test-{os.getpid()}-{time.monotonic_ns()}"
     accepted: list[anyio.abc.SocketStream] = []
     async with (
@@ -213,7 +219,7 @@ async def test_a_helper_that_stops_reading_costs_the_connection_not_the_stream(
 
         tg.start_soon(listener.serve, hold)
         async with ForwardClient(_Deaf(address)) as client:
-            huge = [[101] + [2000] * 254 + [102]] * 20_000  # a frame far past any socket buffer
+            huge = [[101] + [2000] * 254 + [102]] * 20_000
             began = anyio.current_time()
             with anyio.move_on_after(0.05):  # cancelled mid-write: the write finishes or fails
                 await client.forward(huge)
@@ -226,3 +232,71 @@ async def test_a_helper_that_stops_reading_costs_the_connection_not_the_stream(
                 await client.forward(huge)
         assert len(accepted) == 2
         tg.cancel_scope.cancel()
+
+
+async def test_a_helper_that_stops_answering_is_reported_and_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(forward_client, "_REPLY_TIMEOUT_S", 0.3)
+    address = f"\0frugal-test-{os.getpid()}-{time.monotonic_ns()}"
+    helper = _Deaf(address)
+    async with (
+        await anyio.create_unix_listener(address) as listener,
+        anyio.create_task_group() as tg,
+    ):
+        opened: list[anyio.abc.SocketStream] = []
+
+        async def hold(stream: anyio.abc.SocketStream) -> None:
+            opened.append(stream)
+
+        tg.start_soon(listener.serve, hold)
+        async with ForwardClient(helper) as client:
+            for attempt in (1, 2):
+                with anyio.fail_after(5), pytest.raises(ForwardUnavailable, match="answering"):
+                    await client.forward([[101, 2073, 102]])
+                assert helper.stalls == [4242] * attempt
+                assert len(opened) == attempt  # each call after a stall connects anew
+        tg.cancel_scope.cancel()
+
+
+async def test_a_stopped_helper_is_replaced(int8: MiniLMModel) -> None:
+    helper = ForwardProcess("int8", restart_backoff_s=0.2)
+    await anyio.to_thread.run_sync(helper.start)
+    ids = int8.tokens.token_ids(["Where is my order?"])
+    try:
+        async with ForwardClient(helper) as client:
+            first = await client.forward(ids)
+            old = helper.pid
+            assert old is not None
+            os.kill(old, signal.SIGSTOP)  # alive, but answers nothing
+            helper.stalled(old)  # what a timed-out call reports
+            with anyio.fail_after(60):
+                while True:
+                    try:
+                        again = await client.forward(ids)
+                        break
+                    except ForwardUnavailable:
+                        await anyio.sleep(0.05)
+        assert helper.pid not in (None, old)
+        np.testing.assert_array_equal(again, first)
+    finally:
+        helper.close()
+
+
+async def test_a_bulk_request_does_not_hold_up_a_query(int8: MiniLMModel) -> None:
+    bulk = [f"document {i}: " + "words about savings accounts " * 40 for i in range(120)]
+    query = ["Where is my order?"]
+    finished: list[str] = []
+    async with MiniLMEmbedder.load(runtime="int8", helper_process=True) as embedder:
+
+        async def run(name: str, texts: list[str]) -> None:
+            await embedder.embed(texts)
+            finished.append(name)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(run, "bulk", bulk)
+            await anyio.sleep(0.05)  # the bulk's first chunks are in the helper
+            group.start_soon(run, "query", query)
+        got = await embedder.embed(bulk[:3] + query)
+    assert finished == ["query", "bulk"]
+    np.testing.assert_array_equal(got, int8.embed(bulk[:3] + query))
