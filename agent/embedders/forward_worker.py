@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import get_args
 
+import uvloop
+
 from agent.embedders.blas_threads import limit_blas_threads
 from agent.embedders.forward_wire import (
     LENGTH,
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     keep_freed_memory_mapped()
     limit_blas_threads(1)
     model = MiniLMModel.load(args.model_dir, runtime=args.runtime)
-    asyncio.run(serve(model, token))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # quicker wake-ups
+        runner.run(serve(model, token))
 
 
 if __name__ == "__main__":
