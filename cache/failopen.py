@@ -102,4 +102,3 @@ class FailOpenStore(ReportsOutages):
             raise
         self._outage.succeeded()
         return value
-

@@ -53,6 +53,9 @@ _BLOCK = 1 << 16  # rows per prefilter step: its scratch (~650 KB) stays in L2 b
 # A partition holding at most 1 slot in this many is found by its rows first (a cheap pass over
 # the partition codes), then ranked by full codes like a small index.
 _SPARSE_SHARE = 64
+# Sign codes of recent vectors: a miss's store finds its search's code even with the searches
+# of ~32 other requests in flight between them.
+_CODES_KEPT = 128
 _HAND_STRIDE = 4096  # CLOCK inspects this many used bits per numpy step
 
 
@@ -111,7 +114,7 @@ class SemanticIndex:
         self._kept = np.zeros(min(max_entries, _BLOCK), dtype=np.bool_)
         self._counts: dict[int, int] = {}  # partition code -> slots holding it, expired included
         # The last vector coded and its code: a miss searches, then adds, the same vector.
-        self._coded: tuple[F32, npt.NDArray[np.uint64]] | None = None
+        self._coded: dict[bytes, npt.NDArray[np.uint64]] = {}
         self._ids: list[str | None] = []  # slot -> id, for slots [0, high)
         self._slot_of: dict[str, int] = {}
         self._free: list[int] = []  # released slots below high
@@ -357,11 +360,16 @@ class SemanticIndex:
         return cand
 
     def _sign_of(self, unit: F32) -> npt.NDArray[np.uint64]:
-        """The sign code; the last one again for the same vector (a miss's search, then add)."""
-        if self._coded is not None and np.array_equal(self._coded[0], unit):
-            return self._coded[1]
+        """The sign code; a recent vector's again (a miss's search, then its add, with other
+        requests' searches in between when many are in flight)."""
+        key = unit.tobytes()
+        sign = self._coded.get(key)
+        if sign is not None:
+            return sign
         sign = np.packbits((unit @ self._rotation) > 0, bitorder="little").view(np.uint64)
-        self._coded = (unit.copy(), sign)
+        self._coded[key] = sign
+        if len(self._coded) > _CODES_KEPT:
+            del self._coded[next(iter(self._coded))]  # the oldest
         return sign
 
     def _claim_slot(self, evicted: list[str]) -> int:

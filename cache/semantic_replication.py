@@ -364,7 +364,6 @@ class RedisSemanticReplicator(ReportsOutages):
         return redis_op(op, timeout_s or self._timeout)
 
 
-
 def _ttl_ms(ttl_s: float) -> int | None:
     return None if math.isinf(ttl_s) else max(1, math.ceil(ttl_s * 1000))
 

@@ -133,7 +133,6 @@ class RedisVerdicts(ReportsOutages):
             self._outage.failed(exc)
 
 
-
 def _encode(score: float, ok: bool) -> bytes:
     # repr round-trips a float exactly: a question's cosine is recognised on every replica.
     return f"{int(ok)}:{score!r}".encode()

@@ -75,6 +75,8 @@ class BatchEmbedder:
         Raises `EmbeddingError` whose ``failed_indexes`` are exactly the inputs of the slices
         that failed every attempt (other slices still ran to completion).
         """
+        if 0 < len(texts) <= self._batch_size and self._delay_s == 0:
+            return await self._one_slice(texts)  # a request's query: nothing to pace or split
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         failed: list[int] = []
         limiter = anyio.CapacityLimiter(self._max_concurrency)
@@ -92,16 +94,15 @@ class BatchEmbedder:
 
         async def run_slice(start: int, chunk: Sequence[str]) -> None:
             async with limiter:
-                error = await self._attempts(chunk, paced_call, out[start : start + len(chunk)])
-            if error is not None:
+                vectors, _ = await self._attempts(chunk, paced_call)
+            if vectors is None:
                 failed.extend(range(start, start + len(chunk)))
+            else:
+                out[start : start + len(chunk)] = vectors
 
-        if 0 < len(texts) <= self._batch_size:  # one slice (a request's query): no task to start
-            await run_slice(0, texts)
-        else:
-            async with anyio.create_task_group() as tg:
-                for start in range(0, len(texts), self._batch_size):
-                    tg.start_soon(run_slice, start, texts[start : start + self._batch_size])
+        async with anyio.create_task_group() as tg:
+            for start in range(0, len(texts), self._batch_size):
+                tg.start_soon(run_slice, start, texts[start : start + self._batch_size])
         if failed:
             failed.sort()
             raise EmbeddingError(
@@ -110,10 +111,21 @@ class BatchEmbedder:
             )
         return out
 
+    async def _one_slice(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """`embed` for one unpaced slice: the same attempts, no task, no copy of the rows."""
+        vectors, error = await self._attempts(texts, self._inner.embed)
+        if vectors is None:
+            raise EmbeddingError(
+                f"{len(texts)} of {len(texts)} texts got no vector from {self.name}",
+                failed_indexes=list(range(len(texts))),
+            ) from error
+        return vectors
+
     async def _attempts(
-        self, chunk: Sequence[str], call: _Call, dest: npt.NDArray[np.float32]
-    ) -> AgentError | None:
-        """Fill *dest* with *chunk*'s vectors; return the last error if every attempt failed."""
+        self, chunk: Sequence[str], call: _Call
+    ) -> tuple[npt.NDArray[np.float32] | None, AgentError | None]:
+        """*chunk*'s vectors, or None and the last error if every attempt failed."""
+        shape = (len(chunk), self.dim)
         error: AgentError | None = None
         for attempt in range(self._max_attempts):
             if error is not None:
@@ -123,16 +135,12 @@ class BatchEmbedder:
             except AgentError as exc:
                 error = exc
                 if not _retryable(exc):
-                    return exc
+                    return None, exc
                 continue
-            if vectors.shape != dest.shape:
-                error = EmbeddingError(
-                    f"{self.name} returned shape {vectors.shape} for {dest.shape}"
-                )
-                continue
-            dest[...] = vectors
-            return None
-        return error
+            if vectors.shape == shape:
+                return vectors, None
+            error = EmbeddingError(f"{self.name} returned shape {vectors.shape} for {shape}")
+        return None, error
 
     def _retry_wait(self, error: AgentError, attempt: int) -> float:
         if isinstance(error, RateLimited) and error.retry_after is not None:
