@@ -61,7 +61,7 @@ def encode_frame(message: Message) -> bytes:
     return LENGTH.pack(len(body)) + body
 
 
-def body_length(head: bytes) -> int:
+def body_length(head: bytes | bytearray) -> int:
     """The body length a frame's 4-byte head announces. Raises `FrameError` past the limit."""
     (length,) = LENGTH.unpack(head)
     if length > MAX_FRAME_BYTES:
