@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -70,8 +71,8 @@ class _Connection(asyncio.Protocol):
         self._buffer = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
@@ -190,9 +191,17 @@ class ForwardClient:
             hello = self._helper.hello()
             connection = _Connection(hello)
             try:
-                await asyncio.get_running_loop().create_unix_connection(
-                    lambda: connection, hello.address
-                )
+                # Connected here: uvloop refuses abstract addresses; a local connect is instant.
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    sock.connect(hello.address)
+                    sock.setblocking(False)
+                    await asyncio.get_running_loop().create_unix_connection(
+                        lambda: connection, sock=sock
+                    )
+                except BaseException:
+                    sock.close()
+                    raise
             except OSError as exc:
                 raise ForwardUnavailable(f"cannot reach the forward-pass helper: {exc}") from exc
             assert connection.transport is not None

@@ -3,6 +3,7 @@ comes back, refuses strangers and never outlives its gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import anyio
 import anyio.abc
 import numpy as np
 import pytest
+import uvloop
 
 from agent.embedders import MiniLMEmbedder, MiniLMModel, forward_client
 from agent.embedders.forward_client import ForwardClient
@@ -267,3 +269,15 @@ async def test_a_bulk_request_does_not_hold_up_a_query(int8: MiniLMModel) -> Non
         got = await embedder.embed(bulk[:3] + query)
     assert finished == ["query", "bulk"]
     np.testing.assert_array_equal(got, int8.embed(bulk[:3] + query))
+
+
+def test_the_helper_serves_a_gateway_on_uvloop(int8: MiniLMModel) -> None:
+    # `frugal serve` runs on uvloop, whose unix sockets differ from asyncio's (no abstract
+    # addresses in create_unix_connection, transports outside asyncio's class tree).
+    async def embed() -> np.ndarray:
+        async with MiniLMEmbedder.load(runtime="int8", helper_process=True) as embedder:
+            return await embedder.embed(TEXTS)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        got = runner.run(embed())
+    np.testing.assert_array_equal(got, int8.embed(TEXTS))
