@@ -72,27 +72,35 @@ async def _concurrent_rate(
     model: MiniLMModel, callers: int, forwards: int, linger_s: float
 ) -> tuple[float, float, float]:
     """Queries/s, texts per forward pass and CPU ms per query, *callers* looping one query."""
-    done = 0
     async with MiniLMEmbedder(model, concurrency=forwards, linger_s=linger_s) as embedder:
         await embedder.embed(QUERIES[:1])
         passes0 = embedder.forward_passes
-        deadline = time.perf_counter() + SECONDS_PER_RUN
-
-        async def caller(offset: int) -> None:
-            nonlocal done
-            i = offset
-            while time.perf_counter() < deadline:
-                await embedder.embed([QUERIES[i % len(QUERIES)]])
-                done += 1
-                i += callers
-
-        started, cpu0 = time.perf_counter(), _cpu_s()
-        async with anyio.create_task_group() as tg:
-            for c in range(callers):
-                tg.start_soon(caller, c)
-        elapsed, cpu = time.perf_counter() - started, _cpu_s() - cpu0
+        cpu0 = _cpu_s()
+        done, elapsed = await _callers(embedder, callers)
+        cpu = _cpu_s() - cpu0
         passes = embedder.forward_passes - passes0
     return done / elapsed, done / max(passes, 1), cpu * 1e3 / max(done, 1)
+
+
+async def _callers(embedder: MiniLMEmbedder, callers: int) -> tuple[int, float]:
+    """Queries done and seconds taken by *callers* tasks, each embedding one query at a time
+    for ``SECONDS_PER_RUN``."""
+    done = 0
+    deadline = time.perf_counter() + SECONDS_PER_RUN
+
+    async def caller(offset: int) -> None:
+        nonlocal done
+        i = offset
+        while time.perf_counter() < deadline:
+            await embedder.embed([QUERIES[i % len(QUERIES)]])
+            done += 1
+            i += callers
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for c in range(callers):
+            tg.start_soon(caller, c)
+    return done, time.perf_counter() - started
 
 
 def main() -> None:
@@ -182,22 +190,9 @@ async def _helper_rows() -> list[tuple[str, str]]:
                 f"p50 {_pct(lat, 50):.2f} ms  p99 {_pct(lat, 99):.2f} ms",
             )
         )
-        done = 0
-        deadline = time.perf_counter() + SECONDS_PER_RUN
-
-        async def caller(offset: int) -> None:
-            nonlocal done
-            i = offset
-            while time.perf_counter() < deadline:
-                await embedder.embed([QUERIES[i % len(QUERIES)]])
-                done += 1
-                i += 32
-
-        started, cpu0 = time.perf_counter(), cpu_seconds(os.getpid())
-        async with anyio.create_task_group() as tg:
-            for c in range(32):
-                tg.start_soon(caller, c)
-        elapsed, cpu = time.perf_counter() - started, cpu_seconds(os.getpid()) - cpu0
+        cpu0 = cpu_seconds(os.getpid())
+        done, elapsed = await _callers(embedder, 32)
+        cpu = cpu_seconds(os.getpid()) - cpu0
         rows.append(
             (
                 "helper process: 32 callers",

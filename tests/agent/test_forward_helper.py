@@ -116,13 +116,7 @@ async def test_a_killed_helper_fails_calls_at_once_then_comes_back(int8: MiniLMM
                     except ForwardUnavailable:
                         break
                     await anyio.sleep(0.01)
-            with anyio.fail_after(60):  # restarted in the background
-                while True:
-                    try:
-                        again = await client.forward(ids)
-                        break
-                    except ForwardUnavailable:
-                        await anyio.sleep(0.05)
+            again = await _once_back(client, ids)  # restarted in the background
         assert helper.starts == 2 and helper.pid not in (None, old)
         np.testing.assert_array_equal(again, first)
     finally:
@@ -178,6 +172,16 @@ def test_the_helper_exits_when_its_gateway_dies(tmp_path: Path) -> None:
             owner.wait()
         assert owner.stdout is not None
         owner.stdout.close()
+
+
+async def _once_back(client: ForwardClient, ids: list[list[int]]) -> np.ndarray:
+    """The rows, once a replaced helper answers again (a start takes ~2 s)."""
+    with anyio.fail_after(60):
+        while True:
+            try:
+                return await client.forward(ids)
+            except ForwardUnavailable:
+                await anyio.sleep(0.05)
 
 
 def _running(pid: int) -> bool:
@@ -239,13 +243,7 @@ async def test_a_stopped_helper_is_replaced(int8: MiniLMModel) -> None:
             assert old is not None
             os.kill(old, signal.SIGSTOP)  # alive, but answers nothing
             helper.stalled(old)  # what a timed-out call reports
-            with anyio.fail_after(60):
-                while True:
-                    try:
-                        again = await client.forward(ids)
-                        break
-                    except ForwardUnavailable:
-                        await anyio.sleep(0.05)
+            again = await _once_back(client, ids)
         assert helper.pid not in (None, old)
         np.testing.assert_array_equal(again, first)
     finally:
