@@ -34,6 +34,8 @@ class DegradationSnapshot:
     dropped: Mapping[str, int] = field(default_factory=dict)
     """Events lost so far, by kind (cost_record, semantic_replication, budget_alert)."""
     journal_pending: int = 0
+    embedder_helper_restarts: int = 0
+    """Times the embedder's helper process was started again (it died or stopped answering)."""
     semantic_entries: int | None = None
     replication_lag_s: float | None = None
 
@@ -77,6 +79,12 @@ class DegradationMetrics:
             ["kind"],
             registry=registry,
         )
+        self._helper_restarts = Counter(
+            "frugal_embedder_helper_restarts",
+            "Times the embedder's helper process was started again after it died or stopped "
+            "answering; meanwhile the semantic cache missed (and readiness failed).",
+            registry=registry,
+        )
         self._journal_pending = Gauge(
             "frugal_cost_journal_pending",
             "Cost records waiting in the local journal for Redis (replayed once it answers).",
@@ -115,6 +123,7 @@ class DegradationMetrics:
             self._grow(self._webhook_failures.labels(webhook), ("webhook", webhook), total)
         for kind, total in snapshot.dropped.items():
             self._grow(self._dropped.labels(kind), ("dropped", kind), total)
+        self._grow(self._helper_restarts, ("helper_restarts",), snapshot.embedder_helper_restarts)
         self._journal_pending.set(snapshot.journal_pending)
         if snapshot.semantic_entries is not None:
             self._semantic_entries.set(snapshot.semantic_entries)

@@ -1,7 +1,8 @@
 """Reads the components' degradation state into a `DegradationSnapshot` for ``/metrics``:
 breaker states per provider, Redis errors by component and operation, fail-open decisions,
-webhook failures, dropped events, the cost journal's backlog and the semantic cache's size
-and replication lag. Plain reads of counters the components keep: no Redis call."""
+webhook failures, dropped events, the cost journal's backlog, the embedder helper's restarts
+and the semantic cache's size and replication lag. Plain reads of counters the components
+keep: no Redis call."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 
 from agent.breaker import ModelBreakers
+from agent.embedders.forward_process import shared_helper_restarts
 from agent.errors import AgentError
 from agent.registry import ModelRegistry
 from cache.failopen import FailOpenStore
@@ -53,6 +55,7 @@ def degradation_snapshot(components: Components) -> DegradationSnapshot:
         webhook_failures=webhook_failures,
         dropped=dropped,
         journal_pending=tracker.journal_pending,
+        embedder_helper_restarts=shared_helper_restarts(),
         semantic_entries=None if semantic is None else semantic.entry_count,
         replication_lag_s=None if replicator is None else replicator.lag_s,
     )

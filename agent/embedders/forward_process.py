@@ -210,10 +210,19 @@ def _stop(process: subprocess.Popen[bytes], grace_s: float = 2.0) -> None:
         process.stdout.close()
 
 
+_SHARED: list[ForwardProcess] = []
+
+
 @functools.lru_cache(maxsize=4)
 def shared_forward_process(runtime: Runtime, model_dir: Path | None) -> ForwardProcess:
     """This process's helper for (*runtime*, *model_dir*), started on first use (blocking)."""
     helper = ForwardProcess(runtime, model_dir)
     helper.start()
     atexit.register(helper.close)
+    _SHARED.append(helper)
     return helper
+
+
+def shared_helper_restarts() -> int:
+    """How many times this process's shared helpers were started again (for ``/metrics``)."""
+    return sum(max(helper.starts - 1, 0) for helper in _SHARED)

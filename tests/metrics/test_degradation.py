@@ -77,3 +77,10 @@ def test_gauges_follow_breakers_backlog_index_and_lag() -> None:
     # A reading that has no index or lag keeps the last one.
     assert seen.value("frugal_semantic_cache_entries") == 120
     assert seen.value("frugal_semantic_replication_lag_seconds") == 0.25
+
+
+def test_helper_restarts_become_a_counter() -> None:
+    metrics = GatewayMetrics()
+    metrics.degradation.refresh(DegradationSnapshot(embedder_helper_restarts=0))
+    metrics.degradation.refresh(DegradationSnapshot(embedder_helper_restarts=2))
+    assert render(metrics).series("frugal_embedder_helper_restarts_total") == {(): 2}
