@@ -16,6 +16,7 @@ tokenises, and its event loop no longer shares the GIL with the passes.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -26,7 +27,11 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.embedders.forward_client import ForwardClient
-from agent.embedders.forward_process import ForwardProcess, shared_forward_process
+from agent.embedders.forward_process import (
+    ForwardProcess,
+    ForwardUnavailable,
+    shared_forward_process,
+)
 from agent.embedders.microbatch import MicroBatcher
 from agent.embedders.minilm_model import MODEL_NAME, MiniLMModel, Runtime
 from agent.embedders.minilm_tokens import MiniLMTokens
@@ -34,6 +39,7 @@ from agent.embedders.minilm_weights import default_model_dir
 from agent.errors import EmbeddingError
 
 Row = npt.NDArray[np.float32]
+_log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=4)
@@ -114,9 +120,13 @@ class MiniLMEmbedder:
 
     async def __aenter__(self) -> Self:
         if self._helper_process:
-            self._helper = await anyio.to_thread.run_sync(
-                shared_forward_process, self._runtime, self._model_dir
-            )
+            try:
+                self._helper = await anyio.to_thread.run_sync(
+                    shared_forward_process, self._runtime, self._model_dir
+                )
+            except (ForwardUnavailable, OSError) as exc:
+                _log.warning("no forward-pass helper (%s); embedding in this process", exc)
+        if self._helper is not None:
             self._tokens = _shared_tokens(self._model_dir)
             self._helper_name = self._helper.hello().name  # fixed: it keys the cache
             self._client = await ForwardClient(self._helper).__aenter__()

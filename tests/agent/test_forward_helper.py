@@ -4,6 +4,7 @@ comes back, refuses strangers and never outlives its gateway."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 import uvloop
 
-from agent.embedders import MiniLMEmbedder, MiniLMModel, forward_client
+from agent.embedders import MiniLMEmbedder, MiniLMModel, forward_client, minilm
 from agent.embedders.forward_client import ForwardClient
 from agent.embedders.forward_process import (
     ForwardProcess,
@@ -279,3 +280,18 @@ def test_the_helper_serves_a_gateway_on_uvloop(int8: MiniLMModel) -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         got = runner.run(embed())
     np.testing.assert_array_equal(got, int8.embed(TEXTS))
+
+
+async def test_without_a_helper_the_embedder_runs_in_this_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, int8: MiniLMModel
+) -> None:
+    def refuse(runtime: str, model_dir: Path | None) -> ForwardProcess:
+        raise ForwardUnavailable("the forward-pass helper did not start: said None")
+
+    monkeypatch.setattr(minilm, "shared_forward_process", refuse)
+    with caplog.at_level(logging.WARNING, logger="agent.embedders.minilm"):
+        async with MiniLMEmbedder.load(runtime="int8", helper_process=True) as embedder:
+            assert embedder.helper is None
+            got = await embedder.embed(TEXTS[:3])
+    assert "embedding in this process" in caplog.text
+    np.testing.assert_array_equal(got, int8.embed(TEXTS[:3]))
