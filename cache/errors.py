@@ -36,10 +36,14 @@ class AgentError(Exception):
 
 
 class EmbeddingError(AgentError):
-    """Embedding failed; ``failed_indexes`` lists the inputs that got no vector."""
+    """Embedding failed; ``failed_indexes`` lists the inputs that got no vector. ``retryable``
+    is False when trying again at once cannot help (the local model's process is down)."""
 
     code = "embedding_failed"
 
-    def __init__(self, message: str, *, failed_indexes: list[int] | None = None) -> None:
+    def __init__(
+        self, message: str, *, failed_indexes: list[int] | None = None, retryable: bool = True
+    ) -> None:
         super().__init__(message)
         self.failed_indexes = failed_indexes or []
+        self.retryable = retryable

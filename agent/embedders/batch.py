@@ -26,7 +26,7 @@ _Call = Callable[[Sequence[str]], Awaitable[npt.NDArray[np.float32]]]
 def _retryable(exc: AgentError) -> bool:
     if isinstance(exc, ProviderError):
         return exc.retryable
-    return isinstance(exc, EmbeddingError)
+    return isinstance(exc, EmbeddingError) and exc.retryable
 
 
 class BatchEmbedder:

@@ -226,7 +226,10 @@ class MiniLMEmbedder:
             return await client.forward(self.tokens.token_ids(texts))
         except RuntimeError as exc:  # ForwardUnavailable, or the helper's pass failed
             raise EmbeddingError(
-                f"{MODEL_NAME} failed: {exc}", failed_indexes=list(range(len(texts)))
+                f"{MODEL_NAME} failed: {exc}",
+                failed_indexes=list(range(len(texts))),
+                # A helper that is down is restarting (~2 s): a retry at once would only wait.
+                retryable=not isinstance(exc, ForwardUnavailable),
             ) from exc
 
     def unknown_token_ratio(self, text: str) -> float:

@@ -114,6 +114,17 @@ async def test_non_retryable_errors_and_bad_shapes() -> None:
 
 
 @pytest.mark.anyio
+async def test_an_embedder_that_says_retrying_cannot_help_is_asked_once() -> None:
+    inner = CountingEmbedder()
+    inner.failures["t0"] = [EmbeddingError("helper restarting", retryable=False)]
+    embedder = BatchEmbedder(inner, batch_size=10, max_attempts=3, retry_backoff_s=0.001)
+    with pytest.raises(EmbeddingError) as info:
+        await embedder.embed(_texts(2))  # one slice: the query path
+    assert info.value.failed_indexes == [0, 1]
+    assert _calls_starting_with(inner, "t0") == 1
+
+
+@pytest.mark.anyio
 async def test_delay_spaces_out_batch_starts() -> None:
     inner = CountingEmbedder()
     embedder = BatchEmbedder(inner, batch_size=5, max_concurrency=4, delay_between_batches_s=0.05)
