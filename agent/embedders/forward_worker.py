@@ -65,9 +65,10 @@ class _Server:
             while True:
                 message = await _read(reader)
                 if isinstance(message, ForwardRequest):
-                    # Blocks the loop on purpose: the other connections wait their turn.
+                    # Blocks the loop on purpose: the other connections wait their turn...
                     writer.write(encode_frame(answer(self._model, message)))
                     await writer.drain()
+                    await asyncio.sleep(0)  # ...which comes now, even with this one's queued
         except (asyncio.IncompleteReadError, FrameError, ConnectionError):
             return  # the connection ended or broke; its embedder reconnects if it wants
         finally:
