@@ -2,7 +2,8 @@
 
 Part 1, the vector backends at 10k, 100k and 1M entries (``--quick``: not 1M; filling Redis's
 HNSW index with 1M entries takes ~10 minutes): the in-process index
-(`cache.semantic_backend.MemoryBackend`, the embedded default) and Redis's vector index
+(`cache.semantic_backend.MemoryBackend`, the embedded default; "numpy": the same index with its
+stage-1 passes in numpy instead of the C kernels of `cache.hamming`) and Redis's vector index
 (`cache.semantic_redis.RedisVectorBackend`: HNSW, COSINE, FLOAT16, its default) on a throwaway
 Valkey 8.1 with the RediSearch module (`bench.search_process`). Both are called the way a lookup
 calls them (``search(vector, partition, k=4)``, the Redis one over a loopback round trip), on the
@@ -124,15 +125,15 @@ async def _search(backend: SemanticBackend, rows: F32, queries: F32) -> str:
     return f"{p50:>7.2f}  {p99:>7.2f}  {np.mean(right):>6.1%}  {np.mean(close):>6.1%}"
 
 
-async def _memory_row(n: int, rows: F32, queries: F32) -> str:
+async def _memory_row(n: int, rows: F32, queries: F32, native: bool = True) -> str:
     before = _rss_mb()
-    backend = MemoryBackend(DIM, n)
+    backend = MemoryBackend(DIM, n, native=native)
     rate = await _fill(backend, rows)
     grown = _rss_mb() - before
     searched = await _search(backend, rows, queries)
     arrays = backend._index.nbytes / 2**20
     return (
-        f"{'memory':>7}  {n:>9}  {searched}  {rate:>8.0f}"
+        f"{'memory' if native else 'numpy':>7}  {n:>9}  {searched}  {rate:>8.0f}"
         f"  arrays {arrays:.0f} MB, RSS +{grown:.0f} MB"
     )
 
@@ -186,6 +187,7 @@ async def _backends(sizes: Sequence[int], memory_runs: int) -> None:
             queries = corpus.queries(rows, QUERIES)
             for _ in range(memory_runs):
                 print(await _memory_row(n, rows, queries), flush=True)
+                print(await _memory_row(n, rows, queries, native=False), flush=True)
             if server is not None:
                 print(await _redis_row(server.url, n, rows, queries), flush=True)
 

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from cache.hamming import HammingPasses, hamming_passes
 from cache.sign_codes import F32, guard_distance, rotation, sample_cutoff, unit_vector
 
 _FREE = 0  # partition code of an unused slot; real partitions count from 1
@@ -49,7 +50,6 @@ _EXACT_WITH_FLOOR = 64
 # Above this many slots, stage 1 first narrows the rows down with one code word.
 _PREFILTER_ABOVE = 1 << 18
 _PREFILTER_KEEP = 1 << 12
-_BLOCK = 1 << 16  # rows per prefilter step: its scratch (~650 KB) stays in L2 between the ops
 # A partition holding at most 1 slot in this many is found by its rows first (a cheap pass over
 # the partition codes), then ranked by full codes like a small index.
 _SPARSE_SHARE = 64
@@ -83,6 +83,7 @@ class SemanticIndex:
         *,
         prefilter_above: int = _PREFILTER_ABOVE,
         prefilter_keep: int = _PREFILTER_KEEP,
+        native: bool = True,
     ) -> None:
         if dim < 1 or max_entries < 1:
             raise ValueError("dim and max_entries must be at least 1")
@@ -106,12 +107,10 @@ class SemanticIndex:
         self._part = np.zeros(max_entries, dtype=np.int32)
         self._expires = np.zeros(max_entries, dtype=np.float64)
         self._used = np.zeros(max_entries, dtype=np.bool_)  # CLOCK's second-chance bits
-        # Stage-1 scratch, reused by every search: whole rows up to prefilter_above, blocks above.
-        scratch = min(max_entries, max(prefilter_above, _BLOCK))
-        self._xor = np.zeros(scratch, dtype=np.uint64)
-        self._pop = np.zeros(scratch, dtype=np.uint8)
+        # Stage 1 (``native``: in C when built). Its distances, reused by every search.
+        scratch = min(max_entries, max(prefilter_above, 1 << 16))
+        self._passes: HammingPasses = hamming_passes(max_entries, scratch, native=native)
         self._dist = np.zeros(scratch, dtype=np.uint16)
-        self._kept = np.zeros(min(max_entries, _BLOCK), dtype=np.bool_)
         self._counts: dict[int, int] = {}  # partition code -> slots holding it, expired included
         # The last vector coded and its code: a miss searches, then adds, the same vector.
         self._coded: dict[bytes, npt.NDArray[np.uint64]] = {}
@@ -140,9 +139,9 @@ class SemanticIndex:
         """Bytes of the numpy arrays, counted whole though only written rows are resident."""
         arrays = (
             self._codes, self._row_codes, self._rows, self._scale, self._part, self._expires,
-            self._used, self._xor, self._pop, self._dist, self._kept, self._rotation,
+            self._used, self._dist, self._rotation,
         )  # fmt: skip
-        return sum(int(a.nbytes) for a in arrays)
+        return sum(int(a.nbytes) for a in arrays) + self._passes.nbytes
 
     def add(
         self,
@@ -272,14 +271,7 @@ class SemanticIndex:
             return np.arange(high) if dead is None else np.flatnonzero(~dead)
         sign = self._sign_of(query)
         dist = self._dist[:high]
-        xor, pop = self._xor[:high], self._pop[:high]
-        for word, q in enumerate(sign):
-            np.bitwise_xor(self._codes[word, :high], q, out=xor)
-            np.bitwise_count(xor, out=pop)
-            if word == 0:
-                np.copyto(dist, pop)
-            else:
-                np.add(dist, pop, out=dist)
+        self._passes.distances(self._codes, high, sign, dist)
         if dead is not None:
             np.copyto(dist, 64 * self._words + 1, where=dead)
         return self._nearest(dist, plan)
@@ -289,8 +281,8 @@ class SemanticIndex:
     ) -> npt.NDArray[np.intp]:
         """Stage 1 for large indexes. A partition holding few of the slots is found first and
         ranked by full codes, as a small index would be. Otherwise the first 64-bit word alone
-        keeps about ``prefilter_keep`` of the partition's nearest rows (one pass in L2-sized
-        blocks), whose full codes then rank them. A row at cosine 0.85 differs in ~11 of 64
+        keeps about ``prefilter_keep`` of the partition's nearest rows (one pass), whose full
+        codes then rank them. A row at cosine 0.85 differs in ~11 of 64
         bits (sd 3): it is kept unless the cut-off falls several bits lower (see `_cutoff`)."""
         now = self._clock()
         count = self._counts.get(code, 0)
@@ -303,24 +295,9 @@ class SemanticIndex:
         cutoff = sample_cutoff(
             first, None if count == high else part, sign[0], code, count, self._prefilter_keep
         )
-        # Mostly other partitions' rows: drop them block by block, else from the few kept.
-        mixed = 2 * count < high
-        codes, part, found = self._codes[0], self._part, []
-        for start in range(0, high, _BLOCK):
-            stop = min(start + _BLOCK, high)
-            m = stop - start
-            xor, pop, kept = self._xor[:m], self._pop[:m], self._kept[:m]
-            np.bitwise_xor(codes[start:stop], sign[0], out=xor)
-            np.bitwise_count(xor, out=pop)
-            np.less_equal(pop, cutoff, out=kept)
-            if mixed:
-                kept &= part[start:stop] == code
-            hits = np.flatnonzero(kept)
-            hits += start
-            found.append(hits)
-        slots = np.concatenate(found)
-        if not mixed and count < high:
-            slots = slots[np.take(part, slots) == code]
+        slots = self._passes.near_first_word(
+            first, sign[0], cutoff, None if count == high else part, code
+        )
         if now >= self._earliest_expiry:
             slots = slots[np.take(self._expires, slots) > now]
         return self._ranked(sign, slots, plan)
@@ -331,15 +308,8 @@ class SemanticIndex:
         """The shortlist among live ``slots`` of the partition, by full codes."""
         if slots.size <= max(plan.want, plan.exact_up_to):
             return slots
-        if self._row_codes.shape[0]:  # mode="clip": the slots are valid, skip the checks
-            codes = np.take(self._row_codes, slots, axis=0, mode="clip")
-            np.bitwise_xor(codes, sign, out=codes)
-            pop = np.ascontiguousarray(np.bitwise_count(codes).T)
-        else:
-            codes = np.take(self._codes, slots, axis=1, mode="clip")
-            np.bitwise_xor(codes, sign[:, None], out=codes)
-            pop = np.bitwise_count(codes)
-        dist = pop.sum(axis=0, dtype=np.uint16)
+        # Only indexes that prefilter come here, and those keep their codes row-major too.
+        dist = self._passes.row_distances(self._row_codes, slots, sign)
         return slots[self._nearest(dist, plan)]
 
     def _nearest(self, dist: npt.NDArray[np.uint16], plan: _Plan) -> npt.NDArray[np.intp]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from agent.testing import ManualClock
-from cache import semantic_index
+from cache import hamming
 from cache.semantic_backend import MemoryBackend, SemanticEntry
 from cache.semantic_index import SemanticIndex
 
@@ -167,9 +169,16 @@ def perturb(
 
 
 # Both stage-1 paths: every code word over every row, and (as above 262,144 slots) the first
-# word narrowing the rows down before the full codes rank them.
+# word narrowing the rows down before the full codes rank them; each in C and in numpy.
 STAGE_ONE = pytest.mark.parametrize(
-    "opts", [{}, {"prefilter_above": 1000, "prefilter_keep": 2048}], ids=["full", "prefilter"]
+    "opts",
+    [
+        {},
+        {"native": False},
+        {"prefilter_above": 1000, "prefilter_keep": 2048},
+        {"prefilter_above": 1000, "prefilter_keep": 2048, "native": False},
+    ],
+    ids=["full", "full-numpy", "prefilter", "prefilter-numpy"],
 )
 
 
@@ -177,7 +186,7 @@ STAGE_ONE = pytest.mark.parametrize(
 class TestTwoStageSearch:
     """Indexes big enough that a Hamming shortlist picks the rows rescored."""
 
-    def test_top1_matches_brute_force_for_close_neighbours(self, opts: dict[str, int]) -> None:
+    def test_top1_matches_brute_force_for_close_neighbours(self, opts: dict[str, Any]) -> None:
         rng = np.random.default_rng(42)
         rows = clustered(rng, 20_000)
         index = SemanticIndex(384, len(rows), **opts)
@@ -197,7 +206,7 @@ class TestTwoStageSearch:
         assert checked > 1500
 
     def test_a_crowd_just_below_does_not_hide_the_close_neighbour(
-        self, opts: dict[str, int]
+        self, opts: dict[str, Any]
     ) -> None:
         # 2000 rows at cosine 0.78-0.845 around each query, one at 0.855-0.87: in Hamming
         # distance hundreds of the crowd rank ahead of it, more than the fixed shortlist holds.
@@ -212,7 +221,7 @@ class TestTwoStageSearch:
         for n, query in enumerate(queries):
             assert index.search(query, PART, k=1)[0][0] == f"target{n}"
 
-    def test_partitions_and_expiry_mask_the_shortlist(self, opts: dict[str, int]) -> None:
+    def test_partitions_and_expiry_mask_the_shortlist(self, opts: dict[str, Any]) -> None:
         clock = ManualClock()
         index = SemanticIndex(384, 10_000, clock=clock, **opts)
         rows = clustered(np.random.default_rng(1), 3000)
@@ -226,7 +235,7 @@ class TestTwoStageSearch:
         assert found[0][0] == "a7"
         assert all(entry_id.startswith("a") for entry_id, _ in found)
 
-    def test_many_identical_rows_still_return_k(self, opts: dict[str, int]) -> None:
+    def test_many_identical_rows_still_return_k(self, opts: dict[str, Any]) -> None:
         index = SemanticIndex(384, 5000, **opts)
         same = unit(1, 384)
         for i in range(4000):
@@ -238,7 +247,7 @@ class TestTwoStageSearch:
 
     @pytest.mark.parametrize("floor", [0.8, 0.92])
     def test_a_floor_finds_what_an_exhaustive_search_finds_above_it(
-        self, opts: dict[str, int], floor: float
+        self, opts: dict[str, Any], floor: float
     ) -> None:
         rng = np.random.default_rng(3)
         rows = clustered(rng, 8000)
@@ -257,7 +266,7 @@ class TestTwoStageSearch:
             checked += len(above)
         assert checked > 50
 
-    def test_moved_and_removed_entries_leave_the_partition(self, opts: dict[str, int]) -> None:
+    def test_moved_and_removed_entries_leave_the_partition(self, opts: dict[str, Any]) -> None:
         rows = clustered(np.random.default_rng(4), 3000)
         index = SemanticIndex(384, len(rows), **opts)
         for i, row in enumerate(rows):
@@ -275,16 +284,17 @@ def assert_same(found: list[tuple[str, float]], expected: list[tuple[str, float]
     assert [score for _, score in found] == pytest.approx([score for _, score in expected])
 
 
-def big_index(slots: int) -> SemanticIndex:
-    return SemanticIndex(384, slots, prefilter_above=1000, prefilter_keep=2048)
+def big_index(slots: int, native: bool = True) -> SemanticIndex:
+    return SemanticIndex(384, slots, prefilter_above=1000, prefilter_keep=2048, native=native)
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
 class TestLargeIndexStageOne:
     """The prefilter's partition handling, at the scale tests can afford (prefilter from 1k)."""
 
-    def test_a_small_partition_inside_a_big_index_is_searched_whole(self) -> None:
+    def test_a_small_partition_inside_a_big_index_is_searched_whole(self, native: bool) -> None:
         rng = np.random.default_rng(5)
-        index = big_index(20_000)
+        index = big_index(20_000, native)
         for i, row in enumerate(clustered(rng, 15_000)):
             index.add(f"a{i}", row, PART)
         small = ("acme", "cheap", "small")
@@ -294,9 +304,9 @@ class TestLargeIndexStageOne:
         for query in clustered(rng, 60):
             assert_same(index.search(query, small, k=4), index.search(query, small, k=230)[:4])
 
-    def test_a_mid_sized_partition_keeps_its_close_neighbours(self) -> None:
+    def test_a_mid_sized_partition_keeps_its_close_neighbours(self, native: bool) -> None:
         rng = np.random.default_rng(6)
-        index = big_index(40_000)
+        index = big_index(40_000, native)
         for i, row in enumerate(clustered(rng, 30_000)):
             index.add(f"a{i}", row, PART)
         middle = ("acme", "cheap", "middle")
@@ -309,28 +319,34 @@ class TestLargeIndexStageOne:
             if truth[:, j].max() >= 0.85:
                 assert index.search(query, middle, k=1)[0][0] == f"m{np.argmax(truth[:, j])}"
 
-    def test_the_prefilter_does_not_depend_on_its_block_size(
-        self, monkeypatch: pytest.MonkeyPatch
+    def test_the_prefilter_does_not_depend_on_numpys_block_size_or_on_c(
+        self, native: bool, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         rng = np.random.default_rng(9)
-        index = big_index(8000)
+        indexes = big_index(8000, native), big_index(8000, native=False)
         other = ("acme", "cheap", "other")
         for i, row in enumerate(clustered(rng, 5000)):
-            index.add(f"p{i}", row, PART)
+            for index in indexes:
+                index.add(f"p{i}", row, PART)
         for i, row in enumerate(clustered(rng, 1500)):
-            index.add(f"o{i}", row, other)  # a minority: its rows are masked block by block
+            for index in indexes:
+                index.add(f"o{i}", row, other)  # a minority: its rows are masked in the pass
         queries = clustered(rng, 100)[:40]
 
-        def searches() -> list[list[tuple[str, float]]]:
+        def searches(index: SemanticIndex) -> list[list[tuple[str, float]]]:
             return [index.search(q, part, k=8) for q in queries for part in (PART, other)]
 
-        whole = searches()
-        monkeypatch.setattr(semantic_index, "_BLOCK", 777)
-        assert searches() == whole
+        whole = searches(indexes[0])
+        assert searches(indexes[1]) == whole
+        monkeypatch.setattr(hamming, "_BLOCK", 777)
+        assert searches(indexes[1]) == whole
 
-    def test_a_search_then_an_add_of_the_same_vector_stores_the_same_code(self) -> None:
+    def test_a_search_then_an_add_of_the_same_vector_stores_the_same_code(
+        self, native: bool
+    ) -> None:
         rows = clustered(np.random.default_rng(8), 600)
-        plain, searched = SemanticIndex(384, 600), SemanticIndex(384, 600)
+        plain = SemanticIndex(384, 600, native=native)
+        searched = SemanticIndex(384, 600, native=native)
         for i, row in enumerate(rows):
             plain.add(str(i), row, PART)
             searched.search(row, PART, k=4)
