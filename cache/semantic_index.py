@@ -12,8 +12,8 @@ included, stays inside its memory budget):
 
 A search ranks every live row of the partition by Hamming distance (stage 1, in the C
 kernels of `cache.hamming` when built, else numpy), then rescores from the int8 rows the best
-`_CANDIDATES` and any other row close enough that it might score >= `_SURE_COSINE` (stage 2). A partition with at most
-`_EXACT_UP_TO` live rows is rescored whole, i.e. exactly. A caller that only acts on scores
+`_CANDIDATES` and any other row close enough that it might score >= `_SURE_COSINE` (stage 2).
+A partition with at most `_EXACT_UP_TO` live rows is rescored whole, i.e. exactly. A caller that only acts on scores
 above a floor (the cache's threshold) has just the ``k`` nearest and the rows that might reach
 the floor rescored. Above `_PREFILTER_ABOVE` slots, stage 1 first keeps the nearest rows by one
 code word (`SemanticIndex._prefiltered`).
