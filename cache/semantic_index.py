@@ -10,13 +10,13 @@ included, stays inside its memory budget):
   norm: that cancels the first-order error for close pairs, so scores at cosine >= 0.85 are
   within ~7e-4 of float32 (measured on MiniLM vectors), about as good as bfloat16 at half size.
 
-A search ranks every live row of the partition by Hamming distance (stage 1, in the C
-kernels of `cache.hamming` when built, else numpy), then rescores from the int8 rows the best
-`_CANDIDATES` and any other row close enough that it might score >= `_SURE_COSINE` (stage 2).
-A partition with at most `_EXACT_UP_TO` live rows is rescored whole, i.e. exactly. A caller that only acts on scores
-above a floor (the cache's threshold) has just the ``k`` nearest and the rows that might reach
-the floor rescored. Above `_PREFILTER_ABOVE` slots, stage 1 first keeps the nearest rows by one
-code word (`SemanticIndex._prefiltered`).
+A search ranks every live row of the partition by Hamming distance (stage 1, in the C kernels
+of `cache.hamming` when built, else numpy), then rescores from the int8 rows the best
+`_CANDIDATES` and any other row close enough that it might score >= `_SURE_COSINE` (stage 2). A
+partition with at most `_EXACT_UP_TO` live rows is rescored whole, i.e. exactly. A caller that
+only acts on scores above a floor (the cache's threshold) has just the ``k`` nearest and the
+rows that might reach the floor rescored. Above `_PREFILTER_ABOVE` slots, stage 1 first keeps
+the nearest rows by one code word (`SemanticIndex._prefiltered`).
 
 Each entry belongs to a partition (any hashable, e.g. ``(tenant, tier, embedder)``), encoded as
 a small int; a search only returns live entries of its partition. When full, expired entries
