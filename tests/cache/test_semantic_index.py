@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy.typing as npt
 import pytest
 
 from agent.testing import ManualClock
-from cache import hamming
+from cache import hamming, semantic_backend
 from cache.semantic_backend import MemoryBackend, SemanticEntry
 from cache.semantic_index import SemanticIndex
 
@@ -372,3 +373,27 @@ class TestMemoryBackendFloor:
         # Nothing near: still k candidates below the floor, so a miss keeps its best score.
         missed = await backend.search(clustered(rng, 100)[0], PART, 4, floor=0.92)
         assert len(missed) == 4 and all(score < 0.92 for _, score in missed)
+
+    @pytest.mark.anyio
+    async def test_a_big_index_searches_in_a_worker_thread_with_the_same_results(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        rng = np.random.default_rng(12)
+        rows = clustered(rng, 2000)
+        backend = MemoryBackend(384, len(rows))
+        for i, row in enumerate(rows):
+            await backend.add(SemanticEntry(str(i), f"q{i}", b"", "acme", "cheap"), row, PART, 60.0)
+        queries = perturb(rng, rows[:40], 0.9, 0.99)
+        inline = [await backend.search(q, PART, 4, floor=0.92) for q in queries]
+        monkeypatch.setattr(semantic_backend, "_THREAD_SEARCH_ABOVE", 100)
+        threads: set[int] = set()
+        real_search = backend._index.search
+
+        def search(*args: Any, **kwargs: Any) -> list[tuple[str, float]]:
+            threads.add(threading.get_ident())
+            return real_search(*args, **kwargs)
+
+        monkeypatch.setattr(backend._index, "search", search)
+        hopped = [await backend.search(q, PART, 4, floor=0.92) for q in queries]
+        assert hopped == inline
+        assert threads and threading.get_ident() not in threads
