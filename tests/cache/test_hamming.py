@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cache import hamming
 from cache.hamming import NativePasses, NumpyPasses, hamming_passes, native_level
@@ -100,3 +102,33 @@ def test_without_the_kernels_the_index_gets_numpy(monkeypatch: pytest.MonkeyPatc
     assert native_level() is None
     assert hamming_passes(10, 10).kind == "numpy"
     assert hamming_passes(10, 10, native=False).kind == "numpy"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 5000),
+    words=st.integers(1, 8),
+    cutoff=st.integers(0, 64),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_shape_gives_numpys_answers(rows: int, words: int, cutoff: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # Few distinct words, so near rows and exact ties are common at every cutoff.
+    stored = rng.choice(rng.integers(0, 2**64, 8, dtype=np.uint64, endpoint=False), (words, rows))
+    query = stored[:, rng.integers(0, rows)].copy()
+    mine, theirs = np.zeros(rows, np.uint16), np.zeros(rows, np.uint16)
+    native(rows).distances(stored, rows, query, mine)
+    NumpyPasses(rows).distances(stored, rows, query, theirs)
+    assert np.array_equal(mine, theirs)
+    parts = rng.integers(1, 3, rows).astype(np.int32)
+    near = native(rows).near_first_word(stored[0].copy(), query[0], cutoff, parts, 1)
+    expected = NumpyPasses(max(rows, 1 << 16)).near_first_word(
+        stored[0].copy(), query[0], cutoff, parts, 1
+    )
+    assert np.array_equal(near, expected)
+    row_major = np.ascontiguousarray(stored.T)
+    slots = rng.integers(0, rows, min(rows, 300)).astype(np.intp)  # repeats allowed
+    assert np.array_equal(
+        native(rows).row_distances(row_major, slots, query),
+        NumpyPasses(rows).row_distances(row_major, slots, query),
+    )
