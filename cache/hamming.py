@@ -171,6 +171,8 @@ def _check(array: npt.NDArray[np.generic], dtype: type[np.generic], ndim: int) -
 
 
 def _load() -> ctypes.CDLL | None:
+    if np.dtype(np.intp).itemsize != 8:  # the kernels take and write slots as int64
+        return None
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = Path(__file__).with_name("_hamming" + suffix)
         if not path.exists():
