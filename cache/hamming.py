@@ -3,8 +3,9 @@ stored ones, in the C kernels of ``cache/_hamming.c`` when they were built, else
 
 numpy runs XOR, popcount, add and compare as separate passes through scratch arrays, with a
 scalar 64-bit popcount; the kernels fuse them and use AVX-512 VPOPCNTDQ where the CPU has it.
-Measured on 2 shared cores (`python -m bench.bench_semantic_backends --no-e2e`): the first-word
-pass over 1M codes ~0.35 ms against ~0.8, six words over 100k rows ~0.17 against ~0.45.
+Timed alone on 2 shared cores: the first-word pass over 1M codes ~0.35 ms against ~0.8, six
+words over 100k rows ~0.17 against ~0.45. Whole searches, both ways in one run:
+`python -m bench.bench_semantic_backends --no-e2e` (rows "memory" and "numpy").
 
 The kernels are a plain shared library called through ctypes (which drops the GIL for the
 call): no CPython API, so nothing in them can leak a reference. Both implementations give the
