@@ -40,7 +40,7 @@ from cache.calibrate import (
 from cache.calibrate_scale import ScaleRow, format_scale, scale_curve
 from cache.calibrate_verified import VerifiedRun, format_run, replay
 from server.config import ConfigError, load_settings
-from server.settings import Settings
+from server.settings import Settings, semantic_threshold_for
 
 
 class CalibrationReport(msgspec.Struct, frozen=True):
@@ -145,8 +145,9 @@ async def _measure(
         session = await stack.enter_async_context(aiohttp.ClientSession())
         embedder, unknown_ratio, truncated = await open_embedder(settings, session, stack)
         c = settings.cache
+        configured = semantic_threshold_for(c, settings.embedder)
         rule = AcceptRule(
-            c.semantic_threshold, max_unknown, unknown_ratio, truncated, c.semantic_ambiguity_margin
+            configured, max_unknown, unknown_ratio, truncated, c.semantic_ambiguity_margin
         )
         scored = await score_pairs(pairs, embedder, rule)
         scale = []
@@ -168,7 +169,7 @@ async def _measure(
         )
     return CalibrationReport(
         embedder=embedder.name,
-        configured_threshold=settings.cache.semantic_threshold,
+        configured_threshold=configured,
         max_unknown_token_ratio=max_unknown,
         pairs=len(pairs),
         positives=sum(p.same for p in pairs),

@@ -31,7 +31,8 @@ from agent.core.embeddings import (
     ProviderEmbeddings,
 )
 from agent.core.judge import ModelJudge
-from agent.embedders import BatchEmbedder, MiniLMEmbedder
+from agent.embedders import BatchEmbedder, E5Embedder, MiniLMEmbedder
+from agent.embedders.e5 import MODEL_NAME as E5_MODEL_NAME
 from agent.guard import Guard, build_guard
 from agent.history import ConversationHistory
 from agent.kb import KnowledgeBaseService
@@ -64,7 +65,7 @@ from server.providers import (
     build_registry,
 )
 from server.semantic_store import open_vector_backend
-from server.settings import Settings
+from server.settings import Settings, semantic_threshold_for
 
 log = logging.getLogger("frugal.server")
 
@@ -332,6 +333,10 @@ async def open_embedder(
             api_key=p.openai_api_key or "",
             model=e.model,
         )
+    elif e.model == E5_MODEL_NAME:
+        # Its vocabulary covers ~100 languages: no unknown-token check, only the window.
+        e5 = await stack.enter_async_context(E5Embedder())
+        inner, truncated = e5, e5.truncated
     else:
         minilm = await stack.enter_async_context(
             MiniLMEmbedder.load(runtime=e.runtime, helper_process=e.helper_process)
@@ -365,7 +370,7 @@ async def _open_semantic_cache(
         )
     semantic = SemanticCache(
         embedder,
-        threshold=c.semantic_threshold,
+        threshold=semantic_threshold_for(c, settings.embedder),
         max_entries=c.semantic_max_entries,
         max_unknown_token_ratio=c.max_unknown_token_ratio,
         unknown_ratio=checks[0],

