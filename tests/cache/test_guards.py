@@ -77,6 +77,7 @@ REJECTED = [
     ("苹果比香蕉贵吗？", "香蕉比苹果贵吗？", "order"),
     ("我比他高吗", "他比我高吗", "order"),
     ("把人民币兑换成港币", "把港币兑换成人民币", "order"),
+    ("北京飞广州要多久？", "从广州到北京要多久？", "order"),
 ]
 
 ALLOWED = [
@@ -103,6 +104,7 @@ ALLOWED = [
     ("到底怎么退款？", "怎么退款？"),
     ("去年的发票在哪里下载", "去年发票在哪下载"),
     ("比较一下这两个套餐", "帮我比较这两个套餐"),
+    ("北京飞广州的飞机几点起飞？", "从北京飞往广州的航班几点起飞？"),
     # "one" is a weak number, "into" is "in" (issue 17: false refusals)
     ("I need one ticket", "I need 1 ticket"),
     ("Which one is cheaper?", "Which is cheaper?"),

@@ -29,6 +29,22 @@ def test_main_prints_json_report_with_the_configured_embedder(
     assert report.target is not None and report.target.precision == 1.0
 
 
+def test_it_measures_the_multilingual_embedder_at_its_own_threshold(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FRUGAL_EMBEDDER_MODEL", "multilingual-e5-small")
+    chinese = tmp_path / "zh.jsonl"
+    lines = [line for line in _PAIRS.read_text().splitlines() if not line.isascii()]
+    chinese.write_text("\n".join(lines))
+    assert main([str(chinese), "--json", "--thresholds", "0.985"]) == 0
+    report = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
+    assert report.embedder == "multilingual-e5-small-q4"
+    assert report.configured_threshold == 0.985  # the model's own default, not MiniLM's 0.92
+    row = report.rows[0]
+    # Chinese is represented (MiniLM refuses it), and the guards stop every labelled near miss.
+    assert row.true_hits >= 3 and row.false_hits == 0, row
+
+
 def test_max_unknown_ratio_is_configurable(capsys: pytest.CaptureFixture[str]) -> None:
     # At 1.0 nothing is refused as unrepresentable, so the Chinese pairs reach the guards.
     assert main([str(_PAIRS), "--json", "--thresholds", "0.5", "--max-unknown-ratio", "1"]) == 0
