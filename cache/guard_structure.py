@@ -87,8 +87,8 @@ _ZH_NOT_MARKERS = re.compile(
     "去年|过去|失去|比较|比如|好比|对于|对不起|不对|对方|核对|给予|飞机|起飞|飞行|飞船"
 )
 _ZH_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-# The characters between boundaries: a run of CJK characters other than 从 (which opens a
-# relation: 从北京到上海).
+# A run of CJK characters: punctuation, spaces, Latin letters and digits end it. 从 opens a
+# relation (从北京到上海), so `_zh_relations` splits a run there too.
 _ZH_SPAN = re.compile(f"[{_ZH_CHARS}]+")
 _ZH_REACH = 4
 
