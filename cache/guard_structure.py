@@ -1,8 +1,7 @@
-"""Guards on a query's structure: which way a relation points, and which names it mentions.
+"""Guards on a query's structure: which way a relation points (names: `cache.guard_names`).
 
-Embeddings are nearly blind to both. "Convert Celsius to Fahrenheit" and "convert Fahrenheit to
-Celsius" share every word (cosine 0.995), and so do "from savings to checking" and its reverse;
-"Lake Superior" and "Lake Ontario" differ by one name the vector barely weighs.
+Embeddings are nearly blind to it. "Convert Celsius to Fahrenheit" and "convert Fahrenheit to
+Celsius" share every word (cosine 0.995), and so do "from savings to checking" and its reverse.
 
 * **Order.** Around each relation word (to, from, in, than, per, vs...) the nearest content
   words on either side (up to `_ARGS` each) are its two arguments. The direction differs when
@@ -17,10 +16,6 @@ Celsius" share every word (cosine 0.995), and so do "from savings to checking" a
   `_ZH_REACH`) on either side are its arguments, compared by shared character pairs (single
   characters for one-character arguments): 从北京到上海 / 从上海到北京, 我比他高 / 他比我高.
   Words whose characters merely contain a marker (到底, 比较, 去年...) are removed first.
-* **Names.** A capitalised word that does not start a sentence, or an all-capitals word, is
-  taken as a name. Every name of one query must occur (in any case) in the other. A query
-  written in Title Case or in capitals throughout gives no names of its own (its capitals say
-  nothing), but still has to contain the other's. Names in lower-case text are not detected.
 """
 
 from __future__ import annotations
@@ -29,10 +24,9 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|->|→")
-_SENTENCE_END = re.compile(r"[.!?:;]\s*$")
+WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|->|→")
 _POSSESSIVE = re.compile(r"['’]s$")
-_KEPT = 4096  # queries whose words and names stay cached: a lookup compares one with several
+KEPT = 4096  # queries whose words and names stay cached: a lookup compares one with several
 
 
 def _word_set(text: str) -> frozenset[str]:
@@ -59,7 +53,7 @@ def order_differs(query_a: str, query_b: str) -> bool:
     """Whether a relation of one query (X to Y, from X, X than Y) is reversed in the other, or
     the two roles around one word are swapped (the dog chases the cat / the cat chases the
     dog)."""
-    words_a, words_b = _lower_words(query_a), _lower_words(query_b)
+    words_a, words_b = lower_words(query_a), lower_words(query_b)
     relations_b = _relations(words_b)
     for left_a, right_a in _relations(words_a):
         for left_b, right_b in relations_b:
@@ -104,7 +98,7 @@ def _zh_order_differs(query_a: str, query_b: str) -> bool:
     )
 
 
-@lru_cache(maxsize=_KEPT)
+@lru_cache(maxsize=KEPT)
 def _zh_relations(text: str) -> tuple[tuple[str, str, str], ...]:
     found = []
     for span in _ZH_SPAN.findall(_ZH_NOT_MARKERS.sub(" ", text)):
@@ -144,18 +138,12 @@ def _roles_swapped(content_a: list[str], content_b: list[str]) -> bool:
     )
 
 
-def names_differ(query_a: str, query_b: str) -> bool:
-    """Whether a name in one query is missing from the other (see the module docstring)."""
-    words_a, words_b = frozenset(_lower_words(query_a)), frozenset(_lower_words(query_b))
-    return not (_names(query_a) <= words_b and _names(query_b) <= words_a)
+@lru_cache(maxsize=KEPT)
+def lower_words(text: str) -> tuple[str, ...]:
+    return tuple(bare(w.lower()) for w in WORD.findall(text))
 
 
-@lru_cache(maxsize=_KEPT)
-def _lower_words(text: str) -> tuple[str, ...]:
-    return tuple(_bare(w.lower()) for w in _WORD.findall(text))
-
-
-def _bare(word: str) -> str:
+def bare(word: str) -> str:
     # "France's" and "France" name the same thing; "grams" and "gram" the same unit.
     word = _POSSESSIVE.sub("", word)
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
@@ -183,22 +171,3 @@ def _arguments(words: Sequence[str], positions: range) -> frozenset[str]:
         if words[j] not in _FUNCTION:
             picked.append(words[j])
     return frozenset(picked)
-
-
-@lru_cache(maxsize=_KEPT)
-def _names(text: str) -> frozenset[str]:
-    tokens = [
-        (m.group(), i == 0 or bool(_SENTENCE_END.search(text[: m.start()])))
-        for i, m in enumerate(_WORD.finditer(text))
-    ]
-    inner = [t for t, first in tokens if not first and t[0].isalpha()]
-    if len(inner) >= 3 and sum(t[0].isupper() for t in inner) * 5 > 3 * len(inner):
-        return frozenset()  # Title Case or shouting: capitals carry no information here
-    names = set()
-    for token, starts_sentence in tokens:
-        if not token[0].isupper() or re.split(r"['’]", token)[0] == "I":
-            continue  # "I", "I'm", "I've"
-        shouted = len(token) > 1 and token.isupper()
-        if not starts_sentence or shouted:
-            names.add(_bare(token.lower()))
-    return frozenset(names)

@@ -22,7 +22,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import TypeAlias
 
-from cache.guard_structure import names_differ, order_differs
+from cache.guard_names import names_differ
+from cache.guard_structure import order_differs
 
 _Put: TypeAlias = Callable[[str, str], None]
 _WEAK = "weak_number"

@@ -70,6 +70,16 @@ REJECTED = [
     ("How deep is Lake Superior?", "How deep is Lake Ontario?", "name"),
     ("Who is the CEO of Google?", "Who is the CEO of Amazon?", "name"),
     ("Is the NBA season over?", "Is the NHL season over?", "name"),
+    # an acronym must be spelled by the other's capitalised words, a place by its own adjective
+    (
+        "Do US citizens need a visa for Peru?",
+        "Do United Kingdom citizens need a visa for Peru?",
+        "name",
+    ),
+    ("How far is York from Leeds?", "How far is New York from Leeds?", "name"),
+    ("Is it warm in Austria in May?", "Is it warm in Australia in May?", "name"),
+    ("Where is the office in Jackson?", "Where is the office in Jacksonville?", "name"),
+    ("How old is Paula now?", "How old is Paul now?", "name"),
     # Chinese relations, written without spaces (a multilingual embedder scores these ~0.999)
     ("从北京到上海的火车票多少钱？", "从上海到北京的火车票多少钱？", "order"),
     ("北京到上海要多久", "从上海去北京要多长时间", "order"),
@@ -127,6 +137,18 @@ ALLOWED = [
     ("What is the capital of France?", "What's France's capital?"),
     ("I'm not in the UK, can I get a card?", "Can I get a card if I'm not in the UK?"),
     ("How Do I Reset My Password In Gmail", "how do I reset my password in gmail"),
+    # the same name written as an acronym or as a place's adjective (LLM paraphrases do both)
+    ("Do US citizens need a visa for Canada?", "Do United States citizens need a visa for Canada?"),
+    ("How far is NYC from Boston?", "How far is New York City from Boston?"),
+    (
+        "What does the FBI investigate?",
+        "What does the Federal Bureau of Investigation investigate?",
+    ),
+    ("Is the UK in the EU?", "Is the United Kingdom in the European Union?"),
+    ("Is Syrian food spicy?", "Is the food from Syria spicy?"),
+    ("Where can I buy Japanese knives?", "Where can I buy knives from Japan?"),
+    ("Is German beer strong?", "Is beer in Germany strong?"),
+    ("How strict is Israeli law on drones?", "How strict is the law in Israel on drones?"),
     # the same words reordered without two roles swapping around a third
     ("best laptop for students", "for students, the best laptop"),
     ("How do I reset my password?", "My password: how do I reset it?"),

@@ -1,0 +1,136 @@
+"""The names guard: every proper name one query mentions must be mentioned by the other.
+
+Embeddings barely weigh a name: "Lake Superior" / "Lake Ontario" and "Clinton County" / "Union
+County" score like paraphrases. A capitalised word that does not start a sentence, or an
+all-capitals word, is taken as a name. A query written in Title Case or in capitals throughout
+gives no names of its own (its capitals say nothing), but still has to contain the other's.
+Names in lower-case text are not detected.
+
+A name is mentioned by the other query when that query has the word (in any case, "France's" =
+"France"), or writes the same name another way that paraphrases use:
+
+* **an acronym and its expansion**: "US" / "United States", "NYC" / "New York City", "FBI" /
+  "Federal Bureau of Investigation" (capitalised words whose initials spell the acronym; "of",
+  "and", "the", "for" may sit between them);
+* **a place and its adjective**: "Syria" / "Syrian", "Mexico" / "Mexican", "Japan" /
+  "Japanese", "Israel" / "Israeli": the same stem (a final vowel dropped) with a demonym ending
+  (-n, -an, -ian, -ese, -i) added. Irregular pairs (Spain / Spanish, France / French) are not
+  matched and stay a difference.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from cache.guard_structure import KEPT, WORD, bare, lower_words
+
+_SENTENCE_END = re.compile(r"[.!?:;]\s*$")
+_ACRONYM = re.compile(r"[A-Z]{2,6}")
+_ACRONYM_GLUE = frozenset({"of", "and", "the", "for", "&"})
+_DEMONYM_ENDINGS = frozenset({"ian", "ese", "an", "n", "i"})
+_MIN_PLACE = 4
+
+
+def names_differ(query_a: str, query_b: str) -> bool:
+    """Whether a name in one query is missing from the other (see the module docstring)."""
+    return bool(_unmatched(query_a, query_b) or _unmatched(query_b, query_a))
+
+
+def _unmatched(query: str, other: str) -> frozenset[str]:
+    names = _names(query)
+    if not names:
+        return names
+    words = frozenset(lower_words(other))
+    missing = {n for n in names if n not in words and not _same_place(n, words)}
+    if not missing:
+        return frozenset()
+    # Acronyms in `other` spelled out here, and acronyms here spelled out in `other`.
+    missing -= _expanded(query, _acronyms(other))
+    runs = _capital_runs(other)
+    missing -= {n for n in missing if n in _acronyms(query) and any(_spelled(r, n) for r in runs)}
+    return frozenset(missing)
+
+
+def _same_place(name: str, words: frozenset[str]) -> bool:
+    return any(_place_and_adjective(name, w) or _place_and_adjective(w, name) for w in words)
+
+
+def _place_and_adjective(place: str, adjective: str) -> bool:
+    # Syria / Syrian, Mexico / Mexican, Japan / Japanese, Israel / Israeli, Germany / German.
+    if len(place) < _MIN_PLACE or place[0] != adjective[0]:
+        return False
+    stems = (place, place[:-1]) if place[-1] in "aeoy" else (place,)
+    if place[-1] == "y" and adjective == place[:-1]:
+        return True
+    return any(
+        adjective.startswith(stem) and adjective[len(stem) :] in _DEMONYM_ENDINGS for stem in stems
+    )
+
+
+@lru_cache(maxsize=KEPT)
+def _acronyms(text: str) -> frozenset[str]:
+    return frozenset(t.lower() for t in WORD.findall(text) if _ACRONYM.fullmatch(t))
+
+
+@lru_cache(maxsize=KEPT)
+def _capital_runs(text: str) -> tuple[tuple[str, ...], ...]:
+    """Runs of capitalised words (the text's first word counts: normalisation may have lowered
+    it), with the glue words between them, as lower-case words."""
+    runs: list[tuple[str, ...]] = []
+    current: list[str] = []
+    for i, token in enumerate(WORD.findall(text)):
+        lowered = token.lower()
+        if token[0].isupper() or i == 0 or (current and lowered in _ACRONYM_GLUE):
+            current.append(lowered)
+        else:
+            runs.append(tuple(current))
+            current = []
+    runs.append(tuple(current))
+    return tuple(run for run in runs if run)
+
+
+def _spelled(run: tuple[str, ...], acronym: str) -> tuple[str, ...] | None:
+    """The words of ``run`` whose initials spell ``acronym`` (glue words skipped), if any."""
+    for start in range(len(run)):
+        picked: list[str] = []
+        for word in run[start:]:
+            if len(picked) == len(acronym):
+                break
+            if word[0] == acronym[len(picked)]:
+                picked.append(word)
+            elif not (picked and word in _ACRONYM_GLUE):
+                break
+        if len(picked) == len(acronym):
+            return tuple(picked)
+    return None
+
+
+def _expanded(text: str, acronyms: frozenset[str]) -> frozenset[str]:
+    """The words of ``text`` that spell out one of ``acronyms``."""
+    found: set[str] = set()
+    for run in _capital_runs(text):
+        for acronym in acronyms:
+            words = _spelled(run, acronym)
+            if words:
+                found.update(bare(w) for w in words)
+    return frozenset(found)
+
+
+@lru_cache(maxsize=KEPT)
+def _names(text: str) -> frozenset[str]:
+    tokens = [
+        (m.group(), i == 0 or bool(_SENTENCE_END.search(text[: m.start()])))
+        for i, m in enumerate(WORD.finditer(text))
+    ]
+    inner = [t for t, first in tokens if not first and t[0].isalpha()]
+    if len(inner) >= 3 and sum(t[0].isupper() for t in inner) * 5 > 3 * len(inner):
+        return frozenset()  # Title Case or shouting: capitals carry no information here
+    names = set()
+    for token, starts_sentence in tokens:
+        if not token[0].isupper() or re.split(r"['’]", token)[0] == "I":
+            continue  # "I", "I'm", "I've"
+        shouted = len(token) > 1 and token.isupper()
+        if not starts_sentence or shouted:
+            names.add(bare(token.lower()))
+    return frozenset(names)
