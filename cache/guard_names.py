@@ -11,7 +11,8 @@ A name is mentioned by the other query when that query has the word (in any case
 
 * **an acronym and its expansion**: "US" / "United States", "NYC" / "New York City", "FBI" /
   "Federal Bureau of Investigation" (capitalised words whose initials spell the acronym; "of",
-  "and", "the", "for" may sit between them);
+  "and", "the", "for" may sit between them; for acronyms of three letters or more, lower-case
+  words too: "IRA" / "individual retirement account");
 * **a place and its adjective**: "Syria" / "Syrian", "Mexico" / "Mexican", "Japan" /
   "Japanese", "Israel" / "Israeli": the same stem (a final vowel dropped) with a demonym ending
   (-n, -an, -ian, -ese, -i) added. Irregular pairs (Spain / Spanish, France / French) are not
@@ -30,6 +31,7 @@ _ACRONYM = re.compile(r"[A-Z]{2,6}")
 _ACRONYM_GLUE = frozenset({"of", "and", "the", "for", "&"})
 _DEMONYM_ENDINGS = frozenset({"ian", "ese", "an", "n", "i"})
 _MIN_PLACE = 4
+_LOWER_CASE_ACRONYM = 3
 
 
 def names_differ(query_a: str, query_b: str) -> bool:
@@ -47,8 +49,9 @@ def _unmatched(query: str, other: str) -> frozenset[str]:
         return frozenset()
     # Acronyms in `other` spelled out here, and acronyms here spelled out in `other`.
     missing -= _expanded(query, _acronyms(other))
-    runs = _capital_runs(other)
-    missing -= {n for n in missing if n in _acronyms(query) and any(_spelled(r, n) for r in runs)}
+    missing -= {
+        n for n in missing if n in _acronyms(query) and any(_spelled(r, n) for r in _runs(other, n))
+    }
     return frozenset(missing)
 
 
@@ -90,27 +93,44 @@ def _capital_runs(text: str) -> tuple[tuple[str, ...], ...]:
     return tuple(run for run in runs if run)
 
 
+def _runs(text: str, acronym: str) -> tuple[tuple[str, ...], ...]:
+    """Where ``text`` may spell out ``acronym``: its capitalised runs; for three letters or
+    more, any of its words ("an individual retirement account" is an IRA; two lower-case words
+    with the right initials are too common to count)."""
+    if len(acronym) >= _LOWER_CASE_ACRONYM:
+        return (*_capital_runs(text), lower_words(text))
+    return _capital_runs(text)
+
+
 def _spelled(run: tuple[str, ...], acronym: str) -> tuple[str, ...] | None:
-    """The words of ``run`` whose initials spell ``acronym`` (glue words skipped), if any."""
+    """The words of ``run`` whose initials spell ``acronym``, if any. A glue word may stand
+    for a letter (Bank of America: BOA) or be skipped (Federal Bureau of Investigation: FBI)."""
     for start in range(len(run)):
-        picked: list[str] = []
-        for word in run[start:]:
-            if len(picked) == len(acronym):
-                break
-            if word[0] == acronym[len(picked)]:
-                picked.append(word)
-            elif not (picked and word in _ACRONYM_GLUE):
-                break
-        if len(picked) == len(acronym):
-            return tuple(picked)
+        if run[start][0] == acronym[0]:
+            picked = _spell_from(run, start + 1, acronym[1:])
+            if picked is not None:
+                return (run[start], *picked)
+    return None
+
+
+def _spell_from(run: tuple[str, ...], at: int, rest: str) -> tuple[str, ...] | None:
+    if not rest:
+        return ()
+    for i in range(at, len(run)):
+        if run[i][0] == rest[0]:
+            picked = _spell_from(run, i + 1, rest[1:])
+            if picked is not None:
+                return (run[i], *picked)
+        if run[i] not in _ACRONYM_GLUE:
+            return None
     return None
 
 
 def _expanded(text: str, acronyms: frozenset[str]) -> frozenset[str]:
     """The words of ``text`` that spell out one of ``acronyms``."""
     found: set[str] = set()
-    for run in _capital_runs(text):
-        for acronym in acronyms:
+    for acronym in acronyms:
+        for run in _runs(text, acronym):
             words = _spelled(run, acronym)
             if words:
                 found.update(bare(w) for w in words)

@@ -34,8 +34,11 @@ def _word_set(text: str) -> frozenset[str]:
 
 
 _RELATIONS = _word_set(
-    "to into in onto from than per vs versus over towards toward before after -> →"
+    "to into in onto from than per vs versus over towards toward before after with -> →"
 )
+# Spellings of one relation: "Celsius to Fahrenheit" = "Celsius into Fahrenheit".
+_RELATION_ALIASES = {"into": "to", "onto": "to", "towards": "to", "toward": "to", "→": "->"}
+_RELATION_ALIASES |= {"versus": "vs"}
 # Words skipped when looking for a relation's arguments.
 _FUNCTION = _word_set(
     """a an the my your our their his her its this that these those some any of in on at by
@@ -50,18 +53,76 @@ _Relation = tuple[frozenset[str], frozenset[str]]
 
 
 def order_differs(query_a: str, query_b: str) -> bool:
-    """Whether a relation of one query (X to Y, from X, X than Y) is reversed in the other, or
-    the two roles around one word are swapped (the dog chases the cat / the cat chases the
-    dog)."""
+    """Whether a relation of one query (X to Y, from X, X than Y, X with Y) is reversed in the
+    other, two roles around one word are swapped (the dog chases the cat / the cat chases the
+    dog), or two amounts of one unit trade places (a 15 amp breaker with a 20 amp one)."""
     words_a, words_b = lower_words(query_a), lower_words(query_b)
-    relations_b = _relations(words_b)
-    for left_a, right_a in _relations(words_a):
-        for left_b, right_b in relations_b:
-            if left_a & right_b and right_a & left_b:
-                return True
-    return _roles_swapped(_content(words_a), _content(words_b)) or _zh_order_differs(
-        query_a, query_b
+    return (
+        any(_swapped_across(words_a, words_b, r) for r in _shared_relations(words_a, words_b))
+        or _roles_swapped(_content(words_a), _content(words_b))
+        or _amounts_swapped(words_a, words_b)
+        or _zh_order_differs(query_a, query_b)
     )
+
+
+def _shared_relations(words_a: Sequence[str], words_b: Sequence[str]) -> set[str]:
+    return {_RELATION_ALIASES.get(w, w) for w in words_a if w in _RELATIONS} & {
+        _RELATION_ALIASES.get(w, w) for w in words_b if w in _RELATIONS
+    }
+
+
+def _swapped_across(words_a: Sequence[str], words_b: Sequence[str], relation: str) -> bool:
+    """Whether one content word moves across ``relation`` one way and another the other way:
+    "brown rice healthier than white rice" / "white rice healthier than brown rice". A phrase
+    moved whole to the other side ("from New York to London, how long is the flight") moves
+    one way only."""
+    sides_a, sides_b = _sides(words_a, relation), _sides(words_b, relation)
+    if sides_a is None or sides_b is None:
+        return _reversed_nearby(words_a, words_b, relation)
+    (before_a, after_a), (before_b, after_b) = sides_a, sides_b
+    return bool(before_a & after_b) and bool(after_a & before_b)
+
+
+def _sides(words: Sequence[str], relation: str) -> tuple[set[str], set[str]] | None:
+    """The content words only before and only after ``relation``, when it occurs once."""
+    at = [i for i, w in enumerate(words) if _RELATION_ALIASES.get(w, w) == relation]
+    if len(at) != 1:
+        return None
+    before, after = set(_content(words[: at[0]])), set(_content(words[at[0] + 1 :]))
+    return before - after, after - before
+
+
+def _reversed_nearby(words_a: Sequence[str], words_b: Sequence[str], relation: str) -> bool:
+    # The relation occurs more than once: compare the words next to each occurrence.
+    relations_b = _relations(words_b, relation)
+    return any(
+        left_a & right_b and right_a & left_b
+        for left_a, right_a in _relations(words_a, relation)
+        for left_b, right_b in relations_b
+    )
+
+
+def _amounts_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
+    # "a 3 prong plug in a 2 prong outlet" / "a 2 prong plug in a 3 prong outlet": the same
+    # numbers before the same unit, in the other order. Numbers before different words
+    # ("for 4 at 7pm" / "at 7pm for 4") may move freely.
+    amounts_a, amounts_b = _amounts(words_a), _amounts(words_b)
+    if len(amounts_a) < 2 or sorted(amounts_a) != sorted(amounts_b) or amounts_a == amounts_b:
+        return False
+    return any(
+        unit_a == unit_b and number_a != number_b
+        for i, (number_a, unit_a) in enumerate(amounts_a)
+        for number_b, unit_b in amounts_a[i + 1 :]
+        if amounts_b.index((number_b, unit_b)) < amounts_b.index((number_a, unit_a))
+    )
+
+
+def _amounts(words: Sequence[str]) -> list[tuple[str, str]]:
+    return [
+        (word, words[i + 1] if i + 1 < len(words) else "")
+        for i, word in enumerate(words)
+        if word.isdigit()
+    ]
 
 
 # Relation markers by the relation they state: 北京到上海 and 从北京去上海 point the same way.
@@ -151,10 +212,10 @@ def bare(word: str) -> str:
     return word
 
 
-def _relations(words: Sequence[str]) -> list[_Relation]:
+def _relations(words: Sequence[str], relation: str) -> list[_Relation]:
     found = []
     for i, word in enumerate(words):
-        if word not in _RELATIONS:
+        if _RELATION_ALIASES.get(word, word) != relation:
             continue
         left = _arguments(words, range(i - 1, max(i - 1 - _REACH, -1), -1))
         right = _arguments(words, range(i + 1, min(i + 1 + _REACH, len(words))))

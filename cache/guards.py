@@ -91,7 +91,22 @@ _EN_NUMBER_WORDS = MappingProxyType(
     | {"million": "1000000", "once": "1", "twice": "2", "thrice": "3", "half": "0.5"}
     | {"single": "1", "double": "2", "triple": "3"}
 )
-_EN_WEAK_NUMBERS = frozenset(_words("one once single"))
+_EN_ORDINALS = MappingProxyType(
+    {
+        w: str(i)
+        for i, w in enumerate(
+            _words(
+                "first second third fourth fifth sixth seventh eighth ninth tenth eleventh "
+                "twelfth thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth "
+                "nineteenth twentieth"
+            ),
+            start=1,
+        )
+    }
+)
+_EN_WEAK_NUMBERS = frozenset(_words("one once single first"))
+_EN_TENS = frozenset(_words("twenty thirty forty fifty sixty seventy eighty ninety"))
+_EN_DIGIT_WORDS = frozenset(_words("one two three four five six seven eight nine"))
 _EN_TIME_WORDS = frozenset(
     _words(
         "today tomorrow yesterday tonight weekend monday tuesday wednesday thursday friday "
@@ -120,6 +135,8 @@ _ZH_DIGITS = MappingProxyType(
 )
 _ZH_UNITS = MappingProxyType({"十": 10, "百": 100, "千": 1000, "万": 10_000})
 
+# Read as numbers before the id pattern sees them: "2nd" is second, "15-year" is 15 years.
+_NUMBER_BEFORE_ID = re.compile(r"\b\d+(?:st|nd|rd|th)\b|\b\d+(?=-[a-z]+\b)")
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 # Extracted in this order, each match blanked before the next pattern runs, so "$20" is money
 # and not also the number 20. Every pattern is matched on lower-cased text.
@@ -145,12 +162,14 @@ _ENTITY_PATTERNS = (
         ),
     ),
     ("phone", re.compile(r"\+\d[\d\s().-]{6,}\d|\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}")),
+    ("number", _NUMBER_BEFORE_ID),
     (
         "id",
         re.compile(r"#\s?\w+|\b(?=[a-z0-9-]*\d)(?=[a-z0-9-]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*\b"),
     ),
     ("number", re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")),
 )
+_ORDINAL_SUFFIX = re.compile(r"(?<=\d)(?:st|nd|rd|th)$")
 _EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _ZH_NUMERAL = re.compile(r"[零〇一二两三四五六七八九十百千万]+")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "＇": "'"})
@@ -254,7 +273,11 @@ def _features(text: str) -> dict[str, Counter[str]]:
     for kind, pattern in _ENTITY_PATTERNS:
         for match in pattern.finditer(rest):
             value = re.sub(r"[\s,]", "", match.group()).rstrip(".;:!?)")
-            put(kind, _money_key(value) if kind == "money" else value)
+            if kind == "money":
+                value = _money_key(value)
+            elif kind == "number":
+                value = _ORDINAL_SUFFIX.sub("", value)
+            put(kind, value)
         rest = pattern.sub(" ", rest)
     rest = _scan_chinese(rest, put)
     for numeral in _ZH_NUMERAL.findall(rest):
@@ -301,14 +324,24 @@ def _scan_chinese(text: str, put: _Put) -> str:
 
 def _scan_english(words: list[str], put: _Put) -> None:
     lemmas: list[str] = []
+    tens = ""  # "sixty" waiting for a "two": sixty-two is 62
     for word in words:
+        if tens and word in _EN_DIGIT_WORDS:
+            put("number", str(int(_EN_NUMBER_WORDS[tens]) + int(_EN_NUMBER_WORDS[word])))
+            tens = ""
+            lemmas.append(word)
+            continue
+        if tens:
+            put("number", _EN_NUMBER_WORDS[tens])
+        tens = word if word in _EN_TENS else ""
         if word.endswith("n't"):
             put("negation", "neg")
             word = _CONTRACTION_BASES.get(word[:-3], word[:-3])
         if word in _EN_NEGATIONS:
             put("negation", "neg")
-        if word in _EN_NUMBER_WORDS:
-            put(_WEAK if word in _EN_WEAK_NUMBERS else "number", _EN_NUMBER_WORDS[word])
+        number = _EN_NUMBER_WORDS.get(word) or _EN_ORDINALS.get(word)
+        if number is not None and not tens:
+            put(_WEAK if word in _EN_WEAK_NUMBERS else "number", number)
         if word in _EN_TIME_WORDS:
             put("date", word[:3])
         lemmas.append(_EN_ALIASES.get(word) or _lemma(word))
@@ -317,6 +350,8 @@ def _scan_english(words: list[str], put: _Put) -> None:
         for side, member in enumerate((left, right)):
             if f" {member} " in padded:
                 put("ant", f"ant:{left}/{right}:{side}")
+    if tens:
+        put("number", _EN_NUMBER_WORDS[tens])
 
 
 def _lemma(word: str) -> str:

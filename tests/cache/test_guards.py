@@ -56,6 +56,27 @@ REJECTED = [
     # roles swapped around a verb, no relation word (issue 17, held-out adversarial probe)
     ("Why is the dog chasing the cat?", "Why is the cat chasing the dog?", "order"),
     ("Does Alice owe Bob money?", "Does Bob owe Alice money?", "order"),
+    # the compared things share a word, or the relation is "with"; amounts of one unit swapped
+    (
+        "Is brown rice healthier than white rice?",
+        "Is white rice healthier than brown rice?",
+        "order",
+    ),
+    (
+        "Can I replace a gas stove with an electric one?",
+        "Can I replace an electric stove with a gas one?",
+        "order",
+    ),
+    (
+        "Can I use a 3 prong plug in a 2 prong outlet?",
+        "Can I use a 2 prong plug in a 3 prong outlet?",
+        "order",
+    ),
+    (
+        "Is a 15-year mortgage cheaper than a 30-year one?",
+        "Is a 30-year mortgage cheaper than a 15-year one?",
+        "order",
+    ),
     (
         "Transfer $5 from my checking account to my credit card",
         "Transfer $5 from my credit card to my checking account",
@@ -70,6 +91,9 @@ REJECTED = [
     ("How deep is Lake Superior?", "How deep is Lake Ontario?", "name"),
     ("Who is the CEO of Google?", "Who is the CEO of Amazon?", "name"),
     ("Is the NBA season over?", "Is the NHL season over?", "name"),
+    ("Is this my first visit?", "Is this my second visit?", "number"),
+    ("Which shop is on the 2nd floor?", "Which shop is on the 3rd floor?", "number"),
+    ("Is a 15-year mortgage worth it?", "Is a 30-year mortgage worth it?", "number"),
     # an acronym must be spelled by the other's capitalised words, a place by its own adjective
     (
         "Do US citizens need a visa for Peru?",
@@ -149,6 +173,21 @@ ALLOWED = [
     ("Where can I buy Japanese knives?", "Where can I buy knives from Japan?"),
     ("Is German beer strong?", "Is beer in Germany strong?"),
     ("How strict is Israeli law on drones?", "How strict is the law in Israel on drones?"),
+    # a phrase moved whole across a relation, or "to"/"from" both restated: no role swapped
+    (
+        "How long is the flight from New York to London?",
+        "From New York to London, how long is the flight?",
+    ),
+    ("flights from Boston to Denver", "flights to Denver from Boston"),
+    ("How do I gain weight in a healthy way?", "What's the best way to gain weight healthily?"),
+    # the same number in words, as an ordinal or before a hyphenated unit
+    ("What are the benefits if I retire at 62?", "What are the benefits if I retire at sixty-two?"),
+    ("Is a 15-year mortgage worth it?", "Is a fifteen-year mortgage worth it?"),
+    ("How long before a second coat of paint?", "How long before a 2nd coat of paint?"),
+    (
+        "How much can I put in a Roth IRA?",
+        "How much can I put in a Roth individual retirement account?",
+    ),
     # the same words reordered without two roles swapping around a third
     ("best laptop for students", "for students, the best laptop"),
     ("How do I reset my password?", "My password: how do I reset it?"),
