@@ -22,6 +22,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import TypeAlias
 
+from cache.antonyms import antonym_sides
 from cache.guard_names import names_differ
 from cache.guard_structure import order_differs
 
@@ -106,6 +107,7 @@ _EN_ORDINALS = MappingProxyType(
 )
 _EN_WEAK_NUMBERS = frozenset(_words("one once single first"))
 _EN_TENS = frozenset(_words("twenty thirty forty fifty sixty seventy eighty ninety"))
+_EN_DIMINISHERS = frozenset(_words("less least"))
 _EN_DIGIT_WORDS = frozenset(_words("one two three four five six seven eight nine"))
 _EN_TIME_WORDS = frozenset(
     _words(
@@ -249,12 +251,18 @@ def _antonym_differences(
         have_b = (f"{pair}:0" in sides_b, f"{pair}:1" in sides_b)
         if have_a == have_b:
             continue
-        left, right = pair.removeprefix("ant:").split("/")
-        one_sided = not (any(have_a) and any(have_b))
-        if one_sided and (left, right) in _EN_SWAP_PAIRS:
+        if pair.startswith("wn:"):
+            # WordNet's pairs hold common words with many senses ("lost my phone, help me
+            # find it"): only one member in one query and the other in the other counts.
+            if sum(have_a) == sum(have_b) == 1:
+                plain.append("antonym:" + pair.removeprefix("wn:"))
             continue
-        if one_sided and (left, right) in _EN_PAIRS and not (have_a[1] or have_b[1]):
-            continue  # only the unmarked side ("enable") is present, on one side
+        left, right = pair.removeprefix("ant:").split("/")
+        if not (any(have_a) and any(have_b)):  # one query holds members, the other none
+            if (left, right) not in _EN_PAIRS:
+                continue  # a swap-only pair: the lexicon's common words and WordNet's
+            if not (have_a[1] or have_b[1]):
+                continue  # only the unmarked side ("enable") is present, on one side
         plain.append(f"antonym:{left}/{right}")
     return plain
 
@@ -324,6 +332,8 @@ def _scan_chinese(text: str, put: _Put) -> str:
 
 def _scan_english(words: list[str], put: _Put) -> None:
     lemmas: list[str] = []
+    wordnet_sides = antonym_sides()
+    previous, diminished = "", False
     tens = ""  # "sixty" waiting for a "two": sixty-two is 62
     for word in words:
         if tens and word in _EN_DIGIT_WORDS:
@@ -345,6 +355,11 @@ def _scan_english(words: list[str], put: _Put) -> None:
         if word in _EN_TIME_WORDS:
             put("date", word[:3])
         lemmas.append(_EN_ALIASES.get(word) or _lemma(word))
+        for pair, side in wordnet_sides.get(word, ()):
+            # "least expensive" is the cheap side, "less likely" the unlikely one
+            put("ant", f"wn:{pair}:{1 - side if diminished else side}")
+        diminished = word in _EN_DIMINISHERS and previous != "at"  # "at least 100 dead"
+        previous = word
     padded = f" {' '.join(lemmas)} "
     for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS):
         for side, member in enumerate((left, right)):
@@ -365,6 +380,14 @@ def _lemma(word: str) -> str:
                 if guess in _EN_VOCAB:
                     return guess
     return word
+
+
+def lexicon_pairs() -> tuple[tuple[str, str], ...]:
+    """The English antonym pairs written here (``bench.wordnet_antonyms`` leaves them out)."""
+    return tuple(
+        (left.replace(" ", "_"), right.replace(" ", "_"))
+        for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS)
+    )
 
 
 _EN_VOCAB = frozenset(

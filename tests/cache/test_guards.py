@@ -94,6 +94,23 @@ REJECTED = [
     ("Is this my first visit?", "Is this my second visit?", "number"),
     ("Which shop is on the 2nd floor?", "Which shop is on the 3rd floor?", "number"),
     ("Is a 15-year mortgage worth it?", "Is a 30-year mortgage worth it?", "number"),
+    # WordNet's antonyms, inflected, one member in each query
+    (
+        "How do I raise the pH of my soil?",
+        "How do I lower the pH of my soil?",
+        "antonym:lower/raise",
+    ),
+    (
+        "What is the cheapest month to fly?",
+        "What is the most expensive month to fly?",
+        "antonym:cheap/expensive",
+    ),
+    (
+        "How do I set a variable permanently?",
+        "How do I set a variable temporarily?",
+        "antonym:permanently/temporarily",
+    ),
+    ("Is my interest rate too high?", "Is my interest rate too low?", "antonym:high/low"),
     # an acronym must be spelled by the other's capitalised words, a place by its own adjective
     (
         "Do US citizens need a visa for Peru?",
@@ -180,6 +197,10 @@ ALLOWED = [
     ),
     ("flights from Boston to Denver", "flights to Denver from Boston"),
     ("How do I gain weight in a healthy way?", "What's the best way to gain weight healthily?"),
+    # "least expensive" is cheapest; a query holding both members of a pair swaps nothing
+    ("What is the cheapest month to fly?", "What is the least expensive month to fly?"),
+    ("I lost my phone, can you help me find it?", "Can you help me find my phone?"),
+    ("Over 100 dead as the typhoon hits", "At least 100 dead as the typhoon hits"),
     # the same number in words, as an ordinal or before a hyphenated unit
     ("What are the benefits if I retire at 62?", "What are the benefits if I retire at sixty-two?"),
     ("Is a 15-year mortgage worth it?", "Is a fifteen-year mortgage worth it?"),
