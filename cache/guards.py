@@ -22,9 +22,9 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import TypeAlias
 
-from cache.antonyms import antonym_sides
 from cache.guard_names import names_differ
 from cache.guard_structure import order_differs
+from cache.lexicons import antonym_sides, unit_words
 
 _Put: TypeAlias = Callable[[str, str], None]
 _WEAK = "weak_number"
@@ -171,6 +171,7 @@ _ENTITY_PATTERNS = (
     ),
     ("number", re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")),
 )
+_AFTER_NUMBER = re.compile(r"\d\s?([a-z]{2,5})\b")
 _ORDINAL_SUFFIX = re.compile(r"(?<=\d)(?:st|nd|rd|th)$")
 _EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _ZH_NUMERAL = re.compile(r"[零〇一二两三四五六七八九十百千万]+")
@@ -205,14 +206,18 @@ _ZH_SHARED = MappingProxyType(
 def differences(query_a: str, query_b: str) -> list[str]:
     """Return the kinds of meaning-changing differences between two queries.
 
-    Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``id``, ``date``, ``email``, ``url``,
-    ``phone``, ``money``, ``order``, ``name``. An empty list means nothing the guards know
+    Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``unit``, ``id``, ``date``, ``email``,
+    ``url``, ``phone``, ``money``, ``order``, ``name``. An empty list means nothing the guards know
     about differs.
     """
     fa, fb = _features(query_a), _features(query_b)
     found: list[str] = []
     for kind in sorted((fa.keys() | fb.keys()) - {_WEAK}):
         if kind == "number" and not _numbers_differ(fa, fb):
+            continue
+        if kind == "unit":
+            if _units_differ(fa.get(kind, Counter()), fb.get(kind, Counter())):
+                found.append(kind)
             continue
         if fa.get(kind, Counter()) != fb.get(kind, Counter()):
             found.append(kind)
@@ -230,6 +235,15 @@ def _numbers_differ(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) ->
     if strong_a == strong_b:
         return False
     return strong_a + fa.get(_WEAK, Counter()) != strong_b + fb.get(_WEAK, Counter())
+
+
+def _units_differ(units_a: Counter[str], units_b: Counter[str]) -> bool:
+    # Miles against kilometres, minutes per week against hours per week: each query names a
+    # unit of one dimension that the other does not. One unit more on one side ("how many
+    # hours a day" / "how much a day") or none at all ("how long" / "how many minutes") is not.
+    only_a, only_b = units_a.keys() - units_b.keys(), units_b.keys() - units_a.keys()
+    dimensions_a = {unit.split("|")[1] for unit in only_a}
+    return any(unit.split("|")[1] in dimensions_a for unit in only_b)
 
 
 def hit_allowed(query_a: str, query_b: str) -> bool:
@@ -278,6 +292,10 @@ def _features(text: str) -> dict[str, Counter[str]]:
         feats.setdefault(kind, Counter())[value] += 1
 
     rest = text.lower().translate(_APOSTROPHES)
+    symbols = unit_words().symbols
+    for symbol in _AFTER_NUMBER.findall(rest):
+        if symbol in symbols:
+            put("unit", "|".join(symbols[symbol]))
     for kind, pattern in _ENTITY_PATTERNS:
         for match in pattern.finditer(rest):
             value = re.sub(r"[\s,]", "", match.group()).rstrip(".;:!?)")
@@ -333,6 +351,7 @@ def _scan_chinese(text: str, put: _Put) -> str:
 def _scan_english(words: list[str], put: _Put) -> None:
     lemmas: list[str] = []
     wordnet_sides = antonym_sides()
+    unit_names = unit_words().names
     previous, diminished = "", False
     tens = ""  # "sixty" waiting for a "two": sixty-two is 62
     for word in words:
@@ -355,6 +374,9 @@ def _scan_english(words: list[str], put: _Put) -> None:
         if word in _EN_TIME_WORDS:
             put("date", word[:3])
         lemmas.append(_EN_ALIASES.get(word) or _lemma(word))
+        unit = unit_names.get(word)
+        if unit is not None:
+            put("unit", "|".join(unit))
         for pair, side in wordnet_sides.get(word, ()):
             # "least expensive" is the cheap side, "less likely" the unlikely one
             put("ant", f"wn:{pair}:{1 - side if diminished else side}")

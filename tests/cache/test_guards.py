@@ -111,6 +111,15 @@ REJECTED = [
         "antonym:permanently/temporarily",
     ),
     ("Is my interest rate too high?", "Is my interest rate too low?", "antonym:high/low"),
+    # units of one dimension (pint's): names anywhere, symbols after a number
+    ("How many miles is a half marathon?", "How many kilometers is a half marathon?", "unit"),
+    (
+        "How much protein does a 70 kg adult need?",
+        "How much protein does a 70 lb adult need?",
+        "unit",
+    ),
+    ("How many steps a day should I walk?", "How many steps a week should I walk?", "unit"),
+    ("Minutes of exercise per week for adults", "Hours of exercise per week for adults", "unit"),
     # an acronym must be spelled by the other's capitalised words, a place by its own adjective
     (
         "Do US citizens need a visa for Peru?",
@@ -201,6 +210,9 @@ ALLOWED = [
     ("What is the cheapest month to fly?", "What is the least expensive month to fly?"),
     ("I lost my phone, can you help me find it?", "Can you help me find my phone?"),
     ("Over 100 dead as the typhoon hits", "At least 100 dead as the typhoon hits"),
+    # a unit named on one side only, or one unit more
+    ("How long should I boil an egg?", "How many minutes should I boil an egg?"),
+    ("How many hours a day should I sleep?", "How much sleep do I need a day?"),
     # the same number in words, as an ordinal or before a hyphenated unit
     ("What are the benefits if I retire at 62?", "What are the benefits if I retire at sixty-two?"),
     ("Is a 15-year mortgage worth it?", "Is a fifteen-year mortgage worth it?"),

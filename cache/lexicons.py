@@ -1,0 +1,55 @@
+"""The guards' generated English lexicons: antonyms from WordNet, units from pint.
+
+* ``cache/data/antonyms_en.tsv``, built from WordNet 3.0 by ``python -m bench.wordnet_antonyms``
+  (WordNet licence: ``cache/data/WORDNET_LICENSE``): which side of which antonym pair a word
+  stands for. The guards count a pair only when the two queries hold opposite members (raise /
+  lower, cheapest / most expensive, permanently / temporarily).
+* ``cache/data/units_en.tsv``, built from pint's unit definitions by ``python -m
+  bench.pint_units``: what a unit word measures ("miles" and "km" both length). The guards
+  count units only when both queries name a unit of one dimension the other does not.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
+
+_DATA = Path(__file__).resolve().parent / "data"
+
+# word -> ((pair key "a/b", side 0 or 1), ...)
+Sides = MappingProxyType[str, tuple[tuple[str, int], ...]]
+
+
+@cache
+def antonym_sides() -> Sides:
+    """Every inflected form of a WordNet antonym member, with the pairs it belongs to."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    for line in (_DATA / "antonyms_en.tsv").read_text(encoding="utf-8").splitlines():
+        a, b, forms_a, forms_b = line.split("\t")
+        for side, forms in enumerate((forms_a, forms_b)):
+            for form in forms.split():
+                found.setdefault(form, []).append((f"{a}/{b}", side))
+    return MappingProxyType({word: tuple(sides) for word, sides in found.items()})
+
+
+class Unit(NamedTuple):
+    unit: str  # pint's canonical name: "kilometer"
+    dimension: str  # "length", "mass", "time", "area", "volume", "temperature", "speed"
+
+
+class UnitWords(NamedTuple):
+    names: MappingProxyType[str, Unit]  # count wherever they occur: "miles", "kilograms"
+    symbols: MappingProxyType[str, Unit]  # count only after a number: "5 km", "70 kg"
+
+
+@cache
+def unit_words() -> UnitWords:
+    """Every unit word of the table, names apart from symbols."""
+    names: dict[str, Unit] = {}
+    symbols: dict[str, Unit] = {}
+    for line in (_DATA / "units_en.tsv").read_text(encoding="utf-8").splitlines():
+        word, unit, dimension, kind = line.split("\t")
+        (symbols if kind == "symbol" else names)[word] = Unit(unit, dimension)
+    return UnitWords(MappingProxyType(names), MappingProxyType(symbols))
