@@ -61,8 +61,21 @@ def order_differs(query_a: str, query_b: str) -> bool:
         any(_swapped_across(words_a, words_b, r) for r in _shared_relations(words_a, words_b))
         or _roles_swapped(_content(words_a), _content(words_b))
         or _amounts_swapped(words_a, words_b)
+        or _direction_flipped(words_a, words_b)
         or _zh_order_differs(query_a, query_b)
     )
+
+
+def _direction_flipped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
+    # "a gift from my parents" / "a gift to my parents", "flights to Boston" / "flights from
+    # Boston": the same words with "from" in one where the other says "to".
+    if len(words_a) != len(words_b):
+        return False
+    changed = [(a, b) for a, b in zip(words_a, words_b, strict=True) if a != b]
+    if len(changed) != 1:
+        return False
+    a, b = (_RELATION_ALIASES.get(w, w) for w in changed[0])
+    return {a, b} == {"to", "from"}
 
 
 def _shared_relations(words_a: Sequence[str], words_b: Sequence[str]) -> set[str]:

@@ -47,9 +47,7 @@ def test_distances_match_numpy(rows: int) -> None:
 
 @pytest.mark.parametrize("rows", [1, 9, 2048, 2049, 100_003])
 @pytest.mark.parametrize("cutoff", [0, 20, 32, 64, 99])
-def test_near_first_word_matches_numpy_with_and_without_partitions(
-    rows: int, cutoff: int
-) -> None:
+def test_near_first_word_matches_numpy_with_and_without_partitions(rows: int, cutoff: int) -> None:
     rng = np.random.default_rng(rows + cutoff)
     first = codes(rng, rows)[0].copy()
     first[rows // 2] = np.uint64(12345)  # one exact match, so cutoff 0 finds a row
