@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 OUT = Path(__file__).resolve().parent.parent / "cache" / "data" / "units_en.tsv"
 _DIMENSIONS = {
@@ -72,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    registry = pint.UnitRegistry()
+    registry: Any = pint.UnitRegistry()
     names = list(registry._units)  # pint has no public list of its units
     names += [p + base for base in _PREFIXED for p in _PREFIXES]
     names += [_PREFIX_SYMBOLS[p] + s for p in _PREFIX_SYMBOLS for s in ("m", "g", "l", "L")]
