@@ -171,6 +171,14 @@ _ENTITY_PATTERNS = (
     ),
     ("number", re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")),
 )
+_NUMBER_WORD = (
+    r"(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
+    r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy"
+    r"|eighty|ninety)"
+)
+_AMOUNT_IN_WORDS = re.compile(
+    rf"\b({_NUMBER_WORD}(?:[- ]{_NUMBER_WORD})?)\s+(dollars?|bucks|euros?|pounds?|cents?)\b"
+)
 _AFTER_NUMBER = re.compile(r"\d\s?([a-z]{2,5})\b")
 _ORDINAL_SUFFIX = re.compile(r"(?<=\d)(?:st|nd|rd|th)$")
 _EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -291,7 +299,7 @@ def _features(text: str) -> dict[str, Counter[str]]:
     def put(kind: str, value: str) -> None:
         feats.setdefault(kind, Counter())[value] += 1
 
-    rest = text.lower().translate(_APOSTROPHES)
+    rest = _AMOUNT_IN_WORDS.sub(_amount_in_digits, text.lower().translate(_APOSTROPHES))
     symbols = unit_words().symbols
     for symbol in _AFTER_NUMBER.findall(rest):
         if symbol in symbols:
@@ -310,6 +318,14 @@ def _features(text: str) -> dict[str, Counter[str]]:
         put("number", str(_zh_number(numeral)))
     _scan_english(_EN_WORD.findall(rest), put)
     return feats
+
+
+def _amount_in_digits(match: re.Match[str]) -> str:
+    # "twenty dollars" -> "20 dollars", "twelve pound" -> "12 pound": the money pattern then
+    # reads both spellings alike.
+    words = match.group(1).replace("-", " ").split()
+    value = sum(int(_EN_NUMBER_WORDS[w]) for w in words)
+    return f"{value} {match.group(2)}"
 
 
 def _money_key(value: str) -> str:

@@ -216,6 +216,9 @@ ALLOWED = [
     # a unit named on one side only, or one unit more
     ("How long should I boil an egg?", "How many minutes should I boil an egg?"),
     ("How many hours a day should I sleep?", "How much sleep do I need a day?"),
+    # an amount of money in words
+    ("Can I send $20 abroad?", "Can I send twenty dollars abroad?"),
+    ("How long do I cook a 12 pound turkey?", "How long do I cook a twelve pound turkey?"),
     # the same number in words, as an ordinal or before a hyphenated unit
     ("What are the benefits if I retire at 62?", "What are the benefits if I retire at sixty-two?"),
     ("Is a 15-year mortgage worth it?", "Is a fifteen-year mortgage worth it?"),
