@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from cache.accept_rule import AcceptRule, choose
 from cache.base import Embedder
+from cache.guards import load_lexicons
 from cache.normalize import normalize_text
 from cache.semantic_backend import F32, MemoryBackend, SemanticBackend, SemanticEntry
 from cache.verified_hits import MemoryVerdicts, VerdictLog, Verdicts, Verifier
@@ -116,6 +117,7 @@ class SemanticCache:
         verify_floor: float = 0.80,
     ) -> None:
         self._embedder = embedder
+        load_lexicons()
         # With a verifier, the guards still judge every candidate, but from the floor up: the
         # verdict log and the verifier decide between the floor and certainty.
         self.rule = AcceptRule(
