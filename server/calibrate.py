@@ -4,7 +4,7 @@
                      [--target-precision 0.99] [--max-unknown-ratio R]
                      [--scale 0,1000,10000 --distractors TEXTS]
                      [--verify [--max-error-rate 0.05] [--verify-floor 0.8]
-                      [--judge-accuracy 0.95]]
+                      [--judge-accuracy 0.95]] [--by-source]
 
 The embedder, its window and vocabulary checks, and ``max_unknown_token_ratio`` are those the
 configuration (environment and ``FRUGAL_CONFIG`` TOML, as for ``frugal serve``) deploys; the
@@ -38,6 +38,7 @@ from cache.calibrate import (
     threshold_for,
 )
 from cache.calibrate_scale import ScaleRow, format_scale, scale_curve
+from cache.calibrate_sources import SourceRow, by_source, format_sources
 from cache.calibrate_verified import VerifiedRun, format_run, replay
 from server.config import ConfigError, load_settings
 from server.settings import Settings, semantic_threshold_for
@@ -56,6 +57,7 @@ class CalibrationReport(msgspec.Struct, frozen=True):
     target: CalibrationRow | None
     scale: list[ScaleRow]
     verified: VerifiedRun | None = None
+    by_source: list[SourceRow] = msgspec.field(default_factory=list)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--judge-accuracy", type=float, default=1.0, help="how often the judge is right"
+    )
+    parser.add_argument(
+        "--by-source",
+        action="store_true",
+        help="hits per pair source at the configured threshold",
     )
     return parser
 
@@ -127,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_scale(report.scale))
     if report.verified is not None:
         print(format_run(report.verified))
+    if report.by_source:
+        print(format_sources(report.by_source, report.configured_threshold))
     return 0
 
 
@@ -178,6 +187,7 @@ async def _measure(
         target=target,
         scale=scale,
         verified=verified,
+        by_source=by_source(pairs, scored, configured) if args.by_source else [],
     )
 
 

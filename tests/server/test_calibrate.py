@@ -95,3 +95,38 @@ def test_verify_replays_the_pairs_with_the_label_as_judge(
     assert run.judge_calls >= 1 and run.served_wrong == 0  # a perfect judge serves no wrong
     at_default = next(row for row in report.rows if row.threshold == 0.92)
     assert run.recall is not None and run.recall >= (at_default.recall or 0.0)
+
+
+def test_by_source_counts_each_sources_hits_at_the_configured_threshold(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    lines = [
+        {"a": "How many miles is it from Los Angeles to San Francisco?",
+         "b": "How many kilometers is it from Los Angeles to San Francisco?",
+         "same": False, "source": "neg:unit"},
+        {"a": "How do I reset my password?", "b": "How can I reset my password?",
+         "same": True, "source": "para:synonyms"},
+        {"a": "Where is my parcel?", "b": "Which cards do you accept?", "same": False},
+    ]  # fmt: skip
+    pairs.write_bytes(b"\n".join(msgspec.json.encode(line) for line in lines))
+    assert main([str(pairs), "--json", "--by-source"]) == 0
+    report = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
+    rows = {r.source: r for r in report.by_source}
+    assert list(rows) == ["-", "neg:unit", "para:synonyms"]
+    # The unit swap scores like a paraphrase; the unit guard refuses it.
+    unit = rows["neg:unit"]
+    assert (unit.pairs, unit.positives, unit.cosine_hits, unit.false_hits) == (1, 0, 1, 0)
+    para = rows["para:synonyms"]
+    assert (para.positives, para.true_hits, para.false_hits) == (1, 1, 0)
+    assert (rows["-"].cosine_hits, rows["-"].false_hits) == (0, 0)
+    assert main([str(pairs), "--by-source"]) == 0
+    text = capsys.readouterr().out
+    assert "by source at threshold 0.920:" in text
+    assert "neg:unit" in text
+
+
+def test_without_by_source_the_report_has_no_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(_PAIRS), "--json", "--thresholds", "0.92"]) == 0
+    report = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
+    assert report.by_source == []
