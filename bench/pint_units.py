@@ -7,8 +7,9 @@ Development-time only; the gateway reads the TSV and needs no pint. Needs pint
 
 Each line: ``word<TAB>unit<TAB>dimension<TAB>name|symbol``: every single-word name and alias
 of pint's units of length, area, volume, mass, time, temperature and speed, the plurals of
-lower-case names, the metric prefixes of the metre, gram and litre ("kilometres"), and the
-symbols of two letters or more ("km", "lb"; the guards count a symbol only after a number).
+lower-case names, the metric prefixes of the metre, gram, litre, byte and bit ("kilometres",
+"gigabytes"), and the symbols of two letters or more ("km", "lb", "GB"; the guards count a
+symbol only after a number).
 Words the guards read otherwise are left out: English function words
 ("in", "are", "a"), "min" (the guards' "minimum") and ordinals ("second" stays a number word:
 "a second coat" is not a unit).
@@ -30,7 +31,7 @@ _DIMENSIONS = {
     "[temperature]": "temperature",
     "[length] / [time]": "speed",
 }
-_PREFIXED = ("meter", "metre", "gram", "liter", "litre")
+_PREFIXED = ("meter", "metre", "gram", "liter", "litre", "byte", "bit")
 _PREFIXES = ("kilo", "centi", "milli", "micro", "mega", "giga", "tera", "nano", "deci")
 _PREFIX_SYMBOLS = {"kilo": "k", "centi": "c", "milli": "m", "mega": "M", "giga": "G", "tera": "T"}
 _LEFT_OUT = frozenset(
@@ -75,13 +76,22 @@ def main() -> None:
     args = parser.parse_args()
     registry: Any = pint.UnitRegistry()
     names = list(registry._units)  # pint has no public list of its units
-    names += [p + base for base in _PREFIXED for p in _PREFIXES]
+    names += [
+        p + base
+        for base in _PREFIXED
+        for p in _PREFIXES
+        if base not in ("byte", "bit") or p in ("kilo", "mega", "giga", "tera")
+    ]
     names += [_PREFIX_SYMBOLS[p] + s for p in _PREFIX_SYMBOLS for s in ("m", "g", "l", "L")]
+    # Lower-cased, "mb" is a megabyte, never a millibyte.
+    names += [_PREFIX_SYMBOLS[p] + "B" for p in _PREFIX_SYMBOLS if p != "milli"]
     words: dict[str, tuple[str, str, str]] = {}
     for name in names:
         try:
             unit = registry.parse_units(name)
             dimension = _DIMENSIONS.get(str(unit.dimensionality))
+            if str(unit).endswith(("bit", "byte")):  # pint counts information as a number
+                dimension = "information"
         except (pint.errors.PintError, ValueError, KeyError):
             continue
         if dimension is None:
@@ -98,7 +108,11 @@ def main() -> None:
                 continue
             if spelling.lower() in _LEFT_OUT:
                 continue
-            forms = _plurals(spelling) if kind == "name" and spelling.islower() else {spelling}
+            # Names and aliases take plurals ("metres"), unless they are plurals already
+            # ("feet", "inches").
+            plural = spelling.endswith("s") or spelling.endswith("feet")
+            wordy = kind != "symbol" and spelling.islower() and not plural
+            forms = _plurals(spelling) if wordy else {spelling}
             for word in forms:
                 words.setdefault(word.lower(), (str(unit), dimension, kind))
     lines = [

@@ -26,6 +26,7 @@ import numpy.typing as npt
 from cache.accept_rule import AcceptRule
 from cache.base import Embedder
 from cache.normalize import normalize_text
+from cache.question_context import split_question
 
 DEFAULT_THRESHOLDS = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))
 _BATCH = 256
@@ -111,17 +112,26 @@ async def embed_texts(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[n
 async def score_pairs(
     pairs: Sequence[LabelledPair], embedder: Embedder, rule: AcceptRule
 ) -> PairScores:
-    """Embed each unique normalised text once and judge every pair at threshold 0."""
-    left = [normalize_text(p.a) for p in pairs]
-    right = [normalize_text(p.b) for p in pairs]
-    texts = sorted(set(left) | set(right))
+    """Embed each unique question once and judge every pair at threshold 0.
+
+    A long text is its context and its question, as the cache reads it
+    (`cache.question_context`): the questions are scored and judged, and a pair whose
+    contexts differ is never accepted (the cache would search another partition).
+    """
+    left = [split_question(normalize_text(p.a)) for p in pairs]
+    right = [split_question(normalize_text(p.b)) for p in pairs]
+    texts = sorted({question for _, question in (*left, *right)})
     row_of = {text: i for i, text in enumerate(texts)}
     vectors = await embed_texts(embedder, texts)
     scores = [
-        float(vectors[row_of[a]] @ vectors[row_of[b]]) for a, b in zip(left, right, strict=True)
+        float(vectors[row_of[a]] @ vectors[row_of[b]])
+        for (_, a), (_, b) in zip(left, right, strict=True)
     ]
     at_zero = msgspec.structs.replace(rule, threshold=0.0)
-    allowed = [at_zero.judge(a, b, s) == "hit" for a, b, s in zip(left, right, scores, strict=True)]
+    allowed = [
+        context_a == context_b and at_zero.judge(a, b, s) == "hit"
+        for (context_a, a), (context_b, b), s in zip(left, right, scores, strict=True)
+    ]
     return PairScores(scores, allowed, [p.same for p in pairs])
 
 

@@ -28,6 +28,7 @@ from cache.accept_rule import AcceptRule, choose
 from cache.base import Embedder
 from cache.calibrate import LabelledPair, embed_texts
 from cache.normalize import normalize_text
+from cache.question_context import split_question, with_context
 from cache.semantic_cache import CANDIDATES
 from cache.semantic_index import SemanticIndex
 
@@ -65,17 +66,20 @@ async def scale_curve(
     own = frozenset(stored)
     extra = [t for t in dict.fromkeys(normalize_text(d) for d in distractors) if t not in stored]
     asked = [normalize_text(p.a) for p in pairs]
-    texts = sorted(set(stored) | set(extra) | set(asked))
-    row_of = {text: i for i, text in enumerate(texts)}
-    vectors = await embed_texts(embedder, texts)
+    # As the cache reads them: a long text's question is embedded, its context is a partition.
+    split = {t: split_question(t) for t in (*stored, *extra, *asked)}
+    questions = sorted({question for _, question in split.values()})
+    row_of = {text: i for i, text in enumerate(questions)}
+    found_vectors = await embed_texts(embedder, questions)
+    vectors = {t: found_vectors[row_of[question]] for t, (_, question) in split.items()}
     at_zero = msgspec.structs.replace(rule, threshold=0.0)
     positives = sum(p.same for p in pairs)
     rows = []
     for size in sorted({min(n, len(extra)) for n in sizes}):
         index = SemanticIndex(embedder.dim, len(stored) + size + 1)
         for text in (*stored, *extra[:size]):
-            index.add(text, vectors[row_of[text]], _PARTITION)
-        judged = [_candidates(index, at_zero, a, vectors[row_of[a]]) for a in asked]
+            index.add(text, vectors[text], with_context(_PARTITION, split[text][0]))
+        judged = [_candidates(index, at_zero, a, vectors[a], split) for a in asked]
         for threshold in sorted(set(thresholds)):
             true_hits = false_hits = other_hits = 0
             for pair, candidates in zip(pairs, judged, strict=True):
@@ -108,11 +112,20 @@ async def scale_curve(
 
 
 def _candidates(
-    index: SemanticIndex, rule: AcceptRule, query: str, vector: npt.NDArray[np.float32]
+    index: SemanticIndex,
+    rule: AcceptRule,
+    query: str,
+    vector: npt.NDArray[np.float32],
+    split: dict[str, tuple[str, str]],
 ) -> list[tuple[str, float, str]]:
     # The neighbours a lookup would see, each with the rule's verdict apart from the score.
-    found = [hit for hit in index.search(vector, _PARTITION, k=CANDIDATES + 1) if hit[0] != query]
-    return [(text, score, rule.judge(query, text, score)) for text, score in found[:CANDIDATES]]
+    context, question = split[query]
+    partition = with_context(_PARTITION, context)
+    found = [hit for hit in index.search(vector, partition, k=CANDIDATES + 1) if hit[0] != query]
+    return [
+        (text, score, rule.judge(question, split[text][1], score))
+        for text, score in found[:CANDIDATES]
+    ]
 
 
 def _served(

@@ -4,7 +4,8 @@ Embeddings barely weigh a name: "Lake Superior" / "Lake Ontario" and "Clinton Co
 County" score like paraphrases. A capitalised word that does not start a sentence, or an
 all-capitals word, is taken as a name. A query written in Title Case or in capitals throughout
 gives no names of its own (its capitals say nothing), but still has to contain the other's.
-Names in lower-case text are not detected.
+Names in lower-case text are not detected. Units are not names ("Celsius", "8 GB", "350°F"):
+the units guard compares them.
 
 A name is mentioned by the other query when that query has the word (in any case, "France's" =
 "France"), or writes the same name another way that paraphrases use:
@@ -25,6 +26,7 @@ import re
 from functools import lru_cache
 
 from cache.guard_structure import KEPT, WORD, bare, lower_words
+from cache.lexicons import unit_words
 
 _SENTENCE_END = re.compile(r"[.!?:;]\s*$")
 _ACRONYM = re.compile(r"[A-Z]{2,6}")
@@ -139,18 +141,32 @@ def _expanded(text: str, acronyms: frozenset[str]) -> frozenset[str]:
 
 @lru_cache(maxsize=KEPT)
 def _names(text: str) -> frozenset[str]:
+    matches = list(WORD.finditer(text))
     tokens = [
         (m.group(), i == 0 or bool(_SENTENCE_END.search(text[: m.start()])))
-        for i, m in enumerate(WORD.finditer(text))
+        for i, m in enumerate(matches)
     ]
     inner = [t for t, first in tokens if not first and t[0].isalpha()]
     if len(inner) >= 3 and sum(t[0].isupper() for t in inner) * 5 > 3 * len(inner):
         return frozenset()  # Title Case or shouting: capitals carry no information here
     names = set()
-    for token, starts_sentence in tokens:
+    for i, (token, starts_sentence) in enumerate(tokens):
         if not token[0].isupper() or re.split(r"['’]", token)[0] == "I":
             continue  # "I", "I'm", "I've"
+        if token.lower() in unit_words().names or (
+            i and _is_unit(matches[i - 1], matches[i], text)
+        ):
+            continue  # "Fahrenheit", "8 GB", "350°F": a unit, compared by the units guard
         shouted = len(token) > 1 and token.isupper()
         if not starts_sentence or shouted:
             names.add(bare(token.lower()))
     return frozenset(names)
+
+
+def _is_unit(before: re.Match[str], token: re.Match[str], text: str) -> bool:
+    if not before.group().isdigit():
+        return False
+    between = text[before.end() : token.start()]
+    return between == "°" or (
+        between in ("", " ") and token.group().lower() in unit_words().symbols
+    )

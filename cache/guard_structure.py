@@ -34,7 +34,7 @@ def _word_set(text: str) -> frozenset[str]:
 
 
 _RELATIONS = _word_set(
-    "to into in onto from than per vs versus over towards toward before after with -> →"
+    "to into in onto from than per vs versus over towards toward before after with for instead -> →"
 )
 # Spellings of one relation: "Celsius to Fahrenheit" = "Celsius into Fahrenheit".
 _RELATION_ALIASES = {"into": "to", "onto": "to", "towards": "to", "toward": "to", "→": "->"}

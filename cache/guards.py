@@ -230,10 +230,33 @@ def differences(query_a: str, query_b: str) -> list[str]:
         if fa.get(kind, Counter()) != fb.get(kind, Counter()):
             found.append(kind)
     found = _antonym_differences(fa, fb, found)
+    found += _prefix_antonyms(query_a, query_b)
     if order_differs(query_a, query_b):
         found.append("order")
     if names_differ(query_a, query_b):
         found.append("name")
+    return found
+
+
+# Prefixes that turn a word into its opposite: overweight / underweight, upstairs / downstairs,
+# indoor / outdoor, input / output, prewar / postwar.
+_OPPOSITE_PREFIXES = (("over", "under"), ("up", "down"), ("in", "out"), ("pre", "post"))
+_MIN_STEM = 4
+
+
+def _prefix_antonyms(query_a: str, query_b: str) -> list[str]:
+    words_a, words_b = (
+        set(_EN_WORD.findall(query_a.lower())),
+        set(_EN_WORD.findall(query_b.lower())),
+    )
+    only_a, only_b = words_a - words_b, words_b - words_a
+    found = []
+    for left, right in _OPPOSITE_PREFIXES:
+        for one, other in ((only_a, only_b), (only_b, only_a)):
+            for word in one:
+                stem = word[len(left) :]
+                if word.startswith(left) and len(stem) >= _MIN_STEM and right + stem in other:
+                    found.append(f"antonym:{left}{stem}/{right}{stem}")
     return found
 
 
@@ -249,9 +272,15 @@ def _units_differ(units_a: Counter[str], units_b: Counter[str]) -> bool:
     # Miles against kilometres, minutes per week against hours per week: each query names a
     # unit of one dimension that the other does not. One unit more on one side ("how many
     # hours a day" / "how much a day") or none at all ("how long" / "how many minutes") is not.
+    # Mass and volume count as one: "100 ml" / "100 oz" (fluid or not), "cups" / "grams".
     only_a, only_b = units_a.keys() - units_b.keys(), units_b.keys() - units_a.keys()
-    dimensions_a = {unit.split("|")[1] for unit in only_a}
-    return any(unit.split("|")[1] in dimensions_a for unit in only_b)
+    dimensions_a = {_dimension(unit) for unit in only_a}
+    return any(_dimension(unit) in dimensions_a for unit in only_b)
+
+
+def _dimension(unit: str) -> str:
+    dimension = unit.split("|")[1]
+    return "mass" if dimension == "volume" else dimension
 
 
 def load_lexicons() -> None:

@@ -14,6 +14,10 @@ little about its meaning. MiniLM is English-only, so Chinese queries are "unrepr
 it; Chinese semantic caching needs a multilingual embedder through the OpenAI-compatible
 embeddings client (`agent.openai_embedder`), with no ``unknown_ratio`` check.
 
+A long message ("<a pasted document>. <a question>") is its context and its question
+(`cache.question_context`): the question is embedded and judged, the context is part of the
+partition, so two messages sharing a document are compared on their questions only.
+
 A miss embeds once: `lookup` leaves the vector in a `QueryVector` that `store` reuses.
 
 With the in-process backend, sharing across replicas is left to a layer above: `store`
@@ -36,6 +40,7 @@ from cache.accept_rule import AcceptRule, choose
 from cache.base import Embedder
 from cache.guards import load_lexicons
 from cache.normalize import normalize_text
+from cache.question_context import split_question, with_context
 from cache.semantic_backend import F32, MemoryBackend, SemanticBackend, SemanticEntry
 from cache.verified_hits import MemoryVerdicts, VerdictLog, Verdicts, Verifier
 
@@ -155,7 +160,7 @@ class SemanticCache:
         `cache.errors.EmbeddingError` when the embedder fails and `cache.errors.CacheError`
         when a remote backend does.
         """
-        text = normalize_text(query)
+        text, tier = _question_and_tier(query, tier)
         reason = self.rule.unrepresentable(text)
         if reason is not None:
             return SemanticLookup(None, 0.0, reason)
@@ -184,7 +189,7 @@ class SemanticCache:
         Returns False (storing nothing) when ``ttl_s`` is not positive or the query is
         unrepresentable. Raises `cache.errors.EmbeddingError` when the embedder fails.
         """
-        text = normalize_text(query)
+        text, tier = _question_and_tier(query, tier)
         if ttl_s <= 0 or self.rule.unrepresentable(text) is not None:
             return False
         vector = await self._vector(text, memo)
@@ -230,7 +235,8 @@ class SemanticCache:
 
     async def remove(self, query: str, *, tenant: str, tier: str) -> bool:
         """Forget the entry stored for exactly this query; return whether there was one."""
-        item_id = entry_id(tenant, tier, self._embedder.name, normalize_text(query))
+        text, tier = _question_and_tier(query, tier)
+        item_id = entry_id(tenant, tier, self._embedder.name, text)
         return bool(await self.backend.remove([item_id]))
 
     async def remove_ids(self, entry_ids: Sequence[str]) -> list[SemanticEntry]:
@@ -298,6 +304,12 @@ class SemanticCache:
                     return SemanticLookup(None, score, "verifier:rejected", verified)
         await self.backend.touch(entry.id)
         return SemanticLookup(entry, score, "hit", verified)
+
+
+def _question_and_tier(query: str, tier: str) -> tuple[str, str]:
+    # A long message is its context (keyed: the partition) and its question (embedded).
+    context, question = split_question(normalize_text(query))
+    return question, with_context(tier, context)
 
 
 def verdict_key(entry: SemanticEntry) -> str:

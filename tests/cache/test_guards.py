@@ -123,6 +123,25 @@ REJECTED = [
     ),
     ("How many steps a day should I walk?", "How many steps a week should I walk?", "unit"),
     ("Minutes of exercise per week for adults", "Hours of exercise per week for adults", "unit"),
+    ("Is 20 metres too deep for a beginner?", "Is 20 feet too deep for a beginner?", "unit"),
+    ("Can I fly with 100 ml of shampoo?", "Can I fly with 100 oz of shampoo?", "unit"),
+    ("Is 8 GB of RAM enough?", "Is 8 TB of RAM enough?", "unit"),
+    # opposite prefixes on one stem, and "X for Y" / "X instead of Y" reversed
+    (
+        "What are the signs a dog is overweight?",
+        "What are the signs a dog is underweight?",
+        "antonym:overweight/underweight",
+    ),
+    (
+        "Can I substitute vinegar for lemon juice?",
+        "Can I substitute lemon juice for vinegar?",
+        "order",
+    ),
+    (
+        "Can I use baking soda instead of baking powder?",
+        "Can I use baking powder instead of baking soda?",
+        "order",
+    ),
     # an acronym must be spelled by the other's capitalised words, a place by its own adjective
     (
         "Do US citizens need a visa for Peru?",
@@ -213,6 +232,9 @@ ALLOWED = [
     ("What is the cheapest month to fly?", "What is the least expensive month to fly?"),
     ("I lost my phone, can you help me find it?", "Can you help me find my phone?"),
     ("Over 100 dead as the typhoon hits", "At least 100 dead as the typhoon hits"),
+    # a unit's symbol or name is not a proper name
+    ("Is 8 GB of RAM enough for video editing?", "Is 8 gigabytes of RAM enough for video editing?"),
+    ("What's 350°F in Celsius?", "What's 350 degrees Fahrenheit in Celsius?"),
     # a unit named on one side only, or one unit more
     ("How long should I boil an egg?", "How many minutes should I boil an egg?"),
     ("How many hours a day should I sleep?", "How much sleep do I need a day?"),
