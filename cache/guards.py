@@ -6,9 +6,10 @@ antonyms, numbers, ids, dates, emails, URLs, phone numbers and money amounts. An
 rejects the hit; a missed hit only costs one model call, a false one serves a wrong answer.
 
 English is split into words (contractions such as "don't" count as a negation); Chinese is
-scanned longest-first against a small lexicon, after removing common words whose characters
-merely look like negations or numerals (非常, 未来, 一下...). Word order around relation words and
-capitalised names are compared by `cache.guard_structure`. "One" (and "once", "single") is a
+scanned longest-first against a small lexicon (`cache.guards_zh`), after removing common words
+whose characters merely look like negations or numerals (非常, 未来, 一下...). WordNet's antonyms
+and pint's units come from generated tables (`cache.lexicons`). Word order around relation
+words is compared by `cache.guard_structure`, proper names by `cache.guard_names`. "One" (and "once", "single") is a
 weak number: "which one is cheaper" asks what "which is cheaper" asks, so it only counts when
 the numbers differ without it too ("one ticket" vs "two tickets").
 """
@@ -17,31 +18,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
 from functools import lru_cache
 from types import MappingProxyType
-from typing import TypeAlias
 
 from cache.guard_names import names_differ
 from cache.guard_structure import order_differs
+from cache.guards_zh import Put, pair_list, scan_chinese, word_list
 from cache.lexicons import antonym_sides, unit_words
 
-_Put: TypeAlias = Callable[[str, str], None]
 _WEAK = "weak_number"
 
 
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-def _pairs(text: str) -> tuple[tuple[str, str], ...]:
-    # "sign_in/sign_out" -> ("sign in", "sign out")
-    pairs = (item.replace("_", " ").split("/") for item in text.split())
-    return tuple((left, right) for left, right in pairs)
-
-
 _EN_NEGATIONS = frozenset(
-    _words(
+    word_list(
         "not no never without cannot none nobody nothing nowhere nor "
         # contractions typed without the apostrophe
         "dont doesnt didnt cant wont isnt arent wasnt werent havent hasnt hadnt couldnt "
@@ -50,13 +39,13 @@ _EN_NEGATIONS = frozenset(
 )
 # A pair differs when the two queries hold different members. Only the marked (negated) side
 # of these counts on its own too: "how do I disable X" against "how do I manage X".
-_EN_PAIRS = _pairs(
+_EN_PAIRS = pair_list(
     "enable/disable activate/deactivate lock/unlock subscribe/unsubscribe connect/disconnect "
     "install/uninstall mute/unmute follow/unfollow encrypt/decrypt"
 )
 # Too common to count on one side alone ("shows up", "before", "more than once", "open an
 # account", "my new phone"): only a swap counts.
-_EN_SWAP_PAIRS = _pairs(
+_EN_SWAP_PAIRS = pair_list(
     "on/off up/down old/new first/last early/late send/receive join/leave cancel/keep "
     "add/remove increase/decrease upgrade/downgrade open/close start/stop allow/block "
     "include/exclude before/after more/less maximum/minimum buy/sell deposit/withdraw "
@@ -64,24 +53,11 @@ _EN_SWAP_PAIRS = _pairs(
     "above/below at_least/at_most pause/resume approve/deny upload/download higher/lower "
     "private/public"
 )
-_ZH_NEGATIONS = _words("不要 不能 不会 不用 没有 无法 不 没 别 未 无 非 莫 勿")
-_ZH_PAIRS = _pairs(
-    "开启/关闭 打开/关闭 启用/禁用 激活/停用 取消/保留 增加/减少 添加/删除 升级/降级 上调/下调 "
-    "购买/出售 买入/卖出 存入/取出 存款/取款 充值/提现 显示/隐藏 接受/拒绝 允许/禁止 订阅/退订 "
-    "登录/退出 锁定/解锁 导入/导出 上传/下载 开始/停止 之前/之后 以前/以后 最大/最小 最高/最低 "
-    "更多/更少 包含/排除 绑定/解绑 收入/支出 暂停/恢复"
-)
-# Words whose characters would otherwise read as a negation or a numeral.
-_ZH_FALSE_FRIENDS = _words(
-    "非常 未来 别人 特别 区别 分别 类别 级别 识别 告别 性别 差别 个别 无线 十分 不过 不同 不错 "
-    "不少 不久 不管 不论 不仅 并非 除非 莫非 一下 一些 一起 一样 一直 一般 一定 统一 唯一 一旦 "
-    "一切 一点 万一 第一次"
-)
 _EN_NUMBER_WORDS = MappingProxyType(
     {
         w: str(i)
         for i, w in enumerate(
-            _words(
+            word_list(
                 "zero one two three four five six seven eight nine ten eleven twelve thirteen "
                 "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
             )
@@ -96,7 +72,7 @@ _EN_ORDINALS = MappingProxyType(
     {
         w: str(i)
         for i, w in enumerate(
-            _words(
+            word_list(
                 "first second third fourth fifth sixth seventh eighth ninth tenth eleventh "
                 "twelfth thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth "
                 "nineteenth twentieth"
@@ -105,19 +81,16 @@ _EN_ORDINALS = MappingProxyType(
         )
     }
 )
-_EN_WEAK_NUMBERS = frozenset(_words("one once single first"))
-_EN_TENS = frozenset(_words("twenty thirty forty fifty sixty seventy eighty ninety"))
-_EN_DIMINISHERS = frozenset(_words("less least"))
-_EN_DIGIT_WORDS = frozenset(_words("one two three four five six seven eight nine"))
+_EN_WEAK_NUMBERS = frozenset(word_list("one once single first"))
+_EN_TENS = frozenset(word_list("twenty thirty forty fifty sixty seventy eighty ninety"))
+_EN_DIMINISHERS = frozenset(word_list("less least"))
+_EN_DIGIT_WORDS = frozenset(word_list("one two three four five six seven eight nine"))
 _EN_TIME_WORDS = frozenset(
-    _words(
+    word_list(
         "today tomorrow yesterday tonight weekend monday tuesday wednesday thursday friday "
         "saturday sunday january february april june july august september october november "
         "december"
     )
-)
-_ZH_TIME_WORDS = _words(
-    "今天 明天 昨天 后天 前天 今晚 周末 本周 下周 上周 本月 下月 上月 下个月 上个月 今年 明年 去年"
 )
 _CONTRACTION_BASES = MappingProxyType({"ca": "can", "wo": "will", "sha": "shall"})
 # Spellings of one phrase: "login", "log into" and "log in" all mean log in.
@@ -127,15 +100,11 @@ _EN_ALIASES = MappingProxyType(
     | {"max": "maximum", "min": "minimum"}
 )
 _CURRENCIES = MappingProxyType(
-    dict.fromkeys(_words("$ usd dollar dollars bucks 美元"), "usd")
-    | dict.fromkeys(_words("€ eur euro euros 欧元"), "eur")
-    | dict.fromkeys(_words("£ gbp pound pounds 英镑"), "gbp")
-    | dict.fromkeys(_words("¥ ￥ rmb cny yuan 元 块 块钱 人民币"), "cny")
+    dict.fromkeys(word_list("$ usd dollar dollars bucks 美元"), "usd")
+    | dict.fromkeys(word_list("€ eur euro euros 欧元"), "eur")
+    | dict.fromkeys(word_list("£ gbp pound pounds 英镑"), "gbp")
+    | dict.fromkeys(word_list("¥ ￥ rmb cny yuan 元 块 块钱 人民币"), "cny")
 )
-_ZH_DIGITS = MappingProxyType(
-    {ch: i for i, ch in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
-)
-_ZH_UNITS = MappingProxyType({"十": 10, "百": 100, "千": 1000, "万": 10_000})
 
 # Read as numbers before the id pattern sees them: "2nd" is second, "15-year" is 15 years.
 _NUMBER_BEFORE_ID = re.compile(r"\b\d+(?:st|nd|rd|th)\b|\b\d+(?=-[a-z]+\b)")
@@ -182,33 +151,10 @@ _AMOUNT_IN_WORDS = re.compile(
 _AFTER_NUMBER = re.compile(r"\d\s?([a-z]{2,5})\b")
 _ORDINAL_SUFFIX = re.compile(r"(?<=\d)(?:st|nd|rd|th)$")
 _EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
-_ZH_NUMERAL = re.compile(r"[零〇一二两三四五六七八九十百千万]+")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "＇": "'"})
 
 
-def _zh_lexicon() -> MappingProxyType[str, str]:
-    lex = {w: "" for w in _ZH_FALSE_FRIENDS}
-    lex.update({w: "neg" for w in _ZH_NEGATIONS})
-    for w in _ZH_TIME_WORDS:
-        lex[w] = "time"
-    for left, right in _ZH_PAIRS:
-        lex.setdefault(left, f"ant:{left}/{right}:0")
-        lex.setdefault(right, f"ant:{left}/{right}:1")
-    lex["取消订阅"] = "ant:订阅/退订:1"  # "cancel the subscription" is the unsubscribe side
-    return MappingProxyType(lex)
-
-
-_ZH_LEXICON = _zh_lexicon()
-_ZH_MAX_TERM = max(len(w) for w in _ZH_LEXICON)
 _FEATURES_KEPT = 4096  # queries whose guard features stay cached
-_ZH_STARTS = frozenset(w[0] for w in _ZH_LEXICON)  # a text with none of these has no term
-# Chinese pairs sharing a member (打开/开启 -> 关闭) need both pair ids on that member.
-_ZH_SHARED = MappingProxyType(
-    {
-        w: tuple(f"ant:{a}/{b}:{int(w == b)}" for a, b in _ZH_PAIRS if w in (a, b))
-        for w in {w for pair in _ZH_PAIRS for w in pair}
-    }
-)
 
 
 def differences(query_a: str, query_b: str) -> list[str]:
@@ -316,11 +262,11 @@ def _antonym_differences(
                 plain.append("antonym:" + pair.removeprefix("wn:"))
             continue
         left, right = pair.removeprefix("ant:").split("/")
-        if not (any(have_a) and any(have_b)):  # one query holds members, the other none
-            if (left, right) not in _EN_PAIRS:
-                continue  # a swap-only pair: the lexicon's common words and WordNet's
-            if not (have_a[1] or have_b[1]):
-                continue  # only the unmarked side ("enable") is present, on one side
+        one_sided = not (any(have_a) and any(have_b))
+        if one_sided and (left, right) in _EN_SWAP_PAIRS:
+            continue
+        if one_sided and (left, right) in _EN_PAIRS and not (have_a[1] or have_b[1]):
+            continue  # only the unmarked side ("enable") is present, on one side
         plain.append(f"antonym:{left}/{right}")
     return plain
 
@@ -349,9 +295,7 @@ def _features(text: str) -> dict[str, Counter[str]]:
                 value = _ORDINAL_SUFFIX.sub("", value)
             put(kind, value)
         rest = pattern.sub(" ", rest)
-    rest = _scan_chinese(rest, put)
-    for numeral in _ZH_NUMERAL.findall(rest):
-        put("number", str(_zh_number(numeral)))
+    rest = scan_chinese(rest, put)
     _scan_english(_EN_WORD.findall(rest), put)
     return feats
 
@@ -372,35 +316,7 @@ def _money_key(value: str) -> str:
     return f"{number:g} {_CURRENCIES.get(unit, unit)}"
 
 
-def _scan_chinese(text: str, put: _Put) -> str:
-    """Count lexicon terms longest-first; return the text with every matched term blanked."""
-    if _ZH_STARTS.isdisjoint(text):  # most English queries: no per-character walk
-        return text
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        for size in range(min(_ZH_MAX_TERM, len(text) - i), 0, -1):
-            term = text[i : i + size]
-            kind = _ZH_LEXICON.get(term)
-            if kind is None:
-                continue
-            if kind == "neg":
-                put("negation", "neg")
-            elif kind == "time":
-                put("date", term)
-            elif kind.startswith("ant:"):
-                for pair_side in _ZH_SHARED.get(term, (kind,)):
-                    put("ant", pair_side)
-            out.append(" ")
-            i += size
-            break
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def _scan_english(words: list[str], put: _Put) -> None:
+def _scan_english(words: list[str], put: Put) -> None:
     lemmas: list[str] = []
     wordnet_sides = antonym_sides()
     unit_names = unit_words().names
@@ -467,20 +383,3 @@ def lexicon_pairs() -> tuple[tuple[str, str], ...]:
 _EN_VOCAB = frozenset(
     w for pair in (*_EN_PAIRS, *_EN_SWAP_PAIRS) for side in pair for w in side.split()
 )
-
-
-def _zh_number(numeral: str) -> int:
-    # 两千三百零五 -> 2305; plain digit strings (一〇〇一) read positionally.
-    if all(ch in _ZH_DIGITS for ch in numeral):
-        return int("".join(str(_ZH_DIGITS[ch]) for ch in numeral))
-    total, section, digit = 0, 0, 0
-    for ch in numeral:
-        if ch in _ZH_DIGITS:
-            digit = _ZH_DIGITS[ch]
-        elif ch == "万":
-            total += (section + digit) * 10_000
-            section, digit = 0, 0
-        else:
-            section += (digit or 1) * _ZH_UNITS[ch]
-            digit = 0
-    return total + section + digit
