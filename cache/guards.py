@@ -9,9 +9,10 @@ English is split into words (contractions such as "don't" count as a negation); 
 scanned longest-first against a small lexicon (`cache.guards_zh`), after removing common words
 whose characters merely look like negations or numerals (非常, 未来, 一下...). WordNet's antonyms
 and pint's units come from generated tables (`cache.lexicons`). Word order around relation
-words is compared by `cache.guard_structure`, proper names by `cache.guard_names`. "One" (and "once", "single") is a
-weak number: "which one is cheaper" asks what "which is cheaper" asks, so it only counts when
-the numbers differ without it too ("one ticket" vs "two tickets").
+words is compared by `cache.guard_structure`, proper names by `cache.guard_names`. "One"
+(and "once", "single", "first") is a weak number: "which one is cheaper" asks what "which is
+cheaper" asks, so it only counts when the numbers differ without it too ("one ticket" vs "two
+tickets").
 """
 
 from __future__ import annotations
