@@ -23,7 +23,7 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from cache.guard_names import names_differ
-from cache.guard_structure import order_differs
+from cache.guard_structure import lower_words, order_differs
 from cache.guards_zh import Put, pair_list, scan_chinese, word_list
 from cache.lexicons import antonym_sides, unit_words
 
@@ -54,18 +54,15 @@ _EN_SWAP_PAIRS = pair_list(
     "above/below at_least/at_most pause/resume approve/deny upload/download higher/lower "
     "private/public"
 )
+_EN_SMALL_NUMBERS = word_list(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+)
+_EN_TENS_WORDS = word_list("twenty thirty forty fifty sixty seventy eighty ninety")
 _EN_NUMBER_WORDS = MappingProxyType(
-    {
-        w: str(i)
-        for i, w in enumerate(
-            word_list(
-                "zero one two three four five six seven eight nine ten eleven twelve thirteen "
-                "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
-            )
-        )
-    }
-    | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70"}
-    | {"eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000"}
+    {w: str(i) for i, w in enumerate(_EN_SMALL_NUMBERS)}
+    | {w: str(20 + 10 * i) for i, w in enumerate(_EN_TENS_WORDS)}
+    | {"hundred": "100", "thousand": "1000"}
     | {"million": "1000000", "once": "1", "twice": "2", "thrice": "3", "half": "0.5"}
     | {"single": "1", "double": "2", "triple": "3"}
 )
@@ -83,9 +80,9 @@ _EN_ORDINALS = MappingProxyType(
     }
 )
 _EN_WEAK_NUMBERS = frozenset(word_list("one once single first"))
-_EN_TENS = frozenset(word_list("twenty thirty forty fifty sixty seventy eighty ninety"))
+_EN_TENS = frozenset(_EN_TENS_WORDS)
 _EN_DIMINISHERS = frozenset(word_list("less least"))
-_EN_DIGIT_WORDS = frozenset(word_list("one two three four five six seven eight nine"))
+_EN_DIGIT_WORDS = frozenset(_EN_SMALL_NUMBERS[1:10])
 _EN_TIME_WORDS = frozenset(
     word_list(
         "today tomorrow yesterday tonight weekend monday tuesday wednesday thursday friday "
@@ -142,9 +139,11 @@ _ENTITY_PATTERNS = (
     ("number", re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")),
 )
 _NUMBER_WORD = (
-    r"(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
-    r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy"
-    r"|eighty|ninety)"
+    "(?:"
+    + "|".join(
+        sorted(_EN_NUMBER_WORDS.keys() & {*_EN_SMALL_NUMBERS, *_EN_TENS}, key=len, reverse=True)
+    )
+    + ")"
 )
 _AMOUNT_IN_WORDS = re.compile(
     rf"\b({_NUMBER_WORD}(?:[- ]{_NUMBER_WORD})?)\s+(dollars?|bucks|euros?|pounds?|cents?)\b"
@@ -192,10 +191,7 @@ _MIN_STEM = 4
 
 
 def _prefix_antonyms(query_a: str, query_b: str) -> list[str]:
-    words_a, words_b = (
-        set(_EN_WORD.findall(query_a.lower())),
-        set(_EN_WORD.findall(query_b.lower())),
-    )
+    words_a, words_b = frozenset(lower_words(query_a)), frozenset(lower_words(query_b))
     only_a, only_b = words_a - words_b, words_b - words_a
     found = []
     for left, right in _OPPOSITE_PREFIXES:
