@@ -33,14 +33,14 @@ def _word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_RELATIONS = _word_set(
+RELATIONS = _word_set(
     "to into in onto from than per vs versus over towards toward before after with for instead -> →"
 )
 # Spellings of one relation: "Celsius to Fahrenheit" = "Celsius into Fahrenheit".
 _RELATION_ALIASES = {"into": "to", "onto": "to", "towards": "to", "toward": "to", "→": "->"}
 _RELATION_ALIASES |= {"versus": "vs"}
 # Words skipped when looking for a relation's arguments.
-_FUNCTION = _word_set(
+FUNCTION = _word_set(
     """a an the my your our their his her its this that these those some any of in on at by
     for with and or is are was were be been am do does did i you we they he she it me us them
     can could would should will shall may might must how what which who whom whose when where
@@ -60,27 +60,35 @@ def order_differs(query_a: str, query_b: str) -> bool:
     return (
         any(_swapped_across(words_a, words_b, r) for r in _shared_relations(words_a, words_b))
         or _roles_swapped(_content(words_a), _content(words_b))
+        or _spans_swapped(words_a, words_b)
         or _amounts_swapped(words_a, words_b)
         or _direction_flipped(words_a, words_b)
         or _zh_order_differs(query_a, query_b)
     )
 
 
+# Direction words that flip a query when one stands where the other query has its partner.
+_FLIPS = {frozenset(pair.split()) for pair in ("to from", "in out", "up down", "on off")}
+# Verbs whose particle flip keeps the meaning: "fill in a form" is "fill out a form".
+_SAME_EITHER_WAY = frozenset({"fill", "filled", "filling"})
+
+
 def _direction_flipped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
-    # "a gift from my parents" / "a gift to my parents", "flights to Boston" / "flights from
-    # Boston": the same words with "from" in one where the other says "to".
+    # "a gift from my parents" / "a gift to my parents", "zoom in on a Mac" / "zoom out on a
+    # Mac": the same words with one direction word where the other query has its opposite.
     if len(words_a) != len(words_b):
         return False
-    changed = [(a, b) for a, b in zip(words_a, words_b, strict=True) if a != b]
+    changed = [i for i, (a, b) in enumerate(zip(words_a, words_b, strict=True)) if a != b]
     if len(changed) != 1:
         return False
-    a, b = (_RELATION_ALIASES.get(w, w) for w in changed[0])
-    return {a, b} == {"to", "from"}
+    at = changed[0]
+    flip = frozenset(_RELATION_ALIASES.get(w[at], w[at]) for w in (words_a, words_b))
+    return flip in _FLIPS and not (at and words_a[at - 1] in _SAME_EITHER_WAY)
 
 
 def _shared_relations(words_a: Sequence[str], words_b: Sequence[str]) -> set[str]:
-    return {_RELATION_ALIASES.get(w, w) for w in words_a if w in _RELATIONS} & {
-        _RELATION_ALIASES.get(w, w) for w in words_b if w in _RELATIONS
+    return {_RELATION_ALIASES.get(w, w) for w in words_a if w in RELATIONS} & {
+        _RELATION_ALIASES.get(w, w) for w in words_b if w in RELATIONS
     }
 
 
@@ -197,7 +205,7 @@ def _bigrams(text: str) -> set[str]:
 
 
 def _content(words: Sequence[str]) -> list[str]:
-    return [w for w in words if w not in _FUNCTION and w not in _RELATIONS]
+    return [w for w in words if w not in FUNCTION and w not in RELATIONS]
 
 
 def _roles_swapped(content_a: list[str], content_b: list[str]) -> bool:
@@ -207,8 +215,65 @@ def _roles_swapped(content_a: list[str], content_b: list[str]) -> bool:
         return False
     triples_b = set(zip(content_b, content_b[1:], content_b[2:], strict=False))
     return any(
-        x != y and (y, m, x) in triples_b
+        x != y and m not in _SYMMETRIC and (y, m, x) in triples_b
         for x, m, y in zip(content_a, content_a[1:], content_a[2:], strict=False)
+    )
+
+
+# Verbs whose two roles may trade places without changing the question.
+_SYMMETRIC = _word_set(
+    "marry married marrying meet met meeting compare compared comparing equal equals match "
+    "matches play played playing face faced facing"
+)
+_SPAN = 3  # longest phrase taken as one role ("Manchester United", "my new kitten")
+
+
+def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
+    """X M Y in one query and Y M X in the other, X and Y phrases of up to `_SPAN` content
+    words that trade places between the same neighbours: "did Manchester United beat
+    Liverpool" / "did Liverpool beat Manchester United", "my cat hisses at my new kitten" /
+    "my new kitten hisses at my cat". A clause moved whole ("I bought something I need a
+    refund for" / "I need a refund for something I bought") changes the neighbours."""
+    at_a, at_b = _content_at(words_a), _content_at(words_b)
+    content_a, content_b = [words_a[i] for i in at_a], [words_b[i] for i in at_b]
+    if content_a == content_b or sorted(content_a) != sorted(content_b):
+        return False
+    for start in range(len(content_a)):
+        for x_end in range(start + 1, min(start + _SPAN, len(content_a)) + 1):
+            for m_end in range(x_end + 1, min(x_end + _SPAN, len(content_a)) + 1):
+                if any(w in _SYMMETRIC for w in content_a[x_end:m_end]):
+                    continue
+                for y_end in range(m_end + 1, min(m_end + _SPAN, len(content_a)) + 1):
+                    x, y = (start, x_end), (m_end, y_end)
+                    swapped = (
+                        content_a[m_end:y_end] + content_a[x_end:m_end] + content_a[start:x_end]
+                    )
+                    for j in _occurrences(content_b, swapped):
+                        y_in_b = (j, j + y[1] - y[0])
+                        x_in_b = (j + len(swapped) - (x[1] - x[0]), j + len(swapped))
+                        if content_a[start:x_end] != content_a[m_end:y_end] and (
+                            _frame(words_a, at_a, x) == _frame(words_b, at_b, y_in_b)
+                            and _frame(words_a, at_a, y) == _frame(words_b, at_b, x_in_b)
+                        ):
+                            return True
+    return False
+
+
+def _content_at(words: Sequence[str]) -> list[int]:
+    return [i for i, w in enumerate(words) if w not in FUNCTION and w not in RELATIONS]
+
+
+def _occurrences(sequence: list[str], part: list[str]) -> list[int]:
+    width = len(part)
+    return [j for j in range(len(sequence) - width + 1) if sequence[j : j + width] == part]
+
+
+def _frame(words: Sequence[str], at: list[int], span: tuple[int, int]) -> tuple[str, str]:
+    # The words just before and just after a phrase of content words (positions in `at`).
+    first, last = at[span[0]], at[span[1] - 1]
+    return (
+        words[first - 1] if first else "",
+        words[last + 1] if last + 1 < len(words) else "",
     )
 
 
@@ -240,8 +305,8 @@ def _relations(words: Sequence[str], relation: str) -> list[_Relation]:
 def _arguments(words: Sequence[str], positions: range) -> frozenset[str]:
     picked: list[str] = []
     for j in positions:
-        if words[j] in _RELATIONS or len(picked) == _ARGS:
+        if words[j] in RELATIONS or len(picked) == _ARGS:
             break
-        if words[j] not in _FUNCTION:
+        if words[j] not in FUNCTION:
             picked.append(words[j])
     return frozenset(picked)

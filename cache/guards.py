@@ -22,22 +22,22 @@ from collections import Counter
 from functools import lru_cache
 from types import MappingProxyType
 
+from cache.guard_modifiers import modifier_replaced
 from cache.guard_names import names_differ
+from cache.guard_polarity import (
+    CONTRACTION_BASES,
+    DIMINISHERS,
+    NEGATIONS,
+    SECOND_READING,
+    second_reading,
+)
 from cache.guard_structure import lower_words, order_differs
 from cache.guards_zh import Put, pair_list, scan_chinese, word_list
-from cache.lexicons import antonym_sides, unit_words
+from cache.lexicons import antonym_sides, related_words, unit_words
 
 _WEAK = "weak_number"
 
 
-_EN_NEGATIONS = frozenset(
-    word_list(
-        "not no never without cannot none nobody nothing nowhere nor "
-        # contractions typed without the apostrophe
-        "dont doesnt didnt cant wont isnt arent wasnt werent havent hasnt hadnt couldnt "
-        "wouldnt shouldnt"
-    )
-)
 # A pair differs when the two queries hold different members. Only the marked (negated) side
 # of these counts on its own too: "how do I disable X" against "how do I manage X".
 _EN_PAIRS = pair_list(
@@ -81,7 +81,6 @@ _EN_ORDINALS = MappingProxyType(
 )
 _EN_WEAK_NUMBERS = frozenset(word_list("one once single first"))
 _EN_TENS = frozenset(_EN_TENS_WORDS)
-_EN_DIMINISHERS = frozenset(word_list("less least"))
 _EN_DIGIT_WORDS = frozenset(_EN_SMALL_NUMBERS[1:10])
 _EN_TIME_WORDS = frozenset(
     word_list(
@@ -90,7 +89,6 @@ _EN_TIME_WORDS = frozenset(
         "december"
     )
 )
-_CONTRACTION_BASES = MappingProxyType({"ca": "can", "wo": "will", "sha": "shall"})
 # Spellings of one phrase: "login", "log into" and "log in" all mean log in.
 _EN_ALIASES = MappingProxyType(
     {"login": "log in", "logon": "log in", "logout": "log out", "logoff": "log out"}
@@ -161,12 +159,12 @@ def differences(query_a: str, query_b: str) -> list[str]:
     """Return the kinds of meaning-changing differences between two queries.
 
     Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``unit``, ``id``, ``date``, ``email``,
-    ``url``, ``phone``, ``money``, ``order``, ``name``. An empty list means nothing the guards know
-    about differs.
+    ``url``, ``phone``, ``money``, ``order``, ``name``, ``modifier:<a>/<b>`` (asked only when
+    nothing else differs). An empty list means nothing the guards know about differs.
     """
     fa, fb = _features(query_a), _features(query_b)
     found: list[str] = []
-    for kind in sorted((fa.keys() | fb.keys()) - {_WEAK}):
+    for kind in sorted((fa.keys() | fb.keys()) - {_WEAK, *SECOND_READING}):
         if kind == "number" and not _numbers_differ(fa, fb):
             continue
         if kind == "unit":
@@ -176,11 +174,17 @@ def differences(query_a: str, query_b: str) -> list[str]:
         if fa.get(kind, Counter()) != fb.get(kind, Counter()):
             found.append(kind)
     found = _antonym_differences(fa, fb, found)
+    if any(map(_polarity, found)) and _second_reading_alike(fa, fb):
+        # "not possible" / "impossible", "no seeds" / "seedless": the second reading of each
+        # query (`cache.guard_polarity`) agrees, so neither negation nor antonym differs.
+        found = [kind for kind in found if not _polarity(kind)]
     found += _prefix_antonyms(query_a, query_b)
     if order_differs(query_a, query_b):
         found.append("order")
     if names_differ(query_a, query_b):
         found.append("name")
+    if not found and (replaced := modifier_replaced(query_a, query_b)):
+        found.append(f"modifier:{replaced}")
     return found
 
 
@@ -201,6 +205,20 @@ def _prefix_antonyms(query_a: str, query_b: str) -> list[str]:
                 if word.startswith(left) and len(stem) >= _MIN_STEM and right + stem in other:
                     found.append(f"antonym:{left}{stem}/{right}{stem}")
     return found
+
+
+def _polarity(kind: str) -> bool:
+    return kind == "negation" or kind.startswith("antonym:")
+
+
+def _second_reading_alike(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) -> bool:
+    negation, antonym = SECOND_READING
+    if fa.get(negation) != fb.get(negation):
+        return False
+    sides_a, sides_b = fa.get(antonym, Counter()), fb.get(antonym, Counter())
+    return not _antonym_differences(
+        {"ant": sides_a}, {"ant": sides_b}, ["ant"] * (sides_a != sides_b)
+    )
 
 
 def _numbers_differ(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) -> bool:
@@ -227,10 +245,11 @@ def _dimension(unit: str) -> str:
 
 
 def load_lexicons() -> None:
-    """Read the generated lexicons (antonyms, units) now: the first lookup that compares two
-    questions then does not pay the ~12 ms of reading them."""
+    """Read the generated lexicons (antonyms, units, related words) now: the first lookup that
+    compares two questions then does not pay the ~20 ms of reading them."""
     antonym_sides()
     unit_words()
+    related_words()
 
 
 def hit_allowed(query_a: str, query_b: str) -> bool:
@@ -293,7 +312,9 @@ def _features(text: str) -> dict[str, Counter[str]]:
             put(kind, value)
         rest = pattern.sub(" ", rest)
     rest = scan_chinese(rest, put)
+    chinese_negations = feats.get("negation", Counter()).total()
     _scan_english(_EN_WORD.findall(rest), put)
+    second_reading(rest, chinese_negations, feats)
     return feats
 
 
@@ -330,8 +351,8 @@ def _scan_english(words: list[str], put: Put) -> None:
         tens = word if word in _EN_TENS else ""
         if word.endswith("n't"):
             put("negation", "neg")
-            word = _CONTRACTION_BASES.get(word[:-3], word[:-3])
-        if word in _EN_NEGATIONS:
+            word = CONTRACTION_BASES.get(word[:-3], word[:-3])
+        if word in NEGATIONS:
             put("negation", "neg")
         number = _EN_NUMBER_WORDS.get(word) or _EN_ORDINALS.get(word)
         if number is not None and not tens:
@@ -345,7 +366,7 @@ def _scan_english(words: list[str], put: Put) -> None:
         for pair, side in wordnet_sides.get(word, ()):
             # "least expensive" is the cheap side, "less likely" the unlikely one
             put("ant", f"wn:{pair}:{1 - side if diminished else side}")
-        diminished = word in _EN_DIMINISHERS and previous != "at"  # "at least 100 dead"
+        diminished = word in DIMINISHERS and previous != "at"  # "at least 100 dead"
         previous = word
     padded = f" {' '.join(lemmas)} "
     for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS):

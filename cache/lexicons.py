@@ -4,6 +4,10 @@
   (WordNet licence: ``cache/data/WORDNET_LICENSE``): which side of which antonym pair a word
   stands for. The guards count a pair only when the two queries hold opposite members (raise /
   lower, cheapest / most expensive, permanently / temporarily).
+* ``cache/data/related_en.tsv``, built from WordNet 3.0 by ``python -m bench.wordnet_related``:
+  each noun and adjective's senses and the senses one link away. The guards refuse a query
+  whose one modifier is replaced by a word WordNet does not relate to it (a checking account /
+  a savings account).
 * ``cache/data/units_en.tsv``, built from pint's unit definitions by ``python -m
   bench.pint_units``: what a unit word measures ("miles" and "km" both length). The guards
   count units only when both queries name a unit of one dimension the other does not.
@@ -11,10 +15,13 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
+
+import numpy as np
 
 _DATA = Path(__file__).resolve().parent / "data"
 
@@ -53,3 +60,48 @@ def unit_words() -> UnitWords:
         word, unit, dimension, kind = line.split("\t")
         (symbols if kind == "symbol" else names)[word] = Unit(unit, dimension)
     return UnitWords(MappingProxyType(names), MappingProxyType(symbols))
+
+
+class WordSenses(NamedTuple):
+    senses: frozenset[str]  # noun and adjective synsets (empty: a verb or adverb only)
+    neighbours: frozenset[str]  # synsets one link away: hypernyms, derivations, see-also
+
+
+class RelatedWords:
+    """WordNet's nouns and adjectives, searched in place: the table stays one bytes object
+    (2 MB) with its line offsets, instead of 60k parsed entries in every process."""
+
+    def __init__(self, table: bytes) -> None:
+        self._table = table
+        ends = np.flatnonzero(np.frombuffer(table, dtype=np.uint8) == ord("\n"))
+        self._starts = np.concatenate(([0], ends[:-1] + 1))
+        self._keys = _LineKeys(table, self._starts)
+
+    def senses(self, word: str) -> WordSenses | None:
+        """The word's senses and neighbours, or None when WordNet does not know the word."""
+        key = word.encode()
+        at = bisect_left(self._keys, key)
+        if at == len(self._starts) or self._keys[at] != key:
+            return None
+        start = int(self._starts[at])
+        line = self._table[start : self._table.index(b"\n", start)].decode()
+        _, senses, neighbours = line.split("\t")
+        return WordSenses(frozenset(senses.split()), frozenset(neighbours.split()))
+
+
+class _LineKeys:
+    # The first field of each line, as a sequence `bisect` can search without copying.
+    def __init__(self, table: bytes, starts: np.ndarray) -> None:
+        self._table, self._starts = table, starts
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, index: int) -> bytes:
+        start = int(self._starts[index])
+        return self._table[start : self._table.index(b"\t", start)]
+
+
+@cache
+def related_words() -> RelatedWords:
+    return RelatedWords((_DATA / "related_en.tsv").read_bytes())

@@ -1,0 +1,113 @@
+"""Guard on a replaced modifier: "a checking account" / "a savings account".
+
+Two queries that say the same words but for one word before a shared noun ask about another
+kind of that noun: economy / business class, a local / remote branch, time / space complexity,
+the free / premium plan. Embeddings score them 0.92 to 0.96, and nothing else the guards
+know differs. A paraphrase replaces a modifier too, but with a word of the same meaning
+(young / little girl, whole / entire list, positive / good reviews are not: see below), so the
+replacement is refused unless WordNet relates the two words (`cache.lexicons.related_words`):
+they share a sense, or one's sense is a hypernym, derivation or see-also of the other's.
+
+Only a noun or adjective modifier counts: a word WordNet knows only as a verb ("widen" /
+"boost sanctions") or a word after a pronoun, modal or "to" ("can I put / leave pizza in the
+fridge") is a verb and is left to the score. A word WordNet does not know at all (a product,
+a typo) is a modifier of its own: "android apps" / "iphone apps". Numbers are the number
+guard's, units the unit guard's, antonyms the antonym guard's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cache.guard_structure import FUNCTION, RELATIONS, lower_words
+from cache.lexicons import WordSenses, related_words, unit_words
+
+# Words after which the replaced word is a verb: "I need", "can I put", "to leave".
+_BEFORE_VERB = frozenset(
+    [
+        "i",
+        "you",
+        "we",
+        "they",
+        "he",
+        "she",
+        "it",
+        "to",
+        "not",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "do",
+        "does",
+        "did",
+        "don't",
+        "doesn't",
+        "didn't",
+        "can't",
+        "won't",
+        "cannot",
+        "please",
+        "let",
+    ]
+)
+
+
+def modifier_replaced(query_a: str, query_b: str) -> str | None:
+    """``"a/b"`` when the queries differ only in one modifier of a shared noun and WordNet does
+    not relate the two modifiers; None otherwise."""
+    words_a, words_b = lower_words(query_a), lower_words(query_b)
+    at = _one_change(words_a, words_b)
+    if at is None or at + 1 == len(words_a):
+        return None
+    one, other, head = words_a[at], words_b[at], words_a[at + 1]
+    if head in FUNCTION or head in RELATIONS or (at and words_a[at - 1] in _BEFORE_VERB):
+        return None
+    if not (one.isalpha() and other.isalpha()) or one in FUNCTION or other in FUNCTION:
+        return None
+    if one.startswith(other) or other.startswith(one) or head in (one, other):
+        return None  # "setting up" / "set up"; "ah ha, ha" / "ha ha, ha"
+    units = unit_words()
+    if any(word in units.names or word in units.symbols for word in (one, other)):
+        return None  # the unit guard's: "a 2 TB drive" / "a 2 terabyte drive"
+    senses_one, senses_other = _senses(one), _senses(other)
+    if _verb_only(senses_one) or _verb_only(senses_other):
+        return None
+    if senses_one is not None and senses_other is not None and _related(senses_one, senses_other):
+        return None
+    return f"{one}/{other}"
+
+
+def _one_change(words_a: Sequence[str], words_b: Sequence[str]) -> int | None:
+    if len(words_a) != len(words_b):
+        return None
+    changed = [i for i, (a, b) in enumerate(zip(words_a, words_b, strict=True)) if a != b]
+    return changed[0] if len(changed) == 1 else None
+
+
+def _senses(word: str) -> WordSenses | None:
+    # `lower_words` strips a plural "s": "savings" is read as "saving", "classes" as "classe".
+    table = related_words()
+    for form in (word, word + "s", word[:-1] if word.endswith("e") else "", _y(word)):
+        if form and (found := table.senses(form)) is not None:
+            return found
+    return None
+
+
+def _y(word: str) -> str:
+    return word[:-2] + "y" if word.endswith("ie") else ""
+
+
+def _verb_only(senses: WordSenses | None) -> bool:
+    return senses is not None and not senses.senses
+
+
+def _related(one: WordSenses, other: WordSenses) -> bool:
+    return bool(
+        one.senses & other.senses or one.senses & other.neighbours or other.senses & one.neighbours
+    )

@@ -1,0 +1,109 @@
+"""A second reading of a query's polarity, for paraphrases that move a negation into a word.
+
+The guards count negations and antonyms as written: "is it not possible" holds a negation and
+"possible", "is it impossible" holds neither, so the two differ although they ask the same.
+This module reads each query a second way, and the guards report a negation or antonym only
+when both readings differ (`cache.guards.differences`):
+
+* a negation right before an adjective of a prefix pair (possible / impossible, legal /
+  illegal, able / unable, sure / unsure), or before "be" and one, is that adjective's other
+  member, and is not counted: "not possible" = "impossible", "isn't illegal" = "legal",
+  "can't be sure" = "unsure";
+* "X-free" and "Xless" are "without X": "gluten-free" = "without gluten", "seedless" = "no
+  seeds".
+
+Why a second reading instead of one better one: words such as "incorrect", "unable" or
+"contactless" hold a negation that a paraphrase may not ("wrong", "can't", "tap to pay"); the
+first reading keeps passing those, the second adds what it can prove alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+from types import MappingProxyType
+
+from cache.guards_zh import word_list
+from cache.lexicons import antonym_sides, related_words
+
+NEGATIONS = frozenset(
+    word_list(
+        "not no never without cannot none nobody nothing nowhere nor lack lacks lacked lacking "
+        # contractions typed without the apostrophe
+        "dont doesnt didnt cant wont isnt arent wasnt werent havent hasnt hadnt couldnt "
+        "wouldnt shouldnt"
+    )
+)
+CONTRACTION_BASES = MappingProxyType({"ca": "can", "wo": "will", "sha": "shall"})
+DIMINISHERS = frozenset(word_list("less least"))  # "least expensive" is the cheap side
+
+# Feature keys of the second reading, next to the first reading's "negation" and "ant".
+NEGATION, ANTONYM = "negation:second", "ant:second"
+SECOND_READING = (NEGATION, ANTONYM)
+
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+# Not "unless", "regardless", "nevertheless", "nonetheless", "doubtless".
+_WITHOUT = re.compile(r"\b(?!(?:regard|neverthe|nonethe|doubt)less\b)([a-z]{3,})(?:-free|less)\b")
+_NEGATIVE_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
+_BE = frozenset(word_list("be been being"))
+
+
+def second_reading(text: str, other_negations: int, feats: dict[str, Counter[str]]) -> None:
+    """Add the second reading of ``text`` (lower case, entities removed) to ``feats``:
+    negations (``other_negations`` already counted outside English, e.g. Chinese ones) and
+    antonym sides. The first reading's own-lexicon pairs ("ant:...") are kept as they are."""
+    negations, sides = _read(text)
+    if negations + other_negations:
+        feats[NEGATION] = Counter({"neg": negations + other_negations})
+    kept = Counter({k: n for k, n in feats.get("ant", Counter()).items() if k.startswith("ant:")})
+    if kept + sides:
+        feats[ANTONYM] = kept + sides
+
+
+@lru_cache(maxsize=4096)
+def _read(text: str) -> tuple[int, Counter[str]]:
+    wordnet_sides = antonym_sides()
+    negations, sides = 0, Counter[str]()
+    negated, diminished, previous = False, False, ""
+    for word in _WORD.findall(_WITHOUT.sub(r"without \1", text)):
+        word_sides = wordnet_sides.get(word, ())
+        flipped = negated and _prefix_adjective(word, word_sides)
+        if negated and not flipped and word not in _BE:
+            negations += 1
+        negated = negated and word in _BE and not flipped
+        if word.endswith("n't"):
+            negations += negated  # "can't not": the first one counts now
+            negated, word = True, CONTRACTION_BASES.get(word[:-3], word[:-3])
+        if word in NEGATIONS:
+            negations += negated
+            negated = True
+        for pair, side in word_sides:
+            opposite = diminished != (flipped and _negated_member(pair) is not None)
+            sides[f"wn:{pair}:{1 - side if opposite else side}"] += 1
+        diminished = word in DIMINISHERS and previous != "at"
+        previous = word
+    return negations + negated, sides
+
+
+def _prefix_adjective(word: str, sides: tuple[tuple[str, int], ...]) -> bool:
+    # "do" / "undo" are verbs: "didn't do" is no "undo".
+    return any(_negated_member(pair) is not None for pair, _ in sides) and _adjective(word)
+
+
+@lru_cache(maxsize=1024)
+def _negated_member(pair: str) -> int | None:
+    """Which member of a WordNet pair is the other with a negative prefix, if one is."""
+    a, b = pair.split("/")
+    for prefix in _NEGATIVE_PREFIXES:
+        if b == prefix + a:
+            return 1
+        if a == prefix + b:
+            return 0
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _adjective(word: str) -> bool:
+    found = related_words().senses(word)
+    return found is not None and any(sense.startswith("a") for sense in found.senses)

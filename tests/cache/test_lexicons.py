@@ -1,0 +1,32 @@
+"""The generated lexicons are read as the guards expect (tables under cache/data)."""
+
+from __future__ import annotations
+
+from cache.lexicons import RelatedWords, antonym_sides, related_words, unit_words
+
+
+def test_related_words_search_the_table_in_place() -> None:
+    table = RelatedWords(b"apple\tn1 n2\tn9\nbake\t\t\nzebra\tn5\t\n")
+    assert table.senses("apple") == (frozenset({"n1", "n2"}), frozenset({"n9"}))
+    assert table.senses("bake") == (frozenset(), frozenset())  # known, a verb only
+    assert table.senses("zebra") == (frozenset({"n5"}), frozenset())  # the last line
+    for unknown in ("aardvark", "apples", "b", "zzz", ""):
+        assert table.senses(unknown) is None
+
+
+def test_wordnet_relates_synonyms_and_cluster_members_but_not_kinds_of_one_thing() -> None:
+    table = related_words()
+    young, little, savings, economy = (
+        table.senses(w) for w in ("young", "little", "savings", "economy")
+    )
+    assert young and little and savings and economy
+    assert young.senses & little.senses  # one adjective cluster
+    assert not savings.senses & (economy.senses | economy.neighbours)
+    showed, shown = table.senses("showed"), table.senses("shown")
+    assert showed and shown and showed.senses & shown.senses  # forms of one verb
+    assert table.senses("widen") == (frozenset(), frozenset())
+
+
+def test_antonyms_and_units_load() -> None:
+    assert any(key == "raise/lower" or key == "lower/raise" for key, _ in antonym_sides()["raise"])
+    assert unit_words().symbols["km"].dimension == "length"
