@@ -16,8 +16,10 @@ A name is mentioned by the other query when that query has the word (in any case
   words too: "IRA" / "individual retirement account");
 * **a place and its adjective**: "Syria" / "Syrian", "Mexico" / "Mexican", "Japan" /
   "Japanese", "Israel" / "Israeli": the same stem (a final vowel dropped) with a demonym ending
-  (-n, -an, -ian, -ese, -i) added. Irregular pairs (Spain / Spanish, France / French) are not
-  matched and stay a difference.
+  (-n, -an, -ian, -ese, -i) added; and WordNet's places (`cache.lexicons.place_names`): an
+  adjective and its place (Spanish / Spain, French / France, American / America, United
+  States, US), a place's other names (Holland / Netherlands, UK / United Kingdom). A name of
+  several words counts only written in full ("United Airlines" is no "United States").
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import re
 from functools import lru_cache
 
 from cache.guard_structure import KEPT, WORD, bare, lower_words
-from cache.lexicons import unit_words
+from cache.lexicons import place_names, unit_words
 
 _SENTENCE_END = re.compile(r"[.!?:;]\s*$")
 _ACRONYM = re.compile(r"[A-Z]{2,6}")
@@ -45,8 +47,12 @@ def _unmatched(query: str, other: str) -> frozenset[str]:
     names = _names(query)
     if not names:
         return names
-    words = frozenset(lower_words(other))
-    missing = {n for n in names if n not in words and not _same_place(n, words)}
+    words, own = frozenset(lower_words(other)), frozenset(lower_words(query))
+    missing = {
+        n
+        for n in names
+        if n not in words and not _same_place(n, words) and not _named_alike(n, own, words)
+    }
     if not missing:
         return frozenset()
     # Acronyms in `other` spelled out here, and acronyms here spelled out in `other`.
@@ -59,6 +65,25 @@ def _unmatched(query: str, other: str) -> frozenset[str]:
 
 def _same_place(name: str, words: frozenset[str]) -> bool:
     return any(_place_and_adjective(name, w) or _place_and_adjective(w, name) for w in words)
+
+
+def _named_alike(name: str, own: frozenset[str], other: frozenset[str]) -> bool:
+    """Whether ``other`` names the place ``name`` stands for (Spanish: "Spain"), or ``name`` is
+    a word of a place named in full here that a word of ``other`` stands for ("States" of
+    "United States", and "American" there)."""
+    if any(_written(place, other) for place in _places(name)):
+        return True
+    return any(name in place and _written(place, own) for word in other for place in _places(word))
+
+
+@lru_cache(maxsize=KEPT)
+def _places(word: str) -> tuple[frozenset[str], ...]:
+    # As `lower_words` reads them: "united states" -> {"united", "state"}.
+    return tuple(frozenset(map(bare, place)) for place in place_names().get(word, ()))
+
+
+def _written(place: frozenset[str], words: frozenset[str]) -> bool:
+    return place <= words
 
 
 def _place_and_adjective(place: str, adjective: str) -> bool:

@@ -33,7 +33,7 @@ from cache.guard_polarity import (
 )
 from cache.guard_structure import lower_words, order_differs
 from cache.guards_zh import Put, pair_list, scan_chinese, word_list
-from cache.lexicons import antonym_sides, related_words, unit_words
+from cache.lexicons import antonym_sides, place_names, related_words, unit_words
 
 _WEAK = "weak_number"
 
@@ -245,11 +245,12 @@ def _dimension(unit: str) -> str:
 
 
 def load_lexicons() -> None:
-    """Read the generated lexicons (antonyms, units, related words) now: the first lookup that
-    compares two questions then does not pay the ~20 ms of reading them."""
+    """Read the generated lexicons (antonyms, units, related words, places) now: the first
+    lookup that compares two questions then does not pay the ~20 ms of reading them."""
     antonym_sides()
     unit_words()
     related_words()
+    place_names()
 
 
 def hit_allowed(query_a: str, query_b: str) -> bool:

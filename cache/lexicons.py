@@ -8,6 +8,9 @@
   each noun and adjective's senses and the senses one link away. The guards refuse a query
   whose one modifier is replaced by a word WordNet does not relate to it (a checking account /
   a savings account).
+* ``cache/data/places_en.tsv``, built from WordNet 3.0 by ``python -m bench.wordnet_places``:
+  the other names of a place and the places an adjective stands for (Spanish: Spain; American:
+  America, United States, US, USA). The names guard reads them as the same name.
 * ``cache/data/units_en.tsv``, built from pint's unit definitions by ``python -m
   bench.pint_units``: what a unit word measures ("miles" and "km" both length). The guards
   count units only when both queries name a unit of one dimension the other does not.
@@ -105,3 +108,13 @@ class _LineKeys:
 @cache
 def related_words() -> RelatedWords:
     return RelatedWords((_DATA / "related_en.tsv").read_bytes())
+
+
+@cache
+def place_names() -> MappingProxyType[str, tuple[tuple[str, ...], ...]]:
+    """A place's other names and an adjective's places, each name as its lower-case words."""
+    found: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for line in (_DATA / "places_en.tsv").read_text(encoding="utf-8").splitlines():
+        word, names = line.split("\t")
+        found[word] = tuple(tuple(name.split()) for name in names.split("|"))
+    return MappingProxyType(found)

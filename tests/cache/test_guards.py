@@ -186,6 +186,13 @@ REJECTED = [
     # one direction word against its opposite, every other word the same
     ("How do I zoom in on a PDF?", "How do I zoom out on a PDF?", "order"),
     ("Why does my phone scale the text up?", "Why does my phone scale the text down?", "order"),
+    # a word of a place's name is no place unless the whole name is written
+    (
+        "I want to fly United Airlines to Boston",
+        "I want to fly American Airlines to Boston",
+        "name",
+    ),
+    ("Is Italian wine expensive?", "Is French wine expensive?", "name"),
 ]
 
 ALLOWED = [
@@ -298,6 +305,11 @@ ALLOWED = [
     ("Which grapes have no seeds?", "Which grapes are seedless?"),
     ("A list of snacks without gluten", "A list of gluten-free snacks"),
     ("Which browsers don't support WebGPU?", "Which browsers lack support for WebGPU?"),
+    # WordNet's places: an adjective and its place, a place's other names
+    ("What is the national dish of Spain?", "What is the Spanish national dish?"),
+    ("How much is a US passport?", "How much is an American passport?"),
+    ("Is a United States passport strong?", "Is an American passport strong?"),
+    ("Do I need a visa for Holland?", "Do I need a visa for the Netherlands?"),
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cache.lexicons import RelatedWords, antonym_sides, related_words, unit_words
+from cache.lexicons import RelatedWords, antonym_sides, place_names, related_words, unit_words
 
 
 def test_related_words_search_the_table_in_place() -> None:
@@ -30,3 +30,12 @@ def test_wordnet_relates_synonyms_and_cluster_members_but_not_kinds_of_one_thing
 def test_antonyms_and_units_load() -> None:
     assert any(key == "raise/lower" or key == "lower/raise" for key, _ in antonym_sides()["raise"])
     assert unit_words().symbols["km"].dimension == "length"
+
+
+def test_places_hold_adjectives_and_other_names_but_no_ambiguous_ones() -> None:
+    places = place_names()
+    assert ("spain",) in places["spanish"]
+    assert ("united", "states") in places["american"] and ("us",) in places["american"]
+    assert ("netherlands",) in places["holland"]
+    assert "chinese" not in places  # WordNet's "China" is also Taiwan
+    assert "russian" not in places  # WordNet's "Russian" pertains to the Soviet Union
