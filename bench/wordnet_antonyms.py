@@ -13,81 +13,12 @@ words there); pairs already in the guards' own lexicon are left to it.
 
 from __future__ import annotations
 
-import argparse
-import shutil
-import tempfile
 from pathlib import Path
+
+from bench.wordnet_source import wordnet_and_output
 
 _UPOS = {"a": "ADJ", "s": "ADJ", "v": "VERB", "n": "NOUN", "r": "ADV"}
 OUT = Path(__file__).resolve().parent.parent / "cache" / "data" / "antonyms_en.tsv"
-
-
-_LEXNAMES = [
-    "adj.all",
-    "adj.pert",
-    "adv.all",
-    "noun.Tops",
-    "noun.act",
-    "noun.animal",
-    "noun.artifact",
-    "noun.attribute",
-    "noun.body",
-    "noun.cognition",
-    "noun.communication",
-    "noun.event",
-    "noun.feeling",
-    "noun.food",
-    "noun.group",
-    "noun.location",
-    "noun.motive",
-    "noun.object",
-    "noun.person",
-    "noun.phenomenon",
-    "noun.plant",
-    "noun.possession",
-    "noun.process",
-    "noun.quantity",
-    "noun.relation",
-    "noun.shape",
-    "noun.state",
-    "noun.substance",
-    "noun.time",
-    "verb.body",
-    "verb.change",
-    "verb.cognition",
-    "verb.communication",
-    "verb.competition",
-    "verb.consumption",
-    "verb.contact",
-    "verb.creation",
-    "verb.emotion",
-    "verb.motion",
-    "verb.perception",
-    "verb.possession",
-    "verb.social",
-    "verb.stative",
-    "verb.weather",
-    "adj.ppl",
-]
-
-
-def _wordnet(database: Path):  # type: ignore[no-untyped-def]
-    # nltk reads WordNet from <data path>/corpora/wordnet; Debian's copy lacks two small files
-    # nltk opens: lexnames (the standard 45 lexicographer files) and index.sense (not needed
-    # for antonyms).
-    import nltk
-
-    data = Path(tempfile.mkdtemp())
-    root = data / "corpora" / "wordnet"
-    shutil.copytree(database, root)
-    (root / "lexnames").write_text(
-        "".join(f"{i:02d}\t{name}\t0\n" for i, name in enumerate(_LEXNAMES))
-    )
-    (root / "index.sense").touch()
-    nltk.data.path.insert(0, str(data))
-    from nltk.corpus import wordnet
-
-    return wordnet
 
 
 def _forms(lemma: str, pos: str) -> list[str]:
@@ -100,14 +31,10 @@ def _forms(lemma: str, pos: str) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"))
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
+    wn, out = wordnet_and_output(__doc__.split("\n")[0], OUT)
     from cache.guards import lexicon_pairs
 
     known = {frozenset(pair) for pair in lexicon_pairs()}
-    wn = _wordnet(args.wordnet)
     pairs: dict[tuple[str, str], str] = {}
     for synset in wn.all_synsets():
         for lemma in synset.lemmas():
@@ -122,8 +49,8 @@ def main() -> None:
         f"{a}\t{b}\t{' '.join(_forms(a, pos))}\t{' '.join(_forms(b, pos))}\n"
         for (a, b), pos in sorted(pairs.items())
     ]
-    args.out.write_text("".join(lines))
-    print(f"{len(lines)} pairs -> {args.out}")
+    out.write_text("".join(lines))
+    print(f"{len(lines)} pairs -> {out}")
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ adjectives of two places, and adjectives none of whose place's names starts like
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from bench.wordnet_antonyms import _wordnet
+from bench.wordnet_source import wordnet_and_output
 
 OUT = Path(__file__).resolve().parent.parent / "cache" / "data" / "places_en.tsv"
 
@@ -42,11 +41,7 @@ def _is_place(synset) -> bool:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"))
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    wn = _wordnet(args.wordnet)
+    wn, out = wordnet_and_output(__doc__.split("\n")[0], OUT)
     places = [synset for synset in wn.all_synsets("n") if _is_place(synset)]
     # A name of two places ("China": the People's Republic and Taiwan) bridges neither.
     seen: dict[str, int] = {}
@@ -80,8 +75,8 @@ def main() -> None:
     lines = [
         f"{word}\t{'|'.join(sorted(found))}\n" for word, found in sorted(names.items()) if found
     ]
-    args.out.write_text("".join(lines))
-    print(f"{len(lines)} words -> {args.out}")
+    out.write_text("".join(lines))
+    print(f"{len(lines)} words -> {out}")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,9 @@ Kept: single lower-case words of 2+ letters.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from bench.wordnet_antonyms import _wordnet
+from bench.wordnet_source import wordnet_and_output
 
 OUT = Path(__file__).resolve().parent.parent / "cache" / "data" / "related_en.tsv"
 
@@ -57,11 +56,7 @@ def _kept(synset) -> bool:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"))
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    wn = _wordnet(args.wordnet)
+    wn, out = wordnet_and_output(__doc__.split("\n")[0], OUT)
     senses: dict[str, set[str]] = {}
     neighbours: dict[str, set[str]] = {}
     for synset in wn.all_synsets():
@@ -112,8 +107,8 @@ def main() -> None:
         f"{' '.join(sorted(neighbours[word] - senses[word]))}\n"
         for word in sorted(senses)
     ]
-    args.out.write_text("".join(lines))
-    print(f"{len(lines)} words -> {args.out}")
+    out.write_text("".join(lines))
+    print(f"{len(lines)} words -> {out}")
 
 
 if __name__ == "__main__":
