@@ -12,8 +12,9 @@ each adjective cluster it is a satellite of (little -> young); its neighbours ar
 link away: hypernyms, see-also adjectives, derivations and pertainyms. Two words are
 related when they share a sense or one's sense is the other's neighbour (teenager / adolescent,
 young / little, explosion / blast); checking / savings or economy / business are not.
-A verb's inflected forms carry the verb's senses when the verb is a noun or adjective too
-("checking", "showed"); words known only as verbs or adverbs, and their forms, have none.
+Inflected forms carry their lemma's senses: an adjective's (bigger, largest), a noun's
+irregular plural (children), a verb's when the verb is a noun or adjective too ("checking",
+"showed"); words known only as verbs or adverbs, and their forms, have none.
 Kept: single lower-case words of 2+ letters.
 """
 
@@ -40,12 +41,12 @@ def _base36(number: int) -> str:
     return out or "0"
 
 
-def _verb_forms(verb: str) -> set[str]:
+def _forms(word: str, upos: str) -> set[str]:
     from lemminflect import getAllInflections
 
     return {
         form.lower()
-        for forms in getAllInflections(verb, upos="VERB").values()
+        for forms in getAllInflections(word, upos=upos).values()
         for form in forms
         if form.isalpha()
     }
@@ -80,8 +81,12 @@ def main() -> None:
             word = lemma.name()
             if not (word.isalpha() and word.islower() and len(word) > 1):
                 continue
-            senses.setdefault(word, set()).update(own)
-            neighbours.setdefault(word, set()).update(near)
+            # "bigger" and "largest" are "big" and "large"; "children" is "child" (a regular
+            # plural's "s" is stripped where the guards look a word up).
+            forms = _forms(word, "NOUN" if synset.pos() == "n" else "ADJ") - {word}
+            for form in {word} | {f for f in forms if synset.pos() != "n" or f[-1] != "s"}:
+                senses.setdefault(form, set()).update(own)
+                neighbours.setdefault(form, set()).update(near)
     # A verb's inflected forms read as modifiers too ("a checking account", "boiled eggs"):
     # they get the verb's senses when the verb is also a noun or adjective ("showed" and
     # "shown" then share "show"'s). Words WordNet knows only as verbs or adverbs, and the
@@ -96,7 +101,7 @@ def main() -> None:
             neighbours.setdefault(word, set())
             if synset.pos() != "v":
                 continue
-            for form in _verb_forms(word) - {word}:
+            for form in _forms(word, "VERB") - {word}:
                 senses.setdefault(form, set())
                 neighbours.setdefault(form, set())
                 if word in nominal:

@@ -4,9 +4,10 @@ Two queries that say the same words but for one word before a shared noun ask ab
 kind of that noun: economy / business class, a local / remote branch, time / space complexity,
 the free / premium plan. Embeddings score them 0.92 to 0.96, and nothing else the guards
 know differs. A paraphrase replaces a modifier too, but with a word of the same meaning
-(young / little girl, whole / entire list, positive / good reviews are not: see below), so the
-replacement is refused unless WordNet relates the two words (`cache.lexicons.related_words`):
-they share a sense, or one's sense is a hypernym, derivation or see-also of the other's.
+(young / little girl, whole / entire list, good / positive reviews, bigger / larger house), so
+the replacement is refused unless WordNet relates the two words (`cache.lexicons.related_words`):
+they share a sense or an adjective cluster, or one's sense is a hypernym, derivation or
+see-also of the other's.
 
 Only a noun or adjective modifier counts: a word WordNet knows only as a verb ("widen" /
 "boost sanctions") or a word after a pronoun, modal or "to" ("can I put / leave pizza in the
