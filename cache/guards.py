@@ -146,6 +146,15 @@ _NUMBER_WORD = (
 _AMOUNT_IN_WORDS = re.compile(
     rf"\b({_NUMBER_WORD}(?:[- ]{_NUMBER_WORD})?)\s+(dollars?|bucks|euros?|pounds?|cents?)\b"
 )
+# "ten thousand" = 10000, "1.5 million" = 1500000, "a hundred" = 100, "two hundred fifty" = 250.
+_SPELLED = rf"{_NUMBER_WORD}(?:[- ]{_NUMBER_WORD})?"
+_MULTIPLIED = re.compile(
+    rf"\b({_SPELLED}|\d+(?:\.\d+)?|an?)(?:\s+|-)(hundred|thousand|million|billion)"
+    rf"(?:(?:\s+and)?\s+({_SPELLED}))?\b"
+)
+_MULTIPLIERS = MappingProxyType(
+    {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+)
 _AFTER_NUMBER = re.compile(r"\d\s?([a-z]{2,5})\b")
 _ORDINAL_SUFFIX = re.compile(r"(?<=\d)(?:st|nd|rd|th)$")
 _EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -298,7 +307,8 @@ def _features(text: str) -> dict[str, Counter[str]]:
     def put(kind: str, value: str) -> None:
         feats.setdefault(kind, Counter())[value] += 1
 
-    rest = _AMOUNT_IN_WORDS.sub(_amount_in_digits, text.lower().translate(_APOSTROPHES))
+    rest = _MULTIPLIED.sub(_multiplied, text.lower().translate(_APOSTROPHES))
+    rest = _AMOUNT_IN_WORDS.sub(_amount_in_digits, rest)
     symbols = unit_words().symbols
     for symbol in _AFTER_NUMBER.findall(rest):
         if symbol in symbols:
@@ -319,12 +329,28 @@ def _features(text: str) -> dict[str, Counter[str]]:
     return feats
 
 
+def _multiplied(match: re.Match[str]) -> str:
+    base, multiplier, tail = match.groups()
+    if base in ("a", "an"):
+        value = float(_MULTIPLIERS[multiplier])
+    elif base[0].isdigit():
+        value = float(base) * _MULTIPLIERS[multiplier]
+    else:
+        value = float(_spelled_value(base) * _MULTIPLIERS[multiplier])
+    rest = _spelled_value(tail) if tail else 0
+    if rest >= _MULTIPLIERS[multiplier]:  # "two hundred two hundred": leave it as written
+        return match.group()
+    return f"{value + rest:g}" if (value + rest) % 1 else str(int(value + rest))
+
+
+def _spelled_value(words: str) -> int:
+    return sum(int(_EN_NUMBER_WORDS[w]) for w in words.replace("-", " ").split())
+
+
 def _amount_in_digits(match: re.Match[str]) -> str:
     # "twenty dollars" -> "20 dollars", "twelve pound" -> "12 pound": the money pattern then
     # reads both spellings alike.
-    words = match.group(1).replace("-", " ").split()
-    value = sum(int(_EN_NUMBER_WORDS[w]) for w in words)
-    return f"{value} {match.group(2)}"
+    return f"{_spelled_value(match.group(1))} {match.group(2)}"
 
 
 def _money_key(value: str) -> str:

@@ -193,6 +193,11 @@ REJECTED = [
         "name",
     ),
     ("Is Italian wine expensive?", "Is French wine expensive?", "name"),
+    (
+        "Is walking ten thousand steps a day enough?",
+        "Is walking 20,000 steps a day enough?",
+        "number",
+    ),
 ]
 
 ALLOWED = [
@@ -310,6 +315,11 @@ ALLOWED = [
     ("How much is a US passport?", "How much is an American passport?"),
     ("Is a United States passport strong?", "Is an American passport strong?"),
     ("Do I need a visa for Holland?", "Do I need a visa for the Netherlands?"),
+    # numbers written with a multiplier
+    ("Is walking ten thousand steps a day enough?", "Is walking 10,000 steps a day enough?"),
+    ("Is $1.5 million enough to retire?", "Is $1,500,000 enough to retire?"),
+    ("Can I send a hundred dollars abroad?", "Can I send $100 abroad?"),
+    ("How far is two hundred fifty miles?", "How far is 250 miles?"),
 ]
 
 
