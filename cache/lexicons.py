@@ -77,7 +77,7 @@ class RelatedWords:
     def __init__(self, table: bytes) -> None:
         self._table = table
         ends = np.flatnonzero(np.frombuffer(table, dtype=np.uint8) == ord("\n"))
-        self._starts = np.concatenate(([0], ends[:-1] + 1))
+        self._starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
         self._keys = _LineKeys(table, self._starts)
 
     def senses(self, word: str) -> WordSenses | None:

@@ -14,6 +14,10 @@ def test_related_words_search_the_table_in_place() -> None:
         assert table.senses(unknown) is None
 
 
+def test_an_empty_table_knows_no_word() -> None:
+    assert RelatedWords(b"").senses("apple") is None
+
+
 def test_wordnet_relates_synonyms_and_cluster_members_but_not_kinds_of_one_thing() -> None:
     table = related_words()
     young, little, savings, economy = (
