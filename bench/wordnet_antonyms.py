@@ -7,7 +7,9 @@ lemminflect (``pip install nltk lemminflect``) and the WordNet 3.0 database as D
     python -m bench.wordnet_antonyms [--wordnet /usr/share/wordnet]
 
 Each line: ``lemma_a<TAB>lemma_b<TAB>forms of a<TAB>forms of b`` (forms space-separated, the
-lemma first). Kept: single words of 3+ letters, both members (no hyphens: the guards split
+lemma first). Besides WordNet's direct pairs, its indirect ones for adjectives: the words of a
+head synset, or of one of its satellites, against the words of the opposite head (big / small,
+risky / safe). Kept: single words of 3+ letters, both members (no hyphens: the guards split
 words there); pairs already in the guards' own lexicon are left to it.
 """
 
@@ -21,13 +23,37 @@ _UPOS = {"a": "ADJ", "s": "ADJ", "v": "VERB", "n": "NOUN", "r": "ADV"}
 OUT = Path(__file__).resolve().parent.parent / "cache" / "data" / "antonyms_en.tsv"
 
 
-def _forms(lemma: str, pos: str) -> list[str]:
+def _forms(lemma: str, poses: set[str]) -> list[str]:
+    # Every inflection the pair's parts of speech give: "big" is an adverb too ("think big").
     from lemminflect import getAllInflections
 
     forms = {lemma}
-    for inflected in getAllInflections(lemma, upos=_UPOS[pos]).values():
-        forms.update(inflected)
+    for pos in poses:
+        for inflected in getAllInflections(lemma, upos=_UPOS[pos]).values():
+            forms.update(inflected)
     return [lemma, *sorted(f.lower() for f in forms - {lemma})]
+
+
+def _indirect(wn) -> dict[tuple[str, str], str]:  # type: ignore[no-untyped-def]
+    """WordNet's indirect antonyms of adjectives: a head synset's words against its opposite
+    head's words (big / small, large / little: only large / small and big / little are
+    direct), and a satellite's words against the opposite head's (risky / safe, huge /
+    small). Two satellites are not paired: they are too loose."""
+    found: dict[tuple[str, str], str] = {}
+    for head in wn.all_synsets("a"):
+        if head.pos() != "a":
+            continue
+        satellites = [s for s in head.similar_tos() if s.pos() == "s"]
+        for lemma in head.lemmas():
+            for opposite in lemma.antonyms():
+                other = opposite.synset()
+                mine = {w.name().lower() for s in [head, *satellites] for w in s.lemmas()}
+                theirs = {w.name().lower() for w in other.lemmas()}
+                for a in mine:
+                    for b in theirs:
+                        if a != b and (a + b).isalpha() and min(len(a), len(b)) >= 3:
+                            found.setdefault((min(a, b), max(a, b)), "a")
+    return found
 
 
 def main() -> None:
@@ -35,7 +61,7 @@ def main() -> None:
     from cache.guards import lexicon_pairs
 
     known = {frozenset(pair) for pair in lexicon_pairs()}
-    pairs: dict[tuple[str, str], str] = {}
+    pairs: dict[tuple[str, str], set[str]] = {}
     for synset in wn.all_synsets():
         for lemma in synset.lemmas():
             for opposite in lemma.antonyms():
@@ -44,10 +70,13 @@ def main() -> None:
                     continue
                 if frozenset((a, b)) in known:
                     continue
-                pairs.setdefault((min(a, b), max(a, b)), synset.pos())
+                pairs.setdefault((min(a, b), max(a, b)), set()).add(synset.pos())
+    for (a, b), pos in _indirect(wn).items():
+        if frozenset((a, b)) not in known:
+            pairs.setdefault((a, b), set()).add(pos)
     lines = [
-        f"{a}\t{b}\t{' '.join(_forms(a, pos))}\t{' '.join(_forms(b, pos))}\n"
-        for (a, b), pos in sorted(pairs.items())
+        f"{a}\t{b}\t{' '.join(_forms(a, poses))}\t{' '.join(_forms(b, poses))}\n"
+        for (a, b), poses in sorted(pairs.items())
     ]
     out.write_text("".join(lines))
     print(f"{len(lines)} pairs -> {out}")

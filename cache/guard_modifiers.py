@@ -87,7 +87,12 @@ def modifier_replaced(query_a: str, query_b: str) -> str | None:
 def _one_change(words_a: Sequence[str], words_b: Sequence[str]) -> int | None:
     if len(words_a) != len(words_b):
         return None
-    changed = [i for i, (a, b) in enumerate(zip(words_a, words_b, strict=True)) if a != b]
+    # "an international flight" / "a domestic flight": the article follows the modifier.
+    changed = [
+        i
+        for i, (a, b) in enumerate(zip(words_a, words_b, strict=True))
+        if a != b and {a, b} != {"a", "an"}
+    ]
     return changed[0] if len(changed) == 1 else None
 
 

@@ -36,6 +36,10 @@ _ACRONYM_GLUE = frozenset({"of", "and", "the", "for", "&"})
 _DEMONYM_ENDINGS = frozenset({"ian", "ese", "an", "n", "i"})
 _MIN_PLACE = 4
 _LOWER_CASE_ACRONYM = 3
+# Written in capitals, but words of the language rather than names.
+_NOT_NAMES = frozenset(
+    ["ok", "asap", "fyi", "diy", "faq", "aka", "btw", "imo", "imho", "tbh", "lol", "omg"]
+)
 
 
 def names_differ(query_a: str, query_b: str) -> bool:
@@ -182,6 +186,8 @@ def _names(text: str) -> frozenset[str]:
             i and _is_unit(matches[i - 1], matches[i], text)
         ):
             continue  # "Fahrenheit", "8 GB", "350°F": a unit, compared by the units guard
+        if token.lower() in _NOT_NAMES:
+            continue
         shouted = len(token) > 1 and token.isupper()
         if not starts_sentence or shouted:
             names.add(bare(token.lower()))

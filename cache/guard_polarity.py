@@ -10,7 +10,9 @@ when both readings differ (`cache.guards.differences`):
   member, and is not counted: "not possible" = "impossible", "isn't illegal" = "legal",
   "can't be sure" = "unsure";
 * "X-free" and "Xless" are "without X": "gluten-free" = "without gluten", "seedless" = "no
-  seeds".
+  seeds";
+* "turn off" and "switch off" are "disable", "turn on" and "switch on" "enable" (the guards'
+  own pairs, read by `cache.guards`).
 
 Why a second reading instead of one better one: words such as "incorrect", "unable" or
 "contactless" hold a negation that a paraphrase may not ("wrong", "can't", "tap to pay"); the
@@ -40,7 +42,10 @@ DIMINISHERS = frozenset(word_list("less least"))  # "least expensive" is the che
 
 # Feature keys of the second reading, next to the first reading's "negation" and "ant".
 NEGATION, ANTONYM = "negation:second", "ant:second"
-SECOND_READING = (NEGATION, ANTONYM)
+# The guards' own pairs as the second reading reads them, where that differs from the first
+# ("turn off" is "disable"): written by `cache.guards`, read here.
+OWN_PAIRS = "ant:own-second"
+SECOND_READING = (NEGATION, ANTONYM, OWN_PAIRS)
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # Not "unless", "regardless", "nevertheless", "nonetheless", "doubtless".
@@ -56,7 +61,8 @@ def second_reading(text: str, other_negations: int, feats: dict[str, Counter[str
     negations, sides = _read(text)
     if negations + other_negations:
         feats[NEGATION] = Counter({"neg": negations + other_negations})
-    kept = Counter({k: n for k, n in feats.get("ant", Counter()).items() if k.startswith("ant:")})
+    own = feats[OWN_PAIRS] if OWN_PAIRS in feats else feats.get("ant", Counter())
+    kept = Counter({k: n for k, n in own.items() if k.startswith("ant:")})
     if kept + sides:
         feats[ANTONYM] = kept + sides
 

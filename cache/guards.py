@@ -28,6 +28,7 @@ from cache.guard_polarity import (
     CONTRACTION_BASES,
     DIMINISHERS,
     NEGATIONS,
+    OWN_PAIRS,
     SECOND_READING,
     second_reading,
 )
@@ -52,7 +53,13 @@ _EN_SWAP_PAIRS = pair_list(
     "include/exclude before/after more/less maximum/minimum buy/sell deposit/withdraw "
     "import/export show/hide accept/reject sign_in/sign_out log_in/log_out over/under "
     "above/below at_least/at_most pause/resume approve/deny upload/download higher/lower "
-    "private/public"
+    "private/public next/last next/previous"
+)
+# Phrasal verbs that say what a pair's member says, in the second reading: "turn off location"
+# = "disable location".
+_PHRASAL = (
+    (re.compile(r" (?:turn|switch) (?:it |them )?off "), " disable "),
+    (re.compile(r" (?:turn|switch) (?:it |them )?on "), " enable "),
 )
 _EN_SMALL_NUMBERS = word_list(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -221,7 +228,7 @@ def _polarity(kind: str) -> bool:
 
 
 def _second_reading_alike(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) -> bool:
-    negation, antonym = SECOND_READING
+    negation, antonym, _ = SECOND_READING
     if fa.get(negation) != fb.get(negation):
         return False
     sides_a, sides_b = fa.get(antonym, Counter()), fb.get(antonym, Counter())
@@ -396,12 +403,21 @@ def _scan_english(words: list[str], put: Put) -> None:
         diminished = word in DIMINISHERS and previous != "at"  # "at least 100 dead"
         previous = word
     padded = f" {' '.join(lemmas)} "
+    _own_pairs(padded, "ant", put)
+    phrasal = padded
+    for pattern, member in _PHRASAL:
+        phrasal = pattern.sub(member, phrasal)
+    if phrasal != padded:  # the second reading's (`cache.guard_polarity`)
+        _own_pairs(phrasal, OWN_PAIRS, put)
+    if tens:
+        put("number", _EN_NUMBER_WORDS[tens])
+
+
+def _own_pairs(padded: str, key: str, put: Put) -> None:
     for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS):
         for side, member in enumerate((left, right)):
             if f" {member} " in padded:
-                put("ant", f"ant:{left}/{right}:{side}")
-    if tens:
-        put("number", _EN_NUMBER_WORDS[tens])
+                put(key, f"ant:{left}/{right}:{side}")
 
 
 def _lemma(word: str) -> str:

@@ -198,6 +198,23 @@ REJECTED = [
         "Is walking 20,000 steps a day enough?",
         "number",
     ),
+    # WordNet's indirect antonyms (big / small), comparatives included; next / last
+    (
+        "Was Rome bigger than Carthage at its peak?",
+        "Was Rome smaller than Carthage at its peak?",
+        "antonym:big/small",
+    ),
+    (
+        "Is a treadmill run easier than a road run?",
+        "Is a treadmill run harder than a road run?",
+        "antonym:easy/hard",
+    ),
+    (
+        "When is the next eclipse visible in Peru?",
+        "When was the last eclipse visible in Peru?",
+        "antonym:next/last",
+    ),
+    ("How do I turn on dark mode?", "How do I disable dark mode?", "antonym:enable/disable"),
 ]
 
 ALLOWED = [
@@ -320,6 +337,14 @@ ALLOWED = [
     ("Is $1.5 million enough to retire?", "Is $1,500,000 enough to retire?"),
     ("Can I send a hundred dollars abroad?", "Can I send $100 abroad?"),
     ("How far is two hundred fifty miles?", "How far is 250 miles?"),
+    # "turn off" is "disable"; "OK" in capitals is no name
+    ("How do I turn off location history in Maps?", "How can I disable location history in Maps?"),
+    ("Is it OK to freeze cooked rice?", "Can I freeze cooked rice?"),
+    # two products swapped around "or" with the question moved: no roles traded
+    (
+        "Is CeraVe or Cetaphil better for dry skin?",
+        "For dry skin, which is better: Cetaphil or CeraVe?",
+    ),
 ]
 
 
