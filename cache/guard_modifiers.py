@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cache.guard_structure import FUNCTION, RELATIONS, lower_words
+from cache.guard_structure import FUNCTION, RELATIONS, WORD, lower_words
 from cache.lexicons import WordSenses, related_words, unit_words
 
 # Words after which the replaced word is a verb: "I need", "can I put", "to leave".
@@ -66,6 +66,8 @@ def modifier_replaced(query_a: str, query_b: str) -> str | None:
     at = _one_change(words_a, words_b)
     if at is None or at + 1 == len(words_a):
         return None
+    if _named(query_a, at) or _named(query_b, at):
+        return None  # a name: the names guard's ("TypeScript" / "TS" passed it)
     one, other, head = words_a[at], words_b[at], words_a[at + 1]
     if head in FUNCTION or head in RELATIONS or (at and words_a[at - 1] in _BEFORE_VERB):
         return None
@@ -82,6 +84,13 @@ def modifier_replaced(query_a: str, query_b: str) -> str | None:
     if senses_one is not None and senses_other is not None and _related(senses_one, senses_other):
         return None
     return f"{one}/{other}"
+
+
+def _named(query: str, at: int) -> bool:
+    # The word at ``at`` as written (`lower_words` splits the same way): "TS", "iPhone", or
+    # capitalised after the first word.
+    token = WORD.findall(query)[at]
+    return any(c.isupper() for c in token[1:]) or (at > 0 and token[0].isupper())
 
 
 def _one_change(words_a: Sequence[str], words_b: Sequence[str]) -> int | None:

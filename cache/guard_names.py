@@ -32,6 +32,8 @@ from cache.lexicons import place_names, unit_words
 
 _SENTENCE_END = re.compile(r"[.!?:;]\s*$")
 _ACRONYM = re.compile(r"[A-Z]{2,6}")
+# The parts of a CamelCase word: "JavaScript" -> Java, Script; "PostgreSQL" -> Postgre, SQL.
+_CAMEL_PART = re.compile(r"[A-Z][a-z]+|[A-Z]+(?![a-z])")
 _ACRONYM_GLUE = frozenset({"of", "and", "the", "for", "&"})
 _DEMONYM_ENDINGS = frozenset({"ian", "ese", "an", "n", "i"})
 _MIN_PLACE = 4
@@ -110,13 +112,14 @@ def _acronyms(text: str) -> frozenset[str]:
 @lru_cache(maxsize=KEPT)
 def _capital_runs(text: str) -> tuple[tuple[str, ...], ...]:
     """Runs of capitalised words (the text's first word counts: normalisation may have lowered
-    it), with the glue words between them, as lower-case words."""
+    it), with the glue words between them, as lower-case words; a word in CamelCase counts as
+    its parts ("JavaScript": java, script, which "JS" spells)."""
     runs: list[tuple[str, ...]] = []
     current: list[str] = []
     for i, token in enumerate(WORD.findall(text)):
         lowered = token.lower()
         if token[0].isupper() or i == 0 or (current and lowered in _ACRONYM_GLUE):
-            current.append(lowered)
+            current.extend(part.lower() for part in _CAMEL_PART.findall(token) or [token])
         else:
             runs.append(tuple(current))
             current = []
@@ -165,6 +168,10 @@ def _expanded(text: str, acronyms: frozenset[str]) -> frozenset[str]:
             words = _spelled(run, acronym)
             if words:
                 found.update(bare(w) for w in words)
+    for token in WORD.findall(text):  # a CamelCase word whose parts were all spelled
+        parts = [part.lower() for part in _CAMEL_PART.findall(token)]
+        if len(parts) > 1 and set(parts) <= found:
+            found.add(bare(token.lower()))
     return frozenset(found)
 
 

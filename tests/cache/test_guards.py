@@ -215,6 +215,11 @@ REJECTED = [
         "antonym:next/last",
     ),
     ("How do I turn on dark mode?", "How do I disable dark mode?", "antonym:enable/disable"),
+    (
+        "How often should I water a cactus in winter?",
+        "How often should I water a cactus in summer?",
+        "antonym:summer/winter",
+    ),
 ]
 
 ALLOWED = [
@@ -345,6 +350,12 @@ ALLOWED = [
         "Is CeraVe or Cetaphil better for dry skin?",
         "For dry skin, which is better: Cetaphil or CeraVe?",
     ),
+    # an acronym of a CamelCase name; a name is the names guard's, not a replaced modifier
+    (
+        "What is the difference between let and const in JavaScript?",
+        "How do const and let differ in JS?",
+    ),
+    ("Is TypeScript worth learning?", "Is TS worth learning?"),
 ]
 
 
