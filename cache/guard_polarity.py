@@ -27,7 +27,7 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from cache.guards_zh import word_list
-from cache.lexicons import antonym_sides, related_words
+from cache.lexicons import antonym_sides, related_words, wordnet_keys
 
 NEGATIONS = frozenset(
     word_list(
@@ -42,10 +42,7 @@ DIMINISHERS = frozenset(word_list("less least"))  # "least expensive" is the che
 
 # Feature keys of the second reading, next to the first reading's "negation" and "ant".
 NEGATION, ANTONYM = "negation:second", "ant:second"
-# The guards' own pairs as the second reading reads them, where that differs from the first
-# ("turn off" is "disable"): written by `cache.guards`, read here.
-OWN_PAIRS = "ant:own-second"
-SECOND_READING = (NEGATION, ANTONYM, OWN_PAIRS)
+SECOND_READING = (NEGATION, ANTONYM)
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # Not "unless", "regardless", "nevertheless", "nonetheless", "doubtless".
@@ -54,23 +51,25 @@ _NEGATIVE_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
 _BE = frozenset(word_list("be been being"))
 
 
-def second_reading(text: str, other_negations: int, feats: dict[str, Counter[str]]) -> None:
+def second_reading(
+    text: str, other_negations: int, own: list[str], feats: dict[str, Counter[str]]
+) -> set[str]:
     """Add the second reading of ``text`` (lower case, entities removed) to ``feats``:
     negations (``other_negations`` already counted outside English, e.g. Chinese ones) and
-    antonym sides. The first reading's own-lexicon pairs ("ant:...") are kept as they are."""
-    negations, sides = _read(text)
+    antonym sides, with ``own``, the guards' own pair sides as `cache.guards` read them the
+    second way ("turn off" is "disable"). Returns the names of the WordNet pairs read."""
+    negations, sides, names = _read(text)
     if negations + other_negations:
         feats[NEGATION] = Counter({"neg": negations + other_negations})
-    own = feats[OWN_PAIRS] if OWN_PAIRS in feats else feats.get("ant", Counter())
-    kept = Counter({k: n for k, n in own.items() if k.startswith("ant:")})
-    if kept + sides:
-        feats[ANTONYM] = kept + sides
+    if own or sides:
+        feats[ANTONYM] = Counter(own) + sides
+    return set(names)
 
 
 @lru_cache(maxsize=4096)
-def _read(text: str) -> tuple[int, Counter[str]]:
+def _read(text: str) -> tuple[int, Counter[str], frozenset[str]]:
     wordnet_sides = antonym_sides()
-    negations, sides = 0, Counter[str]()
+    negations, sides, names = 0, Counter[str](), set[str]()
     negated, diminished, previous = False, False, ""
     for word in _WORD.findall(_WITHOUT.sub(r"without \1", text)):
         word_sides = wordnet_sides.get(word, ())
@@ -84,12 +83,17 @@ def _read(text: str) -> tuple[int, Counter[str]]:
         if word in NEGATIONS:
             negations += negated
             negated = True
-        for pair, side in word_sides:
-            opposite = diminished != (flipped and _negated_member(pair) is not None)
+        if word_sides and not flipped:
+            keys, pair_names = wordnet_keys(word, diminished)
+            sides.update(keys)
+            names.update(pair_names)
+        for pair, side in word_sides if flipped else ():
+            opposite = diminished != (_negated_member(pair) is not None)
             sides[f"wn:{pair}:{1 - side if opposite else side}"] += 1
+            names.add(f"wn:{pair}")
         diminished = word in DIMINISHERS and previous != "at"
         previous = word
-    return negations + negated, sides
+    return negations + negated, sides, frozenset(names)
 
 
 def _prefix_adjective(word: str, sides: tuple[tuple[str, int], ...]) -> bool:

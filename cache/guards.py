@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 from types import MappingProxyType
+from typing import NamedTuple
 
 from cache.guard_modifiers import modifier_replaced
 from cache.guard_names import names_differ
@@ -28,13 +29,12 @@ from cache.guard_polarity import (
     CONTRACTION_BASES,
     DIMINISHERS,
     NEGATIONS,
-    OWN_PAIRS,
     SECOND_READING,
     second_reading,
 )
 from cache.guard_structure import lower_words, order_differs
 from cache.guards_zh import Put, pair_list, scan_chinese, word_list
-from cache.lexicons import antonym_sides, place_names, related_words, unit_words
+from cache.lexicons import antonym_sides, place_names, related_words, unit_words, wordnet_keys
 
 _WEAK = "weak_number"
 
@@ -180,7 +180,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
     """
     fa, fb = _features(query_a), _features(query_b)
     found: list[str] = []
-    for kind in sorted((fa.keys() | fb.keys()) - {_WEAK, *SECOND_READING}):
+    for kind in sorted((fa.keys() | fb.keys()) - {_WEAK, *SECOND_READING, *_INDEX_KEYS}):
         if kind == "number" and not _numbers_differ(fa, fb):
             continue
         if kind == "unit":
@@ -189,7 +189,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
             continue
         if fa.get(kind, Counter()) != fb.get(kind, Counter()):
             found.append(kind)
-    found = _antonym_differences(fa, fb, found)
+    found = _antonym_differences(fa, fb, found, _PAIR_INDEX[0])
     if any(map(_polarity, found)) and _second_reading_alike(fa, fb):
         # "not possible" / "impossible", "no seeds" / "seedless": the second reading of each
         # query (`cache.guard_polarity`) agrees, so neither negation nor antonym differs.
@@ -228,12 +228,17 @@ def _polarity(kind: str) -> bool:
 
 
 def _second_reading_alike(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) -> bool:
-    negation, antonym, _ = SECOND_READING
+    negation, antonym = SECOND_READING
     if fa.get(negation) != fb.get(negation):
         return False
     sides_a, sides_b = fa.get(antonym, Counter()), fb.get(antonym, Counter())
+    index_a = {_PAIR_INDEX[0] + k: fa.get(_PAIR_INDEX[1] + k, Counter()) for k in (_WN, _OWN)}
+    index_b = {_PAIR_INDEX[0] + k: fb.get(_PAIR_INDEX[1] + k, Counter()) for k in (_WN, _OWN)}
     return not _antonym_differences(
-        {"ant": sides_a}, {"ant": sides_b}, ["ant"] * (sides_a != sides_b)
+        {"ant": sides_a, **index_a},
+        {"ant": sides_b, **index_b},
+        ["ant"] * (sides_a != sides_b),
+        _PAIR_INDEX[0],
     )
 
 
@@ -275,15 +280,19 @@ def hit_allowed(query_a: str, query_b: str) -> bool:
 
 
 def _antonym_differences(
-    fa: dict[str, Counter[str]], fb: dict[str, Counter[str]], found: list[str]
+    fa: dict[str, Counter[str]], fb: dict[str, Counter[str]], found: list[str], index: str
 ) -> list[str]:
     # Antonym members live under one "ant" key; report per pair, honouring swap-only pairs.
+    # ``index`` names the features' pair index (`_index_pairs`): a common word ("best") is in
+    # a hundred WordNet pairs, and only those both queries hold can count.
     plain = [kind for kind in found if kind != "ant"]
     if "ant" not in found:
         return plain
     sides_a, sides_b = fa.get("ant", Counter()), fb.get("ant", Counter())
-    pairs = {key.rsplit(":", 1)[0] for key in sides_a.keys() | sides_b.keys()}
-    for pair in sorted(pairs):
+    empty: Counter[str] = Counter()
+    wn_a, wn_b = fa.get(index + _WN, empty), fb.get(index + _WN, empty)
+    own = fa.get(index + _OWN, empty).keys() | fb.get(index + _OWN, empty).keys()
+    for pair in sorted((wn_a.keys() & wn_b.keys()) | own):
         have_a = (f"{pair}:0" in sides_a, f"{pair}:1" in sides_a)
         have_b = (f"{pair}:0" in sides_b, f"{pair}:1" in sides_b)
         if have_a == have_b:
@@ -304,6 +313,23 @@ def _antonym_differences(
     return plain
 
 
+# Feature keys of the pair index of each reading: WordNet's pair names, and the guards' own.
+_PAIR_INDEX = ("pairs", "pairs:second")
+_WN, _OWN = ":wn", ":own"
+_INDEX_KEYS = frozenset(index + kind for index in _PAIR_INDEX for kind in (_WN, _OWN))
+
+
+_Reading = tuple[set[str], list[str]]  # WordNet pair names, the guards' own pair sides
+
+
+def _index_pairs(feats: dict[str, Counter[str]], first: _Reading, second: _Reading) -> None:
+    for index_key, (names, own) in zip(_PAIR_INDEX, (first, second), strict=True):
+        if names:
+            feats[index_key + _WN] = Counter(names)
+        if own:
+            feats[index_key + _OWN] = Counter(key.rsplit(":", 1)[0] for key in own)
+
+
 @lru_cache(maxsize=_FEATURES_KEPT)
 def _features(text: str) -> dict[str, Counter[str]]:
     """What each guard reads off one query; cached, as a lookup compares its query with several
@@ -312,7 +338,10 @@ def _features(text: str) -> dict[str, Counter[str]]:
     feats: dict[str, Counter[str]] = {}
 
     def put(kind: str, value: str) -> None:
-        feats.setdefault(kind, Counter())[value] += 1
+        found = feats.get(kind)
+        if found is None:
+            found = feats[kind] = Counter()
+        found[value] += 1
 
     rest = _MULTIPLIED.sub(_multiplied, text.lower().translate(_APOSTROPHES))
     rest = _AMOUNT_IN_WORDS.sub(_amount_in_digits, rest)
@@ -331,8 +360,13 @@ def _features(text: str) -> dict[str, Counter[str]]:
         rest = pattern.sub(" ", rest)
     rest = scan_chinese(rest, put)
     chinese_negations = feats.get("negation", Counter()).total()
-    _scan_english(_EN_WORD.findall(rest), put)
-    second_reading(rest, chinese_negations, feats)
+    chinese_pairs = list(feats.get("ant", ()))  # 开启 / 关闭: the guards' own kind of pair
+    english = _scan_english(_EN_WORD.findall(rest), put)
+    if english.sides:
+        feats.setdefault("ant", Counter()).update(english.sides)
+    own, own_second = english.own + chinese_pairs, english.own_second + chinese_pairs
+    second_names = second_reading(rest, chinese_negations, own_second, feats)
+    _index_pairs(feats, (english.wordnet_pairs, own), (second_names, own_second))
     return feats
 
 
@@ -368,7 +402,11 @@ def _money_key(value: str) -> str:
     return f"{number:g} {_CURRENCIES.get(unit, unit)}"
 
 
-def _scan_english(words: list[str], put: Put) -> None:
+def _scan_english(words: list[str], put: Put) -> _English:
+    """Put what the English words say; return their antonym pair sides (the caller files
+    them: `update` on many keys at once is what keeps this cheap)."""
+    ant: Counter[str] = Counter()
+    pair_names: set[str] = set()
     lemmas: list[str] = []
     wordnet_sides = antonym_sides()
     unit_names = unit_words().names
@@ -397,27 +435,39 @@ def _scan_english(words: list[str], put: Put) -> None:
         unit = unit_names.get(word)
         if unit is not None:
             put("unit", "|".join(unit))
-        for pair, side in wordnet_sides.get(word, ()):
+        if word in wordnet_sides:
             # "least expensive" is the cheap side, "less likely" the unlikely one
-            put("ant", f"wn:{pair}:{1 - side if diminished else side}")
+            keys, names = wordnet_keys(word, diminished)
+            ant.update(keys)
+            pair_names.update(names)
         diminished = word in DIMINISHERS and previous != "at"  # "at least 100 dead"
         previous = word
     padded = f" {' '.join(lemmas)} "
-    _own_pairs(padded, "ant", put)
+    own = _own_pairs(padded)
+    ant.update(own)
     phrasal = padded
     for pattern, member in _PHRASAL:
         phrasal = pattern.sub(member, phrasal)
-    if phrasal != padded:  # the second reading's (`cache.guard_polarity`)
-        _own_pairs(phrasal, OWN_PAIRS, put)
     if tens:
         put("number", _EN_NUMBER_WORDS[tens])
+    # The second reading (`cache.guard_polarity`) reads "turn off" as "disable".
+    return _English(ant, pair_names, own, _own_pairs(phrasal) if phrasal != padded else own)
 
 
-def _own_pairs(padded: str, key: str, put: Put) -> None:
-    for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS):
-        for side, member in enumerate((left, right)):
-            if f" {member} " in padded:
-                put(key, f"ant:{left}/{right}:{side}")
+class _English(NamedTuple):
+    sides: Counter[str]  # WordNet's pair sides and the guards' own, "wn:..." / "ant:..."
+    wordnet_pairs: set[str]  # "wn:<pair>" of every WordNet pair a word belongs to
+    own: list[str]  # the guards' own pair sides, first reading
+    own_second: list[str]  # and second reading
+
+
+def _own_pairs(padded: str) -> list[str]:
+    return [
+        f"ant:{left}/{right}:{side}"
+        for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS)
+        for side, member in enumerate((left, right))
+        if f" {member} " in padded
+    ]
 
 
 def _lemma(word: str) -> str:

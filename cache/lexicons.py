@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
@@ -42,6 +42,16 @@ def antonym_sides() -> Sides:
             for form in forms.split():
                 found.setdefault(form, []).append((f"{a}/{b}", side))
     return MappingProxyType({word: tuple(sides) for word, sides in found.items()})
+
+
+@lru_cache(maxsize=65536)
+def wordnet_keys(word: str, opposite: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The guards' feature keys for ``word``'s WordNet pairs, ``"wn:<pair>:<side>"`` (the other
+    side when ``opposite``: "least expensive"), and the pair names ``"wn:<pair>"``. Cached: a
+    common word ("best") is in over a hundred pairs."""
+    sides = antonym_sides().get(word, ())
+    keys = tuple(f"wn:{pair}:{1 - side if opposite else side}" for pair, side in sides)
+    return keys, tuple(f"wn:{pair}" for pair, _ in sides)
 
 
 class Unit(NamedTuple):
