@@ -180,7 +180,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
     """
     fa, fb = _features(query_a), _features(query_b)
     found: list[str] = []
-    for kind in sorted((fa.keys() | fb.keys()) - {_WEAK, *SECOND_READING, *_INDEX_KEYS}):
+    for kind in sorted((fa.keys() | fb.keys()) - {_WEAK, *_NOT_COMPARED}):
         if kind == "number" and not _numbers_differ(fa, fb):
             continue
         if kind == "unit":
@@ -189,7 +189,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
             continue
         if fa.get(kind, Counter()) != fb.get(kind, Counter()):
             found.append(kind)
-    found = _antonym_differences(fa, fb, found, _PAIR_INDEX[0])
+    found = _antonym_differences(fa, fb, found, _INDEX)
     if any(map(_polarity, found)) and _second_reading_alike(fa, fb):
         # "not possible" / "impossible", "no seeds" / "seedless": the second reading of each
         # query (`cache.guard_polarity`) agrees, so neither negation nor antonym differs.
@@ -228,18 +228,29 @@ def _polarity(kind: str) -> bool:
 
 
 def _second_reading_alike(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) -> bool:
+    # Read only here, when the first reading found a negation or antonym: most pairs never do.
+    sa, sb = _second_of(fa), _second_of(fb)
     negation, antonym = SECOND_READING
-    if fa.get(negation) != fb.get(negation):
+    if sa.get(negation) != sb.get(negation):
         return False
-    sides_a, sides_b = fa.get(antonym, Counter()), fb.get(antonym, Counter())
-    index_a = {_PAIR_INDEX[0] + k: fa.get(_PAIR_INDEX[1] + k, Counter()) for k in (_WN, _OWN)}
-    index_b = {_PAIR_INDEX[0] + k: fb.get(_PAIR_INDEX[1] + k, Counter()) for k in (_WN, _OWN)}
+    sides_a, sides_b = sa.get(antonym, Counter()), sb.get(antonym, Counter())
     return not _antonym_differences(
-        {"ant": sides_a, **index_a},
-        {"ant": sides_b, **index_b},
-        ["ant"] * (sides_a != sides_b),
-        _PAIR_INDEX[0],
+        {"ant": sides_a, **sa}, {"ant": sides_b, **sb}, ["ant"] * (sides_a != sides_b), _INDEX
     )
+
+
+def _second_of(feats: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    ((rest, other_negations),) = feats[_SECOND_INPUT].items()
+    return _second(rest, other_negations, tuple(sorted(feats[_SECOND_OWN].elements())))
+
+
+@lru_cache(maxsize=_FEATURES_KEPT)
+def _second(rest: str, other_negations: int, own: tuple[str, ...]) -> dict[str, Counter[str]]:
+    """The second reading's features (`cache.guard_polarity`), with their pair index."""
+    feats: dict[str, Counter[str]] = {}
+    names = second_reading(rest, other_negations, list(own), feats)
+    _index_pairs(feats, names, list(own))
+    return feats
 
 
 def _numbers_differ(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) -> bool:
@@ -313,21 +324,19 @@ def _antonym_differences(
     return plain
 
 
-# Feature keys of the pair index of each reading: WordNet's pair names, and the guards' own.
-_PAIR_INDEX = ("pairs", "pairs:second")
-_WN, _OWN = ":wn", ":own"
-_INDEX_KEYS = frozenset(index + kind for index in _PAIR_INDEX for kind in (_WN, _OWN))
+# Feature keys of the pair index: WordNet's pair names, and the guards' own.
+_INDEX, _WN, _OWN = "pairs", ":wn", ":own"
+# What the second reading is read from, kept for when it is needed: the text the English
+# scan saw with the negations counted before it, and the guards' own pairs read the second way.
+_SECOND_INPUT, _SECOND_OWN = "second:input", "second:own"
+_NOT_COMPARED = frozenset({_INDEX + _WN, _INDEX + _OWN, _SECOND_INPUT, _SECOND_OWN})
 
 
-_Reading = tuple[set[str], list[str]]  # WordNet pair names, the guards' own pair sides
-
-
-def _index_pairs(feats: dict[str, Counter[str]], first: _Reading, second: _Reading) -> None:
-    for index_key, (names, own) in zip(_PAIR_INDEX, (first, second), strict=True):
-        if names:
-            feats[index_key + _WN] = Counter(names)
-        if own:
-            feats[index_key + _OWN] = Counter(key.rsplit(":", 1)[0] for key in own)
+def _index_pairs(feats: dict[str, Counter[str]], names: set[str], own: list[str]) -> None:
+    if names:
+        feats[_INDEX + _WN] = Counter(names)
+    if own:
+        feats[_INDEX + _OWN] = Counter(key.rsplit(":", 1)[0] for key in own)
 
 
 @lru_cache(maxsize=_FEATURES_KEPT)
@@ -365,8 +374,9 @@ def _features(text: str) -> dict[str, Counter[str]]:
     if english.sides:
         feats.setdefault("ant", Counter()).update(english.sides)
     own, own_second = english.own + chinese_pairs, english.own_second + chinese_pairs
-    second_names = second_reading(rest, chinese_negations, own_second, feats)
-    _index_pairs(feats, (english.wordnet_pairs, own), (second_names, own_second))
+    _index_pairs(feats, english.wordnet_pairs, own)
+    feats[_SECOND_INPUT] = Counter({rest: chinese_negations})
+    feats[_SECOND_OWN] = Counter(own_second)
     return feats
 
 
