@@ -58,7 +58,7 @@ def _indirect(wn) -> dict[tuple[str, str], str]:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     wn, out = wordnet_and_output(__doc__.split("\n")[0], OUT)
-    from cache.guards import lexicon_pairs
+    from cache.guard_antonyms import lexicon_pairs
 
     known = {frozenset(pair) for pair in lexicon_pairs()}
     pairs: dict[tuple[str, str], set[str]] = {}

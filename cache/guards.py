@@ -9,7 +9,8 @@ English is split into words (contractions such as "don't" count as a negation); 
 scanned longest-first against a small lexicon (`cache.guards_zh`), after removing common words
 whose characters merely look like negations or numerals (非常, 未来, 一下...). WordNet's antonyms
 and pint's units come from generated tables (`cache.lexicons`). Word order around relation
-words is compared by `cache.guard_structure`, proper names by `cache.guard_names`. "One"
+words is compared by `cache.guard_structure`, proper names by `cache.guard_names`, antonym
+pairs by `cache.guard_antonyms`. "One"
 (and "once", "single", "first") is a weak number: "which one is cheaper" asks what "which is
 cheaper" asks, so it only counts when the numbers differ without it too ("one ticket" vs "two
 tickets").
@@ -23,44 +24,31 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import NamedTuple
 
+from cache.guard_antonyms import (
+    NOT_COMPARED,
+    antonym_differences,
+    index_pairs,
+    keep_second_input,
+    lemma,
+    own_pair_readings,
+    polarity,
+    prefix_antonyms,
+    second_reading_alike,
+)
 from cache.guard_modifiers import modifier_replaced
 from cache.guard_names import names_differ
 from cache.guard_polarity import (
     CONTRACTION_BASES,
     DIMINISHERS,
     NEGATIONS,
-    SECOND_READING,
-    second_reading,
 )
-from cache.guard_structure import lower_words, order_differs
-from cache.guards_zh import Put, pair_list, scan_chinese, word_list
+from cache.guard_structure import order_differs
+from cache.guards_zh import Put, scan_chinese, word_list
 from cache.lexicons import antonym_sides, place_names, related_words, unit_words, wordnet_keys
 
 _WEAK = "weak_number"
 
 
-# A pair differs when the two queries hold different members. Only the marked (negated) side
-# of these counts on its own too: "how do I disable X" against "how do I manage X".
-_EN_PAIRS = pair_list(
-    "enable/disable activate/deactivate lock/unlock subscribe/unsubscribe connect/disconnect "
-    "install/uninstall mute/unmute follow/unfollow encrypt/decrypt"
-)
-# Too common to count on one side alone ("shows up", "before", "more than once", "open an
-# account", "my new phone"): only a swap counts.
-_EN_SWAP_PAIRS = pair_list(
-    "on/off up/down old/new first/last early/late send/receive join/leave cancel/keep "
-    "add/remove increase/decrease upgrade/downgrade open/close start/stop allow/block "
-    "include/exclude before/after more/less maximum/minimum buy/sell deposit/withdraw "
-    "import/export show/hide accept/reject sign_in/sign_out log_in/log_out over/under "
-    "above/below at_least/at_most pause/resume approve/deny upload/download higher/lower "
-    "private/public next/last next/previous summer/winter summer/autumn winter/autumn"
-)
-# Phrasal verbs that say what a pair's member says, in the second reading: "turn off location"
-# = "disable location".
-_PHRASAL = (
-    (re.compile(r" (?:turn|switch) (?:it |them )?off "), " disable "),
-    (re.compile(r" (?:turn|switch) (?:it |them )?on "), " enable "),
-)
 _EN_SMALL_NUMBERS = word_list(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen"
@@ -180,7 +168,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
     """
     fa, fb = _features(query_a), _features(query_b)
     found: list[str] = []
-    for kind in sorted((fa.keys() | fb.keys()) - {_WEAK, *_NOT_COMPARED}):
+    for kind in sorted((fa.keys() | fb.keys()) - {_WEAK, *NOT_COMPARED}):
         if kind == "number" and not _numbers_differ(fa, fb):
             continue
         if kind == "unit":
@@ -189,12 +177,12 @@ def differences(query_a: str, query_b: str) -> list[str]:
             continue
         if fa.get(kind, Counter()) != fb.get(kind, Counter()):
             found.append(kind)
-    found = _antonym_differences(fa, fb, found, _INDEX)
-    if any(map(_polarity, found)) and _second_reading_alike(fa, fb):
+    found = antonym_differences(fa, fb, found)
+    if any(map(polarity, found)) and second_reading_alike(fa, fb):
         # "not possible" / "impossible", "no seeds" / "seedless": the second reading of each
         # query (`cache.guard_polarity`) agrees, so neither negation nor antonym differs.
-        found = [kind for kind in found if not _polarity(kind)]
-    found += _prefix_antonyms(query_a, query_b)
+        found = [kind for kind in found if not polarity(kind)]
+    found += prefix_antonyms(query_a, query_b)
     if order_differs(query_a, query_b):
         found.append("order")
     if names_differ(query_a, query_b):
@@ -202,55 +190,6 @@ def differences(query_a: str, query_b: str) -> list[str]:
     if not found and (replaced := modifier_replaced(query_a, query_b)):
         found.append(f"modifier:{replaced}")
     return found
-
-
-# Prefixes that turn a word into its opposite: overweight / underweight, upstairs / downstairs,
-# indoor / outdoor, input / output, prewar / postwar.
-_OPPOSITE_PREFIXES = (("over", "under"), ("up", "down"), ("in", "out"), ("pre", "post"))
-_MIN_STEM = 4
-
-
-def _prefix_antonyms(query_a: str, query_b: str) -> list[str]:
-    words_a, words_b = frozenset(lower_words(query_a)), frozenset(lower_words(query_b))
-    only_a, only_b = words_a - words_b, words_b - words_a
-    found = []
-    for left, right in _OPPOSITE_PREFIXES:
-        for one, other in ((only_a, only_b), (only_b, only_a)):
-            for word in one:
-                stem = word[len(left) :]
-                if word.startswith(left) and len(stem) >= _MIN_STEM and right + stem in other:
-                    found.append(f"antonym:{left}{stem}/{right}{stem}")
-    return found
-
-
-def _polarity(kind: str) -> bool:
-    return kind == "negation" or kind.startswith("antonym:")
-
-
-def _second_reading_alike(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) -> bool:
-    # Read only here, when the first reading found a negation or antonym: most pairs never do.
-    sa, sb = _second_of(fa), _second_of(fb)
-    negation, antonym = SECOND_READING
-    if sa.get(negation) != sb.get(negation):
-        return False
-    sides_a, sides_b = sa.get(antonym, Counter()), sb.get(antonym, Counter())
-    return not _antonym_differences(
-        {"ant": sides_a, **sa}, {"ant": sides_b, **sb}, ["ant"] * (sides_a != sides_b), _INDEX
-    )
-
-
-def _second_of(feats: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
-    ((rest, other_negations),) = feats[_SECOND_INPUT].items()
-    return _second(rest, other_negations, tuple(sorted(feats[_SECOND_OWN].elements())))
-
-
-@lru_cache(maxsize=_FEATURES_KEPT)
-def _second(rest: str, other_negations: int, own: tuple[str, ...]) -> dict[str, Counter[str]]:
-    """The second reading's features (`cache.guard_polarity`), with their pair index."""
-    feats: dict[str, Counter[str]] = {}
-    names = second_reading(rest, other_negations, list(own), feats)
-    _index_pairs(feats, names, list(own))
-    return feats
 
 
 def _numbers_differ(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) -> bool:
@@ -290,55 +229,6 @@ def hit_allowed(query_a: str, query_b: str) -> bool:
     return not differences(query_a, query_b)
 
 
-def _antonym_differences(
-    fa: dict[str, Counter[str]], fb: dict[str, Counter[str]], found: list[str], index: str
-) -> list[str]:
-    # Antonym members live under one "ant" key; report per pair, honouring swap-only pairs.
-    # ``index`` names the features' pair index (`_index_pairs`): a common word ("best") is in
-    # a hundred WordNet pairs, and only those both queries hold can count.
-    plain = [kind for kind in found if kind != "ant"]
-    if "ant" not in found:
-        return plain
-    sides_a, sides_b = fa.get("ant", Counter()), fb.get("ant", Counter())
-    empty: Counter[str] = Counter()
-    wn_a, wn_b = fa.get(index + _WN, empty), fb.get(index + _WN, empty)
-    own = fa.get(index + _OWN, empty).keys() | fb.get(index + _OWN, empty).keys()
-    for pair in sorted((wn_a.keys() & wn_b.keys()) | own):
-        have_a = (f"{pair}:0" in sides_a, f"{pair}:1" in sides_a)
-        have_b = (f"{pair}:0" in sides_b, f"{pair}:1" in sides_b)
-        if have_a == have_b:
-            continue
-        if pair.startswith("wn:"):
-            # WordNet's pairs hold common words with many senses ("lost my phone, help me
-            # find it"): only one member in one query and the other in the other counts.
-            if sum(have_a) == sum(have_b) == 1:
-                plain.append("antonym:" + pair.removeprefix("wn:"))
-            continue
-        left, right = pair.removeprefix("ant:").split("/")
-        one_sided = not (any(have_a) and any(have_b))
-        if one_sided and (left, right) in _EN_SWAP_PAIRS:
-            continue
-        if one_sided and (left, right) in _EN_PAIRS and not (have_a[1] or have_b[1]):
-            continue  # only the unmarked side ("enable") is present, on one side
-        plain.append(f"antonym:{left}/{right}")
-    return plain
-
-
-# Feature keys of the pair index: WordNet's pair names, and the guards' own.
-_INDEX, _WN, _OWN = "pairs", ":wn", ":own"
-# What the second reading is read from, kept for when it is needed: the text the English
-# scan saw with the negations counted before it, and the guards' own pairs read the second way.
-_SECOND_INPUT, _SECOND_OWN = "second:input", "second:own"
-_NOT_COMPARED = frozenset({_INDEX + _WN, _INDEX + _OWN, _SECOND_INPUT, _SECOND_OWN})
-
-
-def _index_pairs(feats: dict[str, Counter[str]], names: set[str], own: list[str]) -> None:
-    if names:
-        feats[_INDEX + _WN] = Counter(names)
-    if own:
-        feats[_INDEX + _OWN] = Counter(key.rsplit(":", 1)[0] for key in own)
-
-
 @lru_cache(maxsize=_FEATURES_KEPT)
 def _features(text: str) -> dict[str, Counter[str]]:
     """What each guard reads off one query; cached, as a lookup compares its query with several
@@ -374,9 +264,8 @@ def _features(text: str) -> dict[str, Counter[str]]:
     if english.sides:
         feats.setdefault("ant", Counter()).update(english.sides)
     own, own_second = english.own + chinese_pairs, english.own_second + chinese_pairs
-    _index_pairs(feats, english.wordnet_pairs, own)
-    feats[_SECOND_INPUT] = Counter({rest: chinese_negations})
-    feats[_SECOND_OWN] = Counter(own_second)
+    index_pairs(feats, english.wordnet_pairs, own)
+    keep_second_input(feats, rest, chinese_negations, own_second)
     return feats
 
 
@@ -441,7 +330,7 @@ def _scan_english(words: list[str], put: Put) -> _English:
             put(_WEAK if word in _EN_WEAK_NUMBERS else "number", number)
         if word in _EN_TIME_WORDS:
             put("date", word[:3])
-        lemmas.append(_EN_ALIASES.get(word) or _lemma(word))
+        lemmas.append(_EN_ALIASES.get(word) or lemma(word))
         unit = unit_names.get(word)
         if unit is not None:
             put("unit", "|".join(unit))
@@ -452,16 +341,11 @@ def _scan_english(words: list[str], put: Put) -> _English:
             pair_names.update(names)
         diminished = word in DIMINISHERS and previous != "at"  # "at least 100 dead"
         previous = word
-    padded = f" {' '.join(lemmas)} "
-    own = _own_pairs(padded)
+    own, own_second = own_pair_readings(f" {' '.join(lemmas)} ")
     ant.update(own)
-    phrasal = padded
-    for pattern, member in _PHRASAL:
-        phrasal = pattern.sub(member, phrasal)
     if tens:
         put("number", _EN_NUMBER_WORDS[tens])
-    # The second reading (`cache.guard_polarity`) reads "turn off" as "disable".
-    return _English(ant, pair_names, own, _own_pairs(phrasal) if phrasal != padded else own)
+    return _English(ant, pair_names, own, own_second)
 
 
 class _English(NamedTuple):
@@ -469,38 +353,3 @@ class _English(NamedTuple):
     wordnet_pairs: set[str]  # "wn:<pair>" of every WordNet pair a word belongs to
     own: list[str]  # the guards' own pair sides, first reading
     own_second: list[str]  # and second reading
-
-
-def _own_pairs(padded: str) -> list[str]:
-    return [
-        f"ant:{left}/{right}:{side}"
-        for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS)
-        for side, member in enumerate((left, right))
-        if f" {member} " in padded
-    ]
-
-
-def _lemma(word: str) -> str:
-    # Just enough inflection for the antonym lexicon: enabled -> enable, stopped -> stop.
-    if word in _EN_VOCAB:
-        return word
-    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix):
-            stem = word[: -len(suffix)] + repl
-            for guess in (stem, stem + "e", stem[:-1]):
-                if guess in _EN_VOCAB:
-                    return guess
-    return word
-
-
-def lexicon_pairs() -> tuple[tuple[str, str], ...]:
-    """The English antonym pairs written here (``bench.wordnet_antonyms`` leaves them out)."""
-    return tuple(
-        (left.replace(" ", "_"), right.replace(" ", "_"))
-        for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS)
-    )
-
-
-_EN_VOCAB = frozenset(
-    w for pair in (*_EN_PAIRS, *_EN_SWAP_PAIRS) for side in pair for w in side.split()
-)
