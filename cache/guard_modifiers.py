@@ -18,11 +18,10 @@ guard's, units the unit guard's, antonyms the antonym guard's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from cache.guard_structure import FUNCTION, RELATIONS, WORD, lower_words
+from cache.guard_structure import FUNCTION, RELATIONS, WORD, lower_words, one_change
 from cache.lexicons import WordSenses, related_words, unit_words
 
+_ARTICLES = frozenset({"a", "an"})
 # Words after which the replaced word is a verb: "I need", "can I put", "to leave".
 _BEFORE_VERB = frozenset(
     [
@@ -63,7 +62,8 @@ def modifier_replaced(query_a: str, query_b: str) -> str | None:
     """``"a/b"`` when the queries differ only in one modifier of a shared noun and WordNet does
     not relate the two modifiers; None otherwise."""
     words_a, words_b = lower_words(query_a), lower_words(query_b)
-    at = _one_change(words_a, words_b)
+    # "an international flight" / "a domestic flight": the article follows the modifier.
+    at = one_change(words_a, words_b, alike=_ARTICLES)
     if at is None or at + 1 == len(words_a):
         return None
     if _named(query_a, at) or _named(query_b, at):
@@ -91,18 +91,6 @@ def _named(query: str, at: int) -> bool:
     # capitalised after the first word.
     token = WORD.findall(query)[at]
     return any(c.isupper() for c in token[1:]) or (at > 0 and token[0].isupper())
-
-
-def _one_change(words_a: Sequence[str], words_b: Sequence[str]) -> int | None:
-    if len(words_a) != len(words_b):
-        return None
-    # "an international flight" / "a domestic flight": the article follows the modifier.
-    changed = [
-        i
-        for i, (a, b) in enumerate(zip(words_a, words_b, strict=True))
-        if a != b and {a, b} != {"a", "an"}
-    ]
-    return changed[0] if len(changed) == 1 else None
 
 
 def _senses(word: str) -> WordSenses | None:

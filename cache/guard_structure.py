@@ -9,8 +9,9 @@ Celsius" share every word (cosine 0.995), and so do "from savings to checking" a
   ("Celsius to Fahrenheit" / "Fahrenheit to Celsius"). Both queries must state the relation:
   a reordering with no relation word reversed ("for data science, the best way to learn
   Python", active against passive) is left to the score. One more order counts: the same
-  content words where two of them swap places around a third ("the dog chases the cat" /
-  "the cat chases the dog").
+  content words where two phrases of up to `_SPAN` words trade places between the same
+  neighbours ("the dog chases the cat" / "the cat chases the dog", "did Manchester United beat
+  Liverpool" / "did Liverpool beat Manchester United").
 * **Order in Chinese**, written without spaces: around each relation marker (到, 比, 换成, 转给...)
   the CJK characters up to the nearest boundary (punctuation, 从, another marker; at most
   `_ZH_REACH`) on either side are its arguments, compared by shared character pairs (single
@@ -75,14 +76,26 @@ _SAME_EITHER_WAY = frozenset({"fill", "filled", "filling"})
 def _direction_flipped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     # "a gift from my parents" / "a gift to my parents", "zoom in on a Mac" / "zoom out on a
     # Mac": the same words with one direction word where the other query has its opposite.
-    if len(words_a) != len(words_b):
+    at = one_change(words_a, words_b)
+    if at is None:
         return False
-    changed = [i for i, (a, b) in enumerate(zip(words_a, words_b, strict=True)) if a != b]
-    if len(changed) != 1:
-        return False
-    at = changed[0]
     flip = frozenset(_RELATION_ALIASES.get(w[at], w[at]) for w in (words_a, words_b))
     return flip in _FLIPS and not (at and words_a[at - 1] in _SAME_EITHER_WAY)
+
+
+def one_change(
+    words_a: Sequence[str], words_b: Sequence[str], alike: frozenset[str] = frozenset()
+) -> int | None:
+    """Where two word lists of one length differ, when they differ in one place only (two
+    words that together make ``alike``, such as {"a", "an"}, count as the same)."""
+    if len(words_a) != len(words_b):
+        return None
+    changed = [
+        i
+        for i, (a, b) in enumerate(zip(words_a, words_b, strict=True))
+        if a != b and {a, b} != alike
+    ]
+    return changed[0] if len(changed) == 1 else None
 
 
 def _shared_relations(words_a: Sequence[str], words_b: Sequence[str]) -> set[str]:
@@ -204,19 +217,7 @@ def _bigrams(text: str) -> set[str]:
 
 
 def _content(words: Sequence[str]) -> list[str]:
-    return [w for w in words if w not in FUNCTION and w not in RELATIONS]
-
-
-def _roles_swapped(content_a: list[str], content_b: list[str]) -> bool:
-    # X M Y in one query and Y M X in the other, as consecutive content words: the same three
-    # words with the two ends exchanged around the same middle one.
-    if sorted(content_a) != sorted(content_b):
-        return False
-    triples_b = set(zip(content_b, content_b[1:], content_b[2:], strict=False))
-    return any(
-        x != y and m not in _SYMMETRIC and (y, m, x) in triples_b
-        for x, m, y in zip(content_a, content_a[1:], content_a[2:], strict=False)
-    )
+    return [words[i] for i in _content_at(words)]
 
 
 # Verbs whose two roles may trade places without changing the question.
@@ -237,22 +238,27 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     content_a, content_b = [words_a[i] for i in at_a], [words_b[i] for i in at_b]
     if content_a == content_b or sorted(content_a) != sorted(content_b):
         return False
-    for start in range(len(content_a)):
-        for x_end in range(start + 1, min(start + _SPAN, len(content_a)) + 1):
-            for m_end in range(x_end + 1, min(x_end + _SPAN, len(content_a)) + 1):
+    n = len(content_a)
+    for start in range(n):
+        for x_end in range(start + 1, min(start + _SPAN, n) + 1):
+            for m_end in range(x_end + 1, min(x_end + _SPAN, n) + 1):
                 if any(w in _SYMMETRIC for w in content_a[x_end:m_end]):
                     continue
-                for y_end in range(m_end + 1, min(m_end + _SPAN, len(content_a)) + 1):
-                    x, y = (start, x_end), (m_end, y_end)
-                    swapped = (
-                        content_a[m_end:y_end] + content_a[x_end:m_end] + content_a[start:x_end]
+                for y_end in range(m_end + 1, min(m_end + _SPAN, n) + 1):
+                    x, middle, y = (
+                        content_a[start:x_end],
+                        content_a[x_end:m_end],
+                        content_a[m_end:y_end],
                     )
-                    for j in _occurrences(content_b, swapped):
-                        y_in_b = (j, j + y[1] - y[0])
-                        x_in_b = (j + len(swapped) - (x[1] - x[0]), j + len(swapped))
-                        if content_a[start:x_end] != content_a[m_end:y_end] and (
-                            _frame(words_a, at_a, x) == _frame(words_b, at_b, y_in_b)
-                            and _frame(words_a, at_a, y) == _frame(words_b, at_b, x_in_b)
+                    if x == y:
+                        continue
+                    for j in _occurrences(content_b, y + middle + x):
+                        # Y now where X stood and X where Y stood, each between the same words.
+                        x_in_b = j + len(y) + len(middle)
+                        if _frame(words_a, at_a, (start, x_end)) == _frame(
+                            words_b, at_b, (j, j + len(y))
+                        ) and _frame(words_a, at_a, (m_end, y_end)) == _frame(
+                            words_b, at_b, (x_in_b, x_in_b + len(x))
                         ):
                             return True
     return False
