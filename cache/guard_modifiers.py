@@ -114,3 +114,12 @@ def _related(one: WordSenses, other: WordSenses) -> bool:
     return bool(
         one.senses & other.senses or one.senses & other.neighbours or other.senses & one.neighbours
     )
+
+
+def share_a_sense(one: str, other: str) -> bool:
+    """Whether two nouns or adjectives are one word or share a WordNet sense: smarter /
+    intelligent, fast / faster (not bigger / older, which are only one link apart)."""
+    if one == other:
+        return True
+    senses_one, senses_other = _senses(one), _senses(other)
+    return bool(senses_one and senses_other and senses_one.senses & senses_other.senses)

@@ -42,9 +42,17 @@ from cache.guard_polarity import (
     DIMINISHERS,
     NEGATIONS,
 )
+from cache.guard_roles import inverse_comparison, swapped_comparison, voice_roles_swapped
 from cache.guard_structure import order_differs
 from cache.guards_zh import Put, scan_chinese, word_list
-from cache.lexicons import antonym_sides, place_names, related_words, unit_words, wordnet_keys
+from cache.lexicons import (
+    antonym_sides,
+    place_names,
+    related_words,
+    unit_words,
+    verb_forms,
+    wordnet_keys,
+)
 
 _WEAK = "weak_number"
 
@@ -183,13 +191,24 @@ def differences(query_a: str, query_b: str) -> list[str]:
         # query (`cache.guard_polarity`) agrees, so neither negation nor antonym differs.
         found = [kind for kind in found if not polarity(kind)]
     found += prefix_antonyms(query_a, query_b)
-    if order_differs(query_a, query_b):
+    if order_differs(query_a, query_b) or voice_roles_swapped(query_a, query_b):
         found.append("order")
+    if "order" in found and _inverse_comparison(query_a, query_b):
+        return []  # "is gold heavier than lead" / "is lead lighter than gold"
     if names_differ(query_a, query_b):
         found.append("name")
     if not found and (replaced := modifier_replaced(query_a, query_b)):
         found.append(f"modifier:{replaced}")
     return found
+
+
+def _inverse_comparison(query_a: str, query_b: str) -> bool:
+    # Nothing but the compared things and the comparative differs (`swapped_comparison`).
+    turned = swapped_comparison(query_a, query_b)
+    if turned is None:
+        return False
+    opposite = any(map(polarity, differences(turned.word_a, turned.word_b)))
+    return inverse_comparison(turned, opposite)
 
 
 def _numbers_differ(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) -> bool:
@@ -216,12 +235,13 @@ def _dimension(unit: str) -> str:
 
 
 def load_lexicons() -> None:
-    """Read the generated lexicons (antonyms, units, related words, places) now: the first
-    lookup that compares two questions then does not pay the ~80 ms of reading them."""
+    """Read the generated lexicons (antonyms, units, related words, places, verbs) now: the
+    first lookup that compares two questions then does not pay the ~80 ms of reading them."""
     antonym_sides()
     unit_words()
     related_words()
     place_names()
+    verb_forms()
 
 
 def hit_allowed(query_a: str, query_b: str) -> bool:

@@ -8,6 +8,9 @@
   each noun and adjective's senses and the senses one link away. The guards refuse a query
   whose one modifier is replaced by a word WordNet does not relate to it (a checking account /
   a savings account).
+* ``cache/data/verb_forms_en.tsv``, built from WordNet 3.0 by ``python -m bench.wordnet_verbs``:
+  each verb form's lemmas and whether it is a past participle. The voice guard reads "was Brazil
+  beaten by Germany" as "Germany beat Brazil".
 * ``cache/data/places_en.tsv``, built from WordNet 3.0 by ``python -m bench.wordnet_places``:
   the other names of a place and the places an adjective stands for (Spanish: Spain; American:
   America, United States, US, USA). The names guard reads them as the same name.
@@ -80,9 +83,10 @@ class WordSenses(NamedTuple):
     neighbours: frozenset[str]  # synsets one link away: hypernyms, derivations, see-also
 
 
-class RelatedWords:
-    """WordNet's nouns and adjectives, searched in place: the table stays one bytes object
-    (2 MB) with its line offsets, instead of 60k parsed entries in every process."""
+class TsvTable:
+    """A generated TSV sorted by its first field, searched in place: the table stays one bytes
+    object with its line offsets, instead of tens of thousands of parsed entries in every
+    process."""
 
     def __init__(self, table: bytes) -> None:
         self._table = table
@@ -90,16 +94,14 @@ class RelatedWords:
         self._starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
         self._keys = _LineKeys(table, self._starts)
 
-    def senses(self, word: str) -> WordSenses | None:
-        """The word's senses and neighbours, or None when WordNet does not know the word."""
-        key = word.encode()
-        at = bisect_left(self._keys, key)
-        if at == len(self._starts) or self._keys[at] != key:
+    def fields(self, key: str) -> list[str] | None:
+        """The fields after *key* on its line, or None when the table does not hold it."""
+        encoded = key.encode()
+        at = bisect_left(self._keys, encoded)
+        if at == len(self._starts) or self._keys[at] != encoded:
             return None
         start = int(self._starts[at])
-        line = self._table[start : self._table.index(b"\n", start)].decode()
-        _, senses, neighbours = line.split("\t")
-        return WordSenses(frozenset(senses.split()), frozenset(neighbours.split()))
+        return self._table[start : self._table.index(b"\n", start)].decode().split("\t")[1:]
 
 
 class _LineKeys:
@@ -115,9 +117,50 @@ class _LineKeys:
         return self._table[start : self._table.index(b"\t", start)]
 
 
+class RelatedWords:
+    """WordNet's nouns and adjectives (``related_en.tsv``, 2 MB)."""
+
+    def __init__(self, table: bytes) -> None:
+        self._table = TsvTable(table)
+
+    def senses(self, word: str) -> WordSenses | None:
+        """The word's senses and neighbours, or None when WordNet does not know the word."""
+        found = self._table.fields(word)
+        if found is None:
+            return None
+        senses, neighbours = found
+        return WordSenses(frozenset(senses.split()), frozenset(neighbours.split()))
+
+
+class VerbForm(NamedTuple):
+    lemmas: frozenset[str]  # "found": find and found
+    participle: bool  # a past participle of one of them ("beaten", "paid", "killed")
+
+
+class VerbForms:
+    """WordNet's verbs with every inflected form (``verb_forms_en.tsv``)."""
+
+    def __init__(self, table: bytes) -> None:
+        self._table = TsvTable(table)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one table per process, kept for its life
+    def form(self, word: str) -> VerbForm | None:
+        """The verbs *word* is a form of, or None when it is no form of a WordNet verb."""
+        found = self._table.fields(word)
+        if found is None:
+            return None
+        lemmas, participle = found
+        return VerbForm(frozenset(lemmas.split(",")), participle == "1")
+
+
 @cache
 def related_words() -> RelatedWords:
     return RelatedWords((_DATA / "related_en.tsv").read_bytes())
+
+
+@cache
+def verb_forms() -> VerbForms:
+    return VerbForms((_DATA / "verb_forms_en.tsv").read_bytes())
 
 
 @cache

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from cache.lexicons import RelatedWords, antonym_sides, place_names, related_words, unit_words
+from cache.lexicons import (
+    RelatedWords,
+    VerbForm,
+    VerbForms,
+    antonym_sides,
+    place_names,
+    related_words,
+    unit_words,
+    verb_forms,
+)
 
 
 def test_related_words_search_the_table_in_place() -> None:
@@ -43,3 +52,23 @@ def test_places_hold_adjectives_and_other_names_but_no_ambiguous_ones() -> None:
     assert ("netherlands",) in places["holland"]
     assert "chinese" not in places  # WordNet's "China" is also Taiwan
     assert "russian" not in places  # WordNet's "Russian" pertains to the Soviet Union
+
+
+def test_verb_forms_give_lemmas_and_participles() -> None:
+    forms = verb_forms()
+    assert forms.form("beaten") == VerbForm(frozenset({"beat"}), True)
+    assert forms.form("paid") == VerbForm(frozenset({"pay"}), True)  # irregular
+    killed = forms.form("killed")
+    assert killed and killed.participle  # regular: the past tense is the participle too
+    found = forms.form("found")
+    assert found and found.lemmas == {"find", "found"}
+    kills = forms.form("kills")
+    assert kills and not kills.participle
+    assert forms.form("giraffe") is None
+
+
+def test_verb_forms_search_the_table_in_place() -> None:
+    table = VerbForms(b"ate\teat\t0\nbeaten\tbeat\t1\nfound\tfind,found\t1\n")
+    assert table.form("found") == VerbForm(frozenset({"find", "found"}), True)
+    assert table.form("ate") == VerbForm(frozenset({"eat"}), False)
+    assert table.form("eaten") is None

@@ -1,0 +1,164 @@
+"""Guards on who does what to whom when a query is turned around (order itself:
+`cache.guard_structure`).
+
+* **Voice.** "did Germany beat Brazil" asks what "was Brazil beaten by Germany" asks, and not
+  what "was Germany beaten by Brazil" asks. A passive clause (a form of *be* or *get*, then a
+  past participle, then "by") names its agent after "by" and its patient between *be* and the
+  participle ("was Brazil beaten") or before *be* ("my dog was bitten"). An active clause of the
+  other query with a form of the same verb (`cache.lexicons.verb_forms`) names its subject just
+  before the verb and its object just after. The roles are swapped when the subject is the
+  patient and the object the agent. Both voices on one side, or the same voice on both, are
+  `cache.guard_structure`'s.
+* **Inverse comparisons.** "is gold heavier than lead" asks what "is lead lighter than gold"
+  asks: the two things trade places around "than" and the comparative turns into its opposite
+  (an antonym, or "less" before the same or a related word: "smarter" / "less intelligent").
+  Two flips cancel out; one alone (order or antonym) is a different question.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple
+
+from cache.guard_modifiers import share_a_sense
+from cache.guard_structure import FUNCTION, KEPT, RELATIONS, lower_words
+from cache.lexicons import verb_forms
+
+_BE = frozenset({"is", "are", "am", "was", "were", "be", "been", "being"})
+_BE |= {"get", "gets", "got", "gotten", "getting"}  # "got fired by"
+# Pronouns are roles too ("fire me" / "me to be fired"); possessives stay function words.
+_PERSONS = {"i": "me", "me": "me", "we": "us", "us": "us", "he": "him", "him": "him"}
+_PERSONS |= {"she": "her", "they": "them", "them": "them", "you": "you"}
+_ARGS = 2  # content words taken as a role on each side of a verb
+_REACH = 4  # words a role looks across
+_PATIENT_SPAN = 4  # most words between "be" and its participle ("was the 2014 final won by")
+
+_Roles = tuple[frozenset[str], frozenset[str]]  # (doer, done to)
+
+
+def voice_roles_swapped(query_a: str, query_b: str) -> bool:
+    """Whether a passive clause of one query has the roles of an active clause of the other
+    the other way round: "did Germany beat Brazil" / "was Germany beaten by Brazil"."""
+    words_a, words_b = lower_words(query_a), lower_words(query_b)
+    return _swapped(_passives(words_a), words_b) or _swapped(_passives(words_b), words_a)
+
+
+def _swapped(passives: Sequence[tuple[frozenset[str], _Roles]], words: Sequence[str]) -> bool:
+    for lemmas, (agent, patient) in passives:
+        for subject, object_ in _actives(words, lemmas):
+            if subject & agent or object_ & patient:
+                return False  # the same roles in one reading: not a swap
+            if subject & patient and object_ & agent:
+                return True
+    return False
+
+
+@lru_cache(maxsize=KEPT)
+def _passives(words: tuple[str, ...]) -> tuple[tuple[frozenset[str], _Roles], ...]:
+    found = []
+    forms = verb_forms()
+    for by in (i for i, w in enumerate(words) if w == "by" and i > 1):
+        verb = forms.form(words[by - 1])
+        if verb is None or not verb.participle:
+            continue
+        be = next(
+            (j for j in range(by - 2, max(by - 3 - _PATIENT_SPAN, -1), -1) if words[j] in _BE),
+            None,
+        )
+        if be is None:
+            continue
+        agent = _role(words, range(by + 1, min(by + 1 + _REACH, len(words))))
+        between = _role(words, range(be + 1, by - 1))
+        patient = between or _role(words, range(be - 1, max(be - 1 - _REACH, -1), -1))
+        if agent and patient:
+            found.append((verb.lemmas, (agent, patient)))
+    return tuple(found)
+
+
+def _actives(words: Sequence[str], lemmas: frozenset[str]) -> list[_Roles]:
+    forms = verb_forms()
+    found = []
+    for at, word in enumerate(words):
+        verb = forms.form(word)
+        if verb is None or not verb.lemmas & lemmas:
+            continue
+        if (at > 0 and words[at - 1] in _BE) or (at + 1 < len(words) and words[at + 1] == "by"):
+            continue  # passive itself
+        before = range(at - 1, max(at - 1 - _REACH, -1), -1)
+        subject = _role(words, before[1:] if at and words[at - 1] == "to" else before)
+        object_ = _role(words, range(at + 1, min(at + 1 + _REACH, len(words))))
+        if subject and object_:
+            found.append((subject, object_))
+    return found
+
+
+def _role(words: Sequence[str], positions: range) -> frozenset[str]:
+    picked: list[str] = []
+    for j in positions:
+        word = words[j]
+        if (word in RELATIONS and j != positions[0]) or len(picked) == _ARGS:
+            break
+        if word in _PERSONS:
+            picked.append(_PERSONS[word])
+        elif word not in FUNCTION and word not in RELATIONS and word not in _BE:
+            picked.append(word)
+    return frozenset(picked)
+
+
+class Comparison(NamedTuple):
+    """Two queries comparing the same two things the other way round."""
+
+    word_a: str  # the comparative, without "more" / "less": "heavier", "expensive"
+    word_b: str
+    less_once: bool  # "less" (or "fewer") in one comparative only
+
+
+_LESS = frozenset({"less", "fewer"})
+_MORE = frozenset({"more"}) | _LESS
+
+
+def swapped_comparison(query_a: str, query_b: str) -> Comparison | None:
+    """The comparatives, when the queries hold the same content words but for the comparative
+    before their one "than", and what one says only before "than" the other says only after
+    it, both ways: "is gold heavier than lead" / "is lead lighter than gold"."""
+    sides_a, sides_b = _compared(lower_words(query_a)), _compared(lower_words(query_b))
+    if sides_a is None or sides_b is None:
+        return None
+    (before_a, word_a, less_a, after_a), (before_b, word_b, less_b, after_b) = sides_a, sides_b
+    if before_a + after_a != before_b + after_b:
+        return None
+    only_before_a, only_before_b = before_a - before_b, before_b - before_a
+    if not only_before_a or not only_before_b:
+        return None
+    if only_before_a != after_b - after_a or only_before_b != after_a - after_b:
+        return None
+    return Comparison(word_a, word_b, less_a != less_b)
+
+
+def _compared(words: Sequence[str]) -> tuple[Counter[str], str, bool, Counter[str]] | None:
+    # "is gold heavier than lead" -> {gold}, heavier, no "less", {lead}.
+    if words.count("than") != 1:
+        return None
+    than = words.index("than")
+    if than < 2:
+        return None
+    word, start = words[than - 1], than - 1
+    less = False
+    if words[start - 1] in _MORE:
+        start -= 1
+        less = words[start] in _LESS
+    return _content(words[:start]), word, less, _content(words[than + 1 :])
+
+
+def _content(words: Sequence[str]) -> Counter[str]:
+    return Counter(w for w in words if w not in FUNCTION and w not in RELATIONS)
+
+
+def inverse_comparison(turned: Comparison, opposite: bool) -> bool:
+    """Whether the two comparisons say the same thing: the things swapped and the comparative
+    flipped once, by an antonym (*opposite*, from the antonym guard) or by "less"."""
+    if opposite:
+        return not turned.less_once
+    return turned.less_once and share_a_sense(turned.word_a, turned.word_b)
