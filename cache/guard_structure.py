@@ -63,6 +63,7 @@ def order_differs(query_a: str, query_b: str) -> bool:
         or _spans_swapped(words_a, words_b)
         or _amounts_swapped(words_a, words_b)
         or _direction_flipped(words_a, words_b)
+        or _ends_swapped(words_a, words_b)
         or _zh_order_differs(query_a, query_b)
     )
 
@@ -81,6 +82,41 @@ def _direction_flipped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
         return False
     flip = frozenset(_RELATION_ALIASES.get(w[at], w[at]) for w in (words_a, words_b))
     return flip in _FLIPS and not (at and words_a[at - 1] in _SAME_EITHER_WAY)
+
+
+# Relation words that name where a movement starts or ends.
+_ENDS = {"from": "start", "to": "end", "into": "end", "onto": "end", "toward": "end"}
+_ENDS |= {"towards": "end"}
+_NOT_PHRASE = FUNCTION | RELATIONS
+
+
+def _ends_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
+    # "money from Wise to Revolut" / "money to Wise from Revolut": the words stay in place and
+    # the direction words trade places, so what one query moves from the other moves to.
+    # "from London to Paris" / "to Paris from London" keeps each end.
+    ends_a, ends_b = _ends(words_a), _ends(words_b)
+    return any(
+        len(ends_a[phrase]) == len(ends_b[phrase]) == 1 and ends_a[phrase] != ends_b[phrase]
+        for phrase in ends_a.keys() & ends_b.keys()
+    )
+
+
+def _ends(words: Sequence[str]) -> dict[tuple[str, ...], set[str]]:
+    # Each end is the whole phrase right after its direction word: "from [my old] iPhone 12",
+    # not the "train" of "to Paris by train" (a phrase only half the same is no end moved).
+    found: dict[tuple[str, ...], set[str]] = {}
+    for i, word in enumerate(words):
+        if word not in _ENDS:
+            continue
+        at = i + 1
+        while at < len(words) and words[at] in FUNCTION:
+            at += 1
+        end = at
+        while end < min(at + _SPAN, len(words)) and words[end] not in _NOT_PHRASE:
+            end += 1
+        if end > at:
+            found.setdefault(tuple(words[at:end]), set()).add(_ENDS[word])
+    return found
 
 
 def one_change(

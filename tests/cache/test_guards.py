@@ -185,6 +185,9 @@ REJECTED = [
     ("My old dog growls at my new puppy, why?", "My new puppy growls at my old dog, why?", "order"),
     # one direction word against its opposite, every other word the same
     ("How do I zoom in on a PDF?", "How do I zoom out on a PDF?", "order"),
+    # the direction words trade places, the ends stay where they were
+    ("transfer money from Wise to Revolut", "transfer money to Wise from Revolut", "order"),
+    ("how to switch from Android to iPhone", "how to switch to Android from iPhone", "order"),
     ("Why does my phone scale the text up?", "Why does my phone scale the text down?", "order"),
     # a word of a place's name is no place unless the whole name is written
     (
@@ -223,6 +226,12 @@ REJECTED = [
 ]
 
 ALLOWED = [
+    # each end kept, the phrases in the other order; a stranded "to" names no end
+    ("how to go from London to Paris by train", "how to go to Paris from London by train"),
+    (
+        "is the iPhone 15 Pro worth upgrading to from an iPhone 12?",
+        "should I upgrade to the iPhone 15 Pro if I have an iPhone 12?",
+    ),
     ("How do I reset my password?", "How can I reset my password?"),
     ("I don't want to cancel", "I do not want to cancel"),
     ("I can't log in", "I cannot login"),
