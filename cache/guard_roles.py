@@ -11,7 +11,8 @@
   `cache.guard_structure`'s.
 * **Inverse comparisons.** "is gold heavier than lead" asks what "is lead lighter than gold"
   asks: the two things trade places around "than" and the comparative turns into its opposite
-  (an antonym, or "less" before the same or a related word: "smarter" / "less intelligent").
+  (an antonym, or "less" before a word of the same WordNet sense: "smarter" / "less
+  intelligent").
   Two flips cancel out; one alone (order or antonym) is a different question.
 """
 
@@ -35,6 +36,7 @@ _ARGS = 2  # content words taken as a role on each side of a verb
 _REACH = 4  # words a role looks across
 _PATIENT_SPAN = 4  # most words between "be" and its participle ("was the 2014 final won by")
 
+_NOT_ROLE = FUNCTION | RELATIONS | _BE
 _Roles = tuple[frozenset[str], frozenset[str]]  # (doer, done to)
 
 
@@ -102,7 +104,7 @@ def _role(words: Sequence[str], positions: range) -> frozenset[str]:
             break
         if word in _PERSONS:
             picked.append(_PERSONS[word])
-        elif word not in FUNCTION and word not in RELATIONS and word not in _BE:
+        elif word not in _NOT_ROLE:
             picked.append(word)
     return frozenset(picked)
 
@@ -116,7 +118,7 @@ class Comparison(NamedTuple):
 
 
 _LESS = frozenset({"less", "fewer"})
-_MORE = frozenset({"more"}) | _LESS
+_DEGREE = frozenset({"more"}) | _LESS  # "more expensive", "less healthy"
 
 
 def swapped_comparison(query_a: str, query_b: str) -> Comparison | None:
@@ -146,7 +148,7 @@ def _compared(words: Sequence[str]) -> tuple[Counter[str], str, bool, Counter[st
         return None
     word, start = words[than - 1], than - 1
     less = False
-    if words[start - 1] in _MORE:
+    if words[start - 1] in _DEGREE:
         start -= 1
         less = words[start] in _LESS
     return _content(words[:start]), word, less, _content(words[than + 1 :])
