@@ -1,4 +1,5 @@
-"""Guard on a replaced modifier: "a checking account" / "a savings account".
+"""Guards on a replaced word: "a checking account" / "a savings account", "dry before sanding" /
+"dry before painting".
 
 Two queries that say the same words but for one word before a shared noun ask about another
 kind of that noun: economy / business class, a local / remote branch, time / space complexity,
@@ -14,12 +15,30 @@ Only a noun or adjective modifier counts: a word WordNet knows only as a verb ("
 fridge") is a verb and is left to the score. A word WordNet does not know at all (a product,
 a typo) is a modifier of its own: "android apps" / "iphone apps". Numbers are the number
 guard's, units the unit guard's, antonyms the antonym guard's.
+
+A replaced word elsewhere (`word_replaced`) asks about another thing or another aspect of one
+thing: how long mud dries before sanding / before painting, whether creatine is safe / effective,
+a lens on a crop sensor / full frame camera. The replacement is one or two content words
+against one or two, everything around them the same, and it passes when WordNet relates any
+word of one side to any of the other, one link apart or two through a shared broader sense
+(town / city, night / week, boy / kid): a paraphrase that swaps a single noun or adjective
+almost always picks a word of that family. Verbs are left to the score, since a paraphrase often
+swaps a verb for one WordNet does not relate ("make" / "book" an appointment, "set up" / "open"
+an account): a word known only as a verb or adverb, a verb form after a subject, modal, "to" or
+*be*, first in the query, or before its object, and whatever comes before a verb ("gotta" /
+"wanna" know). So do typos and spellings (recieve / receive), acronyms (IRA / individual
+retirement account) and names, which the names guard compares.
 """
 
 from __future__ import annotations
 
-from cache.guard_structure import FUNCTION, RELATIONS, WORD, lower_words, one_change
-from cache.lexicons import WordSenses, related_words, unit_words
+from collections.abc import Sequence
+from difflib import SequenceMatcher
+
+from cache.guard_polarity import NEGATIONS
+from cache.guard_structure import BE_FORMS, FUNCTION, RELATIONS, WORD, lower_words, one_change
+from cache.guards_zh import word_list
+from cache.lexicons import WordSenses, related_words, unit_words, verb_forms
 
 _ARTICLES = frozenset({"a", "an"})
 # Words after which the replaced word is a verb: "I need", "can I put", "to leave".
@@ -84,6 +103,101 @@ def modifier_replaced(query_a: str, query_b: str) -> str | None:
     if senses_one is not None and senses_other is not None and _related(senses_one, senses_other):
         return None
     return f"{one}/{other}"
+
+
+_MOST_REPLACED = 2  # words on each side of a replacement
+_SPELLING_ALIKE = 0.75  # difflib ratio from which two words are one spelt two ways
+# Before its object a word is a verb: "make an appointment", "reserve me a flight".
+_OBJECT_STARTS = frozenset(
+    word_list(
+        "a an the my your our their his her its this that these those some any me you us them "
+        "him it more all every each"
+    )
+)
+_SEMI_MODALS = frozenset(word_list("gotta wanna gonna hafta"))  # "i gotta know" / "i wanna know"
+
+
+def word_replaced(query_a: str, query_b: str) -> str | None:
+    """``"a/b"`` when the queries differ only in one or two content words replaced by one or
+    two others that WordNet does not relate, none of them a verb; None otherwise."""
+    words_a, words_b = lower_words(query_a), lower_words(query_b)
+    at, one, other = _replacement(words_a, words_b)
+    if not one or not other or len(one) > _MOST_REPLACED or len(other) > _MOST_REPLACED:
+        return None
+    replaced = one + other
+    if not all(word.isascii() and word.isalpha() for word in replaced):
+        return None  # numbers, Chinese: their own guards
+    units = unit_words()
+    if any(
+        w in FUNCTION
+        or w in NEGATIONS
+        or w in _SEMI_MODALS
+        or w in units.names
+        or w in units.symbols
+        for w in replaced
+    ):
+        return None
+    if (
+        _spelt_alike(one, other)
+        or _named_span(query_a, at, len(one))
+        or _named_span(query_b, at, len(other))
+    ):
+        return None
+    if _verb_at(words_a, at, len(one)) or _verb_at(words_b, at, len(other)):
+        return None
+    senses = {word: _senses(word) for word in replaced}
+    if any(_verb_only(found) for found in senses.values()):
+        return None
+    for word_one in one:
+        for word_other in other:
+            s, t = senses[word_one], senses[word_other]
+            if s is not None and t is not None and (_related(s, t) or s.neighbours & t.neighbours):
+                return None
+    return f"{' '.join(one)}/{' '.join(other)}"
+
+
+def _replacement(
+    words_a: Sequence[str], words_b: Sequence[str]
+) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+    # Where the two differ and what each says there, the same words before and after removed.
+    shortest = min(len(words_a), len(words_b))
+    start = 0
+    while start < shortest and words_a[start] == words_b[start]:
+        start += 1
+    end = 0
+    while end < shortest - start and words_a[-1 - end] == words_b[-1 - end]:
+        end += 1
+    return (
+        start,
+        tuple(words_a[start : len(words_a) - end]),
+        tuple(words_b[start : len(words_b) - end]),
+    )
+
+
+def _spelt_alike(one: Sequence[str], other: Sequence[str]) -> bool:
+    # "recieve" / "receive", "transfering" / "transferring money", "IRA" / "individual retirement
+    # account", "setup" / "set up".
+    joined_one, joined_other = "".join(one), "".join(other)
+    if joined_one.startswith(joined_other) or joined_other.startswith(joined_one):
+        return True
+    if joined_one == "".join(w[0] for w in other) or joined_other == "".join(w[0] for w in one):
+        return True
+    return SequenceMatcher(None, joined_one, joined_other).ratio() >= _SPELLING_ALIKE
+
+
+def _named_span(query: str, at: int, width: int) -> bool:
+    tokens = WORD.findall(query)
+    return any(_named(query, i) for i in range(at, min(at + width, len(tokens))))
+
+
+def _verb_at(words: Sequence[str], at: int, width: int) -> bool:
+    after = words[at + width] if at + width < len(words) else ""
+    if after and _verb_only(_senses(after)):
+        return True  # the replaced words come before a verb: "when will it happen / go through"
+    if verb_forms().form(words[at]) is None:
+        return False
+    before = words[at - 1] if at else ""
+    return not at or before in _BEFORE_VERB or before in BE_FORMS or after in _OBJECT_STARTS
 
 
 def _named(query: str, at: int) -> bool:

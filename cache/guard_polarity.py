@@ -14,6 +14,11 @@ when both readings differ (`cache.guards.differences`):
 * "turn off" and "switch off" are "disable", "turn on" and "switch on" "enable" (the guards'
   own pairs, read by `cache.guards`).
 
+A negation can also move without changing the count: "is it rude to not attend a wedding but
+still send a gift" / "to attend a wedding but not send a gift" (`negation_moved`). Each "not",
+"no", "never" or "without" is read with the word it negates, the next one past *be*, "to" and
+a few adverbs; the two queries differ when they negate different words that both say.
+
 Why a second reading instead of one better one: words such as "incorrect", "unable" or
 "contactless" hold a negation that a paraphrase may not ("wrong", "can't", "tap to pay"); the
 first reading keeps passing those, the second adds what it can prove alike.
@@ -49,6 +54,12 @@ _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _WITHOUT = re.compile(r"\b(?!(?:regard|neverthe|nonethe|doubt)less\b)([a-z]{3,})(?:-free|less)\b")
 _NEGATIVE_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
 _BE = frozenset(word_list("be been being"))
+_NEGATORS = frozenset(word_list("not no never without"))
+# Passed over to reach the negated word: "not to be sent", "never even asked", "no more".
+_BEFORE_NEGATED = frozenset(
+    word_list("be been being to even really always ever yet a an the any just only still")
+)
+_NEGATED_REACH = 3  # words looked at after a negation
 
 
 def second_reading(
@@ -117,3 +128,33 @@ def _negated_member(pair: str) -> int | None:
 def _adjective(word: str) -> bool:
     found = related_words().senses(word)
     return found is not None and any(sense.startswith("a") for sense in found.senses)
+
+
+def negation_moved(words_a: tuple[str, ...], words_b: tuple[str, ...]) -> bool:
+    """Whether the queries (`cache.guard_structure.lower_words`) hold as many negations but
+    negate different words that both of them say: "not attend ... send" / "attend ... not
+    send". Contractions count but are not read: "why didn't my card work" puts the subject
+    between the negation and its verb."""
+    negated_a, negated_b = _negated(words_a), _negated(words_b)
+    if not negated_a or not negated_b or negated_a == negated_b:
+        return False
+    if _negations(words_a) != _negations(words_b):
+        return False  # the count differs: the negation guard's
+    moved = (negated_a - negated_b) + (negated_b - negated_a)
+    return all(word in words_a and word in words_b for word in moved)
+
+
+def _negated(words: tuple[str, ...]) -> Counter[str]:
+    found = Counter[str]()
+    for at, word in enumerate(words):
+        if word not in _NEGATORS:
+            continue
+        for following in words[at + 1 : at + 1 + _NEGATED_REACH]:
+            if following not in _BEFORE_NEGATED:
+                found[following] += 1
+                break
+    return found
+
+
+def _negations(words: tuple[str, ...]) -> int:
+    return sum(word in NEGATIONS or word.endswith("n't") for word in words)

@@ -14,6 +14,10 @@
   (an antonym, or "less" before a word of the same WordNet sense: "smarter" / "less
   intelligent").
   Two flips cancel out; one alone (order or antonym) is a different question.
+* **The role asked for.** "when should I prune roses" and "how should I prune roses" ask for a
+  time and a manner: one question word traded for another of a different kind, nothing else
+  changed, is another question. "how" and "where" are left alike ("how / where do I find my
+  PIN" ask one thing).
 """
 
 from __future__ import annotations
@@ -24,11 +28,10 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from cache.guard_modifiers import share_a_sense
-from cache.guard_structure import FUNCTION, KEPT, RELATIONS, lower_words
+from cache.guard_structure import BE_FORMS, FUNCTION, KEPT, RELATIONS, lower_words, one_change
 from cache.lexicons import verb_forms
 
-_BE = frozenset({"is", "are", "am", "was", "were", "be", "been", "being"})
-_BE |= {"get", "gets", "got", "gotten", "getting"}  # "got fired by"
+_BE = BE_FORMS
 # Pronouns are roles too ("fire me" / "me to be fired"); possessives stay function words.
 _PERSONS = {"i": "me", "me": "me", "we": "us", "us": "us", "he": "him", "him": "him"}
 _PERSONS |= {"she": "her", "they": "them", "them": "them", "you": "you"}
@@ -37,6 +40,10 @@ _REACH = 4  # words a role looks across
 _PATIENT_SPAN = 4  # most words between "be" and its participle ("was the 2014 final won by")
 
 _NOT_ROLE = FUNCTION | RELATIONS | _BE
+# What a question word asks for; "how" / "where" are said of one thing ("where do I find it").
+_ASKED = {"when": "time", "where": "place", "why": "reason", "who": "person", "whom": "person"}
+_ASKED |= {"whose": "owner", "how": "manner"}
+_ALIKE_ASKED = frozenset({"how", "where"})
 _Roles = tuple[frozenset[str], frozenset[str]]  # (doer, done to)
 
 
@@ -164,3 +171,16 @@ def inverse_comparison(turned: Comparison, opposite: bool) -> bool:
     if opposite:
         return not turned.less_once
     return turned.less_once and share_a_sense(turned.word_a, turned.word_b)
+
+
+def asked_role_changed(query_a: str, query_b: str) -> str | None:
+    """``"a/b"`` when the queries differ only in a question word asking for another kind of
+    answer: "when should I prune roses" / "how should I prune roses"."""
+    words_a, words_b = lower_words(query_a), lower_words(query_b)
+    at = one_change(words_a, words_b, alike=_ALIKE_ASKED)
+    if at is None:
+        return None
+    one, other = words_a[at], words_b[at]
+    if one in _ASKED and other in _ASKED and _ASKED[one] != _ASKED[other]:
+        return f"{one}/{other}"
+    return None

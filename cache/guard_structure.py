@@ -47,6 +47,8 @@ FUNCTION = _word_set(
     can could would should will shall may might must how what which who whom whose when where
     why there here please just"""
 )
+# Forms of *be*, and of *get* as in "got fired": a participle after them is a verb.
+BE_FORMS = _word_set("is are am was were be been being get gets got gotten getting")
 _REACH = 4  # how many words a relation looks at on each side
 _ARGS = 2  # content words taken on each side as the relation's arguments
 

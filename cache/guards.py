@@ -35,15 +35,21 @@ from cache.guard_antonyms import (
     prefix_antonyms,
     second_reading_alike,
 )
-from cache.guard_modifiers import modifier_replaced
+from cache.guard_modifiers import modifier_replaced, word_replaced
 from cache.guard_names import names_differ
 from cache.guard_polarity import (
     CONTRACTION_BASES,
     DIMINISHERS,
     NEGATIONS,
+    negation_moved,
 )
-from cache.guard_roles import inverse_comparison, swapped_comparison, voice_roles_swapped
-from cache.guard_structure import order_differs
+from cache.guard_roles import (
+    asked_role_changed,
+    inverse_comparison,
+    swapped_comparison,
+    voice_roles_swapped,
+)
+from cache.guard_structure import lower_words, order_differs
 from cache.guards_zh import Put, scan_chinese, word_list
 from cache.lexicons import (
     antonym_sides,
@@ -171,8 +177,9 @@ def differences(query_a: str, query_b: str) -> list[str]:
     """Return the kinds of meaning-changing differences between two queries.
 
     Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``unit``, ``id``, ``date``, ``email``,
-    ``url``, ``phone``, ``money``, ``order``, ``name``, ``modifier:<a>/<b>`` (asked only when
-    nothing else differs). An empty list means nothing the guards know about differs.
+    ``url``, ``phone``, ``money``, ``order``, ``name``, ``modifier:<a>/<b>`` and
+    ``asked:<a>/<b>`` (the question word), ``replaced:<a>/<b>`` (asked only when nothing else
+    differs). An empty list means nothing the guards know about differs.
     """
     fa, fb = _features(query_a), _features(query_b)
     found: list[str] = []
@@ -191,14 +198,20 @@ def differences(query_a: str, query_b: str) -> list[str]:
         # query (`cache.guard_polarity`) agrees, so neither negation nor antonym differs.
         found = [kind for kind in found if not polarity(kind)]
     found += prefix_antonyms(query_a, query_b)
+    if "negation" not in found and negation_moved(lower_words(query_a), lower_words(query_b)):
+        found.append("negation")
     if order_differs(query_a, query_b) or voice_roles_swapped(query_a, query_b):
         found.append("order")
     if "order" in found and _inverse_comparison(query_a, query_b):
         return []  # "is gold heavier than lead" / "is lead lighter than gold"
     if names_differ(query_a, query_b):
         found.append("name")
+    if asked := asked_role_changed(query_a, query_b):
+        found.append(f"asked:{asked}")
     if not found and (replaced := modifier_replaced(query_a, query_b)):
         found.append(f"modifier:{replaced}")
+    elif not found and (replaced := word_replaced(query_a, query_b)):
+        found.append(f"replaced:{replaced}")
     return found
 
 
