@@ -46,6 +46,7 @@ from cache.guard_polarity import (
 from cache.guard_roles import (
     asked_role_changed,
     inverse_comparison,
+    persons_traded,
     swapped_comparison,
     voice_roles_swapped,
 )
@@ -200,7 +201,11 @@ def differences(query_a: str, query_b: str) -> list[str]:
     found += prefix_antonyms(query_a, query_b)
     if "negation" not in found and negation_moved(lower_words(query_a), lower_words(query_b)):
         found.append("negation")
-    if order_differs(query_a, query_b) or voice_roles_swapped(query_a, query_b):
+    if (
+        order_differs(query_a, query_b)
+        or voice_roles_swapped(query_a, query_b)
+        or persons_traded(query_a, query_b)
+    ):
         found.append("order")
     if "order" in found and _inverse_comparison(query_a, query_b):
         return []  # "is gold heavier than lead" / "is lead lighter than gold"
