@@ -14,10 +14,6 @@
   (an antonym, or "less" before a word of the same WordNet sense: "smarter" / "less
   intelligent").
   Two flips cancel out; one alone (order or antonym) is a different question.
-* **People traded.** "can I book a room for someone else under my name" / "for myself under
-  someone else's name": the same words and the same people, but the people stand in each
-  other's places. Pronouns are read as the person they name (I, me, my, myself), "someone
-  else" as another person.
 * **The role asked for.** "when should I prune roses" and "how should I prune roses" ask for a
   time and a manner: one question word traded for another of a different kind, nothing else
   changed, is another question. "how" and "where" are left alike ("how / where do I find my
@@ -44,13 +40,6 @@ _REACH = 4  # words a role looks across
 _PATIENT_SPAN = 4  # most words between "be" and its participle ("was the 2014 final won by")
 
 _NOT_ROLE = FUNCTION | RELATIONS | _BE
-_PERSON_WORDS = {"i": "1", "me": "1", "my": "1", "myself": "1", "mine": "1"}
-_PERSON_WORDS |= {"you": "2", "your": "2", "yourself": "2", "yours": "2"}
-_PERSON_WORDS |= {"he": "3m", "him": "3m", "his": "3m", "himself": "3m"}
-_PERSON_WORDS |= {"she": "3f", "her": "3f", "herself": "3f", "hers": "3f"}
-_PERSON_WORDS |= {"we": "1p", "us": "1p", "our": "1p", "ourselves": "1p", "ours": "1p"}
-_PERSON_WORDS |= {"they": "3p", "them": "3p", "their": "3p", "themselves": "3p"}
-_OTHER_PERSON = frozenset({"someone", "somebody", "anyone", "anybody"})  # "+ else"
 # What a question word asks for; "how" / "where" are said of one thing ("where do I find it").
 _ASKED = {"when": "time", "where": "place", "why": "reason", "who": "person", "whom": "person"}
 _ASKED |= {"whose": "owner", "how": "manner"}
@@ -195,36 +184,3 @@ def asked_role_changed(query_a: str, query_b: str) -> str | None:
     if one in _ASKED and other in _ASKED and _ASKED[one] != _ASKED[other]:
         return f"{one}/{other}"
     return None
-
-
-def persons_traded(query_a: str, query_b: str) -> bool:
-    """Whether two people trade places and nothing else changes: "can I book a room for
-    someone else under my name" / "for myself under someone else's name"."""
-    people_a, rest_a = _people(lower_words(query_a))
-    people_b, rest_b = _people(lower_words(query_b))
-    return (
-        rest_a == rest_b
-        and people_a != people_b
-        and sorted(set(people_a)) == sorted(set(people_b))
-        and len(set(people_a)) > 1
-    )
-
-
-@lru_cache(maxsize=KEPT)
-def _people(words: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    # The people a query names, in order, and its other words.
-    people: list[str] = []
-    rest: list[str] = []
-    at = 0
-    while at < len(words):
-        word = words[at]
-        if word in _OTHER_PERSON and at + 1 < len(words) and words[at + 1] == "else":
-            people.append("other")
-            at += 2
-            continue
-        if word in _PERSON_WORDS:
-            people.append(_PERSON_WORDS[word])
-        else:
-            rest.append(word)
-        at += 1
-    return tuple(people), tuple(rest)

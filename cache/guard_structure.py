@@ -60,7 +60,7 @@ def order_differs(query_a: str, query_b: str) -> bool:
     """Whether a relation of one query (X to Y, from X, X than Y, X with Y) is reversed in the
     other, two roles around one word are swapped (the dog chases the cat / the cat chases the
     dog), or two amounts of one unit trade places (a 15 amp breaker with a 20 amp one)."""
-    words_a, words_b = lower_words(query_a), lower_words(query_b)
+    words_a, words_b = _order_words(query_a), _order_words(query_b)
     return (
         any(_swapped_across(words_a, words_b, r) for r in _shared_relations(words_a, words_b))
         or _spans_swapped(words_a, words_b)
@@ -331,6 +331,16 @@ def _frame(words: Sequence[str], at: list[int], span: tuple[int, int]) -> tuple[
 @lru_cache(maxsize=KEPT)
 def lower_words(text: str) -> tuple[str, ...]:
     return tuple(bare(w.lower()) for w in WORD.findall(text))
+
+
+@lru_cache(maxsize=KEPT)
+def _order_words(text: str) -> tuple[str, ...]:
+    # As `lower_words`, but "US" and "IT" in capitals stay content words (a country, a trade),
+    # not the function words "us" and "it": "can a US citizen sponsor a foreign spouse".
+    return tuple(
+        w if w.isupper() and len(w) > 1 and w.lower() in FUNCTION else bare(w.lower())
+        for w in WORD.findall(text)
+    )
 
 
 def bare(word: str) -> str:

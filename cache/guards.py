@@ -37,6 +37,7 @@ from cache.guard_antonyms import (
 )
 from cache.guard_modifiers import modifier_replaced, word_replaced
 from cache.guard_names import names_differ
+from cache.guard_people import persons_traded, verb_roles_traded
 from cache.guard_polarity import (
     CONTRACTION_BASES,
     DIMINISHERS,
@@ -46,7 +47,6 @@ from cache.guard_polarity import (
 from cache.guard_roles import (
     asked_role_changed,
     inverse_comparison,
-    persons_traded,
     swapped_comparison,
     voice_roles_swapped,
 )
@@ -205,6 +205,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
         order_differs(query_a, query_b)
         or voice_roles_swapped(query_a, query_b)
         or persons_traded(query_a, query_b)
+        or verb_roles_traded(query_a, query_b)
     ):
         found.append("order")
     if "order" in found and _inverse_comparison(query_a, query_b):

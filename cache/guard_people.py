@@ -1,0 +1,189 @@
+"""Guards on people trading places: who does something, and for or to whom.
+
+Pronouns are function words to the other guards, so two queries that say the same words with
+the people in each other's places look alike to them, and embeddings score them 0.95 to 0.99:
+
+* **People traded.** "can I book a room for someone else under my name" / "for myself under
+  someone else's name": the same other words, the same people, in each other's places
+  (`persons_traded`). A pronoun is read as the person it names (I, me, my, myself are one),
+  "someone else" as another person.
+* **Doer and done-to traded around one verb.** "can my employer see my browsing history" /
+  "can I see my employer's browsing history", "does my wife's insurance cover me" / "does my
+  insurance cover my wife" (`verb_roles_traded`): the same words (one may change, "they" for
+  "I"), one verb form in both, and its subject, or its object, is another person or thing in
+  each query, each named somewhere in the other. A role is the pronoun next to the verb, or the
+  noun after a determiner ("my employer", "a tenant") next to it; a word after a determiner is
+  no verb ("my deposit"). One role must be a person (a pronoun): a swap of two things is the
+  order guard's. "I" against "you" alone is left alone, as a question to an assistant says
+  either ("can you send me a card" / "can I get a card from you"), and so is a passive (the
+  voice guard's).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+
+from cache.guard_structure import BE_FORMS, FUNCTION, KEPT, RELATIONS, WORD, bare, lower_words
+from cache.lexicons import verb_forms
+
+_PERSON_WORDS = {"i": "1", "me": "1", "my": "1", "myself": "1", "mine": "1"}
+_PERSON_WORDS |= {"you": "2", "your": "2", "yourself": "2", "yours": "2"}
+_PERSON_WORDS |= {"he": "3m", "him": "3m", "his": "3m", "himself": "3m"}
+_PERSON_WORDS |= {"she": "3f", "her": "3f", "herself": "3f", "hers": "3f"}
+_PERSON_WORDS |= {"we": "1p", "us": "1p", "our": "1p", "ourselves": "1p", "ours": "1p"}
+_PERSON_WORDS |= {"they": "3p", "them": "3p", "their": "3p", "themselves": "3p"}
+_OTHER_PERSON = frozenset({"someone", "somebody", "anyone", "anybody"})  # "+ else"
+# Pronouns that stand as a role by themselves; "my", "your" and "its" stand before a noun.
+_ROLE_PRONOUNS = frozenset(
+    {"i", "me", "you", "he", "him", "she", "her", "we", "us", "they", "them", "myself"}
+)
+_DETERMINERS = frozenset(
+    {"a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "that"}
+)
+_ADDRESSED = frozenset({"1", "2"})
+_AUXILIARIES = BE_FORMS | frozenset(
+    {"can", "could", "do", "does", "did", "will", "would", "should", "shall", "may", "might"}
+    | {"must", "has", "have", "had"}
+)  # the one asking and the one asked: either way round
+
+
+def persons_traded(query_a: str, query_b: str) -> bool:
+    """Whether two people trade places and nothing else changes: "can I book a room for
+    someone else under my name" / "for myself under someone else's name"."""
+    people_a, rest_a = _people(lower_words(query_a))
+    people_b, rest_b = _people(lower_words(query_b))
+    return (
+        rest_a == rest_b
+        and people_a != people_b
+        and sorted(set(people_a)) == sorted(set(people_b))
+        and len(set(people_a)) > 1
+    )
+
+
+@lru_cache(maxsize=KEPT)
+def _people(words: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # The people a query names, in order, and its other words.
+    people: list[str] = []
+    rest: list[str] = []
+    at = 0
+    while at < len(words):
+        word = words[at]
+        if word in _OTHER_PERSON and at + 1 < len(words) and words[at + 1] == "else":
+            people.append("other")
+            at += 2
+            continue
+        if word in _PERSON_WORDS:
+            people.append(_PERSON_WORDS[word])
+        else:
+            rest.append(word)
+        at += 1
+    return tuple(people), tuple(rest)
+
+
+def verb_roles_traded(query_a: str, query_b: str) -> bool:
+    """Whether the subject or the object of one verb is another person or thing in each
+    query, each named on the verb's other side in the other query: "can my employer see my
+    browsing history" / "can I see my employer's browsing history"."""
+    tokens_a, tokens_b = _tokens(query_a), _tokens(query_b)
+    if not _alike_but_one(_named(tokens_a), _named(tokens_b)):
+        return False
+    if _passive(tokens_a) or _passive(tokens_b):
+        return False
+    roles_b = _verb_roles(tokens_b)
+    for verb, roles_a in _verb_roles(tokens_a).items():
+        if verb not in roles_b:
+            continue
+        at_a, at_b = tokens_a.index(verb), tokens_b.index(verb)
+        sides_a = (_named(tokens_a[at_a + 1 :]), _named(tokens_a[:at_a]))
+        sides_b = (_named(tokens_b[at_b + 1 :]), _named(tokens_b[:at_b]))
+        # The subject (index 0) comes back after the verb, the object (1) before it.
+        for role, (one, other) in enumerate(zip(roles_a, roles_b[verb], strict=True)):
+            if one is None or other is None or one == other or {one, other} <= _ADDRESSED:
+                continue
+            if one in sides_b[role] and other in sides_a[role] and {one, other} & _PERSONS:
+                return True
+    return False
+
+
+_PERSONS = frozenset(_PERSON_WORDS.values())
+
+
+@lru_cache(maxsize=KEPT)
+def _tokens(query: str) -> tuple[str, ...]:
+    # Words as written, lower case, "employer's" kept whole: a possessive is a determiner.
+    return tuple(WORD.findall(query.lower().replace("’", "'")))
+
+
+@lru_cache(maxsize=KEPT)
+def _named(tokens: tuple[str, ...]) -> Counter[str]:
+    # The people and content words a query names: "my" and "I" both name the one asking.
+    # Cached: callers only read it.
+    named = Counter[str]()
+    for token in tokens:
+        word = token.removesuffix("'s")
+        if word in _PERSON_WORDS:
+            named[_PERSON_WORDS[word]] += 1
+        elif word not in FUNCTION and word not in RELATIONS and word not in BE_FORMS:
+            named[bare(word)] += 1
+    return named
+
+
+def _alike_but_one(one: Counter[str], other: Counter[str]) -> bool:
+    return (one - other).total() <= 1 and (other - one).total() <= 1
+
+
+def _passive(tokens: Sequence[str]) -> bool:
+    # "can I be sued by my employer": the voice guard's.
+    return "by" in tokens and any(token in BE_FORMS for token in tokens)
+
+
+@lru_cache(maxsize=KEPT)
+def _verb_roles(tokens: tuple[str, ...]) -> dict[str, tuple[str | None, str | None]]:
+    # Each verb form said once, with its subject and object where they stand next to it.
+    forms = verb_forms()
+    counts = Counter(tokens)
+    roles: dict[str, tuple[str | None, str | None]] = {}
+    for at, token in enumerate(tokens):
+        if counts[token] > 1 or token in FUNCTION or forms.form(token) is None:
+            continue
+        if at and (tokens[at - 1] in _DETERMINERS or tokens[at - 1].endswith("'s")):
+            continue  # "my deposit", "the fee": a noun
+        roles[token] = (_subject(tokens, at), _object(tokens, at))
+    return roles
+
+
+def _subject(tokens: Sequence[str], at: int) -> str | None:
+    before = tokens[at - 1] if at else ""
+    if before in _ROLE_PRONOUNS:
+        return _PERSON_WORDS[before]
+    # "can my employer see", "does my wife's insurance cover": not "with a PIN change"
+    if (
+        at > 2
+        and _determines(tokens[at - 2])
+        and before not in FUNCTION
+        and tokens[at - 3] in _AUXILIARIES
+    ):
+        return _role_word(before)
+    return None
+
+
+def _object(tokens: Sequence[str], at: int) -> str | None:
+    after = tokens[at + 1] if at + 1 < len(tokens) else ""
+    if after in _ROLE_PRONOUNS:
+        following = tokens[at + 2] if at + 2 < len(tokens) else ""
+        # "provide me the number": the pronoun is who gets it, not what is given
+        return None if _determines(following) else _PERSON_WORDS[after]
+    if _determines(after) and at + 2 < len(tokens) and tokens[at + 2] not in FUNCTION:
+        return _role_word(tokens[at + 2])
+    return None
+
+
+def _determines(token: str) -> bool:
+    return token in _DETERMINERS or token.endswith("'s")
+
+
+def _role_word(token: str) -> str:
+    word = token.removesuffix("'s")
+    return _PERSON_WORDS.get(word) or bare(word)

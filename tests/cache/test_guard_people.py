@@ -1,0 +1,93 @@
+"""People trading places (`cache.guard_people`), and the order guard's capitalised "US"."""
+
+from __future__ import annotations
+
+import pytest
+
+from cache.guard_people import persons_traded, verb_roles_traded
+from cache.guards import differences
+
+TRADED = [
+    (
+        "can I book a hotel room for someone else under my name?",
+        "can I book a hotel room for myself under someone else's name?",
+    ),
+    ("can I pay for her ticket with my card?", "can I pay for my ticket with her card?"),
+    ("should I tell them about you?", "should I tell you about them?"),
+]
+NOT_TRADED = [
+    # generic "you" for "I": one person, no trade
+    ("how do I reset my password?", "how do you reset your password?"),
+    # other words change too: left to the other checks
+    ("can I add my wife to my account?", "can my wife add me to her account?"),
+    ("can I use my card for someone else?", "can someone else use my card?"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), TRADED)
+def test_people_trading_places_is_refused(a: str, b: str) -> None:
+    assert persons_traded(a, b) and persons_traded(b, a)
+    assert "order" in differences(a, b)
+
+
+@pytest.mark.parametrize(("a", "b"), NOT_TRADED)
+def test_no_trade_of_people(a: str, b: str) -> None:
+    assert not persons_traded(a, b) and not persons_traded(b, a)
+
+
+def test_two_roles_swapped_while_one_more_word_changes_are_refused() -> None:
+    a = "can an employer sue an employee for breaking a non-compete in Texas?"
+    b = "can an employee sue an employer for enforcing a non-compete in Texas?"
+    assert "order" in differences(a, b)
+    # two words more changed: not read as one swap
+    c = "can an employee sue a former employer for enforcing a non-solicit in Texas?"
+    assert "order" not in differences(a, c)
+    # a repeated word is not two things swapped
+    assert differences("ah ha, ha, ha, ha, ha!", "ha, ha, ha, ha, ha, ha!") == []
+
+
+VERB_ROLES_TRADED = [
+    ("can my employer see my browsing history?", "can I see my employer's browsing history?"),
+    ("does my wife's insurance cover me?", "does my insurance cover my wife?"),
+    (
+        "can my landlord enter my flat without notice?",
+        "can I enter my landlord's flat without notice?",
+    ),
+    ("is my boss allowed to read my emails?", "am I allowed to read my boss's emails?"),
+    (
+        "do I need to pay tax on money my parents give me?",
+        "do my parents need to pay tax on money they give me?",
+    ),
+    ("can I claim my parents as dependents?", "can my parents claim me as a dependent?"),
+]
+VERB_ROLES_KEPT = [
+    # the same doer, said another way
+    ("can my employer read my work emails?", "is my employer allowed to read my work emails?"),
+    ("how do I reset my password?", "how do you reset your password?"),
+    # a passive is the voice guard's; "I" against "you" alone is a question to an assistant
+    ("can my employer fire me for a post?", "can I be fired by my employer for a post?"),
+    ("can you send me a new card?", "can I get a new card from you?"),
+    # a noun after a determiner, or a pronoun that receives
+    ("help me with a PIN change.", "help me change my PIN."),
+    ("would you provide the number of days i have", "provide me the number of days i have"),
+    ("what is my location right now", "where am i right now, location wise"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), VERB_ROLES_TRADED)
+def test_doer_and_done_to_traded_around_a_verb_are_refused(a: str, b: str) -> None:
+    assert verb_roles_traded(a, b) and verb_roles_traded(b, a)
+    assert "order" in differences(a, b)
+
+
+@pytest.mark.parametrize(("a", "b"), VERB_ROLES_KEPT)
+def test_the_same_roles_pass(a: str, b: str) -> None:
+    assert not verb_roles_traded(a, b) and not verb_roles_traded(b, a)
+
+
+def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
+    a = "can a US citizen sponsor a foreign spouse for a green card?"
+    b = "can a foreign spouse sponsor a US citizen for a green card?"
+    assert "order" in differences(a, b)
+    # and not a function word that the names guard would stumble on
+    assert differences("how much is a US passport?", "how much is an American passport?") == []
