@@ -73,6 +73,7 @@ _BEFORE_VERB = frozenset(
         "cannot",
         "please",
         "let",
+        "who",
     ]
 )
 
