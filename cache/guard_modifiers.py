@@ -25,8 +25,8 @@ word of one side to any of the other, one link apart or two through a shared bro
 almost always picks a word of that family. Verbs are left to the score, since a paraphrase often
 swaps a verb for one WordNet does not relate ("make" / "book" an appointment, "set up" / "open"
 an account): a word known only as a verb or adverb, a verb form after a subject, modal, "to" or
-*be*, first in the query, or before its object, and whatever comes before a verb ("gotta" /
-"wanna" know). So do typos and spellings (recieve / receive), acronyms (IRA / individual
+*be*, first in the query, or before its object, and the semi-modals ("gotta" / "wanna"
+know). So do typos and spellings (recieve / receive), acronyms (IRA / individual
 retirement account) and names, which the names guard compares.
 """
 
@@ -193,8 +193,6 @@ def _named_span(query: str, at: int, width: int) -> bool:
 
 def _verb_at(words: Sequence[str], at: int, width: int) -> bool:
     after = words[at + width] if at + width < len(words) else ""
-    if after and _verb_only(_senses(after)):
-        return True  # the replaced words come before a verb: "when will it happen / go through"
     if verb_forms().form(words[at]) is None:
         return False
     before = words[at - 1] if at else ""

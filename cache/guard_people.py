@@ -42,6 +42,7 @@ _ROLE_PRONOUNS = frozenset(
 _DETERMINERS = frozenset(
     {"a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "that"}
 )
+_PERSONS = frozenset(_PERSON_WORDS.values())
 _ADDRESSED = frozenset({"1", "2"})
 _AUXILIARIES = BE_FORMS | frozenset(
     {"can", "could", "do", "does", "did", "will", "would", "should", "shall", "may", "might"}
@@ -107,9 +108,6 @@ def verb_roles_traded(query_a: str, query_b: str) -> bool:
     return False
 
 
-_PERSONS = frozenset(_PERSON_WORDS.values())
-
-
 @lru_cache(maxsize=KEPT)
 def _tokens(query: str) -> tuple[str, ...]:
     # Words as written, lower case, "employer's" kept whole: a possessive is a determiner.
@@ -171,12 +169,12 @@ def _subject(tokens: Sequence[str], at: int) -> str | None:
 
 def _object(tokens: Sequence[str], at: int) -> str | None:
     after = tokens[at + 1] if at + 1 < len(tokens) else ""
+    following = tokens[at + 2] if at + 2 < len(tokens) else ""
+    if _determines(after) and following and following not in FUNCTION:
+        return _role_word(following)  # "cover my wife", "see her card"
     if after in _ROLE_PRONOUNS:
-        following = tokens[at + 2] if at + 2 < len(tokens) else ""
         # "provide me the number": the pronoun is who gets it, not what is given
         return None if _determines(following) else _PERSON_WORDS[after]
-    if _determines(after) and at + 2 < len(tokens) and tokens[at + 2] not in FUNCTION:
-        return _role_word(tokens[at + 2])
     return None
 
 
