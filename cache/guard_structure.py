@@ -11,7 +11,10 @@ Celsius" share every word (cosine 0.995), and so do "from savings to checking" a
   Python", active against passive) is left to the score. One more order counts: the same
   content words where two phrases of up to `_SPAN` words trade places between the same
   neighbours ("the dog chases the cat" / "the cat chases the dog", "did Manchester United beat
-  Liverpool" / "did Liverpool beat Manchester United").
+  Liverpool" / "did Liverpool beat Manchester United"). And the activities of a time relation
+  traded: "after eating, take my medication" / "after taking my medication, eat", "stretch
+  before or after running" / "run before or after stretching" (the "-ing" word right after a
+  relation is another verb in each query, each said by the other).
 * **Order in Chinese**, written without spaces: around each relation marker (到, 比, 换成, 转给...)
   the CJK characters up to the nearest boundary (punctuation, 从, another marker; at most
   `_ZH_REACH`) on either side are its arguments, compared by shared character pairs (single
@@ -25,6 +28,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+
+from cache.lexicons import verb_forms
 
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|->|→")
 _POSSESSIVE = re.compile(r"['’]s$")
@@ -50,6 +55,7 @@ FUNCTION = _word_set(
 )
 # Forms of *be*, and of *get* as in "got fired": a participle after them is a verb.
 BE_FORMS = _word_set("is are am was were be been being get gets got gotten getting")
+_ARTICLES = _word_set("a an the")
 _REACH = 4  # how many words a relation looks at on each side
 _ARGS = 2  # content words taken on each side as the relation's arguments
 
@@ -67,6 +73,7 @@ def order_differs(query_a: str, query_b: str) -> bool:
         or _amounts_swapped(words_a, words_b)
         or _direction_flipped(words_a, words_b)
         or _ends_swapped(words_a, words_b)
+        or _activities_traded(words_a, words_b)
         or _zh_order_differs(query_a, query_b)
     )
 
@@ -75,6 +82,42 @@ def order_differs(query_a: str, query_b: str) -> bool:
 _FLIPS = {frozenset(pair.split()) for pair in ("to from", "in out", "up down", "on off")}
 # Verbs whose particle flip keeps the meaning: "fill in a form" is "fill out a form".
 _SAME_EITHER_WAY = frozenset({"fill", "filled", "filling"})
+
+
+def _activities_traded(words_a: tuple[str, ...], words_b: tuple[str, ...]) -> bool:
+    # "after eating" / "after taking": each query's activity is the other's other verb.
+    doing_a, doing_b = _activities(words_a), _activities(words_b)
+    lemmas_a, lemmas_b = _lemmas(words_a), _lemmas(words_b)
+    return any(
+        doing_a[r] != doing_b[r] and doing_a[r] in lemmas_b and doing_b[r] in lemmas_a
+        for r in doing_a.keys() & doing_b.keys()
+    )
+
+
+@lru_cache(maxsize=KEPT)
+def _activities(words: tuple[str, ...]) -> dict[str, str]:
+    # The verb of the first "-ing" content word after each relation word used once.
+    counts = Counter(_RELATION_ALIASES.get(w, w) for w in words if w in RELATIONS)
+    found = {}
+    for at, word in enumerate(words):
+        relation = _RELATION_ALIASES.get(word, word)
+        if word not in RELATIONS or counts[relation] > 1:
+            continue
+        following = [w for w in words[at + 1 : at + 1 + _REACH] if w not in FUNCTION]
+        head = next((w for w in following if w not in RELATIONS), "")
+        if head.endswith("ing") and (lemma := _lemma(head)) != head:
+            found[relation] = lemma
+    return found
+
+
+@lru_cache(maxsize=KEPT)
+def _lemmas(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_lemma(w) for w in words)
+
+
+def _lemma(word: str) -> str:
+    form = verb_forms().form(word)
+    return next(iter(form.lemmas)) if form is not None and len(form.lemmas) == 1 else word
 
 
 def _direction_flipped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
@@ -320,12 +363,13 @@ def _occurrences(sequence: list[str], part: list[str]) -> list[int]:
 
 
 def _frame(words: Sequence[str], at: list[int], span: tuple[int, int]) -> tuple[str, str]:
-    # The words just before and just after a phrase of content words (positions in `at`).
+    # The words just before and just after a phrase of content words (positions in `at`),
+    # past an article: "can Windows read" and "can a Mac read" frame their phrase alike.
     first, last = at[span[0]], at[span[1] - 1]
-    return (
-        words[first - 1] if first else "",
-        words[last + 1] if last + 1 < len(words) else "",
-    )
+    before = first - 1
+    while before >= 0 and words[before] in _ARTICLES:
+        before -= 1
+    return (words[before] if before >= 0 else "", words[last + 1] if last + 1 < len(words) else "")
 
 
 @lru_cache(maxsize=KEPT)

@@ -1,4 +1,4 @@
-"""People trading places (`cache.guard_people`), and the order guard's capitalised "US"."""
+"""People trading places (`cache.guard_people`); things and activities traded (the order guard)."""
 
 from __future__ import annotations
 
@@ -91,3 +91,26 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
     assert "order" in differences(a, b)
     # and not a function word that the names guard would stumble on
     assert differences("how much is a US passport?", "how much is an American passport?") == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        # two things trading places, one written with an article
+        ("can Windows read a Mac-formatted drive?", "can a Mac read a Windows-formatted drive?"),
+        # the activities of a time relation traded
+        (
+            "how long after eating should I take my medication?",
+            "how long after taking my medication should I eat?",
+        ),
+        ("should I stretch before or after running?", "should I run before or after stretching?"),
+        ("should I eat before or after working out?", "should I work out before or after eating?"),
+    ],
+)
+def test_things_and_activities_traded_are_refused(a: str, b: str) -> None:
+    assert "order" in differences(a, b) and "order" in differences(b, a)
+
+
+def test_the_same_activity_said_elsewhere_passes() -> None:
+    a = "is it better to walk after eating or before eating?"
+    assert differences(a, "should I walk before eating or after eating?") == []
