@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
-from cache.lexicons import verb_forms
+from cache.lexicons import place_names, verb_forms
 
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|->|→")
 _POSSESSIVE = re.compile(r"['’]s$")
@@ -380,11 +380,26 @@ def lower_words(text: str) -> tuple[str, ...]:
 @lru_cache(maxsize=KEPT)
 def _order_words(text: str) -> tuple[str, ...]:
     # As `lower_words`, but "US" and "IT" in capitals stay content words (a country, a trade),
-    # not the function words "us" and "it": "can a US citizen sponsor a foreign spouse".
-    return tuple(
-        w if w.isupper() and len(w) > 1 and w.lower() in FUNCTION else bare(w.lower())
-        for w in WORD.findall(text)
-    )
+    # not the function words "us" and "it" ("can a US citizen sponsor a foreign spouse"), and
+    # a place is one word however it is named: "a Canadian in the US" / "an American in Canada".
+    words = []
+    for word in WORD.findall(text):
+        if word.isupper() and len(word) > 1 and word.lower() in FUNCTION:
+            place = _place(word.lower())
+            words.append(word if place == word.lower() else place)
+        else:
+            lowered = bare(word.lower())
+            words.append(lowered if lowered in FUNCTION else _place(lowered))
+    return tuple(words)
+
+
+@lru_cache(maxsize=KEPT)
+def _place(word: str) -> str:
+    # One name for a place and its one-word names and adjectives (US, USA, America, American).
+    names = place_names().get(word)
+    if names is None:
+        return word
+    return min([word, *(name[0] for name in names if len(name) == 1)])
 
 
 def bare(word: str) -> str:

@@ -98,6 +98,11 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
     [
         # two things trading places, one written with an article
         ("can Windows read a Mac-formatted drive?", "can a Mac read a Windows-formatted drive?"),
+        # two places trading places, each named another way
+        (
+            "can a Canadian work in the US without a visa?",
+            "can an American work in Canada without a visa?",
+        ),
         # the activities of a time relation traded
         (
             "how long after eating should I take my medication?",
@@ -109,6 +114,11 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
 )
 def test_things_and_activities_traded_are_refused(a: str, b: str) -> None:
     assert "order" in differences(a, b) and "order" in differences(b, a)
+
+
+def test_a_place_named_another_way_is_no_swap() -> None:
+    a = "do Americans need a visa for Canada?"
+    assert differences(a, "does a US citizen need a visa for Canada?") == []
 
 
 def test_the_same_activity_said_elsewhere_passes() -> None:
