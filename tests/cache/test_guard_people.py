@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from cache.guard_people import persons_traded, verb_roles_traded
 from cache.guards import differences
+from cache.normalize import normalize_text
 
 TRADED = [
     (
@@ -124,3 +128,13 @@ def test_a_place_named_another_way_is_no_swap() -> None:
 def test_the_same_activity_said_elsewhere_passes() -> None:
     a = "is it better to walk after eating or before eating?"
     assert differences(a, "should I walk before eating or after eating?") == []
+
+
+def test_every_check_reads_a_pair_the_same_both_ways() -> None:
+    # A hit allowed one way and refused the other would depend on which question came first.
+    root = Path(__file__).resolve().parents[2] / "bench" / "data" / "semantic"
+    for name in ("dev_people.jsonl", "dev_roles.jsonl", "dev_forum.jsonl"):
+        for line in (root / name).read_text(encoding="utf-8").splitlines():
+            pair = json.loads(line)
+            a, b = normalize_text(pair["a"]), normalize_text(pair["b"])
+            assert bool(differences(a, b)) == bool(differences(b, a)), (a, b)
