@@ -25,7 +25,16 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
-from cache.guard_structure import BE_FORMS, FUNCTION, KEPT, RELATIONS, WORD, bare, lower_words
+from cache.guard_structure import (
+    BE_FORMS,
+    FUNCTION,
+    KEPT,
+    RELATIONS,
+    WORD,
+    alike_but_one,
+    bare,
+    lower_words,
+)
 from cache.lexicons import verb_forms
 
 _PERSON_WORDS = {"i": "1", "me": "1", "my": "1", "myself": "1", "mine": "1"}
@@ -88,7 +97,7 @@ def verb_roles_traded(query_a: str, query_b: str) -> bool:
     query, each named on the verb's other side in the other query: "can my employer see my
     browsing history" / "can I see my employer's browsing history"."""
     tokens_a, tokens_b = _tokens(query_a), _tokens(query_b)
-    if not _alike_but_one(_named(tokens_a), _named(tokens_b)):
+    if not alike_but_one(_named(tokens_a), _named(tokens_b)):
         return False
     if _passive(tokens_a) or _passive(tokens_b):
         return False
@@ -126,10 +135,6 @@ def _named(tokens: tuple[str, ...]) -> Counter[str]:
         elif word not in FUNCTION and word not in RELATIONS and word not in BE_FORMS:
             named[bare(word)] += 1
     return named
-
-
-def _alike_but_one(one: Counter[str], other: Counter[str]) -> bool:
-    return (one - other).total() <= 1 and (other - one).total() <= 1
 
 
 def _passive(tokens: Sequence[str]) -> bool:

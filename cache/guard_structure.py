@@ -65,7 +65,8 @@ _Relation = tuple[frozenset[str], frozenset[str]]
 def order_differs(query_a: str, query_b: str) -> bool:
     """Whether a relation of one query (X to Y, from X, X than Y, X with Y) is reversed in the
     other, two roles around one word are swapped (the dog chases the cat / the cat chases the
-    dog), or two amounts of one unit trade places (a 15 amp breaker with a 20 amp one)."""
+    dog), two amounts of one unit trade places (a 15 amp breaker with a 20 amp one), or the
+    activities of a time relation do (stretch before running / run before stretching)."""
     words_a, words_b = _order_words(query_a), _order_words(query_b)
     return (
         any(_swapped_across(words_a, words_b, r) for r in _shared_relations(words_a, words_b))
@@ -318,7 +319,7 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     refund for" / "I need a refund for something I bought") changes the neighbours."""
     at_a, at_b = _content_at(words_a), _content_at(words_b)
     content_a, content_b = [words_a[i] for i in at_a], [words_b[i] for i in at_b]
-    if content_a == content_b or not _alike_but_one(content_a, content_b):
+    if content_a == content_b or not alike_but_one(Counter(content_a), Counter(content_b)):
         return False
     n = len(content_a)
     for start in range(n):
@@ -346,10 +347,10 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     return False
 
 
-def _alike_but_one(content_a: Sequence[str], content_b: Sequence[str]) -> bool:
-    # The same content words, or one replaced besides the swap: "can an employer sue an
-    # employee for breaking a non-compete" / "can an employee sue an employer for enforcing".
-    counts_a, counts_b = Counter(content_a), Counter(content_b)
+def alike_but_one(counts_a: Counter[str], counts_b: Counter[str]) -> bool:
+    """The same words, or one replaced: a swap may come with one more change ("can an
+    employer sue an employee for breaking a non-compete" / "can an employee sue an employer
+    for enforcing")."""
     return (counts_a - counts_b).total() <= 1 and (counts_b - counts_a).total() <= 1
 
 
