@@ -17,6 +17,11 @@ the people in each other's places look alike to them, and embeddings score them 
   order guard's. "I" against "you" alone is left alone, as a question to an assistant says
   either ("can you send me a card" / "can I get a card from you"), and so is a passive (the
   voice guard's).
+* **A new doer.** "what happens if you break a lease" / "what happens if your landlord breaks
+  a lease" (`doer_replaced`): one query's subject of a verb is a pronoun, the other's a
+  person, animal or group of that pronoun's ("your landlord", `cache.lexicons.doer_nouns`)
+  that the first never names. "why can't I connect" / "why can't my phone connect" passes: a
+  phone is no doer.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from cache.guard_structure import (
     bare,
     lower_words,
 )
-from cache.lexicons import verb_forms
+from cache.lexicons import doer_nouns, verb_forms
 
 _PERSON_WORDS = {"i": "1", "me": "1", "my": "1", "myself": "1", "mine": "1"}
 _PERSON_WORDS |= {"you": "2", "your": "2", "yourself": "2", "yours": "2"}
@@ -52,6 +57,8 @@ _DETERMINERS = frozenset(
     {"a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "that"}
 )
 _PERSONS = frozenset(_PERSON_WORDS.values())
+_SUBJECT_PRONOUNS = frozenset({"i", "you", "we", "he", "she", "they"})
+_POSSESSIVE_OF = {"my": "1", "your": "2", "our": "1p", "his": "3m", "her": "3f", "their": "3p"}
 _ADDRESSED = frozenset({"1", "2"})
 _AUXILIARIES = BE_FORMS | frozenset(
     {"can", "could", "do", "does", "did", "will", "would", "should", "shall", "may", "might"}
@@ -190,3 +197,52 @@ def _determines(token: str) -> bool:
 def _role_word(token: str) -> str:
     word = token.removesuffix("'s")
     return _PERSON_WORDS.get(word) or bare(word)
+
+
+def doer_replaced(query_a: str, query_b: str) -> bool:
+    """Whether a pronoun that does something in one query is replaced, as the one doing the
+    same thing, by someone of its own in the other: "if you break a lease" / "if your landlord
+    breaks a lease"."""
+    tokens_a, tokens_b = _tokens(query_a), _tokens(query_b)
+    return _new_doer(tokens_a, tokens_b) or _new_doer(tokens_b, tokens_a)
+
+
+def _new_doer(pronoun_side: tuple[str, ...], noun_side: tuple[str, ...]) -> bool:
+    pronouns, owned = _pronoun_doers(pronoun_side), _owned_doers(noun_side)
+    return any(
+        lemmas & other_lemmas and owner == person and doer not in _named(pronoun_side)
+        for lemmas, person in pronouns
+        for other_lemmas, owner, doer in owned
+    )
+
+
+@lru_cache(maxsize=KEPT)
+def _pronoun_doers(tokens: tuple[str, ...]) -> tuple[tuple[frozenset[str], str], ...]:
+    # ("break" lemmas, "2") for "you break"
+    return tuple(
+        (lemmas, _PERSON_WORDS[tokens[at - 1]])
+        for at, lemmas in _verbs(tokens)
+        if tokens[at - 1] in _SUBJECT_PRONOUNS
+    )
+
+
+@lru_cache(maxsize=KEPT)
+def _owned_doers(tokens: tuple[str, ...]) -> tuple[tuple[frozenset[str], str, str], ...]:
+    # ("break" lemmas, "2", "landlord") for "your landlord breaks"
+    found = []
+    for at, lemmas in _verbs(tokens):
+        owner, doer = tokens[at - 2] if at > 1 else "", bare(tokens[at - 1])
+        if owner in _POSSESSIVE_OF and doer in doer_nouns():
+            found.append((lemmas, _POSSESSIVE_OF[owner], doer))
+    return tuple(found)
+
+
+def _verbs(tokens: tuple[str, ...]) -> list[tuple[int, frozenset[str]]]:
+    # Verb forms after the first word, with their lemmas.
+    forms = verb_forms()
+    found = []
+    for at, token in enumerate(tokens):
+        form = forms.form(token) if at and token not in FUNCTION else None
+        if form is not None:
+            found.append((at, form.lemmas))
+    return found

@@ -37,7 +37,7 @@ from cache.guard_antonyms import (
 )
 from cache.guard_modifiers import modifier_replaced, word_replaced
 from cache.guard_names import names_differ
-from cache.guard_people import persons_traded, verb_roles_traded
+from cache.guard_people import doer_replaced, persons_traded, verb_roles_traded
 from cache.guard_polarity import (
     CONTRACTION_BASES,
     DIMINISHERS,
@@ -206,6 +206,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
         or voice_roles_swapped(query_a, query_b)
         or persons_traded(query_a, query_b)
         or verb_roles_traded(query_a, query_b)
+        or doer_replaced(query_a, query_b)
     ):
         found.append("order")
     if "order" in found and _inverse_comparison(query_a, query_b):

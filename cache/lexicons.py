@@ -11,6 +11,9 @@
 * ``cache/data/verb_forms_en.tsv``, built from WordNet 3.0 by ``python -m bench.wordnet_verbs``:
   each verb form's lemmas and whether it is a past participle. The voice guard reads "was Brazil
   beaten by Germany" as "Germany beat Brazil".
+* ``cache/data/doers_en.tsv``, built from WordNet 3.0 by ``python -m bench.wordnet_doers``:
+  nouns whose first sense is a person, an animal or a group (landlord, son, dog, company). The
+  people guard refuses "if you break a lease" / "if your landlord breaks a lease".
 * ``cache/data/places_en.tsv``, built from WordNet 3.0 by ``python -m bench.wordnet_places``:
   the other names of a place and the places an adjective stands for (Spanish: Spain; American:
   America, United States, US, USA). The names guard reads them as the same name.
@@ -161,6 +164,12 @@ def related_words() -> RelatedWords:
 @cache
 def verb_forms() -> VerbForms:
     return VerbForms((_DATA / "verb_forms_en.tsv").read_bytes())
+
+
+@cache
+def doer_nouns() -> frozenset[str]:
+    """Nouns that name someone who acts (``doers_en.tsv``, 18,572 words with plurals)."""
+    return frozenset((_DATA / "doers_en.tsv").read_text(encoding="utf-8").split())
 
 
 @cache

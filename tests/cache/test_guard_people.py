@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cache.guard_people import persons_traded, verb_roles_traded
+from cache.guard_people import doer_replaced, persons_traded, verb_roles_traded
 from cache.guards import differences
+from cache.lexicons import doer_nouns
 from cache.normalize import normalize_text
 
 TRADED = [
@@ -138,3 +139,31 @@ def test_every_check_reads_a_pair_the_same_both_ways() -> None:
             pair = json.loads(line)
             a, b = normalize_text(pair["a"]), normalize_text(pair["b"])
             assert bool(differences(a, b)) == bool(differences(b, a)), (a, b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "replaced"),
+    [
+        (
+            "what happens if you break a lease early?",
+            "what happens if your landlord breaks a lease early?",
+            True,
+        ),
+        ("can I cancel the lease early?", "can my landlord cancel the lease early?", True),
+        ("do I have to pay taxes on a gift?", "does my son have to pay taxes on a gift?", True),
+        ("what happens if I eat chocolate?", "what happens if my dog eats chocolate?", True),
+        # a thing is no doer; the same pronoun, or the doer named in both, is no new doer
+        ("why can't I connect to wifi?", "why can't my phone connect to wifi?", False),
+        ("why do I feel tired after eating?", "why does my body feel tired after eating?", False),
+        ("what happens if I miss a car payment?", "what happens if you miss a car payment?", False),
+        ("can my landlord keep my deposit?", "can my landlord keep my deposit if I leave?", False),
+    ],
+)
+def test_a_new_doer_in_place_of_a_pronoun(a: str, b: str, replaced: bool) -> None:
+    assert doer_replaced(a, b) is replaced and doer_replaced(b, a) is replaced
+
+
+def test_doers_are_people_animals_and_groups() -> None:
+    doers = doer_nouns()
+    assert {"landlord", "landlords", "son", "dog", "company", "employer"} <= doers
+    assert not {"phone", "card", "body", "account", "app"} & doers
