@@ -36,7 +36,15 @@ from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 from cache.guard_polarity import NEGATIONS
-from cache.guard_structure import BE_FORMS, FUNCTION, RELATIONS, WORD, lower_words, one_change
+from cache.guard_structure import (
+    BE_FORMS,
+    FUNCTION,
+    RELATIONS,
+    WORD,
+    lower_words,
+    one_change,
+    replacement,
+)
 from cache.guards_zh import word_list
 from cache.lexicons import WordSenses, related_words, unit_words, verb_forms
 
@@ -122,7 +130,7 @@ def word_replaced(query_a: str, query_b: str) -> str | None:
     """``"a/b"`` when the queries differ only in one or two content words replaced by one or
     two others that WordNet does not relate, none of them a verb; None otherwise."""
     words_a, words_b = lower_words(query_a), lower_words(query_b)
-    at, one, other = _replacement(words_a, words_b)
+    at, one, other = replacement(words_a, words_b)
     if not one or not other or len(one) > _MOST_REPLACED or len(other) > _MOST_REPLACED:
         return None
     replaced = one + other
@@ -155,24 +163,6 @@ def word_replaced(query_a: str, query_b: str) -> str | None:
             if s is not None and t is not None and (_related(s, t) or s.neighbours & t.neighbours):
                 return None
     return f"{' '.join(one)}/{' '.join(other)}"
-
-
-def _replacement(
-    words_a: Sequence[str], words_b: Sequence[str]
-) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
-    # Where the two differ and what each says there, the same words before and after removed.
-    shortest = min(len(words_a), len(words_b))
-    start = 0
-    while start < shortest and words_a[start] == words_b[start]:
-        start += 1
-    end = 0
-    while end < shortest - start and words_a[-1 - end] == words_b[-1 - end]:
-        end += 1
-    return (
-        start,
-        tuple(words_a[start : len(words_a) - end]),
-        tuple(words_b[start : len(words_b) - end]),
-    )
 
 
 def _spelt_alike(one: Sequence[str], other: Sequence[str]) -> bool:

@@ -22,6 +22,10 @@ the people in each other's places look alike to them, and embeddings score them 
   person, animal or group of that pronoun's ("your landlord", `cache.lexicons.doer_nouns`)
   that the first never names. "why can't I connect" / "why can't my phone connect" passes: a
   phone is no doer.
+* **Asked for someone.** "is it legal to ride a bicycle on the sidewalk" / "is it legal for
+  children to ride a bicycle on the sidewalk" (`asked_for`): the other query adds only "for"
+  and a person, animal or group (for beginners, for my dog, for a small business), which
+  narrows whom the answer is about. "for me" adds no one.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from cache.guard_structure import (
     alike_but_one,
     bare,
     lower_words,
+    replacement,
 )
 from cache.lexicons import doer_nouns, verb_forms
 
@@ -232,7 +237,7 @@ def _owned_doers(tokens: tuple[str, ...]) -> tuple[tuple[frozenset[str], str, st
     found = []
     for at, lemmas in _verbs(tokens):
         owner, doer = tokens[at - 2] if at > 1 else "", bare(tokens[at - 1])
-        if owner in _POSSESSIVE_OF and doer in doer_nouns():
+        if owner in _POSSESSIVE_OF and _doer(doer):
             found.append((lemmas, _POSSESSIVE_OF[owner], doer))
     return tuple(found)
 
@@ -246,3 +251,26 @@ def _verbs(tokens: tuple[str, ...]) -> list[tuple[int, frozenset[str]]]:
         if form is not None:
             found.append((at, form.lemmas))
     return found
+
+
+_BEFORE_DOER = frozenset({"a", "an", "the", "my", "your", "our", "their", "his", "her", "some"})
+
+
+def asked_for(query_a: str, query_b: str) -> str | None:
+    """The doer when one query is the other with "for" and a doer added: "is it legal to ride
+    a bicycle on the sidewalk" / "is it legal for children to ride a bicycle on the sidewalk"
+    gives "children"."""
+    _, one, other = replacement(lower_words(query_a), lower_words(query_b))
+    added = one or other
+    if (one and other) or len(added) < 2 or added[0] != "for":
+        return None
+    named = [word for word in added[1:] if word not in _BEFORE_DOER]
+    return named[-1] if named and _doer(named[-1]) else None
+
+
+def _doer(word: str) -> bool:
+    # `bare` took a plural "s" off: "puppies" is read as "puppie", "kids" as "kid".
+    doers = doer_nouns()
+    return any(
+        form in doers for form in (word, word + "s", word[:-2] + "y" if word.endswith("ie") else "")
+    )

@@ -181,6 +181,26 @@ def one_change(
     return changed[0] if len(changed) == 1 else None
 
 
+def replacement(
+    words_a: Sequence[str], words_b: Sequence[str]
+) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+    """Where two word lists differ and what each says there, the words they share before and
+    after removed: (3, ("sanding",), ("painting",)) for "... dry before sanding" / "... dry
+    before painting"."""
+    shortest = min(len(words_a), len(words_b))
+    start = 0
+    while start < shortest and words_a[start] == words_b[start]:
+        start += 1
+    end = 0
+    while end < shortest - start and words_a[-1 - end] == words_b[-1 - end]:
+        end += 1
+    return (
+        start,
+        tuple(words_a[start : len(words_a) - end]),
+        tuple(words_b[start : len(words_b) - end]),
+    )
+
+
 def _shared_relations(words_a: Sequence[str], words_b: Sequence[str]) -> set[str]:
     return {_RELATION_ALIASES.get(w, w) for w in words_a if w in RELATIONS} & {
         _RELATION_ALIASES.get(w, w) for w in words_b if w in RELATIONS

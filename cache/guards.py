@@ -37,7 +37,7 @@ from cache.guard_antonyms import (
 )
 from cache.guard_modifiers import modifier_replaced, word_replaced
 from cache.guard_names import names_differ
-from cache.guard_people import doer_replaced, persons_traded, verb_roles_traded
+from cache.guard_people import asked_for, doer_replaced, persons_traded, verb_roles_traded
 from cache.guard_polarity import (
     CONTRACTION_BASES,
     DIMINISHERS,
@@ -178,9 +178,10 @@ def differences(query_a: str, query_b: str) -> list[str]:
     """Return the kinds of meaning-changing differences between two queries.
 
     Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``unit``, ``id``, ``date``, ``email``,
-    ``url``, ``phone``, ``money``, ``order``, ``name``, ``modifier:<a>/<b>`` and
-    ``asked:<a>/<b>`` (the question word), ``replaced:<a>/<b>`` (asked only when nothing else
-    differs). An empty list means nothing the guards know about differs.
+    ``url``, ``phone``, ``money``, ``order``, ``name``, ``asked:<a>/<b>`` (the question word),
+    ``for:<someone>`` (asked for someone), ``modifier:<a>/<b>`` and ``replaced:<a>/<b>``
+    (asked only when nothing else differs). An empty list means nothing the guards know about
+    differs.
     """
     fa, fb = _features(query_a), _features(query_b)
     found: list[str] = []
@@ -215,6 +216,8 @@ def differences(query_a: str, query_b: str) -> list[str]:
         found.append("name")
     if asked := asked_role_changed(query_a, query_b):
         found.append(f"asked:{asked}")
+    if someone := asked_for(query_a, query_b):
+        found.append(f"for:{someone}")
     if not found and (replaced := modifier_replaced(query_a, query_b)):
         found.append(f"modifier:{replaced}")
     elif not found and (replaced := word_replaced(query_a, query_b)):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cache.guard_people import doer_replaced, persons_traded, verb_roles_traded
+from cache.guard_people import asked_for, doer_replaced, persons_traded, verb_roles_traded
 from cache.guards import differences
 from cache.lexicons import doer_nouns
 from cache.normalize import normalize_text
@@ -167,3 +167,22 @@ def test_doers_are_people_animals_and_groups() -> None:
     doers = doer_nouns()
     assert {"landlord", "landlords", "son", "dog", "company", "employer"} <= doers
     assert not {"phone", "card", "body", "account", "app"} & doers
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "someone"),
+    [
+        ("is it safe to eat raw eggs?", "is it safe for dogs to eat raw eggs?", "dog"),
+        ("what's the best credit card?", "what's the best credit card for students?", "student"),
+        ("what vaccines are required?", "what vaccines are required for puppies?", "puppie"),
+        ("how do I apply for a passport?", "how do I apply for a passport for my child?", "child"),
+        # no one added: a thing, a pronoun, or more than "for" and someone
+        ("how do I make a resume?", "how do I make a resume for a job?", None),
+        ("what are good gift ideas?", "what are good gift ideas for me?", None),
+        ("is it safe to eat raw eggs?", "is it safe for dogs to eat raw eggs daily?", None),
+    ],
+)
+def test_asked_for_someone(a: str, b: str, someone: str | None) -> None:
+    assert asked_for(a, b) == someone and asked_for(b, a) == someone
+    if someone is not None:
+        assert f"for:{someone}" in differences(a, b)
