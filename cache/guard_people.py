@@ -109,19 +109,21 @@ def verb_roles_traded(query_a: str, query_b: str) -> bool:
     query, each named on the verb's other side in the other query: "can my employer see my
     browsing history" / "can I see my employer's browsing history"."""
     tokens_a, tokens_b = _tokens(query_a), _tokens(query_b)
+    roles_a, roles_b = _verb_roles(tokens_a), _verb_roles(tokens_b)
+    if not roles_a.keys() & roles_b.keys():
+        return False  # no verb form in both
     if not alike_but_one(_named(tokens_a), _named(tokens_b)):
         return False
     if _passive(tokens_a) or _passive(tokens_b):
         return False
-    roles_b = _verb_roles(tokens_b)
-    for verb, roles_a in _verb_roles(tokens_a).items():
+    for verb, verb_roles_a in roles_a.items():
         if verb not in roles_b:
             continue
         at_a, at_b = tokens_a.index(verb), tokens_b.index(verb)
         sides_a = (_named(tokens_a[at_a + 1 :]), _named(tokens_a[:at_a]))
         sides_b = (_named(tokens_b[at_b + 1 :]), _named(tokens_b[:at_b]))
         # The subject (index 0) comes back after the verb, the object (1) before it.
-        for role, (one, other) in enumerate(zip(roles_a, roles_b[verb], strict=True)):
+        for role, (one, other) in enumerate(zip(verb_roles_a, roles_b[verb], strict=True)):
             if one is None or other is None or one == other or {one, other} <= _ADDRESSED:
                 continue
             if one in sides_b[role] and other in sides_a[role] and {one, other} & _PERSONS:

@@ -339,7 +339,11 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     refund for" / "I need a refund for something I bought") changes the neighbours."""
     at_a, at_b = _content_at(words_a), _content_at(words_b)
     content_a, content_b = [words_a[i] for i in at_a], [words_b[i] for i in at_b]
-    if content_a == content_b or not alike_but_one(Counter(content_a), Counter(content_b)):
+    if (
+        len(content_a) != len(content_b)  # a swap, and one word replaced, keep the count
+        or content_a == content_b
+        or not alike_but_one(Counter(content_a), Counter(content_b))
+    ):
         return False
     n = len(content_a)
     for start in range(n):
