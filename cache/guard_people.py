@@ -47,12 +47,13 @@ from cache.guard_structure import (
 )
 from cache.lexicons import doer_nouns, verb_forms
 
-_PERSON_WORDS = {"i": "1", "me": "1", "my": "1", "myself": "1", "mine": "1"}
-_PERSON_WORDS |= {"you": "2", "your": "2", "yourself": "2", "yours": "2"}
-_PERSON_WORDS |= {"he": "3m", "him": "3m", "his": "3m", "himself": "3m"}
-_PERSON_WORDS |= {"she": "3f", "her": "3f", "herself": "3f", "hers": "3f"}
-_PERSON_WORDS |= {"we": "1p", "us": "1p", "our": "1p", "ourselves": "1p", "ours": "1p"}
-_PERSON_WORDS |= {"they": "3p", "them": "3p", "their": "3p", "themselves": "3p"}
+# The person each pronoun names: "I", "me", "my" and "myself" are one.
+PERSON_WORDS = {"i": "1", "me": "1", "my": "1", "myself": "1", "mine": "1"}
+PERSON_WORDS |= {"you": "2", "your": "2", "yourself": "2", "yours": "2"}
+PERSON_WORDS |= {"he": "3m", "him": "3m", "his": "3m", "himself": "3m"}
+PERSON_WORDS |= {"she": "3f", "her": "3f", "herself": "3f", "hers": "3f"}
+PERSON_WORDS |= {"we": "1p", "us": "1p", "our": "1p", "ourselves": "1p", "ours": "1p"}
+PERSON_WORDS |= {"they": "3p", "them": "3p", "their": "3p", "themselves": "3p"}
 _OTHER_PERSON = frozenset({"someone", "somebody", "anyone", "anybody"})  # "+ else"
 # Pronouns that stand as a role by themselves; "my", "your" and "its" stand before a noun.
 _ROLE_PRONOUNS = frozenset(
@@ -61,7 +62,7 @@ _ROLE_PRONOUNS = frozenset(
 _DETERMINERS = frozenset(
     {"a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "that"}
 )
-_PERSONS = frozenset(_PERSON_WORDS.values())
+_PERSONS = frozenset(PERSON_WORDS.values())
 _SUBJECT_PRONOUNS = frozenset({"i", "you", "we", "he", "she", "they"})
 _POSSESSIVE_OF = {"my": "1", "your": "2", "our": "1p", "his": "3m", "her": "3f", "their": "3p"}
 _ADDRESSED = frozenset({"1", "2"})
@@ -96,8 +97,8 @@ def _people(words: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
             people.append("other")
             at += 2
             continue
-        if word in _PERSON_WORDS:
-            people.append(_PERSON_WORDS[word])
+        if word in PERSON_WORDS:
+            people.append(PERSON_WORDS[word])
         else:
             rest.append(word)
         at += 1
@@ -144,8 +145,8 @@ def _named(tokens: tuple[str, ...]) -> Counter[str]:
     named = Counter[str]()
     for token in tokens:
         word = token.removesuffix("'s")
-        if word in _PERSON_WORDS:
-            named[_PERSON_WORDS[word]] += 1
+        if word in PERSON_WORDS:
+            named[PERSON_WORDS[word]] += 1
         elif word not in FUNCTION and word not in RELATIONS and word not in BE_FORMS:
             named[bare(word)] += 1
     return named
@@ -174,7 +175,7 @@ def _verb_roles(tokens: tuple[str, ...]) -> dict[str, tuple[str | None, str | No
 def _subject(tokens: Sequence[str], at: int) -> str | None:
     before = tokens[at - 1] if at else ""
     if before in _ROLE_PRONOUNS:
-        return _PERSON_WORDS[before]
+        return PERSON_WORDS[before]
     # "can my employer see", "does my wife's insurance cover": not "with a PIN change"
     if (
         at > 2
@@ -193,7 +194,7 @@ def _object(tokens: Sequence[str], at: int) -> str | None:
         return _role_word(following)  # "cover my wife", "see her card"
     if after in _ROLE_PRONOUNS:
         # "provide me the number": the pronoun is who gets it, not what is given
-        return None if _determines(following) else _PERSON_WORDS[after]
+        return None if _determines(following) else PERSON_WORDS[after]
     return None
 
 
@@ -203,7 +204,7 @@ def _determines(token: str) -> bool:
 
 def _role_word(token: str) -> str:
     word = token.removesuffix("'s")
-    return _PERSON_WORDS.get(word) or bare(word)
+    return PERSON_WORDS.get(word) or bare(word)
 
 
 def doer_replaced(query_a: str, query_b: str) -> bool:
@@ -227,7 +228,7 @@ def _new_doer(pronoun_side: tuple[str, ...], noun_side: tuple[str, ...]) -> bool
 def _pronoun_doers(tokens: tuple[str, ...]) -> tuple[tuple[frozenset[str], str], ...]:
     # ("break" lemmas, "2") for "you break"
     return tuple(
-        (lemmas, _PERSON_WORDS[tokens[at - 1]])
+        (lemmas, PERSON_WORDS[tokens[at - 1]])
         for at, lemmas in _verbs(tokens)
         if tokens[at - 1] in _SUBJECT_PRONOUNS
     )

@@ -28,13 +28,14 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from cache.guard_modifiers import share_a_sense
+from cache.guard_people import PERSON_WORDS
 from cache.guard_structure import BE_FORMS, FUNCTION, KEPT, RELATIONS, lower_words, one_change
+from cache.guards_zh import word_list
 from cache.lexicons import verb_forms
 
 _BE = BE_FORMS
 # Pronouns are roles too ("fire me" / "me to be fired"); possessives stay function words.
-_PERSONS = {"i": "me", "me": "me", "we": "us", "us": "us", "he": "him", "him": "him"}
-_PERSONS |= {"she": "her", "they": "them", "them": "them", "you": "you"}
+_PERSONS = {word: PERSON_WORDS[word] for word in word_list("i me we us he him she they them you")}
 _ARGS = 2  # content words taken as a role on each side of a verb
 _REACH = 4  # words a role looks across
 _PATIENT_SPAN = 4  # most words between "be" and its participle ("was the 2014 final won by")
