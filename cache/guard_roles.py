@@ -33,14 +33,13 @@ from cache.guard_structure import BE_FORMS, FUNCTION, KEPT, RELATIONS, lower_wor
 from cache.guards_zh import word_list
 from cache.lexicons import verb_forms
 
-_BE = BE_FORMS
 # Pronouns are roles too ("fire me" / "me to be fired"); possessives stay function words.
 _PERSONS = {word: PERSON_WORDS[word] for word in word_list("i me we us he him she they them you")}
 _ARGS = 2  # content words taken as a role on each side of a verb
 _REACH = 4  # words a role looks across
 _PATIENT_SPAN = 4  # most words between "be" and its participle ("was the 2014 final won by")
 
-_NOT_ROLE = FUNCTION | RELATIONS | _BE
+_NOT_ROLE = FUNCTION | RELATIONS | BE_FORMS
 # What a question word asks for; "how" / "where" are said of one thing ("where do I find it").
 _ASKED = {"when": "time", "where": "place", "why": "reason", "who": "person", "whom": "person"}
 _ASKED |= {"whose": "owner", "how": "manner"}
@@ -74,7 +73,7 @@ def _passives(words: tuple[str, ...]) -> tuple[tuple[frozenset[str], _Roles], ..
         if verb is None or not verb.participle:
             continue
         be = next(
-            (j for j in range(by - 2, max(by - 3 - _PATIENT_SPAN, -1), -1) if words[j] in _BE),
+            (j for j in range(by - 2, max(by - 3 - _PATIENT_SPAN, -1), -1) if words[j] in BE_FORMS),
             None,
         )
         if be is None:
@@ -94,7 +93,9 @@ def _actives(words: Sequence[str], lemmas: frozenset[str]) -> list[_Roles]:
         verb = forms.form(word)
         if verb is None or not verb.lemmas & lemmas:
             continue
-        if (at > 0 and words[at - 1] in _BE) or (at + 1 < len(words) and words[at + 1] == "by"):
+        if (at > 0 and words[at - 1] in BE_FORMS) or (
+            at + 1 < len(words) and words[at + 1] == "by"
+        ):
             continue  # passive itself
         before = range(at - 1, max(at - 1 - _REACH, -1), -1)
         subject = _role(words, before[1:] if at and words[at - 1] == "to" else before)
