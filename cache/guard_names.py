@@ -30,6 +30,8 @@ from functools import lru_cache
 from cache.guard_structure import KEPT, WORD, bare, lower_words
 from cache.lexicons import place_names, unit_words
 
+# A model or form code is one name with or without its hyphen: "F-150" / "F150", "W-2" / "W2".
+_CODE_WITH_HYPHEN = re.compile(r"\b([A-Za-z]+)-(\d+)\b")
 _SENTENCE_END = re.compile(r"[.!?:;]\s*$")
 _ACRONYM = re.compile(r"[A-Z]{2,6}")
 # The parts of a CamelCase word: "JavaScript" -> Java, Script; "PostgreSQL" -> Postgre, SQL.
@@ -46,6 +48,10 @@ _NOT_NAMES = frozenset(
 
 def names_differ(query_a: str, query_b: str) -> bool:
     """Whether a name in one query is missing from the other (see the module docstring)."""
+    query_a, query_b = (
+        _CODE_WITH_HYPHEN.sub(r"\1\2", query_a),
+        _CODE_WITH_HYPHEN.sub(r"\1\2", query_b),
+    )
     return bool(_unmatched(query_a, query_b) or _unmatched(query_b, query_a))
 
 

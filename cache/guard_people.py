@@ -210,7 +210,7 @@ def _role_word(token: str) -> str:
 def doer_replaced(query_a: str, query_b: str) -> bool:
     """Whether a pronoun that does something in one query is replaced, as the one doing the
     same thing, by someone of its own in the other: "if you break a lease" / "if your landlord
-    breaks a lease"."""
+    breaks a lease", "should I spend" / "should our team spend"."""
     tokens_a, tokens_b = _tokens(query_a), _tokens(query_b)
     return _new_doer(tokens_a, tokens_b) or _new_doer(tokens_b, tokens_a)
 
@@ -218,7 +218,8 @@ def doer_replaced(query_a: str, query_b: str) -> bool:
 def _new_doer(pronoun_side: tuple[str, ...], noun_side: tuple[str, ...]) -> bool:
     pronouns, owned = _pronoun_doers(pronoun_side), _owned_doers(noun_side)
     return any(
-        lemmas & other_lemmas and owner == person and doer not in _named(pronoun_side)
+        # "I" / "my landlord" and "I" / "our team": the same speaker, someone else doing it
+        lemmas & other_lemmas and owner[0] == person[0] and doer not in _named(pronoun_side)
         for lemmas, person in pronouns
         for other_lemmas, owner, doer in owned
     )

@@ -11,6 +11,8 @@ when both readings differ (`cache.guards.differences`):
   "can't be sure" = "unsure";
 * "X-free" and "Xless" are "without X": "gluten-free" = "without gluten", "seedless" = "no
   seeds";
+* "refuse to", "fail to", "skip" and "neglect" say "not" of what follows: "refuse to pay
+  overtime" = "not pay overtime", "skip tipping" = "not tip";
 * "turn off" and "switch off" are "disable", "turn on" and "switch on" "enable" (the guards'
   own pairs, read by `cache.guards`).
 
@@ -60,6 +62,14 @@ _BEFORE_NEGATED = frozenset(
     word_list("be been being to even really always ever yet a an the any just only still")
 )
 _NEGATED_REACH = 3  # words looked at after a negation
+# Verbs that say "not" of the verb after them: "refuse to pay" = "not pay", "skip tipping" =
+# "not tip". Read the second way only, so they never make two queries differ.
+_REFUSALS = frozenset(
+    word_list(
+        "refuse refuses refused refusing fail fails failed failing skip skips skipped skipping "
+        "neglect neglects neglected neglecting"
+    )
+)
 
 
 def second_reading(
@@ -91,7 +101,7 @@ def _read(text: str) -> tuple[int, Counter[str], frozenset[str]]:
         if word.endswith("n't"):
             negations += negated  # "can't not": the first one counts now
             negated, word = True, CONTRACTION_BASES.get(word[:-3], word[:-3])
-        if word in NEGATIONS:
+        if word in NEGATIONS or word in _REFUSALS:
             negations += negated
             negated = True
         if word_sides and not flipped:

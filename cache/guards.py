@@ -50,6 +50,7 @@ from cache.guard_roles import (
     swapped_comparison,
     voice_roles_swapped,
 )
+from cache.guard_scope import scope_changed
 from cache.guard_structure import lower_words, order_differs
 from cache.guards_zh import Put, scan_chinese, word_list
 from cache.lexicons import (
@@ -166,6 +167,9 @@ _MULTIPLIERS = MappingProxyType(
     {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
 )
 _AFTER_NUMBER = re.compile(r"\d\s?([a-z]{2,5})\b")
+# "401(k)" is written "401k" too; "6ft" is "6 ft" (an id only when the letters are no unit).
+_LETTER_IN_PARENTHESES = re.compile(r"\b(\d+)\(([a-z])\)")
+_GLUED_UNIT = re.compile(r"\b(\d+(?:\.\d+)?)([a-z]{1,5})\b")
 _ORDINAL_SUFFIX = re.compile(r"(?<=\d)(?:st|nd|rd|th)$")
 _EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "＇": "'"})
@@ -179,7 +183,8 @@ def differences(query_a: str, query_b: str) -> list[str]:
 
     Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``unit``, ``id``, ``date``, ``email``,
     ``url``, ``phone``, ``money``, ``order``, ``name``, ``asked:<a>/<b>`` (the question word),
-    ``for:<someone>`` (asked for someone), ``modifier:<a>/<b>`` and ``replaced:<a>/<b>``
+    ``for:<someone>`` (asked for someone), ``scope:<words>`` (a condition, exception or
+    second item added), ``modifier:<a>/<b>`` and ``replaced:<a>/<b>``
     (asked only when nothing else differs). An empty list means nothing the guards know about
     differs.
     """
@@ -218,6 +223,8 @@ def differences(query_a: str, query_b: str) -> list[str]:
         found.append(f"asked:{asked}")
     if someone := asked_for(query_a, query_b):
         found.append(f"for:{someone}")
+    if scope := scope_changed(query_a, query_b):
+        found.append(f"scope:{scope}")
     if not found and (replaced := modifier_replaced(query_a, query_b)):
         found.append(f"modifier:{replaced}")
     elif not found and (replaced := word_replaced(query_a, query_b)):
@@ -287,6 +294,8 @@ def _features(text: str) -> dict[str, Counter[str]]:
 
     rest = _MULTIPLIED.sub(_multiplied, text.lower().translate(_APOSTROPHES))
     rest = _AMOUNT_IN_WORDS.sub(_amount_in_digits, rest)
+    rest = _LETTER_IN_PARENTHESES.sub(r"\1\2", rest)
+    rest = _GLUED_UNIT.sub(_unit_apart, rest)
     symbols = unit_words().symbols
     for symbol in _AFTER_NUMBER.findall(rest):
         if symbol in symbols:
@@ -298,6 +307,8 @@ def _features(text: str) -> dict[str, Counter[str]]:
                 value = _money_key(value)
             elif kind == "number":
                 value = _ORDINAL_SUFFIX.sub("", value)
+            elif kind == "id":
+                value = value.replace("-", "")  # "F-150" / "F150", "W-2" / "W2"
             put(kind, value)
         rest = pattern.sub(" ", rest)
     rest = scan_chinese(rest, put)
@@ -324,6 +335,11 @@ def _multiplied(match: re.Match[str]) -> str:
     if rest >= _MULTIPLIERS[multiplier]:  # "two hundred two hundred": leave it as written
         return match.group()
     return f"{value + rest:g}" if (value + rest) % 1 else str(int(value + rest))
+
+
+def _unit_apart(match: re.Match[str]) -> str:
+    number, letters = match.groups()
+    return f"{number} {letters}" if letters in unit_words().symbols else match.group()
 
 
 def _spelled_value(words: str) -> int:

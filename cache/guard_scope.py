@@ -1,0 +1,68 @@
+"""The scope guard: one query asks about less or more than the other.
+
+Embeddings score a question and the same question with a condition, an exception or a second
+item added at 0.88 to 0.98, since every word of the shorter one is in the longer one. But the
+answer changes: "what tire pressure should I run on my truck" / "... when towing", "how often
+should you exfoliate your face" / "... if you have rosacea", "center a div horizontally" /
+"horizontally and vertically", "sleep in his own bed" / "sleep anywhere except his own bed".
+
+Read on the queries' words with articles left out, when everything else is the same:
+
+* **a condition added**: the added words start with a word that sets when or whether the rest
+  holds (when, while, during, if, unless, after, before, until, without) and say something of
+  their own (a content word): "when towing", "during probation", "without a password";
+* **an exception**: the added or replaced words hold "except", "excluding", "unless" or
+  "without", and the other query's words there do not;
+* **a second item**: two words added, "and" or "or" next to one content word: "horizontally and
+  vertically", "singing and playing". A clause added with "and" ("I am stranded and need an
+  uber" / "I need an uber") is context, not a second item, and is left to the score.
+
+A paraphrase moves a condition rather than adding it ("if I'm owed a refund, what happens" keeps
+both the "if" and its words), so only an addition on one side counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cache.guard_structure import FUNCTION, lower_words, replacement
+from cache.guards_zh import word_list
+
+_CONDITIONS = frozenset(
+    word_list("when whenever while whilst during if unless after before until without")
+)
+_EXCEPTIONS = frozenset(word_list("except excluding unless without"))
+_JOINS = frozenset(word_list("and or"))
+_ARTICLES = frozenset(word_list("a an the"))
+# "without gluten" / "gluten-free", "with no sugar": the same lack said another way.
+_LACKING = frozenset(word_list("free no not non never"))
+_MOST_ADDED = 5
+
+
+def scope_changed(query_a: str, query_b: str) -> str | None:
+    """The words that add a condition, an exception or a second item to one query ("when
+    towing"); None when the queries do not differ so."""
+    words_a = [w for w in lower_words(query_a) if w not in _ARTICLES]
+    words_b = [w for w in lower_words(query_b) if w not in _ARTICLES]
+    _, one, other = replacement(words_a, words_b)
+    if len(one) > _MOST_ADDED or len(other) > _MOST_ADDED:
+        return None  # a rewrite, not a scope: left to the score
+    if one and other:
+        return _exception(one, other) or _exception(other, one)
+    added = one or other
+    if not added or not any(w not in FUNCTION and w not in _CONDITIONS for w in added):
+        return None
+    if added[0] in _CONDITIONS or _EXCEPTIONS.intersection(added):
+        return " ".join(added)
+    if len(added) == 2 and (added[0] in _JOINS) != (added[-1] in _JOINS):
+        return " ".join(added)
+    return None
+
+
+def _exception(replaced: Sequence[str], other: Sequence[str]) -> str | None:
+    # "sleep in his own bed" / "sleep anywhere except his own bed"
+    if _EXCEPTIONS.intersection(replaced) and not any(
+        w in _EXCEPTIONS or w in _LACKING or w.endswith("less") for w in other
+    ):
+        return " ".join(replaced)
+    return None
