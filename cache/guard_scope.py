@@ -13,6 +13,10 @@ Read on the queries' words with articles left out, when everything else is the s
   their own (a content word): "when towing", "during probation", "without a password";
 * **an exception**: the added or replaced words hold "except", "excluding", "unless" or
   "without", and the other query's words there do not;
+* **a manner**: one adverb added that narrows how ("how do I get rid of dandruff naturally",
+  "delete my account permanently", "make money on YouTube fast"): a WordNet adverb ending in
+  "-ly" or closing the question, and not one that only hedges or stresses ("still",
+  "actually", "really", "properly");
 * **a second item**: two words added, "and" or "or" next to one content word: "horizontally and
   vertically", "singing and playing". A clause added with "and" ("I am stranded and need an
   uber" / "I need an uber") is context, not a second item, and is left to the score.
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 
 from cache.guard_structure import FUNCTION, lower_words, replacement
 from cache.guards_zh import word_list
+from cache.lexicons import adverbs
 
 _CONDITIONS = frozenset(
     word_list("when whenever while whilst during if unless after before until without")
@@ -37,6 +42,18 @@ _ARTICLES = frozenset(word_list("a an the"))
 # "without gluten" / "gluten-free", "with no sugar": the same lack said another way.
 _LACKING = frozenset(word_list("free no not non never"))
 _MOST_ADDED = 5
+# Adverbs that hedge, stress or date the question rather than narrow it: "can I still get a
+# refund", "how do I actually cancel", "how to cook rice properly".
+_FILLERS = frozenset(
+    word_list(
+        "just really actually still even also ever now already currently basically exactly "
+        "please usually generally typically normally simply possibly probably maybe perhaps "
+        "anyway too very so quite pretty rather certainly definitely honestly literally "
+        "seriously kindly yet only again here there today right immediately much more most well "
+        "back away up down out off over around approximately about almost nearly roughly "
+        "properly correctly recently"
+    )
+)
 
 
 def scope_changed(query_a: str, query_b: str) -> str | None:
@@ -56,7 +73,20 @@ def scope_changed(query_a: str, query_b: str) -> str | None:
         return " ".join(added)
     if len(added) == 2 and (added[0] in _JOINS) != (added[-1] in _JOINS):
         return " ".join(added)
+    if len(added) == 1 and _manner(added[0], (words_a if one else words_b)[-1]):
+        return added[0]
     return None
+
+
+def _manner(word: str, last: str) -> bool:
+    # "naturally", "permanently"; "fast", "overnight" only closing the question ("my last
+    # name" / "my name", "cutting through an onion" are no manner).
+    return (
+        word in adverbs()
+        and word not in _FILLERS
+        and word not in FUNCTION
+        and (word.endswith("ly") or word == last)
+    )
 
 
 def _exception(replaced: Sequence[str], other: Sequence[str]) -> str | None:

@@ -54,7 +54,9 @@ from cache.guard_scope import scope_changed
 from cache.guard_structure import lower_words, order_differs
 from cache.guards_zh import Put, scan_chinese, word_list
 from cache.lexicons import (
+    adverbs,
     antonym_sides,
+    doer_nouns,
     place_names,
     related_words,
     unit_words,
@@ -265,8 +267,11 @@ def _dimension(unit: str) -> str:
 
 
 def load_lexicons() -> None:
-    """Read the generated lexicons (antonyms, units, related words, places, verbs) now: the
-    first lookup that compares two questions then does not pay the ~80 ms of reading them."""
+    """Read the generated lexicons (antonyms, units, related words, places, verbs, doers,
+    adverbs) now: the first lookup that compares two questions then does not pay the ~80 ms of
+    reading them."""
+    adverbs()
+    doer_nouns()
     antonym_sides()
     unit_words()
     related_words()

@@ -173,6 +173,12 @@ def doer_nouns() -> frozenset[str]:
 
 
 @cache
+def adverbs() -> frozenset[str]:
+    """Single words WordNet knows as adverbs (``adverbs_en.tsv``, 3,622 words)."""
+    return frozenset((_DATA / "adverbs_en.tsv").read_text(encoding="utf-8").split())
+
+
+@cache
 def place_names() -> MappingProxyType[str, tuple[tuple[str, ...], ...]]:
     """A place's other names and an adjective's places, each name as its lower-case words."""
     found: dict[str, tuple[tuple[str, ...], ...]] = {}

@@ -117,3 +117,36 @@ DIFFERENT = [
 def test_other_codes_amounts_and_doers_are_refused(query_a: str, query_b: str) -> None:
     assert differences(query_a, query_b)
     assert differences(query_b, query_a)
+
+
+MANNER = [
+    ("how do I get rid of dandruff naturally?", "how do I get rid of dandruff?", "naturally"),
+    ("how do I delete my Facebook account permanently?", "how do I delete my account?", None),
+    ("how do I make money on YouTube fast?", "how do I make money on YouTube?", "fast"),
+    ("how can I learn Python quickly?", "how can I learn Python?", "quickly"),
+]
+
+
+@pytest.mark.parametrize(("query_a", "query_b", "word"), MANNER)
+def test_an_added_manner_is_refused(query_a: str, query_b: str, word: str | None) -> None:
+    assert differences(query_a, query_b)
+    if word is not None:
+        assert scope_changed(query_a, query_b) == word
+        assert scope_changed(query_b, query_a) == word
+
+
+MANNER_KEPT = [
+    ("can I still get a refund?", "can I get a refund?"),  # a filler
+    ("how do I actually cancel my plan?", "how do I cancel my plan?"),
+    ("how to cook rice properly", "how to cook rice"),
+    ("how do I change my last name?", "how do I change my name?"),  # not closing, no -ly
+    ("a woman is cutting through an onion.", "a woman is cutting an onion."),
+    # the same adverb moved
+    ("how can I permanently delete my account?", "how do I delete my account permanently?"),
+]
+
+
+@pytest.mark.parametrize(("query_a", "query_b"), MANNER_KEPT)
+def test_fillers_and_adverbs_that_are_no_manner_pass(query_a: str, query_b: str) -> None:
+    assert scope_changed(query_a, query_b) is None
+    assert scope_changed(query_b, query_a) is None
