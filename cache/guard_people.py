@@ -260,13 +260,17 @@ def _verbs(tokens: tuple[str, ...]) -> list[tuple[int, frozenset[str]]]:
 _BEFORE_DOER = frozenset({"a", "an", "the", "my", "your", "our", "their", "his", "her", "some"})
 
 
+_FOR_SOMEONE = frozenset({"for", "to", "with"})
+
+
 def asked_for(query_a: str, query_b: str) -> str | None:
-    """The doer when one query is the other with "for" and a doer added: "is it legal to ride
-    a bicycle on the sidewalk" / "is it legal for children to ride a bicycle on the sidewalk"
-    gives "children"."""
+    """The doer when one query is the other with "for", "to" or "with" and a doer added: "is it
+    legal to ride a bicycle on the sidewalk" / "is it legal for children to ride a bicycle on the
+    sidewalk" gives "children", "not pay overtime" / "not pay overtime to contractors"
+    "contractors"."""
     _, one, other = replacement(lower_words(query_a), lower_words(query_b))
     added = one or other
-    if (one and other) or len(added) < 2 or added[0] != "for":
+    if (one and other) or len(added) < 2 or added[0] not in _FOR_SOMEONE:
         return None
     named = [word for word in added[1:] if word not in _BEFORE_DOER]
     return named[-1] if named and _doer(named[-1]) else None

@@ -17,6 +17,10 @@ Read on the queries' words with articles left out, when everything else is the s
   "delete my account permanently", "make money on YouTube fast"): a WordNet adverb ending in
   "-ly" or closing the question, and not one that only hedges or stresses ("still",
   "actually", "really", "properly");
+* **another rate**: "per night" / "per week", "per day" / "per meal" (unless the two words
+  share a WordNet sense);
+* **everything for one thing**: "my dog keeps licking his paws" / "keeps licking everything"
+  (one of everything, anything, everyone, anyone for up to three words naming something);
 * **a second item**: two words added, "and" or "or" next to one content word: "horizontally and
   vertically", "singing and playing". A clause added with "and" ("I am stranded and need an
   uber" / "I need an uber") is context, not a second item, and is left to the score.
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cache.guard_modifiers import share_a_sense
 from cache.guard_structure import FUNCTION, lower_words, replacement
 from cache.guards_zh import word_list
 from cache.lexicons import adverbs
@@ -42,6 +47,9 @@ _ARTICLES = frozenset(word_list("a an the"))
 # "without gluten" / "gluten-free", "with no sugar": the same lack said another way.
 _LACKING = frozenset(word_list("free no not non never"))
 _MOST_ADDED = 5
+_EVERYTHING = frozenset(word_list("everything anything everyone anyone everybody anybody"))
+_ANY_THING = frozenset(word_list("thing one body"))  # "how are things" / "how is everything"
+_MOST_NAMED = 3
 # Adverbs that hedge, stress or date the question rather than narrow it: "can I still get a
 # refund", "how do I actually cancel", "how to cook rice properly".
 _FILLERS = frozenset(
@@ -61,11 +69,18 @@ def scope_changed(query_a: str, query_b: str) -> str | None:
     towing"); None when the queries do not differ so."""
     words_a = [w for w in lower_words(query_a) if w not in _ARTICLES]
     words_b = [w for w in lower_words(query_b) if w not in _ARTICLES]
+    if rate := _rate_changed(words_a, words_b):
+        return rate
     _, one, other = replacement(words_a, words_b)
     if len(one) > _MOST_ADDED or len(other) > _MOST_ADDED:
         return None  # a rewrite, not a scope: left to the score
     if one and other:
-        return _exception(one, other) or _exception(other, one)
+        return (
+            _exception(one, other)
+            or _exception(other, one)
+            or _everything(one, other)
+            or _everything(other, one)
+        )
     added = one or other
     if not added or not any(w not in FUNCTION and w not in _CONDITIONS for w in added):
         return None
@@ -87,6 +102,29 @@ def _manner(word: str, last: str) -> bool:
         and word not in FUNCTION
         and (word.endswith("ly") or word == last)
     )
+
+
+def _rate_changed(words_a: Sequence[str], words_b: Sequence[str]) -> str | None:
+    # "tip housekeeping per night" / "per week", "protein per day" / "per meal"
+    per_a, per_b = _per(words_a), _per(words_b)
+    only_a, only_b = per_a - per_b, per_b - per_a
+    if not per_a or not per_b or not only_a or not only_b:
+        return None
+    if any(share_a_sense(one, other) for one in only_a for other in only_b):
+        return None
+    return "per " + "/".join(sorted(only_a | only_b))
+
+
+def _per(words: Sequence[str]) -> set[str]:
+    return {words[at + 1] for at, word in enumerate(words[:-1]) if word == "per"}
+
+
+def _everything(replaced: Sequence[str], other: Sequence[str]) -> str | None:
+    # "keeps licking his paws" / "keeps licking everything"
+    if len(replaced) != 1 or replaced[0] not in _EVERYTHING or len(other) > _MOST_NAMED:
+        return None
+    named = any(w not in FUNCTION and w not in _ANY_THING for w in other)
+    return replaced[0] if named else None
 
 
 def _exception(replaced: Sequence[str], other: Sequence[str]) -> str | None:

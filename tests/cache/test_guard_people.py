@@ -186,3 +186,10 @@ def test_asked_for_someone(a: str, b: str, someone: str | None) -> None:
     assert asked_for(a, b) == someone and asked_for(b, a) == someone
     if someone is not None:
         assert f"for:{someone}" in differences(a, b)
+
+
+def test_someone_added_after_to_or_with_is_asked_for() -> None:
+    a = "is it legal for my employer to not pay overtime in Texas"
+    b = "is it legal for my employer to not pay overtime to independent contractors in Texas"
+    assert asked_for(a, b) == "contractor"
+    assert asked_for("can I travel to Japan?", "can I travel to Japan with my kids?") == "kid"

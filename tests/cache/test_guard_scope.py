@@ -36,6 +36,21 @@ SCOPE_CHANGED = [
         "anywhere except",
     ),
     ("how to factory reset a phone", "how to factory reset a phone without a password", None),
+    (
+        "how much should I tip hotel housekeeping per night?",
+        "how much should I tip hotel housekeeping per week?",
+        "per night/week",
+    ),
+    (
+        "how much protein do I need per day to build muscle?",
+        "how much protein do I need per meal to build muscle?",
+        "per day/meal",
+    ),
+    (
+        "my dog keeps licking his paws, should I be worried?",
+        "my dog keeps licking everything, should I be worried?",
+        "everything",
+    ),
 ]
 
 
@@ -68,6 +83,8 @@ SCOPE_KEPT = [
     ),
     # only function words added
     ("how do I renew my passport", "how do I renew my passport when"),
+    ("how are things with you", "how is everything with you"),
+    ("what is the fee per transfer?", "what is the fee per transfer for me?"),
 ]
 
 
