@@ -123,6 +123,7 @@ _OBJECT_STARTS = frozenset(
         "him it more all every each"
     )
 )
+_PRONOUNS = frozenset(word_list("it i you we they he she this that"))
 _SEMI_MODALS = frozenset(word_list("gotta wanna gonna hafta"))  # "i gotta know" / "i wanna know"
 
 
@@ -186,7 +187,14 @@ def _verb_at(words: Sequence[str], at: int, width: int) -> bool:
     if verb_forms().form(words[at]) is None:
         return False
     before = words[at - 1] if at else ""
+    if at > 1 and words[at - 2] in BE_FORMS and before in _PRONOUNS and _adjective(words[at]):
+        return False  # "is it better / cheaper to", "are they clean": a complement
     return not at or before in _BEFORE_VERB or before in BE_FORMS or after in _OBJECT_STARTS
+
+
+def _adjective(word: str) -> bool:
+    found = _senses(word)
+    return found is not None and any(sense.startswith("a") for sense in found.senses)
 
 
 def _named(query: str, at: int) -> bool:

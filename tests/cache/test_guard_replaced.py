@@ -12,6 +12,12 @@ from cache.guard_structure import lower_words
 from cache.guards import differences
 
 REPLACED = [
+    # an adjective after "is it" is a complement, not a verb, though "better" is a verb too
+    (
+        "is it better to have a 15 year or 30 year mortgage?",
+        "is it cheaper to have a 15 year or 30 year mortgage?",
+        "better/cheaper",
+    ),
     # another aspect of one thing
     (
         "how long should wood filler dry before sanding?",
