@@ -25,7 +25,8 @@ from bench.wordnet_source import wordnet_and_output
 OUT = Path(__file__).resolve().parent.parent / "cache" / "data" / "places_en.tsv"
 
 
-def _name(lemma) -> str | None:  # type: ignore[no-untyped-def]
+def place_name(lemma) -> str | None:  # type: ignore[no-untyped-def]
+    """A capitalised lemma's name in lower case, or None (letters and spaces only)."""
     text = str(lemma.name()).replace("_", " ")
     if not text[0].isupper() or not text.replace(" ", "").isalpha():
         return None
@@ -33,7 +34,7 @@ def _name(lemma) -> str | None:  # type: ignore[no-untyped-def]
 
 
 def _place_names(synset) -> set[str]:  # type: ignore[no-untyped-def]
-    return {n for n in map(_name, synset.lemmas()) if n}
+    return {n for n in map(place_name, synset.lemmas()) if n}
 
 
 def _is_place(synset) -> bool:  # type: ignore[no-untyped-def]
@@ -60,7 +61,7 @@ def main() -> None:
     pertains: dict[str, set[object]] = {}
     for synset in wn.all_synsets("a"):
         for lemma in synset.lemmas():
-            adjective = _name(lemma)
+            adjective = place_name(lemma)
             if adjective is not None and " " not in adjective:
                 pertains.setdefault(adjective, set()).update(
                     p.synset() for p in lemma.pertainyms() if _is_place(p.synset())

@@ -28,7 +28,7 @@ import re
 from functools import lru_cache
 
 from cache.guard_structure import KEPT, WORD, bare, lower_words
-from cache.lexicons import place_names, unit_words
+from cache.lexicons import place_names, place_openings, unit_words
 
 # A model or form code is one name with or without its hyphen: "F-150" / "F150", "W-2" / "W2".
 _CODE_WITH_HYPHEN = re.compile(r"\b([A-Za-z]+)-(\d+)\b")
@@ -67,12 +67,36 @@ def _unmatched(query: str, other: str) -> frozenset[str]:
     }
     if not missing:
         return frozenset()
+    missing -= _qualifiers(query, other)
+    if not missing:
+        return frozenset()
     # Acronyms in `other` spelled out here, and acronyms here spelled out in `other`.
     missing -= _expanded(query, _acronyms(other))
     missing -= {
         n for n in missing if n in _acronyms(query) and any(_spelled(r, n) for r in _runs(other, n))
     }
     return frozenset(missing)
+
+
+def _qualifiers(query: str, other: str) -> set[str]:
+    """Names that only qualify a name the other query says alone: "Samsung" of "Samsung Galaxy
+    S21" / "Galaxy S21", "Jerry" of "Jerry Sandusky" / "Sandusky". Not when the other query
+    has a name of its own there ("North Korea" / "South Korea", "Google Maps" / "Apple Maps"),
+    nor when the two words name a place together ("New York" / "York")."""
+    tokens, other_tokens = WORD.findall(query), WORD.findall(other)
+    other_words = [bare(t.lower()) for t in other_tokens]
+    found = set()
+    for at in range(len(tokens) - 1):
+        name, head = bare(tokens[at].lower()), bare(tokens[at + 1].lower())
+        if not tokens[at + 1][0].isupper() or head not in other_words:
+            continue
+        where = other_words.index(head)
+        if where and other_tokens[where - 1][0].isupper():
+            continue
+        if (name, head) in place_openings():
+            continue
+        found.add(name)
+    return found
 
 
 def _same_place(name: str, words: frozenset[str]) -> bool:

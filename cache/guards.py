@@ -58,6 +58,7 @@ from cache.lexicons import (
     antonym_sides,
     doer_nouns,
     place_names,
+    place_openings,
     related_words,
     unit_words,
     verb_forms,
@@ -276,6 +277,7 @@ def load_lexicons() -> None:
     unit_words()
     related_words()
     place_names()
+    place_openings()
     verb_forms()
 
 

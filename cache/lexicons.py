@@ -179,6 +179,14 @@ def adverbs() -> frozenset[str]:
 
 
 @cache
+def place_openings() -> frozenset[tuple[str, str]]:
+    """The first two words of every place name of two words or more (``place_runs_en.tsv``,
+    1,176 names): ("new", "york"), ("north", "korea")."""
+    names = (_DATA / "place_runs_en.tsv").read_text(encoding="utf-8").splitlines()
+    return frozenset((words[0], words[1]) for words in map(str.split, names) if len(words) > 1)
+
+
+@cache
 def place_names() -> MappingProxyType[str, tuple[tuple[str, ...], ...]]:
     """A place's other names and an adjective's places, each name as its lower-case words."""
     found: dict[str, tuple[tuple[str, ...], ...]] = {}

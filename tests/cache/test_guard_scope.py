@@ -1,5 +1,6 @@
 """The scope guard (`cache.guard_scope`) and the spellings the other guards now read alike: codes
-with or without a hyphen, "401(k)", a unit glued to its number, "refuse to" for "not"."""
+with or without a hyphen, "401(k)", a unit glued to its number, "refuse to" for "not", a name
+qualified by another."""
 
 from __future__ import annotations
 
@@ -108,6 +109,15 @@ ALIKE = [
         "is it legal for my employer to refuse to pay overtime in Texas",
     ),
     ("is it rude to not tip at a buffet?", "is it rude to skip tipping at a buffet?"),
+    # a name qualified by another
+    (
+        "how do I factory reset a Samsung Galaxy S21 without the password",
+        "how do I factory reset my Galaxy S21 without the password",
+    ),
+    (
+        "why did the judge find Jerry Sandusky guilty in the trial",
+        "why did the judge find Sandusky guilty in the trial",
+    ),
 ]
 
 
@@ -122,6 +132,16 @@ DIFFERENT = [
     ("is 5G safe", "is 4G safe"),
     ("should I invest in my 401(k)", "should I invest in my 403(b)"),
     ("how deep for a 6ft fence post", "how deep for an 8ft fence post"),
+    # a place named in two words, and another qualifier of one name
+    (
+        "is it safe to travel to North Korea as a tourist",
+        "is it safe to travel to Korea as a tourist",
+    ),
+    (
+        "is it expensive to live in New York as a student",
+        "is it expensive to live in York as a student",
+    ),
+    ("can I use Google Maps when I am offline", "can I use Apple Maps when I am offline"),
     # the speaker against a group the speaker belongs to
     (
         "how much should I spend on a wedding gift for a coworker?",
