@@ -17,7 +17,9 @@
 * **The role asked for.** "when should I prune roses" and "how should I prune roses" ask for a
   time and a manner: one question word traded for another of a different kind, nothing else
   changed, is another question. "how" and "where" are left alike ("how / where do I find my
-  PIN" ask one thing).
+  PIN" ask one thing). So is an opening question of another kind about the same content words
+  in another order: "how much salt should I add to pasta water" / "when should I add salt to
+  pasta water" ("how much", "how long", "how often"... each a kind of its own).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ _NOT_ROLE = FUNCTION | RELATIONS | BE_FORMS
 _ASKED = {"when": "time", "where": "place", "why": "reason", "who": "person", "whom": "person"}
 _ASKED |= {"whose": "owner", "how": "manner"}
 _ALIKE_ASKED = frozenset({"how", "where"})
+# "how" with these asks for an amount, a count, a time span...: another kind of answer.
+_HOW_MUCH = frozenset(word_list("much many long often far old big soon"))
 _Roles = tuple[frozenset[str], frozenset[str]]  # (doer, done to)
 
 
@@ -181,8 +185,30 @@ def asked_role_changed(query_a: str, query_b: str) -> str | None:
     words_a, words_b = lower_words(query_a), lower_words(query_b)
     at = one_change(words_a, words_b, alike=_ALIKE_ASKED)
     if at is None:
-        return None
+        return _asked_first(words_a, words_b)
     one, other = words_a[at], words_b[at]
     if one in _ASKED and other in _ASKED and _ASKED[one] != _ASKED[other]:
         return f"{one}/{other}"
     return None
+
+
+def _asked_first(words_a: Sequence[str], words_b: Sequence[str]) -> str | None:
+    # "how much salt should I add to pasta water" / "when should I add salt to pasta water": the
+    # opening question asks for another kind of answer, about the same words in another order.
+    asked_a, asked_b = _opening(words_a), _opening(words_b)
+    if not asked_a or not asked_b or asked_a == asked_b:
+        return None
+    if {_ASKED.get(asked_a), _ASKED.get(asked_b)} == {_ASKED["how"], _ASKED["where"]}:
+        return None
+    rest_a = Counter(w for w in words_a[len(asked_a.split()) :] if w not in FUNCTION)
+    rest_b = Counter(w for w in words_b[len(asked_b.split()) :] if w not in FUNCTION)
+    return f"{asked_a}/{asked_b}" if rest_a and rest_a == rest_b else None
+
+
+def _opening(words: Sequence[str]) -> str | None:
+    # "when", "why", "how much", "how long": the question word a query opens with.
+    if not words or words[0] not in _ASKED:
+        return None
+    if words[0] == "how" and len(words) > 1 and words[1] in _HOW_MUCH:
+        return f"how {words[1]}"
+    return words[0]
