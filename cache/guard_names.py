@@ -32,6 +32,7 @@ from cache.lexicons import place_names, place_openings, unit_words
 
 # A model or form code is one name with or without its hyphen: "F-150" / "F150", "W-2" / "W2".
 _CODE_WITH_HYPHEN = re.compile(r"\b([A-Za-z]+)-(\d+)\b")
+_CAPITALS_ADDED = re.compile(r"[A-Z]{1,3}")
 _SENTENCE_END = re.compile(r"[.!?:;]\s*$")
 _ACRONYM = re.compile(r"[A-Z]{2,6}")
 # The parts of a CamelCase word: "JavaScript" -> Java, Script; "PostgreSQL" -> Postgre, SQL.
@@ -67,7 +68,7 @@ def _unmatched(query: str, other: str) -> frozenset[str]:
     }
     if not missing:
         return frozenset()
-    missing -= _qualifiers(query, other)
+    missing -= _qualifiers(query, other) | _capitals_added(query, other)
     if not missing:
         return frozenset()
     # Acronyms in `other` spelled out here, and acronyms here spelled out in `other`.
@@ -76,6 +77,21 @@ def _unmatched(query: str, other: str) -> frozenset[str]:
         n for n in missing if n in _acronyms(query) and any(_spelled(r, n) for r in _runs(other, n))
     }
     return frozenset(missing)
+
+
+def _capitals_added(query: str, other: str) -> set[str]:
+    """Names the other query writes with up to three capitals more, or that write one of the
+    other's so: "Postgres" / "PostgreSQL", "BC" / "BCE", "US" / "USA" ("Paul" / "Paula",
+    "Java" / "JavaScript" stay names of their own)."""
+    tokens = {bare(t.lower()): t for t in WORD.findall(query)}
+    found = set()
+    for longer in WORD.findall(other):
+        for name, written in tokens.items():
+            for short, long in ((name, longer), (bare(longer.lower()), written)):
+                added = long[len(short) :]
+                if long.lower().startswith(short) and _CAPITALS_ADDED.fullmatch(added):
+                    found.add(name)
+    return found
 
 
 def _qualifiers(query: str, other: str) -> set[str]:

@@ -118,6 +118,15 @@ ALIKE = [
         "why did the judge find Jerry Sandusky guilty in the trial",
         "why did the judge find Sandusky guilty in the trial",
     ),
+    # a name with capitals added
+    (
+        "is PostgreSQL faster than MySQL for read-heavy workloads?",
+        "is Postgres faster than MySQL for read-heavy workloads?",
+    ),
+    (
+        "what language did people speak in Egypt in 2000 BC?",
+        "what language did people speak in Egypt in 2000 BCE?",
+    ),
 ]
 
 
@@ -142,6 +151,15 @@ DIFFERENT = [
         "is it expensive to live in York as a student",
     ),
     ("can I use Google Maps when I am offline", "can I use Apple Maps when I am offline"),
+    (
+        "should I learn Java before learning anything else",
+        "should I learn JavaScript before learning anything else",
+    ),
+    (
+        "did you talk to Paul about the party yesterday",
+        "did you talk to Paula about the party yesterday",
+    ),
+    ("is it safe to travel to the UK this summer", "is it safe to travel to Ukraine this summer"),
     # the speaker against a group the speaker belongs to
     (
         "how much should I spend on a wedding gift for a coworker?",
