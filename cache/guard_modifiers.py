@@ -25,9 +25,12 @@ word of one side to any of the other, one link apart or two through a shared bro
 almost always picks a word of that family. Verbs are left to the score, since a paraphrase often
 swaps a verb for one WordNet does not relate ("make" / "book" an appointment, "set up" / "open"
 an account): a word known only as a verb or adverb, a verb form after a subject, modal, "to" or
-*be*, first in the query, or before its object, and the semi-modals ("gotta" / "wanna"
-know). So do typos and spellings (recieve / receive), acronyms (IRA / individual
-retirement account) and names, which the names guard compares.
+*be*, after the one-word subject of an auxiliary ("do cyclists have / need to yield"), first in
+the query, or before its object, and the semi-modals ("gotta" / "wanna" know); an adjective
+after "is it" is a complement, not a verb ("is it better / cheaper to"). So are typos and
+spellings (recieve / receive), abbreviations that are no word of their own (avg / average,
+govt / government), acronyms (IRA / individual retirement account) and names, which the names
+guard compares.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from cache.guard_structure import (
     FUNCTION,
     RELATIONS,
     WORD,
+    bare,
     lower_words,
     one_change,
     replacement,
@@ -103,6 +107,8 @@ def modifier_replaced(query_a: str, query_b: str) -> str | None:
         return None
     if one.startswith(other) or other.startswith(one) or head in (one, other):
         return None  # "setting up" / "set up"; "ah ha, ha" / "ha ha, ha"
+    if _abbreviated(one, other):
+        return None  # "the avg / average salary"
     units = unit_words()
     if any(word in units.names or word in units.symbols for word in (one, other)):
         return None  # the unit guard's: "a 2 TB drive" / "a 2 terabyte drive"
@@ -124,6 +130,12 @@ _OBJECT_STARTS = frozenset(
     )
 )
 _PRONOUNS = frozenset(word_list("it i you we they he she this that"))
+# An auxiliary two words back makes a verb of the word after its one-word subject (as
+# `lower_words` reads it: "does" is "doe").
+_AUXILIARIES = frozenset(
+    map(bare, word_list("do does did can could will would should shall may might must"))
+)
+_SHORTEST_ABBREVIATION, _LONGEST_ABBREVIATION, _ABBREVIATED_BY = 2, 4, 3
 _SEMI_MODALS = frozenset(word_list("gotta wanna gonna hafta"))  # "i gotta know" / "i wanna know"
 
 
@@ -174,6 +186,8 @@ def _spelt_alike(one: Sequence[str], other: Sequence[str]) -> bool:
         return True
     if joined_one == "".join(w[0] for w in other) or joined_other == "".join(w[0] for w in one):
         return True
+    if _abbreviated(joined_one, joined_other):
+        return True
     return SequenceMatcher(None, joined_one, joined_other).ratio() >= _SPELLING_ALIKE
 
 
@@ -187,6 +201,8 @@ def _verb_at(words: Sequence[str], at: int, width: int) -> bool:
     if verb_forms().form(words[at]) is None:
         return False
     before = words[at - 1] if at else ""
+    if at > 1 and words[at - 2] in _AUXILIARIES and before not in FUNCTION:
+        return True  # "do cyclists have / need to": the word after a one-word subject
     if at > 1 and words[at - 2] in BE_FORMS and before in _PRONOUNS and _adjective(words[at]):
         return False  # "is it better / cheaper to", "are they clean": a complement
     return not at or before in _BEFORE_VERB or before in BE_FORMS or after in _OBJECT_STARTS
@@ -195,6 +211,20 @@ def _verb_at(words: Sequence[str], at: int, width: int) -> bool:
 def _adjective(word: str) -> bool:
     found = _senses(word)
     return found is not None and any(sense.startswith("a") for sense in found.senses)
+
+
+def _abbreviated(one: str, other: str) -> bool:
+    # "avg" / "average", "govt" / "government": the short one's letters in order in the long
+    # one, from its first letter, and the short one no word of its own ("cat" / "contact").
+    short, long = sorted((one, other), key=len)
+    if not _SHORTEST_ABBREVIATION <= len(short) <= _LONGEST_ABBREVIATION:
+        return False
+    if _senses(short) is not None or verb_forms().form(short) is not None:
+        return False
+    if len(long) < len(short) + _ABBREVIATED_BY or short[0] != long[0]:
+        return False
+    rest = iter(long[1:])
+    return all(letter in rest for letter in short[1:])
 
 
 def _named(query: str, at: int) -> bool:

@@ -134,7 +134,13 @@ def test_the_same_activity_said_elsewhere_passes() -> None:
 def test_every_check_reads_a_pair_the_same_both_ways() -> None:
     # A hit allowed one way and refused the other would depend on which question came first.
     root = Path(__file__).resolve().parents[2] / "bench" / "data" / "semantic"
-    for name in ("dev_people.jsonl", "dev_roles.jsonl", "dev_forum.jsonl", "dev_forum2.jsonl"):
+    for name in (
+        "dev_people.jsonl",
+        "dev_roles.jsonl",
+        "dev_forum.jsonl",
+        "dev_forum2.jsonl",
+        "dev_forum3.jsonl",
+    ):
         for line in (root / name).read_text(encoding="utf-8").splitlines():
             pair = json.loads(line)
             a, b = normalize_text(pair["a"]), normalize_text(pair["b"])
