@@ -68,7 +68,7 @@ def _unmatched(query: str, other: str) -> frozenset[str]:
     }
     if not missing:
         return frozenset()
-    missing -= _qualifiers(query, other) | _capitals_added(query, other)
+    missing -= _qualifiers(missing, query, other) | _capitals_added(missing, query, other)
     if not missing:
         return frozenset()
     # Acronyms in `other` spelled out here, and acronyms here spelled out in `other`.
@@ -79,32 +79,37 @@ def _unmatched(query: str, other: str) -> frozenset[str]:
     return frozenset(missing)
 
 
-def _capitals_added(query: str, other: str) -> set[str]:
+def _capitals_added(missing: set[str], query: str, other: str) -> set[str]:
     """Names the other query writes with up to three capitals more, or that write one of the
     other's so: "Postgres" / "PostgreSQL", "BC" / "BCE", "US" / "USA" ("Paul" / "Paula",
     "Java" / "JavaScript" stay names of their own)."""
-    tokens = {bare(t.lower()): t for t in WORD.findall(query)}
+    written = {bare(t.lower()): t for t in WORD.findall(query) if bare(t.lower()) in missing}
     found = set()
-    for longer in WORD.findall(other):
-        for name, written in tokens.items():
-            for short, long in ((name, longer), (bare(longer.lower()), written)):
-                added = long[len(short) :]
-                if long.lower().startswith(short) and _CAPITALS_ADDED.fullmatch(added):
-                    found.add(name)
+    for token in WORD.findall(other):
+        lowered = token.lower()
+        for name, as_written in written.items():
+            if (lowered.startswith(name) and _CAPITALS_ADDED.fullmatch(token[len(name) :])) or (
+                as_written.lower().startswith(lowered)
+                and _CAPITALS_ADDED.fullmatch(as_written[len(token) :])
+            ):
+                found.add(name)
     return found
 
 
-def _qualifiers(query: str, other: str) -> set[str]:
+def _qualifiers(missing: set[str], query: str, other: str) -> set[str]:
     """Names that only qualify a name the other query says alone: "Samsung" of "Samsung Galaxy
     S21" / "Galaxy S21", "Jerry" of "Jerry Sandusky" / "Sandusky". Not when the other query
     has a name of its own there ("North Korea" / "South Korea", "Google Maps" / "Apple Maps"),
     nor when the two words name a place together ("New York" / "York")."""
     tokens, other_tokens = WORD.findall(query), WORD.findall(other)
-    other_words = [bare(t.lower()) for t in other_tokens]
+    other_words = lower_words(other)
     found = set()
     for at in range(len(tokens) - 1):
-        name, head = bare(tokens[at].lower()), bare(tokens[at + 1].lower())
-        if not tokens[at + 1][0].isupper() or head not in other_words:
+        name = bare(tokens[at].lower())
+        if name not in missing or not tokens[at + 1][0].isupper():
+            continue
+        head = bare(tokens[at + 1].lower())
+        if head not in other_words:
             continue
         where = other_words.index(head)
         if where and other_tokens[where - 1][0].isupper():
