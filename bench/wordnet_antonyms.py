@@ -9,8 +9,10 @@ lemminflect (``pip install nltk lemminflect``) and the WordNet 3.0 database as D
 Each line: ``lemma_a<TAB>lemma_b<TAB>forms of a<TAB>forms of b`` (forms space-separated, the
 lemma first). Besides WordNet's direct pairs, its indirect ones for adjectives: the words of a
 head synset, or of one of its satellites, against the words of the opposite head (big / small,
-risky / safe). Kept: single words of 3+ letters, both members (no hyphens: the guards split
-words there); pairs already in the guards' own lexicon are left to it.
+risky / safe); and for verbs and nouns, an antonym against the other words of its synset when
+that synset is one of their two commonest senses (start / end, decline / accept). Kept: single
+words of 3+ letters, both members (no hyphens: the guards split words there); pairs already in
+the guards' own lexicon are left to it.
 """
 
 from __future__ import annotations
@@ -56,6 +58,31 @@ def _indirect(wn) -> dict[tuple[str, str], str]:  # type: ignore[no-untyped-def]
     return found
 
 
+_COMMONEST = 2
+
+
+def _siblings(wn) -> dict[tuple[str, str], set[str]]:  # type: ignore[no-untyped-def]
+    """A verb's or noun's antonym against the other words of its synset: "begin" / "end" makes
+    "start" / "end" (start is begin's synonym), "refuse" / "accept" makes "decline" /
+    "accept"."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for synset in wn.all_synsets():
+        if synset.pos() not in ("v", "n"):
+            continue
+        names = {w.name().lower() for w in synset.lemmas()}
+        for lemma in synset.lemmas():
+            for opposite in lemma.antonyms():
+                b = opposite.name().lower()
+                for a in names - {b}:
+                    # only where the synset is one of the word's two commonest senses: "get"
+                    # is "begin" only in its 30th ("get going"), so "get" / "end" is no pair
+                    if synset not in wn.synsets(a, synset.pos())[:_COMMONEST]:
+                        continue
+                    if (a + b).isalpha() and min(len(a), len(b)) >= 3:
+                        found.setdefault((min(a, b), max(a, b)), set()).add(synset.pos())
+    return found
+
+
 def main() -> None:
     wn, out = wordnet_and_output(__doc__.split("\n")[0], OUT)
     from cache.guard_antonyms import lexicon_pairs
@@ -71,6 +98,9 @@ def main() -> None:
                 if frozenset((a, b)) in known:
                     continue
                 pairs.setdefault((min(a, b), max(a, b)), set()).add(synset.pos())
+    for (a, b), poses in _siblings(wn).items():
+        if frozenset((a, b)) not in known:
+            pairs.setdefault((a, b), set()).update(poses)
     for (a, b), pos in _indirect(wn).items():
         if frozenset((a, b)) not in known:
             pairs.setdefault((a, b), set()).add(pos)

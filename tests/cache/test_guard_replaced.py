@@ -187,3 +187,22 @@ def test_an_abbreviation_keeps_the_long_word_s_letters_in_order() -> None:
     assert (
         differences("how do I reset my avg settings?", "how do I reset my average settings?") == []
     )
+
+
+def test_an_antonym_of_a_synonym_in_its_commonest_sense_is_refused() -> None:
+    # begin / end and refuse / accept are WordNet's; start and decline share their synsets
+    assert differences(
+        "when does Black Friday 2024 start on Amazon?", "when does Black Friday 2024 end on Amazon?"
+    )
+    assert differences(
+        "how do I politely decline a wedding invitation?",
+        "how do I politely accept a wedding invitation?",
+    )
+    # "get" is "begin" only in a rare sense: "get" / "end up" is no antonym pair
+    assert not any(
+        kind.startswith("antonym")
+        for kind in differences(
+            "how much cooked rice do I get from 1 cup of dry basmati?",
+            "how much cooked rice will I end up with from 1 cup of dry basmati?",
+        )
+    )
