@@ -32,9 +32,10 @@ both the "if" and its words), so only an addition on one side counts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from cache.guard_modifiers import share_a_sense
-from cache.guard_structure import FUNCTION, lower_words, replacement
+from cache.guard_structure import ARTICLES, FUNCTION, KEPT, lower_words, replacement
 from cache.guards_zh import word_list
 from cache.lexicons import adverbs
 
@@ -43,7 +44,6 @@ _CONDITIONS = frozenset(
 )
 _EXCEPTIONS = frozenset(word_list("except excluding unless without"))
 _JOINS = frozenset(word_list("and or"))
-_ARTICLES = frozenset(word_list("a an the"))
 # "without gluten" / "gluten-free", "with no sugar": the same lack said another way.
 _LACKING = frozenset(word_list("free no not non never"))
 _MOST_ADDED = 5
@@ -65,10 +65,9 @@ _FILLERS = frozenset(
 
 
 def scope_changed(query_a: str, query_b: str) -> str | None:
-    """The words that add a condition, an exception or a second item to one query ("when
-    towing"); None when the queries do not differ so."""
-    words_a = [w for w in lower_words(query_a) if w not in _ARTICLES]
-    words_b = [w for w in lower_words(query_b) if w not in _ARTICLES]
+    """The words that add a condition, an exception, a manner, a rate, a second item or
+    "everything" to one query ("when towing"); None when the queries do not differ so."""
+    words_a, words_b = _scope_words(query_a), _scope_words(query_b)
     if rate := _rate_changed(words_a, words_b):
         return rate
     _, one, other = replacement(words_a, words_b)
@@ -91,6 +90,12 @@ def scope_changed(query_a: str, query_b: str) -> str | None:
     if len(added) == 1 and _manner(added[0], (words_a if one else words_b)[-1]):
         return added[0]
     return None
+
+
+@lru_cache(maxsize=KEPT)
+def _scope_words(query: str) -> tuple[str, ...]:
+    # A lookup compares one query with several candidates: its words are read once.
+    return tuple(w for w in lower_words(query) if w not in ARTICLES)
 
 
 def _manner(word: str, last: str) -> bool:

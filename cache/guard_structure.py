@@ -52,7 +52,7 @@ FUNCTION = _word_set(
 )
 # Forms of *be*, and of *get* as in "got fired": a participle after them is a verb.
 BE_FORMS = _word_set("is are am was were be been being get gets got gotten getting")
-_ARTICLES = _word_set("a an the")
+ARTICLES = _word_set("a an the")
 _REACH = 4  # how many words a relation looks at on each side
 _ARGS = 2  # content words taken on each side as the relation's arguments
 
@@ -331,7 +331,7 @@ def _frame(words: Sequence[str], at: list[int], span: tuple[int, int]) -> tuple[
     # past an article: "can Windows read" and "can a Mac read" frame their phrase alike.
     first, last = at[span[0]], at[span[1] - 1]
     before = first - 1
-    while before >= 0 and words[before] in _ARTICLES:
+    while before >= 0 and words[before] in ARTICLES:
         before -= 1
     return (words[before] if before >= 0 else "", words[last + 1] if last + 1 < len(words) else "")
 

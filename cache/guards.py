@@ -186,8 +186,8 @@ def differences(query_a: str, query_b: str) -> list[str]:
 
     Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``unit``, ``id``, ``date``, ``email``,
     ``url``, ``phone``, ``money``, ``order``, ``name``, ``asked:<a>/<b>`` (the question word),
-    ``for:<someone>`` (asked for someone), ``scope:<words>`` (a condition, exception or
-    second item added), ``modifier:<a>/<b>`` and ``replaced:<a>/<b>``
+    ``for:<someone>`` (asked for someone), ``scope:<words>`` (a condition, exception, manner,
+    rate, second item or "everything" added), ``modifier:<a>/<b>`` and ``replaced:<a>/<b>``
     (asked only when nothing else differs). An empty list means nothing the guards know about
     differs.
     """
