@@ -52,7 +52,7 @@ _ANY_THING = frozenset(word_list("thing one body"))  # "how are things" / "how i
 _MOST_NAMED = 3
 # Adverbs that hedge, stress or date the question rather than narrow it: "can I still get a
 # refund", "how do I actually cancel", "how to cook rice properly".
-_FILLERS = frozenset(
+FILLERS = frozenset(
     word_list(
         "just really actually still even also ever now already currently basically exactly "
         "please usually generally typically normally simply possibly probably maybe perhaps "
@@ -103,7 +103,7 @@ def _manner(word: str, last: str) -> bool:
     # name" / "my name", "cutting through an onion" are no manner).
     return (
         word in adverbs()
-        and word not in _FILLERS
+        and word not in FILLERS
         and word not in FUNCTION
         and (word.endswith("ly") or word == last)
     )

@@ -78,6 +78,7 @@ def order_differs(query_a: str, query_b: str) -> bool:
 
 # Direction words that flip a query when one stands where the other query has its partner.
 _FLIPS = {frozenset(pair.split()) for pair in ("to from", "in out", "up down", "on off")}
+_FLIPS |= {frozenset(pair.split()) for pair in ("to out_of", "in out_of")}
 # Verbs whose particle flip keeps the meaning: "fill in a form" is "fill out a form".
 _SAME_EITHER_WAY = frozenset({"fill", "filled", "filling"})
 
@@ -120,12 +121,25 @@ def _lemma(word: str) -> str:
 
 def _direction_flipped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     # "a gift from my parents" / "a gift to my parents", "zoom in on a Mac" / "zoom out on a
-    # Mac": the same words with one direction word where the other query has its opposite.
+    # Mac", "bring medication into Japan" / "out of Japan": the same words with one direction
+    # word where the other query has its opposite.
+    words_a, words_b = _out_of_joined(words_a), _out_of_joined(words_b)
     at = one_change(words_a, words_b)
     if at is None:
         return False
     flip = frozenset(_RELATION_ALIASES.get(w[at], w[at]) for w in (words_a, words_b))
     return flip in _FLIPS and not (at and words_a[at - 1] in _SAME_EITHER_WAY)
+
+
+def _out_of_joined(words: Sequence[str]) -> Sequence[str]:
+    # "out of" is one direction word, the opposite of "into" and "in".
+    joined: list[str] = []
+    for word in words:
+        if word == "of" and joined and joined[-1] == "out":
+            joined[-1] = "out_of"
+        else:
+            joined.append(word)
+    return joined
 
 
 # Relation words that name where a movement starts or ends.

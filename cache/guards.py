@@ -35,6 +35,7 @@ from cache.guard_antonyms import (
     prefix_antonyms,
     second_reading_alike,
 )
+from cache.guard_detail import detail_added
 from cache.guard_modifiers import modifier_replaced, word_replaced
 from cache.guard_names import names_differ
 from cache.guard_people import asked_for, doer_replaced, persons_traded, verb_roles_traded
@@ -56,6 +57,7 @@ from cache.guards_zh import Put, scan_chinese, word_list
 from cache.lexicons import (
     adverbs,
     antonym_sides,
+    compounds,
     doer_nouns,
     place_names,
     place_openings,
@@ -187,7 +189,8 @@ def differences(query_a: str, query_b: str) -> list[str]:
     Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``unit``, ``id``, ``date``, ``email``,
     ``url``, ``phone``, ``money``, ``order``, ``name``, ``asked:<a>/<b>`` (the question word),
     ``for:<someone>`` (asked for someone), ``scope:<words>`` (a condition, exception, manner,
-    rate, second item or "everything" added), ``modifier:<a>/<b>`` and ``replaced:<a>/<b>``
+    rate, second item or "everything" added), ``detail:<words>`` (a narrowing detail added:
+    "a folding bike"), ``modifier:<a>/<b>`` and ``replaced:<a>/<b>``
     (asked only when nothing else differs). An empty list means nothing the guards know about
     differs.
     """
@@ -228,6 +231,8 @@ def differences(query_a: str, query_b: str) -> list[str]:
         found.append(f"for:{someone}")
     if scope := scope_changed(query_a, query_b):
         found.append(f"scope:{scope}")
+    elif detail := detail_added(query_a, query_b):
+        found.append(f"detail:{detail}")
     if not found and (replaced := modifier_replaced(query_a, query_b)):
         found.append(f"modifier:{replaced}")
     elif not found and (replaced := word_replaced(query_a, query_b)):
@@ -269,9 +274,10 @@ def _dimension(unit: str) -> str:
 
 def load_lexicons() -> None:
     """Read the generated lexicons (antonyms, units, related words, places, verbs, doers,
-    adverbs) now: the first lookup that compares two questions then does not pay the ~80 ms of
-    reading them."""
+    adverbs, compounds) now: the first lookup that compares two questions then does not pay the
+    ~80 ms of reading them."""
     adverbs()
+    compounds()
     doer_nouns()
     antonym_sides()
     unit_words()

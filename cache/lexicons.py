@@ -166,6 +166,23 @@ def verb_forms() -> VerbForms:
     return VerbForms((_DATA / "verb_forms_en.tsv").read_bytes())
 
 
+class Compounds:
+    """WordNet's nouns of two words (``compounds_en.tsv``, 50,509): common cold, brown rice."""
+
+    def __init__(self, table: bytes) -> None:
+        self._table = TsvTable(table)
+
+    def holds(self, first: str, second: str) -> bool:
+        """Whether "first second" is a noun, both words in the guards' singular form."""
+        found = self._table.fields(first)
+        return found is not None and second in found[0].split()
+
+
+@cache
+def compounds() -> Compounds:
+    return Compounds((_DATA / "compounds_en.tsv").read_bytes())
+
+
 @cache
 def doer_nouns() -> frozenset[str]:
     """Nouns that name someone who acts (``doers_en.tsv``, 18,572 words with plurals)."""

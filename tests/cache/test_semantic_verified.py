@@ -11,7 +11,7 @@ from tests.cache.test_semantic_cache import HashingEmbedder
 
 pytestmark = pytest.mark.anyio
 
-STORED = "reset password account"
+STORED = "reset password please"
 CLOSE = "reset password"  # bag-of-words cosine 2 / sqrt(6) = 0.816: in the gray zone
 FAR = "reset"  # cosine 0.577: below the floor
 

@@ -49,8 +49,8 @@ async def test_the_judge_decides_the_gray_zone_and_is_billed() -> None:
             # Same content words: the simulated judge says yes, the answer comes from the cache.
             paraphrase = await ask(http, gw.base_url, "How can I reset my password, please?")
             calls_after_paraphrase = sim.stats().requests_by_model[MODEL]
-            # One more content word: the judge says no, the provider answers.
-            different = await ask(http, gw.base_url, "How do I reset my password on the website?")
+            # Another verb (left to the score): the judge says no, the provider answers.
+            different = await ask(http, gw.base_url, "How do I change my password?")
             calls_after_different = sim.stats().requests_by_model[MODEL]
             stats: dict[str, Any] = await stats_of(http, gw.base_url)
     assert first[0] == "miss" and first[1] > 0
@@ -83,7 +83,7 @@ async def test_replicas_on_one_redis_share_the_judges_verdicts(redis_server: Red
             async with run_gateway(settings) as a:
                 assert (await ask(http, a.base_url, "How do I reset my password?"))[0] == "miss"
                 approved = await ask(http, a.base_url, "How can I reset my password, please?")
-                rejected = await ask(http, a.base_url, "How do I reset my password on the website?")
+                rejected = await ask(http, a.base_url, "How do I change my password?")
             assert (approved[0], rejected[0]) == ("semantic", "miss")
             calls = sim.stats().requests_by_model[MODEL]
             # B starts after A has gone: it loads the entry, and asks Redis what A's judge said.
