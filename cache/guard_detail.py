@@ -43,7 +43,7 @@ from cache.guard_structure import (
     replacement,
 )
 from cache.guards_zh import word_list
-from cache.lexicons import adverbs, compounds, related_words, unit_words, verb_forms
+from cache.lexicons import adverbs, compounds, related_words, verb_forms
 
 _MOST_ADDED = 3
 # Adjectives and nouns that add no detail: "the actual difference", "what kind of gas",
@@ -110,7 +110,7 @@ def _content(words: Sequence[str], at: int, after_article: bool) -> bool:
     if word in FILLERS:
         return False  # "still", "right now", "show up"
     before = words[at - 1] if at else ""
-    if word[:1].isdigit() or before[:1].isdigit() or word in unit_words().names:
+    if word[:1].isdigit() or before[:1].isdigit():
         return False  # numbers and units are the number and unit guards': "$20" / "20 dollars"
     after = words[at + 1] if at + 1 < len(words) else ""
     senses = related_words().senses(word)
@@ -118,11 +118,14 @@ def _content(words: Sequence[str], at: int, after_article: bool) -> bool:
     form = verb_forms().form(word)
     if form is None:
         return known or (senses is None and word not in adverbs())
-    if (before in FUNCTION or before in RELATIONS) and not (
-        after_article or before in _DETERMINERS
-    ):
-        return False  # "to get", "from running"
-    if word in form.lemmas:
+    inflected = word not in form.lemmas
+    if before != "to" and (before in _OPENING_DETAIL or before in RELATIONS):
+        # After a preposition a base form is a noun ("in full"), an inflected one a gerund
+        # ("from running", "for granting asylum").
+        return known and not inflected
+    if (before in FUNCTION or before == "to") and not (after_article or before in _DETERMINERS):
+        return False  # "to get", "I need"
+    if not inflected:
         return known
     # "going northbound", "bought from": a verb; "a folding bike", "boiled tap water": a modifier.
     return known and _noun_like(after)

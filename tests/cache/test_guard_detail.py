@@ -42,6 +42,16 @@ DETAIL_ADDED = [
         "going northbound",
     ),
     ("A person is cutting mushrooms.", "A person is cutting mushrooms with a knife.", "with knife"),
+    (
+        "What happens if I don't pay my credit card bill?",
+        "What happens if I don't pay my credit card bill in full?",
+        "in full",  # "full" after a preposition is no verb
+    ),
+    (
+        "How many miles is too many for a used car?",
+        "How many miles a year is too many for a used car?",
+        "year",  # a unit without a number: a rate
+    ),
 ]
 
 NOTHING_ADDED = [
@@ -61,6 +71,7 @@ NOTHING_ADDED = [
         "how do I stop apps from running in the background",
     ),
     ("i want directions to the closest atm", "i want to get directions to the closest atm"),
+    ("could you check if my order is here", "could you check to see if my order is here"),
     ("where is my new card?", "could you tell me where is my new card?"),  # framing, first
     ("How do I crop a photo in Photoshop?", "How do I crop a photo in Adobe Photoshop?"),  # a name
     ("heads or tails", "heads or tails i choose tails"),  # a clause, not a detail
