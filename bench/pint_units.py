@@ -21,6 +21,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+# Symbols English also writes with an "s" ("180 lbs", "5 kgs"), read only after a number.
+_PLURAL_SYMBOLS = ("lb", "kg", "oz", "km", "cm", "mm", "ml", "mg", "gal", "qt")
 OUT = Path(__file__).resolve().parent.parent / "cache" / "data" / "units_en.tsv"
 _DIMENSIONS = {
     "[length]": "length",
@@ -115,6 +117,9 @@ def main() -> None:
             forms = _plurals(spelling) if wordy else {spelling}
             for word in forms:
                 words.setdefault(word.lower(), (str(unit), dimension, kind))
+    for symbol in _PLURAL_SYMBOLS:
+        if symbol in words:
+            words.setdefault(symbol + "s", words[symbol])
     lines = [
         f"{w}\t{unit}\t{dim}\t{'symbol' if kind == 'symbol' else 'name'}\n"
         for w, (unit, dim, kind) in sorted(words.items())

@@ -127,6 +127,7 @@ REJECTED = [
     ("Is my interest rate too high?", "Is my interest rate too low?", "antonym:high/low"),
     # units of one dimension (pint's): names anywhere, symbols after a number
     ("How many miles is a half marathon?", "How many kilometers is a half marathon?", "unit"),
+    ("How much protein if I weigh 180 lbs?", "How much protein if I weigh 180 kg?", "unit"),
     (
         "How much protein does a 70 kg adult need?",
         "How much protein does a 70 lb adult need?",
