@@ -374,10 +374,15 @@ def _order_words(text: str) -> tuple[str, ...]:
 @lru_cache(maxsize=KEPT)
 def _place(word: str) -> str:
     # One name for a place and its one-word names and adjectives (US, USA, America, American).
-    names = place_names().get(word)
-    if names is None:
+    # An adjective names its place ("mexican" -> "mexico"), so it takes that place's name.
+    named = _one_word_names(word)
+    if not named:
         return word
-    return min([word, *(name[0] for name in names if len(name) == 1)])
+    return min(min([name, *_one_word_names(name)]) for name in named)
+
+
+def _one_word_names(word: str) -> list[str]:
+    return [name[0] for name in place_names().get(word, ()) if len(name) == 1]
 
 
 def bare(word: str) -> str:

@@ -108,6 +108,8 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
             "can a Canadian work in the US without a visa?",
             "can an American work in Canada without a visa?",
         ),
+        # a people's name takes its country's: "Mexicans" is "Mexico", as "Americans" is "America"
+        ("do Americans need a visa to go to Mexico?", "do Mexicans need a visa to go to America?"),
         # the activities of a time relation traded
         (
             "how long after eating should I take my medication?",
