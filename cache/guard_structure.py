@@ -276,7 +276,8 @@ def _content(words: Sequence[str]) -> list[str]:
     return [words[i] for i in _content_at(words)]
 
 
-# Verbs whose two roles may trade places without changing the question.
+# Verbs whose two roles may trade places without changing the question, when they stand alone
+# between them ("did Federer play Nadal"; "does Best Buy price match Amazon" is no such verb).
 _SYMMETRIC = _word_set(
     "marry married marrying meet met meeting compare compared comparing equal equals match "
     "matches play played playing face faced facing"
@@ -302,7 +303,7 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     for start in range(n):
         for x_end in range(start + 1, min(start + _SPAN, n) + 1):
             for m_end in range(x_end + 1, min(x_end + _SPAN, n) + 1):
-                if any(w in _SYMMETRIC for w in content_a[x_end:m_end]):
+                if all(w in _SYMMETRIC for w in content_a[x_end:m_end]):
                     continue
                 for y_end in range(m_end + 1, min(m_end + _SPAN, n) + 1):
                     x, middle, y = (
