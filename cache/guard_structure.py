@@ -361,11 +361,16 @@ def _order_words(text: str) -> tuple[str, ...]:
     # As `lower_words`, but "US" and "IT" in capitals stay content words (a country, a trade),
     # not the function words "us" and "it" ("can a US citizen sponsor a foreign spouse"), and
     # a place is one word however it is named: "a Canadian in the US" / "an American in Canada".
+    # A capital "A" inside a query and before a word in lower case is a name too (blood type
+    # "A positive", "plan A"), not the article of a title in capitals ("Get A Job").
     words = []
-    for word in WORD.findall(text):
+    tokens = WORD.findall(text)
+    for at, word in enumerate(tokens):
         if word.isupper() and len(word) > 1 and word.lower() in FUNCTION:
             place = _place(word.lower())
             words.append(word if place == word.lower() else place)
+        elif word == "A" and at and (at + 1 == len(tokens) or tokens[at + 1].islower()):
+            words.append(word)
         else:
             lowered = bare(word.lower())
             words.append(lowered if lowered in FUNCTION else _place(lowered))

@@ -110,6 +110,11 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
         ),
         # a people's name takes its country's: "Mexicans" is "Mexico", as "Americans" is "America"
         ("do Americans need a visa to go to Mexico?", "do Mexicans need a visa to go to America?"),
+        # a capital "A" before a word in lower case is a name, not an article
+        (
+            "can O positive donate blood to A positive?",
+            "can A positive donate blood to O positive?",
+        ),
         # a symmetric verb ("match") inside another one ("price match")
         ("does Best Buy price match Amazon?", "does Amazon price match Best Buy?"),
         # the activities of a time relation traded
@@ -123,6 +128,10 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
 )
 def test_things_and_activities_traded_are_refused(a: str, b: str) -> None:
     assert "order" in differences(a, b) and "order" in differences(b, a)
+
+
+def test_a_title_in_capitals_keeps_its_articles() -> None:
+    assert differences("How To Get A Job In Canada", "how to get a job in canada") == []
 
 
 def test_roles_around_a_symmetric_verb_may_trade_places() -> None:
