@@ -151,12 +151,19 @@ def index_pairs(feats: dict[str, Counter[str]], names: set[str], own: list[str])
 
 # Prefixes that turn a word into its opposite: overweight / underweight, upstairs / downstairs,
 # indoor / outdoor, input / output, prewar / postwar.
-_OPPOSITE_PREFIXES = (("over", "under"), ("up", "down"), ("in", "out"), ("pre", "post"))
+# "non" takes no partner: "a non load bearing wall" / "a load bearing wall".
+_OPPOSITE_PREFIXES = (
+    ("over", "under"),
+    ("up", "down"),
+    ("in", "out"),
+    ("pre", "post"),
+    ("non", ""),
+)
 _MIN_STEM = 4
 
 
 def prefix_antonyms(query_a: str, query_b: str) -> list[str]:
-    words_a, words_b = frozenset(lower_words(query_a)), frozenset(lower_words(query_b))
+    words_a, words_b = _non_joined(lower_words(query_a)), _non_joined(lower_words(query_b))
     only_a, only_b = words_a - words_b, words_b - words_a
     found = []
     for left, right in _OPPOSITE_PREFIXES:
@@ -166,6 +173,17 @@ def prefix_antonyms(query_a: str, query_b: str) -> list[str]:
                 if word.startswith(left) and len(stem) >= _MIN_STEM and right + stem in other:
                     found.append(f"antonym:{left}{stem}/{right}{stem}")
     return found
+
+
+def _non_joined(words: tuple[str, ...]) -> frozenset[str]:
+    # "non-profit", "non profit" and "nonprofit" are one word.
+    joined: list[str] = []
+    for word in words:
+        if joined and joined[-1] == "non":
+            joined[-1] += word
+        else:
+            joined.append(word)
+    return frozenset(joined)
 
 
 def polarity(kind: str) -> bool:

@@ -198,13 +198,17 @@ def _named_span(query: str, at: int, width: int) -> bool:
 
 def _verb_at(words: Sequence[str], at: int, width: int) -> bool:
     after = words[at + width] if at + width < len(words) else ""
-    if verb_forms().form(words[at]) is None:
+    form = verb_forms().form(words[at])
+    if form is None:
         return False
     before = words[at - 1] if at else ""
     if at > 1 and words[at - 2] in _AUXILIARIES and before not in FUNCTION:
         return True  # "do cyclists have / need to": the word after a one-word subject
     if at > 1 and words[at - 2] in BE_FORMS and before in _PRONOUNS and _adjective(words[at]):
         return False  # "is it better / cheaper to", "are they clean": a complement
+    base = words[at] in form.lemmas
+    if before in BE_FORMS and base and _adjective(words[at]):
+        return False  # "who was better / more famous": after *be* a verb is a participle
     return not at or before in _BEFORE_VERB or before in BE_FORMS or after in _OBJECT_STARTS
 
 

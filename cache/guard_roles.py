@@ -14,6 +14,11 @@
   (an antonym, or "less" before a word of the same WordNet sense: "smarter" / "less
   intelligent").
   Two flips cancel out; one alone (order or antonym) is a different question.
+* **Doer or done-to asked for.** "what eats a great white shark" asks for the eater, "what does
+  a great white shark eat" for the food: the question word is the subject of the verb in one
+  query and its object, after "do", "does" or "did", in the other, everything else the same
+  ("who killed Kennedy" / "who did Kennedy kill", "what animals eat sharks" / "what animals do
+  sharks eat").
 * **The role asked for.** "when should I prune roses" and "how should I prune roses" ask for a
   time and a manner: one question word traded for another of a different kind, nothing else
   changed, is another question. "how" and "where" are left alike ("how / where do I find my
@@ -31,7 +36,15 @@ from typing import NamedTuple
 
 from cache.guard_modifiers import share_a_sense
 from cache.guard_people import PERSON_WORDS
-from cache.guard_structure import BE_FORMS, FUNCTION, KEPT, RELATIONS, lower_words, one_change
+from cache.guard_structure import (
+    BE_FORMS,
+    FUNCTION,
+    KEPT,
+    RELATIONS,
+    WORD,
+    lower_words,
+    one_change,
+)
 from cache.guards_zh import word_list
 from cache.lexicons import verb_forms
 
@@ -177,6 +190,43 @@ def inverse_comparison(turned: Comparison, opposite: bool) -> bool:
     if opposite:
         return not turned.less_once
     return turned.less_once and share_a_sense(turned.word_a, turned.word_b)
+
+
+_SUBJECT_ASKED = frozenset(word_list("what who which"))
+_DO = frozenset(word_list("do does did"))
+
+
+def asked_doer_swapped(query_a: str, query_b: str) -> bool:
+    """Whether one query asks for the subject of a verb and the other for its object: "what eats
+    a great white shark" / "what does a great white shark eat"."""
+    return _doer_and_done_to(query_a, query_b) or _doer_and_done_to(query_b, query_a)
+
+
+def _doer_and_done_to(subject_asked: str, object_asked: str) -> bool:
+    # subject: wh [noun] VERB rest...; object: wh [noun] do SUBJECT... VERB after...
+    s, o = _raw_words(subject_asked), _raw_words(object_asked)
+    if not s or s[0] not in _SUBJECT_ASKED or s[0] != o[0]:
+        return False
+    for k in (1, 2):  # "what eats", "what animals eat"
+        if len(s) <= k + 1 or len(o) <= k + 2 or s[:k] != o[:k] or o[k] not in _DO:
+            continue
+        verb = verb_forms().form(s[k])
+        if verb is None or s[k] in _DO or s[k] in BE_FORMS:
+            continue
+        for at in range(k + 2, len(o)):
+            form = verb_forms().form(o[at])
+            if form is not None and o[at] in form.lemmas and form.lemmas & verb.lemmas:
+                subject = o[k + 1 : at]
+                return (
+                    s[k + 1 : k + 1 + len(subject)] == subject
+                    and s[k + 1 + len(subject) :] == o[at + 1 :]
+                )
+    return False
+
+
+@lru_cache(maxsize=KEPT)
+def _raw_words(query: str) -> tuple[str, ...]:
+    return tuple(w.lower() for w in WORD.findall(query))
 
 
 def asked_role_changed(query_a: str, query_b: str) -> str | None:

@@ -46,6 +46,7 @@ from cache.guard_polarity import (
     negation_moved,
 )
 from cache.guard_roles import (
+    asked_doer_swapped,
     asked_role_changed,
     inverse_comparison,
     swapped_comparison,
@@ -150,7 +151,8 @@ _ENTITY_PATTERNS = (
         "id",
         re.compile(r"#\s?\w+|\b(?=[a-z0-9-]*\d)(?=[a-z0-9-]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*\b"),
     ),
-    ("number", re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")),
+    # A minus sign standing before a number is part of it: "-5 degrees", "a -2.00 prescription".
+    ("number", re.compile(r"(?:(?<![\w.])[-−](?=\d))?\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")),
 )
 _NUMBER_WORD = (
     "(?:"
@@ -219,6 +221,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
         or persons_traded(query_a, query_b)
         or verb_roles_traded(query_a, query_b)
         or doer_replaced(query_a, query_b)
+        or asked_doer_swapped(query_a, query_b)
     ):
         found.append("order")
     if "order" in found and _inverse_comparison(query_a, query_b):
@@ -319,7 +322,7 @@ def _features(text: str) -> dict[str, Counter[str]]:
             if kind == "money":
                 value = _money_key(value)
             elif kind == "number":
-                value = _ORDINAL_SUFFIX.sub("", value)
+                value = _ORDINAL_SUFFIX.sub("", value).replace("−", "-")
             elif kind == "id":
                 value = value.replace("-", "")  # "F-150" / "F150", "W-2" / "W2"
             put(kind, value)

@@ -115,3 +115,50 @@ def test_out_of_and_from_say_the_same_direction() -> None:
         differences("Can I bring medication out of Japan?", "Can I bring medication from Japan?")
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("query_a", "query_b", "kind"),
+    [
+        # "non" before a word is its opposite; "non-profit" and "nonprofit" are one word
+        (
+            "Can I remove a load bearing wall",
+            "Can I remove a non load bearing wall",
+            "antonym:nonload/load",
+        ),
+        # a minus sign is part of its number
+        ("Is -5 degrees cold?", "Is 5 degrees cold?", "number"),
+        (
+            "Does a -2.00 prescription mean nearsighted?",
+            "Does a +2.00 prescription mean nearsighted?",
+            "number",
+        ),
+        # the question word as the verb's subject in one, its object in the other
+        ("What eats a great white shark?", "What does a great white shark eat?", "order"),
+        ("Who killed Kennedy?", "Who did Kennedy kill?", "order"),
+        ("what animals eat sharks", "what animals do sharks eat", "order"),
+        # after "was" a word that is no participle is a complement, not a verb
+        (
+            "Carlsen vs Fischer, who was better?",
+            "Carlsen vs Fischer, who was more famous?",
+            "replaced:better/more famou",
+        ),
+    ],
+)
+def test_round_six_differences(query_a: str, query_b: str, kind: str) -> None:
+    assert differences(query_a, query_b) == [kind]
+    # The other way round names the same kind (a replacement names its words in that order).
+    assert [k.split(":")[0] for k in differences(query_b, query_a)] == [kind.split(":")[0]]
+
+
+@pytest.mark.parametrize(
+    ("query_a", "query_b"),
+    [
+        ("how to start a non-profit", "how to start a nonprofit"),
+        ("a 30-60 minute walk for beginners", "a 30-60 minute walk for beginners?"),
+        ("What does a shark eat?", "What do sharks eat?"),
+        ("who is smarter, cats or dogs", "who is more intelligent, cats or dogs"),
+    ],
+)
+def test_round_six_paraphrases_pass(query_a: str, query_b: str) -> None:
+    assert differences(query_a, query_b) == []
