@@ -13,7 +13,9 @@ netherlands``. An adjective gets the names of every place it pertains to (WordNe
 pertainyms: Spanish -> Spain); a place name gets the other names of its own synset. Left out:
 names with characters other than letters and spaces ("U.S.": the guards split words there),
 names of two places ("China" is also Taiwan's) and names holding one ("Republic of China"),
-adjectives of two places, and adjectives none of whose place's names starts like them.
+and adjectives none of whose place's names starts like them. An adjective whose places all
+have one name it starts like takes that name, even a name of two places ("chinese<TAB>china",
+"japanese<TAB>japan").
 """
 
 from __future__ import annotations
@@ -67,12 +69,19 @@ def main() -> None:
                     p.synset() for p in lemma.pertainyms() if _is_place(p.synset())
                 )
     for adjective, targets in pertains.items():
-        if len(targets) == 1:  # an adjective of two places ("Chinese") stays a difference
-            found = _place_names(targets.pop()) - ambiguous
+        if len(targets) == 1:
+            found = _place_names(next(iter(targets))) - ambiguous
             # Kept only when a name shares the adjective's first letters (Spanish / Spain,
             # American / America): WordNet's "Russian" pertains to the Soviet Union.
             if any(word[:3] == adjective[:3] for name in found for word in name.split()):
                 names.setdefault(adjective, set()).update(found)
+        if adjective not in names and targets:
+            # "Chinese" (China or Taiwan, both named "China"), "Japanese" (the country and the
+            # islands): the one-word name every place has and the adjective starts like.
+            shared = set.intersection(*(_place_names(target) for target in targets))
+            alike = {name for name in shared if " " not in name and name[:3] == adjective[:3]}
+            if alike:
+                names[adjective] = alike
     lines = [
         f"{word}\t{'|'.join(sorted(found))}\n" for word, found in sorted(names.items()) if found
     ]

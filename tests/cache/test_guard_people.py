@@ -110,6 +110,11 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
         ),
         # a people's name takes its country's: "Mexicans" is "Mexico", as "Americans" is "America"
         ("do Americans need a visa to go to Mexico?", "do Mexicans need a visa to go to America?"),
+        # "Chinese" is China's, though Taiwan is named "China" too
+        (
+            "what would happen if India banned Chinese products?",
+            "what would happen if China banned Indian products?",
+        ),
         # a capital "A" before a word in lower case is a name, not an article
         (
             "can O positive donate blood to A positive?",
