@@ -52,7 +52,8 @@ def test_places_hold_adjectives_and_other_names_but_no_ambiguous_ones() -> None:
     assert ("netherlands",) in places["holland"]
     # WordNet's "China" is also Taiwan: "Chinese" takes that one name, none of Taiwan's others
     assert places["chinese"] == (("china",),)
-    assert "russian" not in places  # WordNet's "Russian" pertains to the Soviet Union
+    # WordNet's "Russian" pertains to the Soviet Union: it takes only the name it starts like
+    assert places["russian"] == (("russia",),)
 
 
 def test_verb_forms_give_lemmas_and_participles() -> None:
