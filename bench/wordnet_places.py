@@ -43,6 +43,12 @@ def _is_place(synset) -> bool:  # type: ignore[no-untyped-def]
     return bool(synset.pos() == "n" and synset.lexname() == "noun.location")
 
 
+def _continent(synset) -> bool:  # type: ignore[no-untyped-def]
+    # WordNet files continents as objects: an adjective that names no location may name one
+    # (Australian, Asian, European).
+    return bool(synset.pos() == "n" and synset.lexname() == "noun.object")
+
+
 def main() -> None:
     wn, out = wordnet_and_output(__doc__.split("\n")[0], OUT)
     places = [synset for synset in wn.all_synsets("n") if _is_place(synset)]
@@ -61,6 +67,7 @@ def main() -> None:
             if " " not in word and len(all_names) > 1:
                 names.setdefault(word, set()).update(all_names - {word})
     pertains: dict[str, set[object]] = {}
+    continents: dict[str, set[object]] = {}
     for synset in wn.all_synsets("a"):
         for lemma in synset.lemmas():
             adjective = place_name(lemma)
@@ -68,6 +75,12 @@ def main() -> None:
                 pertains.setdefault(adjective, set()).update(
                     p.synset() for p in lemma.pertainyms() if _is_place(p.synset())
                 )
+                continents.setdefault(adjective, set()).update(
+                    p.synset() for p in lemma.pertainyms() if _continent(p.synset())
+                )
+    for adjective, found in continents.items():
+        if not pertains.get(adjective):
+            pertains[adjective] = found
     for adjective, targets in pertains.items():
         if len(targets) == 1:
             found = _place_names(next(iter(targets))) - ambiguous

@@ -344,11 +344,22 @@ def _occurrences(sequence: list[str], part: list[str]) -> list[int]:
 def _frame(words: Sequence[str], at: list[int], span: tuple[int, int]) -> tuple[str, str]:
     # The words just before and just after a phrase of content words (positions in `at`),
     # past an article: "can Windows read" and "can a Mac read" frame their phrase alike.
+    # A swapped subject changes its verb's agreement and its possessive ("does the dollar rate
+    # affect" / "do gold prices affect", "against his wife" / "against her husband"): those
+    # words frame alike.
     first, last = at[span[0]], at[span[1] - 1]
     before = first - 1
     while before >= 0 and words[before] in ARTICLES:
         before -= 1
-    return (words[before] if before >= 0 else "", words[last + 1] if last + 1 < len(words) else "")
+    framed = (
+        words[before] if before >= 0 else "",
+        words[last + 1] if last + 1 < len(words) else "",
+    )
+    return (_AGREEMENT.get(framed[0], framed[0]), _AGREEMENT.get(framed[1], framed[1]))
+
+
+_AGREEMENT = {"does": "do", "are": "is", "were": "was", "has": "have"}
+_AGREEMENT |= dict.fromkeys(("his", "her", "its", "their"), "their")
 
 
 @lru_cache(maxsize=KEPT)
@@ -371,6 +382,8 @@ def _order_words(text: str) -> tuple[str, ...]:
             words.append(word if place == word.lower() else place)
         elif word == "A" and at and (at + 1 == len(tokens) or tokens[at + 1].islower()):
             words.append(word)
+        elif word.lower() in FUNCTION:
+            words.append(word.lower())  # "does", "this": not "doe", "thi"
         else:
             lowered = bare(word.lower())
             words.append(lowered if lowered in FUNCTION else _place(lowered))

@@ -120,6 +120,21 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
             "can O positive donate blood to A positive?",
             "can A positive donate blood to O positive?",
         ),
+        # a continent's people ("Australians") read as the continent
+        (
+            "why do Indians go to Australia for studies?",
+            "why do Australians go to India for studies?",
+        ),
+        # the swapped subject changes its verb's agreement or its possessive
+        (
+            "how does the dollar rate affect gold prices?",
+            "how do gold prices affect the dollar rate?",
+        ),
+        (
+            "can a husband file a case against his wife?",
+            "can a wife file a case against her husband?",
+        ),
+        ("how can a team motivate its manager?", "how can a manager motivate his team?"),
         # a symmetric verb ("match") inside another one ("price match")
         ("does Best Buy price match Amazon?", "does Amazon price match Best Buy?"),
         # the activities of a time relation traded
