@@ -78,12 +78,12 @@ def main() -> None:
                 continents.setdefault(adjective, set()).update(
                     p.synset() for p in lemma.pertainyms() if _continent(p.synset())
                 )
-    for adjective, found in continents.items():
+    for adjective, objects in continents.items():
         if not pertains.get(adjective):
-            pertains[adjective] = found
+            pertains[adjective] = objects
     for adjective, targets in pertains.items():
         if len(targets) == 1:
-            found = _place_names(next(iter(targets))) - ambiguous
+            found: set[str] = _place_names(next(iter(targets))) - ambiguous
             # Kept only when a name shares the adjective's first letters (Spanish / Spain,
             # American / America): WordNet's "Russian" pertains to the Soviet Union.
             if any(word[:3] == adjective[:3] for name in found for word in name.split()):
