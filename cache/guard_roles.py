@@ -19,6 +19,10 @@
   query and its object, after "do", "does" or "did", in the other, everything else the same
   ("who killed Kennedy" / "who did Kennedy kill", "what animals eat sharks" / "what animals do
   sharks eat").
+* **Past or future.** "what was the climate of the Sahara 10,000 years ago" / "what will the
+  climate of the Sahara be in 10,000 years": the first auxiliary of one query is past ("was",
+  "were", "did") and the other's is "will". Past against present or perfect is left alone: a
+  paraphrase often says "why was my card declined" for "why has my card been declined".
 * **The role asked for.** "when should I prune roses" and "how should I prune roses" ask for a
   time and a manner: one question word traded for another of a different kind, nothing else
   changed, is another question. "how" and "where" are left alike ("how / where do I find my
@@ -227,6 +231,26 @@ def _doer_and_done_to(subject_asked: str, object_asked: str) -> bool:
 @lru_cache(maxsize=KEPT)
 def _raw_words(query: str) -> tuple[str, ...]:
     return tuple(w.lower() for w in WORD.findall(query))
+
+
+_TENSES = {"was": "past", "were": "past", "did": "past", "will": "future"}
+_OTHER_AUXILIARIES = frozenset(word_list("is are am do does has have had can could would should"))
+_AUXILIARY_REACH = 4  # the first auxiliary is among a query's first words
+
+
+def past_and_future(query_a: str, query_b: str) -> bool:
+    """Whether one query asks about the past and the other about the future: "what was the
+    climate ..." / "what will the climate ... be"."""
+    return {_tense(query_a), _tense(query_b)} == {"past", "future"}
+
+
+def _tense(query: str) -> str | None:
+    for word in _raw_words(query)[:_AUXILIARY_REACH]:
+        if word in _TENSES:
+            return _TENSES[word]
+        if word in _OTHER_AUXILIARIES:
+            return None
+    return None
 
 
 def asked_role_changed(query_a: str, query_b: str) -> str | None:

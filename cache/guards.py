@@ -49,6 +49,7 @@ from cache.guard_roles import (
     asked_doer_swapped,
     asked_role_changed,
     inverse_comparison,
+    past_and_future,
     swapped_comparison,
     voice_roles_swapped,
 )
@@ -190,11 +191,11 @@ def differences(query_a: str, query_b: str) -> list[str]:
 
     Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``unit``, ``id``, ``date``, ``email``,
     ``url``, ``phone``, ``money``, ``order``, ``name``, ``asked:<a>/<b>`` (the question word),
-    ``for:<someone>`` (asked for someone), ``scope:<words>`` (a condition, exception, manner,
-    rate, second item or "everything" added), ``detail:<words>`` (a narrowing detail added:
-    "a folding bike"), ``modifier:<a>/<b>`` and ``replaced:<a>/<b>``
-    (asked only when nothing else differs). An empty list means nothing the guards know about
-    differs.
+    ``tense`` (past against future), ``for:<someone>`` (asked for someone), ``scope:<words>``
+    (a condition, exception, manner, rate, second item or "everything" added),
+    ``detail:<words>`` (a narrowing detail added: "a folding bike"), ``modifier:<a>/<b>`` and
+    ``replaced:<a>/<b>`` (asked only when nothing else differs). An empty list means nothing the
+    guards know about differs.
     """
     fa, fb = _features(query_a), _features(query_b)
     found: list[str] = []
@@ -230,6 +231,8 @@ def differences(query_a: str, query_b: str) -> list[str]:
         found.append("name")
     if asked := asked_role_changed(query_a, query_b):
         found.append(f"asked:{asked}")
+    if past_and_future(query_a, query_b):
+        found.append("tense")
     if someone := asked_for(query_a, query_b):
         found.append(f"for:{someone}")
     if scope := scope_changed(query_a, query_b):

@@ -100,3 +100,21 @@ def test_only_one_flip_by_antonym_or_less_makes_an_inverse() -> None:
     assert inverse_comparison(Comparison("faster", "fast", less_once=True), opposite=False)
     # unrelated comparatives ("bigger" / "older") say nothing about each other
     assert not inverse_comparison(Comparison("bigger", "older", less_once=True), opposite=False)
+
+
+def test_past_against_future_is_another_question() -> None:
+    a = "What was the climate of the Sahara desert 10,000 years ago?"
+    b = "What will the climate of the Sahara desert be in 10,000 years?"
+    assert "tense" in differences(a, b) and "tense" in differences(b, a)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Why was my card declined?", "Why has my card been declined?"),  # past / perfect
+        ("Does Best Buy price match Amazon?", "Will Best Buy price match Amazon?"),
+        ("Why was I charged twice?", "Why am I being charged twice?"),
+    ],
+)
+def test_past_present_and_future_said_alike_pass_the_tense_check(a: str, b: str) -> None:
+    assert "tense" not in differences(a, b)
