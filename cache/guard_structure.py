@@ -72,8 +72,19 @@ def order_differs(query_a: str, query_b: str) -> bool:
         or _direction_flipped(words_a, words_b)
         or _ends_swapped(words_a, words_b)
         or _activities_traded(words_a, words_b)
+        or _possessors_swapped(query_a, query_b)
         or zh_order_differs(query_a, query_b)
     )
+
+
+_POSSESSED = re.compile(r"([^\W_]+)['’]s\s+([^\W_]+)")
+
+
+def _possessors_swapped(query_a: str, query_b: str) -> bool:
+    # "my wife's friend" / "my friend's wife": owner and owned trade places.
+    owned_a = {(bare(x), bare(y)) for x, y in _POSSESSED.findall(query_a.lower())}
+    owned_b = {(bare(x), bare(y)) for x, y in _POSSESSED.findall(query_b.lower())}
+    return any(x != y and (y, x) in owned_b for x, y in owned_a)
 
 
 # Direction words that flip a query when one stands where the other query has its partner.

@@ -120,6 +120,11 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
             "can O positive donate blood to A positive?",
             "can A positive donate blood to O positive?",
         ),
+        # owner and owned trade places
+        (
+            "what should I do if my wife's friend likes me?",
+            "what should I do if my friend's wife likes me?",
+        ),
         # a continent's people ("Australians") read as the continent
         (
             "why do Indians go to Australia for studies?",
