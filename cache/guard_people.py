@@ -22,6 +22,11 @@ the people in each other's places look alike to them, and embeddings score them 
   person, animal or group of that pronoun's ("your landlord", `cache.lexicons.doer_nouns`)
   that the first never names. "why can't I connect" / "why can't my phone connect" passes: a
   phone is no doer.
+* **Two exchanged.** "what should a teacher do when a parent is rude" / "what should a parent
+  do when a teacher is rude" (`exchanged`): two words, other words between them, trade places
+  and nothing else changes (articles aside), unless what stands between them joins two equals
+  ("and", "or", "vs", "between", "with", "than", a symmetric verb: the order guard's). And
+  owner and owned: "my wife's friend" / "my friend's wife".
 * **Asked for someone.** "is it legal to ride a bicycle on the sidewalk" / "is it legal for
   children to ride a bicycle on the sidewalk" (`asked_for`): the other query adds only "for"
   and a person, animal or group (for beginners, for my dog, for a small business), which
@@ -30,21 +35,26 @@ the people in each other's places look alike to them, and embeddings score them 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
 from cache.guard_structure import (
+    ARTICLES,
     BE_FORMS,
     FUNCTION,
     KEPT,
     RELATIONS,
+    SYMMETRIC,
     WORD,
     alike_but_one,
     bare,
     lower_words,
+    order_words,
     replacement,
 )
+from cache.guards_zh import word_list
 from cache.lexicons import doer_nouns, verb_forms
 
 # The person each pronoun names: "I", "me", "my" and "myself" are one.
@@ -261,6 +271,39 @@ _BEFORE_DOER = frozenset({"a", "an", "the", "my", "your", "our", "their", "his",
 
 
 _FOR_SOMEONE = frozenset({"for", "to", "with"})
+
+
+# Words between two exchanged words that make them equals: "a virus and a bacteria".
+_JOINING = frozenset(word_list("and or nor vs versus with between than"))
+_POSSESSED = re.compile(r"([^\W_]+)['’]s\s+([^\W_]+)")
+
+
+def exchanged(query_a: str, query_b: str) -> bool:
+    """Whether two words trade places with nothing else changed (articles aside), or an owner
+    and what it owns do: "a teacher ... when a parent" / "a parent ... when a teacher"."""
+    words_a, words_b = _unarticled(query_a), _unarticled(query_b)
+    if len(words_a) == len(words_b):
+        changed = [i for i, (a, b) in enumerate(zip(words_a, words_b, strict=True)) if a != b]
+        if len(changed) == 2:
+            i, j = changed
+            between = words_a[i + 1 : j]
+            if (
+                words_a[i] == words_b[j]
+                and words_a[j] == words_b[i]
+                and words_a[i] not in FUNCTION
+                and words_a[j] not in FUNCTION
+                and between
+                and not any(w in _JOINING or w in SYMMETRIC for w in between)
+            ):
+                return True
+    owned_a = {(bare(x), bare(y)) for x, y in _POSSESSED.findall(query_a.lower())}
+    owned_b = {(bare(x), bare(y)) for x, y in _POSSESSED.findall(query_b.lower())}
+    return any(x != y and (y, x) in owned_b for x, y in owned_a)
+
+
+@lru_cache(maxsize=KEPT)
+def _unarticled(query: str) -> tuple[str, ...]:
+    return tuple(w for w in order_words(query) if w not in ARTICLES)
 
 
 def asked_for(query_a: str, query_b: str) -> str | None:

@@ -64,7 +64,7 @@ def order_differs(query_a: str, query_b: str) -> bool:
     other, two roles around one word are swapped (the dog chases the cat / the cat chases the
     dog), two amounts of one unit trade places (a 15 amp breaker with a 20 amp one), or the
     activities of a time relation do (stretch before running / run before stretching)."""
-    words_a, words_b = _order_words(query_a), _order_words(query_b)
+    words_a, words_b = order_words(query_a), order_words(query_b)
     return (
         any(_swapped_across(words_a, words_b, r) for r in _shared_relations(words_a, words_b))
         or _spans_swapped(words_a, words_b)
@@ -72,19 +72,8 @@ def order_differs(query_a: str, query_b: str) -> bool:
         or _direction_flipped(words_a, words_b)
         or _ends_swapped(words_a, words_b)
         or _activities_traded(words_a, words_b)
-        or _possessors_swapped(query_a, query_b)
         or zh_order_differs(query_a, query_b)
     )
-
-
-_POSSESSED = re.compile(r"([^\W_]+)['’]s\s+([^\W_]+)")
-
-
-def _possessors_swapped(query_a: str, query_b: str) -> bool:
-    # "my wife's friend" / "my friend's wife": owner and owned trade places.
-    owned_a = {(bare(x), bare(y)) for x, y in _POSSESSED.findall(query_a.lower())}
-    owned_b = {(bare(x), bare(y)) for x, y in _POSSESSED.findall(query_b.lower())}
-    return any(x != y and (y, x) in owned_b for x, y in owned_a)
 
 
 # Direction words that flip a query when one stands where the other query has its partner.
@@ -289,7 +278,7 @@ def _content(words: Sequence[str]) -> list[str]:
 
 # Verbs whose two roles may trade places without changing the question, when they stand alone
 # between them ("did Federer play Nadal"; "does Best Buy price match Amazon" is no such verb).
-_SYMMETRIC = _word_set(
+SYMMETRIC = _word_set(
     "marry married marrying meet met meeting compare compared comparing equal equals match "
     "matches play played playing face faced facing"
 )
@@ -314,7 +303,7 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     for start in range(n):
         for x_end in range(start + 1, min(start + _SPAN, n) + 1):
             for m_end in range(x_end + 1, min(x_end + _SPAN, n) + 1):
-                if all(w in _SYMMETRIC for w in content_a[x_end:m_end]):
+                if all(w in SYMMETRIC for w in content_a[x_end:m_end]):
                     continue
                 for y_end in range(m_end + 1, min(m_end + _SPAN, n) + 1):
                     x, middle, y = (
@@ -379,7 +368,7 @@ def lower_words(text: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=KEPT)
-def _order_words(text: str) -> tuple[str, ...]:
+def order_words(text: str) -> tuple[str, ...]:
     # As `lower_words`, but "US" and "IT" in capitals stay content words (a country, a trade),
     # not the function words "us" and "it" ("can a US citizen sponsor a foreign spouse"), and
     # a place is one word however it is named: "a Canadian in the US" / "an American in Canada".

@@ -38,7 +38,13 @@ from cache.guard_antonyms import (
 from cache.guard_detail import detail_added
 from cache.guard_modifiers import modifier_replaced, word_replaced
 from cache.guard_names import names_differ
-from cache.guard_people import asked_for, doer_replaced, persons_traded, verb_roles_traded
+from cache.guard_people import (
+    asked_for,
+    doer_replaced,
+    exchanged,
+    persons_traded,
+    verb_roles_traded,
+)
 from cache.guard_polarity import (
     CONTRACTION_BASES,
     DIMINISHERS,
@@ -223,6 +229,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
         or verb_roles_traded(query_a, query_b)
         or doer_replaced(query_a, query_b)
         or asked_doer_swapped(query_a, query_b)
+        or exchanged(query_a, query_b)
     ):
         found.append("order")
     if "order" in found and _inverse_comparison(query_a, query_b):

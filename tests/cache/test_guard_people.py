@@ -120,6 +120,11 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
             "can O positive donate blood to A positive?",
             "can A positive donate blood to O positive?",
         ),
+        # two people exchanged across a clause
+        (
+            "what should a teacher do when a parent is rude?",
+            "what should a parent do when a teacher is rude?",
+        ),
         # owner and owned trade places
         (
             "what should I do if my wife's friend likes me?",
@@ -157,6 +162,21 @@ def test_things_and_activities_traded_are_refused(a: str, b: str) -> None:
 
 def test_a_title_in_capitals_keeps_its_articles() -> None:
     assert differences("How To Get A Job In Canada", "how to get a job in canada") == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (
+            "what is the difference between a virus and a bacteria?",
+            "what is the difference between a bacteria and a virus?",
+        ),
+        ("who is older, Modi or Trump?", "who is older, Trump or Modi?"),
+        ("what rug size goes under a queen bed", "what size rug goes under a queen bed"),
+    ],
+)
+def test_equals_and_neighbours_may_trade_places(a: str, b: str) -> None:
+    assert differences(a, b) == []
 
 
 def test_roles_around_a_symmetric_verb_may_trade_places() -> None:
