@@ -296,9 +296,14 @@ def exchanged(query_a: str, query_b: str) -> bool:
                 and not any(w in _JOINING or w in SYMMETRIC for w in between)
             ):
                 return True
-    owned_a = {(bare(x), bare(y)) for x, y in _POSSESSED.findall(query_a.lower())}
-    owned_b = {(bare(x), bare(y)) for x, y in _POSSESSED.findall(query_b.lower())}
-    return any(x != y and (y, x) in owned_b for x, y in owned_a)
+    owned_b = _owned(query_b)
+    return any(x != y and (y, x) in owned_b for x, y in _owned(query_a))
+
+
+@lru_cache(maxsize=KEPT)
+def _owned(query: str) -> frozenset[tuple[str, str]]:
+    # ("wife", "friend") for "my wife's friend"
+    return frozenset((bare(x), bare(y)) for x, y in _POSSESSED.findall(query.lower()))
 
 
 @lru_cache(maxsize=KEPT)
