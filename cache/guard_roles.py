@@ -19,10 +19,13 @@
   query and its object, after "do", "does" or "did", in the other, everything else the same
   ("who killed Kennedy" / "who did Kennedy kill", "what animals eat sharks" / "what animals do
   sharks eat").
-* **Past or future.** "what was the climate of the Sahara 10,000 years ago" / "what will the
+* **Another time.** "what was the climate of the Sahara 10,000 years ago" / "what will the
   climate of the Sahara be in 10,000 years": the first auxiliary of one query is past ("was",
-  "were", "did") and the other's is "will". Past against present or perfect is left alone: a
-  paraphrase often says "why was my card declined" for "why has my card been declined".
+  "were", "did") and the other's is "will". Past against present ("is", "are", "do", "does")
+  too, when neither query speaks of the asker ("how is / was the pension calculated under
+  FERS", "does / did champagne have to come from Champagne"): about the asker's own case a
+  paraphrase often moves the tense ("why was my card declined" / "why is my card declined").
+  The perfect ("has been declined") is left alone.
 * **The role asked for.** "when should I prune roses" and "how should I prune roses" ask for a
   time and a manner: one question word traded for another of a different kind, nothing else
   changed, is another question. "how" and "where" are left alike ("how / where do I find my
@@ -234,14 +237,22 @@ def _raw_words(query: str) -> tuple[str, ...]:
 
 
 _TENSES = {"was": "past", "were": "past", "did": "past", "will": "future"}
-_OTHER_AUXILIARIES = frozenset(word_list("is are am do does has have had can could would should"))
+_TENSES |= dict.fromkeys(word_list("is are am do does"), "present")
+_OTHER_AUXILIARIES = frozenset(word_list("has have had can could would should"))
 _AUXILIARY_REACH = 4  # the first auxiliary is among a query's first words
+_ASKER = frozenset(word_list("i me my mine we us our you your"))
 
 
-def past_and_future(query_a: str, query_b: str) -> bool:
-    """Whether one query asks about the past and the other about the future: "what was the
-    climate ..." / "what will the climate ... be"."""
-    return {_tense(query_a), _tense(query_b)} == {"past", "future"}
+def time_changed(query_a: str, query_b: str) -> bool:
+    """Whether one query asks about another time: past against future ("what was the climate
+    ..." / "what will the climate ... be"), or past against present in a question that is not
+    about the asker ("how is / was the pension calculated")."""
+    tenses = {_tense(query_a), _tense(query_b)}
+    if tenses == {"past", "future"}:
+        return True
+    return tenses == {"past", "present"} and not _ASKER.intersection(
+        _raw_words(query_a) + _raw_words(query_b)
+    )
 
 
 def _tense(query: str) -> str | None:

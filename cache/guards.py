@@ -55,8 +55,8 @@ from cache.guard_roles import (
     asked_doer_swapped,
     asked_role_changed,
     inverse_comparison,
-    past_and_future,
     swapped_comparison,
+    time_changed,
     voice_roles_swapped,
 )
 from cache.guard_scope import scope_changed
@@ -197,7 +197,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
 
     Kinds: ``negation``, ``antonym:<a>/<b>``, ``number``, ``unit``, ``id``, ``date``, ``email``,
     ``url``, ``phone``, ``money``, ``order``, ``name``, ``asked:<a>/<b>`` (the question word),
-    ``tense`` (past against future), ``for:<someone>`` (asked for someone), ``scope:<words>``
+    ``tense`` (another time asked about), ``for:<someone>`` (asked for someone), ``scope:<words>``
     (a condition, exception, manner, rate, second item or "everything" added),
     ``detail:<words>`` (a narrowing detail added: "a folding bike"), ``modifier:<a>/<b>`` and
     ``replaced:<a>/<b>`` (asked only when nothing else differs). An empty list means nothing the
@@ -238,7 +238,7 @@ def differences(query_a: str, query_b: str) -> list[str]:
         found.append("name")
     if asked := asked_role_changed(query_a, query_b):
         found.append(f"asked:{asked}")
-    if past_and_future(query_a, query_b):
+    if time_changed(query_a, query_b):
         found.append("tense")
     if someone := asked_for(query_a, query_b):
         found.append(f"for:{someone}")
