@@ -114,11 +114,10 @@ def _content(words: Sequence[str], at: int, after_article: bool) -> bool:
     if word[:1].isdigit() or before[:1].isdigit():
         return False  # numbers and units are the number and unit guards': "$20" / "20 dollars"
     after = words[at + 1] if at + 1 < len(words) else ""
-    senses = related_words().senses(word)
-    known = senses is not None and bool(senses.senses)  # a noun or adjective
+    known = _noun_or_adjective(word)
     form = verb_forms().form(word)
     if form is None:
-        return known or (senses is None and word not in adverbs())
+        return known or (related_words().senses(word) is None and word not in adverbs())
     inflected = word not in form.lemmas
     if before != "to" and (before in _OPENING_DETAIL or before in RELATIONS):
         # After a preposition a base form is a noun ("in full"), an inflected one a gerund
@@ -129,12 +128,12 @@ def _content(words: Sequence[str], at: int, after_article: bool) -> bool:
     if not inflected:
         return known
     # "going northbound", "bought from": a verb; "a folding bike", "boiled tap water": a modifier.
-    return known and _noun_like(after)
+    return known and after not in FUNCTION and _noun_or_adjective(after)
 
 
-def _noun_like(word: str) -> bool:
+def _noun_or_adjective(word: str) -> bool:
     senses = related_words().senses(word) if word else None
-    return senses is not None and bool(senses.senses) and word not in FUNCTION
+    return senses is not None and bool(senses.senses)
 
 
 def _compound(words: Sequence[str], at: int) -> bool:

@@ -119,7 +119,7 @@ def verb_roles_traded(query_a: str, query_b: str) -> bool:
     """Whether the subject or the object of one verb is another person or thing in each
     query, each named on the verb's other side in the other query: "can my employer see my
     browsing history" / "can I see my employer's browsing history"."""
-    tokens_a, tokens_b = _tokens(query_a), _tokens(query_b)
+    tokens_a, tokens_b = tokens(query_a), tokens(query_b)
     roles_a, roles_b = _verb_roles(tokens_a), _verb_roles(tokens_b)
     if not roles_a.keys() & roles_b.keys():
         return False  # no verb form in both
@@ -143,7 +143,7 @@ def verb_roles_traded(query_a: str, query_b: str) -> bool:
 
 
 @lru_cache(maxsize=KEPT)
-def _tokens(query: str) -> tuple[str, ...]:
+def tokens(query: str) -> tuple[str, ...]:
     # Words as written, lower case, "employer's" kept whole: a possessive is a determiner.
     return tuple(WORD.findall(query.lower().replace("’", "'")))
 
@@ -221,7 +221,7 @@ def doer_replaced(query_a: str, query_b: str) -> bool:
     """Whether a pronoun that does something in one query is replaced, as the one doing the
     same thing, by someone of its own in the other: "if you break a lease" / "if your landlord
     breaks a lease", "should I spend" / "should our team spend"."""
-    tokens_a, tokens_b = _tokens(query_a), _tokens(query_b)
+    tokens_a, tokens_b = tokens(query_a), tokens(query_b)
     return _new_doer(tokens_a, tokens_b) or _new_doer(tokens_b, tokens_a)
 
 

@@ -42,13 +42,12 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from cache.guard_modifiers import share_a_sense
-from cache.guard_people import PERSON_WORDS
+from cache.guard_people import PERSON_WORDS, tokens
 from cache.guard_structure import (
     BE_FORMS,
     FUNCTION,
     KEPT,
     RELATIONS,
-    WORD,
     lower_words,
     one_change,
 )
@@ -211,7 +210,7 @@ def asked_doer_swapped(query_a: str, query_b: str) -> bool:
 
 def _doer_and_done_to(subject_asked: str, object_asked: str) -> bool:
     # subject: wh [noun] VERB rest...; object: wh [noun] do SUBJECT... VERB after...
-    s, o = _raw_words(subject_asked), _raw_words(object_asked)
+    s, o = tokens(subject_asked), tokens(object_asked)
     if not s or s[0] not in _SUBJECT_ASKED or s[0] != o[0]:
         return False
     for k in (1, 2):  # "what eats", "what animals eat"
@@ -231,11 +230,6 @@ def _doer_and_done_to(subject_asked: str, object_asked: str) -> bool:
     return False
 
 
-@lru_cache(maxsize=KEPT)
-def _raw_words(query: str) -> tuple[str, ...]:
-    return tuple(w.lower() for w in WORD.findall(query))
-
-
 _TENSES = {"was": "past", "were": "past", "did": "past", "will": "future"}
 _TENSES |= dict.fromkeys(word_list("is are am do does"), "present")
 _OTHER_AUXILIARIES = frozenset(word_list("has have had can could would should"))
@@ -251,12 +245,12 @@ def time_changed(query_a: str, query_b: str) -> bool:
     if tenses == {"past", "future"}:
         return True
     return tenses == {"past", "present"} and not _ASKER.intersection(
-        _raw_words(query_a) + _raw_words(query_b)
+        tokens(query_a) + tokens(query_b)
     )
 
 
 def _tense(query: str) -> str | None:
-    for word in _raw_words(query)[:_AUXILIARY_REACH]:
+    for word in tokens(query)[:_AUXILIARY_REACH]:
         if word in _TENSES:
             return _TENSES[word]
         if word in _OTHER_AUXILIARIES:
