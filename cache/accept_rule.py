@@ -48,14 +48,14 @@ class AcceptRule(msgspec.Struct, frozen=True):
     def judge(self, query: str, candidate: str, score: float) -> str:
         """Return ``"hit"`` or why not: ``too_long``, ``unrepresentable:<ratio>``,
         ``below_threshold`` or
-        ``guard:<kinds>`` (comma-separated `cache.guards.differences` kinds).
+        ``guard:<kind>`` (the first `cache.guards.differences` kind found).
         """
         reason = self.unrepresentable(query) or self.unrepresentable(candidate)
         if reason is not None:
             return reason
         if score < self.threshold:
             return "below_threshold"
-        found = differences(query, candidate)
+        found = differences(query, candidate, first=True)
         if found:
             return "guard:" + ",".join(found)
         return "hit"
