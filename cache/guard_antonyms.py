@@ -1,6 +1,6 @@
 """Antonym pairs: which side of which pair each query holds, and which pairs count.
 
-Two lexicons feed the pair sides a query's features hold (`cache.guards`): the guards' own
+Two lexicons feed the pair sides a query's features hold (`cache.guard_features`): the guards' own
 pairs, written here (enable / disable, on / off...), and WordNet's (`cache.lexicons`). A pair
 differs when the queries hold different members; WordNet's only when each holds one member,
 the guards' swap-only pairs only when both hold a member, their marked side (disable) alone

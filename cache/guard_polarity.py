@@ -14,7 +14,7 @@ when both readings differ (`cache.guards.differences`):
 * "refuse to", "fail to", "skip" and "neglect" say "not" of what follows: "refuse to pay
   overtime" = "not pay overtime", "skip tipping" = "not tip";
 * "turn off" and "switch off" are "disable", "turn on" and "switch on" "enable" (the guards'
-  own pairs, read by `cache.guards`).
+  own pairs, read by `cache.guard_features`).
 
 A negation can also move without changing the count: "is it rude to not attend a wedding but
 still send a gift" / "to attend a wedding but not send a gift" (`negation_moved`). Each "not",
@@ -77,7 +77,7 @@ def second_reading(
 ) -> set[str]:
     """Add the second reading of ``text`` (lower case, entities removed) to ``feats``:
     negations (``other_negations`` already counted outside English, e.g. Chinese ones) and
-    antonym sides, with ``own``, the guards' own pair sides as `cache.guards` read them the
+    antonym sides, with ``own``, the guards' own pair sides as `cache.guard_features` reads them the
     second way ("turn off" is "disable"). Returns the names of the WordNet pairs read."""
     negations, sides, names = _read(text)
     if negations + other_negations:
