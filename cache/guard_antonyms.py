@@ -43,6 +43,13 @@ _PHRASAL = (
     (re.compile(r" (?:turn|switch) (?:it |them )?on "), " enable "),
 )
 
+# Each member of the guards' own pairs, space-padded, and the side it reads as.
+_OWN_SIDES = tuple(
+    (f" {member} ", f"ant:{left}/{right}:{side}")
+    for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS)
+    for side, member in enumerate((left, right))
+)
+
 
 def own_pair_readings(padded: str) -> tuple[list[str], list[str]]:
     """The guards' own pair sides in ``padded`` (lemmas, space-padded), "ant:<a>/<b>:<side>",
@@ -55,12 +62,7 @@ def own_pair_readings(padded: str) -> tuple[list[str], list[str]]:
 
 
 def _own_pairs(padded: str) -> list[str]:
-    return [
-        f"ant:{left}/{right}:{side}"
-        for left, right in (*_EN_PAIRS, *_EN_SWAP_PAIRS)
-        for side, member in enumerate((left, right))
-        if f" {member} " in padded
-    ]
+    return [side for member, side in _OWN_SIDES if member in padded]
 
 
 def lemma(word: str) -> str:
