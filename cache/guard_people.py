@@ -50,6 +50,7 @@ from cache.guard_structure import (
     WORD,
     alike_but_one,
     bare,
+    holds_both_ways,
     lower_words,
     order_words,
     replacement,
@@ -294,6 +295,7 @@ def exchanged(query_a: str, query_b: str) -> bool:
                 and words_a[j] not in FUNCTION
                 and between
                 and not any(w in _JOINING or w in SYMMETRIC for w in between)
+                and not any(holds_both_ways(words_a, k) for k in range(i + 1, j))
             ):
                 return True
     owned_b = _owned(query_b)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from cache.guard_order_zh import zh_order_differs
-from cache.lexicons import place_names, verb_forms
+from cache.lexicons import adverbs, place_names, verb_forms
 
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|->|→")
 _POSSESSIVE = re.compile(r"['’]s$")
@@ -213,9 +213,46 @@ def replacement(
 
 
 def _shared_relations(words_a: Sequence[str], words_b: Sequence[str]) -> set[str]:
-    return {_RELATION_ALIASES.get(w, w) for w in words_a if w in RELATIONS} & {
+    shared = {_RELATION_ALIASES.get(w, w) for w in words_a if w in RELATIONS} & {
         _RELATION_ALIASES.get(w, w) for w in words_b if w in RELATIONS
     }
+    if "vs" in shared and _listed_either_way(words_a, words_b):
+        shared.discard("vs")
+    return {
+        r for r in shared if not (_symmetric_before(words_a, r) and _symmetric_before(words_b, r))
+    }
+
+
+def _listed_either_way(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
+    # "Mac vs PC for video editing" / "PC vs Mac for video editing": the phrases on either side
+    # of "vs" trade places whole. "the euro dropped vs the dollar" / "the dollar dropped vs the
+    # euro" moves a word that does not touch "vs": a direction reversed.
+    bare_a = [w for w in words_a if w not in ARTICLES]
+    bare_b = [w for w in words_b if w not in ARTICLES]
+    at = [i for i, w in enumerate(bare_a) if _RELATION_ALIASES.get(w, w) == "vs"]
+    if len(at) != 1:
+        return False
+    start = end = at[0]
+    while start > max(0, at[0] - _SPAN) and bare_a[start - 1] not in _NOT_PHRASE:
+        start -= 1
+    while end < min(len(bare_a) - 1, at[0] + _SPAN) and bare_a[end + 1] not in _NOT_PHRASE:
+        end += 1
+    left, right = bare_a[start : at[0]], bare_a[at[0] + 1 : end + 1]
+    turned = [*bare_a[:start], *right, bare_a[at[0]], *left, *bare_a[end + 1 :]]
+    return bool(left) and bool(right) and turned == bare_b
+
+
+def _symmetric_before(words: Sequence[str], relation: str) -> bool:
+    at = [i for i, w in enumerate(words) if _RELATION_ALIASES.get(w, w) == relation]
+    return len(at) == 1 and holds_both_ways(words, at[0])
+
+
+def holds_both_ways(words: Sequence[str], at: int) -> bool:
+    """Whether the relation word at ``at`` holds both ways, as its nearest words say: "similar
+    to", "married to", "how far is London from Paris", "share a border with"."""
+    return words[at] in RELATIONS and any(
+        w in _SYMMETRIC_RELATIONS for w in words[max(0, at - 3) : at]
+    )
 
 
 def _swapped_across(words_a: Sequence[str], words_b: Sequence[str], relation: str) -> bool:
@@ -280,8 +317,14 @@ def _content(words: Sequence[str]) -> list[str]:
 # between them ("did Federer play Nadal"; "does Best Buy price match Amazon" is no such verb).
 SYMMETRIC = _word_set(
     "marry married marrying meet met meeting compare compared comparing equal equals match "
-    "matches play played playing face faced facing"
+    "matches play played playing face faced facing fight fought fighting"
 )
+# Words naming a relation that holds both ways, before its "to", "from" or "with".
+_SYMMETRIC_RELATIONS = SYMMETRIC | _word_set(
+    "similar far close near related compatible identical equivalent border borders distance"
+)
+# Words that list things rather than relate them: "baking soda and baking powder".
+_COORDINATORS = _word_set("and or nor vs versus &")
 _SPAN = 3  # longest phrase taken as one role ("Manchester United", "my new kitten")
 
 
@@ -303,8 +346,10 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     for start in range(n):
         for x_end in range(start + 1, min(start + _SPAN, n) + 1):
             for m_end in range(x_end + 1, min(x_end + _SPAN, n) + 1):
-                if all(w in SYMMETRIC for w in content_a[x_end:m_end]):
+                if m_end == n or _symmetric_middle(content_a[x_end:m_end]):
                     continue
+                if _listed(words_a[at_a[x_end - 1] + 1 : at_a[m_end]]):
+                    continue  # "baking soda and baking powder": a list, in any order
                 for y_end in range(m_end + 1, min(m_end + _SPAN, n) + 1):
                     x, middle, y = (
                         content_a[start:x_end],
@@ -323,6 +368,25 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
                         ):
                             return True
     return False
+
+
+def _listed(between: Sequence[str]) -> bool:
+    # What stands between two listed things: "and", and perhaps an article or a word the two
+    # share ("soda [and baking] powder"); a verb ("negative [and the baby is Rh] positive")
+    # makes it two clauses.
+    return any(w in _COORDINATORS for w in between) and all(
+        w in _COORDINATORS or w in ARTICLES or w not in FUNCTION for w in between
+    )
+
+
+def _symmetric_middle(middle: Sequence[str]) -> bool:
+    # "did Tyson ever fight Holyfield": a symmetric verb, perhaps with adverbs around it;
+    # "France [shares a border] with Spain": a symmetric relation named last.
+    if middle[-1] in _SYMMETRIC_RELATIONS - SYMMETRIC:
+        return True
+    return any(w in SYMMETRIC for w in middle) and all(
+        w in SYMMETRIC or w in adverbs() for w in middle
+    )
 
 
 def alike_but_one(counts_a: Counter[str], counts_b: Counter[str]) -> bool:
