@@ -276,7 +276,7 @@ _FOR_SOMEONE = frozenset({"for", "to", "with"})
 
 # Words between two exchanged words that make them equals: "a virus and a bacteria".
 _JOINING = frozenset(word_list("and or nor vs versus with between than"))
-_POSSESSED = re.compile(r"([^\W_]+)['’]s\s+([^\W_]+)")
+_POSSESSIVE_END = re.compile(r"['’]s$")
 
 
 def exchanged(query_a: str, query_b: str) -> bool:
@@ -298,14 +298,47 @@ def exchanged(query_a: str, query_b: str) -> bool:
                 and not any(holds_both_ways(words_a, k) for k in range(i + 1, j))
             ):
                 return True
-    owned_b = _owned(query_b)
-    return any(x != y and (y, x) in owned_b for x, y in _owned(query_a))
+    return _possession_moved(query_a, query_b)
+
+
+def _possession_moved(query_a: str, query_b: str) -> bool:
+    # Owner and owned swapped ("my wife's friend" / "my friend's wife", "my brother's best
+    # friend" / "my best friend's brother"), or one owner's "'s" moved to another thing both
+    # queries name ("my neighbor's cat in my garden" / "my cat in my neighbor's garden").
+    owned_a, owned_b = _owned(query_a), _owned(query_b)
+    if any(
+        x != y and x in owned_b.get(y, frozenset()) for x, things in owned_a.items() for y in things
+    ):
+        return True
+    # What one query's owner has stands unowned in the other: "my cat" / "my neighbor's cat".
+    free_a = {bare(w) for w in lower_words(query_a)}.difference(*owned_a.values())
+    free_b = {bare(w) for w in lower_words(query_b)}.difference(*owned_b.values())
+    return any(
+        not things & owned_b[owner] and things & free_b and owned_b[owner] & free_a
+        for owner, things in owned_a.items()
+        if owner in owned_b
+    )
 
 
 @lru_cache(maxsize=KEPT)
-def _owned(query: str) -> frozenset[tuple[str, str]]:
-    # ("wife", "friend") for "my wife's friend"
-    return frozenset((bare(x), bare(y)) for x, y in _POSSESSED.findall(query.lower()))
+@lru_cache(maxsize=KEPT)
+def _owned(query: str) -> dict[str, frozenset[str]]:
+    # {"brother": {"best", "friend"}} for "my brother's best friend": the owner and the first
+    # two words after it that are no function words (one of them names what is owned).
+    found: dict[str, frozenset[str]] = {}
+    words = WORD.findall(query.lower())
+    for at, word in enumerate(words):
+        if not _POSSESSIVE_END.search(word) or word in FUNCTION:
+            continue
+        things = []
+        for after in words[at + 1 : at + 3]:
+            if after in FUNCTION or after in RELATIONS:
+                break
+            things.append(bare(after))
+        if things:
+            owner = bare(_POSSESSIVE_END.sub("", word))
+            found[owner] = found.get(owner, frozenset()) | frozenset(things)
+    return found
 
 
 @lru_cache(maxsize=KEPT)

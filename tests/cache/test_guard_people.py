@@ -130,6 +130,19 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
             "what should I do if my wife's friend likes me?",
             "what should I do if my friend's wife likes me?",
         ),
+        (
+            "Is it weird to date my brother's best friend?",
+            "Is it weird to date my best friend's brother?",
+        ),
+        # one owner's "'s" moved to another thing both queries name
+        (
+            "Why is my neighbor's cat always in my garden?",
+            "Why is my cat always in my neighbor's garden?",
+        ),
+        (
+            "My neighbor's tree fell on my fence, who pays to fix it?",
+            "My tree fell on my neighbor's fence, who pays to fix it?",
+        ),
         # a continent's people ("Australians") read as the continent
         (
             "why do Indians go to Australia for studies?",
@@ -261,3 +274,12 @@ def test_someone_added_after_to_or_with_is_asked_for() -> None:
     b = "is it legal for my employer to not pay overtime to independent contractors in Texas"
     assert asked_for(a, b) == "contractor"
     assert asked_for("can I travel to Japan?", "can I travel to Japan with my kids?") == "kid"
+
+
+def test_an_owner_named_twice_with_the_same_things_passes() -> None:
+    # "drug" is owned in both ("the world's harshest drug laws" / "vietnam's drug laws"):
+    # nothing owned moved to where nobody owns it.
+    a = "vietnam has among the world's harshest drug laws."
+    b = "vietnam's drug laws are among the world's strictest laws."
+    assert "order" not in differences(a, b)
+    assert differences("how do I walk my neighbor's dog?", "how to walk my neighbor's dog") == []
