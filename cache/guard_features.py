@@ -25,7 +25,7 @@ from cache.guard_antonyms import (
     polarity,
     second_reading_alike,
 )
-from cache.guard_polarity import CONTRACTION_BASES, DIMINISHERS, NEGATIONS
+from cache.guard_polarity import CONTRACTION_BASES, DIMINISHERS, NEGATIONS, REFUSALS
 from cache.guards_zh import Put, scan_chinese, word_list
 from cache.lexicons import antonym_sides, unit_words, wordnet_keys
 
@@ -294,8 +294,8 @@ def _scan_english(words: list[str], put: Put) -> _English:
         if word.endswith("n't"):
             put("negation", "neg")
             word = CONTRACTION_BASES.get(word[:-3], word[:-3])
-        if word in NEGATIONS:
-            put("negation", "neg")
+        if word in NEGATIONS or (word == "to" and previous in REFUSALS):
+            put("negation", "neg")  # "fail to show up" is "not show up"
         number = _EN_NUMBER_WORDS.get(word) or _EN_ORDINALS.get(word)
         if number is not None and not tens:
             put(_WEAK if word in _EN_WEAK_NUMBERS else "number", number)

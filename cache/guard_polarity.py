@@ -12,7 +12,8 @@ when both readings differ (`cache.guards.differences`):
 * "X-free" and "Xless" are "without X": "gluten-free" = "without gluten", "seedless" = "no
   seeds";
 * "refuse to", "fail to", "skip" and "neglect" say "not" of what follows: "refuse to pay
-  overtime" = "not pay overtime", "skip tipping" = "not tip";
+  overtime" = "not pay overtime", "skip tipping" = "not tip" (before "to" they are a negation
+  as written too, so "fail to show up" / "show up" differ);
 * "turn off" and "switch off" are "disable", "turn on" and "switch on" "enable" (the guards'
   own pairs, read by `cache.guard_features`).
 
@@ -39,6 +40,7 @@ from cache.lexicons import antonym_sides, related_words, wordnet_keys
 NEGATIONS = frozenset(
     word_list(
         "not no never without cannot none nobody nothing nowhere nor lack lacks lacked lacking "
+        "hardly barely scarcely seldom rarely "
         # contractions typed without the apostrophe
         "dont doesnt didnt cant wont isnt arent wasnt werent havent hasnt hadnt couldnt "
         "wouldnt shouldnt"
@@ -63,8 +65,8 @@ _BEFORE_NEGATED = frozenset(
 )
 _NEGATED_REACH = 3  # words looked at after a negation
 # Verbs that say "not" of the verb after them: "refuse to pay" = "not pay", "skip tipping" =
-# "not tip". Read the second way only, so they never make two queries differ.
-_REFUSALS = frozenset(
+# "not tip". Read the second way; as written only before "to" ("skip a dose" / "miss a dose").
+REFUSALS = frozenset(
     word_list(
         "refuse refuses refused refusing fail fails failed failing skip skips skipped skipping "
         "neglect neglects neglected neglecting"
@@ -101,7 +103,7 @@ def _read(text: str) -> tuple[int, Counter[str], frozenset[str]]:
         if word.endswith("n't"):
             negations += negated  # "can't not": the first one counts now
             negated, word = True, CONTRACTION_BASES.get(word[:-3], word[:-3])
-        if word in NEGATIONS or word in _REFUSALS:
+        if word in NEGATIONS or word in REFUSALS:
             negations += negated
             negated = True
         if word_sides and not flipped:

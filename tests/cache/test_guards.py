@@ -27,6 +27,23 @@ REJECTED = [
     ("My payment went through", "My payment didn't go through", "negation"),
     ("I received my package", "I never received my package", "negation"),
     ("Can I return it with a receipt?", "Can I return it without a receipt?", "negation"),
+    # "fail to" / "refuse to" say "not"; "hardly" and "barely" nearly do
+    (
+        "What happens if you fail to show up for jury duty?",
+        "What happens when you show up for jury duty?",
+        "negation",
+    ),
+    (
+        "What happens if I refuse to take a breathalyzer test?",
+        "What happens if I agree to take a breathalyzer test?",
+        "negation",
+    ),
+    (
+        "Why do I hardly sweat when I exercise?",
+        "Why do I sweat so much when I exercise?",
+        "negation",
+    ),
+    ("My baby barely eats, is that normal?", "My baby eats a lot, is that normal?", "negation"),
     ("我不想取消订单", "我想取消订单", "negation"),
     ("我收到了包裹", "我没有收到包裹", "negation"),
     ("可以登录", "无法登录", "negation"),
@@ -230,6 +247,9 @@ REJECTED = [
 ]
 
 ALLOWED = [
+    # a refusal is a negation said another way
+    ("What if my boss refuses to pay overtime?", "What if my boss doesn't pay overtime?"),
+    ("Why do I barely sleep at night?", "Why don't I sleep much at night?"),
     # each end kept, the phrases in the other order; a stranded "to" names no end
     ("how to go from London to Paris by train", "how to go to Paris from London by train"),
     (
