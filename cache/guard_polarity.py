@@ -11,9 +11,12 @@ when both readings differ (`cache.guards.differences`):
   "can't be sure" = "unsure";
 * "X-free" and "Xless" are "without X": "gluten-free" = "without gluten", "seedless" = "no
   seeds";
-* "refuse to", "fail to", "skip" and "neglect" say "not" of what follows: "refuse to pay
-  overtime" = "not pay overtime", "skip tipping" = "not tip" (before "to" they are a negation
-  as written too, so "fail to show up" / "show up" differ);
+* "refuse to", "fail to", "unable to", "skip", "avoid" and "neglect" say "not" of what
+  follows: "refuse to pay overtime" = "not pay overtime", "skip tipping" = "not tip", "avoid
+  eating" = "not eat" (before "to" they are a negation as written too, so "fail to show up" /
+  "show up" differ);
+* a negated word whose WordNet opposite is itself a negation is that opposite: "don't have" =
+  "lack";
 * "turn off" and "switch off" are "disable", "turn on" and "switch on" "enable" (the guards'
   own pairs, read by `cache.guard_features`).
 
@@ -69,7 +72,7 @@ _NEGATED_REACH = 3  # words looked at after a negation
 REFUSALS = frozenset(
     word_list(
         "refuse refuses refused refusing fail fails failed failing skip skips skipped skipping "
-        "neglect neglects neglected neglecting"
+        "neglect neglects neglected neglecting unable avoid avoids avoided avoiding"
     )
 )
 
@@ -97,6 +100,7 @@ def _read(text: str) -> tuple[int, Counter[str], frozenset[str]]:
     for word in _WORD.findall(_WITHOUT.sub(r"without \1", text)):
         word_sides = wordnet_sides.get(word, ())
         flipped = negated and _prefix_adjective(word, word_sides)
+        turned = negated and not flipped and _opposite_is_negation(word_sides)
         if negated and not flipped and word not in _BE:
             negations += 1
         negated = negated and word in _BE and not flipped
@@ -106,10 +110,13 @@ def _read(text: str) -> tuple[int, Counter[str], frozenset[str]]:
         if word in NEGATIONS or word in REFUSALS:
             negations += negated
             negated = True
-        if word_sides and not flipped:
+        if word_sides and not flipped and not turned:
             keys, pair_names = wordnet_keys(word, diminished)
             sides.update(keys)
             names.update(pair_names)
+        for pair, side in word_sides if turned else ():
+            sides[f"wn:{pair}:{1 - side}"] += 1  # "don't have" is "lack", a negation itself
+            names.add(f"wn:{pair}")
         for pair, side in word_sides if flipped else ():
             opposite = diminished != (_negated_member(pair) is not None)
             sides[f"wn:{pair}:{1 - side if opposite else side}"] += 1
@@ -122,6 +129,11 @@ def _read(text: str) -> tuple[int, Counter[str], frozenset[str]]:
 def _prefix_adjective(word: str, sides: tuple[tuple[str, int], ...]) -> bool:
     # "do" / "undo" are verbs: "didn't do" is no "undo".
     return any(_negated_member(pair) is not None for pair, _ in sides) and _adjective(word)
+
+
+def _opposite_is_negation(sides: tuple[tuple[str, int], ...]) -> bool:
+    # "have" / "lack": the other member of the word's pair is a negation word.
+    return any(pair.split("/")[1 - side] in NEGATIONS for pair, side in sides)
 
 
 @lru_cache(maxsize=1024)

@@ -44,6 +44,11 @@ REJECTED = [
         "negation",
     ),
     ("My baby barely eats, is that normal?", "My baby eats a lot, is that normal?", "negation"),
+    (
+        "Which foods should I eat to lose weight?",
+        "Which foods should I avoid to lose weight?",
+        "negation",
+    ),
     ("我不想取消订单", "我想取消订单", "negation"),
     ("我收到了包裹", "我没有收到包裹", "negation"),
     ("可以登录", "无法登录", "negation"),
@@ -250,6 +255,9 @@ ALLOWED = [
     # a refusal is a negation said another way
     ("What if my boss refuses to pay overtime?", "What if my boss doesn't pay overtime?"),
     ("Why do I barely sleep at night?", "Why don't I sleep much at night?"),
+    ("Why can't I fall asleep at night?", "Why am I unable to fall asleep at night?"),
+    ("Should I not eat before a blood test?", "Should I avoid eating before a blood test?"),
+    ("Does the US not have universal healthcare?", "Does the US lack universal healthcare?"),
     # each end kept, the phrases in the other order; a stranded "to" names no end
     ("how to go from London to Paris by train", "how to go to Paris from London by train"),
     (
