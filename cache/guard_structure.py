@@ -345,11 +345,16 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     n = len(content_a)
     for start in range(n):
         for x_end in range(start + 1, min(start + _SPAN, n) + 1):
-            for m_end in range(x_end + 1, min(x_end + _SPAN, n) + 1):
-                if m_end == n or _symmetric_middle(content_a[x_end:m_end]):
-                    continue
-                if _listed(words_a[at_a[x_end - 1] + 1 : at_a[m_end]]):
+            # The middle may be empty when a word of its own parts X and Y: "the impact of
+            # social media on teenagers" / "the impact of teenagers on social media".
+            for m_end in range(x_end, min(x_end + _SPAN, n) + 1):
+                between = words_a[at_a[x_end - 1] + 1 : at_a[m_end]] if m_end < n else ()
+                if m_end == n or _listed(between):
                     continue  # "baking soda and baking powder": a list, in any order
+                if m_end == x_end and _no_relation(words_a, at_a[x_end - 1] + 1, at_a[m_end]):
+                    continue
+                if m_end > x_end and _symmetric_middle(content_a[x_end:m_end]):
+                    continue
                 for y_end in range(m_end + 1, min(m_end + _SPAN, n) + 1):
                     x, middle, y = (
                         content_a[start:x_end],
@@ -368,6 +373,14 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
                         ):
                             return True
     return False
+
+
+def _no_relation(words: Sequence[str], start: int, end: int) -> bool:
+    # Between two adjacent phrases, only articles, or a relation that holds both ways ("how
+    # far is London from Paris").
+    return all(w in ARTICLES for w in words[start:end]) or any(
+        holds_both_ways(words, k) for k in range(start, end)
+    )
 
 
 def _listed(between: Sequence[str]) -> bool:

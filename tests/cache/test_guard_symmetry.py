@@ -51,6 +51,11 @@ ONE_WAY = [
     ("Can a Christian man marry a Muslim woman?", "Can a Muslim man marry a Christian woman?"),
     ("Does Facebook share data with Google?", "Does Google share data with Facebook?"),
     ("convert Celsius to Fahrenheit", "convert Fahrenheit to Celsius"),
+    # two adjacent phrases trading places around their own relation words
+    (
+        "What is the impact of social media on teenagers?",
+        "What is the impact of teenagers on social media?",
+    ),
 ]
 
 
