@@ -11,8 +11,9 @@ Read on the queries' words with articles left out, when everything else is the s
 * **a condition added**: the added words start with a word that sets when or whether the rest
   holds (when, while, during, if, unless, after, before, until, without) and say something of
   their own (a content word): "when towing", "during probation", "without a password";
-* **an exception**: the added or replaced words hold "except", "excluding", "unless" or
-  "without", and the other query's words there do not;
+* **an exception**: the added or replaced words hold "except", "excluding", "unless",
+  "without" or "instead", and the other query's words there do not ("take melatonin instead
+  of my sleeping pill" / "along with my sleeping pill"; "rather than" or "or" there pass);
 * **a manner**: one adverb added that narrows how ("how do I get rid of dandruff naturally",
   "delete my account permanently", "make money on YouTube fast"): a WordNet adverb ending in
   "-ly" or closing the question, and not one that only hedges or stresses ("still",
@@ -42,7 +43,9 @@ from cache.lexicons import adverbs
 _CONDITIONS = frozenset(
     word_list("when whenever while whilst during if unless after before until without")
 )
-_EXCEPTIONS = frozenset(word_list("except excluding unless without"))
+_EXCEPTIONS = frozenset(word_list("except excluding unless without instead"))
+# Another way to say "instead of": "rather than", "in place of", "replace with", "X or Y".
+_INSTEAD = frozenset(word_list("or rather place replace replacing substitute substituting swap"))
 _JOINS = frozenset(word_list("and or"))
 # "without gluten" / "gluten-free", "with no sugar": the same lack said another way.
 _LACKING = frozenset(word_list("free no not non never"))
@@ -135,7 +138,7 @@ def _everything(replaced: Sequence[str], other: Sequence[str]) -> str | None:
 def _exception(replaced: Sequence[str], other: Sequence[str]) -> str | None:
     # "sleep in his own bed" / "sleep anywhere except his own bed"
     if _EXCEPTIONS.intersection(replaced) and not any(
-        w in _EXCEPTIONS or w in _LACKING or w.endswith("less") for w in other
+        w in _EXCEPTIONS or w in _LACKING or w in _INSTEAD or w.endswith("less") for w in other
     ):
         return " ".join(replaced)
     return None

@@ -10,6 +10,12 @@ from cache.guard_scope import scope_changed
 from cache.guards import differences
 
 SCOPE_CHANGED = [
+    # one thing in place of another, not both
+    (
+        "Can I take melatonin instead of my sleeping pill?",
+        "Can I take melatonin along with my sleeping pill?",
+        None,
+    ),
     (
         "what tire pressure should I run on a 2018 Ford F-150?",
         "what tire pressure should I run on a 2018 Ford F-150 when towing?",
@@ -68,6 +74,9 @@ def test_an_added_condition_exception_or_item_is_refused(
 
 
 SCOPE_KEPT = [
+    # "instead of" said another way
+    ("can I use butter instead of oil in brownies", "can I use butter rather than oil in brownies"),
+    ("Can I get a Visa or Mastercard?", "Can I get a Visa instead of a MasterCard?"),
     # a clause of context, not a second item
     ("i am stranded and need an uber", "i need an uber"),
     # the same lack said another way
