@@ -386,9 +386,10 @@ def _no_relation(words: Sequence[str], start: int, end: int) -> bool:
 def _listed(between: Sequence[str]) -> bool:
     # What stands between two listed things: "and", and perhaps an article or a word the two
     # share ("soda [and baking] powder"); a verb ("negative [and the baby is Rh] positive")
-    # makes it two clauses.
+    # makes it two clauses, an adverb ("Python [and then] JavaScript") a sequence.
     return any(w in _COORDINATORS for w in between) and all(
-        w in _COORDINATORS or w in ARTICLES or w not in FUNCTION for w in between
+        w in _COORDINATORS or w in ARTICLES or (w not in FUNCTION and w not in adverbs())
+        for w in between
     )
 
 

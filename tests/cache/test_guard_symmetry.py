@@ -46,6 +46,10 @@ ONE_WAY = [
         "Is it a problem if the mother is Rh negative and the baby is Rh positive?",
         "Is it a problem if the mother is Rh positive and the baby is Rh negative?",
     ),
+    (
+        "should I learn Python and then JavaScript for web development?",
+        "should I learn JavaScript and then Python for web development?",
+    ),
     # a symmetric verb inside a longer phrase, or a relation that is not symmetric
     ("Does Best Buy price match Amazon?", "Does Amazon price match Best Buy?"),
     ("Can a Christian man marry a Muslim woman?", "Can a Muslim man marry a Christian woman?"),
