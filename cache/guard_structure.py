@@ -447,8 +447,9 @@ def lower_words(text: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=KEPT)
 def order_words(text: str) -> tuple[str, ...]:
-    # As `lower_words`, but "US" and "IT" in capitals stay content words (a country, a trade),
-    # not the function words "us" and "it" ("can a US citizen sponsor a foreign spouse"), and
+    # As `lower_words`, but "US" and "IT" in capitals, and "the us", stay content words (a
+    # country, a trade), not the function words "us" and "it" ("can a US citizen sponsor a
+    # foreign spouse"), and
     # a place is one word however it is named: "a Canadian in the US" / "an American in Canada".
     # A capital "A" inside a query and before a word in lower case is a name too (blood type
     # "A positive", "plan A"), not the article of a title in capitals ("Get A Job").
@@ -458,6 +459,8 @@ def order_words(text: str) -> tuple[str, ...]:
         if word.isupper() and len(word) > 1 and word.lower() in FUNCTION:
             place = _place(word.lower())
             words.append(word if place == word.lower() else place)
+        elif word.lower() == "us" and at and tokens[at - 1].lower() == "the":
+            words.append(_place("usa"))  # "sell Louisiana to the us": a country, typed lower
         elif word == "A" and at and (at + 1 == len(tokens) or tokens[at + 1].islower()):
             words.append(word)
         elif word.lower() in FUNCTION:

@@ -94,6 +94,9 @@ def test_us_in_capitals_is_a_role_of_the_order_guard() -> None:
     a = "can a US citizen sponsor a foreign spouse for a green card?"
     b = "can a foreign spouse sponsor a US citizen for a green card?"
     assert "order" in differences(a, b)
+    # "the us" typed in lower case is the country too
+    a, b = "why did france sell louisiana to the us", "why did the us sell louisiana to france"
+    assert "order" in differences(a, b)
     # and not a function word that the names guard would stumble on
     assert differences("how much is a US passport?", "how much is an American passport?") == []
 
