@@ -449,8 +449,8 @@ def lower_words(text: str) -> tuple[str, ...]:
 def order_words(text: str) -> tuple[str, ...]:
     # As `lower_words`, but "US" and "IT" in capitals, and "the us", stay content words (a
     # country, a trade), not the function words "us" and "it" ("can a US citizen sponsor a
-    # foreign spouse"), and
-    # a place is one word however it is named: "a Canadian in the US" / "an American in Canada".
+    # foreign spouse"), and a place is one word however it is named: "a Canadian in the US" /
+    # "an American in Canada".
     # A capital "A" inside a query and before a word in lower case is a name too (blood type
     # "A positive", "plan A"), not the article of a title in capitals ("Get A Job").
     words = []
