@@ -116,10 +116,10 @@ def _actives(words: Sequence[str], lemmas: frozenset[str]) -> list[_Roles]:
         verb = forms.form(word)
         if verb is None or not verb.lemmas & lemmas:
             continue
-        if (at > 0 and words[at - 1] in BE_FORMS) or (
+        if (at > 0 and words[at - 1] in BE_FORMS and not word.endswith("ing")) or (
             at + 1 < len(words) and words[at + 1] == "by"
         ):
-            continue  # passive itself
+            continue  # passive itself ("is acquiring" is active)
         before = range(at - 1, max(at - 1 - _REACH, -1), -1)
         subject = _role(words, before[1:] if at and words[at - 1] == "to" else before)
         object_ = _role(words, range(at + 1, min(at + 1 + _REACH, len(words))))

@@ -13,6 +13,11 @@ from cache.guard_roles import (
 from cache.guards import differences
 
 SWAPPED_VOICE = [
+    # a progressive active is active: the subject buys in one and is bought in the other
+    (
+        "my company is acquiring our biggest competitor, what happens to my role?",
+        "my company is being acquired by our biggest competitor, what happens to my role?",
+    ),
     ("did Germany beat Brazil in the 2014 World Cup?", "was Germany beaten by Brazil in 2014?"),
     ("can a landlord evict a tenant without notice?", "can a landlord be evicted by a tenant?"),
     ("why did Brutus kill Caesar?", "why was Brutus killed by Caesar?"),
