@@ -232,17 +232,19 @@ def _doer_and_done_to(subject_asked: str, object_asked: str) -> bool:
 
 _TENSES = {"was": "past", "were": "past", "did": "past", "will": "future"}
 _TENSES |= dict.fromkeys(word_list("is are am do does"), "present")
-_OTHER_AUXILIARIES = frozenset(word_list("has have had can could would should"))
+_PERFECT = frozenset(word_list("has have"))
+_OTHER_AUXILIARIES = frozenset(word_list("had can could would should"))
 _AUXILIARY_REACH = 4  # the first auxiliary is among a query's first words
 _ASKER = frozenset(word_list("i me my mine we us our you your"))
 
 
 def time_changed(query_a: str, query_b: str) -> bool:
-    """Whether one query asks about another time: past against future ("what was the climate
-    ..." / "what will the climate ... be"), or past against present in a question that is not
-    about the asker ("how is / was the pension calculated")."""
+    """Whether one query asks about another time: past or perfect against future ("what was
+    the climate ..." / "what will the climate ... be", "who won" / "who will win", "how has AI
+    changed" / "how will AI change"), or past against present in a question that is not about
+    the asker ("how is / was the pension calculated")."""
     tenses = {_tense(query_a), _tense(query_b)}
-    if tenses == {"past", "future"}:
+    if "future" in tenses and tenses & {"past", "past verb", "perfect"}:
         return True
     return tenses == {"past", "present"} and not _ASKER.intersection(
         tokens(query_a) + tokens(query_b)
@@ -250,12 +252,26 @@ def time_changed(query_a: str, query_b: str) -> bool:
 
 
 def _tense(query: str) -> str | None:
-    for word in tokens(query)[:_AUXILIARY_REACH]:
+    words = tokens(query)
+    for at, word in enumerate(words[:_AUXILIARY_REACH]):
         if word in _TENSES:
+            if words[at + 1 : at + 3] == ("going", "to"):
+                return "future"  # "what is going to happen"
             return _TENSES[word]
+        if word in _PERFECT:
+            return "perfect"
         if word in _OTHER_AUXILIARIES:
             return None
+        if at == 1 and words[0] in _SUBJECT_ASKED and _past_form(word):
+            # "what happened", "who won": the asked-for subject's verb. Against the future
+            # only: "what made Elon Musk so successful" asks "why is he so successful".
+            return "past verb"
     return None
+
+
+def _past_form(word: str) -> bool:
+    form = verb_forms().form(word)
+    return form is not None and word not in form.lemmas and not word.endswith(("ing", "s"))
 
 
 def asked_role_changed(query_a: str, query_b: str) -> str | None:

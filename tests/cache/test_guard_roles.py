@@ -118,6 +118,20 @@ def test_only_one_flip_by_antonym_or_less_makes_an_inverse() -> None:
             "How is the pension calculated for federal employees under FERS",
             "How was the pension calculated for federal employees under FERS",
         ),
+        # a past verb right after "what" or "who", "going to", and the perfect
+        (
+            "What will happen to the Indian economy after demonetization?",
+            "What happened to the Indian economy after demonetization?",
+        ),
+        (
+            "Who will win the 2016 US presidential election?",
+            "Who won the 2016 US presidential election?",
+        ),
+        ("What is going to happen to the stock market?", "What happened to the stock market?"),
+        (
+            "How will artificial intelligence change the world?",
+            "How has artificial intelligence changed the world?",
+        ),
     ],
 )
 def test_another_time_is_another_question(a: str, b: str) -> None:
@@ -130,6 +144,8 @@ def test_another_time_is_another_question(a: str, b: str) -> None:
         ("Why was my card declined?", "Why has my card been declined?"),  # past / perfect
         ("Does Best Buy price match Amazon?", "Will Best Buy price match Amazon?"),
         ("Why was I charged twice?", "Why am I being charged twice?"),  # the asker's own case
+        # a past verb stands against the future only
+        ("Why is Elon Musk so successful?", "What made Elon Musk so successful?"),
     ],
 )
 def test_past_present_and_future_said_alike_pass_the_tense_check(a: str, b: str) -> None:
