@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.wordnet_source import wordnet_and_output
-from cache.guard_structure import bare
+from cache.guard_words import bare
 
 OUT = Path(__file__).resolve().parent.parent / "cache" / "data" / "compounds_en.tsv"
 

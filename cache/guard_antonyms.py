@@ -17,7 +17,7 @@ from collections import Counter
 from functools import lru_cache
 
 from cache.guard_polarity import SECOND_READING, second_reading
-from cache.guard_structure import KEPT, lower_words
+from cache.guard_words import KEPT, lower_words
 from cache.guards_zh import pair_list
 
 # A pair differs when the two queries hold different members. Only the marked (negated) side

@@ -33,16 +33,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from cache.guard_scope import FILLERS
-from cache.guard_structure import (
-    ARTICLES,
-    BE_FORMS,
-    FUNCTION,
-    KEPT,
-    RELATIONS,
-    WORD,
-    bare,
-    replacement,
-)
+from cache.guard_structure import replacement
+from cache.guard_words import ARTICLES, BE_FORMS, FUNCTION, KEPT, RELATIONS, WORD, bare
 from cache.guards_zh import word_list
 from cache.lexicons import adverbs, compounds, related_words, verb_forms
 

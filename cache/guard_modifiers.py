@@ -39,16 +39,8 @@ from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 from cache.guard_polarity import NEGATIONS
-from cache.guard_structure import (
-    BE_FORMS,
-    FUNCTION,
-    RELATIONS,
-    WORD,
-    bare,
-    lower_words,
-    one_change,
-    replacement,
-)
+from cache.guard_structure import one_change, replacement
+from cache.guard_words import BE_FORMS, FUNCTION, RELATIONS, WORD, bare, lower_words
 from cache.guards_zh import word_list
 from cache.lexicons import WordSenses, related_words, unit_words, verb_forms
 

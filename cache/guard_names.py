@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from cache.guard_structure import KEPT, WORD, bare, lower_words
+from cache.guard_words import KEPT, WORD, bare, lower_words
 from cache.lexicons import place_names, place_openings, unit_words
 
 # A model or form code is one name with or without its hyphen: "F-150" / "F150", "W-2" / "W2".

@@ -40,7 +40,8 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
-from cache.guard_structure import (
+from cache.guard_structure import alike_but_one, replacement
+from cache.guard_words import (
     ARTICLES,
     BE_FORMS,
     FUNCTION,
@@ -48,12 +49,10 @@ from cache.guard_structure import (
     RELATIONS,
     SYMMETRIC,
     WORD,
-    alike_but_one,
     bare,
     holds_both_ways,
     lower_words,
     order_words,
-    replacement,
 )
 from cache.guards_zh import word_list
 from cache.lexicons import doer_nouns, verb_forms

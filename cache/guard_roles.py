@@ -43,14 +43,8 @@ from typing import NamedTuple
 
 from cache.guard_modifiers import share_a_sense
 from cache.guard_people import PERSON_WORDS, tokens
-from cache.guard_structure import (
-    BE_FORMS,
-    FUNCTION,
-    KEPT,
-    RELATIONS,
-    lower_words,
-    one_change,
-)
+from cache.guard_structure import one_change
+from cache.guard_words import BE_FORMS, FUNCTION, KEPT, RELATIONS, lower_words
 from cache.guards_zh import word_list
 from cache.lexicons import verb_forms
 

@@ -36,7 +36,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from cache.guard_modifiers import share_a_sense
-from cache.guard_structure import ARTICLES, FUNCTION, KEPT, lower_words, replacement
+from cache.guard_structure import replacement
+from cache.guard_words import ARTICLES, FUNCTION, KEPT, lower_words
 from cache.guards_zh import word_list
 from cache.lexicons import adverbs
 

@@ -15,44 +15,38 @@ Celsius" share every word (cosine 0.995), and so do "from savings to checking" a
   traded: "after eating, take my medication" / "after taking my medication, eat", "stretch
   before or after running" / "run before or after stretching" (the "-ing" word right after a
   relation is another verb in each query, each said by the other).
+* **Order that does not matter** passes: two things listed with "vs", "and" or "or" trading
+  places whole ("Mac vs PC for video editing", "baking soda and baking powder"), a relation
+  that holds both ways ("married to", "similar to", "how far is London from Paris", "share a
+  border with"; `cache.guard_words.holds_both_ways`) or a symmetric verb alone between the two
+  ("did Federer play Nadal"). "the euro dropped vs the dollar", "Python and then JavaScript"
+  and "the impact of social media on teenagers" still have a direction.
 * **Order in Chinese**, written without spaces: `cache.guard_order_zh`.
+
+The words themselves (relation, function and "be" words, places) come from `cache.guard_words`.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
 from cache.guard_order_zh import zh_order_differs
-from cache.lexicons import adverbs, place_names, verb_forms
-
-WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|->|→")
-_POSSESSIVE = re.compile(r"['’]s$")
-KEPT = 4096  # queries whose words and names stay cached: a lookup compares one with several
-
-
-def _word_set(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-RELATIONS = _word_set(
-    "to into in onto from than per vs versus over towards toward before after with for instead -> →"
+from cache.guard_words import (
+    ARTICLES,
+    FUNCTION,
+    KEPT,
+    RELATION_ALIASES,
+    RELATIONS,
+    SYMMETRIC,
+    SYMMETRIC_RELATIONS,
+    holds_both_ways,
+    order_words,
+    word_set,
 )
-# Spellings of one relation: "Celsius to Fahrenheit" = "Celsius into Fahrenheit".
-_RELATION_ALIASES = {"into": "to", "onto": "to", "towards": "to", "toward": "to", "→": "->"}
-_RELATION_ALIASES |= {"versus": "vs"}
-# Words skipped when looking for a relation's arguments.
-FUNCTION = _word_set(
-    """a an the my your our their his her its this that these those some any of in on at by
-    for with and or is are was were be been am do does did i you we they he she it me us them
-    can could would should will shall may might must how what which who whom whose when where
-    why there here please just"""
-)
-# Forms of *be*, and of *get* as in "got fired": a participle after them is a verb.
-BE_FORMS = _word_set("is are am was were be been being get gets got gotten getting")
-ARTICLES = _word_set("a an the")
+from cache.lexicons import adverbs, verb_forms
+
 _REACH = 4  # how many words a relation looks at on each side
 _ARGS = 2  # content words taken on each side as the relation's arguments
 
@@ -96,10 +90,10 @@ def _activities_traded(words_a: tuple[str, ...], words_b: tuple[str, ...]) -> bo
 @lru_cache(maxsize=KEPT)
 def _activities(words: tuple[str, ...]) -> dict[str, str]:
     # The verb of the first "-ing" content word after each relation word used once.
-    counts = Counter(_RELATION_ALIASES.get(w, w) for w in words if w in RELATIONS)
+    counts = Counter(RELATION_ALIASES.get(w, w) for w in words if w in RELATIONS)
     found = {}
     for at, word in enumerate(words):
-        relation = _RELATION_ALIASES.get(word, word)
+        relation = RELATION_ALIASES.get(word, word)
         if word not in RELATIONS or counts[relation] > 1:
             continue
         following = [w for w in words[at + 1 : at + 1 + _REACH] if w not in FUNCTION]
@@ -127,7 +121,7 @@ def _direction_flipped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     at = one_change(words_a, words_b)
     if at is None:
         return False
-    flip = frozenset(_RELATION_ALIASES.get(w[at], w[at]) for w in (words_a, words_b))
+    flip = frozenset(RELATION_ALIASES.get(w[at], w[at]) for w in (words_a, words_b))
     return flip in _FLIPS and not (at and words_a[at - 1] in _SAME_EITHER_WAY)
 
 
@@ -213,8 +207,8 @@ def replacement(
 
 
 def _shared_relations(words_a: Sequence[str], words_b: Sequence[str]) -> set[str]:
-    shared = {_RELATION_ALIASES.get(w, w) for w in words_a if w in RELATIONS} & {
-        _RELATION_ALIASES.get(w, w) for w in words_b if w in RELATIONS
+    shared = {RELATION_ALIASES.get(w, w) for w in words_a if w in RELATIONS} & {
+        RELATION_ALIASES.get(w, w) for w in words_b if w in RELATIONS
     }
     if "vs" in shared and _listed_either_way(words_a, words_b):
         shared.discard("vs")
@@ -229,7 +223,7 @@ def _listed_either_way(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     # euro" moves a word that does not touch "vs": a direction reversed.
     bare_a = [w for w in words_a if w not in ARTICLES]
     bare_b = [w for w in words_b if w not in ARTICLES]
-    at = [i for i, w in enumerate(bare_a) if _RELATION_ALIASES.get(w, w) == "vs"]
+    at = [i for i, w in enumerate(bare_a) if RELATION_ALIASES.get(w, w) == "vs"]
     if len(at) != 1:
         return False
     start = end = at[0]
@@ -243,16 +237,8 @@ def _listed_either_way(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
 
 
 def _symmetric_before(words: Sequence[str], relation: str) -> bool:
-    at = [i for i, w in enumerate(words) if _RELATION_ALIASES.get(w, w) == relation]
+    at = [i for i, w in enumerate(words) if RELATION_ALIASES.get(w, w) == relation]
     return len(at) == 1 and holds_both_ways(words, at[0])
-
-
-def holds_both_ways(words: Sequence[str], at: int) -> bool:
-    """Whether the relation word at ``at`` holds both ways, as its nearest words say: "similar
-    to", "married to", "how far is London from Paris", "share a border with"."""
-    return words[at] in RELATIONS and any(
-        w in _SYMMETRIC_RELATIONS for w in words[max(0, at - 3) : at]
-    )
 
 
 def _swapped_across(words_a: Sequence[str], words_b: Sequence[str], relation: str) -> bool:
@@ -269,7 +255,7 @@ def _swapped_across(words_a: Sequence[str], words_b: Sequence[str], relation: st
 
 def _sides(words: Sequence[str], relation: str) -> tuple[set[str], set[str]] | None:
     """The content words only before and only after ``relation``, when it occurs once."""
-    at = [i for i, w in enumerate(words) if _RELATION_ALIASES.get(w, w) == relation]
+    at = [i for i, w in enumerate(words) if RELATION_ALIASES.get(w, w) == relation]
     if len(at) != 1:
         return None
     before, after = set(_content(words[: at[0]])), set(_content(words[at[0] + 1 :]))
@@ -313,18 +299,8 @@ def _content(words: Sequence[str]) -> list[str]:
     return [words[i] for i in _content_at(words)]
 
 
-# Verbs whose two roles may trade places without changing the question, when they stand alone
-# between them ("did Federer play Nadal"; "does Best Buy price match Amazon" is no such verb).
-SYMMETRIC = _word_set(
-    "marry married marrying meet met meeting compare compared comparing equal equals match "
-    "matches play played playing face faced facing fight fought fighting"
-)
-# Words naming a relation that holds both ways, before its "to", "from" or "with".
-_SYMMETRIC_RELATIONS = SYMMETRIC | _word_set(
-    "similar far close near related compatible identical equivalent border borders distance"
-)
 # Words that list things rather than relate them: "baking soda and baking powder".
-_COORDINATORS = _word_set("and or nor vs versus &")
+_COORDINATORS = word_set("and or nor vs versus &")
 _SPAN = 3  # longest phrase taken as one role ("Manchester United", "my new kitten")
 
 
@@ -396,7 +372,7 @@ def _listed(between: Sequence[str]) -> bool:
 def _symmetric_middle(middle: Sequence[str]) -> bool:
     # "did Tyson ever fight Holyfield": a symmetric verb, perhaps with adverbs around it;
     # "France [shares a border] with Spain": a symmetric relation named last.
-    if middle[-1] in _SYMMETRIC_RELATIONS - SYMMETRIC:
+    if middle[-1] in SYMMETRIC_RELATIONS - SYMMETRIC:
         return True
     return any(w in SYMMETRIC for w in middle) and all(
         w in SYMMETRIC or w in adverbs() for w in middle
@@ -440,63 +416,10 @@ _AGREEMENT = {"does": "do", "are": "is", "were": "was", "has": "have"}
 _AGREEMENT |= dict.fromkeys(("his", "her", "its", "their"), "their")
 
 
-@lru_cache(maxsize=KEPT)
-def lower_words(text: str) -> tuple[str, ...]:
-    return tuple(bare(w.lower()) for w in WORD.findall(text))
-
-
-@lru_cache(maxsize=KEPT)
-def order_words(text: str) -> tuple[str, ...]:
-    # As `lower_words`, but "US" and "IT" in capitals, and "the us", stay content words (a
-    # country, a trade), not the function words "us" and "it" ("can a US citizen sponsor a
-    # foreign spouse"), and a place is one word however it is named: "a Canadian in the US" /
-    # "an American in Canada".
-    # A capital "A" inside a query and before a word in lower case is a name too (blood type
-    # "A positive", "plan A"), not the article of a title in capitals ("Get A Job").
-    words = []
-    tokens = WORD.findall(text)
-    for at, word in enumerate(tokens):
-        if word.isupper() and len(word) > 1 and word.lower() in FUNCTION:
-            place = _place(word.lower())
-            words.append(word if place == word.lower() else place)
-        elif word.lower() == "us" and at and tokens[at - 1].lower() == "the":
-            words.append(_place("usa"))  # "sell Louisiana to the us": a country, typed lower
-        elif word == "A" and at and (at + 1 == len(tokens) or tokens[at + 1].islower()):
-            words.append(word)
-        elif word.lower() in FUNCTION:
-            words.append(word.lower())  # "does", "this": not "doe", "thi"
-        else:
-            lowered = bare(word.lower())
-            words.append(lowered if lowered in FUNCTION else _place(lowered))
-    return tuple(words)
-
-
-@lru_cache(maxsize=KEPT)
-def _place(word: str) -> str:
-    # One name for a place and its one-word names and adjectives (US, USA, America, American).
-    # An adjective names its place ("mexican" -> "mexico"), so it takes that place's name.
-    named = _one_word_names(word)
-    if not named:
-        return word
-    return min(min([name, *_one_word_names(name)]) for name in named)
-
-
-def _one_word_names(word: str) -> list[str]:
-    return [name[0] for name in place_names().get(word, ()) if len(name) == 1]
-
-
-def bare(word: str) -> str:
-    # "France's" and "France" name the same thing; "grams" and "gram" the same unit.
-    word = _POSSESSIVE.sub("", word)
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
 def _relations(words: Sequence[str], relation: str) -> list[_Relation]:
     found = []
     for i, word in enumerate(words):
-        if _RELATION_ALIASES.get(word, word) != relation:
+        if RELATION_ALIASES.get(word, word) != relation:
             continue
         left = _arguments(words, range(i - 1, max(i - 1 - _REACH, -1), -1))
         right = _arguments(words, range(i + 1, min(i + 1 + _REACH, len(words))))

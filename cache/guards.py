@@ -46,7 +46,8 @@ from cache.guard_roles import (
     voice_roles_swapped,
 )
 from cache.guard_scope import scope_changed
-from cache.guard_structure import lower_words, order_differs
+from cache.guard_structure import order_differs
+from cache.guard_words import lower_words
 from cache.lexicons import (
     adverbs,
     antonym_sides,

@@ -8,7 +8,7 @@ import pytest
 from cache.guard_modifiers import word_replaced
 from cache.guard_polarity import negation_moved
 from cache.guard_roles import asked_role_changed
-from cache.guard_structure import lower_words
+from cache.guard_words import lower_words
 from cache.guards import differences
 
 REPLACED = [
