@@ -11,7 +11,6 @@ when both readings differ (`cache.guards.differences`):
   "can't be sure" = "unsure";
 * "X-free" and "Xless" are "without X": "gluten-free" = "without gluten", "seedless" = "no
   seeds";
-* "unable", "not able" and "can't" are one negation of what follows;
 * "refuse to", "fail to", "skip", "avoid" and "neglect" say "not" of what follows: "refuse to
   pay overtime" = "not pay overtime", "skip tipping" = "not tip", "avoid eating" = "not eat"
   (before "to" they are a negation as written too, so "fail to show up" / "show up" differ);
@@ -102,11 +101,6 @@ def _read(text: str) -> tuple[int, Counter[str], frozenset[str]]:
     negations, sides, names = 0, Counter[str](), set[str]()
     negated, diminished, previous = False, False, ""
     for word in _WORD.findall(_WITHOUT.sub(r"without \1", text)):
-        if word == "unable" or (word == "able" and negated):
-            # "unable", "not able" and "can't" read alike: a negation of what follows.
-            negations += negated and word == "unable"
-            negated, diminished, previous = True, False, word
-            continue
         word_sides = wordnet_sides.get(word, ())
         flipped = negated and _prefix_adjective(word, word_sides)
         turned = negated and not flipped and _opposite_is_negation(word_sides)

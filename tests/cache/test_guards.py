@@ -255,7 +255,6 @@ ALLOWED = [
     # a refusal is a negation said another way
     ("What if my boss refuses to pay overtime?", "What if my boss doesn't pay overtime?"),
     ("Why do I barely sleep at night?", "Why don't I sleep much at night?"),
-    ("Why can't I fall asleep at night?", "Why am I unable to fall asleep at night?"),
     ("I am not able to log in", "I am unable to log in"),
     ("Should I not eat before a blood test?", "Should I avoid eating before a blood test?"),
     ("Does the US not have universal healthcare?", "Does the US lack universal healthcare?"),
