@@ -21,7 +21,7 @@ when both readings differ (`cache.guards.differences`):
 
 A negation can also move without changing the count: "is it rude to not attend a wedding but
 still send a gift" / "to attend a wedding but not send a gift" (`negation_moved`). Each "not",
-"no", "never", "without" or "n't" is read with the word it negates, the next one past *be*, "to" and
+"no", "never" or "without" is read with the word it negates, the next one past *be*, "to" and
 a few adverbs; the two queries differ when they negate different words that both say.
 
 Why a second reading instead of one better one: words such as "incorrect", "unable" or
@@ -66,10 +66,6 @@ _BEFORE_NEGATED = frozenset(
     word_list("be been being to even really always ever yet a an the any just only still")
 )
 _NEGATED_REACH = 3  # words looked at after a negation
-# Words that start a subject after an inverted "didn't": "why didn't my card work".
-_SUBJECTS = frozenset(
-    word_list("i you we they he she it my your our their his her its the a an this that there")
-)
 # Verbs that say "not" of the verb after them: "refuse to pay" = "not pay", "skip tipping" =
 # "not tip". Read the second way; as written only before "to" ("skip a dose" / "miss a dose").
 REFUSALS = frozenset(
@@ -160,8 +156,8 @@ def _adjective(word: str) -> bool:
 def negation_moved(words_a: tuple[str, ...], words_b: tuple[str, ...]) -> bool:
     """Whether the queries (`cache.guard_structure.lower_words`) hold as many negations but
     negate different words that both of them say: "not attend ... send" / "attend ... not
-    send". A contraction is read unless a subject follows it: "why didn't my card work" puts
-    the subject between the negation and its verb."""
+    send". Contractions count but are not read: "why didn't my card work" puts the subject
+    between the negation and its verb."""
     negated_a, negated_b = _negated(words_a), _negated(words_b)
     if not negated_a or not negated_b or negated_a == negated_b:
         return False
@@ -174,9 +170,7 @@ def negation_moved(words_a: tuple[str, ...], words_b: tuple[str, ...]) -> bool:
 def _negated(words: tuple[str, ...]) -> Counter[str]:
     found = Counter[str]()
     for at, word in enumerate(words):
-        # "if you don't drink" reads "drink", but "why didn't my card work" is left unread.
-        read = word.endswith("n't") and at + 1 < len(words) and words[at + 1] not in _SUBJECTS
-        if word not in _NEGATORS and not read:
+        if word not in _NEGATORS:
             continue
         for following in words[at + 1 : at + 1 + _NEGATED_REACH]:
             if following not in _BEFORE_NEGATED:
