@@ -52,6 +52,7 @@ from cache.guard_words import (
     bare,
     holds_both_ways,
     lower_words,
+    only_relating,
     order_words,
 )
 from cache.guards_zh import word_list
@@ -294,7 +295,10 @@ def exchanged(query_a: str, query_b: str) -> bool:
                 and words_a[j] not in FUNCTION
                 and between
                 and not any(w in _JOINING or w in SYMMETRIC for w in between)
-                and not any(holds_both_ways(words_a, k) for k in range(i + 1, j))
+                and not (
+                    only_relating(between)
+                    and any(holds_both_ways(words_a, k) for k in range(i + 1, j))
+                )
             ):
                 return True
     return _possession_moved(query_a, query_b)

@@ -39,9 +39,9 @@ from cache.guard_words import (
     KEPT,
     RELATION_ALIASES,
     RELATIONS,
-    SYMMETRIC,
     SYMMETRIC_RELATIONS,
     holds_both_ways,
+    only_relating,
     order_words,
     word_set,
 )
@@ -371,11 +371,9 @@ def _listed(between: Sequence[str]) -> bool:
 
 def _symmetric_middle(middle: Sequence[str]) -> bool:
     # "did Tyson ever fight Holyfield": a symmetric verb, perhaps with adverbs around it;
-    # "France [shares a border] with Spain": a symmetric relation named last.
-    if middle[-1] in SYMMETRIC_RELATIONS - SYMMETRIC:
-        return True
-    return any(w in SYMMETRIC for w in middle) and all(
-        w in SYMMETRIC or w in adverbs() for w in middle
+    # "France [shares a border] with Spain": a symmetric relation and nothing else.
+    return any(w in SYMMETRIC_RELATIONS for w in middle) and all(
+        only_relating((w,)) or w in adverbs() for w in middle
     )
 
 

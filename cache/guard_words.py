@@ -49,6 +49,17 @@ SYMMETRIC_RELATIONS = SYMMETRIC | word_set(
     "similar far close near related compatible identical equivalent border borders distance"
 )
 
+_SHARING = frozenset(("share", "shares", "shared", "sharing"))  # "share a border with"
+
+
+def only_relating(words: Sequence[str]) -> bool:
+    """Whether ``words`` (what stands between two things) say nothing but how they relate:
+    "[similar to]", "[is married to]", "[shares a border with]"; "[controller compatible with]"
+    names a third thing, so "the PS5 controller" and "the PS4" are no symmetric pair."""
+    return all(
+        w in FUNCTION or w in RELATIONS or w in SYMMETRIC_RELATIONS or w in _SHARING for w in words
+    )
+
 
 def holds_both_ways(words: Sequence[str], at: int) -> bool:
     """Whether the relation word at ``at`` holds both ways, as its nearest words say: "similar

@@ -54,6 +54,11 @@ ONE_WAY = [
     ("Does Best Buy price match Amazon?", "Does Amazon price match Best Buy?"),
     ("Can a Christian man marry a Muslim woman?", "Can a Muslim man marry a Christian woman?"),
     ("Does Facebook share data with Google?", "Does Google share data with Facebook?"),
+    # a third thing between the two: the relation is the controller's, not the consoles'
+    (
+        "Is the PS5 controller compatible with the PS4?",
+        "Is the PS4 controller compatible with the PS5?",
+    ),
     ("convert Celsius to Fahrenheit", "convert Fahrenheit to Celsius"),
     # two adjacent phrases trading places around their own relation words
     (
