@@ -324,10 +324,10 @@ def _possession_moved(query_a: str, query_b: str) -> bool:
 
 
 @lru_cache(maxsize=KEPT)
-@lru_cache(maxsize=KEPT)
 def _owned(query: str) -> dict[str, frozenset[str]]:
     # {"brother": {"best", "friend"}} for "my brother's best friend": the owner and the first
-    # two words after it that are no function words (one of them names what is owned).
+    # two words after it that are no function words (one of them names what is owned). Shared
+    # by the cache: callers only read it.
     found: dict[str, frozenset[str]] = {}
     words = WORD.findall(query.lower())
     for at, word in enumerate(words):

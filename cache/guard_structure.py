@@ -321,8 +321,8 @@ def _spans_swapped(words_a: Sequence[str], words_b: Sequence[str]) -> bool:
     n = len(content_a)
     for start in range(n):
         for x_end in range(start + 1, min(start + _SPAN, n) + 1):
-            # The middle may be empty when a word of its own parts X and Y: "the impact of
-            # social media on teenagers" / "the impact of teenagers on social media".
+            # The middle may be empty when relation words of their own part X and Y: "the
+            # impact of social media on teenagers" / "the impact of teenagers on social media".
             for m_end in range(x_end, min(x_end + _SPAN, n) + 1):
                 between = words_a[at_a[x_end - 1] + 1 : at_a[m_end]] if m_end < n else ()
                 if m_end == n or _listed(between):
