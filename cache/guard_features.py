@@ -177,18 +177,12 @@ def _numbers_differ(fa: dict[str, Counter[str]], fb: dict[str, Counter[str]]) ->
 
 
 def _units_differ(units_a: Counter[str], units_b: Counter[str]) -> bool:
-    # Miles against kilometres, minutes per week against hours per week: each query names a
-    # unit of one dimension that the other does not. One unit more on one side ("how many
+    # Miles against kilometres, minutes per week against hours per week, and a unit replaced
+    # by one of another dimension ("a marathon in miles" / "a marathon in hours"):
+    # each query names a unit that the other does not. One unit more on one side ("how many
     # hours a day" / "how much a day") or none at all ("how long" / "how many minutes") is not.
-    # Mass and volume count as one: "100 ml" / "100 oz" (fluid or not), "cups" / "grams".
     only_a, only_b = units_a.keys() - units_b.keys(), units_b.keys() - units_a.keys()
-    dimensions_a = {_dimension(unit) for unit in only_a}
-    return any(_dimension(unit) in dimensions_a for unit in only_b)
-
-
-def _dimension(unit: str) -> str:
-    dimension = unit.split("|")[1]
-    return "mass" if dimension == "volume" else dimension
+    return bool(only_a) and bool(only_b)
 
 
 @lru_cache(maxsize=_FEATURES_KEPT)

@@ -10,6 +10,9 @@ import pytest
 from cache.guards import differences, hit_allowed
 
 REJECTED = [
+    # a unit replaced by one of another dimension: another quantity asked for
+    ("How long is a marathon in miles?", "How long is a marathon in hours?", "unit"),
+    ("How many miles is a 10k run?", "How many minutes is a 10k run?", "unit"),
     # negation
     ("Can I cancel my order?", "Can I not cancel my order?", "negation"),
     ("Why was I charged twice?", "Why was I not charged twice?", "negation"),
