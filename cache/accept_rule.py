@@ -76,3 +76,20 @@ def choose(
     if len(accepted) > 1 and scores[accepted[1]] > scores[first] - margin:
         return None, "ambiguous"
     return first, "hit"
+
+
+def choose_judged(
+    judge: Callable[[int], str], scores: Sequence[float], margin: float
+) -> tuple[int | None, str]:
+    """`choose` over candidates (best score first) judged by ``judge(index)`` only as far as the
+    choice needs: after the first accepted one, only those within ``margin`` of it, which could
+    make it ambiguous. A hit then costs one candidate's guards, not every candidate's."""
+    verdicts: list[str] = []
+    first: int | None = None
+    for at, score in enumerate(scores):
+        if first is not None and score <= scores[first] - margin:
+            break
+        verdicts.append(judge(at))
+        if first is None and verdicts[-1] == "hit":
+            first = at
+    return choose(verdicts, scores[: len(verdicts)], margin)

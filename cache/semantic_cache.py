@@ -36,7 +36,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from cache.accept_rule import AcceptRule, choose
+from cache.accept_rule import AcceptRule, choose_judged
 from cache.base import Embedder
 from cache.guards import load_lexicons
 from cache.normalize import normalize_text
@@ -281,8 +281,11 @@ class SemanticCache:
             return SemanticLookup(None, 0.0, "empty")
         entries = [entry for entry, _ in found]
         scores = [score for _, score in found]
-        verdicts = [self.rule.judge(text, e.query, s) for e, s in zip(entries, scores, strict=True)]
-        chosen, reason = choose(verdicts, scores, self.rule.ambiguity_margin)
+        chosen, reason = choose_judged(
+            lambda at: self.rule.judge(text, entries[at].query, scores[at]),
+            scores,
+            self.rule.ambiguity_margin,
+        )
         if chosen is None:
             return SemanticLookup(None, scores[0], reason)
         entry, score = entries[chosen], scores[chosen]

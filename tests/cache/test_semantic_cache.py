@@ -12,7 +12,7 @@ import pytest
 
 from agent.embedders import MiniLMEmbedder
 from agent.testing import ManualClock
-from cache.accept_rule import AcceptRule, choose
+from cache.accept_rule import AcceptRule, choose, choose_judged
 from cache.semantic_cache import SemanticCache, SemanticRecord
 
 _STOP = frozenset(re.findall(r"\w+", "how do does can could i my me the a an is are what why was"))
@@ -222,6 +222,35 @@ class TestAmbiguity:
         assert choose(["guard:order", "hit", "hit"], [0.99, 0.95, 0.90], 0.02) == (1, "hit")
         assert choose(["below_threshold"], [0.5], 0.02) == (None, "below_threshold")
         assert choose([], [], 0.02) == (None, "empty")
+
+    def test_candidates_are_judged_only_as_far_as_the_choice_needs(self) -> None:
+        verdicts = ["guard:number", "hit", "hit", "hit"]
+        scores = [0.99, 0.96, 0.955, 0.93]
+        judged: list[int] = []
+
+        def judge(at: int) -> str:
+            judged.append(at)
+            return verdicts[at]
+
+        # The second hit lies within the margin of the first: judged, and ambiguous.
+        assert choose_judged(judge, scores, 0.01) == (None, "ambiguous")
+        assert judged == [0, 1, 2]
+        judged.clear()
+        # Outside the margin nothing after the first hit is judged.
+        assert choose_judged(judge, scores, 0.001) == (1, "hit")
+        assert judged == [0, 1]
+        judged.clear()
+        # No hit: every candidate is judged and the best one's verdict is the reason.
+        assert choose_judged(lambda at: judge(at) and "guard:order", scores, 0.01) == (
+            None,
+            "guard:order",
+        )
+        assert judged == [0, 1, 2, 3]
+        # The same choice as judging every candidate first.
+        for margin in (0.0, 0.001, 0.01, 0.05):
+            assert choose_judged(verdicts.__getitem__, scores, margin) == choose(
+                verdicts, scores, margin
+            )
 
     def test_two_accepted_candidates_within_the_margin_are_ambiguous(self) -> None:
         assert choose(["hit", "hit"], [0.95, 0.945], 0.01) == (None, "ambiguous")
