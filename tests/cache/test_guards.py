@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from cache.guards import differences, hit_allowed
@@ -30,28 +27,6 @@ REJECTED = [
     ("My payment went through", "My payment didn't go through", "negation"),
     ("I received my package", "I never received my package", "negation"),
     ("Can I return it with a receipt?", "Can I return it without a receipt?", "negation"),
-    # "fail to" / "refuse to" say "not"; "hardly" and "barely" nearly do
-    (
-        "What happens if you fail to show up for jury duty?",
-        "What happens when you show up for jury duty?",
-        "negation",
-    ),
-    (
-        "What happens if I refuse to take a breathalyzer test?",
-        "What happens if I agree to take a breathalyzer test?",
-        "negation",
-    ),
-    (
-        "Why do I hardly sweat when I exercise?",
-        "Why do I sweat so much when I exercise?",
-        "negation",
-    ),
-    ("My baby barely eats, is that normal?", "My baby eats a lot, is that normal?", "negation"),
-    (
-        "Which foods should I eat to lose weight?",
-        "Which foods should I avoid to lose weight?",
-        "negation",
-    ),
     ("我不想取消订单", "我想取消订单", "negation"),
     ("我收到了包裹", "我没有收到包裹", "negation"),
     ("可以登录", "无法登录", "negation"),
@@ -255,12 +230,6 @@ REJECTED = [
 ]
 
 ALLOWED = [
-    # a refusal is a negation said another way
-    ("What if my boss refuses to pay overtime?", "What if my boss doesn't pay overtime?"),
-    ("Why do I barely sleep at night?", "Why don't I sleep much at night?"),
-    ("I am not able to log in", "I am unable to log in"),
-    ("Should I not eat before a blood test?", "Should I avoid eating before a blood test?"),
-    ("Does the US not have universal healthcare?", "Does the US lack universal healthcare?"),
     # each end kept, the phrases in the other order; a stranded "to" names no end
     ("how to go from London to Paris by train", "how to go to Paris from London by train"),
     (
@@ -457,45 +426,3 @@ def test_replaced_modifier_is_reported(a: str, b: str, replaced: str) -> None:
 def test_modifier_is_asked_only_when_nothing_else_differs() -> None:
     # "1" against "2" is the number guard's; the modifier is not reported on top of it.
     assert differences("a 1 bedroom flat", "a 2 bedroom flat") == ["number"]
-
-
-_PAIR_FILES = ("dev_people", "dev_roles", "dev_probes", "dev_adversarial", "dev_quora")
-
-
-def _dev_pairs() -> list[tuple[str, str]]:
-    folder = Path(__file__).resolve().parents[2] / "bench" / "data" / "semantic"
-    pairs = []
-    for name in _PAIR_FILES:
-        for line in (folder / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                pairs.append((row["a"], row["b"]))
-    return pairs
-
-
-def test_first_kind_gives_the_verdict_of_every_kind() -> None:
-    # A lookup asks for the first kind only; on every dev pair, both ways, it refuses exactly
-    # when the full comparison does, and names a kind the full comparison names.
-    pairs = _dev_pairs()
-    assert len(pairs) > 600
-    for a, b in pairs:
-        for x, y in ((a, b), (b, a)):
-            every, first = differences(x, y), differences(x, y, first=True)
-            assert bool(every) == bool(first), (x, y)
-            assert first == every[:1], (x, y)
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "first"),
-    [
-        # a number found first: the word-order checks are not asked
-        ("move $20 from savings to checking", "move $30 from checking to savings", ["money"]),
-        # an inverse comparison still clears what the first readings found
-        ("is gold heavier than lead?", "is lead lighter than gold?", []),
-        ("is gold 2 times heavier than lead?", "is lead 2 times lighter than gold?", []),
-        ("is gold heavier than lead?", "is lead heavier than gold?", ["order"]),
-    ],
-)
-def test_first_kind(a: str, b: str, first: list[str]) -> None:
-    assert differences(a, b, first=True) == first
-    assert differences(a, b)[:1] == first
