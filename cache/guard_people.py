@@ -314,8 +314,8 @@ def _possession_moved(query_a: str, query_b: str) -> bool:
     ):
         return True
     # What one query's owner has stands unowned in the other: "my cat" / "my neighbor's cat".
-    free_a = {bare(w) for w in lower_words(query_a)}.difference(*owned_a.values())
-    free_b = {bare(w) for w in lower_words(query_b)}.difference(*owned_b.values())
+    free_a = set(lower_words(query_a)).difference(*owned_a.values())  # already bare
+    free_b = set(lower_words(query_b)).difference(*owned_b.values())
     return any(
         not things & owned_b[owner] and things & free_b and owned_b[owner] & free_a
         for owner, things in owned_a.items()
