@@ -69,3 +69,17 @@ class Embedder(Protocol):
         Raises `cache.errors.EmbeddingError` (with the failed indexes) when it cannot.
         """
         ...
+
+
+class PairJudge(Protocol):
+    """Reads two questions together (a cross-encoder) and says how likely an answer to the
+    second also answers the first: the semantic cache's last check on a candidate."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float | None]:
+        """For each ``(new question, cached question)``, a probability in [0, 1], or None
+        where the judge cannot read the pair (it abstains: threshold and guards decide alone).
+        Raises `cache.errors.EmbeddingError` when the model fails (the lookup is then a miss)."""
+        ...

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cache.accept_rule import AcceptRule
-from cache.base import Embedder
+from cache.base import Embedder, PairJudge
 from cache.normalize import normalize_text
 from cache.question_context import split_question
 
@@ -110,13 +110,19 @@ async def embed_texts(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[n
 
 
 async def score_pairs(
-    pairs: Sequence[LabelledPair], embedder: Embedder, rule: AcceptRule
+    pairs: Sequence[LabelledPair],
+    embedder: Embedder,
+    rule: AcceptRule,
+    judge: PairJudge | None = None,
+    judge_min_probability: float = 0.5,
 ) -> PairScores:
     """Embed each unique question once and judge every pair at threshold 0.
 
     A long text is its context and its question, as the cache reads it
     (`cache.question_context`): the questions are scored and judged, and a pair whose
-    contexts differ is never accepted (the cache would search another partition).
+    contexts differ is never accepted (the cache would search another partition). With a
+    pair *judge*, a pair the rule allows must also get at least *judge_min_probability* from
+    it, as the cache asks it about the candidate the rule passed (``a`` asked, ``b`` stored).
     """
     left = [split_question(normalize_text(p.a)) for p in pairs]
     right = [split_question(normalize_text(p.b)) for p in pairs]
@@ -132,6 +138,13 @@ async def score_pairs(
         context_a == context_b and at_zero.judge(a, b, s) == "hit"
         for (context_a, a), (context_b, b), s in zip(left, right, scores, strict=True)
     ]
+    if judge is not None:
+        asked = [i for i, ok in enumerate(allowed) if ok]
+        for start in range(0, len(asked), _BATCH):
+            chunk = asked[start : start + _BATCH]
+            chances = await judge.probabilities([(left[i][1], right[i][1]) for i in chunk])
+            for i, chance in zip(chunk, chances, strict=True):
+                allowed[i] = chance is None or chance >= judge_min_probability
     return PairScores(scores, allowed, [p.same for p in pairs])
 
 

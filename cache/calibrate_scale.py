@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cache.accept_rule import AcceptRule, choose
-from cache.base import Embedder
+from cache.base import Embedder, PairJudge
 from cache.calibrate import LabelledPair, embed_texts
 from cache.normalize import normalize_text
 from cache.question_context import split_question, with_context
@@ -57,11 +57,25 @@ async def scale_curve(
     embedder: Embedder,
     rule: AcceptRule,
     thresholds: Iterable[float],
+    judge: PairJudge | None = None,
+    judge_min_probability: float = 0.5,
 ) -> list[ScaleRow]:
-    """One row per (size, threshold), sizes capped at ``len(distractors)``.
+    """One row per (size, threshold), sizes capped at ``len(distractors)``. With a pair
+    *judge*, the candidate the rule serves must also get *judge_min_probability* from it.
 
-    Raises `cache.errors.EmbeddingError` when the embedder fails.
+    Raises `cache.errors.EmbeddingError` when the embedder (or the judge) fails.
     """
+    chances: dict[tuple[str, str], float | None] = {}
+
+    async def judge_allows(asked: str, found: str) -> bool:
+        if judge is None:
+            return True
+        pair = (split[asked][1], split[found][1])
+        if pair not in chances:
+            [chances[pair]] = await judge.probabilities([pair])
+        chance = chances[pair]
+        return chance is None or chance >= judge_min_probability
+
     stored = sorted({normalize_text(p.b) for p in pairs})
     own = frozenset(stored)
     extra = [t for t in dict.fromkeys(normalize_text(d) for d in distractors) if t not in stored]
@@ -84,7 +98,7 @@ async def scale_curve(
             true_hits = false_hits = other_hits = 0
             for pair, candidates in zip(pairs, judged, strict=True):
                 found = _served(candidates, threshold, rule.ambiguity_margin)
-                if found is None:
+                if found is None or not await judge_allows(normalize_text(pair.a), found):
                     continue
                 if found == normalize_text(pair.b):
                     true_hits += pair.same

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cache.accept_rule import AcceptRule, choose_judged
-from cache.base import Embedder
+from cache.base import Embedder, PairJudge
 from cache.guards import load_lexicons
 from cache.normalize import normalize_text
 from cache.question_context import split_question, with_context
@@ -62,7 +62,9 @@ class SemanticLookup(msgspec.Struct, frozen=True):
     """The outcome of a lookup: ``entry`` on a hit, else None, and why.
 
     ``reason`` is ``hit``, ``empty`` (no candidate in the partition), ``below_threshold``,
-    ``guard:<kinds>``, ``too_long``, ``unrepresentable:<ratio>``, or with a verifier
+    ``guard:<kinds>``, ``too_long``, ``unrepresentable:<ratio>``, with a pair judge
+    ``judge:rejected`` (it read both questions and found them to differ) or ``judge:error``,
+    or with a verifier
     ``verifier:refused`` (this entry was judged wrong at a score as high),
     ``verifier:rejected`` (judged wrong now) or ``verifier:error``; ``score`` is the best
     candidate's cosine (0.0 when there was none). ``verified`` says a verifier was asked.
@@ -120,8 +122,12 @@ class SemanticCache:
         verifier: Verifier | None = None,
         verdicts: Verdicts | None = None,
         verify_floor: float = 0.80,
+        pair_judge: PairJudge | None = None,
+        judge_min_probability: float = 0.5,
     ) -> None:
         self._embedder = embedder
+        self._pair_judge = pair_judge
+        self._judge_min = judge_min_probability
         load_lexicons()
         # With a verifier, the guards still judge every candidate, but from the floor up: the
         # verdict log and the verifier decide between the floor and certainty.
@@ -289,6 +295,10 @@ class SemanticCache:
         if chosen is None:
             return SemanticLookup(None, scores[0], reason)
         entry, score = entries[chosen], scores[chosen]
+        if self._pair_judge is not None:
+            refused = await _judged(self._pair_judge, text, entry, self._judge_min)
+            if refused is not None:
+                return SemanticLookup(None, score, refused)
         verified = False
         if self._verifier is not None and self.verdicts is not None:
             judged = verdict_key(entry)
@@ -307,6 +317,18 @@ class SemanticCache:
                     return SemanticLookup(None, score, "verifier:rejected", verified)
         await self.backend.touch(entry.id)
         return SemanticLookup(entry, score, "hit", verified)
+
+
+async def _judged(
+    judge: PairJudge, text: str, entry: SemanticEntry, min_probability: float
+) -> str | None:
+    """Why the pair judge refuses the candidate the guards accepted, or None."""
+    try:
+        [chance] = await judge.probabilities([(text, entry.query)])
+    except Exception as exc:  # a failing judge is a miss, never a wrong hit
+        _log.warning("semantic pair judge failed: %s", exc)
+        return "judge:error"
+    return None if chance is None or chance >= min_probability else "judge:rejected"
 
 
 def _question_and_tier(query: str, tier: str) -> tuple[str, str]:

@@ -48,6 +48,7 @@ class CalibrationReport(msgspec.Struct, frozen=True):
     """What ``frugal calibrate --json`` prints: the settings measured and the results."""
 
     embedder: str
+    judge: str | None  # the pair judge's name, None when off
     configured_threshold: float
     max_unknown_token_ratio: float
     pairs: int
@@ -117,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(msgspec.json.encode(report).decode())
         return 0
     print(
-        f"embedder {report.embedder}, max_unknown_token_ratio {report.max_unknown_token_ratio}:"
+        f"embedder {report.embedder}, judge {report.judge or 'off'},"
+        f" max_unknown_token_ratio {report.max_unknown_token_ratio}:"
         f" {report.pairs} pairs, {report.positives} labelled same"
     )
     print(format_table(report.rows))
@@ -145,7 +147,7 @@ async def _measure(
     pairs: list[LabelledPair],
     distractors: list[str],
 ) -> CalibrationReport:
-    from server.composition import open_embedder  # the model loads only when run
+    from server.composition import open_embedder, open_pair_judge  # models load when run
 
     max_unknown = args.max_unknown_ratio
     if max_unknown is None:
@@ -158,11 +160,19 @@ async def _measure(
         rule = AcceptRule(
             configured, max_unknown, unknown_ratio, truncated, c.semantic_ambiguity_margin
         )
-        scored = await score_pairs(pairs, embedder, rule)
+        judge = await open_pair_judge(settings)
+        scored = await score_pairs(pairs, embedder, rule, judge, c.semantic_judge_min_probability)
         scale = []
         if args.scale:
             scale = await scale_curve(
-                pairs, distractors, args.scale, embedder, rule, args.thresholds
+                pairs,
+                distractors,
+                args.scale,
+                embedder,
+                rule,
+                args.thresholds,
+                judge,
+                c.semantic_judge_min_probability,
             )
     target = None
     if args.target_precision is not None:
@@ -178,6 +188,7 @@ async def _measure(
         )
     return CalibrationReport(
         embedder=embedder.name,
+        judge=None if judge is None else judge.name,
         configured_threshold=configured,
         max_unknown_token_ratio=max_unknown,
         pairs=len(pairs),

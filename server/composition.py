@@ -33,6 +33,7 @@ from agent.core.embeddings import (
 from agent.core.judge import ModelJudge
 from agent.embedders import BatchEmbedder, E5Embedder, MiniLMEmbedder
 from agent.embedders.e5 import MODEL_NAME as E5_MODEL_NAME
+from agent.embedders.pair_judge import ThreadedPairJudge, shared_pair_judge
 from agent.guard import Guard, build_guard
 from agent.history import ConversationHistory
 from agent.kb import KnowledgeBaseService
@@ -41,7 +42,7 @@ from agent.pipeline import Agent, RequestLimits
 from agent.registry import ModelRegistry
 from agent.registry_prices import RegistryPrices
 from agent.tokens import encoding_for_model
-from cache.base import TTLStore
+from cache.base import PairJudge, TTLStore
 from cache.failopen import FailOpenStore
 from cache.keys import CLASS_DEFAULT, CLASS_FAQ, CLASS_REALTIME, CLASS_SHORT, TTL_SHORT_S
 from cache.memory import MemoryTTLStore
@@ -351,6 +352,14 @@ async def open_embedder(
     return batched, unknown_ratio, truncated
 
 
+async def open_pair_judge(settings: Settings) -> PairJudge | None:
+    """The configured pair judge (None when off); loaded once per process, in a thread. Also
+    used by ``frugal calibrate``."""
+    if settings.cache.semantic_judge == "off":
+        return None
+    return ThreadedPairJudge(await anyio.to_thread.run_sync(shared_pair_judge))
+
+
 async def _open_semantic_cache(
     settings: Settings,
     embedder: Embedder,
@@ -381,6 +390,8 @@ async def _open_semantic_cache(
         verifier=judge,
         verdicts=_verdicts(settings, embedder, client) if judge is not None else None,
         verify_floor=c.semantic_verify_floor,
+        pair_judge=await open_pair_judge(settings),
+        judge_min_probability=c.semantic_judge_min_probability,
     )
     if replicator is not None:
         await stack.enter_async_context(replicator.running(semantic))

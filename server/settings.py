@@ -261,6 +261,11 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
     semantic_verify_model: str | None = None
     semantic_max_error_rate: float = 0.05
     semantic_verify_floor: float = 0.80
+    # "local": the bundled pair judge (`agent.embedders.pair_judge`, a cross-encoder) reads the
+    # new question and the candidate the guards passed together, and refuses the candidate
+    # below this probability; the embedder's threshold is then its judged one (0.88 for MiniLM).
+    semantic_judge: Literal["local", "off"] = "local"
+    semantic_judge_min_probability: float = 0.5
     semantic_show_match: bool = False
     max_unknown_token_ratio: float = 0.10
     ttl_faq_s: float = 86_400.0
@@ -283,6 +288,11 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
         _check(self.semantic_max_entries >= 1, "semantic_max_entries", "at least 1")
         _check(0.0 < self.semantic_max_error_rate < 1.0, "semantic_max_error_rate", "in (0, 1)")
         _check(0.0 < self.semantic_verify_floor <= 1.0, "semantic_verify_floor", "in (0, 1]")
+        _check(
+            0.0 <= self.semantic_judge_min_probability <= 1.0,
+            "semantic_judge_min_probability",
+            "in [0, 1]",
+        )
         _check(self.memory_max_entries >= 1, "memory_max_entries", "at least 1")
         for field in ("ttl_faq_s", "ttl_default_s", "ttl_realtime_s"):
             _check(getattr(self, field) >= 0, field, "zero (do not cache) or more seconds")
@@ -293,6 +303,9 @@ class CacheSettings(_Section, frozen=True, forbid_unknown_fields=True):
 # differ by model: multilingual-e5-small scores unrelated questions 0.75-0.9, so 0.92 would
 # serve two wrong answers in three on held-out Chinese pairs.
 LOCAL_EMBEDDER_THRESHOLDS = {"all-MiniLM-L6-v2": 0.92, "multilingual-e5-small": 0.985}
+# With the pair judge deciding what the guards pass: it refuses most of what a lower cosine lets
+# through, so MiniLM's candidates start lower (curves in bench/data/semantic/RESULTS.md).
+JUDGED_THRESHOLDS = {"all-MiniLM-L6-v2": 0.88}
 # For an OpenAI-compatible embeddings model: measure yours with `frugal calibrate`.
 REMOTE_EMBEDDER_THRESHOLD = 0.92
 
@@ -334,6 +347,8 @@ def semantic_threshold_for(cache: CacheSettings, embedder: EmbedderSettings) -> 
     if cache.semantic_threshold is not None:
         return cache.semantic_threshold
     if embedder.backend == "local":
+        if cache.semantic_judge == "local" and embedder.model in JUDGED_THRESHOLDS:
+            return JUDGED_THRESHOLDS[embedder.model]
         return LOCAL_EMBEDDER_THRESHOLDS[embedder.model]
     return REMOTE_EMBEDDER_THRESHOLD
 

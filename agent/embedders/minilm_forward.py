@@ -168,6 +168,26 @@ def encode(weights: MiniLMWeights, token_ids: list[list[int]], probe: Probe | No
     A text's vector does not depend on what it is batched with: padding never enters the dense
     layers, attention masks it out, and the mean covers only the text's own tokens.
     """
+    x, batch = hidden_states(weights, token_ids, probe)
+    pooled = np.add.reduceat(x[: batch.tokens], batch.starts, axis=0)
+    pooled /= batch.lengths[:, None].astype(np.float32)
+    norms = np.sqrt(np.einsum("bh,bh->b", pooled, pooled))
+    pooled /= np.maximum(norms, np.float32(1e-12))[:, None]
+    return np.ascontiguousarray(pooled, dtype=np.float32)
+
+
+def hidden_states(
+    weights: MiniLMWeights,
+    token_ids: list[list[int]],
+    probe: Probe | None = None,
+    second_segment: list[list[int]] | None = None,
+) -> tuple[F32, Batch]:
+    """The last layer's packed token rows of tokenised texts, and where each text's rows are
+    (``batch.starts``: its [CLS] row).
+
+    *second_segment*, per text, the token type ids of a sentence pair (0 for the first
+    sentence, 1 for the second): rows of type 1 also get `MiniLMWeights.second_type` added.
+    """
     lengths = [len(ids) for ids in token_ids]
     if min(lengths) < 1 or max(lengths) > weights.max_positions:
         raise ValueError(f"each text needs 1..{weights.max_positions} tokens, got {lengths}")
@@ -179,12 +199,11 @@ def encode(weights: MiniLMWeights, token_ids: list[list[int]], probe: Probe | No
     positions[: batch.tokens] = batch.positions
     x = weights.word_embeddings[flat_ids]
     x += weights.position_embeddings[positions]
+    if second_segment is not None:
+        second = np.zeros(batch.rows, dtype=bool)
+        second[: batch.tokens] = [t == 1 for types in second_segment for t in types]
+        x[second] += weights.second_type
     layer_norm_(x, weights.embed_ln_g, weights.embed_ln_b, eps)
     for i, layer in enumerate(weights.layers):
         x = _layer(x, layer, batch, weights.num_heads, eps, None if probe is None else (probe, i))
-
-    pooled = np.add.reduceat(x[: batch.tokens], batch.starts, axis=0)
-    pooled /= batch.lengths[:, None].astype(np.float32)
-    norms = np.sqrt(np.einsum("bh,bh->b", pooled, pooled))
-    pooled /= np.maximum(norms, np.float32(1e-12))[:, None]
-    return np.ascontiguousarray(pooled, dtype=np.float32)
+    return x, batch

@@ -3,8 +3,8 @@
 The checkpoint is a plain BERT encoder in safetensors. At load we reshape it once for the
 forward pass: linear weights are transposed to ``(in, out)`` and made contiguous, query, key
 and value are fused into one ``(384, 1152)`` matrix (with the 1/sqrt(head_dim) attention scale
-folded into the query part), and the token-type row is folded into the position table because
-single-segment inputs always use type 0.
+folded into the query part), and the type-0 row is folded into the position table because
+single-segment inputs always use type 0 (a sentence pair's second sentence adds `second_type`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +53,7 @@ class MiniLMWeights:
     layers: tuple[LayerWeights, ...]
     num_heads: int
     layer_norm_eps: float
+    second_type: F32  # type-1 row minus type-0 row: added to a sentence pair's second sentence
 
     @property
     def hidden(self) -> int:
@@ -80,11 +83,28 @@ def _f32(array: npt.NDArray[np.generic]) -> F32:
 
 def load_weights(model_dir: Path) -> MiniLMWeights:
     """Read ``config.json`` and ``model.safetensors`` from *model_dir* into `MiniLMWeights`."""
-    config = json.loads((model_dir / "config.json").read_text())
+    return weights_from(load_raw(model_dir), read_config(model_dir))
+
+
+def read_config(model_dir: Path) -> dict[str, Any]:
+    """The checkpoint's ``config.json``."""
+    config: dict[str, Any] = json.loads((model_dir / "config.json").read_text())
+    return config
+
+
+def load_raw(model_dir: Path) -> dict[str, npt.NDArray[np.float32]]:
+    """The checkpoint's tensors by their BERT names (``encoder.layer.0.attention...``)."""
+    raw: dict[str, npt.NDArray[np.float32]] = load_file(str(model_dir / "model.safetensors"))
+    return raw
+
+
+def weights_from(
+    raw: Mapping[str, npt.NDArray[np.float32]], config: Mapping[str, Any]
+) -> MiniLMWeights:
+    """`MiniLMWeights` from BERT tensors by name (`load_raw`'s, or some of them replaced)."""
     heads = int(config["num_attention_heads"])
     hidden = int(config["hidden_size"])
     scale = 1.0 / math.sqrt(hidden // heads)
-    raw = load_file(str(model_dir / "model.safetensors"))
 
     def get(name: str) -> npt.NDArray[np.float32]:
         return raw[name]
@@ -110,7 +130,8 @@ def load_weights(model_dir: Path) -> MiniLMWeights:
                 out_ln_b=_f32(get(f"{p}output.LayerNorm.bias")),
             )
         )
-    type0 = get("embeddings.token_type_embeddings.weight")[0]
+    types = get("embeddings.token_type_embeddings.weight")
+    type0 = types[0]
     return MiniLMWeights(
         word_embeddings=_f32(get("embeddings.word_embeddings.weight")),
         position_embeddings=_f32(get("embeddings.position_embeddings.weight") + type0),
@@ -119,4 +140,5 @@ def load_weights(model_dir: Path) -> MiniLMWeights:
         layers=tuple(layers),
         num_heads=heads,
         layer_norm_eps=float(config["layer_norm_eps"]),
+        second_type=_f32(types[1] - type0 if len(types) > 1 else np.zeros_like(type0)),
     )

@@ -101,3 +101,34 @@ def test_shipped_pairs_are_valid_and_balanced() -> None:
     assert len(pairs) >= 110
     assert 0.3 < sum(p.same for p in pairs) / len(pairs) < 0.6
     assert any(not p.a.isascii() for p in pairs)
+
+
+@pytest.mark.anyio
+async def test_a_pair_judge_decides_what_the_rule_allows() -> None:
+    from tests.cache.test_semantic_cache import FixedJudge
+
+    rule = AcceptRule(unknown_ratio=non_ascii_ratio)
+    judge = FixedJudge(0.3)
+    scored = await score_pairs(PAIRS, HashingEmbedder(), rule, judge, 0.5)
+    assert not any(scored.allowed)  # every pair the rule allowed, the judge refused
+    # Asked only about what the rule allowed (not the negation, not the Chinese pair).
+    assert len(judge.asked) == 3 and all(a.isascii() and b.isascii() for a, b in judge.asked)
+    assert (await score_pairs(PAIRS, HashingEmbedder(), rule, FixedJudge(0.5), 0.5)).allowed == (
+        await score_pairs(PAIRS, HashingEmbedder(), rule)
+    ).allowed
+
+
+@pytest.mark.anyio
+async def test_at_scale_the_judge_refuses_what_the_rule_would_serve() -> None:
+    from tests.cache.test_semantic_cache import FixedJudge
+
+    pairs = [LabelledPair("where is my parcel", "where is my parcel now", True)]
+    refusing = FixedJudge(0.1)
+    args = (pairs, ["my parcel: where is"], [0, 1], HashingEmbedder(), AcceptRule(), [0.8])
+    rows = await scale_curve(*args, refusing, 0.5)
+    assert [r.served for r in rows] == [0, 0]
+    assert refusing.asked  # asked once per distinct (question, candidate), then remembered
+    assert len(refusing.asked) == len(set(refusing.asked))
+    assert [r.served for r in await scale_curve(*args, FixedJudge(0.9), 0.5)] == [
+        r.served for r in await scale_curve(*args)
+    ]

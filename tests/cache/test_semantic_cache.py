@@ -265,3 +265,62 @@ class TestAmbiguity:
         assert await put(cache, "parcel delivery status currently", b"two")
         found = await cache.lookup("parcel delivery status", tenant="acme", tier="cheap")
         assert (found.entry, found.reason) == (None, "ambiguous")
+
+
+class FixedJudge:
+    """A pair judge answering one probability (or failing), recording what it was asked."""
+
+    name = "fixed-judge"
+
+    def __init__(self, chance: float | None, fail: bool = False) -> None:
+        self.chance = chance
+        self.fail = fail
+        self.asked: list[tuple[str, str]] = []
+
+    async def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float | None]:
+        self.asked += pairs
+        if self.fail:
+            raise RuntimeError("judge down")
+        return [self.chance] * len(pairs)
+
+
+class TestPairJudge:
+    @pytest.mark.anyio
+    async def test_a_candidate_the_judge_accepts_is_served(self) -> None:
+        judge = FixedJudge(0.6)
+        cache = make_cache(pair_judge=judge, judge_min_probability=0.5)
+        await put(cache, "How do I reset my password?", b"A")
+        found = await cache.lookup("how can I reset my password", tenant="acme", tier="cheap")
+        assert found.reason == "hit" and found.entry is not None
+        # Asked about the new question against the stored one, as the cache reads them.
+        assert judge.asked == [("how can I reset my password", "how do I reset my password?")]
+
+    @pytest.mark.anyio
+    async def test_a_candidate_the_judge_refuses_is_a_miss(self) -> None:
+        cache = make_cache(pair_judge=FixedJudge(0.4), judge_min_probability=0.5)
+        await put(cache, "How do I reset my password?", b"A")
+        found = await cache.lookup("how can I reset my password", tenant="acme", tier="cheap")
+        assert (found.entry, found.reason) == (None, "judge:rejected")
+        assert found.score > 0.8  # the candidate was there; the judge turned it down
+
+    @pytest.mark.anyio
+    async def test_where_the_judge_abstains_threshold_and_guards_decide(self) -> None:
+        cache = make_cache(pair_judge=FixedJudge(None))
+        await put(cache, "How do I reset my password?", b"A")
+        found = await cache.lookup("how can I reset my password", tenant="acme", tier="cheap")
+        assert found.reason == "hit"
+
+    @pytest.mark.anyio
+    async def test_a_failing_judge_is_a_miss_never_a_hit(self) -> None:
+        cache = make_cache(pair_judge=FixedJudge(1.0, fail=True))
+        await put(cache, "How do I reset my password?", b"A")
+        found = await cache.lookup("how can I reset my password", tenant="acme", tier="cheap")
+        assert (found.entry, found.reason) == (None, "judge:error")
+
+    @pytest.mark.anyio
+    async def test_the_judge_is_not_asked_about_what_the_guards_refuse(self) -> None:
+        judge = FixedJudge(1.0)
+        cache = make_cache(pair_judge=judge)
+        await put(cache, "Can I cancel my order?", b"A")
+        found = await cache.lookup("Can I not cancel my order?", tenant="acme", tier="cheap")
+        assert found.reason.startswith("guard:") and judge.asked == []

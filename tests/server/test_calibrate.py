@@ -21,7 +21,9 @@ def test_main_prints_json_report_with_the_configured_embedder(
     )
     report = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
     assert report.embedder == "all-MiniLM-L6-v2-int8"  # the default runtime, as served
-    assert (report.configured_threshold, report.max_unknown_token_ratio) == (0.92, 0.10)
+    assert report.judge == "all-MiniLM-L6-v2-pair-judge"  # and the pair judge, as served
+    # MiniLM's threshold with the judge deciding.
+    assert (report.configured_threshold, report.max_unknown_token_ratio) == (0.88, 0.10)
     assert [r.threshold for r in report.rows] == [0.85, 0.92]
     at_default = report.rows[1]
     assert at_default.false_hit_rate == 0.0  # guards stop every labelled near miss
@@ -122,7 +124,7 @@ def test_by_source_counts_each_sources_hits_at_the_configured_threshold(
     assert (rows["-"].cosine_hits, rows["-"].false_hits) == (0, 0)
     assert main([str(pairs), "--by-source"]) == 0
     text = capsys.readouterr().out
-    assert "by source at threshold 0.920:" in text
+    assert "by source at threshold 0.880:" in text
     assert "neg:unit" in text
 
 
@@ -130,3 +132,12 @@ def test_without_by_source_the_report_has_no_rows(capsys: pytest.CaptureFixture[
     assert main([str(_PAIRS), "--json", "--thresholds", "0.92"]) == 0
     report = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
     assert report.by_source == []
+
+
+def test_with_the_judge_off_the_rules_alone_are_measured(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRUGAL_CACHE_SEMANTIC_JUDGE", "off")
+    assert main([str(_PAIRS), "--json", "--thresholds", "0.92"]) == 0
+    report = msgspec.json.decode(capsys.readouterr().out, type=CalibrationReport)
+    assert report.judge is None and report.configured_threshold == 0.92

@@ -62,7 +62,8 @@ class TestSemanticThreshold:
     @pytest.mark.parametrize(
         ("env", "threshold"),
         [
-            ({}, 0.92),
+            ({}, 0.88),  # MiniLM with the pair judge deciding
+            ({"FRUGAL_CACHE_SEMANTIC_JUDGE": "off"}, 0.92),
             ({"FRUGAL_EMBEDDER_MODEL": "multilingual-e5-small"}, 0.985),
             ({"FRUGAL_EMBEDDER_BACKEND": "openai", "FRUGAL_EMBEDDER_MODEL": "any-model"}, 0.92),
             (
@@ -81,6 +82,11 @@ class TestSemanticThreshold:
 
     def test_the_default_is_unset_so_changing_the_embedder_changes_it(self) -> None:
         assert load_settings({}).cache.semantic_threshold is None
+
+    @pytest.mark.parametrize("value", ["-0.1", "1.5"])
+    def test_judge_probability_outside_zero_to_one_is_a_config_error(self, value: str) -> None:
+        with pytest.raises(ConfigError, match="FRUGAL_CACHE_SEMANTIC_JUDGE_MIN_PROBABILITY"):
+            load_settings({"FRUGAL_CACHE_SEMANTIC_JUDGE_MIN_PROBABILITY": value})
 
     def test_the_multilingual_model_without_its_package_is_a_config_error(
         self, monkeypatch: pytest.MonkeyPatch

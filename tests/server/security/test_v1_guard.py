@@ -192,6 +192,9 @@ class TestInjection:
         assert headers["x-frugal-injection"] == (
             "flagged; rules=ignore_instructions,reveal_system_prompt"
         )
+        # Its own redaction too: the fixture is shared, but xdist may run this test alone.
+        status, _, _ = await post(http, guarded, body(f"My email is {EMAIL}"))
+        assert status == 200
         async with http.get(f"{guarded.url}/metrics") as response:
             metrics = await response.text()
         assert (

@@ -1,0 +1,203 @@
+"""`PairJudge`: all-MiniLM-L6-v2 fine-tuned as a cross-encoder that reads a new question and a
+cached one *together* and says how likely the cached answer serves the new question.
+
+A bi-encoder compares two vectors made apart, so "how do I get my ex to text me first" and "how
+do I text my ex first" land close; a cross-encoder attends across both questions at once and
+sees who does what to whom. The semantic cache asks it about the candidate that passed the
+threshold and the guards (`cache.semantic_cache`).
+
+Trained by `bench.train_pair_judge` on the dev pair files only (``bench/data/semantic/dev_*``;
+the held-out files never), with the embeddings and the first four layers frozen, so the bundled
+``data/pair_judge.npz`` (~4 MB) holds only what training changed: the last two layers, the
+pooler and the classifier, each matrix int8 per output row. Everything else is read from the
+same checkpoint the embedder loads; the file records that checkpoint's fingerprint and refuses
+another. Runs in numpy float32 (`minilm_forward.hidden_states`): blocking, a few milliseconds
+for two short questions, so callers run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import anyio
+import numpy as np
+import numpy.typing as npt
+from tokenizers import Encoding, Tokenizer
+
+from agent.embedders.minilm_forward import hidden_states
+from agent.embedders.minilm_weights import (
+    MiniLMWeights,
+    default_model_dir,
+    load_raw,
+    read_config,
+    weights_from,
+)
+from cache.errors import EmbeddingError
+
+F32 = npt.NDArray[np.float32]
+JUDGE_FILE = "pair_judge.npz"
+JUDGE_NAME = "all-MiniLM-L6-v2-pair-judge"
+_SCALE_SUFFIX = "|scale"
+_META = ("fingerprint", "max_tokens", "expected")
+# Pairs per forward pass: short questions, so a whole calibration batch fits in cache.
+_BATCH = 32
+# A pair with more of its word pieces unknown to the vocabulary than this (Chinese, say, with a
+# multilingual embedder) is not judged: the judge cannot read it, so it abstains.
+MAX_UNKNOWN_RATIO = 0.10
+
+
+class JudgeUnusable(RuntimeError):
+    """The bundled judge was trained on top of another checkpoint than the one loaded."""
+
+
+def checkpoint_fingerprint(raw: dict[str, npt.NDArray[np.float32]]) -> str:
+    """Identifies the base checkpoint the judge's file applies to (~30 ms)."""
+    digest = hashlib.sha256(raw["embeddings.word_embeddings.weight"].tobytes())
+    digest.update(raw["encoder.layer.0.attention.self.query.weight"].tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    pooler_w: F32  # (hidden, hidden), laid out (in, out)
+    pooler_b: F32
+    classifier_w: F32  # (hidden,)
+    classifier_b: float
+
+
+class PairJudge:
+    """Probability that a cached question's answer serves a new question; thread-safe."""
+
+    def __init__(self, weights: MiniLMWeights, head: _Head, tokenizer: Tokenizer) -> None:
+        self.name = JUDGE_NAME
+        self._weights = weights
+        self._head = head
+        self._tokenizer = tokenizer
+        self._unk_id = tokenizer.token_to_id("[UNK]")
+        self._special_ids = frozenset(tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None, judge_file: Path | None = None) -> PairJudge:
+        """The base checkpoint (default: the bundled MiniLM) with the judge's trained part.
+
+        Raises `JudgeUnusable` when the judge was trained on another checkpoint.
+        """
+        directory = model_dir or default_model_dir()
+        raw = load_raw(directory)
+        data = (
+            judge_file.read_bytes()
+            if judge_file is not None
+            else resources.files("agent.embedders").joinpath("data", JUDGE_FILE).read_bytes()
+        )
+        trained = np.load(io.BytesIO(data))
+        if str(trained["fingerprint"]) != checkpoint_fingerprint(raw):
+            raise JudgeUnusable("the pair judge was trained on another MiniLM checkpoint")
+        replaced = _dequantized(trained)
+        raw.update({k: v for k, v in replaced.items() if not k.startswith(("pooler.", "cls"))})
+        head = _Head(
+            pooler_w=np.ascontiguousarray(replaced["pooler.dense.weight"].T),
+            pooler_b=replaced["pooler.dense.bias"],
+            classifier_w=np.ascontiguousarray(replaced["classifier.weight"].reshape(-1)),
+            classifier_b=float(replaced["classifier.bias"].reshape(-1)[0]),
+        )
+        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=int(trained["max_tokens"]))
+        return cls(weights_from(raw, read_config(directory)), head, tokenizer)
+
+    def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float | None]:
+        """For each ``(new question, cached question)``, the probability that the cached
+        answer serves the new question: the mean of both reading orders (trained on both, so
+        the verdict does not depend on which of the two was cached). None where the judge
+        cannot read the pair (`MAX_UNKNOWN_RATIO`): it abstains."""
+        encodings = self._tokenizer.encode_batch(
+            [*pairs, *((b, a) for a, b in pairs)] if pairs else []
+        )
+        readable = [self._readable(e.ids) for e in encodings[: len(pairs)]]
+        judged = [i for i, ok in enumerate(readable) if ok]
+        asked = [encodings[i] for i in judged] + [encodings[len(pairs) + i] for i in judged]
+        if not asked:
+            return [None] * len(pairs)
+        logits = np.concatenate(
+            [self._logits(asked[i : i + _BATCH]) for i in range(0, len(asked), _BATCH)]
+        )
+        chances = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        mean = (chances[: len(judged)] + chances[len(judged) :]) / 2
+        out: list[float | None] = [None] * len(pairs)
+        for i, chance in zip(judged, mean, strict=True):
+            out[i] = float(chance)
+        return out
+
+    def _readable(self, ids: list[int]) -> bool:
+        pieces = [t for t in ids if t not in self._special_ids]
+        unknown = sum(1 for t in pieces if t == self._unk_id)
+        return bool(pieces) and unknown / len(pieces) <= MAX_UNKNOWN_RATIO
+
+    def _logits(self, encodings: Sequence[Encoding]) -> F32:
+        ids = [e.ids for e in encodings]
+        types = [e.type_ids for e in encodings]
+        x, batch = hidden_states(self._weights, ids, second_segment=types)
+        first = x[batch.starts]  # each pair's [CLS] row
+        pooled = np.tanh(first @ self._head.pooler_w + self._head.pooler_b)
+        logits: F32 = pooled @ self._head.classifier_w + np.float32(self._head.classifier_b)
+        return logits
+
+
+@functools.cache
+def shared_pair_judge() -> PairJudge:
+    """The bundled judge, loaded once per process (~0.5 s, ~100 MB) and shared by every cache."""
+    return PairJudge.load()
+
+
+class ThreadedPairJudge:
+    """`cache.base.PairJudge` over a `PairJudge`: its passes run in a worker thread, one at
+    a time (a lookup asks about one candidate; the event loop never blocks on a pass)."""
+
+    def __init__(self, judge: PairJudge) -> None:
+        self._judge = judge
+        self._limiter = anyio.CapacityLimiter(1)
+
+    @property
+    def name(self) -> str:
+        return self._judge.name
+
+    async def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float | None]:
+        try:
+            return await anyio.to_thread.run_sync(
+                self._judge.probabilities, list(pairs), limiter=self._limiter
+            )
+        except Exception as exc:  # the model itself failed: the cache reads it as a miss
+            raise EmbeddingError(f"{JUDGE_NAME} failed: {exc}") from exc
+
+
+def _dequantized(trained: np.lib.npyio.NpzFile) -> dict[str, F32]:
+    tensors: dict[str, F32] = {}
+    for key in trained.files:
+        if key in _META or key.endswith(_SCALE_SUFFIX):
+            continue
+        value = trained[key]
+        if value.dtype == np.int8:
+            scale = trained[key + _SCALE_SUFFIX]
+            tensors[key] = (value.astype(np.float32) * scale[:, None]).astype(np.float32)
+        else:
+            tensors[key] = np.asarray(value, dtype=np.float32)
+    return tensors
+
+
+def quantized(tensors: dict[str, F32]) -> dict[str, npt.NDArray[np.generic]]:
+    """What `PairJudge.load` reads back: matrices int8 per output row, vectors float32."""
+    out: dict[str, npt.NDArray[np.generic]] = {}
+    for key, value in tensors.items():
+        if value.ndim == 2 and value.shape[0] > 1:
+            scale = np.maximum(np.abs(value).max(axis=1), 1e-12) / 127.0
+            out[key] = np.clip(np.round(value / scale[:, None]), -127, 127).astype(np.int8)
+            out[key + _SCALE_SUFFIX] = scale.astype(np.float32)
+        else:
+            out[key] = np.asarray(value, dtype=np.float32)
+    return out
