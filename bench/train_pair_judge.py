@@ -129,18 +129,16 @@ def export(model: Any, tokenizer: Any, out: Path) -> None:
     sample = random.Random(1).sample(rows, EXPECTED_PAIRS)
     pairs = [(a, b) for a, b, _ in sample]
     with torch.no_grad():
-        chances = []
-        for ordered in (pairs, [(b, a) for a, b in pairs]):
-            encoded = tokenizer(
-                [a for a, _ in ordered],
-                [b for _, b in ordered],
-                truncation=True,
-                max_length=MAX_TOKENS,
-                padding=True,
-                return_tensors="pt",
-            )
-            chances.append(torch.sigmoid(model(**encoded).logits.squeeze(-1)).numpy())
-    expected = {"pairs": pairs, "probabilities": ((chances[0] + chances[1]) / 2).tolist()}
+        encoded = tokenizer(
+            [a for a, _ in pairs],
+            [b for _, b in pairs],
+            truncation=True,
+            max_length=MAX_TOKENS,
+            padding=True,
+            return_tensors="pt",
+        )
+        chances = torch.sigmoid(model(**encoded).logits.squeeze(-1)).numpy()
+    expected = {"pairs": pairs, "probabilities": chances.tolist()}
     arrays: dict[str, Any] = dict(quantized(kept))
     arrays["fingerprint"] = np.asarray(checkpoint_fingerprint(load_raw(default_model_dir())))
     arrays["max_tokens"] = np.asarray(MAX_TOKENS)

@@ -160,7 +160,7 @@ async def _measure(
         rule = AcceptRule(
             configured, max_unknown, unknown_ratio, truncated, c.semantic_ambiguity_margin
         )
-        judge = await open_pair_judge(settings)
+        judge = await open_pair_judge(settings, stack)
         scored = await score_pairs(pairs, embedder, rule, judge, c.semantic_judge_min_probability)
         scale = []
         if args.scale:

@@ -352,12 +352,15 @@ async def open_embedder(
     return batched, unknown_ratio, truncated
 
 
-async def open_pair_judge(settings: Settings) -> PairJudge | None:
-    """The configured pair judge (None when off); loaded once per process, in a thread. Also
-    used by ``frugal calibrate``."""
+async def open_pair_judge(
+    settings: Settings, stack: contextlib.AsyncExitStack
+) -> PairJudge | None:
+    """The configured pair judge (None when off), running until *stack* closes; its model is
+    loaded once per process, in a thread. Also used by ``frugal calibrate``."""
     if settings.cache.semantic_judge == "off":
         return None
-    return ThreadedPairJudge(await anyio.to_thread.run_sync(shared_pair_judge))
+    model = await anyio.to_thread.run_sync(shared_pair_judge)
+    return await stack.enter_async_context(ThreadedPairJudge(model))
 
 
 async def _open_semantic_cache(
@@ -390,7 +393,7 @@ async def _open_semantic_cache(
         verifier=judge,
         verdicts=_verdicts(settings, embedder, client) if judge is not None else None,
         verify_floor=c.semantic_verify_floor,
-        pair_judge=await open_pair_judge(settings),
+        pair_judge=await open_pair_judge(settings, stack),
         judge_min_probability=c.semantic_judge_min_probability,
     )
     if replicator is not None:

@@ -43,10 +43,13 @@ def test_matches_the_trained_model_on_the_pairs_recorded_at_export(judge: PairJu
     assert ((got >= 0.5) == (want >= 0.5))[clear].all()
 
 
-def test_the_verdict_does_not_depend_on_which_question_was_cached(judge: PairJudge) -> None:
+def test_either_reading_order_gives_the_same_verdict(judge: PairJudge) -> None:
+    # Trained on both orders; the cache reads (new question, cached question).
     a, b = "how do I reset my password", "I forgot my password, how can I change it"
     one, other = judge.probabilities([(a, b), (b, a)])
-    assert one == pytest.approx(other, abs=1e-5)
+    assert one is not None and other is not None and (one >= 0.5) == (other >= 0.5)
+    swap = ("convert Celsius to Fahrenheit", "convert Fahrenheit to Celsius")
+    assert all(p is not None and p < 0.5 for p in judge.probabilities([swap, swap[::-1]]))
 
 
 def test_a_pair_scores_the_same_alone_and_in_a_batch(judge: PairJudge) -> None:
@@ -96,10 +99,11 @@ def test_refuses_a_file_trained_on_another_checkpoint(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_threaded_judge_answers_floats_and_wraps_failures(judge: PairJudge) -> None:
-    threaded = ThreadedPairJudge(judge)
-    [chance] = await threaded.probabilities([("where is my parcel", "where is my package")])
-    assert isinstance(chance, float) and 0.0 <= chance <= 1.0
-    assert threaded.name == judge.name
+    async with ThreadedPairJudge(judge) as threaded:
+        [chance] = await threaded.probabilities([("where is my parcel", "where is my package")])
+        assert isinstance(chance, float) and 0.0 <= chance <= 1.0
+        assert threaded.name == judge.name
+        assert await threaded.probabilities([]) == []
 
     class Broken(PairJudge):
         def __init__(self) -> None:
@@ -108,5 +112,8 @@ async def test_threaded_judge_answers_floats_and_wraps_failures(judge: PairJudge
         def probabilities(self, pairs: object) -> list[float | None]:  # type: ignore[override]
             raise ValueError("no weights")
 
-    with pytest.raises(EmbeddingError, match="no weights"):
-        await ThreadedPairJudge(Broken()).probabilities([("a", "b")])
+    async with ThreadedPairJudge(Broken()) as broken:
+        with pytest.raises(EmbeddingError, match="no weights"):
+            await broken.probabilities([("a", "b")])
+    with pytest.raises(EmbeddingError, match="not running"):  # used outside its block
+        await ThreadedPairJudge(judge).probabilities([("a", "b")])
