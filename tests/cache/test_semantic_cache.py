@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from agent.embedders import MiniLMEmbedder
+from agent.embedders.pair_judge import ThreadedPairJudge, shared_pair_judge
 from agent.testing import ManualClock
 from cache.accept_rule import AcceptRule, choose, choose_judged
 from cache.semantic_cache import SemanticCache, SemanticRecord
@@ -215,6 +216,48 @@ class TestWithMiniLM:
         rule = AcceptRule(unknown_ratio=minilm.unknown_token_ratio)
         verdict = rule.judge("如何开启两步验证", "如何关闭两步验证", 1.0)
         assert verdict.startswith("unrepresentable:")
+
+
+class TestWithThePairJudge:
+    """The real judge behind the real MiniLM, at its threshold 0.88: it refuses what the
+    guards let through (another role, said with other words) and keeps paraphrases."""
+
+    @pytest.mark.anyio
+    @pytest.mark.parametrize(
+        ("stored", "asked", "reason"),
+        [
+            ("How do I reset my password?", "How can I reset my password?", "hit"),
+            (
+                "What is the best way to learn Spanish fast?",
+                "How can I learn Spanish quickly?",
+                "hit",
+            ),
+            (
+                "What is it like to study at IIT Bombay?",
+                "What is it like to teach at IIT Bombay?",
+                "judge:rejected",
+            ),
+            (
+                "Does lifting weights make you a better runner?",
+                "Does running make you a better weightlifter?",
+                "judge:rejected",
+            ),
+        ],
+    )
+    async def test_judged_pairs(
+        self, minilm: MiniLMEmbedder, stored: str, asked: str, reason: str
+    ) -> None:
+        async with ThreadedPairJudge(shared_pair_judge()) as judge:
+            cache = SemanticCache(
+                minilm, threshold=0.88, unknown_ratio=minilm.unknown_token_ratio, pair_judge=judge
+            )
+            assert await cache.store(stored, b"answer", tenant="t", tier="cheap", ttl_s=60.0)
+            found = await cache.lookup(asked, tenant="t", tier="cheap")
+        assert found.reason == reason
+        assert found.score >= 0.88  # the guards passed it: only the judge stands in the way
+        without = SemanticCache(minilm, threshold=0.88, unknown_ratio=minilm.unknown_token_ratio)
+        assert await without.store(stored, b"answer", tenant="t", tier="cheap", ttl_s=60.0)
+        assert (await without.lookup(asked, tenant="t", tier="cheap")).reason == "hit"
 
 
 class TestAmbiguity:
