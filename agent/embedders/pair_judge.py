@@ -21,10 +21,10 @@ import functools
 import hashlib
 import io
 from collections.abc import Sequence
-from types import TracebackType
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import TracebackType
 from typing import Self
 
 import numpy as np
