@@ -145,7 +145,7 @@ class PairJudge:
 
 @functools.cache
 def shared_pair_judge() -> PairJudge:
-    """The bundled judge, loaded once per process (~0.5 s, ~100 MB) and shared by every cache."""
+    """The bundled judge, loaded once per process (~0.5 s, ~150 MB) and shared by every cache."""
     return PairJudge.load()
 
 
