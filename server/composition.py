@@ -352,14 +352,12 @@ async def open_embedder(
     return batched, unknown_ratio, truncated
 
 
-async def open_pair_judge(
-    settings: Settings, stack: contextlib.AsyncExitStack
-) -> PairJudge | None:
+async def open_pair_judge(settings: Settings, stack: contextlib.AsyncExitStack) -> PairJudge | None:
     """The configured pair judge (None when off), running until *stack* closes; its model is
     loaded once per process, in a thread. Also used by ``frugal calibrate``."""
     if settings.cache.semantic_judge == "off":
         return None
-    model = await anyio.to_thread.run_sync(shared_pair_judge)
+    model = await anyio.to_thread.run_sync(shared_pair_judge, settings.embedder.runtime)
     return await stack.enter_async_context(ThreadedPairJudge(model))
 
 

@@ -11,6 +11,7 @@ Inputs: ``input_ids`` int64 ``(B, T)`` and ``attention_mask`` float32 ``(B, T)``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,8 +28,10 @@ ActivationRanges = list[dict[str, F32]]
 OPSET = 17
 MS_DOMAIN = "com.microsoft"  # onnxruntime's own fused operators
 INPUT_IDS = "input_ids"
+TOKEN_TYPE_IDS = "token_type_ids"
 ATTENTION_MASK = "attention_mask"
 OUTPUT = "embeddings"
+LOGITS = "logits"
 _MASKED = -1e9  # a logit this negative gets exactly zero weight after softmax in float32
 # How much of the activations' range moves into the weights (SmoothQuant's alpha). With one
 # activation scale per text, a few outlier channels would take the whole int8 range: measured
@@ -156,28 +159,8 @@ def build_graph(weights: MiniLMWeights, ranges: ActivationRanges | None = None) 
     Float32 without *ranges*; with them (per layer, the absolute maximum of each dense layer's
     input channels, from `minilm_forward.encode`'s probe) every dense layer runs in int8.
     """
-    if ranges is not None and len(ranges) != len(weights.layers):
-        raise ValueError(f"ranges for {len(ranges)} layers, the model has {len(weights.layers)}")
     g = _Graph()
-    eps = weights.layer_norm_eps
-    heads = weights.num_heads
-    ids_shape = ["batch", "seq"]
-    # positions 0..T-1 for every row (type-0 row is already in the position table)
-    seq_len = g.op("Gather", [g.op("Shape", [INPUT_IDS]), g.const(_i64(1).reshape(()))], axis=0)
-    positions = g.op("Range", [g.const(_i64(0).reshape(())), seq_len, g.const(_i64(1).reshape(()))])
-    words = g.op("Gather", [g.const(weights.word_embeddings), INPUT_IDS], axis=0)
-    places = g.op("Gather", [g.const(weights.position_embeddings), positions], axis=0)
-    x = g.op(
-        "LayerNormalization",
-        [g.op("Add", [words, places]), g.const(weights.embed_ln_g), g.const(weights.embed_ln_b)],
-        axis=-1,
-        epsilon=eps,
-    )
-    # (B, T) mask -> (B, 1, 1, T) additive bias: 0 on tokens, -1e9 on padding
-    bias = g.op("Mul", [g.op("Sub", [g.const(_f32(1.0)), ATTENTION_MASK]), g.const(_f32(_MASKED))])
-    mask_bias = g.op("Unsqueeze", [bias, g.const(_i64(1, 2))])
-    for i, layer in enumerate(weights.layers):
-        x = _layer(g, x, layer, None if ranges is None else ranges[i], mask_bias, heads, eps)
+    x = _encoder(g, weights, ranges, pair=False)
     # masked mean over tokens, then unit length
     mask3 = g.op("Unsqueeze", [ATTENTION_MASK, g.const(_i64(2))])
     summed = g.op("ReduceSum", [g.op("Mul", [x, mask3]), g.const(_i64(1))], keepdims=0)
@@ -186,14 +169,78 @@ def build_graph(weights: MiniLMWeights, ranges: ActivationRanges | None = None) 
     norm = g.op("ReduceL2", [pooled], axes=[1], keepdims=1)  # axes is an attribute until opset 18
     norm = g.op("Max", [norm, g.const(_f32(1e-12))])
     g.nodes.append(helper.make_node("Div", [pooled, norm], [OUTPUT]))
+    return _model(g, [INPUT_IDS, ATTENTION_MASK], OUTPUT, weights.hidden)
+
+
+def build_pair_graph(
+    weights: MiniLMWeights, head: PairHead, ranges: ActivationRanges | None = None
+) -> onnx.ModelProto:
+    """A sentence-pair classifier (`agent.embedders.pair_judge`): the encoder over
+    ``[CLS] a [SEP] b [SEP]`` with ``token_type_ids`` (1 on the second sentence), then BERT's
+    pooler (dense + tanh on the [CLS] row) and a one-logit classifier: output ``logits``
+    ``(B, 1)``. Int8 dense layers with *ranges*, as `build_graph`."""
+    g = _Graph()
+    x = _encoder(g, weights, ranges, pair=True)
+    first = g.op("Gather", [x, g.const(_i64(0).reshape(()))], axis=1)  # each row's [CLS]
+    pooled = g.op("MatMul", [first, g.const(head.pooler_w)])
+    pooled = g.op("Tanh", [g.op("Add", [pooled, g.const(head.pooler_b)])])
+    logit = g.op("MatMul", [pooled, g.const(head.classifier_w.reshape(-1, 1))])
+    bias = np.asarray([head.classifier_b], dtype=np.float32)
+    g.nodes.append(helper.make_node("Add", [logit, g.const(bias)], [LOGITS]))
+    return _model(g, [INPUT_IDS, TOKEN_TYPE_IDS, ATTENTION_MASK], LOGITS, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class PairHead:
+    """What a sentence-pair classifier adds on top of the encoder."""
+
+    pooler_w: F32  # (hidden, hidden), laid out (in, out)
+    pooler_b: F32
+    classifier_w: F32  # (hidden,)
+    classifier_b: float
+
+
+def _encoder(
+    g: _Graph, weights: MiniLMWeights, ranges: ActivationRanges | None, *, pair: bool
+) -> str:
+    if ranges is not None and len(ranges) != len(weights.layers):
+        raise ValueError(f"ranges for {len(ranges)} layers, the model has {len(weights.layers)}")
+    eps = weights.layer_norm_eps
+    # positions 0..T-1 for every row (type-0 row is already in the position table)
+    seq_len = g.op("Gather", [g.op("Shape", [INPUT_IDS]), g.const(_i64(1).reshape(()))], axis=0)
+    positions = g.op("Range", [g.const(_i64(0).reshape(())), seq_len, g.const(_i64(1).reshape(()))])
+    words = g.op("Gather", [g.const(weights.word_embeddings), INPUT_IDS], axis=0)
+    places = g.op("Gather", [g.const(weights.position_embeddings), positions], axis=0)
+    x = g.op("Add", [words, places])
+    if pair:  # type 1 adds (its row - type 0's row), which the position table already holds
+        types = np.stack([np.zeros_like(weights.second_type), weights.second_type])
+        x = g.op("Add", [x, g.op("Gather", [g.const(types), TOKEN_TYPE_IDS], axis=0)])
+    x = g.op(
+        "LayerNormalization",
+        [x, g.const(weights.embed_ln_g), g.const(weights.embed_ln_b)],
+        axis=-1,
+        epsilon=eps,
+    )
+    # (B, T) mask -> (B, 1, 1, T) additive bias: 0 on tokens, -1e9 on padding
+    bias = g.op("Mul", [g.op("Sub", [g.const(_f32(1.0)), ATTENTION_MASK]), g.const(_f32(_MASKED))])
+    mask_bias = g.op("Unsqueeze", [bias, g.const(_i64(1, 2))])
+    for i, layer in enumerate(weights.layers):
+        layer_ranges = None if ranges is None else ranges[i]
+        x = _layer(g, x, layer, layer_ranges, mask_bias, weights.num_heads, eps)
+    return x
+
+
+def _model(g: _Graph, inputs: list[str], output: str, width: int) -> onnx.ModelProto:
+    ids_shape = ["batch", "seq"]
+    types = {INPUT_IDS: TensorProto.INT64, TOKEN_TYPE_IDS: TensorProto.INT64}
     graph = helper.make_graph(
         g.nodes,
         "all-MiniLM-L6-v2",
         [
-            helper.make_tensor_value_info(INPUT_IDS, TensorProto.INT64, ids_shape),
-            helper.make_tensor_value_info(ATTENTION_MASK, TensorProto.FLOAT, ids_shape),
+            helper.make_tensor_value_info(n, types.get(n, TensorProto.FLOAT), ids_shape)
+            for n in inputs
         ],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", weights.hidden])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", width])],
         initializer=g.inits,
     )
     model = helper.make_model(

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import onnx
 import onnxruntime as ort
 
-from agent.embedders.minilm_forward import encode
+from agent.embedders.minilm_forward import encode, hidden_states
 from agent.embedders.minilm_graph import (
     ATTENTION_MASK,
     INPUT_IDS,
@@ -83,8 +84,13 @@ def write_ranges(weights: MiniLMWeights, calibration_ids: list[list[int]], path:
     np.savez_compressed(path, allow_pickle=False, **arrays)
 
 
-def measure_ranges(weights: MiniLMWeights, token_ids: list[list[int]]) -> ActivationRanges:
-    """Per layer and dense layer, the largest absolute value each input channel took."""
+def measure_ranges(
+    weights: MiniLMWeights,
+    token_ids: list[list[int]],
+    second_segment: list[list[int]] | None = None,
+) -> ActivationRanges:
+    """Per layer and dense layer, the largest absolute value each input channel took
+    (*second_segment*: sentence pairs' token types, as `minilm_forward.hidden_states`)."""
     ranges: ActivationRanges = [{} for _ in weights.layers]
 
     def probe(layer: int, name: str, rows: F32) -> None:
@@ -92,10 +98,25 @@ def measure_ranges(weights: MiniLMWeights, token_ids: list[list[int]]) -> Activa
         old = ranges[layer].get(name)
         ranges[layer][name] = seen if old is None else np.maximum(old, seen)
 
-    ordered = sorted(token_ids, key=len)
-    for start in range(0, len(ordered), _RANGE_BATCH):
-        encode(weights, ordered[start : start + _RANGE_BATCH], probe)
+    order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
+    for start in range(0, len(order), _RANGE_BATCH):
+        chunk = order[start : start + _RANGE_BATCH]
+        types = None if second_segment is None else [second_segment[i] for i in chunk]
+        hidden_states(weights, [token_ids[i] for i in chunk], probe, types)
     return ranges
+
+
+def session_for(model: onnx.ModelProto) -> ort.InferenceSession:
+    """An onnxruntime session on one core: one intra-op thread per call (callers run one call
+    per core), every graph optimisation."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # warnings about unused initializers are noise here
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 class Int8Forward:
@@ -111,15 +132,7 @@ class Int8Forward:
         Raises `Int8Unusable` when the int8 vectors disagree with float32 on this machine.
         """
         model = build_graph(weights, ranges_for(weights, calibration_ids))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # warnings about unused initializers are noise here
-        session = ort.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-        forward = cls(session)
+        forward = cls(session_for(model))
         check = sorted(calibration_ids, key=len)[:: len(calibration_ids) // _SELF_CHECK_TEXTS]
         check = check[:_SELF_CHECK_TEXTS]  # short to long, but not the longest (fast to check)
         agreement = float(np.min(np.sum(forward(check) * encode(weights, check), axis=1)))

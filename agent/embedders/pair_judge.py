@@ -20,12 +20,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ from tokenizers import Encoding, Tokenizer
 
 from agent.embedders.microbatch import MicroBatcher
 from agent.embedders.minilm_forward import hidden_states
+from agent.embedders.minilm_graph import PairHead
 from agent.embedders.minilm_weights import (
     MiniLMWeights,
     default_model_dir,
@@ -49,6 +50,12 @@ _SCALE_SUFFIX = "|scale"
 _META = ("fingerprint", "max_tokens", "expected")
 # Pairs per forward pass: short questions, so a whole calibration batch fits in cache.
 _BATCH = 32
+# The int8 pass's ranges are measured on pairs of the embedder's activation texts (the first
+# are CLINC150 and banking77 questions): 96 pairs of two, and 16 of one question twice.
+_CALIBRATION_TEXTS = 192
+_SAME_PAIRS = 16
+Runtime = Literal["auto", "int8", "float32"]
+_log = logging.getLogger(__name__)
 # A pair with more of its word pieces unknown to the vocabulary than this (Chinese, say, with a
 # multilingual embedder) is not judged: the judge cannot read it, so it abstains.
 MAX_UNKNOWN_RATIO = 0.10
@@ -65,29 +72,31 @@ def checkpoint_fingerprint(raw: dict[str, npt.NDArray[np.float32]]) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class _Head:
-    pooler_w: F32  # (hidden, hidden), laid out (in, out)
-    pooler_b: F32
-    classifier_w: F32  # (hidden,)
-    classifier_b: float
-
-
 class PairJudge:
     """Probability that a cached question's answer serves a new question; thread-safe."""
 
-    def __init__(self, weights: MiniLMWeights, head: _Head, tokenizer: Tokenizer) -> None:
+    def __init__(self, weights: MiniLMWeights, head: PairHead, tokenizer: Tokenizer) -> None:
         self.name = JUDGE_NAME
+        self.runtime = "float32"
         self._weights = weights
         self._head = head
         self._tokenizer = tokenizer
+        self._int8: Callable[[Sequence[Encoding]], F32] | None = None
         self._unk_id = tokenizer.token_to_id("[UNK]")
         self._special_ids = frozenset(tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
 
     @classmethod
-    def load(cls, model_dir: Path | None = None, judge_file: Path | None = None) -> PairJudge:
+    def load(
+        cls,
+        model_dir: Path | None = None,
+        judge_file: Path | None = None,
+        *,
+        runtime: Runtime = "auto",
+    ) -> PairJudge:
         """The base checkpoint (default: the bundled MiniLM) with the judge's trained part.
 
+        ``runtime``: "int8" (onnxruntime, ~1 s more to build and self-check; raises when it
+        cannot be used), "float32" (numpy), "auto" (int8 when it agrees with float32 here).
         Raises `JudgeUnusable` when the judge was trained on another checkpoint.
         """
         directory = model_dir or default_model_dir()
@@ -102,7 +111,7 @@ class PairJudge:
             raise JudgeUnusable("the pair judge was trained on another MiniLM checkpoint")
         replaced = _dequantized(trained)
         raw.update({k: v for k, v in replaced.items() if not k.startswith(("pooler.", "cls"))})
-        head = _Head(
+        head = PairHead(
             pooler_w=np.ascontiguousarray(replaced["pooler.dense.weight"].T),
             pooler_b=replaced["pooler.dense.bias"],
             classifier_w=np.ascontiguousarray(replaced["classifier.weight"].reshape(-1)),
@@ -111,7 +120,29 @@ class PairJudge:
         tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=int(trained["max_tokens"]))
-        return cls(weights_from(raw, read_config(directory)), head, tokenizer)
+        judge = cls(weights_from(raw, read_config(directory)), head, tokenizer)
+        if runtime != "float32":
+            judge._use_int8(runtime)
+        return judge
+
+    def _use_int8(self, runtime: Runtime) -> None:
+        try:
+            # Imported here: onnxruntime is only loaded for the int8 runtime.
+            from agent.embedders.minilm_onnx import activation_texts
+            from agent.embedders.pair_judge_int8 import Int8PairPass
+
+            questions = activation_texts()[:_CALIBRATION_TEXTS]
+            pairs = [*zip(questions[::2], questions[1::2], strict=True)]
+            pairs += [(q, q) for q in questions[:_SAME_PAIRS]]  # a pair of one question, too
+            calibration = self._tokenizer.encode_batch(pairs)
+            self._int8 = Int8PairPass.build(
+                self._weights, self._head, calibration, self._float_logits
+            )
+            self.runtime = "int8"
+        except (ImportError, RuntimeError) as exc:
+            if runtime == "int8":
+                raise
+            _log.warning("int8 pair judge unavailable (%s); judging in float32 numpy", exc)
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float | None]:
         """For each ``(new question, cached question)``, the probability that the cached
@@ -134,6 +165,9 @@ class PairJudge:
         return bool(pieces) and unknown / len(pieces) <= MAX_UNKNOWN_RATIO
 
     def _logits(self, encodings: Sequence[Encoding]) -> F32:
+        return self._float_logits(encodings) if self._int8 is None else self._int8(encodings)
+
+    def _float_logits(self, encodings: Sequence[Encoding]) -> F32:
         ids = [e.ids for e in encodings]
         types = [e.type_ids for e in encodings]
         x, batch = hidden_states(self._weights, ids, second_segment=types)
@@ -144,9 +178,10 @@ class PairJudge:
 
 
 @functools.cache
-def shared_pair_judge() -> PairJudge:
-    """The bundled judge, loaded once per process (~0.5 s, ~150 MB) and shared by every cache."""
-    return PairJudge.load()
+def shared_pair_judge(runtime: Runtime = "auto") -> PairJudge:
+    """The bundled judge, loaded once per process and runtime (~2.5 s with int8, ~150 MB) and
+    shared by every cache."""
+    return PairJudge.load(runtime=runtime)
 
 
 class ThreadedPairJudge:
