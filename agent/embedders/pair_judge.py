@@ -1,18 +1,19 @@
 """`PairJudge`: all-MiniLM-L6-v2 fine-tuned as a cross-encoder that reads a new question and a
 cached one *together* and says how likely the cached answer serves the new question.
 
-A bi-encoder compares two vectors made apart, so "how do I get my ex to text me first" and "how
-do I text my ex first" land close; a cross-encoder attends across both questions at once and
-sees who does what to whom. The semantic cache asks it about the candidate that passed the
-threshold and the guards (`cache.semantic_cache`).
+A bi-encoder compares two vectors made apart, so "does lifting weights make you a better
+runner" and "does running make you a better weightlifter" land close (0.90); a cross-encoder
+attends across both questions at once and sees which way round they are. The semantic cache
+asks it about the candidate that passed the threshold and the guards (`cache.semantic_cache`).
 
 Trained by `bench.train_pair_judge` on the dev pair files only (``bench/data/semantic/dev_*``;
-the held-out files never), with the embeddings and the first four layers frozen, so the bundled
-``data/pair_judge.npz`` (~4 MB) holds only what training changed: the last two layers, the
-pooler and the classifier, each matrix int8 per output row. Everything else is read from the
-same checkpoint the embedder loads; the file records that checkpoint's fingerprint and refuses
-another. Runs in numpy float32 (`minilm_forward.hidden_states`): blocking, a few milliseconds
-for two short questions, so callers run it in a worker thread.
+the held-out files never), with the embeddings frozen, so the bundled ``data/pair_judge.npz``
+(~10 MB) holds only what training changed: the six layers, the pooler and the classifier, each
+matrix int8 per output row. The embeddings are read from the same checkpoint the embedder
+loads; the file records that checkpoint's fingerprint and refuses another. Served in int8
+onnxruntime where it agrees with float32 (`pair_judge_int8`, ~4 ms for two short questions),
+else in numpy float32 (`minilm_forward.hidden_states`, 13-18 ms): blocking either way, so the
+cache runs it in a worker thread (`ThreadedPairJudge`).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class PairJudge:
         if str(trained["fingerprint"]) != checkpoint_fingerprint(raw):
             raise JudgeUnusable("the pair judge was trained on another MiniLM checkpoint")
         replaced = _dequantized(trained)
-        raw.update({k: v for k, v in replaced.items() if not k.startswith(("pooler.", "cls"))})
+        raw.update({k: v for k, v in replaced.items() if k.startswith("encoder.")})
         head = PairHead(
             pooler_w=np.ascontiguousarray(replaced["pooler.dense.weight"].T),
             pooler_b=replaced["pooler.dense.bias"],
