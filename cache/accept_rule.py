@@ -19,6 +19,12 @@ import msgspec
 from cache.guards import differences
 
 
+def judge_allows(chance: float | None, min_probability: float) -> bool:
+    """Whether a pair judge's answer lets a candidate through: it abstained (None) or gave at
+    least *min_probability*. Serving and `frugal calibrate` decide by this alone."""
+    return chance is None or chance >= min_probability
+
+
 class AcceptRule(msgspec.Struct, frozen=True):
     """The one rule deciding whether a stored query may answer a new one.
 

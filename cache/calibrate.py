@@ -23,7 +23,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from cache.accept_rule import AcceptRule
+from cache.accept_rule import AcceptRule, judge_allows
 from cache.base import Embedder, PairJudge
 from cache.normalize import normalize_text
 from cache.question_context import split_question
@@ -144,7 +144,7 @@ async def score_pairs(
             chunk = asked[start : start + _BATCH]
             chances = await judge.probabilities([(left[i][1], right[i][1]) for i in chunk])
             for i, chance in zip(chunk, chances, strict=True):
-                allowed[i] = chance is None or chance >= judge_min_probability
+                allowed[i] = judge_allows(chance, judge_min_probability)
     return PairScores(scores, allowed, [p.same for p in pairs])
 
 

@@ -24,7 +24,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from cache.accept_rule import AcceptRule, choose
+from cache.accept_rule import AcceptRule, choose, judge_allows
 from cache.base import Embedder, PairJudge
 from cache.calibrate import LabelledPair, embed_texts
 from cache.normalize import normalize_text
@@ -67,14 +67,13 @@ async def scale_curve(
     """
     chances: dict[tuple[str, str], float | None] = {}
 
-    async def judge_allows(asked: str, found: str) -> bool:
+    async def judge_lets(asked: str, found: str) -> bool:
         if judge is None:
             return True
         pair = (split[asked][1], split[found][1])
         if pair not in chances:
             [chances[pair]] = await judge.probabilities([pair])
-        chance = chances[pair]
-        return chance is None or chance >= judge_min_probability
+        return judge_allows(chances[pair], judge_min_probability)
 
     stored = sorted({normalize_text(p.b) for p in pairs})
     own = frozenset(stored)
@@ -98,7 +97,7 @@ async def scale_curve(
             true_hits = false_hits = other_hits = 0
             for pair, candidates in zip(pairs, judged, strict=True):
                 found = _served(candidates, threshold, rule.ambiguity_margin)
-                if found is None or not await judge_allows(normalize_text(pair.a), found):
+                if found is None or not await judge_lets(normalize_text(pair.a), found):
                     continue
                 if found == normalize_text(pair.b):
                     true_hits += pair.same

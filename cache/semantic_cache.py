@@ -36,7 +36,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from cache.accept_rule import AcceptRule, choose_judged
+from cache.accept_rule import AcceptRule, choose_judged, judge_allows
 from cache.base import Embedder, PairJudge
 from cache.guards import load_lexicons
 from cache.normalize import normalize_text
@@ -328,7 +328,7 @@ async def _judged(
     except Exception as exc:  # a failing judge is a miss, never a wrong hit
         _log.warning("semantic pair judge failed: %s", exc)
         return "judge:error"
-    return None if chance is None or chance >= min_probability else "judge:rejected"
+    return None if judge_allows(chance, min_probability) else "judge:rejected"
 
 
 def _question_and_tier(query: str, tier: str) -> tuple[str, str]:

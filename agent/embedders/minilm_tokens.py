@@ -79,6 +79,11 @@ class MiniLMTokens:
     def _tokenise(self, text: str) -> _Tokens:
         encoding = self._tokenizer.encode(text)
         ids = encoding.ids
-        pieces = [t for t in ids if t not in self._special_ids]
-        unknown = sum(1 for t in pieces if t == self._unk_id) / len(pieces) if pieces else 0.0
+        unknown = unknown_share(ids, self._unk_id, self._special_ids)
         return _Tokens(ids, bool(encoding.overflowing), unknown)
+
+
+def unknown_share(ids: list[int], unk_id: int | None, special_ids: frozenset[int | None]) -> float:
+    """The share of word pieces (not [CLS]/[SEP]/[PAD]) that are [UNK]; 0.0 for none."""
+    pieces = [t for t in ids if t not in special_ids]
+    return sum(1 for t in pieces if t == unk_id) / len(pieces) if pieces else 0.0

@@ -35,6 +35,7 @@ from tokenizers import Encoding, Tokenizer
 from agent.embedders.microbatch import MicroBatcher
 from agent.embedders.minilm_forward import hidden_states
 from agent.embedders.minilm_graph import PairHead
+from agent.embedders.minilm_tokens import unknown_share
 from agent.embedders.minilm_weights import (
     MiniLMWeights,
     default_model_dir,
@@ -161,9 +162,9 @@ class PairJudge:
         return out
 
     def _readable(self, ids: list[int]) -> bool:
-        pieces = [t for t in ids if t not in self._special_ids]
-        unknown = sum(1 for t in pieces if t == self._unk_id)
-        return bool(pieces) and unknown / len(pieces) <= MAX_UNKNOWN_RATIO
+        has_pieces = any(t not in self._special_ids for t in ids)
+        unknown = unknown_share(ids, self._unk_id, self._special_ids)
+        return has_pieces and unknown <= MAX_UNKNOWN_RATIO
 
     def _logits(self, encodings: Sequence[Encoding]) -> F32:
         return self._float_logits(encodings) if self._int8 is None else self._int8(encodings)
